@@ -1,0 +1,1 @@
+"""Loyalty-program platform: runtime package deployed with every Lambda function."""

@@ -1,0 +1,1 @@
+"""HTTP layer: thin route handlers, the route table with role declarations, auth, OpenAPI."""

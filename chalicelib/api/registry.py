@@ -1,0 +1,255 @@
+"""The route table. Every route is declared here with its roles and models.
+
+`Router.route` records a `RouteSpec` (the source for the OpenAPI document and
+the role x route test matrix) and wraps the handler so that, before it runs,
+the caller is authenticated and authorised and the body and query string are
+parsed with pydantic. `register(app, authorizer)` adds every declared route to
+the Chalice app; a route added any other way has no declaration and fails the
+suite.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalice import Chalice, Response
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.domain.principal import Principal
+from chalicelib.domain.roles import Role
+from chalicelib.errors import ApiError, ErrorDetail, api_error_body, forbidden, unauthorized, validation_error
+from chalicelib.observability import logger
+from chalicelib.settings import settings
+
+PUBLIC: frozenset[Role] = frozenset()
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: str
+    path: str
+    roles: frozenset[Role]
+    """Roles allowed to call; empty for public routes (no authorizer)."""
+    summary: str
+    tag: str
+    status: int = 200
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    content_type: str = "application/json"
+    errors: tuple[int, ...] = ()
+    name: str = ""
+
+    @property
+    def public(self) -> bool:
+        return not self.roles
+
+    @property
+    def path_params(self) -> list[str]:
+        return [part[1:-1] for part in self.path.split("/") if part.startswith("{")]
+
+
+@dataclass
+class Request:
+    """What a handler gets: the caller, the parsed input, and the request id."""
+
+    principal: Principal | None
+    path: dict[str, str]
+    body: Any
+    query: Any
+    request_id: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def caller(self) -> Principal:
+        assert self.principal is not None, "public routes have no caller"
+        return self.principal
+
+    @property
+    def actor(self) -> str:
+        """How the audit trail names the caller."""
+        return f"{self.caller.role.value}:{self.caller.key_id}" if self.principal else "anonymous"
+
+
+Handler = Callable[[Request], Any]
+
+
+@dataclass
+class _Entry:
+    spec: RouteSpec
+    view: Callable[..., Response]
+
+
+_ENTRIES: list[_Entry] = []
+
+
+def routes() -> list[RouteSpec]:
+    return [e.spec for e in _ENTRIES]
+
+
+def _loc(loc: tuple[Any, ...], prefix: str = "") -> str:
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "body"
+
+
+def _pydantic_details(err: ValidationError, prefix: str = "") -> list[ErrorDetail]:
+    details = []
+    for item in err.errors(include_url=False):
+        loc = tuple(p for p in item["loc"] if p not in ("function-after", "function-before"))
+        details.append(ErrorDetail(_loc(loc, prefix), item["msg"]))
+    return details
+
+
+def parse_body(model: type[BaseModel], raw: bytes | None) -> BaseModel:
+    if raw is None or not raw.strip():
+        raw = b"{}"
+    if len(raw) > settings.max_body_bytes:
+        raise ApiError(413, "payload_too_large", f"The body exceeds {settings.max_body_bytes} bytes.")
+    try:
+        text = raw.decode("utf-8")
+        json.loads(text)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(400, "malformed_json", "The body is not valid UTF-8 JSON.",
+                       [ErrorDetail("body", str(exc)[:200])]) from None
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as err:
+        raise validation_error("The request body is invalid.", _pydantic_details(err)) from None
+
+
+def parse_query(model: type[BaseModel], params: dict[str, str] | None) -> BaseModel:
+    try:
+        return model.model_validate(params or {})
+    except ValidationError as err:
+        raise validation_error("The query string is invalid.", _pydantic_details(err)) from None
+
+
+class Router:
+    """Collects routes for one area of the API (a module under chalicelib/api/routes)."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        roles: frozenset[Role] | set[Role],
+        summary: str,
+        status: int = 200,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        content_type: str = "application/json",
+        errors: tuple[int, ...] = (),
+    ) -> Callable[[Handler], Handler]:
+        def decorator(handler: Handler) -> Handler:
+            spec = RouteSpec(
+                method=method.upper(), path=path, roles=frozenset(roles), summary=summary, tag=self.tag,
+                status=status, body=body, query=query, response=response, content_type=content_type,
+                errors=errors, name=f"{self.tag.lower().replace(' ', '_')}_{handler.__name__}",
+            )
+            _ENTRIES.append(_Entry(spec, _make_view(spec, handler)))
+            return handler
+
+        return decorator
+
+
+# Filled in by register(): the app whose current_request the views read.
+_app: Chalice | None = None
+
+
+def current_principal(app: Chalice) -> tuple[Principal | None, ApiError | None]:
+    """The authorizer's verdict, as passed through the request context."""
+    ctx = (app.current_request.context or {}).get("authorizer") or {}
+    if ctx.get("auth_error"):
+        return None, unauthorized(str(ctx.get("auth_message") or "The API key is not valid."), str(ctx["auth_error"]))
+    principal = Principal.from_context(ctx)
+    if principal is None:
+        return None, unauthorized()
+    return principal, None
+
+
+def request_id(app: Chalice) -> str:
+    request = app.current_request
+    rid = (request.context or {}).get("requestId") if request is not None else None
+    if not rid and app.lambda_context is not None:
+        rid = getattr(app.lambda_context, "aws_request_id", None)
+    return str(rid or "-")
+
+
+def _make_view(spec: RouteSpec, handler: Handler) -> Callable[..., Response]:
+    @functools.wraps(handler)
+    def view(**path_params: str) -> Response:
+        assert _app is not None
+        rid = request_id(_app)
+        try:
+            principal = None
+            if not spec.public:
+                principal, auth_error = current_principal(_app)
+                if auth_error is not None:
+                    raise auth_error
+                assert principal is not None
+                if principal.role not in spec.roles:
+                    allowed = ", ".join(sorted(r.value for r in spec.roles))
+                    raise forbidden(f"A {principal.role.value} key may not call {spec.method} {spec.path} "
+                                    f"(allowed: {allowed}).")
+            req = _app.current_request
+            query = parse_query(spec.query, req.query_params) if spec.query else None
+            if spec.query is None and req.query_params:
+                raise validation_error("This route takes no query parameters.",
+                                       [ErrorDetail(k, "unknown parameter") for k in req.query_params])
+            body = parse_body(spec.body, req.raw_body) if spec.body else None
+            result = handler(Request(principal, dict(path_params), body, query, rid, dict(req.headers)))
+            return _to_response(spec, result, rid)
+        except ApiError as err:
+            headers = {"Content-Type": "application/json", "X-Request-Id": rid, **err.headers}
+            return Response(body=api_error_body(err, rid), status_code=err.status, headers=headers)
+        except Exception:
+            logger.exception("unhandled error", extra={"route": f"{spec.method} {spec.path}"})
+            err = ApiError(500, "internal_error", "An internal error occurred; it has been logged.")
+            return Response(body=api_error_body(err, rid), status_code=500,
+                            headers={"Content-Type": "application/json", "X-Request-Id": rid})
+
+    return view
+
+
+def _to_response(spec: RouteSpec, result: Any, rid: str) -> Response:
+    if isinstance(result, Response):
+        result.headers.setdefault("X-Request-Id", rid)
+        return result
+    status = spec.status
+    if isinstance(result, tuple):
+        status, result = result
+    if isinstance(result, BaseModel):
+        payload: Any = result.model_dump(mode="json")
+    else:
+        payload = result
+    return Response(body=payload, status_code=status, headers={"Content-Type": spec.content_type, "X-Request-Id": rid})
+
+
+def register(app: Chalice, authorizer: Any) -> None:
+    """Add every declared route to the app, with the authorizer unless public."""
+    global _app
+    _app = app
+    seen: set[tuple[str, str]] = set()
+    for entry in _ENTRIES:
+        spec = entry.spec
+        key = (spec.method, spec.path)
+        if key in seen:
+            raise RuntimeError(f"route declared twice: {spec.method} {spec.path}")
+        seen.add(key)
+        kwargs: dict[str, Any] = {"methods": [spec.method], "name": spec.name}
+        if not spec.public:
+            kwargs["authorizer"] = authorizer
+        app.route(spec.path, **kwargs)(entry.view)

@@ -1,0 +1,73 @@
+"""Tenant routes: the tenant's own settings, programs, stores and audit trail."""
+
+from __future__ import annotations
+
+from chalicelib.api.registry import Request, Router
+from chalicelib.api.routes.common import own_scope, page, tenant_id_of
+from chalicelib.domain.roles import Role
+from chalicelib.schemas.audit import AuditEntry
+from chalicelib.schemas.common import Page, PageQuery
+from chalicelib.schemas.tenancy import Program, ProgramSpec, ProgramUpdate, Store, StoreSpec, StoreUpdate, Tenant
+from chalicelib.services import tenancy
+from chalicelib.storage import audit, directory
+
+router = Router("Tenant")
+ADMIN = {Role.TENANT_ADMIN}
+READERS = {Role.TENANT_ADMIN, Role.POS, Role.SUPPORT}
+
+
+@router.route("GET", "/v1/tenant", roles=READERS, response=Tenant, summary="The caller's tenant.")
+def get_own_tenant(req: Request) -> Tenant:
+    return tenancy.require_tenant(tenant_id_of(req.caller))
+
+
+@router.route("GET", "/v1/programs", roles=READERS, query=PageQuery, response=Page[Program],
+              summary="The tenant's programs and their rules.")
+def list_programs(req: Request) -> Page[Program]:
+    return page(*directory.list_programs(tenant_id_of(req.caller), req.query.limit, req.query.cursor))
+
+
+@router.route("POST", "/v1/programs", roles=ADMIN, body=ProgramSpec, response=Program, status=201,
+              errors=(409, 422), summary="Create a program.")
+def create_program(req: Request) -> Program:
+    return tenancy.create_program(tenant_id_of(req.caller), req.body, req.actor)
+
+
+@router.route("GET", "/v1/programs/{program_id}", roles=READERS, response=Program, errors=(404,),
+              summary="One program.")
+def get_program(req: Request) -> Program:
+    return tenancy.require_program(tenant_id_of(req.caller), req.path["program_id"])
+
+
+@router.route("PUT", "/v1/programs/{program_id}", roles=ADMIN, body=ProgramUpdate, response=Program,
+              errors=(404, 409, 422), summary="Replace a program's rules (the version goes up on every change).")
+def replace_program(req: Request) -> Program:
+    return tenancy.replace_program(tenant_id_of(req.caller), req.body.with_id(req.path["program_id"]), req.actor)
+
+
+@router.route("GET", "/v1/stores", roles=READERS, query=PageQuery, response=Page[Store], summary="The tenant's stores.")
+def list_stores(req: Request) -> Page[Store]:
+    return page(*directory.list_stores(tenant_id_of(req.caller), req.query.limit, req.query.cursor))
+
+
+@router.route("POST", "/v1/stores", roles=ADMIN, body=StoreSpec, response=Store, status=201, errors=(409, 422),
+              summary="Create a store.")
+def create_store(req: Request) -> Store:
+    return tenancy.create_store(tenant_id_of(req.caller), req.body, req.actor)
+
+
+@router.route("GET", "/v1/stores/{store_id}", roles=READERS, response=Store, errors=(404,), summary="One store.")
+def get_store(req: Request) -> Store:
+    return tenancy.require_store(tenant_id_of(req.caller), req.path["store_id"])
+
+
+@router.route("PUT", "/v1/stores/{store_id}", roles=ADMIN, body=StoreUpdate, response=Store, errors=(404, 422),
+              summary="Replace a store's details.")
+def replace_store(req: Request) -> Store:
+    return tenancy.replace_store(tenant_id_of(req.caller), req.body.with_id(req.path["store_id"]), req.actor)
+
+
+@router.route("GET", "/v1/audit", roles={Role.PLATFORM, Role.AGENCY, Role.TENANT_ADMIN}, query=PageQuery,
+              response=Page[AuditEntry], summary="Your own scope's audit trail, newest first.")
+def list_audit(req: Request) -> Page[AuditEntry]:
+    return page(*audit.list_entries(own_scope(req.caller).partition, req.query.limit, req.query.cursor))

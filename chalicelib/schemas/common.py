@@ -1,0 +1,65 @@
+"""Shared model configuration and envelopes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from chalicelib.domain.ids import SLUG_PATTERN
+
+
+class Input(BaseModel):
+    """Base for everything a client sends: unknown fields and type coercion are errors.
+
+    Strict mode means `"100"` or `100.0` is never silently accepted where an
+    integer amount is expected.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+
+
+class Query(BaseModel):
+    """Base for query strings: values arrive as text, so numbers are parsed, unknown names refused."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=40)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=120)]
+Text = Annotated[str, StringConstraints(max_length=2000)]
+
+T = TypeVar("T")
+
+
+class Page(Output, Generic[T]):
+    """Cursor pagination: pass `cursor` back to get the next page while `has_more`."""
+
+    items: list[T]
+    has_more: bool
+    cursor: str | None = None
+
+
+class PageQuery(Query):
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=2048)
+
+
+class ErrorDetailModel(Output):
+    field: str
+    issue: str
+
+
+class ErrorInfo(Output):
+    code: str
+    message: str
+    details: list[ErrorDetailModel] = []
+    request_id: str | None = None
+
+
+class ErrorResponse(Output):
+    error: ErrorInfo

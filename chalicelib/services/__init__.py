@@ -1,0 +1,1 @@
+"""Use cases: orchestrate domain rules and storage. No HTTP here, no PynamoDB either."""

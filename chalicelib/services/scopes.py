@@ -1,0 +1,36 @@
+"""Key-owning scopes and how a caller reaches them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chalicelib.domain.roles import ScopeKind
+from chalicelib.storage.tables import agency_partition, platform_partition, tenant_partition
+
+
+@dataclass(frozen=True)
+class Scope:
+    kind: ScopeKind
+    id: str
+    agency_id: str | None = None
+    """The agency a tenant belongs to (or the agency itself)."""
+
+    @property
+    def partition(self) -> str:
+        if self.kind is ScopeKind.PLATFORM:
+            return platform_partition()
+        if self.kind is ScopeKind.AGENCY:
+            return agency_partition(self.id)
+        return tenant_partition(self.id)
+
+    @classmethod
+    def platform(cls) -> Scope:
+        return cls(ScopeKind.PLATFORM, "platform")
+
+    @classmethod
+    def agency(cls, agency_id: str) -> Scope:
+        return cls(ScopeKind.AGENCY, agency_id, agency_id)
+
+    @classmethod
+    def tenant(cls, tenant_id: str, agency_id: str | None) -> Scope:
+        return cls(ScopeKind.TENANT, tenant_id, agency_id)

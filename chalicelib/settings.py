@@ -1,0 +1,46 @@
+"""Runtime configuration, read once from the stage environment.
+
+Every resource name comes from an environment variable set per stage in
+`.chalice/config.json`, so the same code runs against AWS, the local moto
+server, or any DynamoDB/SQS/S3-compatible endpoint (`AWS_ENDPOINT_URL`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    directory_table: str
+    api_keys_table: str
+    audit_table: str
+    jobs_queue: str
+    reports_bucket: str
+    max_body_bytes: int
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def load() -> Settings:
+    stage = _env("STAGE", "local")
+    prefix = f"loyalty-{stage}"
+    return Settings(
+        stage=stage,
+        region=_env("AWS_DEFAULT_REGION", _env("AWS_REGION", "eu-central-1")),
+        directory_table=_env("DIRECTORY_TABLE", f"{prefix}-directory"),
+        api_keys_table=_env("API_KEYS_TABLE", f"{prefix}-api-keys"),
+        audit_table=_env("AUDIT_TABLE", f"{prefix}-audit"),
+        jobs_queue=_env("JOBS_QUEUE", f"{prefix}-jobs"),
+        reports_bucket=_env("REPORTS_BUCKET", f"{prefix}-reports"),
+        max_body_bytes=int(_env("MAX_BODY_BYTES", str(256 * 1024))),
+    )
+
+
+settings = load()

@@ -1,0 +1,1 @@
+"""The only layer that talks to DynamoDB, SQS and S3. Every function takes the tenant (or owner scope) explicitly."""

@@ -1,0 +1,124 @@
+"""DynamoDB table definitions: the single source for the deployed stack (infra/) and the local one.
+
+Keys are generic (`pk`, `sk`) and every partition key starts with the owner:
+the tenant id for tenant data, `agency#<id>` for an agency, `platform` for the
+operator. An IAM `dynamodb:LeadingKeys` condition on `${tenant}` and
+`${tenant}#*` can therefore confine a tenant-scoped role to its own rows.
+Entity fields live in `doc`, validated by the pydantic schemas on the way in
+and out; the record adds keys, an optimistic-locking version and timestamps.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.settings import settings
+
+
+class _Meta:
+    region = settings.region
+    billing_mode = "PAY_PER_REQUEST"
+    connect_timeout_seconds = 3
+    read_timeout_seconds = 10
+    max_retry_attempts = 3
+
+
+class ByAgencyIndex(GlobalSecondaryIndex["DirectoryRecord"]):
+    """Lets an agency list its own tenants (gsi1pk = agency#<id>)."""
+
+    class Meta:
+        index_name = "by_agency"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class DirectoryRecord(Model):
+    """Agencies, tenants, programs and stores.
+
+    agency#<aid> / agency        an agency
+    <tid>        / tenant        a tenant (gsi1pk = agency#<aid>)
+    <tid>        / program#<pid> a program
+    <tid>        / store#<sid>   a store
+    """
+
+    class Meta(_Meta):
+        table_name = settings.directory_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()
+    doc = MapAttribute(default=dict)
+    version = VersionAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    by_agency = ByAgencyIndex()
+
+
+class ApiKeyRecord(Model):
+    """One API key: pk = owner partition (tenant id, agency#<aid> or platform), sk = key id."""
+
+    class Meta(_Meta):
+        table_name = settings.api_keys_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    key_hash = UnicodeAttribute()
+    role = UnicodeAttribute()
+    name = UnicodeAttribute()
+    prefix = UnicodeAttribute()
+    agency_id = UnicodeAttribute(null=True)
+    store_id = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    created_by = UnicodeAttribute(null=True)
+    revoked_at = UTCDateTimeAttribute(null=True)
+    expires_at = UTCDateTimeAttribute(null=True)
+    rotated_to = UnicodeAttribute(null=True)
+
+
+class AuditRecord(Model):
+    """Who did what: pk = owner partition, sk = <ISO time>#<event id>; expires by TTL."""
+
+    class Meta(_Meta):
+        table_name = settings.audit_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    action = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    target = UnicodeAttribute(null=True)
+    detail = MapAttribute(default=dict)
+    at = UTCDateTimeAttribute()
+    expires_at_epoch = NumberAttribute(null=True)
+
+
+# Table models with their TTL attribute (None: items never expire).
+TABLES: dict[type[Model], str | None] = {
+    DirectoryRecord: None,
+    ApiKeyRecord: None,
+    AuditRecord: "expires_at_epoch",
+}
+
+
+def platform_partition() -> str:
+    return "platform"
+
+
+def agency_partition(agency_id: str) -> str:
+    return f"agency#{agency_id}"
+
+
+def tenant_partition(tenant_id: str) -> str:
+    return tenant_id

@@ -1,0 +1,1 @@
+"""Thin adapters from SQS/schedule events to services."""

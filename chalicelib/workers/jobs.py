@@ -1,0 +1,52 @@
+"""The background jobs queue: one message = one job, dispatched by its `job` field.
+
+Each record is handled on its own; failures are reported per message
+(`batchItemFailures`, with ReportBatchItemFailures set on the event source in
+infra/), so one bad job never makes SQS redeliver its whole batch. A job that
+cannot finish within its budget re-enqueues itself, so long purges resume
+rather than time out. Malformed messages are logged and dropped, not retried
+forever (there is nothing a retry could fix).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from chalicelib.observability import logger
+from chalicelib.services import purge, tenancy
+from chalicelib.settings import settings
+from chalicelib.storage import queues
+
+
+def _purge(message: dict[str, Any]) -> None:
+    tenant_id = str(message["tenant_id"])
+    if not purge.purge_tenant_page(tenant_id):
+        queues.send(settings.jobs_queue, {"job": tenancy.PURGE_JOB, "tenant_id": tenant_id})
+    else:
+        logger.info("tenant purged", extra={"tenant_id": tenant_id})
+
+
+JOBS: dict[str, Callable[[dict[str, Any]], None]] = {
+    tenancy.PURGE_JOB: _purge,
+}
+
+
+def handle_records(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
+    """Run each record's job; return the ids of those to retry."""
+    failures = []
+    for record in records:
+        message_id = record["messageId"]
+        try:
+            message = json.loads(record["body"])
+            job = JOBS[message["job"]]
+        except (ValueError, KeyError, TypeError):
+            logger.error("dropping malformed job message", extra={"message_id": message_id})
+            continue
+        try:
+            job(message)
+        except Exception:
+            logger.exception("job failed; will be retried", extra={"message_id": message_id, "job": message["job"]})
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}

@@ -1,0 +1,48 @@
+"""Shared fixtures. Environment first: settings and PynamoDB table names are read at import."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "eu-central-1",
+        "STAGE": "test",
+        "POWERTOOLS_METRICS_NAMESPACE": "Loyalty",
+        "POWERTOOLS_SERVICE_NAME": "loyalty",
+    }
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)
+
+from collections.abc import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from chalicelib.services import api_keys as key_service  # noqa: E402
+from chalicelib.storage import aws, queues  # noqa: E402
+from chalicelib.storage.tables import TABLES  # noqa: E402
+
+
+def _reset_caches() -> None:
+    aws.reset_clients()
+    queues.queue_url.cache_clear()
+    key_service._tenant_status_cache.clear()
+    for model in TABLES:
+        model._connection = None
+
+
+@pytest.fixture
+def aws_stack() -> Iterator[None]:
+    """A fresh in-process moto AWS with every table, queue and bucket created."""
+    from infra.local.resources import create_resources
+
+    with mock_aws():
+        _reset_caches()
+        create_resources(stage="test")
+        yield
+    _reset_caches()

@@ -1,0 +1,95 @@
+"""The jobs worker: tenant purge after offboarding, per-message failures, malformed messages."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+
+from app import app
+from chalicelib.settings import settings
+from chalicelib.storage.tables import ApiKeyRecord, AuditRecord, DirectoryRecord
+from tests.functional.conftest import Api, TenantKeys
+
+
+def _receive_all() -> list[dict]:
+    sqs = boto3.client("sqs", region_name=settings.region)
+    url = sqs.get_queue_url(QueueName=settings.jobs_queue)["QueueUrl"]
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    for m in messages:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return messages
+
+
+def _sqs_event(bodies: list[str]) -> dict:
+    return {"Records": [{"messageId": f"m{i}", "receiptHandle": f"h{i}", "body": body, "attributes": {},
+                         "messageAttributes": {}, "eventSource": "aws:sqs",
+                         "eventSourceARN": f"arn:aws:sqs:eu-central-1:123456789012:{settings.jobs_queue}",
+                         "awsRegion": "eu-central-1"} for i, body in enumerate(bodies)]}
+
+
+def _run_worker_until_queue_empty(limit: int = 50) -> int:
+    runs = 0
+    while runs < limit:
+        messages = _receive_all()
+        if not messages:
+            return runs
+        result = app.handler_map["jobs_worker"](_sqs_event([m["Body"] for m in messages]), None)
+        assert result == {"batchItemFailures": []}
+        runs += 1
+    raise AssertionError("queue never drained")
+
+
+def test_deleting_a_tenant_stops_keys_and_purges_all_its_rows(
+    api: Api, tenant: TenantKeys, other_tenant: TenantKeys, monkeypatch
+) -> None:  # noqa: ANN001
+    from chalicelib.services import purge
+
+    for i in range(12):
+        api.post("/v1/stores", tenant.admin, {"id": f"s{i:02d}", "name": f"Store {i}"})
+    monkeypatch.setattr(purge, "PAGE", 5)
+    r = api.delete(f"/v1/agency/tenants/{tenant.tenant_id}?confirm={tenant.tenant_id}", tenant.agency)
+    assert r.status_code == 202 and r.data["status"] == "deleting"
+    refused = api.get("/v1/whoami", tenant.admin)
+    assert refused.status_code == 401 and refused.data["error"]["code"] == "tenant_suspended"
+    assert api.patch(f"/v1/agency/tenants/{tenant.tenant_id}", tenant.agency, {"name": "x"}).status_code == 409
+
+    runs = _run_worker_until_queue_empty()
+    assert runs > 2, "a purge this size takes several resumable pages"
+    assert list(DirectoryRecord.query(tenant.tenant_id)) == []
+    assert list(ApiKeyRecord.query(tenant.tenant_id)) == []
+    assert list(AuditRecord.query(tenant.tenant_id)) == []
+    assert api.get(f"/v1/agency/tenants/{tenant.tenant_id}", tenant.agency).status_code == 404
+    assert api.get("/v1/whoami", other_tenant.pos).status_code == 200
+    assert len(list(DirectoryRecord.query(other_tenant.tenant_id))) == 3
+
+
+def test_worker_reports_only_failed_messages_and_drops_malformed_ones(aws_stack: None, monkeypatch) -> None:  # noqa: ANN001
+    from chalicelib.workers import jobs
+
+    calls: list[str] = []
+
+    def flaky(message: dict) -> None:
+        calls.append(message["tenant_id"])
+        if message["tenant_id"] == "bad":
+            raise RuntimeError("boom")
+
+    monkeypatch.setitem(jobs.JOBS, "tenant.purge", flaky)
+    event = _sqs_event([json.dumps({"job": "tenant.purge", "tenant_id": "good"}), "not json",
+                        json.dumps({"job": "tenant.purge", "tenant_id": "bad"}),
+                        json.dumps({"job": "unknown.job"})])
+    result = app.handler_map["jobs_worker"](event, None)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
+    assert calls == ["good", "bad"]
+
+
+def test_purge_refuses_a_tenant_not_marked_for_deletion(api: Api, tenant: TenantKeys) -> None:
+    from chalicelib.services import purge
+
+    try:
+        purge.purge_tenant_page(tenant.tenant_id)
+    except RuntimeError as exc:
+        assert "not marked for deletion" in str(exc)
+    else:
+        raise AssertionError("purge ran on an active tenant")
+    assert api.get("/v1/whoami", tenant.pos).status_code == 200
