@@ -26,8 +26,8 @@ from chalicelib.domain.roles import ROLE_BY_CODE, ROLE_CODES, Role
 KEY_PREFIX = "lp"
 SECRET_BYTES = 32
 _KEY_RE = re.compile(
-    r"^lp_(?P<code>[a-z]{3})_(?P<owner>[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?)"
-    r"\.(?P<key_id>[a-z2-9]{12})\.(?P<secret>[A-Za-z0-9_-]{43})$"
+    r"lp_(?P<code>[a-z]{3})_(?P<owner>[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?)"
+    r"\.(?P<key_id>[a-z2-9]{12})\.(?P<secret>[A-Za-z0-9_-]{43})"
 )
 MAX_KEY_LENGTH = 128
 
@@ -65,7 +65,7 @@ def parse(plaintext: str) -> ParsedKey | None:
     """Split a presented key into its public parts; None if malformed."""
     if not plaintext or len(plaintext) > MAX_KEY_LENGTH:
         return None
-    match = _KEY_RE.match(plaintext)
+    match = _KEY_RE.fullmatch(plaintext)
     if not match:
         return None
     role = ROLE_BY_CODE.get(match["code"])

@@ -18,7 +18,7 @@ _ALPHABET = "abcdefghijkmnopqrstuvwxyz23456789"
 
 
 def is_slug(value: str) -> bool:
-    return bool(_SLUG_RE.match(value))
+    return bool(_SLUG_RE.fullmatch(value))
 
 
 def new_id(length: int = 12) -> str:

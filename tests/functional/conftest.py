@@ -77,11 +77,9 @@ def tenant_body(tenant_id: str, **overrides: Any) -> dict[str, Any]:
 @pytest.fixture
 def api(aws_stack: None) -> Iterator[Api]:
     from app import app
-    try:
-        from infra.local.gateway import install_gateway_responses
-        install_gateway_responses()
-    except ImportError:  # TEMPORARY while helper writes it
-        pass
+    from infra.local.gateway import install_gateway_responses
+
+    install_gateway_responses()
     with Client(app) as client:
         yield Api(client)
 
