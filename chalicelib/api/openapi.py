@@ -73,7 +73,10 @@ def build(routes: list[RouteSpec], server_url: str | None = None) -> dict[str, A
         if params:
             op["parameters"] = params
         if spec.body is not None:
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(spec.body, "validation")}}}
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(spec.body, "validation")}},
+            }
         ok: dict[str, Any] = {"description": "Success"}
         if spec.response is not None:
             ok["content"] = {spec.content_type: {"schema": ref(spec.response, "validation")}}
@@ -100,12 +103,14 @@ def build(routes: list[RouteSpec], server_url: str | None = None) -> dict[str, A
             "version": API_VERSION,
             "description": "Multi-tenant loyalty programs: provisioning, keys, cards, purchases, campaigns. "
             "Send `Authorization: Bearer <key>`; each operation's `x-roles` lists the roles allowed. "
-            "Every error has the shape `{\"error\": {\"code\", \"message\", \"details\", \"request_id\"}}`.",
+            'Every error has the shape `{"error": {"code", "message", "details", "request_id"}}`.',
         },
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "An API key: lp_<role>_..."}},
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "An API key: lp_<role>_..."}
+            },
         },
     }
     if server_url:

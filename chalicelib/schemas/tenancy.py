@@ -66,15 +66,27 @@ def _check_timezone(value: str) -> str:
 class EarningRules(Input):
     """Points earned per purchase. Rates are basis points (500 = 5%): no floats near money."""
 
-    rate_bps: int = Field(default=0, ge=0, le=10_000, description="Points per 100 minor units of eligible amount, in basis points of the amount.")
+    rate_bps: int = Field(
+        default=0,
+        ge=0,
+        le=10_000,
+        description="Share of the eligible amount given back, in basis points (500 = 5%), "
+        "converted to points at redemption.point_value.",
+    )
     rounding: Rounding = Rounding.DOWN
     min_receipt: int = Field(default=0, ge=0, description="Minimum receipt total (minor units) to earn anything.")
-    excluded_categories: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=200)
+    excluded_categories: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=200
+    )
 
 
 class RedemptionRules(Input):
-    point_value: int = Field(default=100, ge=1, le=1_000_000, description="Minor units one point is worth when redeemed (100 = 1 RUB).")
-    max_share_bps: int = Field(default=3_000, ge=0, le=10_000, description="Maximum share of a receipt payable with points, basis points.")
+    point_value: int = Field(
+        default=100, ge=1, le=1_000_000, description="Minor units one point is worth when redeemed (100 = 1 RUB)."
+    )
+    max_share_bps: int = Field(
+        default=3_000, ge=0, le=10_000, description="Maximum share of a receipt payable with points, basis points."
+    )
     min_balance: int = Field(default=0, ge=0, description="Points a card must hold before any can be redeemed.")
 
 
@@ -94,8 +106,12 @@ class ProgramSpec(Input):
     earning: EarningRules = Field(default_factory=EarningRules)
     redemption: RedemptionRules = Field(default_factory=RedemptionRules)
     discount: DiscountRules = Field(default_factory=DiscountRules)
-    store_ids: list[Slug] = Field(default_factory=list, max_length=5000, description="Program geography: empty means every store.")
-    pending_days: int = Field(default=0, ge=0, le=365, description="Days before earned points become spendable (return window).")
+    store_ids: list[Slug] = Field(
+        default_factory=list, max_length=5000, description="Program geography: empty means every store."
+    )
+    pending_days: int = Field(
+        default=0, ge=0, le=365, description="Days before earned points become spendable (return window)."
+    )
     expiry_days: int = Field(default=0, ge=0, le=3650, description="Days after which earned points expire; 0 = never.")
 
     @model_validator(mode="after")
@@ -141,7 +157,9 @@ class StoreSpec(Input):
     name: Name
     region: Annotated[str, StringConstraints(max_length=64)] = ""
     address: Annotated[str, StringConstraints(max_length=300)] = ""
-    partner_id: Slug | None = Field(default=None, description="In a coalition, the partner business that runs this store.")
+    partner_id: Slug | None = Field(
+        default=None, description="In a coalition, the partner business that runs this store."
+    )
     active: bool = True
 
 
@@ -196,7 +214,9 @@ class TenantSettings(Input):
 class TenantUpdate(Input):
     name: Name | None = None
     plan: Plan | None = None
-    status: Literal["active", "suspended"] | None = Field(default=None, description="Suspend a tenant: its keys stop working within 30 seconds.")
+    status: Literal["active", "suspended"] | None = Field(
+        default=None, description="Suspend a tenant: its keys stop working within 30 seconds."
+    )
     timezone: TimeZone | None = None
     partners: list[PartnerSpec] | None = Field(default=None, max_length=50)
 
@@ -236,7 +256,11 @@ class TenantCreate(TenantSettings):
 
     tenant_id: Slug
     program: ProgramSpec
-    stores: list[StoreSpec] = Field(default_factory=list, max_length=90, description="Up to 90 stores created atomically with the tenant; add more with POST /v1/stores.")
+    stores: list[StoreSpec] = Field(
+        default_factory=list,
+        max_length=90,
+        description="Up to 90 stores created atomically with the tenant; add more with POST /v1/stores.",
+    )
 
     @field_validator("tenant_id")
     @classmethod
@@ -272,7 +296,9 @@ class TenantProvisioned(Output):
 class AgencyCreate(Input):
     agency_id: Slug
     name: Name
-    contact_email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)] | None = None
+    contact_email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)] | None = (
+        None
+    )
 
     @field_validator("agency_id")
     @classmethod

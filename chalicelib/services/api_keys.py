@@ -6,8 +6,6 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from pynamodb.exceptions import TransactWriteError
-
 from chalicelib.domain import api_keys as keyfmt
 from chalicelib.domain.principal import Principal
 from chalicelib.domain.roles import Role, ScopeKind, roles_mintable_in, scope_of
@@ -17,13 +15,15 @@ from chalicelib.services.scopes import Scope
 from chalicelib.storage import api_keys as key_store
 from chalicelib.storage import audit, directory, transactions
 from chalicelib.storage.tables import ApiKeyRecord, AuditRecord
+from chalicelib.storage.transactions import TransactionFailed, Tx
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def new_key_record(scope: Scope, spec: KeyCreate, actor: str, at: datetime) -> tuple[ApiKeyRecord, keyfmt.NewKey]:
+def new_key_record(scope: Scope, spec: KeyCreate, actor: str, at: datetime
+                   ) -> tuple[ApiKeyRecord, keyfmt.NewKey]:
     """Validate a key request against its scope and build the record (not yet written)."""
     if spec.role not in roles_mintable_in(scope.kind):
         allowed = ", ".join(sorted(r.value for r in roles_mintable_in(scope.kind)))
@@ -31,10 +31,10 @@ def new_key_record(scope: Scope, spec: KeyCreate, actor: str, at: datetime) -> t
     if spec.store_id is not None and spec.role is not Role.POS:
         raise field_error("store_id", "Only a pos key can be bound to a store.")
     minted = keyfmt.mint(spec.role, scope.id)
-    rec = ApiKeyRecord(
-        scope.partition, minted.key_id, key_hash=minted.key_hash, role=spec.role.value, name=spec.name,
-        prefix=minted.display_prefix, agency_id=scope.agency_id, store_id=spec.store_id,
-        status=key_store.ACTIVE, created_at=at, created_by=actor,
+    rec = key_store.new_record(
+        scope.partition, key_id=minted.key_id, key_hash=minted.key_hash, role=spec.role.value, name=spec.name,
+        prefix=minted.display_prefix, agency_id=scope.agency_id, store_id=spec.store_id, created_at=at,
+        created_by=actor,
     )
     return rec, minted
 
@@ -54,7 +54,7 @@ def create(scope: Scope, spec: KeyCreate, actor: str) -> KeyCreated:
     at = _now()
     rec, minted = new_key_record(scope, spec, actor, at)
 
-    def build(tx) -> None:
+    def build(tx: Tx) -> None:
         key_store.add_new(tx, rec)
         audit.add(tx, key_audit(scope, "key.created", actor, rec.sk, at, role=spec.role.value, name=spec.name))
 
@@ -86,13 +86,13 @@ def revoke(scope: Scope, key_id: str, actor: str) -> KeyInfo:
     if key_store.effective_status(rec, at) == key_store.REVOKED:
         return key_store.to_info(rec, at)  # Revoking twice is a no-op, so retries are safe.
 
-    def build(tx) -> None:
+    def build(tx: Tx) -> None:
         key_store.revoke(tx, scope.partition, key_id, at)
         audit.add(tx, key_audit(scope, "key.revoked", actor, key_id, at))
 
     try:
         transactions.write(build)
-    except TransactWriteError:
+    except TransactionFailed:
         rec = _require(scope, key_id)
         if rec.status != key_store.REVOKED:
             raise
@@ -108,7 +108,7 @@ def rotate(scope: Scope, key_id: str, grace_seconds: int, actor: str) -> KeyCrea
     spec = KeyCreate.model_validate({"role": old.role, "name": old.name, "store_id": old.store_id}, strict=False)
     rec, minted = new_key_record(scope, spec, actor, at)
 
-    def build(tx) -> None:
+    def build(tx: Tx) -> None:
         key_store.add_new(tx, rec)
         if grace_seconds:
             key_store.expire_later(tx, scope.partition, key_id, at + timedelta(seconds=grace_seconds), rec.sk)
@@ -119,8 +119,8 @@ def rotate(scope: Scope, key_id: str, grace_seconds: int, actor: str) -> KeyCrea
 
     try:
         transactions.write(build)
-    except TransactWriteError as err:
-        if directory.is_condition_failure(err, 1):
+    except TransactionFailed as err:
+        if err.condition_failed(1):
             raise _not_active(key_id) from None
         raise
     return created_view(rec, minted, at)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pynamodb.exceptions import TransactWriteError
-
 from chalicelib.domain.roles import Role
 from chalicelib.errors import ApiError, ErrorDetail, conflict, not_found
 from chalicelib.schemas.keys import KeyCreate, KeyCreated
@@ -27,6 +25,7 @@ from chalicelib.services import api_keys
 from chalicelib.services.scopes import Scope
 from chalicelib.settings import settings
 from chalicelib.storage import audit, directory, queues, transactions
+from chalicelib.storage.transactions import TransactionFailed, Tx
 
 
 def _now() -> datetime:
@@ -41,12 +40,9 @@ def create_agency(spec: AgencyCreate, actor: str) -> AgencyProvisioned:
     scope = Scope.agency(spec.agency_id)
     key_rec, minted = api_keys.new_key_record(
         scope, KeyCreate(role=Role.AGENCY, name="first agency key"), actor, at)
-    agency_rec = directory.DirectoryRecord(
-        scope.partition, directory.AGENCY_SK, kind="agency", doc=spec.model_dump(mode="json"),
-        created_at=at, updated_at=at, gsi1pk="agencies", gsi1sk=spec.agency_id,
-    )
+    agency_rec = directory.agency_record(spec, at)
 
-    def build(tx) -> None:
+    def build(tx: Tx) -> None:
         directory.add_new(tx, agency_rec)
         api_keys.key_store.add_new(tx, key_rec)
         audit.add(tx, audit.entry("platform", action="agency.created", actor=actor, at=at,
@@ -54,8 +50,8 @@ def create_agency(spec: AgencyCreate, actor: str) -> AgencyProvisioned:
 
     try:
         transactions.write(build)
-    except TransactWriteError as err:
-        if directory.is_condition_failure(err, 0):
+    except TransactionFailed as err:
+        if err.condition_failed(0):
             raise conflict("agency_exists", f"Agency {spec.agency_id!r} already exists.", "agency_id") from None
         raise
     return AgencyProvisioned(agency=Agency(created_at=at, **spec.model_dump()),
@@ -92,7 +88,7 @@ def provision_tenant(agency_id: str, spec: TenantCreate, actor: str) -> TenantPr
     program_rec = directory.program_record(spec.tenant_id, spec.program, at)
     store_recs = [directory.store_record(spec.tenant_id, s, at) for s in spec.stores]
 
-    def build(tx) -> None:
+    def build(tx: Tx) -> None:
         directory.add_new(tx, tenant_rec)
         directory.add_new(tx, program_rec)
         for rec in store_recs:
@@ -104,8 +100,8 @@ def provision_tenant(agency_id: str, spec: TenantCreate, actor: str) -> TenantPr
 
     try:
         transactions.write(build)
-    except TransactWriteError as err:
-        if directory.is_condition_failure(err, 0):
+    except TransactionFailed as err:
+        if err.condition_failed(0):
             raise conflict("tenant_exists", f"Tenant {spec.tenant_id!r} already exists.", "tenant_id") from None
         raise
     api_keys.forget_tenant_status(spec.tenant_id)

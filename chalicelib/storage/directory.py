@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.errors import conflict
@@ -50,20 +50,12 @@ def _agency(rec: DirectoryRecord) -> Agency:
     return Agency.model_validate({**rec.doc.as_dict(), "created_at": rec.created_at})
 
 
-def create_agency(spec: AgencyCreate) -> Agency:
-    ts = now()
-    rec = DirectoryRecord(
+def agency_record(spec: AgencyCreate, ts: datetime) -> DirectoryRecord:
+    return DirectoryRecord(
         agency_partition(spec.agency_id), AGENCY_SK, kind="agency",
         doc=spec.model_dump(mode="json"), created_at=ts, updated_at=ts,
         gsi1pk="agencies", gsi1sk=spec.agency_id,
     )
-    try:
-        rec.save(condition=DirectoryRecord.pk.does_not_exist())
-    except PutError as err:
-        if err.cause_response_code == "ConditionalCheckFailedException":
-            raise conflict("agency_exists", f"Agency {spec.agency_id!r} already exists.", "agency_id") from None
-        raise
-    return _agency(rec)
 
 
 def get_agency(agency_id: str) -> Agency | None:
@@ -170,7 +162,8 @@ def get_store(tenant_id: str, store_id: str) -> Store | None:
     return _store(tenant_id, rec) if rec else None
 
 
-def _list_kind(tenant_id: str, prefix: str, limit: int, cursor: str | None) -> tuple[list[DirectoryRecord], str | None]:
+def _list_kind(tenant_id: str, prefix: str, limit: int, cursor: str | None
+               ) -> tuple[list[DirectoryRecord], str | None]:
     pk = tenant_partition(tenant_id)
     return pagination.page_of(
         lambda size, start: DirectoryRecord.query(pk, DirectoryRecord.sk.startswith(prefix), limit=size,
@@ -195,7 +188,9 @@ def all_store_ids(tenant_id: str) -> set[str]:
         pk, DirectoryRecord.sk.startswith("store#"), attributes_to_get=["pk", "sk"], consistent_read=True)}
 
 
-def _upsert(tenant_id: str, sk: str, kind: str, doc: dict[str, Any], *, must_exist: bool) -> tuple[DirectoryRecord, str]:
+def _upsert(
+    tenant_id: str, sk: str, kind: str, doc: dict[str, Any], *, must_exist: bool
+) -> tuple[DirectoryRecord, str]:
     """Create or replace one entity; returns the record and 'created', 'updated' or 'unchanged'."""
     pk = tenant_partition(tenant_id)
     rec = _get(pk, sk)
@@ -225,18 +220,14 @@ def _upsert(tenant_id: str, sk: str, kind: str, doc: dict[str, Any], *, must_exi
 
 
 def put_program(tenant_id: str, spec: ProgramSpec, *, must_exist: bool = False) -> tuple[Program, str]:
-    rec, outcome = _upsert(tenant_id, _program_sk(spec.id), "program", spec.model_dump(mode="json"), must_exist=must_exist)
+    rec, outcome = _upsert(tenant_id, _program_sk(spec.id), "program", spec.model_dump(mode="json"),
+                           must_exist=must_exist)
     return _program(tenant_id, rec), outcome
 
 
 def put_store(tenant_id: str, spec: StoreSpec, *, must_exist: bool = False) -> tuple[Store, str]:
     rec, outcome = _upsert(tenant_id, _store_sk(spec.id), "store", spec.model_dump(mode="json"), must_exist=must_exist)
     return _store(tenant_id, rec), outcome
-
-
-def is_condition_failure(err: TransactWriteError, index: int) -> bool:
-    reasons = err.cancellation_reasons or []
-    return index < len(reasons) and reasons[index] is not None and reasons[index].code == "ConditionalCheckFailed"
 
 
 def delete_tenant_page(tenant_id: str, max_items: int) -> int:

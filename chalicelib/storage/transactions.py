@@ -15,6 +15,19 @@ from chalicelib.settings import settings
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 6
+Tx = TransactWrite
+"""What a `build` callback receives: queue writes on it with the storage helpers."""
+
+
+class TransactionFailed(Exception):
+    """The transaction was cancelled; `reasons[i]` is why item i failed ('None' if it did not)."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__(f"transaction cancelled: {reasons}")
+        self.reasons = reasons
+
+    def condition_failed(self, index: int) -> bool:
+        return index < len(self.reasons) and self.reasons[index] == "ConditionalCheckFailed"
 
 
 def _connection() -> Connection:
@@ -32,11 +45,12 @@ def is_conflict(err: TransactWriteError) -> bool:
     )
 
 
-def write(build: Callable[[TransactWrite], T], *, token: str | None = None) -> T:
+def write(build: Callable[[Tx], T], *, token: str | None = None) -> T:
     """Run `build(tx)` inside a TransactWrite, retrying conflicts with jittered backoff.
 
     `build` is called afresh on every attempt, so it must only queue writes.
-    Condition failures are not retried: they are answers, not races.
+    Condition failures are not retried: they are answers, not races; they
+    surface as `TransactionFailed` so callers need not know PynamoDB.
     """
     for attempt in range(MAX_ATTEMPTS):
         try:
@@ -45,6 +59,6 @@ def write(build: Callable[[TransactWrite], T], *, token: str | None = None) -> T
             return result
         except TransactWriteError as err:
             if not is_conflict(err) or attempt == MAX_ATTEMPTS - 1:
-                raise
+                raise TransactionFailed(cancellation_reasons(err)) from err
             time.sleep(random.uniform(0, 0.02 * (2**attempt)))
     raise AssertionError("unreachable")

@@ -12,7 +12,7 @@ from chalicelib.observability import logger
 from tests.functional.conftest import Api, TenantKeys
 
 
-def _assert_error(r, status: int, code: str) -> dict:  # noqa: ANN001
+def _assert_error(r, status: int, code: str) -> dict:
     assert r.status_code == status, r.body
     assert r.headers["Content-Type"].startswith("application/json")
     err = r.data["error"]
@@ -97,7 +97,7 @@ def test_openapi_document_is_valid_and_covers_every_route_with_its_auth(api: Api
     assert docs.status_code == 200 and b"openapi.json" in docs.body
 
 
-def test_logs_are_json_with_tenant_request_route_and_latency(api: Api, tenant: TenantKeys, capsys) -> None:  # noqa: ANN001
+def test_logs_are_json_with_tenant_request_route_and_latency(api: Api, tenant: TenantKeys, capsys) -> None:
     buffer = io.StringIO()
     handler = logger.registered_handler
     previous = handler.setStream(buffer)

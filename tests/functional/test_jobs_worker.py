@@ -42,7 +42,7 @@ def _run_worker_until_queue_empty(limit: int = 50) -> int:
 
 def test_deleting_a_tenant_stops_keys_and_purges_all_its_rows(
     api: Api, tenant: TenantKeys, other_tenant: TenantKeys, monkeypatch
-) -> None:  # noqa: ANN001
+) -> None:
     from chalicelib.services import purge
 
     for i in range(12):
@@ -64,7 +64,7 @@ def test_deleting_a_tenant_stops_keys_and_purges_all_its_rows(
     assert len(list(DirectoryRecord.query(other_tenant.tenant_id))) == 3
 
 
-def test_worker_reports_only_failed_messages_and_drops_malformed_ones(aws_stack: None, monkeypatch) -> None:  # noqa: ANN001
+def test_worker_reports_only_failed_messages_and_drops_malformed_ones(aws_stack: None, monkeypatch) -> None:
     from chalicelib.workers import jobs
 
     calls: list[str] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.functional.conftest import Api, TenantKeys, make_agency, tenant_body
+from tests.functional.conftest import Api, TenantKeys, tenant_body
 
 
 def test_platform_creates_agency_with_a_working_first_key(api: Api, platform_key: str) -> None:

@@ -1,0 +1,215 @@
+"""Operator command line: `python -m chalicelib.cli {apply,validate,platform-key}`.
+
+  apply FILE|DIR ... [--keys-out PATH]   validate every file, then apply them (idempotent)
+  validate FILE|DIR ...                  validate only; needs no AWS at all
+  platform-key [--name NAME]             mint the platform key unless an active one exists
+
+New keys are shown exactly once (printed, or appended to --keys-out as JSON).
+Exit status: 0 done, 1 invalid file or failed apply, 2 bad usage. Storage
+modules are imported only by the commands that write, so `validate` runs in
+CI without credentials or endpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from chalicelib.schemas.keys import KeyCreated
+from chalicelib.schemas.tenancy import TenantFile
+from chalicelib.services.platform import ensure_platform_key
+from chalicelib.services.tenant_files import (
+    ApplyReport,
+    TenantApplyInterrupted,
+    TenantFileError,
+    apply_tenant_file,
+    check_files,
+    load_tenant_file,
+)
+
+__all__ = ["apply_tenant_file", "ensure_platform_key", "main"]
+
+
+def _expand(paths: Sequence[str]) -> list[Path]:
+    """Files as given; a directory stands for its *.yaml and *.yml files, sorted."""
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            out.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()))
+        else:
+            out.append(path)
+    return out
+
+
+def _load_all(paths: list[Path]) -> tuple[dict[Path, TenantFile], list[str]]:
+    """Validate every file before anything is written, so one run shows every error."""
+    loaded: dict[Path, TenantFile] = {}
+    errors: list[str] = []
+    for path in paths:
+        try:
+            loaded[path] = load_tenant_file(path)
+        except TenantFileError as err:
+            errors.append(str(err))
+    errors.extend(check_files(loaded))
+    return loaded, errors
+
+
+def _read_keys_file(path: Path) -> list[dict[str, object]]:
+    if not path.exists() or path.stat().st_size == 0:
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, list):
+        raise TypeError("not a JSON list")
+    return data
+
+
+def _check_keys_out(path: Path | None) -> str | None:
+    """Refuse an unusable --keys-out before writing anything: losing a key shown once means minting it again."""
+    if path is None:
+        return None
+    if not path.parent.is_dir():
+        return f"--keys-out {path}: directory {path.parent} does not exist"
+    try:
+        _read_keys_file(path)
+    except (OSError, ValueError, TypeError) as exc:
+        return f"--keys-out {path}: existing file is not a JSON list of keys ({exc}); refusing to overwrite it"
+    return None
+
+
+def _emit_keys(keys: list[KeyCreated], keys_out: Path | None) -> None:
+    """Show new keys once: printed, or appended (mode 0600) to the --keys-out JSON list."""
+    if not keys:
+        return
+    if keys_out is not None:
+        data = _read_keys_file(keys_out) + [k.model_dump(mode="json") for k in keys]
+        tmp = keys_out.with_name(keys_out.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, ensure_ascii=False)
+            fh.write("\n")
+        os.replace(tmp, keys_out)
+        print(f"{len(keys)} new key(s) appended to {keys_out}; they are not shown again.")
+        return
+    print("\nNew keys (shown only now; store them in a secret manager):")
+    for key in keys:
+        print(f"  {key.role.value:<13} {key.owner:<24} {key.name:<18} {key.secret}")
+
+
+def _print_report(report: ApplyReport) -> None:
+    for line in report.lines:
+        print(f"  {line}")
+    print(report.summary())
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    paths = _expand(args.files)
+    if not paths:
+        print("error: no tenant files given", file=sys.stderr)
+        return 1
+    loaded, errors = _load_all(paths)
+    for path, tf in loaded.items():
+        if not any(e.startswith(f"{path}:") for e in errors):
+            print(f"{path}: ok (tenant {tf.tenant.id}: {len(tf.programs)} program(s), {len(tf.stores)} store(s))")
+    for error in errors:
+        print(error, file=sys.stderr)
+    return 1 if errors else 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from chalicelib.errors import ApiError
+
+    paths = _expand(args.files)
+    keys_out = Path(args.keys_out) if args.keys_out else None
+    loaded, errors = _load_all(paths)
+    if not paths:
+        errors.append("error: no tenant files given")
+    if problem := _check_keys_out(keys_out):
+        errors.append(problem)
+    if errors:
+        for error in errors:
+            print(error, file=sys.stderr)
+        print("nothing applied", file=sys.stderr)
+        return 1
+    from chalicelib.services.tenant_files import preflight
+
+    for path, tf in loaded.items():
+        try:
+            preflight(path, tf)
+        except TenantFileError as err:
+            errors.append(str(err))
+    if errors:
+        for error in errors:
+            print(error, file=sys.stderr)
+        print("nothing applied", file=sys.stderr)
+        return 1
+
+    keys: list[KeyCreated] = []
+    try:
+        for path, tf in loaded.items():
+            try:
+                report = apply_tenant_file(path, args.actor, tenant_file=tf)
+            except TenantApplyInterrupted as err:
+                _print_report(err.report)
+                keys.extend(err.report.created_keys)
+                print(f"error: {err}", file=sys.stderr)
+                return 1
+            except (TenantFileError, ApiError) as err:
+                print(f"{path}: error: {err}" if isinstance(err, ApiError) else str(err), file=sys.stderr)
+                return 1
+            _print_report(report)
+            keys.extend(report.created_keys)
+    finally:
+        _emit_keys(keys, keys_out)
+    return 0
+
+
+def cmd_platform_key(args: argparse.Namespace) -> int:
+    keys_out = Path(args.keys_out) if args.keys_out else None
+    if problem := _check_keys_out(keys_out):
+        print(problem, file=sys.stderr)
+        return 1
+    key = ensure_platform_key(args.name, actor=args.actor)
+    if key is None:
+        print("An active platform key already exists; nothing created.")
+        return 0
+    print(f"platform key {key.key_id}: created")
+    _emit_keys([key], keys_out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    apply = sub.add_parser("apply", help="validate all files, then create or update their tenants (never deletes)")
+    apply.add_argument("files", nargs="+", metavar="FILE", help="tenant YAML files or directories of them")
+    apply.add_argument("--keys-out", metavar="PATH", help="append new keys to this JSON file instead of printing them")
+    apply.add_argument("--actor", default="cli", help="who to record in the audit log (default: cli)")
+    apply.set_defaults(func=cmd_apply)
+
+    validate = sub.add_parser("validate", help="check tenant files without touching AWS")
+    validate.add_argument("files", nargs="+", metavar="FILE", help="tenant YAML files or directories of them")
+    validate.set_defaults(func=cmd_validate)
+
+    platform = sub.add_parser("platform-key", help="create a platform key unless an active one exists")
+    platform.add_argument("--name", default="platform key", help="what the key is for")
+    platform.add_argument("--keys-out", metavar="PATH", help="append the key to this JSON file instead of printing it")
+    platform.add_argument("--actor", default="cli", help="who to record in the audit log (default: cli)")
+    platform.set_defaults(func=cmd_platform_key)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status instead of exiting so tests and runners can call it."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""The platform operator's bootstrap: the first platform key, from which agencies are created through the API."""
+
+from __future__ import annotations
+
+from chalicelib.schemas.keys import KeyCreated
+
+
+def ensure_platform_key(name: str = "platform key", *, actor: str = "cli") -> KeyCreated | None:
+    """Mint a platform key only if no active one exists, so re-running a deploy or `make local` never piles up keys.
+
+    Returns the new key (its secret is shown only now) or None when an active
+    platform key already exists. Keys that are revoked or expiring after a
+    rotation do not count: they stop working. Two concurrent first runs can
+    both mint a key; both are valid, and either can be revoked.
+    """
+    from chalicelib.domain.roles import Role
+    from chalicelib.schemas.keys import KeyCreate
+    from chalicelib.services import api_keys
+    from chalicelib.services.scopes import Scope
+    from chalicelib.storage import api_keys as key_store
+
+    scope = Scope.platform()
+    cursor: str | None = None
+    while True:
+        keys, cursor = api_keys.list_keys(scope, 200, cursor)
+        if any(k.status == key_store.ACTIVE and k.role is Role.PLATFORM for k in keys):
+            return None
+        if not cursor:
+            break
+    return api_keys.create(scope, KeyCreate(role=Role.PLATFORM, name=name), actor)
