@@ -172,6 +172,8 @@ _app: Chalice | None = None
 def current_principal(app: Chalice) -> tuple[Principal | None, ApiError | None]:
     """The authorizer's verdict, as passed through the request context."""
     ctx = (app.current_request.context or {}).get("authorizer") or {}
+    if ctx.get("auth_error") == "auth_unavailable":
+        return None, ApiError(503, "auth_unavailable", str(ctx.get("auth_message")), headers={"Retry-After": "1"})
     if ctx.get("auth_error"):
         return None, unauthorized(str(ctx.get("auth_message") or "The API key is not valid."), str(ctx["auth_error"]))
     principal = Principal.from_context(ctx)

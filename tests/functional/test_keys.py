@@ -144,3 +144,15 @@ def test_bad_keys_get_401_with_a_reason(api: Api, tenant: TenantKeys) -> None:
     r = api.get("/v1/whoami")
     assert r.status_code == 401 and r.data["error"]["code"] == "unauthorized"
     assert r.headers["X-Request-Id"] == r.data["error"]["request_id"]
+
+
+def test_storage_outage_during_authentication_is_a_503_not_a_401(api: Api, tenant: TenantKeys, monkeypatch) -> None:
+    from chalicelib.storage import api_keys as key_store
+
+    def down(partition: str, key_id: str) -> None:
+        raise ConnectionError("DynamoDB unreachable")
+
+    monkeypatch.setattr(key_store, "get", down)
+    r = api.get("/v1/whoami", tenant.pos)
+    assert r.status_code == 503
+    assert r.data["error"]["code"] == "auth_unavailable" and r.headers["Retry-After"] == "1"
