@@ -18,14 +18,14 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Iterator
 
-import pytest  # noqa: E402
-from moto import mock_aws  # noqa: E402
+import pytest
+from moto import mock_aws
 
-from chalicelib.services import api_keys as key_service  # noqa: E402
-from chalicelib.storage import aws, queues  # noqa: E402
-from chalicelib.storage.tables import TABLES  # noqa: E402
+from chalicelib.services import api_keys as key_service
+from chalicelib.storage import aws, queues
+from chalicelib.storage.tables import TABLES
 
 
 def _reset_caches() -> None:

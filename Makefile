@@ -1,0 +1,49 @@
+# Developer entry points. `make run` for the local stack, `make test` before pushing (CI runs .ci/run = make test).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+STAGE  ?= dev
+export AWS_DEFAULT_REGION ?= eu-central-1
+
+.PHONY: venv run test lint template package clean reset-local
+
+# Reinstall only when a requirements file changes (the stamp is newer than both otherwise).
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -r requirements-dev.txt
+	touch $(STAMP)
+
+# Local stack: moto + API on http://127.0.0.1:8000 + SQS workers + example tenants (see infra/local/run.py).
+run: venv
+	$(BIN)/python -m infra.local.run
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/python -m infra.template --check
+
+# Unit, functional and e2e tests (e2e starts the local stack as a subprocess on free ports).
+test: lint
+	$(BIN)/python -m pytest -n 2 --durations=10
+
+# Regenerate infra/resources.json from the PynamoDB models and infra/template.py.
+template: venv
+	$(BIN)/python -m infra.template
+
+# SAM template + deployment.zip in build/. Needs PyPI (pip downloads Lambda wheels): it fails offline.
+# Deploy: sam deploy --template-file build/sam.json --parameter-overrides Stage=$(STAGE) ...
+package: venv
+	$(BIN)/python -m infra.template --check
+	rm -rf build
+	$(BIN)/chalice package --stage $(STAGE) --merge-template infra/resources.json build/
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Forget all local data (moto recording and saved keys); the next `make run` starts from the example tenants.
+reset-local:
+	rm -rf .local

@@ -1,0 +1,1 @@
+"""Infrastructure as code: the deployed resources (template.py -> resources.json) and the local stack (local/)."""

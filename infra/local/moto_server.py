@@ -1,0 +1,296 @@
+"""An in-process moto server that is safe to hit from many threads, with replayable persistence.
+
+Why not plain `moto_server`: moto's backends are not concurrency-safe (two parallel
+DynamoDB transactions on one item have both succeeded, overdrawing a balance), so the
+WSGI app here runs behind a middleware holding ONE global lock per request. Long SQS
+polls would hold that lock for their whole wait, so the middleware turns a
+`ReceiveMessage` with `WaitTimeSeconds` into short polls, taking the lock only for each.
+
+Persistence uses moto's recorder (`moto.moto_api.recorder`, the object behind
+`/moto-api/recorder/*`; file = `MOTO_RECORDER_FILEPATH`). The middleware switches it on
+per request, only for requests that change durable state: DynamoDB and S3 writes. It
+never records reads (they would only grow the file), nor SQS (receipt handles are random,
+so a replayed `DeleteMessage` cannot match and processed jobs would come back) nor
+`/moto-api/*` calls. `replay()` re-sends the file over HTTP to this server, like moto's own
+`replay-recording` endpoint, but rewritten to the current port and failing loudly (a 5xx
+or an unreadable line) instead of silently, so the caller can set a bad file aside.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+from urllib.parse import parse_qsl, urlencode, urlparse
+
+import requests
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+# DynamoDB operations that change nothing; everything else (including unknown ones) is recorded.
+DYNAMODB_READS = frozenset(
+    {
+        "GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems", "DescribeTable", "DescribeTimeToLive",
+        "DescribeContinuousBackups", "DescribeLimits", "DescribeEndpoints", "ListTables", "ListTagsOfResource",
+        "ListBackups", "ListGlobalTables", "ListExports", "ListImports",
+    }
+)
+NOT_RECORDED_SERVICES = frozenset({"sqs", "sts", "iam"})
+SHORT_POLL_INTERVAL = 0.1
+REPLAY_DROPPED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "expect"})
+
+
+class ReplayError(Exception):
+    """The recording could not be replayed faithfully; the state it built is incomplete."""
+
+
+@dataclass
+class ReplayResult:
+    requests: int
+    dropped_torn_line: bool
+
+
+def _service(environ: dict[str, Any]) -> str:
+    """The signing service from the SigV4 credential scope (`Credential=AKID/date/region/SERVICE/aws4_request`)."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    marker = "Credential="
+    if marker in auth:
+        scope = auth.split(marker, 1)[1].split(",", 1)[0].split("/")
+        if len(scope) >= 4:
+            return scope[3].lower()
+    return ""
+
+
+def should_record(environ: dict[str, Any]) -> bool:
+    """Whether replaying this request is needed to rebuild durable state."""
+    if environ.get("PATH_INFO", "").startswith("/moto-api/"):
+        return False
+    if environ.get("REQUEST_METHOD", "GET") in ("GET", "HEAD", "OPTIONS"):
+        return False
+    service = _service(environ)
+    if service in NOT_RECORDED_SERVICES:
+        return False
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if service == "dynamodb" or target.startswith("DynamoDB_"):
+        return target.rsplit(".", 1)[-1] not in DYNAMODB_READS
+    return True
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _with_body(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
+    copy = dict(environ)
+    copy["wsgi.input"] = io.BytesIO(body)
+    copy["CONTENT_LENGTH"] = str(len(body))
+    return copy
+
+
+class SerialisingMiddleware:
+    """Runs every moto request under one lock and decides, per request, whether moto records it."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        from moto.moto_api import recorder
+
+        self.app = app
+        self.lock = threading.Lock()
+        self.recording = False
+        self._recorder = recorder
+
+    def _call_locked(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+        captured: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        with self.lock:
+            if self.recording and should_record(environ):
+                self._recorder.start_recording()
+            else:
+                self._recorder.stop_recording()
+            result = self.app(environ, start_response)
+            try:
+                body = b"".join(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        return captured["status"], captured["headers"], body
+
+    def _long_poll(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        """Emulate a long `ReceiveMessage` with short ones, so the wait does not hold the lock."""
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        body = _read_body(environ)
+        wait, short = 0, body
+        if target == "AmazonSQS.ReceiveMessage":  # JSON protocol (botocore >= 1.31)
+            payload = json.loads(body or b"{}")
+            wait = int(payload.get("WaitTimeSeconds") or 0)
+            short = json.dumps({**payload, "WaitTimeSeconds": 0}).encode()
+        elif not target and _service(environ) == "sqs" and b"Action=ReceiveMessage" in body:  # query protocol
+            form = dict(parse_qsl(body.decode()))
+            wait = int(form.get("WaitTimeSeconds") or 0)
+            short = urlencode({**form, "WaitTimeSeconds": "0"}).encode()
+        if wait <= 0:
+            return None
+        deadline = time.monotonic() + wait
+        while True:
+            status, headers, out = self._call_locked(_with_body(environ, short))
+            got = b'"Messages"' in out or b"<Message>" in out
+            if got or not status.startswith("200") or time.monotonic() >= deadline:
+                return status, headers, out
+            time.sleep(SHORT_POLL_INTERVAL)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "").startswith("/moto-api/recorder/"):
+            # moto's replay-recording endpoint calls back into this server: locking here would deadlock.
+            return self.app(environ, start_response)
+        is_sqs = _service(environ) == "sqs" or environ.get("HTTP_X_AMZ_TARGET", "").startswith("AmazonSQS.")
+        response = self._long_poll(environ) if is_sqs else None
+        status, headers, body = response or self._call_locked(environ)
+        start_response(status, headers)
+        return [body]
+
+
+def _request_handler(base: type[Any], verbose: bool) -> type[Any]:
+    """moto's request handler, without an access-log line per AWS call unless verbose (errors still log)."""
+
+    class Handler(base):  # type: ignore[misc, valid-type]
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            if verbose:
+                super().log_request(code, size)
+
+    return Handler
+
+
+class LocalMotoServer:
+    """A threaded moto server on host:port; `start()`/`stop()`, optional recording to `recording_path`."""
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 5000, recording_path: Path | None = None, verbose: bool = False
+    ) -> None:
+        self.host = host
+        self.verbose = verbose
+        self.port = port
+        self.recording_path = recording_path
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.middleware: SerialisingMiddleware | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        if self.recording_path is not None:
+            # moto reads this once, when moto.moto_api is first imported; set it before that and after.
+            os.environ["MOTO_RECORDER_FILEPATH"] = str(self.recording_path)
+        os.environ.pop("MOTO_ENABLE_RECORDING", None)  # the middleware decides per request
+        from moto.moto_api import recorder
+        from moto.moto_server import werkzeug_app
+        from werkzeug.serving import make_server
+
+        if self.recording_path is not None:
+            self.recording_path.parent.mkdir(parents=True, exist_ok=True)
+            recorder._location = str(self.recording_path)
+        recorder.stop_recording()
+        app = werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
+        self.middleware = SerialisingMiddleware(app)
+        handler = _request_handler(werkzeug_app.MotoRequestHandler, self.verbose)
+        self._server = make_server(self.host, self.port, self.middleware, threaded=True, request_handler=handler)
+        self.port = self._server.server_port  # port 0 picks a free one
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
+        self._thread.start()
+
+    def start_recording(self) -> None:
+        assert self.middleware is not None and self.recording_path is not None
+        self.recording_path.touch()
+        with self.middleware.lock:
+            self.middleware.recording = True
+
+    def stop_recording(self) -> None:
+        """Stop after the request in flight, if any, has been written: the file then ends on a whole line."""
+        if self.middleware is None:
+            return
+        with self.middleware.lock:
+            self.middleware.recording = False
+            self.middleware._recorder.stop_recording()
+
+    def reset(self) -> None:
+        """Forget every resource (moto's /moto-api/reset); the recording file is untouched."""
+        requests.post(f"{self.url}/moto-api/reset", timeout=30).raise_for_status()
+
+    def replay(self) -> ReplayResult:
+        """Re-send the recording to this server; raise ReplayError if the result cannot be trusted.
+
+        A torn last line (the process died mid-write) is dropped and the file repaired,
+        so that appending can continue; any other unreadable line fails the replay.
+        """
+        assert self.recording_path is not None and self.middleware is not None
+        if self.middleware.recording:
+            raise RuntimeError("replay with recording off, or every request would be recorded twice")
+        raw = self.recording_path.read_bytes()
+        lines = raw.decode("utf-8", errors="replace").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        entries: list[dict[str, Any]] = []
+        torn = False
+        for number, line in enumerate(lines, start=1):
+            try:
+                entries.append(json.loads(line))
+            except ValueError as err:
+                if number == len(lines):
+                    torn = True
+                    continue
+                raise ReplayError(f"line {number} is not a recorded request: {err}") from err
+        if torn or (raw and not raw.endswith(b"\n")):
+            self.recording_path.write_text("".join(json.dumps(e) + "\n" for e in entries))
+        with requests.Session() as session:
+            for number, entry in enumerate(entries, start=1):
+                try:
+                    self._replay_one(session, entry)
+                except ReplayError as err:
+                    raise ReplayError(f"line {number}: {err}") from err
+                except (requests.RequestException, KeyError, TypeError, ValueError) as err:
+                    raise ReplayError(f"line {number}: {type(err).__name__}: {err}") from err
+        return ReplayResult(requests=len(entries), dropped_torn_line=torn)
+
+    def _replay_one(self, session: requests.Session, entry: dict[str, Any]) -> None:
+        body: Any = entry.get("body") or b""
+        if entry.get("body_encoded"):
+            body = base64.b64decode(body)
+        recorded = urlparse(entry["url"])
+        url = f"{self.url}{recorded.path}" + (f"?{recorded.query}" if recorded.query else "")
+        headers = {k: v for k, v in entry["headers"].items() if k.lower() not in REPLAY_DROPPED_HEADERS}
+        response = session.request(entry["method"], url, headers=headers, data=body, timeout=60)
+        if response.status_code >= 500:
+            raise ReplayError(f"{entry['method']} {recorded.path} -> {response.status_code}: {response.text[:300]}")
+
+    def stop(self) -> None:
+        """Stop serving; the recording is complete on disk when this returns."""
+        self.stop_recording()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

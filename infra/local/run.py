@@ -1,0 +1,329 @@
+"""The local stack behind `make run`: moto, the Chalice API, the SQS workers and the example tenants, in one process.
+
+    python -m infra.local.run     # API on 127.0.0.1:$PORT (8000), moto on 127.0.0.1:$MOTO_PORT (5000)
+
+Environment: PORT, MOTO_PORT, LOCAL_STATE_DIR (default .local/), MOTO_VERBOSE=1 (log every AWS call).
+
+What it does, in order:
+  1. sets the `local` stage's environment from `.chalice/config.json` plus AWS_ENDPOINT_URL
+     and fake credentials, before anything in chalicelib/app.py is imported (settings are read
+     at import);
+  2. starts the serialised moto server (infra/local/moto_server.py) and restores the saved state;
+  3. creates the tables, queues and bucket of infra/resources.json (idempotent);
+  4. bootstraps: a platform key if none is active, then applies every `tenants/*.yaml`
+     (idempotent), saving keys created now to `.local/keys.json` (plaintext, dev only:
+     a key's secret is shown once and cannot be read back);
+  5. serves the API with `chalice local`'s server, with gateway responses emulated as deployed
+     (infra/local/gateway.py), and runs the SQS workers with a poller (infra/local/poller.py).
+Ctrl-C (or SIGTERM) stops the API, the workers, then moto, with the recording complete on disk.
+
+Persistence: state lives in `$LOCAL_STATE_DIR` (default `.local/`). Every request that changes
+DynamoDB or S3 is appended to `.local/moto-recording.log` (moto's recorder format). On start the
+file is replayed into the fresh moto, then recording continues, appending. Not kept: SQS messages
+(jobs queued but not yet processed when the stack stopped are lost; a tenant being deleted at that
+moment stays `deleting`). If the replay fails (a corrupt file, or a moto upgrade that no longer
+accepts an old request) the file is moved to `.local/moto-recording.<timestamp>.bak`, keys.json
+likewise, and the stack starts empty with a warning; a torn last line (killed mid-write) is just
+dropped. To start over on purpose: `make reset-local` (or delete `.local/`).
+A table that already exists is not altered when infra/ changes its indexes: reset then.
+The example tenants are re-applied on every start, so one deleted through the API comes back
+(with new keys); saved keys that no longer authenticate are dropped from keys.json.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+STAGE = "local"
+
+
+def _say(message: str = "") -> None:
+    print(message, flush=True)
+
+
+def _warn(message: str) -> None:
+    print(f"\n*** WARNING: {message}\n", file=sys.stderr, flush=True)
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("LOCAL_STATE_DIR") or PROJECT_DIR / ".local").resolve()
+
+
+def chalice_config() -> Any:
+    """The chalice Config of the `local` stage, as `chalice local --stage local` builds it."""
+    from chalice.cli.factory import CLIFactory
+
+    return CLIFactory(str(PROJECT_DIR)).create_config_obj(chalice_stage_name=STAGE)
+
+
+def set_environment(config: Any, moto_url: str) -> None:
+    """The Lambda environment of the local stage, pointed at moto. Must run before chalicelib is imported."""
+    stale = [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL_")]  # per-service endpoints would win
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", *stale):
+        os.environ.pop(name, None)
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": moto_url,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION") or "eu-central-1",
+            **{k: str(v) for k, v in config.environment_variables.items()},
+            "STAGE": STAGE,
+        }
+    )
+
+
+def _timestamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def restore(moto: Any, keys_path: Path) -> bool:
+    """Replay the recording into moto; True if earlier state was restored, False if starting empty."""
+    from infra.local.moto_server import ReplayError
+
+    path: Path = moto.recording_path
+    restored = False
+    if path.exists() and path.stat().st_size > 0:
+        started = time.monotonic()
+        try:
+            result = moto.replay()
+        except ReplayError as err:
+            backup = path.with_name(f"{path.stem}.{_timestamp()}.bak")
+            path.rename(backup)
+            moto.reset()
+            _warn(
+                f"could not restore local data from {path}: {err}\n"
+                f"    The file was moved to {backup} and the stack starts EMPTY.\n"
+                "    (A moto upgrade can make old recordings unreadable; the example tenants are re-created.)"
+            )
+        else:
+            restored = True
+            torn = " (dropped a torn last line)" if result.dropped_torn_line else ""
+            _say(f"Restored local data: replayed {result.requests} requests in "
+                 f"{time.monotonic() - started:.1f}s from {path}{torn}")
+    if not restored and keys_path.exists():
+        # Its keys belonged to the state that is gone; they would only mislead.
+        backup = keys_path.with_name(f"{keys_path.stem}.{_timestamp()}.bak")
+        keys_path.rename(backup)
+        _say(f"Moved stale {keys_path.name} to {backup.name}")
+    return restored
+
+
+def load_keys(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    try:
+        return list(json.loads(path.read_text())["keys"])
+    except (ValueError, KeyError, TypeError) as err:
+        _warn(f"ignoring unreadable {path}: {err}")
+        return []
+
+
+def save_keys(path: Path, keys: list[dict[str, Any]]) -> None:
+    """Atomically, readable by the owner only: these are live credentials, if only local ones."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"keys": keys}, indent=2) + "\n")
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
+def _key_entry(key: Any, source: str, tenant_id: str | None = None, agency_id: str | None = None) -> dict[str, Any]:
+    role = getattr(key.role, "value", key.role)
+    return {
+        "role": str(role),
+        "owner": key.owner,
+        "tenant_id": tenant_id if role in ("tenant_admin", "pos", "support") else None,
+        "agency_id": agency_id,
+        "key_id": key.key_id,
+        "name": key.name,
+        "secret": key.secret,
+        "source": source,
+    }
+
+
+def bootstrap(keys_path: Path) -> list[dict[str, Any]]:
+    """Platform key and example tenants; returns every known key (saved ones plus those created now)."""
+    from chalicelib.cli import apply_tenant_file, ensure_platform_key
+    from chalicelib.services.tenant_files import TenantApplyInterrupted, TenantFileError
+
+    keys = load_keys(keys_path)
+    platform_key = ensure_platform_key("local platform key")
+    if platform_key is not None:
+        keys.append(_key_entry(platform_key, "platform"))
+        save_keys(keys_path, keys)
+    for path in sorted((PROJECT_DIR / "tenants").glob("*.yaml")):
+        source = str(path.relative_to(PROJECT_DIR))
+        try:
+            report = apply_tenant_file(path)
+        except TenantApplyInterrupted as exc:
+            report = exc.report
+            _warn(f"{source}: {exc}")
+        except TenantFileError as exc:
+            _warn(f"{source} was not applied:\n{exc}")
+            continue
+        if report.writes:
+            _say(f"Applied {source}: " + "; ".join(report.lines))
+        for key in report.created_keys:
+            agency_id = report.agency_id or None
+            tenant_id = report.tenant_id or None
+            keys.append(_key_entry(key, source, tenant_id, agency_id))
+        if report.created_keys:
+            save_keys(keys_path, keys)
+    if not keys_path.exists():
+        save_keys(keys_path, keys)
+    return keys
+
+
+def prune_keys(keys_path: Path, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop saved keys that no longer authenticate (revoked, rotated away, tenant purged), keep the file honest."""
+    from chalicelib.services.api_keys import AuthFailure, authenticate
+
+    kept = []
+    for key in keys:
+        try:
+            authenticate(key["secret"])
+        except AuthFailure as failure:
+            if failure.code == "tenant_suspended":  # may come back: keep
+                kept.append(key)
+            continue
+        kept.append(key)
+    if len(kept) != len(keys):
+        _say(f"Dropped {len(keys) - len(kept)} saved key(s) that no longer work from {keys_path.name}")
+        save_keys(keys_path, kept)
+    return kept
+
+
+def _key_order(key: dict[str, Any]) -> tuple[int, str, str]:
+    order = {"platform": 0, "agency": 1, "tenant_admin": 2, "pos": 3, "support": 4}
+    return order.get(key["role"], 9), key.get("tenant_id") or key.get("agency_id") or "", key["role"]
+
+
+def banner(api_url: str, moto_url: str, keys: list[dict[str, Any]], keys_path: Path, recording: Path) -> str:
+    lines = [
+        "",
+        "=" * 100,
+        f"Loyalty API, stage {STAGE}: {api_url}",
+        f"  OpenAPI:  {api_url}/v1/openapi.json    docs: {api_url}/v1/docs",
+        f"  moto:     {moto_url}  (state recorded in {recording})",
+        "",
+        f"API keys (dev only, kept in {keys_path}):",
+        f"  {'ROLE':<13} {'OWNER':<24} {'TENANT':<16} KEY",
+    ]
+    for key in sorted(keys, key=_key_order):
+        lines.append(f"  {key['role']:<13} {key['owner']:<24} {key.get('tenant_id') or '-':<16} {key['secret']}")
+    if not keys:
+        lines.append(f"  (none known: delete {keys_path.parent} to start over with fresh keys)")
+    pos = next((k for k in sorted(keys, key=_key_order) if k["role"] == "pos"), None)
+    any_key = pos or (keys[0] if keys else None)
+    lines += ["", "Try:"]
+    secret = any_key["secret"] if any_key else "<key>"
+    lines.append(f'  curl -H "Authorization: Bearer {secret}" {api_url}/v1/whoami')
+    lines += ["", "Ctrl-C stops everything.", "=" * 100, ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    moto_port = int(os.environ.get("MOTO_PORT") or 5000)
+    api_port = int(os.environ.get("PORT") or 8000)
+    state = state_dir()
+    state.mkdir(parents=True, exist_ok=True)
+    lock_file = (state / "run.lock").open("w")  # held until exit: two stacks must not append to one recording
+    try:
+        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        _warn(f"another local stack is using {state}; stop it first (or set LOCAL_STATE_DIR)")
+        return 1
+    keys_path = state / "keys.json"
+    recording = state / "moto-recording.log"
+
+    config = chalice_config()
+    set_environment(config, f"http://{HOST}:{moto_port}")
+
+    from infra.local.moto_server import LocalMotoServer
+
+    moto = LocalMotoServer(HOST, moto_port, recording, verbose=bool(os.environ.get("MOTO_VERBOSE")))
+    try:
+        moto.start()
+    except (OSError, SystemExit) as err:  # werkzeug exits on a busy port
+        reason = err if isinstance(err, OSError) else "address already in use"
+        _warn(f"cannot start moto on {HOST}:{moto_port}: {reason}. Set MOTO_PORT to a free port.")
+        return 1
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    server: Any = None
+    server_thread: threading.Thread | None = None
+    poller: Any = None
+    try:
+        restore(moto, keys_path)
+        moto.start_recording()
+
+        from infra.local.resources import create_resources
+
+        created = create_resources(STAGE)
+        from chalicelib.settings import settings
+
+        expected = {settings.directory_table, settings.api_keys_table, settings.audit_table,
+                    settings.jobs_queue, settings.reports_bucket}
+        missing = expected - set(created.values())
+        if missing:
+            _warn(f"the app uses {sorted(missing)}, which infra/resources.json does not create for stage {STAGE}")
+
+        keys = prune_keys(keys_path, bootstrap(keys_path))
+
+        from chalice.local import create_local_server
+
+        import app as app_module
+        from infra.local.gateway import install_gateway_responses
+        from infra.local.poller import Poller
+
+        install_gateway_responses()
+        try:
+            server = create_local_server(app_module.app, config, HOST, api_port)
+        except OSError as err:
+            _warn(f"cannot serve the API on {HOST}:{api_port}: {err}. Set PORT to a free port.")
+            return 1
+        poller = Poller(app_module, config)
+        workers = poller.start()
+        server_thread = threading.Thread(target=server.serve_forever, name="chalice-local", daemon=True)
+        server_thread.start()
+
+        api_url = f"http://{HOST}:{api_port}"
+        _say(f"SQS workers: {', '.join(f'{w.source.name} <- {w.queue_url}' for w in workers) or 'none'}")
+        _say(banner(api_url, moto.url, keys, keys_path, recording))
+        while not stop.wait(0.5):
+            if not server_thread.is_alive():
+                _warn("the API server stopped unexpectedly")
+                return 1
+        return 0
+    finally:
+        _say("Stopping: API, workers, moto...")
+        if server is not None:
+            server.shutdown()
+            server.server.server_close()
+        if poller is not None:
+            poller.stop()
+        moto.stop()
+        _say(f"Stopped. Local data is kept in {state}.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
