@@ -336,40 +336,47 @@ def _apply(tf: TenantFile, actor: str, report: ApplyReport) -> None:
             reported.add(f"program#{program_id}")
         reported.update(f"store#{s}" for s in store_ids)
 
-    existing_stores = {s.id: s for s in _all_pages(directory.list_stores, tenant_id)}
-    for spec in tf.stores:
-        if f"store#{spec.id}" in reported:
+    # Stores first: programs may name them.
+    stray_stores = _sync("store", tenant_id, tf.stores, _all_pages(directory.list_stores, tenant_id), StoreSpec,
+                         tenancy.create_store, tenancy.replace_store, reported, None, actor, report)
+    stray_programs = _sync("program", tenant_id, tf.programs, _all_pages(directory.list_programs, tenant_id),
+                           ProgramSpec, tenancy.create_program, tenancy.replace_program, reported, placeholder,
+                           actor, report)
+    for entity in stray_programs + stray_stores:
+        report.record(entity, NOT_IN_FILE)
+
+
+def _sync(
+    kind: str,
+    tenant_id: str,
+    specs: list[Any],
+    existing_entities: list[Any],
+    spec_type: type[ProgramSpec | StoreSpec],
+    create: Callable[[str, Any, str], Any],
+    replace: Callable[[str, Any, str], Any],
+    reported: set[str],
+    placeholder: str | None,
+    actor: str,
+    report: ApplyReport,
+) -> list[str]:
+    """Create what is missing, replace what differs; return the entities the file no longer lists."""
+    existing = {e.id: e for e in existing_entities}
+    for spec in specs:
+        if f"{kind}#{spec.id}" in reported:
             continue
-        entity = f"store {tenant_id}/{spec.id}"
-        current = existing_stores.get(spec.id)
+        entity = f"{kind} {tenant_id}/{spec.id}"
+        current = existing.get(spec.id)
         if current is None:
-            tenancy.create_store(tenant_id, spec, actor)
+            create(tenant_id, spec, actor)
             report.record(entity, CREATED)
-        elif _spec_doc(current, StoreSpec) == spec.model_dump(mode="json"):
+        elif _spec_doc(current, spec_type) == spec.model_dump(mode="json"):
             report.record(entity, UNCHANGED)
         else:
-            tenancy.replace_store(tenant_id, spec, actor)
-            report.record(entity, UPDATED)
-
-    existing_programs = {p.id: p for p in _all_pages(directory.list_programs, tenant_id)}
-    for spec in tf.programs:
-        if f"program#{spec.id}" in reported:
-            continue
-        entity = f"program {tenant_id}/{spec.id}"
-        current = existing_programs.get(spec.id)
-        if current is None:
-            tenancy.create_program(tenant_id, spec, actor)
-            report.record(entity, CREATED)
-        elif _spec_doc(current, ProgramSpec) == spec.model_dump(mode="json"):
-            report.record(entity, UNCHANGED)
-        else:
-            program = tenancy.replace_program(tenant_id, spec, actor)
-            report.record(entity, CREATED if spec.id == placeholder else UPDATED, f"version {program.version}")
-
-    for program_id in sorted(set(existing_programs) - {p.id for p in tf.programs}):
-        report.record(f"program {tenant_id}/{program_id}", NOT_IN_FILE)
-    for store_id in sorted(set(existing_stores) - {s.id for s in tf.stores}):
-        report.record(f"store {tenant_id}/{store_id}", NOT_IN_FILE)
+            saved = replace(tenant_id, spec, actor)
+            version = getattr(saved, "version", None)
+            report.record(entity, CREATED if spec.id == placeholder else UPDATED,
+                          f"version {version}" if version is not None else "")
+    return [f"{kind} {tenant_id}/{entity_id}" for entity_id in sorted(set(existing) - {s.id for s in specs})]
 
 
 def _apply_agency(tf: TenantFile, actor: str, report: ApplyReport) -> None:

@@ -8,7 +8,7 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.schemas.keys import KeyInfo
-from chalicelib.storage import pagination
+from chalicelib.storage import pagination, tables
 from chalicelib.storage.tables import ApiKeyRecord
 
 ACTIVE = "active"
@@ -113,11 +113,4 @@ def list_keys(partition: str, limit: int, cursor: str | None) -> tuple[list[ApiK
 
 
 def delete_partition_page(partition: str, max_items: int) -> int:
-    deleted = 0
-    with ApiKeyRecord.batch_write() as batch:
-        for rec in ApiKeyRecord.query(partition, attributes_to_get=["pk", "sk"]):
-            batch.delete(rec)
-            deleted += 1
-            if deleted >= max_items:
-                break
-    return deleted
+    return tables.delete_partition_page(ApiKeyRecord, partition, max_items)

@@ -9,7 +9,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.ids import new_id
 from chalicelib.schemas.audit import AuditEntry
-from chalicelib.storage import pagination
+from chalicelib.storage import pagination, tables
 from chalicelib.storage.tables import AuditRecord
 
 RETENTION = timedelta(days=400)
@@ -44,11 +44,4 @@ def list_entries(partition: str, limit: int, cursor: str | None) -> tuple[list[A
 
 
 def delete_partition_page(partition: str, max_items: int) -> int:
-    deleted = 0
-    with AuditRecord.batch_write() as batch:
-        for rec in AuditRecord.query(partition, attributes_to_get=["pk", "sk"]):
-            batch.delete(rec)
-            deleted += 1
-            if deleted >= max_items:
-                break
-    return deleted
+    return tables.delete_partition_page(AuditRecord, partition, max_items)

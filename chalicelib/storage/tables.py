@@ -122,3 +122,15 @@ def agency_partition(agency_id: str) -> str:
 
 def tenant_partition(tenant_id: str) -> str:
     return tenant_id
+
+
+def delete_partition_page(model: type[Model], partition: str, max_items: int) -> int:
+    """Delete up to `max_items` items of one partition; returns how many were deleted."""
+    deleted = 0
+    with model.batch_write() as batch:
+        for rec in model.query(partition, attributes_to_get=["pk", "sk"]):
+            batch.delete(rec)
+            deleted += 1
+            if deleted >= max_items:
+                break
+    return deleted
