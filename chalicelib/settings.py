@@ -18,6 +18,7 @@ class Settings:
     directory_table: str
     api_keys_table: str
     audit_table: str
+    loyalty_table: str
     jobs_queue: str
     reports_bucket: str
     max_body_bytes: int
@@ -37,6 +38,7 @@ def load() -> Settings:
         directory_table=_env("DIRECTORY_TABLE", f"{prefix}-directory"),
         api_keys_table=_env("API_KEYS_TABLE", f"{prefix}-api-keys"),
         audit_table=_env("AUDIT_TABLE", f"{prefix}-audit"),
+        loyalty_table=_env("LOYALTY_TABLE", f"{prefix}-loyalty"),
         jobs_queue=_env("JOBS_QUEUE", f"{prefix}-jobs"),
         reports_bucket=_env("REPORTS_BUCKET", f"{prefix}-reports"),
         max_body_bytes=int(_env("MAX_BODY_BYTES", str(256 * 1024))),

@@ -24,6 +24,7 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.services import api_keys as key_service
+from chalicelib.services import catalog
 from chalicelib.storage import aws, queues
 from chalicelib.storage.tables import TABLES
 
@@ -32,6 +33,7 @@ def _reset_caches() -> None:
     aws.reset_clients()
     queues.queue_url.cache_clear()
     key_service._tenant_status_cache.clear()
+    catalog.clear()
     for model in TABLES:
         model._connection = None
 

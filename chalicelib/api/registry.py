@@ -230,14 +230,16 @@ def _to_response(spec: RouteSpec, result: Any, rid: str) -> Response:
     if isinstance(result, Response):
         result.headers.setdefault("X-Request-Id", rid)
         return result
-    status = spec.status
+    status, headers = spec.status, {}
     if isinstance(result, tuple):
-        status, result = result
+        status, result, *extra = result
+        headers = extra[0] if extra else {}
     if isinstance(result, BaseModel):
         payload: Any = result.model_dump(mode="json")
     else:
         payload = result
-    return Response(body=payload, status_code=status, headers={"Content-Type": spec.content_type, "X-Request-Id": rid})
+    return Response(body=payload, status_code=status,
+                    headers={"Content-Type": spec.content_type, "X-Request-Id": rid, **headers})
 
 
 def register(app: Chalice, authorizer: Any) -> None:

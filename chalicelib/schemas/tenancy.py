@@ -63,21 +63,68 @@ def _check_timezone(value: str) -> str:
     return value
 
 
-class EarningRules(Input):
-    """Points earned per purchase. Rates are basis points (500 = 5%): no floats near money."""
+Label = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Multiplier = Annotated[int, Field(ge=0, le=100_000, description="Basis points of the base rate: 20000 = double.")]
 
+
+class EarningMode(StrEnum):
+    PERCENT = "percent"
+    PER_AMOUNT = "per_amount"
+
+
+class RefundSpentPolicy(StrEnum):
+    """What a refund does when the points it must reverse were already spent."""
+
+    NEGATIVE_BALANCE = "negative_balance"
+    WRITE_OFF = "write_off"
+
+
+class Promotion(Input):
+    """A time-boxed earning boost, e.g. double points on coffee for two weeks."""
+
+    id: Slug
+    name: Name
+    starts_at: datetime
+    ends_at: datetime
+    categories: list[Label] = Field(default_factory=list, max_length=200, description="Empty: every category.")
+    skus: list[Label] = Field(default_factory=list, max_length=1000, description="Empty: every SKU.")
+    store_ids: list[Slug] = Field(default_factory=list, max_length=5000, description="Empty: every store.")
+    multiplier_bps: Multiplier = 10_000
+    bonus_points: int = Field(default=0, ge=0, le=1_000_000, description="Extra points once per matching receipt.")
+
+    @model_validator(mode="after")
+    def _window(self) -> Promotion:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        if self.starts_at.tzinfo is None or self.ends_at.tzinfo is None:
+            raise ValueError("starts_at and ends_at need a time zone offset, e.g. 2026-12-01T00:00:00+03:00")
+        return self
+
+
+class EarningRules(Input):
+    """Points earned per purchase. Rates are basis points (500 = 5%): no floats near money.
+
+    Points are computed for the whole receipt and rounded once (see `rounding`),
+    never per line, so splitting a receipt into lines changes nothing.
+    """
+
+    mode: EarningMode = EarningMode.PERCENT
     rate_bps: int = Field(
         default=0,
         ge=0,
         le=10_000,
-        description="Share of the eligible amount given back, in basis points (500 = 5%), "
+        description="percent mode: share of the eligible amount given back, in basis points (500 = 5%), "
         "converted to points at redemption.point_value.",
     )
+    per_amount_points: int = Field(default=0, ge=0, le=1_000_000, description="per_amount mode: N points ...")
+    per_amount_step: int = Field(default=0, ge=0, description="per_amount mode: ... per this many minor units spent.")
     rounding: Rounding = Rounding.DOWN
     min_receipt: int = Field(default=0, ge=0, description="Minimum receipt total (minor units) to earn anything.")
-    excluded_categories: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
-        default_factory=list, max_length=200
-    )
+    excluded_categories: list[Label] = Field(default_factory=list, max_length=200)
+    excluded_skus: list[Label] = Field(default_factory=list, max_length=5000)
+    category_multipliers: dict[str, Multiplier] = Field(default_factory=dict, max_length=200)
+    sku_multipliers: dict[str, Multiplier] = Field(default_factory=dict, max_length=5000)
+    promotions: list[Promotion] = Field(default_factory=list, max_length=100)
 
 
 class RedemptionRules(Input):
@@ -88,16 +135,33 @@ class RedemptionRules(Input):
         default=3_000, ge=0, le=10_000, description="Maximum share of a receipt payable with points, basis points."
     )
     min_balance: int = Field(default=0, ge=0, description="Points a card must hold before any can be redeemed.")
+    refund_spent_policy: RefundSpentPolicy = Field(
+        default=RefundSpentPolicy.NEGATIVE_BALANCE,
+        description="negative_balance: the card owes the points and repays them from its next accruals; "
+        "write_off: the program absorbs what cannot be reversed.",
+    )
 
 
 class DiscountRules(Input):
     percent_bps: int = Field(default=0, ge=0, le=10_000)
 
 
-class ProgramSpec(Input):
-    """A loyalty program as written by an admin or in a tenant file."""
+class CardNumberRules(Input):
+    """Format of card numbers generated for this program (the last digit is a Luhn check digit)."""
 
-    id: Slug
+    prefix: Annotated[str, StringConstraints(pattern=r"^[0-9]{0,10}$")] = ""
+    length: int = Field(default=13, ge=8, le=19)
+
+    @model_validator(mode="after")
+    def _room(self) -> CardNumberRules:
+        if self.length - len(self.prefix) < 7:
+            raise ValueError("leave at least 7 digits after the prefix (6 random + the check digit)")
+        return self
+
+
+class ProgramBody(Input):
+    """Everything a program is, except its id."""
+
     name: Name
     description: Text = ""
     kind: ProgramKind = ProgramKind.POINTS
@@ -107,38 +171,42 @@ class ProgramSpec(Input):
     redemption: RedemptionRules = Field(default_factory=RedemptionRules)
     discount: DiscountRules = Field(default_factory=DiscountRules)
     store_ids: list[Slug] = Field(
-        default_factory=list, max_length=5000, description="Program geography: empty means every store."
+        default_factory=list,
+        max_length=5000,
+        description="Program geography by store; with regions empty too: every store.",
     )
+    regions: list[Label] = Field(default_factory=list, max_length=200, description="Program geography by store region.")
+    card_numbers: CardNumberRules = Field(default_factory=CardNumberRules)
     pending_days: int = Field(
         default=0, ge=0, le=365, description="Days before earned points become spendable (return window)."
     )
     expiry_days: int = Field(default=0, ge=0, le=3650, description="Days after which earned points expire; 0 = never.")
 
     @model_validator(mode="after")
-    def _kind_matches_rules(self) -> ProgramSpec:
+    def _kind_matches_rules(self) -> ProgramBody:
+        earning = self.earning
         if self.kind is ProgramKind.DISCOUNT and self.discount.percent_bps == 0:
             raise ValueError("a discount program needs discount.percent_bps > 0")
-        if self.kind is ProgramKind.POINTS and self.earning.rate_bps == 0:
-            raise ValueError("a points program needs earning.rate_bps > 0")
+        if self.kind is ProgramKind.POINTS:
+            if earning.mode is EarningMode.PERCENT and earning.rate_bps == 0:
+                raise ValueError("a points program needs earning.rate_bps > 0")
+            if earning.mode is EarningMode.PER_AMOUNT and (
+                earning.per_amount_points == 0 or earning.per_amount_step == 0
+            ):
+                raise ValueError("per_amount earning needs per_amount_points > 0 and per_amount_step > 0")
         if len(set(self.store_ids)) != len(self.store_ids):
             raise ValueError("store_ids contains duplicates")
         return self
 
 
-class ProgramUpdate(Input):
-    """Full replacement of a program's editable parts (the id comes from the path)."""
+class ProgramSpec(ProgramBody):
+    """A loyalty program as written by an admin or in a tenant file."""
 
-    name: Name
-    description: Text = ""
-    kind: ProgramKind = ProgramKind.POINTS
-    status: ProgramStatus = ProgramStatus.ACTIVE
-    activation: Activation = Activation.IMMEDIATE
-    earning: EarningRules = Field(default_factory=EarningRules)
-    redemption: RedemptionRules = Field(default_factory=RedemptionRules)
-    discount: DiscountRules = Field(default_factory=DiscountRules)
-    store_ids: list[Slug] = Field(default_factory=list, max_length=5000)
-    pending_days: int = Field(default=0, ge=0, le=365)
-    expiry_days: int = Field(default=0, ge=0, le=3650)
+    id: Slug
+
+
+class ProgramUpdate(ProgramBody):
+    """Full replacement of a program's editable parts (the id comes from the path)."""
 
     def with_id(self, program_id: str) -> ProgramSpec:
         return ProgramSpec.model_validate({"id": program_id, **self.model_dump(mode="json")}, strict=False)

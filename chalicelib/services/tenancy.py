@@ -21,7 +21,7 @@ from chalicelib.schemas.tenancy import (
     TenantStatus,
     TenantUpdate,
 )
-from chalicelib.services import api_keys
+from chalicelib.services import api_keys, catalog
 from chalicelib.services.scopes import Scope
 from chalicelib.settings import settings
 from chalicelib.storage import audit, directory, queues, transactions
@@ -186,6 +186,7 @@ def create_program(tenant_id: str, spec: ProgramSpec, actor: str) -> Program:
     if directory.get_program(tenant_id, spec.id) is not None:
         raise conflict("program_exists", f"Program {spec.id!r} already exists.", "id")
     program, _ = directory.put_program(tenant_id, spec)
+    catalog.forget(tenant_id)
     audit.put(audit.entry(tenant_id, action="program.created", actor=actor, at=_now(), target=f"program:{spec.id}"))
     return program
 
@@ -194,6 +195,7 @@ def replace_program(tenant_id: str, spec: ProgramSpec, actor: str) -> Program:
     _check_program_stores(tenant_id, spec)
     try:
         program, outcome = directory.put_program(tenant_id, spec, must_exist=True)
+        catalog.forget(tenant_id)
     except LookupError:
         raise not_found("Program") from None
     if outcome == "updated":
@@ -214,6 +216,7 @@ def create_store(tenant_id: str, spec: StoreSpec, actor: str) -> Store:
     if directory.get_store(tenant_id, spec.id) is not None:
         raise conflict("store_exists", f"Store {spec.id!r} already exists.", "id")
     store, _ = directory.put_store(tenant_id, spec)
+    catalog.forget(tenant_id)
     audit.put(audit.entry(tenant_id, action="store.created", actor=actor, at=_now(), target=f"store:{spec.id}"))
     return store
 
@@ -222,6 +225,7 @@ def replace_store(tenant_id: str, spec: StoreSpec, actor: str) -> Store:
     _check_partner(tenant_id, spec)
     try:
         store, outcome = directory.put_store(tenant_id, spec, must_exist=True)
+        catalog.forget(tenant_id)
     except LookupError:
         raise not_found("Store") from None
     if outcome == "updated":

@@ -104,11 +104,39 @@ class AuditRecord(Model):
     expires_at_epoch = NumberAttribute(null=True)
 
 
+class LoyaltyRecord(Model):
+    """Cards, their ledgers, receipts, refunds and customers of every tenant.
+
+    <tid>#card#<number>      / card                 the card: status, wallet (lots), version
+    <tid>#card#<number>      / entry#<time>#<id>    its ledger, newest last
+    <tid>#receipt#<id>       / receipt              a processed purchase: its answer, lines, refunds so far
+    <tid>#refund#<id>        / refund               a processed refund: its answer
+    <tid>#adjustment#<id>    / adjustment           a manual adjustment (exactly once)
+    <tid>#customer#<id>      / profile, card#<n>    a customer and links to their cards
+    <tid>#phone#<e164>       / phone                the phone index: one customer per phone per tenant
+
+    One table, so a purchase's card, ledger entries and receipt go in one
+    transaction on one table. Partition keys start with the tenant id.
+    """
+
+    class Meta(_Meta):
+        table_name = settings.loyalty_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()
+    doc = MapAttribute(default=dict)
+    version = NumberAttribute(default=0)
+    at = UTCDateTimeAttribute()
+    expires_at_epoch = NumberAttribute(null=True)
+
+
 # Table models with their TTL attribute (None: items never expire).
 TABLES: dict[type[Model], str | None] = {
     DirectoryRecord: None,
     ApiKeyRecord: None,
     AuditRecord: "expires_at_epoch",
+    LoyaltyRecord: "expires_at_epoch",
 }
 
 

@@ -2,7 +2,8 @@
 
     python -m infra.local.run     # API on 127.0.0.1:$PORT (8000), moto on 127.0.0.1:$MOTO_PORT (5000)
 
-Environment: PORT, MOTO_PORT, LOCAL_STATE_DIR (default .local/), MOTO_VERBOSE=1 (log every AWS call).
+Environment: PORT, MOTO_PORT, LOCAL_STATE_DIR (default .local/), MOTO_VERBOSE=1 (log every AWS call),
+MOTO_TRANSACTION_SHIM=0 (moto's own TransactWriteItems, O(table size): infra/local/moto_patches.py).
 
 What it does, in order:
   1. sets the `local` stage's environment from `.chalice/config.json` plus AWS_ENDPOINT_URL
@@ -253,7 +254,11 @@ def main() -> int:
 
     from infra.local.moto_server import LocalMotoServer
 
-    moto = LocalMotoServer(HOST, moto_port, recording, verbose=bool(os.environ.get("MOTO_VERBOSE")))
+    # The transaction shim is installed before the replay and the API: both run transactions.
+    shim = os.environ.get("MOTO_TRANSACTION_SHIM", "1") != "0"
+    moto = LocalMotoServer(
+        HOST, moto_port, recording, verbose=bool(os.environ.get("MOTO_VERBOSE")), transaction_shim=shim
+    )
     try:
         moto.start()
     except (OSError, SystemExit) as err:  # werkzeug exits on a busy port
@@ -282,7 +287,7 @@ def main() -> int:
         from chalicelib.settings import settings
 
         expected = {settings.directory_table, settings.api_keys_table, settings.audit_table,
-                    settings.jobs_queue, settings.reports_bucket}
+                    settings.loyalty_table, settings.jobs_queue, settings.reports_bucket}
         missing = expected - set(created.values())
         if missing:
             _warn(f"the app uses {sorted(missing)}, which infra/resources.json does not create for stage {STAGE}")

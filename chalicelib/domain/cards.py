@@ -1,0 +1,99 @@
+"""Card numbers (Luhn) and card statuses."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from chalicelib.domain.wallet import Wallet
+
+
+class CardStatus(StrEnum):
+    ISSUED = "issued"
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+    EXPIRED = "expired"
+
+
+class CardKind(StrEnum):
+    VIRTUAL = "virtual"
+    PLASTIC = "plastic"
+
+
+def luhn_check_digit(body: str) -> str:
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def luhn_valid(number: str) -> bool:
+    return number.isdigit() and len(number) >= 2 and luhn_check_digit(number[:-1]) == number[-1]
+
+
+def generate_number(prefix: str, length: int) -> str:
+    """A random number with the program's prefix and a Luhn check digit.
+
+    Random rather than sequential: a card number identifies a customer at the
+    till, so neighbouring numbers must not be guessable.
+    """
+    body_len = length - len(prefix) - 1
+    body = prefix + "".join(secrets.choice("0123456789") for _ in range(body_len))
+    return body + luhn_check_digit(body)
+
+
+@dataclass
+class CardState:
+    """A card as the rules see it; storage loads and saves it whole, guarded by `version`."""
+
+    number: str
+    program_id: str
+    kind: CardKind
+    status: CardStatus
+    wallet: Wallet
+    issued_at: datetime
+    version: int = 0
+    tier: str | None = None
+    customer_id: str | None = None
+    activated_at: datetime | None = None
+    block_reason: str | None = None
+    series_id: str | None = None
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "program_id": self.program_id,
+            "kind": self.kind.value,
+            "status": self.status.value,
+            "wallet": self.wallet.to_doc(),
+            "issued_at": self.issued_at.isoformat(),
+            "tier": self.tier,
+            "customer_id": self.customer_id,
+            "activated_at": self.activated_at.isoformat() if self.activated_at else None,
+            "block_reason": self.block_reason,
+            "series_id": self.series_id,
+        }
+
+    @classmethod
+    def from_doc(cls, number: str, version: int, doc: dict[str, Any]) -> CardState:
+        return cls(
+            number=number,
+            program_id=doc["program_id"],
+            kind=CardKind(doc["kind"]),
+            status=CardStatus(doc["status"]),
+            wallet=Wallet.from_doc(doc.get("wallet")),
+            issued_at=datetime.fromisoformat(doc["issued_at"]),
+            version=version,
+            tier=doc.get("tier"),
+            customer_id=doc.get("customer_id"),
+            activated_at=datetime.fromisoformat(doc["activated_at"]) if doc.get("activated_at") else None,
+            block_reason=doc.get("block_reason"),
+            series_id=doc.get("series_id"),
+        )

@@ -1,0 +1,175 @@
+"""A card's points as lots: what was earned when, when it matures, when it expires.
+
+Keeping lots (not just a number) is what makes the rules explainable: points
+earned on a receipt are pending until the return window closes, redemption
+spends the oldest matured points first (those that expire soonest), a refund
+reverses the points of its own receipt first, and expiry can later remove
+exactly what is due. Matured lots that expire on the same day are merged, so a
+card stays a small item however many receipts it has seen.
+
+If a refund must reverse points that were already spent, the shortfall is
+either carried as `debt` (repaid first from the next accruals: the balance is
+negative meanwhile) or written off, per the program's policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Lot:
+    points: int
+    earned_at: datetime
+    available_at: datetime
+    expires_at: datetime | None
+    source: str
+    """The receipt (or entry) that created it: a refund reverses its own receipt's lot first."""
+
+    def matured(self, at: datetime) -> bool:
+        return self.available_at <= at
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "points": self.points,
+            "earned_at": self.earned_at.isoformat(),
+            "available_at": self.available_at.isoformat(),
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Lot:
+        return cls(
+            points=int(doc["points"]),
+            earned_at=datetime.fromisoformat(doc["earned_at"]),
+            available_at=datetime.fromisoformat(doc["available_at"]),
+            expires_at=datetime.fromisoformat(doc["expires_at"]) if doc.get("expires_at") else None,
+            source=str(doc["source"]),
+        )
+
+
+class InsufficientPoints(Exception):
+    def __init__(self, available: int) -> None:
+        super().__init__(f"only {available} points available")
+        self.available = available
+
+
+def _spend_order(lot: Lot) -> tuple[datetime, datetime]:
+    """Oldest first: soonest to expire, then earliest earned (never-expiring lots last)."""
+    return (lot.expires_at or datetime.max.replace(tzinfo=lot.earned_at.tzinfo), lot.earned_at)
+
+
+@dataclass
+class Wallet:
+    lots: list[Lot] = field(default_factory=list)
+    debt: int = 0
+
+    # --- reading ------------------------------------------------------------
+
+    @property
+    def total(self) -> int:
+        """What the ledger sums to: every lot, pending or not, minus debt."""
+        return sum(lot.points for lot in self.lots) - self.debt
+
+    def spendable(self, at: datetime) -> int:
+        """Matured points less debt (negative while a refund's shortfall is owed)."""
+        return sum(lot.points for lot in self.lots if lot.matured(at)) - self.debt
+
+    def pending(self, at: datetime) -> int:
+        return sum(lot.points for lot in self.lots if not lot.matured(at))
+
+    # --- changing -------------------------------------------------------------
+
+    def earn(self, lot: Lot) -> None:
+        """Add earned points; an outstanding debt is repaid from them first."""
+        if lot.points <= 0:
+            return
+        repay = min(self.debt, lot.points)
+        self.debt -= repay
+        if lot.points - repay > 0:
+            self.lots.append(replace(lot, points=lot.points - repay))
+
+    def spend(self, points: int, at: datetime) -> None:
+        """Spend matured points, oldest first."""
+        if points <= 0:
+            return
+        available = self.spendable(at)
+        if points > available:
+            raise InsufficientPoints(max(available, 0))
+        remaining = points
+        kept: list[Lot] = []
+        for lot in sorted(self.lots, key=_spend_order):
+            if remaining and lot.matured(at):
+                take = min(lot.points, remaining)
+                remaining -= take
+                if lot.points > take:
+                    kept.append(replace(lot, points=lot.points - take))
+            else:
+                kept.append(lot)
+        self.lots = kept
+
+    def reverse(self, points: int, source: str, at: datetime, *, allow_debt: bool) -> int:
+        """Take back points a refund reverses; returns how many were written off (not recovered).
+
+        Order: the refunded receipt's own lot, then other pending lots (newest
+        first: they were never spendable), then matured lots, oldest first.
+        What is still missing becomes debt, or is written off.
+        """
+        if points <= 0:
+            return 0
+        remaining = points
+
+        def priority(lot: Lot) -> tuple[int, Any]:
+            if lot.source == source:
+                return (0, 0)
+            if not lot.matured(at):
+                return (1, -lot.earned_at.timestamp())
+            return (2, _spend_order(lot))
+
+        kept: list[Lot] = []
+        for lot in sorted(self.lots, key=priority):
+            take = min(lot.points, remaining)
+            remaining -= take
+            if lot.points > take:
+                kept.append(replace(lot, points=lot.points - take))
+        self.lots = sorted(kept, key=lambda lot: lot.earned_at)
+        if remaining and allow_debt:
+            self.debt += remaining
+            return 0
+        return remaining
+
+    def give_back(self, lot: Lot) -> None:
+        """Return redeemed points on a refund: spendable at once, expiring as the program says."""
+        self.earn(lot)
+
+    def compact(self, at: datetime) -> None:
+        """Merge matured lots expiring on the same day, so the card item stays small."""
+        merged: dict[Any, Lot] = {}
+        rest: list[Lot] = []
+        for lot in self.lots:
+            if not lot.matured(at):
+                rest.append(lot)
+                continue
+            day = lot.expires_at.date() if lot.expires_at else None
+            if day in merged:
+                prev = merged[day]
+                merged[day] = Lot(prev.points + lot.points, min(prev.earned_at, lot.earned_at),
+                                  min(prev.available_at, lot.available_at),
+                                  min(prev.expires_at, lot.expires_at) if prev.expires_at and lot.expires_at else None,
+                                  "merged")
+            else:
+                merged[day] = lot
+        self.lots = sorted(list(merged.values()) + rest, key=lambda lot: lot.earned_at)
+
+    # --- storage form -----------------------------------------------------------
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"lots": [lot.to_doc() for lot in self.lots], "debt": self.debt}
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any] | None) -> Wallet:
+        doc = doc or {}
+        return cls(lots=[Lot.from_doc(d) for d in doc.get("lots", [])], debt=int(doc.get("debt", 0)))

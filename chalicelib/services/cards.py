@@ -1,0 +1,226 @@
+"""Cards: issuing (virtual on the spot, pre-printed plastic), looking up, blocking, adjusting."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from chalicelib.domain.cards import CardKind, CardState, CardStatus, generate_number, luhn_valid
+from chalicelib.domain.ids import new_id
+from chalicelib.domain.wallet import InsufficientPoints, Lot, Wallet
+from chalicelib.errors import ApiError, ErrorDetail, conflict
+from chalicelib.schemas.pos import (
+    AdjustmentIn,
+    Card,
+    CardIssue,
+    Customer,
+    CustomerCards,
+    CustomerIn,
+    LedgerEntry,
+)
+from chalicelib.schemas.tenancy import Activation, Program, ProgramStatus
+from chalicelib.services import catalog
+from chalicelib.services.purchases import card_by_number, expiry_of, refused
+from chalicelib.storage import audit, loyalty, transactions
+from chalicelib.storage.transactions import TransactionFailed, Tx
+
+NUMBER_ATTEMPTS = 5
+
+
+def view(card: CardState, at: datetime | None = None) -> Card:
+    at = at or loyalty.now()
+    return Card(number=card.number, program_id=card.program_id, kind=card.kind.value, status=card.status.value,
+                balance=card.wallet.spendable(at), pending=card.wallet.pending(at), tier=card.tier,
+                customer_id=card.customer_id, issued_at=card.issued_at, activated_at=card.activated_at,
+                block_reason=card.block_reason)
+
+
+def _program(tenant_id: str, program_id: str) -> Program:
+    program = catalog.program(tenant_id, program_id)
+    if program is None:
+        raise refused(422, "unknown_program", f"Program {program_id!r} does not exist.", "program_id")
+    if program.status is ProgramStatus.ARCHIVED:
+        raise refused(422, "program_archived", f"Program {program_id!r} is archived.", "program_id")
+    return program
+
+
+def _customer_view(customer_id: str, doc: dict) -> Customer:
+    return Customer(customer_id=customer_id, **{k: doc.get(k) for k in ("phone", "email", "first_name", "last_name")},
+                    created_at=doc["created_at"])
+
+
+def issue(tenant_id: str, spec: CardIssue, actor: str) -> tuple[int, Card]:
+    """Issue a card: 201 for a new card, 200 when a pre-printed plastic card is registered to a customer."""
+    program = _program(tenant_id, spec.program_id)
+    at = loyalty.now()
+    customer_id = None
+    new_customer = False
+    if spec.customer is not None:
+        customer_id = loyalty.customer_id_by_phone(tenant_id, spec.customer.phone) if spec.customer.phone else None
+        if customer_id is None:
+            customer_id, new_customer = new_id(), True
+
+    def status_for(has_customer: bool) -> tuple[CardStatus, datetime | None]:
+        active = program.activation is Activation.IMMEDIATE or (
+            program.activation is Activation.REGISTRATION and has_customer)
+        return (CardStatus.ACTIVE, at) if active else (CardStatus.ISSUED, None)
+
+    if spec.number is not None:
+        if not luhn_valid(spec.number):
+            raise refused(400, "invalid_card_number", "The card number fails its Luhn check digit.", "number")
+        existing = loyalty.get_card(tenant_id, spec.number)
+        if existing is not None:
+            return 200, _register(tenant_id, existing, program, spec.customer, customer_id, new_customer, at, actor)
+
+    for _ in range(NUMBER_ATTEMPTS):
+        number = spec.number or generate_number(program.card_numbers.prefix, program.card_numbers.length)
+        status, activated_at = status_for(customer_id is not None)
+        card = CardState(number=number, program_id=program.id, kind=CardKind(spec.kind), status=status,
+                         wallet=Wallet(), issued_at=at, customer_id=customer_id, activated_at=activated_at)
+
+        def build(tx: Tx, card: CardState = card) -> None:
+            loyalty.add_card(tx, tenant_id, card, at)
+            if spec.customer is not None and customer_id is not None:
+                if new_customer:
+                    loyalty.add_customer(tx, tenant_id, customer_id, spec.customer.model_dump(mode="json"), at)
+                loyalty.link_card(tx, tenant_id, customer_id, card.number, program.id, at)
+
+        try:
+            transactions.write(build)
+            return 201, view(card, at)
+        except TransactionFailed as err:
+            if err.condition_failed(0) and spec.number is not None:
+                raise conflict("card_exists", f"Card {spec.number} already exists.", "number") from None
+            if len(err.reasons) > 1 and err.condition_failed(1):
+                raise conflict("customer_changed", "The customer was created concurrently; retry.") from None
+            if not err.condition_failed(0):
+                raise
+    raise ApiError(503, "numbers_exhausted", "Could not find a free card number; widen the program's number range.")
+
+
+def _register(tenant_id: str, card: CardState, program: Program, customer: CustomerIn | None,
+              customer_id: str | None, new_customer: bool, at: datetime, actor: str) -> Card:
+    """Attach a customer to a pre-printed card from a series (activation on registration)."""
+    if card.program_id != program.id:
+        raise conflict("card_exists", f"Card {card.number} belongs to another program.", "number")
+    if card.customer_id is not None or customer is None or customer_id is None:
+        raise conflict("card_exists", f"Card {card.number} is already issued.", "number")
+    card.customer_id = customer_id
+    if card.status is CardStatus.ISSUED and program.activation is not Activation.FIRST_PURCHASE:
+        card.status, card.activated_at = CardStatus.ACTIVE, at
+
+    def build(tx: Tx) -> None:
+        loyalty.save_card(tx, tenant_id, card, at)
+        if new_customer:
+            loyalty.add_customer(tx, tenant_id, customer_id, customer.model_dump(mode="json"), at)
+        loyalty.link_card(tx, tenant_id, customer_id, card.number, program.id, at)
+
+    try:
+        transactions.write(build)
+    except TransactionFailed:
+        raise conflict("card_changed", f"Card {card.number} changed concurrently; retry.", "number") from None
+    card.version += 1
+    return view(card, at)
+
+
+def get(tenant_id: str, number: str) -> Card:
+    return view(card_by_number(tenant_id, number, "number"))
+
+
+def lookup_by_phone(tenant_id: str, phone: str) -> CustomerCards:
+    customer_id = loyalty.customer_id_by_phone(tenant_id, phone)
+    doc = loyalty.get_customer(tenant_id, customer_id) if customer_id else None
+    if customer_id is None or doc is None:
+        raise refused(404, "customer_not_found", "No customer with this phone number.", "phone")
+    at = loyalty.now()
+    cards = [loyalty.get_card(tenant_id, n) for n in loyalty.customer_card_numbers(tenant_id, customer_id)]
+    return CustomerCards(customer=_customer_view(customer_id, doc), cards=[view(c, at) for c in cards if c])
+
+
+def ledger(tenant_id: str, number: str, limit: int, cursor: str | None) -> tuple[list[LedgerEntry], str | None]:
+    card_by_number(tenant_id, number, "number")
+    return loyalty.list_entries(tenant_id, number, limit, cursor)
+
+
+def set_blocked(tenant_id: str, number: str, reason: str | None, actor: str) -> Card:
+    """Block (reason given) or unblock (reason None) a card; recorded in the audit trail."""
+    for _ in range(transactions.MAX_ATTEMPTS):
+        card = card_by_number(tenant_id, number, "number")
+        at = loyalty.now()
+        if reason is not None:
+            card.status, card.block_reason = CardStatus.BLOCKED, reason
+        elif card.status is CardStatus.BLOCKED:
+            card.status = CardStatus.ACTIVE if card.activated_at else CardStatus.ISSUED
+            card.block_reason = None
+        else:
+            return view(card, at)
+
+        def build(tx: Tx, card: CardState = card, at: datetime = at) -> None:
+            loyalty.save_card(tx, tenant_id, card, at)
+            audit.add(tx, audit.entry(tenant_id, action="card.blocked" if reason else "card.unblocked", actor=actor,
+                                      at=at, target=f"card:{number}", detail={"reason": reason or ""}))
+
+        try:
+            transactions.write(build)
+            card.version += 1
+            return view(card, at)
+        except TransactionFailed as err:
+            if not err.condition_failed(0):
+                raise
+    raise ApiError(409, "card_busy", "The card is being changed by other requests; retry shortly.")
+
+
+def adjust(tenant_id: str, number: str, spec: AdjustmentIn, actor: str) -> LedgerEntry:
+    """A manual credit or debit with a mandatory reason: ledger entry + audit entry, exactly once."""
+    fingerprint = hashlib.sha256(f"{number}|{spec.model_dump_json()}".encode()).hexdigest()
+    pk = loyalty.adjustment_pk(tenant_id, spec.adjustment_id)
+    for _ in range(transactions.MAX_ATTEMPTS):
+        card = card_by_number(tenant_id, number, "number")
+        program = catalog.program(tenant_id, card.program_id)
+        at = loyalty.now()
+        if spec.points > 0:
+            card.wallet.earn(Lot(spec.points, at, at, expiry_of(program, at) if program else None,
+                                 f"adj:{spec.adjustment_id}"))
+        else:
+            try:
+                card.wallet.spend(-spec.points, at)
+            except InsufficientPoints as exc:
+                stored = _stored_adjustment(pk, fingerprint)
+                if stored:
+                    return stored
+                raise ApiError(422, "insufficient_points", f"Only {exc.available} points are spendable.",
+                               [ErrorDetail("points", f"at most -{exc.available}")]) from None
+        entry = LedgerEntry(entry_id=new_id(), type="adjustment", points=spec.points, balance_after=card.wallet.total,
+                            at=at, reason=spec.reason, actor=actor)
+
+        def build(tx: Tx, card: CardState = card, entry: LedgerEntry = entry, at: datetime = at) -> None:
+            loyalty.add_once(tx, pk, loyalty.ADJUSTMENT_SK, "adjustment",
+                             {"request_hash": fingerprint, "entry": entry.model_dump(mode="json")}, at)
+            loyalty.save_card(tx, tenant_id, card, at)
+            loyalty.add_entry(tx, tenant_id, number, entry, 0)
+            audit.add(tx, audit.entry(tenant_id, action="card.adjusted", actor=actor, at=at, target=f"card:{number}",
+                                      detail={"points": str(spec.points), "reason": spec.reason,
+                                              "entry_id": entry.entry_id}))
+
+        try:
+            transactions.write(build)
+            return entry
+        except TransactionFailed as err:
+            if err.condition_failed(0):
+                stored = _stored_adjustment(pk, fingerprint)
+                if stored:
+                    return stored
+            if not err.condition_failed(1):
+                raise
+    raise ApiError(409, "card_busy", "The card is being changed by other requests; retry shortly.")
+
+
+def _stored_adjustment(pk: str, fingerprint: str) -> LedgerEntry | None:
+    stored = loyalty.get_doc(pk, loyalty.ADJUSTMENT_SK)
+    if stored is None:
+        return None
+    doc, _ = stored
+    if doc["request_hash"] != fingerprint:
+        raise refused(422, "idempotency_key_reused", "This adjustment_id was already used for another adjustment.",
+                      "adjustment_id")
+    return LedgerEntry.model_validate(doc["entry"])

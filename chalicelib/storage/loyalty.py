@@ -1,0 +1,161 @@
+"""Cards, ledgers, receipts, refunds and customers (the `loyalty` table). Every call takes the tenant."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib.domain.cards import CardState
+from chalicelib.schemas.pos import LedgerEntry
+from chalicelib.storage import pagination
+from chalicelib.storage.tables import LoyaltyRecord
+from chalicelib.storage.transactions import Tx
+
+CARD_SK = "card"
+RECEIPT_SK = "receipt"
+REFUND_SK = "refund"
+ADJUSTMENT_SK = "adjustment"
+PROFILE_SK = "profile"
+PHONE_SK = "phone"
+
+
+def card_pk(tenant_id: str, number: str) -> str:
+    return f"{tenant_id}#card#{number}"
+
+
+def receipt_pk(tenant_id: str, receipt_id: str) -> str:
+    return f"{tenant_id}#receipt#{receipt_id}"
+
+
+def refund_pk(tenant_id: str, refund_id: str) -> str:
+    return f"{tenant_id}#refund#{refund_id}"
+
+
+def adjustment_pk(tenant_id: str, adjustment_id: str) -> str:
+    return f"{tenant_id}#adjustment#{adjustment_id}"
+
+
+def customer_pk(tenant_id: str, customer_id: str) -> str:
+    return f"{tenant_id}#customer#{customer_id}"
+
+
+def phone_pk(tenant_id: str, phone: str) -> str:
+    return f"{tenant_id}#phone#{phone}"
+
+
+def _get(pk: str, sk: str) -> LoyaltyRecord | None:
+    try:
+        return LoyaltyRecord.get(pk, sk, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+# --- cards ----------------------------------------------------------------------
+
+def get_card(tenant_id: str, number: str) -> CardState | None:
+    rec = _get(card_pk(tenant_id, number), CARD_SK)
+    return CardState.from_doc(number, int(rec.version), rec.doc.as_dict()) if rec else None
+
+
+def _card_record(tenant_id: str, card: CardState, version: int, at: datetime) -> LoyaltyRecord:
+    return LoyaltyRecord(card_pk(tenant_id, card.number), CARD_SK, kind="card", doc=card.to_doc(), version=version,
+                         at=at)
+
+
+def add_card(tx: Tx, tenant_id: str, card: CardState, at: datetime) -> None:
+    """Create a card; fails the transaction if the number is taken."""
+    tx.save(_card_record(tenant_id, card, 1, at), condition=LoyaltyRecord.pk.does_not_exist())
+
+
+def save_card(tx: Tx, tenant_id: str, card: CardState, at: datetime) -> None:
+    """Replace a card read at `card.version`; fails the transaction if anyone changed it since."""
+    tx.save(_card_record(tenant_id, card, card.version + 1, at), condition=LoyaltyRecord.version == card.version)
+
+
+# --- ledger ---------------------------------------------------------------------
+
+def entry_sk(at: datetime, seq: int, entry_id: str) -> str:
+    return f"entry#{at.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{seq:02d}#{entry_id}"
+
+
+def add_entry(tx: Tx, tenant_id: str, number: str, entry: LedgerEntry, seq: int) -> None:
+    doc = entry.model_dump(mode="json", exclude_none=True)
+    tx.save(LoyaltyRecord(card_pk(tenant_id, number), entry_sk(entry.at, seq, entry.entry_id), kind="entry",
+                          doc=doc, at=entry.at), condition=LoyaltyRecord.pk.does_not_exist())
+
+
+def list_entries(tenant_id: str, number: str, limit: int, cursor: str | None) -> tuple[list[LedgerEntry], str | None]:
+    """The card's ledger, newest first."""
+    pk = card_pk(tenant_id, number)
+    records, next_cursor = pagination.page_of(
+        lambda size, start: LoyaltyRecord.query(pk, LoyaltyRecord.sk.startswith("entry#"), scan_index_forward=False,
+                                                limit=size, page_size=size, last_evaluated_key=start,
+                                                consistent_read=True),
+        limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
+    )
+    return [LedgerEntry.model_validate(r.doc.as_dict()) for r in records], next_cursor
+
+
+def ledger_sum(tenant_id: str, number: str) -> int:
+    """Sum of every ledger entry of a card (the source of truth the balance must equal)."""
+    pk = card_pk(tenant_id, number)
+    return sum(int(r.doc.as_dict()["points"]) for r in
+               LoyaltyRecord.query(pk, LoyaltyRecord.sk.startswith("entry#"), consistent_read=True))
+
+
+# --- receipts, refunds, adjustments: processed requests and their answers ---------------
+
+def get_doc(pk: str, sk: str) -> tuple[dict[str, Any], int] | None:
+    rec = _get(pk, sk)
+    return (rec.doc.as_dict(), int(rec.version)) if rec else None
+
+
+def add_once(tx: Tx, pk: str, sk: str, kind: str, doc: dict[str, Any], at: datetime) -> None:
+    """Record a processed request; a second one with the same id fails the transaction (exactly once)."""
+    tx.save(LoyaltyRecord(pk, sk, kind=kind, doc=doc, version=1, at=at), condition=LoyaltyRecord.pk.does_not_exist())
+
+
+def replace_versioned(tx: Tx, pk: str, sk: str, kind: str, doc: dict[str, Any], version: int, at: datetime) -> None:
+    tx.save(LoyaltyRecord(pk, sk, kind=kind, doc=doc, version=version + 1, at=at),
+            condition=LoyaltyRecord.version == version)
+
+
+# --- customers --------------------------------------------------------------------
+
+def customer_id_by_phone(tenant_id: str, phone: str) -> str | None:
+    rec = _get(phone_pk(tenant_id, phone), PHONE_SK)
+    return str(rec.doc.as_dict()["customer_id"]) if rec else None
+
+
+def get_customer(tenant_id: str, customer_id: str) -> dict[str, Any] | None:
+    rec = _get(customer_pk(tenant_id, customer_id), PROFILE_SK)
+    return {**rec.doc.as_dict(), "created_at": rec.at} if rec else None
+
+
+def add_customer(tx: Tx, tenant_id: str, customer_id: str, doc: dict[str, Any], at: datetime) -> None:
+    tx.save(LoyaltyRecord(customer_pk(tenant_id, customer_id), PROFILE_SK, kind="customer", doc=doc, version=1, at=at),
+            condition=LoyaltyRecord.pk.does_not_exist())
+    if doc.get("phone"):
+        tx.save(LoyaltyRecord(phone_pk(tenant_id, doc["phone"]), PHONE_SK, kind="phone",
+                              doc={"customer_id": customer_id}, at=at), condition=LoyaltyRecord.pk.does_not_exist())
+
+
+def link_card(tx: Tx, tenant_id: str, customer_id: str, number: str, program_id: str, at: datetime) -> None:
+    tx.save(LoyaltyRecord(customer_pk(tenant_id, customer_id), f"card#{number}", kind="card_link",
+                          doc={"program_id": program_id}, at=at))
+
+
+def customer_card_numbers(tenant_id: str, customer_id: str) -> list[str]:
+    pk = customer_pk(tenant_id, customer_id)
+    return [r.sk.split("#", 1)[1] for r in
+            LoyaltyRecord.query(pk, LoyaltyRecord.sk.startswith("card#"), consistent_read=True)]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def ttl_epoch(at: datetime, days: int) -> int:
+    return int((at + timedelta(days=days)).timestamp())
