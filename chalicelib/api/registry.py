@@ -20,9 +20,10 @@ from chalice import Chalice, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.domain.principal import Principal
-from chalicelib.domain.roles import Role
+from chalicelib.domain.roles import Role, ScopeKind
 from chalicelib.errors import ApiError, ErrorDetail, api_error_body, forbidden, unauthorized, validation_error
 from chalicelib.observability import logger
+from chalicelib.services import idempotency
 from chalicelib.settings import settings
 
 PUBLIC: frozenset[Role] = frozenset()
@@ -190,38 +191,76 @@ def request_id(app: Chalice) -> str:
     return str(rid or "-")
 
 
+def _authorise(spec: RouteSpec) -> Principal | None:
+    assert _app is not None
+    if spec.public:
+        return None
+    principal, auth_error = current_principal(_app)
+    if auth_error is not None:
+        raise auth_error
+    assert principal is not None
+    if principal.role not in spec.roles:
+        allowed = ", ".join(sorted(r.value for r in spec.roles))
+        raise forbidden(f"A {principal.role.value} key may not call {spec.method} {spec.path} (allowed: {allowed}).")
+    return principal
+
+
+def _owner_partition(principal: Principal) -> str:
+    kind = {ScopeKind.PLATFORM: "platform", ScopeKind.AGENCY: "agency#"}.get(principal.scope)
+    if kind == "platform":
+        return "platform"
+    return f"{kind}{principal.owner}" if kind else principal.owner
+
+
+def _json_response(status: int, body: Any, headers: dict[str, str], rid: str, content_type: str) -> Response:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = {"error": {**body["error"], "request_id": rid}}
+    return Response(body=body, status_code=status,
+                    headers={"Content-Type": content_type, **headers, "X-Request-Id": rid})
+
+
 def _make_view(spec: RouteSpec, handler: Handler) -> Callable[..., Response]:
     @functools.wraps(handler)
     def view(**path_params: str) -> Response:
         assert _app is not None
         rid = request_id(_app)
         try:
-            principal = None
-            if not spec.public:
-                principal, auth_error = current_principal(_app)
-                if auth_error is not None:
-                    raise auth_error
-                assert principal is not None
-                if principal.role not in spec.roles:
-                    allowed = ", ".join(sorted(r.value for r in spec.roles))
-                    raise forbidden(f"A {principal.role.value} key may not call {spec.method} {spec.path} "
-                                    f"(allowed: {allowed}).")
+            principal = _authorise(spec)
             req = _app.current_request
-            query = parse_query(spec.query, req.query_params) if spec.query else None
-            if spec.query is None and req.query_params:
-                raise validation_error("This route takes no query parameters.",
-                                       [ErrorDetail(k, "unknown parameter") for k in req.query_params])
-            body = parse_body(spec.body, req.raw_body) if spec.body else None
-            result = handler(Request(principal, dict(path_params), body, query, rid, dict(req.headers)))
-            return _to_response(spec, result, rid)
+
+            def execute() -> tuple[int, Any, dict[str, str]]:
+                """The route's answer as (status, body, headers); business errors are answers too."""
+                try:
+                    if spec.query is None and req.query_params:
+                        raise validation_error("This route takes no query parameters.",
+                                               [ErrorDetail(k, "unknown parameter") for k in req.query_params])
+                    query = parse_query(spec.query, req.query_params) if spec.query else None
+                    body = parse_body(spec.body, req.raw_body) if spec.body else None
+                    result = handler(Request(principal, dict(path_params), body, query, rid, dict(req.headers)))
+                    response = _to_response(spec, result, rid)
+                    extra = {k: v for k, v in response.headers.items() if k not in ("X-Request-Id", "Content-Type")}
+                    return response.status_code, response.body, extra
+                except ApiError as err:
+                    return err.status, api_error_body(err, None), dict(err.headers)
+
+            key = req.headers.get("idempotency-key") if spec.method == "POST" and principal else None
+            if key is None:
+                status, body, headers = execute()
+            else:
+                print_ = idempotency.fingerprint(spec.method, req.path, req.raw_body)
+                stored, replayed = idempotency.run(_owner_partition(principal), f"{spec.method} {spec.path}", key,
+                                                   print_, execute)
+                status, body, headers = stored.status, stored.body, dict(stored.headers)
+                if replayed:
+                    headers["Idempotent-Replayed"] = "true"
+            content_type = spec.content_type if status < 400 else "application/json"
+            return _json_response(status, body, headers, rid, content_type)
         except ApiError as err:
-            headers = {"Content-Type": "application/json", "X-Request-Id": rid, **err.headers}
-            return Response(body=api_error_body(err, rid), status_code=err.status, headers=headers)
+            return _json_response(err.status, api_error_body(err, rid), dict(err.headers), rid, "application/json")
         except Exception:
             logger.exception("unhandled error", extra={"route": f"{spec.method} {spec.path}"})
             err = ApiError(500, "internal_error", "An internal error occurred; it has been logged.")
-            return Response(body=api_error_body(err, rid), status_code=500,
-                            headers={"Content-Type": "application/json", "X-Request-Id": rid})
+            return _json_response(500, api_error_body(err, rid), {}, rid, "application/json")
 
     return view
 

@@ -1,0 +1,80 @@
+"""The `Idempotency-Key` header on every POST (IETF httpapi-idempotency-key draft semantics).
+
+First request with a key: runs, and its answer (any status below 500) is kept
+for 24 hours. The same key again with the same method, path and body: the
+kept answer, with `Idempotent-Replayed: true`. With a different body: 422.
+While the first is still running: 409. A server error releases the key so a
+retry runs again. A claim held by a request that crashed expires after
+`LEASE`. Keys are scoped to the caller's tenant (or agency / platform) and
+route, so two tenants can use the same key without meeting.
+
+Purchases and refunds are exactly-once by `receipt_id` / `refund_id` inside
+their own transaction whether or not the header is sent; the header adds this
+generic layer on top.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from chalicelib.errors import ApiError, ErrorDetail
+from chalicelib.storage import idempotency as store
+
+LEASE = timedelta(seconds=60)
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Stored:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+def fingerprint(method: str, path: str, body: bytes | None) -> str:
+    return hashlib.sha256(b"|".join([method.encode(), path.encode(), body or b""])).hexdigest()
+
+
+def _check_key(key: str) -> None:
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise ApiError(400, "invalid_idempotency_key", f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable "
+                       "characters.", [ErrorDetail("Idempotency-Key", "invalid")])
+
+
+def run(partition: str, route: str, key: str, print_: str, call: Callable[[], tuple[int, Any, dict[str, str]]]
+        ) -> tuple[Stored, bool]:
+    """Run `call` once per key; returns the answer and whether it is a replay."""
+    _check_key(key)
+    now = datetime.now(UTC)
+    existing = store.get(partition, route, key)
+    claimed = False
+    if existing is None:
+        claimed = store.claim(partition, route, key, print_, now, LEASE)
+    elif existing["state"] == "in_flight" and datetime.fromisoformat(existing["lease_until"]) < now:
+        claimed = store.claim(partition, route, key, print_, now, LEASE, replacing_version=existing["version"])
+    if not claimed:
+        existing = store.get(partition, route, key) or existing
+        if existing is None:
+            raise ApiError(409, "idempotency_in_flight", "A request with this Idempotency-Key is in progress; retry.",
+                           headers={"Retry-After": "1"})
+        if existing["fingerprint"] != print_:
+            raise ApiError(422, "idempotency_key_reused", "This Idempotency-Key was used with a different request.",
+                           [ErrorDetail("Idempotency-Key", "reused with a different method, path or body")])
+        if existing["state"] != "completed":
+            raise ApiError(409, "idempotency_in_flight", "A request with this Idempotency-Key is in progress; retry.",
+                           headers={"Retry-After": "1"})
+        return Stored(int(existing["status"]), existing["body"], dict(existing.get("headers") or {})), True
+    try:
+        status, body, headers = call()
+    except BaseException:
+        store.release(partition, route, key)
+        raise
+    if status >= 500:
+        store.release(partition, route, key)
+    else:
+        store.complete(partition, route, key, status, body, headers)
+    return Stored(status, body, headers), False
