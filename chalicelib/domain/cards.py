@@ -68,7 +68,8 @@ class CardState:
     series_id: str | None = None
 
     def to_doc(self) -> dict[str, Any]:
-        return {
+        """Storage form; empty fields are left out so the item (read on every purchase) stays small."""
+        doc = {
             "program_id": self.program_id,
             "kind": self.kind.value,
             "status": self.status.value,
@@ -80,6 +81,7 @@ class CardState:
             "block_reason": self.block_reason,
             "series_id": self.series_id,
         }
+        return {k: v for k, v in doc.items() if v is not None}
 
     @classmethod
     def from_doc(cls, number: str, version: int, doc: dict[str, Any]) -> CardState:

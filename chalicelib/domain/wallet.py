@@ -32,20 +32,19 @@ class Lot:
         return self.available_at <= at
 
     def to_doc(self) -> dict[str, Any]:
-        return {
-            "points": self.points,
-            "earned_at": self.earned_at.isoformat(),
-            "available_at": self.available_at.isoformat(),
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-            "source": self.source,
-        }
+        doc = {"points": self.points, "earned_at": self.earned_at.isoformat(), "source": self.source}
+        if self.available_at != self.earned_at:
+            doc["available_at"] = self.available_at.isoformat()
+        if self.expires_at:
+            doc["expires_at"] = self.expires_at.isoformat()
+        return doc
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Lot:
         return cls(
             points=int(doc["points"]),
             earned_at=datetime.fromisoformat(doc["earned_at"]),
-            available_at=datetime.fromisoformat(doc["available_at"]),
+            available_at=datetime.fromisoformat(doc.get("available_at") or doc["earned_at"]),
             expires_at=datetime.fromisoformat(doc["expires_at"]) if doc.get("expires_at") else None,
             source=str(doc["source"]),
         )
@@ -167,7 +166,10 @@ class Wallet:
     # --- storage form -----------------------------------------------------------
 
     def to_doc(self) -> dict[str, Any]:
-        return {"lots": [lot.to_doc() for lot in self.lots], "debt": self.debt}
+        doc: dict[str, Any] = {"lots": [lot.to_doc() for lot in self.lots]}
+        if self.debt:
+            doc["debt"] = self.debt
+        return doc
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any] | None) -> Wallet:

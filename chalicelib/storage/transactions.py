@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -30,8 +31,24 @@ class TransactionFailed(Exception):
         return index < len(self.reasons) and self.reasons[index] == "ConditionalCheckFailed"
 
 
-def _connection() -> Connection:
-    return Connection(region=settings.region)
+_connection_lock = threading.Lock()
+_shared: Connection | None = None
+
+
+def connection() -> Connection:
+    """One PynamoDB connection (one botocore client) per process: creating a client costs milliseconds."""
+    global _shared
+    with _connection_lock:
+        if _shared is None:
+            _shared = Connection(region=settings.region)
+        return _shared
+
+
+def reset_connection() -> None:
+    """Forget the shared connection (tests switch between moto backends)."""
+    global _shared
+    with _connection_lock:
+        _shared = None
 
 
 def cancellation_reasons(err: TransactWriteError) -> list[str]:
@@ -54,7 +71,7 @@ def write(build: Callable[[Tx], T], *, token: str | None = None) -> T:
     """
     for attempt in range(MAX_ATTEMPTS):
         try:
-            with TransactWrite(connection=_connection(), client_request_token=token) as tx:
+            with TransactWrite(connection=connection(), client_request_token=token) as tx:
                 result = build(tx)
             return result
         except TransactWriteError as err:

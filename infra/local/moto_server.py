@@ -14,6 +14,9 @@ so a replayed `DeleteMessage` cannot match and processed jobs would come back) n
 `/moto-api/*` calls. `replay()` re-sends the file over HTTP to this server, like moto's own
 `replay-recording` endpoint, but rewritten to the current port and failing loudly (a 5xx
 or an unreadable line) instead of silently, so the caller can set a bad file aside.
+
+By default `start()` installs infra/local/moto_patches.py's transaction shim (process-wide, undone
+by `stop()` if this server installed it): without it a TransactWriteItems costs O(table size).
 """
 
 from __future__ import annotations
@@ -178,10 +181,17 @@ class LocalMotoServer:
     """A threaded moto server on host:port; `start()`/`stop()`, optional recording to `recording_path`."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 5000, recording_path: Path | None = None, verbose: bool = False
+        self,
+        host: str = "127.0.0.1",
+        port: int = 5000,
+        recording_path: Path | None = None,
+        verbose: bool = False,
+        transaction_shim: bool = True,
     ) -> None:
         self.host = host
         self.verbose = verbose
+        self.transaction_shim = transaction_shim
+        self._installed_shim = False
         self.port = port
         self.recording_path = recording_path
         self._server: Any = None
@@ -205,6 +215,11 @@ class LocalMotoServer:
             self.recording_path.parent.mkdir(parents=True, exist_ok=True)
             recorder._location = str(self.recording_path)
         recorder.stop_recording()
+        if self.transaction_shim:
+            from infra.local.moto_patches import install_transaction_shim, is_transaction_shim_installed
+
+            self._installed_shim = not is_transaction_shim_installed()
+            install_transaction_shim()
         app = werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
         self.middleware = SerialisingMiddleware(app)
         handler = _request_handler(werkzeug_app.MotoRequestHandler, self.verbose)
@@ -287,6 +302,11 @@ class LocalMotoServer:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        if self._installed_shim:  # leave in-process moto (e.g. later tests' mock_aws) as this server found it
+            from infra.local.moto_patches import uninstall_transaction_shim
+
+            uninstall_transaction_shim()
+            self._installed_shim = False
 
     def __enter__(self) -> Self:
         self.start()

@@ -1,0 +1,181 @@
+"""Plastic card series in the `loyalty` table. Every call takes the tenant.
+
+    <tid>#series        / series#<sid>  a series: program, format, count, progress (`created`), status; version
+    <tid>#series#<sid>  / chunk#<k>     the numbers of chunk k, claimed before its cards are written
+    <tid>#card#<number> / card          the cards themselves (as `storage.loyalty` writes them), with `series_id`
+
+Series records share one partition per tenant so the tenant's series can be
+listed (newest first: series ids start with their creation time). A chunk
+record fixes which numbers chunk k is made of before any card is written, so a
+redelivered job rewrites the same numbers instead of inventing more; the print
+list is read back from the chunk records in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError
+
+from chalicelib.domain.cards import CardState
+from chalicelib.errors import field_error
+from chalicelib.storage import loyalty, pagination
+from chalicelib.storage.tables import LoyaltyRecord
+from chalicelib.storage.transactions import Tx
+
+SERIES_KIND = "card_series"
+CHUNK_KIND = "card_series_chunk"
+
+
+def series_list_pk(tenant_id: str) -> str:
+    return f"{tenant_id}#series"
+
+
+def series_pk(tenant_id: str, series_id: str) -> str:
+    return f"{tenant_id}#series#{series_id}"
+
+
+def _series_sk(series_id: str) -> str:
+    return f"series#{series_id}"
+
+
+def _chunk_sk(index: int) -> str:
+    return f"chunk#{index:06d}"
+
+
+def _condition_failed(err: PutError) -> bool:
+    return err.cause_response_code == "ConditionalCheckFailedException"
+
+
+# --- series ---------------------------------------------------------------------
+
+def add_series(tx: Tx, tenant_id: str, series_id: str, doc: dict[str, Any], at: datetime) -> None:
+    tx.save(LoyaltyRecord(series_list_pk(tenant_id), _series_sk(series_id), kind=SERIES_KIND, doc=doc, version=1,
+                          at=at), condition=LoyaltyRecord.pk.does_not_exist())
+
+
+def get_series(tenant_id: str, series_id: str) -> tuple[dict[str, Any], int] | None:
+    try:
+        rec = LoyaltyRecord.get(series_list_pk(tenant_id), _series_sk(series_id), consistent_read=True)
+    except DoesNotExist:
+        return None
+    return rec.doc.as_dict(), int(rec.version)
+
+
+def save_series(tenant_id: str, series_id: str, doc: dict[str, Any], version: int, at: datetime) -> bool:
+    """Replace a series read at `version`; False if anyone changed it since (the caller re-reads)."""
+    rec = LoyaltyRecord(series_list_pk(tenant_id), _series_sk(series_id), kind=SERIES_KIND, doc=doc,
+                        version=version + 1, at=at)
+    try:
+        rec.save(condition=LoyaltyRecord.version == version)
+    except PutError as err:
+        if _condition_failed(err):
+            return False
+        raise
+    return True
+
+
+def list_series(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """The tenant's series, newest first."""
+    pk = series_list_pk(tenant_id)
+    records, next_cursor = pagination.page_of(
+        lambda size, start: LoyaltyRecord.query(pk, LoyaltyRecord.sk.startswith("series#"), scan_index_forward=False,
+                                                limit=size, page_size=size, last_evaluated_key=start,
+                                                consistent_read=True),
+        limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
+    )
+    return [r.doc.as_dict() for r in records], next_cursor
+
+
+def all_series(tenant_id: str) -> Iterator[dict[str, Any]]:
+    """Every series of the tenant (a handful of rows per tenant: used to budget the number space)."""
+    for rec in LoyaltyRecord.query(series_list_pk(tenant_id), LoyaltyRecord.sk.startswith("series#"),
+                                   consistent_read=True):
+        yield rec.doc.as_dict()
+
+
+# --- chunks ---------------------------------------------------------------------
+
+def get_chunk(tenant_id: str, series_id: str, index: int) -> tuple[list[str], int, datetime] | None:
+    """Chunk `index`'s numbers, its version and when it was claimed (the cards' `issued_at`)."""
+    try:
+        rec = LoyaltyRecord.get(series_pk(tenant_id, series_id), _chunk_sk(index), consistent_read=True)
+    except DoesNotExist:
+        return None
+    return [str(n) for n in rec.doc.as_dict()["numbers"]], int(rec.version), rec.at
+
+
+def claim_chunk(tenant_id: str, series_id: str, index: int, numbers: list[str], at: datetime) -> bool:
+    """Fix chunk `index`'s numbers; False if another run claimed it first (then use theirs)."""
+    rec = LoyaltyRecord(series_pk(tenant_id, series_id), _chunk_sk(index), kind=CHUNK_KIND,
+                        doc={"numbers": numbers}, version=1, at=at)
+    try:
+        rec.save(condition=LoyaltyRecord.pk.does_not_exist())
+    except PutError as err:
+        if _condition_failed(err):
+            return False
+        raise
+    return True
+
+
+def replace_chunk(tenant_id: str, series_id: str, index: int, numbers: list[str], version: int,
+                  at: datetime) -> bool:
+    """Swap numbers taken by someone else for fresh ones; keeps the claim time; False if changed since."""
+    rec = LoyaltyRecord(series_pk(tenant_id, series_id), _chunk_sk(index), kind=CHUNK_KIND,
+                        doc={"numbers": numbers}, version=version + 1, at=at)
+    try:
+        rec.save(condition=LoyaltyRecord.version == version)
+    except PutError as err:
+        if _condition_failed(err):
+            return False
+        raise
+    return True
+
+
+def chunk_numbers(tenant_id: str, series_id: str, first: int, last: int) -> list[str]:
+    """The numbers of chunks first..last, in order, in one query."""
+    numbers: list[str] = []
+    for rec in LoyaltyRecord.query(series_pk(tenant_id, series_id),
+                                   LoyaltyRecord.sk.between(_chunk_sk(first), _chunk_sk(last)), consistent_read=True):
+        numbers.extend(str(n) for n in rec.doc.as_dict()["numbers"])
+    return numbers
+
+
+def decode_position(tenant_id: str, series_id: str, cursor: str | None) -> int:
+    """A print-list cursor is a position in the series, bound to it (a forged one is a 400)."""
+    key = pagination.decode(cursor, hash_attr="pk", hash_value=series_pk(tenant_id, series_id))
+    if key is None:
+        return 0
+    try:
+        return max(0, int(key["pos"]["N"]))
+    except (KeyError, ValueError):
+        raise field_error("cursor", "The cursor is not one this API returned.") from None
+
+
+def encode_position(tenant_id: str, series_id: str, position: int) -> str | None:
+    return pagination.encode({"pk": {"S": series_pk(tenant_id, series_id)}, "pos": {"N": str(position)}})
+
+
+# --- cards ----------------------------------------------------------------------
+
+def card_owners(tenant_id: str, numbers: list[str]) -> dict[str, str | None]:
+    """Which of `numbers` are already cards (strongly consistent BatchGetItem): number -> its series id or None."""
+    if not numbers:
+        return {}
+    keys = [(loyalty.card_pk(tenant_id, n), loyalty.CARD_SK) for n in numbers]
+    prefix = loyalty.card_pk(tenant_id, "")
+    owners: dict[str, str | None] = {}
+    for rec in LoyaltyRecord.batch_get(keys, consistent_read=True):
+        series_id = rec.doc.as_dict().get("series_id")
+        owners[rec.pk[len(prefix):]] = str(series_id) if series_id else None
+    return owners
+
+
+def put_new_cards(tenant_id: str, cards: list[CardState], at: datetime) -> None:
+    """Write cards the caller has just checked are absent (BatchWriteItem: no conditions; see services)."""
+    with LoyaltyRecord.batch_write() as batch:
+        for card in cards:
+            batch.save(LoyaltyRecord(loyalty.card_pk(tenant_id, card.number), loyalty.CARD_SK, kind="card",
+                                     doc=card.to_doc(), version=1, at=at))
