@@ -135,10 +135,11 @@ def replace_chunk(tenant_id: str, series_id: str, index: int, numbers: list[str]
 
 
 def chunk_numbers(tenant_id: str, series_id: str, first: int, last: int) -> list[str]:
-    """The numbers of chunks first..last, in order, in one query."""
+    """The numbers of chunks first..last, in order (a page spans one or two chunks: one BatchGetItem)."""
+    pk = series_pk(tenant_id, series_id)
+    records = LoyaltyRecord.batch_get([(pk, _chunk_sk(i)) for i in range(first, last + 1)], consistent_read=True)
     numbers: list[str] = []
-    for rec in LoyaltyRecord.query(series_pk(tenant_id, series_id),
-                                   LoyaltyRecord.sk.between(_chunk_sk(first), _chunk_sk(last)), consistent_read=True):
+    for rec in sorted(records, key=lambda r: r.sk):
         numbers.extend(str(n) for n in rec.doc.as_dict()["numbers"])
     return numbers
 
