@@ -39,14 +39,42 @@ def luhn_valid(number: str) -> bool:
     return number.isdigit() and len(number) >= 2 and luhn_check_digit(number[:-1]) == number[-1]
 
 
+MIN_RANDOM_DIGITS = 7
+MAX_SHARE_DIVISOR = 100
+"""A tenant's series may use at most 1/100 of a number space: collisions stay rare, generation ends."""
+
+
+def random_digits(prefix: str, length: int) -> int:
+    """Digits left to chance: all but the prefix and the check digit."""
+    return length - len(prefix) - 1
+
+
+def space_problem(prefix: str, length: int, count: int, already: int = 0) -> tuple[str, str] | None:
+    """Why a series of `count` numbers cannot be made in this format (code, message), or None.
+
+    `already` is how many numbers earlier series of the tenant took from the
+    same space: the 1% budget is per space, not per series.
+    """
+    digits = random_digits(prefix, length)
+    if digits < MIN_RANDOM_DIGITS:
+        return ("number_space_too_small",
+                f"A {length}-digit number with prefix {prefix!r} leaves {max(digits, 0)} random digits; "
+                f"at least {MIN_RANDOM_DIGITS} are needed (shorten the prefix or lengthen the number).")
+    room = 10**digits // MAX_SHARE_DIVISOR - already
+    if count > room:
+        return ("series_too_large",
+                f"This format has room for {max(room, 0)} more series cards (1% of its {10**digits} numbers, "
+                f"{already} already used); use a longer number or another prefix.")
+    return None
+
+
 def generate_number(prefix: str, length: int) -> str:
     """A random number with the program's prefix and a Luhn check digit.
 
     Random rather than sequential: a card number identifies a customer at the
     till, so neighbouring numbers must not be guessable.
     """
-    body_len = length - len(prefix) - 1
-    body = prefix + "".join(secrets.choice("0123456789") for _ in range(body_len))
+    body = prefix + "".join(secrets.choice("0123456789") for _ in range(random_digits(prefix, length)))
     return body + luhn_check_digit(body)
 
 

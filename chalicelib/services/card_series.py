@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.domain.cards import CardKind, CardState, CardStatus, generate_number
+from chalicelib.domain.cards import CardKind, CardState, CardStatus, generate_number, space_problem
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.wallet import Wallet
 from chalicelib.errors import ApiError, ErrorDetail, conflict, not_found
@@ -69,41 +69,12 @@ CHUNK = 500
 """Cards per chunk: 20 BatchWriteItem calls, a 10 KB chunk record; stored per series so it can change."""
 BUDGET_SECONDS = 10.0
 """Work per job message; the worker takes up to 10 messages per 30-60 s invocation."""
-MIN_RANDOM_DIGITS = 7
-MAX_SHARE_DIVISOR = 100
-"""A tenant's series may use at most 1/100 of a number space: collisions stay rare, generation ends."""
 MAX_ROUNDS = 20
 SERIES_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[a-z0-9]{6}$")
 
 
 class NumbersExhausted(Exception):
     """Free numbers could not be found: the space is crowded by cards issued outside the series budget."""
-
-
-# --- pure rules --------------------------------------------------------------------
-
-def random_digits(prefix: str, length: int) -> int:
-    """Digits left to chance: all but the prefix and the check digit."""
-    return length - len(prefix) - 1
-
-
-def space_problem(prefix: str, length: int, count: int, already: int = 0) -> tuple[str, str] | None:
-    """Why a series of `count` numbers cannot be made in this format (code, message), or None.
-
-    `already` is how many numbers earlier series of the tenant took from the
-    same space: the 1% budget is per space, not per series.
-    """
-    digits = random_digits(prefix, length)
-    if digits < MIN_RANDOM_DIGITS:
-        return ("number_space_too_small",
-                f"A {length}-digit number with prefix {prefix!r} leaves {max(digits, 0)} random digits; "
-                f"at least {MIN_RANDOM_DIGITS} are needed (shorten the prefix or lengthen the number).")
-    room = 10**digits // MAX_SHARE_DIVISOR - already
-    if count > room:
-        return ("series_too_large",
-                f"This format has room for {max(room, 0)} more series cards (1% of its {10**digits} numbers, "
-                f"{already} already used); use a longer number or another prefix.")
-    return None
 
 
 def new_series_id(at: datetime) -> str:

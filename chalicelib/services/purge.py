@@ -2,31 +2,48 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from chalicelib.services import api_keys as key_service
-from chalicelib.storage import api_keys, audit, directory
+from chalicelib.storage import api_keys, audit, directory, loyalty
 from chalicelib.storage.tables import tenant_partition
 
 PAGE = 200
 
 
-def purge_tenant_page(tenant_id: str, max_items: int | None = None) -> bool:
-    """Delete up to `max_items` rows of the tenant; True when nothing is left.
+@dataclass(frozen=True)
+class Progress:
+    done: bool
+    cursor: dict[str, Any] | None = None
+    """Where the scan of the loyalty table resumes (it is not keyed by tenant partition)."""
 
-    Keys go first so nothing can authenticate while the rest is deleted; the
-    tenant row goes last, so an interrupted purge is found and resumed by the
-    next message. Refuses to touch a tenant that is not marked for deletion.
+
+def purge_tenant_page(tenant_id: str, max_items: int | None = None, cursor: dict[str, Any] | None = None) -> Progress:
+    """Delete up to `max_items` rows of the tenant; `done` when nothing is left.
+
+    Order: keys (nothing can authenticate meanwhile), cards, ledgers, receipts,
+    customers and series (the personal data), the audit trail, then the
+    directory, the tenant row last, so an interrupted purge is found and
+    resumed by the next message. Refuses a tenant not marked for deletion.
     """
     tenant = directory.get_tenant(tenant_id)
     if tenant is None:
-        return True
+        return Progress(done=True)
     if tenant.status.value != "deleting":
         raise RuntimeError(f"tenant {tenant_id} is not marked for deletion")
     partition = tenant_partition(tenant_id)
     budget = max_items or PAGE
     budget -= api_keys.delete_partition_page(partition, budget)
+    if budget <= 0:
+        return Progress(done=False, cursor=cursor)
+    deleted, cursor, finished = loyalty.delete_tenant_page(tenant_id, budget, cursor)
+    budget -= deleted
+    if not finished:
+        return Progress(done=False, cursor=cursor)
     if budget > 0:
         budget -= audit.delete_partition_page(partition, budget)
     if budget > 0:
         budget -= directory.delete_tenant_page(tenant_id, budget)
     key_service.forget_tenant_status(tenant_id)
-    return budget > 0 and directory.get_tenant(tenant_id) is None
+    return Progress(done=budget > 0 and directory.get_tenant(tenant_id) is None)

@@ -159,3 +159,28 @@ def now() -> datetime:
 
 def ttl_epoch(at: datetime, days: int) -> int:
     return int((at + timedelta(days=days)).timestamp())
+
+
+def delete_tenant_page(tenant_id: str, max_items: int, cursor: dict[str, Any] | None
+                       ) -> tuple[int, dict[str, Any] | None, bool]:
+    """Delete up to `max_items` of the tenant's loyalty rows: (deleted, resume cursor, finished).
+
+    A tenant's rows are spread over many partitions (one per card, receipt,
+    customer...), so they are found with a filtered Scan of the whole table,
+    resumed from `cursor`. That reads every tenant's keys (never their
+    attributes) and is proportional to the table, acceptable for a rare
+    offboarding job; a GSI on the tenant id would make it proportional to the
+    tenant instead.
+    """
+    prefix = f"{tenant_id}#"
+    result = LoyaltyRecord.scan(LoyaltyRecord.pk.startswith(prefix), attributes_to_get=["pk", "sk"],
+                                limit=max_items, page_size=max(max_items, 25), last_evaluated_key=cursor)
+    deleted = 0
+    with LoyaltyRecord.batch_write() as batch:
+        for rec in result:
+            if not rec.pk.startswith(prefix):  # never delete another tenant's rows, whatever the filter did
+                continue
+            batch.delete(rec)
+            deleted += 1
+    last = result.last_evaluated_key
+    return deleted, last, deleted < max_items and last is None

@@ -114,6 +114,9 @@ class LoyaltyRecord(Model):
     <tid>#adjustment#<id>    / adjustment           a manual adjustment (exactly once)
     <tid>#customer#<id>      / profile, card#<n>    a customer and links to their cards
     <tid>#phone#<e164>       / phone                the phone index: one customer per phone per tenant
+    <tid>#series             / series#<sid>         plastic card series, newest first
+    <tid>#series#<sid>       / chunk#<k>            the numbers of one generated chunk of a series
+    <partition>#idem#<route>#<key> / idempotency    an Idempotency-Key and its kept answer (24 h TTL)
 
     One table, so a purchase's card, ledger entries and receipt go in one
     transaction on one table. Partition keys start with the tenant id.

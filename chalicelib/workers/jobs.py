@@ -22,10 +22,11 @@ from chalicelib.storage import queues
 
 def _purge(message: dict[str, Any]) -> None:
     tenant_id = str(message["tenant_id"])
-    if not purge.purge_tenant_page(tenant_id):
-        queues.send(settings.jobs_queue, {"job": tenancy.PURGE_JOB, "tenant_id": tenant_id})
-    else:
+    progress = purge.purge_tenant_page(tenant_id, cursor=message.get("cursor"))
+    if progress.done:
         logger.info("tenant purged", extra={"tenant_id": tenant_id})
+    else:
+        queues.send(settings.jobs_queue, {"job": tenancy.PURGE_JOB, "tenant_id": tenant_id, "cursor": progress.cursor})
 
 
 JOBS: dict[str, Callable[[dict[str, Any]], None]] = {

@@ -8,7 +8,7 @@ import boto3
 
 from app import app
 from chalicelib.settings import settings
-from chalicelib.storage.tables import ApiKeyRecord, AuditRecord, DirectoryRecord
+from chalicelib.storage.tables import ApiKeyRecord, AuditRecord, DirectoryRecord, LoyaltyRecord
 from tests.functional.conftest import Api, TenantKeys
 
 
@@ -47,6 +47,14 @@ def test_deleting_a_tenant_stops_keys_and_purges_all_its_rows(
 
     for i in range(12):
         api.post("/v1/stores", tenant.admin, {"id": f"s{i:02d}", "name": f"Store {i}"})
+    for who in (tenant, other_tenant):
+        for i in range(3):
+            card = api.post("/v1/cards", who.pos, {"program_id": "main", "customer": {"phone": f"+7916000000{i}"}})
+            api.post("/v1/purchases", who.pos, {"receipt_id": f"r{i}", "card_number": card.data["number"],
+                                                "store_id": "msk-01", "total": 10_000,
+                                                "items": [{"sku": "a", "amount": 10_000}]})
+    theirs_before = _loyalty_rows(other_tenant.tenant_id)
+    assert len(_loyalty_rows(tenant.tenant_id)) == len(theirs_before) > 15
     monkeypatch.setattr(purge, "PAGE", 5)
     r = api.delete(f"/v1/agency/tenants/{tenant.tenant_id}?confirm={tenant.tenant_id}", tenant.agency)
     assert r.status_code == 202 and r.data["status"] == "deleting"
@@ -59,9 +67,15 @@ def test_deleting_a_tenant_stops_keys_and_purges_all_its_rows(
     assert list(DirectoryRecord.query(tenant.tenant_id)) == []
     assert list(ApiKeyRecord.query(tenant.tenant_id)) == []
     assert list(AuditRecord.query(tenant.tenant_id)) == []
+    assert _loyalty_rows(tenant.tenant_id) == [], "cards, customers, receipts and ledgers are personal data"
+    assert _loyalty_rows(other_tenant.tenant_id) == theirs_before
     assert api.get(f"/v1/agency/tenants/{tenant.tenant_id}", tenant.agency).status_code == 404
     assert api.get("/v1/whoami", other_tenant.pos).status_code == 200
     assert len(list(DirectoryRecord.query(other_tenant.tenant_id))) == 3
+
+
+def _loyalty_rows(tenant_id: str) -> list[tuple[str, str]]:
+    return sorted((r.pk, r.sk) for r in LoyaltyRecord.scan(LoyaltyRecord.pk.startswith(f"{tenant_id}#")))
 
 
 def test_worker_reports_only_failed_messages_and_drops_malformed_ones(aws_stack: None, monkeypatch) -> None:
