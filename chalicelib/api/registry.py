@@ -20,10 +20,11 @@ from chalice import Chalice, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.domain.principal import Principal
-from chalicelib.domain.roles import Role, ScopeKind
+from chalicelib.domain.roles import Role
 from chalicelib.errors import ApiError, ErrorDetail, api_error_body, forbidden, unauthorized, validation_error
 from chalicelib.observability import logger
 from chalicelib.services import idempotency
+from chalicelib.services.scopes import own_scope
 from chalicelib.settings import settings
 
 PUBLIC: frozenset[Role] = frozenset()
@@ -205,13 +206,6 @@ def _authorise(spec: RouteSpec) -> Principal | None:
     return principal
 
 
-def _owner_partition(principal: Principal) -> str:
-    kind = {ScopeKind.PLATFORM: "platform", ScopeKind.AGENCY: "agency#"}.get(principal.scope)
-    if kind == "platform":
-        return "platform"
-    return f"{kind}{principal.owner}" if kind else principal.owner
-
-
 def _json_response(status: int, body: Any, headers: dict[str, str], rid: str, content_type: str) -> Response:
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         body = {"error": {**body["error"], "request_id": rid}}
@@ -248,7 +242,7 @@ def _make_view(spec: RouteSpec, handler: Handler) -> Callable[..., Response]:
                 status, body, headers = execute()
             else:
                 print_ = idempotency.fingerprint(spec.method, req.path, req.raw_body)
-                stored, replayed = idempotency.run(_owner_partition(principal), f"{spec.method} {spec.path}", key,
+                stored, replayed = idempotency.run(own_scope(principal).partition, f"{spec.method} {spec.path}", key,
                                                    print_, execute)
                 status, body, headers = stored.status, stored.body, dict(stored.headers)
                 if replayed:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chalicelib.domain.principal import Principal
 from chalicelib.domain.roles import ScopeKind
 from chalicelib.storage.tables import agency_partition, platform_partition, tenant_partition
 
@@ -34,3 +35,12 @@ class Scope:
     @classmethod
     def tenant(cls, tenant_id: str, agency_id: str | None) -> Scope:
         return cls(ScopeKind.TENANT, tenant_id, agency_id)
+
+
+def own_scope(principal: Principal) -> Scope:
+    """The scope a caller's own keys, audit trail and idempotency keys live in."""
+    if principal.scope is ScopeKind.PLATFORM:
+        return Scope.platform()
+    if principal.scope is ScopeKind.AGENCY:
+        return Scope.agency(principal.owner)
+    return Scope.tenant(principal.owner, principal.agency_id)

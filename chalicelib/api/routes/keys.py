@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from chalicelib.api.registry import Request, Router
-from chalicelib.api.routes.common import own_scope, page
+from chalicelib.api.routes.common import page
 from chalicelib.domain.roles import Role, ScopeKind, can_manage_scope
 from chalicelib.errors import forbidden
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.keys import KeyCreate, KeyCreated, KeyInfo, KeyRotate, WhoAmI
 from chalicelib.services import api_keys
-from chalicelib.services.scopes import Scope
+from chalicelib.services.scopes import Scope, own_scope
 
 router = Router("Keys")
 MANAGERS = {Role.PLATFORM, Role.AGENCY, Role.TENANT_ADMIN}
