@@ -19,6 +19,7 @@ import functools
 import hashlib
 import random
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -46,9 +47,17 @@ def request_hash(body: PurchaseIn) -> str:
     return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
 
 
-def transaction_token(*parts: object) -> str:
-    """ClientRequestToken: lets DynamoDB treat botocore's retry of the same call as one call."""
-    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:36]
+def transaction_token() -> str:
+    """A fresh ClientRequestToken for one TransactWriteItems attempt.
+
+    It lets DynamoDB answer botocore's retry of that very call (response lost)
+    as the same call. It must not be derived from the request: two copies of
+    one purchase in flight build different parameters (their own time and
+    entry ids), and a shared token would make DynamoDB refuse the second with
+    IdempotentParameterMismatch instead of letting its receipt condition fail
+    and replay the stored answer.
+    """
+    return str(uuid.uuid4())
 
 
 def expiry_of(program: Program, at: datetime) -> datetime | None:
@@ -248,8 +257,7 @@ def purchase(tenant_id: str, principal: Principal, body: PurchaseIn, actor: str)
         build = functools.partial(_write, tenant_id=tenant_id, receipt_id=body.receipt_id, outcome=outcome,
                                   receipt=receipt, at=at)
         try:
-            transactions.write(build, token=transaction_token(tenant_id, body.receipt_id, fingerprint,
-                                                              card.version, attempt))
+            transactions.write(build, token=transaction_token())
             return outcome.result
         except TransactionFailed as err:
             if err.condition_failed(0):

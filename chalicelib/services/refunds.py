@@ -131,8 +131,7 @@ def refund(tenant_id: str, principal: Principal, body: RefundIn, actor: str) -> 
         build = functools.partial(_write, tenant_id=tenant_id, body=body, card=card, entries=entries,
                                   refund_doc=refund_doc, receipt=new_receipt, receipt_version=receipt_version, at=at)
         try:
-            transactions.write(build, token=transaction_token(tenant_id, body.refund_id, fingerprint, card.version,
-                                                              receipt_version, attempt))
+            transactions.write(build, token=transaction_token())
             return result
         except TransactionFailed as err:
             if err.condition_failed(0):

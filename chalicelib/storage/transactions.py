@@ -75,6 +75,10 @@ def write(build: Callable[[Tx], T], *, token: str | None = None) -> T:
                 result = build(tx)
             return result
         except TransactWriteError as err:
+            if err.cause_response_code == "IdempotentParameterMismatchException":
+                # Same token, other parameters: another attempt of this very request got there first.
+                # Reported like a failed condition on the first item (the exactly-once record), so callers replay.
+                raise TransactionFailed(["ConditionalCheckFailed"]) from err
             if not is_conflict(err) or attempt == MAX_ATTEMPTS - 1:
                 raise TransactionFailed(cancellation_reasons(err)) from err
             time.sleep(random.uniform(0, 0.02 * (2**attempt)))
