@@ -104,6 +104,12 @@ def card_by_phone(tenant_id: str, phone: str, store_id: str) -> CardState:
     return candidates[0]
 
 
+def check_store_binding(principal: Principal, store_id: str) -> None:
+    """A key bound to one store acts for that store only, and never sees another store's answers."""
+    if principal.store_id is not None and principal.store_id != store_id:
+        raise forbidden(f"This key is bound to store {principal.store_id!r}, not {store_id!r}.")
+
+
 def program_and_store(tenant_id: str, principal: Principal, card: CardState, store_id: str) -> tuple[Program, Store]:
     program = catalog.program(tenant_id, card.program_id)
     if program is None:
@@ -111,8 +117,7 @@ def program_and_store(tenant_id: str, principal: Principal, card: CardState, sto
                       "card_number")
     if program.status is ProgramStatus.ARCHIVED:
         raise refused(422, "program_archived", f"Program {program.id!r} is archived.", "card_number")
-    if principal.store_id is not None and principal.store_id != store_id:
-        raise forbidden(f"This key is bound to store {principal.store_id!r}, not {store_id!r}.")
+    check_store_binding(principal, store_id)
     store = catalog.stores(tenant_id).get(store_id)
     if store is None or not store.active:
         raise refused(422, "unknown_store", f"Store {store_id!r} does not exist or is closed.", "store_id")
@@ -241,6 +246,7 @@ def _write(tx: Tx, *, tenant_id: str, receipt_id: str, outcome: Outcome, receipt
 
 def purchase(tenant_id: str, principal: Principal, body: PurchaseIn, actor: str) -> PurchaseResult:
     fingerprint = request_hash(body)
+    check_store_binding(principal, body.store_id)  # before the replay path: a refusal, not someone's answer
     for attempt in range(MAX_ATTEMPTS):
         at = loyalty.now()
         try:

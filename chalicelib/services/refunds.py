@@ -84,6 +84,9 @@ def refund(tenant_id: str, principal: Principal, body: RefundIn, actor: str) -> 
         at = loyalty.now()
         stored = loyalty.get_doc(loyalty.receipt_pk(tenant_id, body.receipt_id), loyalty.RECEIPT_SK)
         if stored is None:
+            previous = replay(tenant_id, body, fingerprint)  # a reused refund_id is a reuse, whatever it names
+            if previous is not None:
+                return previous
             raise refused(404, "receipt_not_found", f"No purchase with receipt_id {body.receipt_id!r}.", "receipt_id")
         receipt, receipt_version = stored
         if principal.store_id is not None and principal.store_id != receipt["store_id"]:

@@ -19,8 +19,14 @@ again and is cancelled by the receipt's (refund's) exactly-once condition: the a
 stored answer and returns it marked `replayed`, although the till sent the request once. On
 DynamoDB the token makes botocore's retry of that same call idempotent: DynamoDB answers it as
 the first call succeeded, without applying anything, and the app returns its fresh answer
-(`replayed: false`). Either way exactly one accrual (one reversal) is written. The last tests
-emulate DynamoDB's token rules on moto (`dynamodb_tokens`) to check the DynamoDB side too.
+(`replayed: false`). Either way exactly one accrual (one reversal) is written.
+
+`dynamodb_tokens` emulates DynamoDB's token rules on moto, to check the DynamoDB side too:
+botocore's retry answered by the token, and two copies of one request in flight (which got a
+500, IdempotentParameterMismatch, while the token was derived from the request and the card
+version; fixed in 01a8ebd with a fresh token per attempt). The last two tests pinned two bugs in what
+a replay may answer (a store-bound key got another store's stored answer; a reused refund_id naming an
+unknown receipt got 404), both fixed.
 """
 
 from __future__ import annotations
@@ -74,7 +80,7 @@ class NetworkFaults:
             raise EndpointConnectionError(endpoint_url=request.url)
 
     def _after_moto(self, request: Any, event_name: str, **_: Any) -> None:
-        if event_name == EVENT and self._fault == LOSE_RESPONSE:  # moto has applied (or cancelled) the transaction by now
+        if event_name == EVENT and self._fault == LOSE_RESPONSE:  # moto has applied (or cancelled) it by now
             raise ReadTimeoutError(endpoint_url=request.url)
 
 
@@ -103,7 +109,8 @@ def card(api: Api, tenant: TenantKeys, faults: NetworkFaults) -> str:
 
 
 def purchase_body(card: str, receipt_id: str, total: int, redeem: int = 0) -> dict[str, Any]:
-    return {"receipt_id": receipt_id, "card_number": card, "store_id": "msk-01", "total": total, "redeem_points": redeem,
+    return {"receipt_id": receipt_id, "card_number": card, "store_id": "msk-01", "total": total,
+            "redeem_points": redeem,
             "items": [{"sku": "latte", "category": "coffee", "quantity": 2, "amount": total - 50_000},
                       {"sku": "beans", "category": "retail", "quantity": 1, "amount": 50_000}]}
 
@@ -327,10 +334,6 @@ def test_two_copies_of_one_request_in_flight_on_moto(api: Api, tenant: TenantKey
 # --- what a replay may answer ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: purchases.purchase() answers any ApiError from identification/pricing with replay(), and the store "
-    "binding check (program_and_store: 403) is one of them, so a POS key bound to another store gets 200 and "
-    "the stored answer of a purchase it may not make."))
 def test_a_key_bound_to_another_store_gets_403_not_the_stored_answer(api: Api, tenant: TenantKeys,
                                                                       card: str) -> None:
     assert api.post("/v1/stores", tenant.admin, {"id": "msk-02", "name": "Arbat 2"}).status_code == 201
@@ -343,3 +346,14 @@ def test_a_key_bound_to_another_store_gets_403_not_the_stored_answer(api: Api, t
     assert fresh.status_code == 403, fresh.data  # the binding is enforced for a new receipt...
     retried = api.post("/v1/purchases", arbat, body)
     assert retried.status_code == 403, retried.data  # ...and must be for a recorded one
+
+
+def test_a_reused_refund_id_is_refused_as_reused_whatever_its_new_body(api: Api, tenant: TenantKeys, card: str,
+                                                                        purchased: dict[str, Any]) -> None:
+    r = api.post("/v1/refunds", tenant.pos, {"refund_id": "f-1", "receipt_id": "r-1", "amount": 1_000})
+    assert r.status_code == 200, r.data
+    reused_purchase = api.post("/v1/purchases", tenant.pos, {**purchase_body(card, "r-1", 100_000, redeem=30),
+                                                             "card_number": "0000000000000"})
+    assert (reused_purchase.status_code, reused_purchase.data["error"]["code"]) == (422, "idempotency_key_reused")
+    reused = api.post("/v1/refunds", tenant.pos, {"refund_id": "f-1", "receipt_id": "no-such-receipt", "amount": 1})
+    assert (reused.status_code, reused.data["error"]["code"]) == (422, "idempotency_key_reused"), reused.data
