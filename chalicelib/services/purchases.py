@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import random
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,7 +33,9 @@ from chalicelib.services import catalog
 from chalicelib.storage import loyalty, transactions
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 40
+RETRY_SECONDS = 2.5
+"""Retry a card that others keep changing for this long (capped jittered backoff), then 409 card_busy."""
 
 
 def refused(status: int, code: str, message: str, field: str) -> ApiError:
@@ -45,19 +45,6 @@ def refused(status: int, code: str, message: str, field: str) -> ApiError:
 def request_hash(body: PurchaseIn) -> str:
     """Fingerprint of what was asked, independent of JSON formatting and key order."""
     return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
-
-
-def transaction_token() -> str:
-    """A fresh ClientRequestToken for one TransactWriteItems attempt.
-
-    It lets DynamoDB answer botocore's retry of that very call (response lost)
-    as the same call. It must not be derived from the request: two copies of
-    one purchase in flight build different parameters (their own time and
-    entry ids), and a shared token would make DynamoDB refuse the second with
-    IdempotentParameterMismatch instead of letting its receipt condition fail
-    and replay the stored answer.
-    """
-    return str(uuid.uuid4())
 
 
 def expiry_of(program: Program, at: datetime) -> datetime | None:
@@ -247,6 +234,7 @@ def _write(tx: Tx, *, tenant_id: str, receipt_id: str, outcome: Outcome, receipt
 def purchase(tenant_id: str, principal: Principal, body: PurchaseIn, actor: str) -> PurchaseResult:
     fingerprint = request_hash(body)
     check_store_binding(principal, body.store_id)  # before the replay path: a refusal, not someone's answer
+    deadline = time.monotonic() + RETRY_SECONDS
     for attempt in range(MAX_ATTEMPTS):
         at = loyalty.now()
         try:
@@ -263,7 +251,7 @@ def purchase(tenant_id: str, principal: Principal, body: PurchaseIn, actor: str)
         build = functools.partial(_write, tenant_id=tenant_id, receipt_id=body.receipt_id, outcome=outcome,
                                   receipt=receipt, at=at)
         try:
-            transactions.write(build, token=transaction_token())
+            transactions.write(build)
             return outcome.result
         except TransactionFailed as err:
             if err.condition_failed(0):
@@ -272,6 +260,8 @@ def purchase(tenant_id: str, principal: Principal, body: PurchaseIn, actor: str)
                     return previous
             if not err.condition_failed(1):
                 raise
-        time.sleep(random.uniform(0, 0.005 * (2**attempt)))
+        if time.monotonic() > deadline:
+            break
+        time.sleep(transactions.backoff(attempt))
     raise ApiError(409, "card_busy", "The card is being changed by other requests; retry shortly.",
                    headers={"Retry-After": "1"})

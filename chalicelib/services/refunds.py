@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import random
 import time
 from datetime import datetime
 from typing import Any
@@ -26,11 +25,13 @@ from chalicelib.errors import ApiError, ErrorDetail
 from chalicelib.schemas.pos import LedgerEntry, RefundIn, RefundResult
 from chalicelib.schemas.tenancy import RefundSpentPolicy
 from chalicelib.services import catalog
-from chalicelib.services.purchases import card_by_number, expiry_of, refused, transaction_token
+from chalicelib.services.purchases import card_by_number, expiry_of, refused
 from chalicelib.storage import loyalty, transactions
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 40
+RETRY_SECONDS = 2.5
+"""Retry a card that others keep changing for this long (capped jittered backoff), then 409 card_busy."""
 
 
 def _state(doc: dict[str, Any]) -> rules.ReceiptState:
@@ -80,6 +81,7 @@ def _write(tx: Tx, *, tenant_id: str, body: RefundIn, card: CardState, entries: 
 
 def refund(tenant_id: str, principal: Principal, body: RefundIn, actor: str) -> RefundResult:
     fingerprint = request_hash(body)
+    deadline = time.monotonic() + RETRY_SECONDS
     for attempt in range(MAX_ATTEMPTS):
         at = loyalty.now()
         stored = loyalty.get_doc(loyalty.receipt_pk(tenant_id, body.receipt_id), loyalty.RECEIPT_SK)
@@ -134,7 +136,7 @@ def refund(tenant_id: str, principal: Principal, body: RefundIn, actor: str) -> 
         build = functools.partial(_write, tenant_id=tenant_id, body=body, card=card, entries=entries,
                                   refund_doc=refund_doc, receipt=new_receipt, receipt_version=receipt_version, at=at)
         try:
-            transactions.write(build, token=transaction_token())
+            transactions.write(build)
             return result
         except TransactionFailed as err:
             if err.condition_failed(0):
@@ -143,6 +145,8 @@ def refund(tenant_id: str, principal: Principal, body: RefundIn, actor: str) -> 
                     return previous
             if not (err.condition_failed(1) or err.condition_failed(2)):
                 raise
-        time.sleep(random.uniform(0, 0.005 * (2**attempt)))
+        if time.monotonic() > deadline:
+            break
+        time.sleep(transactions.backoff(attempt))
     raise ApiError(409, "card_busy", "The card or receipt is being changed by other requests; retry shortly.",
                    headers={"Retry-After": "1"})

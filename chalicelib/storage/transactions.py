@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -62,7 +63,12 @@ def is_conflict(err: TransactWriteError) -> bool:
     )
 
 
-def write(build: Callable[[Tx], T], *, token: str | None = None) -> T:
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry `attempt`: full jitter, growing from 10 ms, capped at 250 ms."""
+    return random.uniform(0, min(0.25, 0.01 * (2**attempt)))
+
+
+def write(build: Callable[[Tx], T]) -> T:
     """Run `build(tx)` inside a TransactWrite, retrying conflicts with jittered backoff.
 
     `build` is called afresh on every attempt, so it must only queue writes.
@@ -71,7 +77,10 @@ def write(build: Callable[[Tx], T], *, token: str | None = None) -> T:
     """
     for attempt in range(MAX_ATTEMPTS):
         try:
-            with TransactWrite(connection=connection(), client_request_token=token) as tx:
+            # A fresh ClientRequestToken per attempt: DynamoDB then answers botocore's own retry of this call
+            # (response lost) as the same call, while another attempt, or another copy of the same request in
+            # flight, never shares a token with different parameters (IdempotentParameterMismatch).
+            with TransactWrite(connection=connection(), client_request_token=str(uuid.uuid4())) as tx:
                 result = build(tx)
             return result
         except TransactWriteError as err:
@@ -81,5 +90,5 @@ def write(build: Callable[[Tx], T], *, token: str | None = None) -> T:
                 raise TransactionFailed(["ConditionalCheckFailed"]) from err
             if not is_conflict(err) or attempt == MAX_ATTEMPTS - 1:
                 raise TransactionFailed(cancellation_reasons(err)) from err
-            time.sleep(random.uniform(0, 0.02 * (2**attempt)))
+            time.sleep(backoff(attempt))
     raise AssertionError("unreachable")

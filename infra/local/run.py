@@ -294,7 +294,9 @@ def main() -> int:
 
         keys = prune_keys(keys_path, bootstrap(keys_path))
 
-        from chalice.local import create_local_server
+        from chalice.local import ThreadedHTTPServer, create_local_server
+
+        ThreadedHTTPServer.request_queue_size = 128  # socketserver's default of 5 resets a burst of tills
 
         import app as app_module
         from infra.local.gateway import install_gateway_responses
