@@ -20,6 +20,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from chalicelib.domain import earning, redemption
 from chalicelib.domain.cards import CardState, CardStatus
@@ -27,7 +28,7 @@ from chalicelib.domain.ids import new_id
 from chalicelib.domain.principal import Principal
 from chalicelib.domain.wallet import InsufficientPoints, Lot
 from chalicelib.errors import ApiError, ErrorDetail, forbidden
-from chalicelib.schemas.pos import LedgerEntry, PurchaseIn, PurchaseResult
+from chalicelib.schemas.pos import LedgerEntry, PurchaseIn, PurchaseResult, RefundResult
 from chalicelib.schemas.tenancy import Activation, Program, ProgramKind, ProgramStatus, Store
 from chalicelib.services import catalog
 from chalicelib.storage import loyalty, transactions
@@ -211,16 +212,23 @@ def quote(tenant_id: str, principal: Principal, body: PurchaseIn) -> PurchaseRes
     return price(program, store, card, body, loyalty.now(), principal.key_id).result
 
 
-def replay(tenant_id: str, body: PurchaseIn, fingerprint: str) -> PurchaseResult | None:
-    """The stored answer for this receipt id, if it was processed; refuses a different body."""
-    stored = loyalty.get_doc(loyalty.receipt_pk(tenant_id, body.receipt_id), loyalty.RECEIPT_SK)
+Answer = TypeVar("Answer", PurchaseResult, RefundResult)
+
+
+def stored_answer(pk: str, sk: str, fingerprint: str, answer: type[Answer], what: str, field: str) -> Answer | None:
+    """The kept answer of an already processed request (marked replayed); refuses the same id with another body."""
+    stored = loyalty.get_doc(pk, sk)
     if stored is None:
         return None
     doc, _ = stored
     if doc["request_hash"] != fingerprint:
-        raise refused(422, "idempotency_key_reused",
-                      f"Receipt {body.receipt_id!r} was already processed with a different body.", "receipt_id")
-    return PurchaseResult.model_validate({**doc["response"], "replayed": True})
+        raise refused(422, "idempotency_key_reused", f"{what} was already processed with a different body.", field)
+    return answer.model_validate({**doc["response"], "replayed": True})
+
+
+def replay(tenant_id: str, body: PurchaseIn, fingerprint: str) -> PurchaseResult | None:
+    return stored_answer(loyalty.receipt_pk(tenant_id, body.receipt_id), loyalty.RECEIPT_SK, fingerprint,
+                         PurchaseResult, f"Receipt {body.receipt_id!r}", "receipt_id")
 
 
 def _write(tx: Tx, *, tenant_id: str, receipt_id: str, outcome: Outcome, receipt: dict, at: datetime) -> None:

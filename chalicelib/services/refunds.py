@@ -25,7 +25,7 @@ from chalicelib.errors import ApiError, ErrorDetail
 from chalicelib.schemas.pos import LedgerEntry, RefundIn, RefundResult
 from chalicelib.schemas.tenancy import RefundSpentPolicy
 from chalicelib.services import catalog
-from chalicelib.services.purchases import card_by_number, expiry_of, refused
+from chalicelib.services.purchases import card_by_number, expiry_of, refused, stored_answer
 from chalicelib.storage import loyalty, transactions
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
@@ -58,14 +58,8 @@ def request_hash(body: RefundIn) -> str:
 
 
 def replay(tenant_id: str, body: RefundIn, fingerprint: str) -> RefundResult | None:
-    stored = loyalty.get_doc(loyalty.refund_pk(tenant_id, body.refund_id), loyalty.REFUND_SK)
-    if stored is None:
-        return None
-    doc, _ = stored
-    if doc["request_hash"] != fingerprint:
-        raise refused(422, "idempotency_key_reused",
-                      f"Refund {body.refund_id!r} was already processed with a different body.", "refund_id")
-    return RefundResult.model_validate({**doc["response"], "replayed": True})
+    return stored_answer(loyalty.refund_pk(tenant_id, body.refund_id), loyalty.REFUND_SK, fingerprint, RefundResult,
+                         f"Refund {body.refund_id!r}", "refund_id")
 
 
 def _write(tx: Tx, *, tenant_id: str, body: RefundIn, card: CardState, entries: list[LedgerEntry],

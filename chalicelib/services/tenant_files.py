@@ -289,8 +289,8 @@ def _provision_parts(tf: TenantFile) -> tuple[ProgramSpec, list[StoreSpec], bool
             return program, stores, False
     first = tf.programs[0]
     inert = {**first.model_dump(mode="json"), "status": "archived", "store_ids": []}
-    placeholder = ProgramSpec.model_validate_json(json.dumps(inert))
-    return placeholder, tf.stores[:MAX_STORES_AT_PROVISION], True
+    stand_in = ProgramSpec.model_validate_json(json.dumps(inert))
+    return stand_in, tf.stores[:MAX_STORES_AT_PROVISION], True
 
 
 def _spec_doc(entity: Any, spec_type: type[ProgramSpec | StoreSpec]) -> dict[str, Any]:
@@ -324,14 +324,14 @@ def _apply(tf: TenantFile, actor: str, report: ApplyReport) -> None:
     _apply_agency(tf, actor, report)
     tenant_id = tf.tenant.id
     reported: set[str] = set()  # entities already reported by provisioning
-    placeholder: str | None = None  # a program provisioned inert, to be replaced by the file's version
+    stand_in: str | None = None  # a program provisioned inert, to be replaced by the file's version
     provisioned = _provision(tf, actor, report) if directory.get_tenant(tenant_id) is None else None
     if provisioned is None:
         _update_tenant_settings(tf, actor, report)
     else:
-        program_id, store_ids, is_placeholder = provisioned
-        if is_placeholder:
-            placeholder = program_id
+        program_id, store_ids, is_stand_in = provisioned
+        if is_stand_in:
+            stand_in = program_id
         else:
             reported.add(f"program#{program_id}")
         reported.update(f"store#{s}" for s in store_ids)
@@ -340,7 +340,7 @@ def _apply(tf: TenantFile, actor: str, report: ApplyReport) -> None:
     stray_stores = _sync("store", tenant_id, tf.stores, _all_pages(directory.list_stores, tenant_id), StoreSpec,
                          tenancy.create_store, tenancy.replace_store, reported, None, actor, report)
     stray_programs = _sync("program", tenant_id, tf.programs, _all_pages(directory.list_programs, tenant_id),
-                           ProgramSpec, tenancy.create_program, tenancy.replace_program, reported, placeholder,
+                           ProgramSpec, tenancy.create_program, tenancy.replace_program, reported, stand_in,
                            actor, report)
     for entity in stray_programs + stray_stores:
         report.record(entity, NOT_IN_FILE)
@@ -355,7 +355,7 @@ def _sync(
     create: Callable[[str, Any, str], Any],
     replace: Callable[[str, Any, str], Any],
     reported: set[str],
-    placeholder: str | None,
+    stand_in: str | None,
     actor: str,
     report: ApplyReport,
 ) -> list[str]:
@@ -374,7 +374,7 @@ def _sync(
         else:
             saved = replace(tenant_id, spec, actor)
             version = getattr(saved, "version", None)
-            report.record(entity, CREATED if spec.id == placeholder else UPDATED,
+            report.record(entity, CREATED if spec.id == stand_in else UPDATED,
                           f"version {version}" if version is not None else "")
     return [f"{kind} {tenant_id}/{entity_id}" for entity_id in sorted(set(existing) - {s.id for s in specs})]
 
@@ -406,7 +406,7 @@ def _apply_agency(tf: TenantFile, actor: str, report: ApplyReport) -> None:
 def _provision(tf: TenantFile, actor: str, report: ApplyReport) -> tuple[str, list[str], bool] | None:
     """Create the tenant with one program and up to 90 stores in one transaction, as the API does.
 
-    Returns (program id, store ids, whether the program is an inert placeholder),
+    Returns (program id, store ids, whether the program is an inert stand_in),
     or None if the tenant appeared concurrently: it is then updated like any
     existing tenant, once checked to be ours.
     """
