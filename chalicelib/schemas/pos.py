@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
 from chalicelib.domain.phones import normalise
 from chalicelib.schemas.common import Input, Name, Output, Query, Slug
@@ -14,19 +14,16 @@ ReceiptId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:/-]{1,64}$"
 CardNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{8,19}$")]
 Sku = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Category = Annotated[str, StringConstraints(max_length=64)]
+Phone = Annotated[str, StringConstraints(min_length=5, max_length=32), AfterValidator(normalise)]
+"""A phone number in any common format, stored as E.164: one person is one customer however the till types it."""
 Money = Annotated[int, Field(ge=0, le=10**12, description="Minor units (kopecks for RUB).")]
 
 
 class CustomerIn(Input):
-    phone: Annotated[str, StringConstraints(min_length=5, max_length=32)] | None = None
+    phone: Phone | None = None
     email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)] | None = None
     first_name: Name | None = None
     last_name: Name | None = None
-
-    @field_validator("phone")
-    @classmethod
-    def _e164(cls, value: str | None) -> str | None:
-        return None if value is None else normalise(value)
 
     @model_validator(mode="after")
     def _contact(self) -> CustomerIn:
@@ -72,12 +69,7 @@ class Card(Output):
 
 
 class CardLookupQuery(Query):
-    phone: Annotated[str, StringConstraints(min_length=5, max_length=32)]
-
-    @field_validator("phone")
-    @classmethod
-    def _e164(cls, value: str) -> str:
-        return normalise(value)
+    phone: Phone
 
 
 class CustomerCards(Output):
@@ -95,16 +87,11 @@ class LineItem(Input):
 class PurchaseIn(Input):
     receipt_id: ReceiptId = Field(description="Unique per tenant; the idempotency key of the purchase.")
     card_number: CardNumber | None = None
-    phone: Annotated[str, StringConstraints(min_length=5, max_length=32)] | None = None
+    phone: Phone | None = None
     store_id: Slug
     total: Money
     items: list[LineItem] = Field(min_length=1, max_length=500)
     redeem_points: int = Field(default=0, ge=0, le=10**9)
-
-    @field_validator("phone")
-    @classmethod
-    def _e164(cls, value: str | None) -> str | None:
-        return None if value is None else normalise(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> PurchaseIn:

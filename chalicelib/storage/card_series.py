@@ -64,10 +64,8 @@ def get_series(tenant_id: str, series_id: str) -> tuple[dict[str, Any], int] | N
     return rec.doc.as_dict(), int(rec.version)
 
 
-def save_series(tenant_id: str, series_id: str, doc: dict[str, Any], version: int, at: datetime) -> bool:
-    """Replace a series read at `version`; False if anyone changed it since (the caller re-reads)."""
-    rec = LoyaltyRecord(series_list_pk(tenant_id), _series_sk(series_id), kind=SERIES_KIND, doc=doc,
-                        version=version + 1, at=at)
+def _save_if_unchanged(rec: LoyaltyRecord, version: int) -> bool:
+    """Write `rec` only if the stored item is still at `version`; False if someone changed it since."""
     try:
         rec.save(condition=LoyaltyRecord.version == version)
     except PutError as err:
@@ -75,6 +73,13 @@ def save_series(tenant_id: str, series_id: str, doc: dict[str, Any], version: in
             return False
         raise
     return True
+
+
+def save_series(tenant_id: str, series_id: str, doc: dict[str, Any], version: int, at: datetime) -> bool:
+    """Replace a series read at `version`; False if anyone changed it since (the caller re-reads)."""
+    rec = LoyaltyRecord(series_list_pk(tenant_id), _series_sk(series_id), kind=SERIES_KIND, doc=doc,
+                        version=version + 1, at=at)
+    return _save_if_unchanged(rec, version)
 
 
 def list_series(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
@@ -125,13 +130,7 @@ def replace_chunk(tenant_id: str, series_id: str, index: int, numbers: list[str]
     """Swap numbers taken by someone else for fresh ones; keeps the claim time; False if changed since."""
     rec = LoyaltyRecord(series_pk(tenant_id, series_id), _chunk_sk(index), kind=CHUNK_KIND,
                         doc={"numbers": numbers}, version=version + 1, at=at)
-    try:
-        rec.save(condition=LoyaltyRecord.version == version)
-    except PutError as err:
-        if _condition_failed(err):
-            return False
-        raise
-    return True
+    return _save_if_unchanged(rec, version)
 
 
 def chunk_numbers(tenant_id: str, series_id: str, first: int, last: int) -> list[str]:
