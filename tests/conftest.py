@@ -49,3 +49,15 @@ def aws_stack() -> Iterator[None]:
         create_resources(stage="test")
         yield
     _reset_caches()
+
+
+@pytest.fixture
+def clock() -> Iterator[object]:
+    """The rules' clock, frozen at 2026-11-02 10:00 UTC; `clock.advance(days=31)` moves it. Unfrozen after."""
+    from datetime import UTC, datetime
+
+    from chalicelib import clock as rules_clock
+
+    rules_clock.freeze(datetime(2026, 11, 2, 10, 0, tzinfo=UTC))
+    yield rules_clock
+    rules_clock.unfreeze()

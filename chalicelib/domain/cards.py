@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from chalicelib.domain.tiers import TierState
 from chalicelib.domain.wallet import Wallet
 
 
@@ -80,7 +81,13 @@ def generate_number(prefix: str, length: int) -> str:
 
 @dataclass
 class CardState:
-    """A card as the rules see it; storage loads and saves it whole, guarded by `version`."""
+    """A card as the rules see it; storage loads and saves it whole, guarded by `version`.
+
+    A points card keeps its points in `wallet` and its level in `tiers`; a gift
+    card (program kind gift) keeps money in `money`, minor units, and expires at
+    `expires_at`. The two never mix: a gift card has no points, a points card no
+    money.
+    """
 
     number: str
     program_id: str
@@ -89,25 +96,45 @@ class CardState:
     wallet: Wallet
     issued_at: datetime
     version: int = 0
-    tier: str | None = None
     customer_id: str | None = None
     activated_at: datetime | None = None
     block_reason: str | None = None
     series_id: str | None = None
+    tiers: TierState = field(default_factory=TierState)
+    money: int = 0
+    expires_at: datetime | None = None
+
+    @property
+    def tier(self) -> str | None:
+        return self.tiers.tier
+
+    @property
+    def next_due(self) -> datetime | None:
+        """The first moment the daily sweep has work on this card: points or money expiring, a tier check."""
+        moments = [lot.expires_at for lot in self.wallet.lots if lot.expires_at]
+        if self.expires_at and self.money > 0:
+            moments.append(self.expires_at)
+        if self.tiers.check_at:
+            moments.append(self.tiers.check_at)
+        return min(moments) if moments else None
 
     def to_doc(self) -> dict[str, Any]:
         """Storage form; empty fields are left out so the item (read on every purchase) stays small."""
+        tiers = self.tiers.to_doc() if self.tiers.tier or self.tiers.lifetime or self.tiers.manual else None
         doc = {
             "program_id": self.program_id,
             "kind": self.kind.value,
             "status": self.status.value,
             "wallet": self.wallet.to_doc(),
             "issued_at": self.issued_at.isoformat(),
-            "tier": self.tier,
+            "tier": self.tiers.tier,
+            "tiers": tiers,
             "customer_id": self.customer_id,
             "activated_at": self.activated_at.isoformat() if self.activated_at else None,
             "block_reason": self.block_reason,
             "series_id": self.series_id,
+            "money": self.money or None,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
         }
         return {k: v for k, v in doc.items() if v is not None}
 
@@ -121,9 +148,11 @@ class CardState:
             wallet=Wallet.from_doc(doc.get("wallet")),
             issued_at=datetime.fromisoformat(doc["issued_at"]),
             version=version,
-            tier=doc.get("tier"),
             customer_id=doc.get("customer_id"),
             activated_at=datetime.fromisoformat(doc["activated_at"]) if doc.get("activated_at") else None,
             block_reason=doc.get("block_reason"),
             series_id=doc.get("series_id"),
+            tiers=TierState.from_doc(doc.get("tier"), doc.get("tiers")),
+            money=int(doc.get("money", 0)),
+            expires_at=datetime.fromisoformat(doc["expires_at"]) if doc.get("expires_at") else None,
         )

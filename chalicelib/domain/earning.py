@@ -91,13 +91,24 @@ def line_multiplier(rules: EarningRules, line: Line, promotions: list[Promotion]
 def compute(program: ProgramSpec, lines: list[Line], *, total: int, discount: int, store_id: str,
             at: datetime) -> Earning:
     """Points a receipt earns after `discount` (minor units) was paid with points."""
+    shares = allocate(discount, [line.amount for line in lines])
+    paid = [max(line.amount - share, 0) for line, share in zip(lines, shares, strict=True)]
+    return compute_paid(program, lines, paid=paid, extra_bps=[BPS] * len(lines), total=total, store_id=store_id,
+                        at=at)
+
+
+def compute_paid(program: ProgramSpec, lines: list[Line], *, paid: list[int], extra_bps: list[int], total: int,
+                 store_id: str, at: datetime) -> Earning:
+    """Points on what each line was paid in money (after every discount), times its multipliers.
+
+    `extra_bps` are per-line multipliers on top of the program's own (tier, coupon), in basis points.
+    """
     rules = program.earning
     if program.kind.value != "points" or total < rules.min_receipt or total <= 0:
         return Earning(0, [0] * len(lines), 0, [])
     promotions = _active_promotions(rules, store_id, at)
-    shares = allocate(discount, [line.amount for line in lines])
-    weights = [max(line.amount - share, 0) * line_multiplier(rules, line, promotions)
-               for line, share in zip(lines, shares, strict=True)]
+    weights = [int(Fraction(amount * line_multiplier(rules, line, promotions) * extra, BPS))
+               for line, amount, extra in zip(lines, paid, extra_bps, strict=True)]
     weight = sum(weights)
     point_value = program.redemption.point_value
     if rules.mode is EarningMode.PERCENT:

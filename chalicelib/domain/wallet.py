@@ -31,6 +31,12 @@ class Lot:
     def matured(self, at: datetime) -> bool:
         return self.available_at <= at
 
+    def expired(self, at: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= at
+
+    def usable(self, at: datetime) -> bool:
+        return self.matured(at) and not self.expired(at)
+
     def to_doc(self) -> dict[str, Any]:
         doc = {"points": self.points, "earned_at": self.earned_at.isoformat(), "source": self.source}
         if self.available_at != self.earned_at:
@@ -74,11 +80,23 @@ class Wallet:
         return sum(lot.points for lot in self.lots) - self.debt
 
     def spendable(self, at: datetime) -> int:
-        """Matured points less debt (negative while a refund's shortfall is owed)."""
-        return sum(lot.points for lot in self.lots if lot.matured(at)) - self.debt
+        """Matured, unexpired points less debt (negative while a refund's shortfall is owed).
+
+        Points past their expiry stop counting at that moment, before the
+        daily sweep writes their expiry entry.
+        """
+        return sum(lot.points for lot in self.lots if lot.usable(at)) - self.debt
 
     def pending(self, at: datetime) -> int:
-        return sum(lot.points for lot in self.lots if not lot.matured(at))
+        return sum(lot.points for lot in self.lots if not lot.matured(at) and not lot.expired(at))
+
+    def expiring(self, at: datetime, until: datetime) -> list[tuple[datetime, int]]:
+        """Points (pending or not) that expire after `at` and by `until`, by expiry moment, soonest first."""
+        due: dict[datetime, int] = {}
+        for lot in self.lots:
+            if lot.expires_at and at < lot.expires_at <= until:
+                due[lot.expires_at] = due.get(lot.expires_at, 0) + lot.points
+        return sorted(due.items())
 
     # --- changing -------------------------------------------------------------
 
@@ -101,7 +119,7 @@ class Wallet:
         remaining = points
         kept: list[Lot] = []
         for lot in sorted(self.lots, key=_spend_order):
-            if remaining and lot.matured(at):
+            if remaining and lot.usable(at):
                 take = min(lot.points, remaining)
                 remaining -= take
                 if lot.points > take:
@@ -130,6 +148,9 @@ class Wallet:
 
         kept: list[Lot] = []
         for lot in sorted(self.lots, key=priority):
+            if lot.expired(at):  # gone already: the expiry sweep writes it off, a refund cannot take it
+                kept.append(lot)
+                continue
             take = min(lot.points, remaining)
             remaining -= take
             if lot.points > take:
@@ -139,6 +160,12 @@ class Wallet:
             self.debt += remaining
             return 0
         return remaining
+
+    def expire(self, at: datetime) -> int:
+        """Remove every lot past its expiry; returns the points removed (for one ledger entry)."""
+        gone = sum(lot.points for lot in self.lots if lot.expired(at))
+        self.lots = [lot for lot in self.lots if not lot.expired(at)]
+        return gone
 
     def give_back(self, lot: Lot) -> None:
         """Return redeemed points on a refund: spendable at once, expiring as the program says."""

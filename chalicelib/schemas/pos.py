@@ -9,6 +9,7 @@ from pydantic import AfterValidator, Field, StringConstraints, field_validator, 
 
 from chalicelib.domain.phones import normalise
 from chalicelib.schemas.common import Input, Name, Output, Query, Slug
+from chalicelib.schemas.coupons import CouponResult
 
 ReceiptId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:/-]{1,64}$")]
 CardNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{8,19}$")]
@@ -62,6 +63,10 @@ class Card(Output):
     balance: int = Field(description="Spendable points now (negative while a refund's shortfall is owed).")
     pending: int = Field(description="Points earned but not yet spendable (inside the return window).")
     tier: str | None = None
+    tier_since: datetime | None = None
+    money: int | None = Field(default=None, description="Gift / prepaid cards: money on the card, minor units "
+                              "(balance and pending are 0: such a card has no points).")
+    expires_at: datetime | None = Field(default=None, description="Gift / prepaid cards: when the money expires.")
     customer_id: str | None = None
     issued_at: datetime
     activated_at: datetime | None = None
@@ -84,36 +89,78 @@ class LineItem(Input):
     amount: Money = Field(description="The line's total after line discounts, minor units.")
 
 
+class GiftTender(Input):
+    card_number: CardNumber
+    amount: int = Field(ge=1, le=10**12, description="Money taken from the gift / prepaid card, minor units.")
+
+
 class PurchaseIn(Input):
     receipt_id: ReceiptId = Field(description="Unique per tenant; the idempotency key of the purchase.")
-    card_number: CardNumber | None = None
+    card_number: CardNumber | None = Field(default=None, description="The customer's points or discount card.")
     phone: Phone | None = None
     store_id: Slug
     total: Money
     items: list[LineItem] = Field(min_length=1, max_length=500)
     redeem_points: int = Field(default=0, ge=0, le=10**9)
+    coupons: list[Annotated[str, StringConstraints(min_length=1, max_length=40)]] = Field(
+        default_factory=list, max_length=10,
+        description="Coupon codes (any case, dashes optional). One that cannot apply is reported with its reason; "
+        "the purchase goes through without it.")
+    gift_cards: list[GiftTender] = Field(default_factory=list, max_length=5,
+                                         description="Gift / prepaid cards paying part of the receipt.")
+    purchased_at: datetime | None = Field(
+        default=None, description="Offline receipts only: when the sale happened (rules in force then apply).")
 
     @model_validator(mode="after")
     def _consistent(self) -> PurchaseIn:
-        if (self.card_number is None) == (self.phone is None):
-            raise ValueError("identify the customer by exactly one of card_number or phone")
+        if self.card_number is not None and self.phone is not None:
+            raise ValueError("identify the customer by card_number or phone, not both")
+        if self.card_number is None and self.phone is None and not self.gift_cards:
+            raise ValueError("identify the customer by card_number or phone (or pay with gift_cards)")
         lines = sum(item.amount for item in self.items)
         if lines != self.total:
             raise ValueError(f"total {self.total} differs from the sum of item amounts {lines}")
+        numbers = [g.card_number for g in self.gift_cards]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError("a gift card may appear once per receipt")
+        if self.card_number is not None and self.card_number in numbers:
+            raise ValueError("the same card cannot be both the loyalty card and a gift card")
+        if self.purchased_at is not None and self.purchased_at.tzinfo is None:
+            raise ValueError("purchased_at needs a time zone offset")
         return self
+
+
+class GiftCharge(Output):
+    card_number: str
+    amount: int = Field(description="Minor units taken (purchase) or given back (refund).")
+    balance: int = Field(description="Money left on the card, minor units.")
+
+
+class TierUpgrade(Output):
+    previous: str | None
+    tier: str
 
 
 class PurchaseResult(Output):
     receipt_id: str
-    card_number: str
+    card_number: str | None = Field(description="The points / discount card; null for a purchase paid with gift "
+                                    "cards by an unidentified customer.")
     points_earned: int
     points_redeemed: int
-    discount: int = Field(description="Money off the receipt, minor units (points redeemed, or the program discount).")
-    payable: int = Field(description="What the customer pays: total - discount.")
+    discount: int = Field(description="Money off the receipt, minor units (program or tier discount, coupons, "
+                          "points).")
+    payable: int = Field(description="What the customer pays: total - discount (gift cards included).")
     balance: int
     pending: int
     tier: str | None = None
+    tier_upgrade: TierUpgrade | None = Field(default=None, description="Set on the purchase that crossed a "
+                                             "threshold; the next receipt is priced at the new tier.")
     promotions: list[str] = Field(default_factory=list, description="Promotions that applied.")
+    coupons: list[CouponResult] = Field(default_factory=list)
+    gift_cards: list[GiftCharge] = Field(default_factory=list)
+    to_pay: int = Field(default=0, description="What is left for cash or bank card after gift cards: payable - "
+                        "gift card charges.")
+    rule_version: int | None = None
     card_activated: bool = False
     replayed: bool = Field(default=False, description="True when this is the stored answer to an earlier request.")
 
@@ -140,19 +187,25 @@ class RefundIn(Input):
 class RefundResult(Output):
     refund_id: str
     receipt_id: str
-    card_number: str
+    card_number: str | None
     amount_refunded: int
     points_reversed: int
     points_returned: int
     points_written_off: int = 0
+    points_expired: int = Field(default=0, description="Points the refund did not reverse because they had "
+                                "expired (or been spent) by their expiry date already.")
     balance: int
     pending: int
+    gift_cards: list[GiftCharge] = Field(default_factory=list, description="Money given back to gift cards.")
+    coupons_released: list[str] = Field(default_factory=list, description="Coupon codes usable again.")
     replayed: bool = False
 
 
 class LedgerEntry(Output):
+    """One movement of a points card. Tier changes are entries too (0 points), so the call center sees them."""
+
     entry_id: str
-    type: Literal["accrual", "redemption", "reversal", "return", "bonus", "adjustment", "expiry"]
+    type: Literal["accrual", "redemption", "reversal", "return", "bonus", "adjustment", "expiry", "tier"]
     points: int
     balance_after: int = Field(description="The card's total (spendable + pending) after this entry.")
     at: datetime
@@ -160,6 +213,31 @@ class LedgerEntry(Output):
     refund_id: str | None = None
     reason: str | None = None
     actor: str | None = None
+    rule_version: int | None = Field(default=None, description="The program rule version that produced it.")
+    store_id: str | None = None
+    partner_id: str | None = Field(default=None, description="Coalition: the partner (tenant) that issued or "
+                                   "accepted the points.")
+    coupon: str | None = Field(default=None, description="The coupon code that gave these points.")
+    tier: str | None = Field(default=None, description="tier entries: the card's new tier.")
+    previous_tier: str | None = None
+
+
+class MoneyEntry(Output):
+    """One movement of a gift / prepaid card's money (minor units): never mixed with points."""
+
+    entry_id: str
+    type: Literal["sale", "topup", "spend", "refund", "expiry", "adjustment"]
+    amount: int = Field(description="Minor units; negative when money leaves the card.")
+    balance_after: int
+    at: datetime
+    receipt_id: str | None = None
+    refund_id: str | None = None
+    operation_id: str | None = Field(default=None, description="The sale or top-up id (exactly once).")
+    reason: str | None = None
+    actor: str | None = None
+    rule_version: int | None = None
+    store_id: str | None = None
+    partner_id: str | None = None
 
 
 class AdjustmentIn(Input):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -31,8 +32,12 @@ class TenantStatus(StrEnum):
 
 
 class ProgramKind(StrEnum):
+    """points: earn and spend points; discount: money off every receipt (tiers may set the percent);
+    gift: cards that hold money (gift, prepaid, fuel cards), spent as a tender at the till."""
+
     POINTS = "points"
     DISCOUNT = "discount"
+    GIFT = "gift"
 
 
 class ProgramStatus(StrEnum):
@@ -146,6 +151,73 @@ class DiscountRules(Input):
     percent_bps: int = Field(default=0, ge=0, le=10_000)
 
 
+class TierMetric(StrEnum):
+    SPEND = "spend"
+    POINTS = "points"
+
+
+class Downgrade(StrEnum):
+    """none: a tier is kept for good; period_end: at the end of each review period the card drops to what it
+    qualifies for then; grace: when qualification falls below the tier, the card keeps it for grace_days first."""
+
+    NONE = "none"
+    PERIOD_END = "period_end"
+    GRACE = "grace"
+
+
+class Tier(Input):
+    id: Slug
+    name: Name
+    threshold: int = Field(ge=0, le=10**13, description="Qualification needed: spend (minor units) or points.")
+    earn_multiplier_bps: Multiplier = Field(default=10_000, description="Multiplies points earned: 15000 = 1.5x.")
+    discount_bps: int = Field(default=0, ge=0, le=10_000, description="Money off every receipt, basis points.")
+
+
+class TierRules(Input):
+    """Levels by cumulative spend or points earned, over the card's lifetime or a rolling window."""
+
+    metric: TierMetric = TierMetric.SPEND
+    window_days: int = Field(default=0, ge=0, le=1_095, description="Rolling window; 0 = lifetime.")
+    levels: list[Tier] = Field(min_length=1, max_length=20, description="Ascending thresholds; the first is 0.")
+    downgrade: Downgrade = Downgrade.NONE
+    review_days: int = Field(default=365, ge=1, le=1_095, description="period_end: length of a tier period.")
+    grace_days: int = Field(default=30, ge=1, le=365, description="grace: days a card keeps a tier it fell below.")
+
+    @model_validator(mode="after")
+    def _ascending(self) -> TierRules:
+        thresholds = [t.threshold for t in self.levels]
+        if thresholds[0] != 0:
+            raise ValueError("the first tier is the base tier: its threshold must be 0")
+        if any(b <= a for a, b in itertools.pairwise(thresholds)):
+            raise ValueError("tier thresholds must be strictly ascending")
+        ids = [t.id for t in self.levels]
+        if len(set(ids)) != len(ids):
+            raise ValueError("tier ids must be unique")
+        if self.metric is TierMetric.POINTS and self.window_days == 0 and self.downgrade is not Downgrade.NONE:
+            raise ValueError("lifetime points never decrease: use downgrade 'none' or a window_days")
+        return self
+
+
+class GiftRules(Input):
+    """Cards that hold money (minor units): sold with a nominal, optionally reloadable, with a validity."""
+
+    nominals: list[Annotated[int, Field(ge=1, le=10**9)]] = Field(
+        default_factory=list, max_length=20, description="Allowed sale amounts; empty: any from min to max.")
+    min_amount: int = Field(default=100, ge=1, le=10**9)
+    max_amount: int = Field(default=10**7, ge=1, le=10**9)
+    max_balance: int = Field(default=10**7, ge=1, le=10**10, description="Most money a card may hold.")
+    reloadable: bool = Field(default=False, description="Prepaid / subscription / fuel cards can be topped up.")
+    validity_days: int = Field(default=365, ge=0, le=3_650, description="Days from sale to expiry; 0 = never.")
+
+    @model_validator(mode="after")
+    def _range(self) -> GiftRules:
+        if self.min_amount > self.max_amount:
+            raise ValueError("min_amount must not exceed max_amount")
+        if self.max_amount > self.max_balance:
+            raise ValueError("max_amount must not exceed max_balance")
+        return self
+
+
 class CardNumberRules(Input):
     """Format of card numbers generated for this program (the last digit is a Luhn check digit)."""
 
@@ -181,12 +253,17 @@ class ProgramBody(Input):
         default=0, ge=0, le=365, description="Days before earned points become spendable (return window)."
     )
     expiry_days: int = Field(default=0, ge=0, le=3650, description="Days after which earned points expire; 0 = never.")
+    tiers: TierRules | None = None
+    gift: GiftRules = Field(default_factory=GiftRules, description="For kind 'gift' only.")
 
     @model_validator(mode="after")
     def _kind_matches_rules(self) -> ProgramBody:
         earning = self.earning
-        if self.kind is ProgramKind.DISCOUNT and self.discount.percent_bps == 0:
-            raise ValueError("a discount program needs discount.percent_bps > 0")
+        if self.kind is ProgramKind.GIFT and self.tiers is not None:
+            raise ValueError("a gift program holds money; it has no tiers")
+        tier_discounts = self.tiers is not None and any(t.discount_bps for t in self.tiers.levels)
+        if self.kind is ProgramKind.DISCOUNT and self.discount.percent_bps == 0 and not tier_discounts:
+            raise ValueError("a discount program needs discount.percent_bps > 0 or tiers with discount_bps")
         if self.kind is ProgramKind.POINTS:
             if earning.mode is EarningMode.PERCENT and earning.rate_bps == 0:
                 raise ValueError("a points program needs earning.rate_bps > 0")
@@ -206,16 +283,24 @@ class ProgramSpec(ProgramBody):
 
 
 class ProgramUpdate(ProgramBody):
-    """Full replacement of a program's editable parts (the id comes from the path)."""
+    """Full replacement of a program's editable parts (the id comes from the path): a new rule version."""
+
+    effective_at: datetime | None = Field(
+        default=None,
+        description="When the new rules take effect (with a time zone offset); default now, never in the past. "
+        "A version replaces every earlier version once it takes effect, including ones scheduled later.",
+    )
 
     def with_id(self, program_id: str) -> ProgramSpec:
-        return ProgramSpec.model_validate({"id": program_id, **self.model_dump(mode="json")}, strict=False)
+        return ProgramSpec.model_validate({"id": program_id, **self.model_dump(mode="json", exclude={"effective_at"})},
+                                          strict=False)
 
 
 class Program(ProgramSpec):
     model_config = {"extra": "forbid", "strict": False}
     tenant_id: str
-    version: int
+    version: int = Field(description="The rule version; every ledger entry records the version that produced it.")
+    effective_at: datetime | None = Field(default=None, description="When this version took (or takes) effect.")
     created_at: datetime
     updated_at: datetime
 
@@ -350,6 +435,7 @@ class Tenant(Output):
     currency: str
     timezone: str
     partners: list[PartnerSpec]
+    coalitions: list[str] = Field(default_factory=list, description="Coalitions this tenant is a partner of.")
     created_at: datetime
     updated_at: datetime
 

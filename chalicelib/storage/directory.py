@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib import clock
 from chalicelib.errors import conflict
 from chalicelib.schemas.tenancy import (
     Agency,
@@ -26,7 +27,7 @@ AGENCY_SK = "agency"
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def _program_sk(program_id: str) -> str:

@@ -1,14 +1,20 @@
-"""Cards, ledgers, receipts, refunds and customers (the `loyalty` table). Every call takes the tenant."""
+"""Cards, ledgers, receipts, refunds and customers (the `loyalty` table). Every call takes the owner.
+
+The owner ("scope") is a tenant id, or `coalition.<id>` for the cards,
+customers and ledgers the partners of a coalition share; receipts and refunds
+always belong to the partner tenant that processed them.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
+from chalicelib import clock
 from chalicelib.domain.cards import CardState
-from chalicelib.schemas.pos import LedgerEntry
+from chalicelib.schemas.pos import LedgerEntry, MoneyEntry
 from chalicelib.storage import pagination
 from chalicelib.storage.tables import LoyaltyRecord
 from chalicelib.storage.transactions import Tx
@@ -19,6 +25,19 @@ REFUND_SK = "refund"
 ADJUSTMENT_SK = "adjustment"
 PROFILE_SK = "profile"
 PHONE_SK = "phone"
+
+
+def coalition_scope(coalition_id: str) -> str:
+    """The owner of a coalition's shared cards; a dot never occurs in a tenant id, so no tenant can be it."""
+    return f"coalition.{coalition_id}"
+
+
+def due_pk(scope: str, day: date) -> str:
+    return f"{scope}#due#{day.isoformat()}"
+
+
+def partner_pk(scope: str, partner_id: str) -> str:
+    return f"{scope}#partner#{partner_id}"
 
 
 def card_pk(tenant_id: str, number: str) -> str:
@@ -60,8 +79,11 @@ def get_card(tenant_id: str, number: str) -> CardState | None:
 
 
 def _card_record(tenant_id: str, card: CardState, version: int, at: datetime) -> LoyaltyRecord:
+    """The card, indexed under the day the sweep has work on it (expiring points or money, a tier check)."""
+    due = card.next_due
     return LoyaltyRecord(card_pk(tenant_id, card.number), CARD_SK, kind="card", doc=card.to_doc(), version=version,
-                         at=at)
+                         at=at, gsi1pk=due_pk(tenant_id, due.date()) if due else None,
+                         gsi1sk=card.number if due else None)
 
 
 def add_card(tx: Tx, tenant_id: str, card: CardState, at: datetime) -> None:
@@ -80,14 +102,19 @@ def entry_sk(at: datetime, seq: int, entry_id: str) -> str:
     return f"entry#{at.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{seq:02d}#{entry_id}"
 
 
-def add_entry(tx: Tx, tenant_id: str, number: str, entry: LedgerEntry, seq: int) -> None:
+def add_entry(tx: Tx, tenant_id: str, number: str, entry: LedgerEntry | MoneyEntry, seq: int) -> None:
+    """A ledger entry (points or money); a coalition's entries are also indexed by partner for settlement."""
     doc = entry.model_dump(mode="json", exclude_none=True)
-    tx.save(LoyaltyRecord(card_pk(tenant_id, number), entry_sk(entry.at, seq, entry.entry_id), kind="entry",
-                          doc=doc, at=entry.at), condition=LoyaltyRecord.pk.does_not_exist())
+    sk = entry_sk(entry.at, seq, entry.entry_id)
+    partner = partner_pk(tenant_id, entry.partner_id) if entry.partner_id else None
+    tx.save(LoyaltyRecord(card_pk(tenant_id, number), sk, kind="entry", doc=doc, at=entry.at, gsi1pk=partner,
+                          gsi1sk=f"{sk}#{number}" if partner else None),
+            condition=LoyaltyRecord.pk.does_not_exist())
 
 
-def list_entries(tenant_id: str, number: str, limit: int, cursor: str | None) -> tuple[list[LedgerEntry], str | None]:
-    """The card's ledger, newest first."""
+def list_entries(tenant_id: str, number: str, limit: int, cursor: str | None,
+                 model: type[LedgerEntry] | type[MoneyEntry] = LedgerEntry) -> tuple[list, str | None]:
+    """The card's ledger, newest first (`MoneyEntry` for a gift card)."""
     pk = card_pk(tenant_id, number)
     records, next_cursor = pagination.page_of(
         lambda size, start: LoyaltyRecord.query(pk, LoyaltyRecord.sk.startswith("entry#"), scan_index_forward=False,
@@ -95,14 +122,32 @@ def list_entries(tenant_id: str, number: str, limit: int, cursor: str | None) ->
                                                 consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
-    return [LedgerEntry.model_validate(r.doc.as_dict()) for r in records], next_cursor
+    return [model.model_validate(r.doc.as_dict()) for r in records], next_cursor
 
 
-def ledger_sum(tenant_id: str, number: str) -> int:
-    """Sum of every ledger entry of a card (the source of truth the balance must equal)."""
+def ledger_sum(tenant_id: str, number: str, field: str = "points") -> int:
+    """Sum of every ledger entry of a card (the source of truth the balance must equal); `amount` for money."""
     pk = card_pk(tenant_id, number)
-    return sum(int(r.doc.as_dict()["points"]) for r in
+    return sum(int(r.doc.as_dict().get(field, 0)) for r in
                LoyaltyRecord.query(pk, LoyaltyRecord.sk.startswith("entry#"), consistent_read=True))
+
+
+def due_cards(scope: str, day: date, limit: int, cursor: dict[str, Any] | None
+              ) -> tuple[list[str], dict[str, Any] | None]:
+    """Card numbers the sweep has work on, indexed under `day` (eventually consistent: re-read each card)."""
+    result = LoyaltyRecord.due_and_partner.query(due_pk(scope, day), limit=limit, page_size=limit,
+                                                 last_evaluated_key=cursor, attributes_to_get=["pk", "sk", "gsi1sk"])
+    numbers = [str(r.gsi1sk) for r in result]
+    return numbers, result.last_evaluated_key
+
+
+def partner_entries(scope: str, partner_id: str, start: datetime, end: datetime) -> Any:
+    """A coalition partner's ledger entries with start <= at < end, oldest first (an iterator of docs)."""
+    low, high = entry_sk(start, 0, ""), entry_sk(end, 0, "")
+    for rec in LoyaltyRecord.due_and_partner.query(partner_pk(scope, partner_id),
+                                                   LoyaltyRecord.gsi1sk.between(low, high)):
+        if rec.sk < high:
+            yield rec.doc.as_dict()
 
 
 # --- receipts, refunds, adjustments: processed requests and their answers ---------------
@@ -154,7 +199,7 @@ def customer_card_numbers(tenant_id: str, customer_id: str) -> list[str]:
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def ttl_epoch(at: datetime, days: int) -> int:

@@ -104,6 +104,23 @@ class AuditRecord(Model):
     expires_at_epoch = NumberAttribute(null=True)
 
 
+class DueAndPartnerIndex(GlobalSecondaryIndex["LoyaltyRecord"]):
+    """One sparse, overloaded index: only items that set gsi1pk are in it.
+
+    <scope>#due#<YYYY-MM-DD>     / <card number>   cards with work for the daily sweep that day (points or money
+                                                   expiring, a tier check); also "points expiring within N days"
+    <scope>#partner#<tenant id>  / entry#<time>... a coalition's ledger entries by partner: settlement for a period
+    <tid>#campaign#<cid>         / <code>          a coupon campaign's codes
+    """
+
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
 class LoyaltyRecord(Model):
     """Cards, their ledgers, receipts, refunds and customers of every tenant.
 
@@ -117,9 +134,14 @@ class LoyaltyRecord(Model):
     <tid>#series             / series#<sid>         plastic card series, newest first
     <tid>#series#<sid>       / chunk#<k>            the numbers of one generated chunk of a series
     <partition>#idem#<route>#<key> / idempotency    an Idempotency-Key and its kept answer (24 h TTL)
+    <tid>#coupons            / campaign#<cid>       coupon campaigns
+    <tid>#coupon#<code>      / coupon               a coupon code and its uses
+    <tid>#coupon-use#<cid>#<holder> / use           one customer's uses of a campaign
 
     One table, so a purchase's card, ledger entries and receipt go in one
-    transaction on one table. Partition keys start with the tenant id.
+    transaction on one table. Partition keys start with the owner: the tenant
+    id, or `coalition.<id>` for the cards and customers a coalition's partners
+    share (a dot never occurs in a tenant id).
     """
 
     class Meta(_Meta):
@@ -132,6 +154,9 @@ class LoyaltyRecord(Model):
     version = NumberAttribute(default=0)
     at = UTCDateTimeAttribute()
     expires_at_epoch = NumberAttribute(null=True)
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    due_and_partner = DueAndPartnerIndex()
 
 
 # Table models with their TTL attribute (None: items never expire).

@@ -128,7 +128,7 @@ def test_missing_field_and_model_rule(tmp_path: Path) -> None:
     del data["stores"][0]["name"]
     data["programs"][1]["discount"]["percent_bps"] = 0
     assert problems(write(tmp_path, data)) == [
-        "programs[1]: a discount program needs discount.percent_bps > 0",
+        "programs[1]: a discount program needs discount.percent_bps > 0 or tiers with discount_bps",
         "stores[0].name: required field is missing",
     ]
 
