@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Chalice
-from chalice.app import AuthRequest, AuthResponse, SQSEvent
+from chalice import Chalice, Cron
+from chalice.app import AuthRequest, AuthResponse, CloudWatchEvent, SQSEvent
 
+from chalicelib import clock
 from chalicelib.api import auth, middleware, registry
 from chalicelib.api import routes as _routes  # noqa: F401  (declares every route)
+from chalicelib.services import sweeps
 from chalicelib.settings import settings
 from chalicelib.workers import jobs
 
@@ -29,6 +31,12 @@ registry.register(app, api_key)
 middleware.install(app)
 
 
-@app.on_sqs_message(queue=settings.jobs_queue, batch_size=10, name="jobs_worker")
+@app.on_sqs_message(queue=settings.jobs_queue, batch_size=1, name="jobs_worker")
 def jobs_worker(event: SQSEvent) -> dict[str, Any]:
+    """One job per invocation: each job spends up to its own time budget (~10 s), well inside the 60 s timeout."""
     return jobs.handle_records(record.to_dict() for record in event)
+
+
+@app.schedule(Cron(0, 2, "*", "*", "?", "*"), name="daily_sweep")
+def daily_sweep(event: CloudWatchEvent) -> None:
+    sweeps.start_daily(clock.now())

@@ -3,6 +3,7 @@
   apply FILE|DIR ... [--keys-out PATH]   validate every file, then apply them (idempotent)
   validate FILE|DIR ...                  validate only; needs no AWS at all
   platform-key [--name NAME]             mint the platform key unless an active one exists
+  sweep                                  run today's daily sweep (expiry, tier reviews) here, to the end
 
 New keys are shown exactly once (printed, or appended to --keys-out as JSON).
 Exit status: 0 done, 1 invalid file or failed apply, 2 bad usage. Storage
@@ -182,6 +183,20 @@ def cmd_platform_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """The scheduled daily sweep, run synchronously (the local stack has no scheduler)."""
+    from chalicelib import clock
+    from chalicelib.services import sweeps
+
+    at = clock.now()
+    results = sweeps.run_daily(at)
+    for scope, progress in results.items():
+        print(f"  {scope:<32} {progress.cards_seen} card(s) looked at, {progress.cards_changed} changed, "
+              f"{progress.entries} ledger entries")
+    print(f"daily sweep for {at.date().isoformat()}: {len(results)} scope(s) done")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -202,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     platform.add_argument("--keys-out", metavar="PATH", help="append the key to this JSON file instead of printing it")
     platform.add_argument("--actor", default="cli", help="who to record in the audit log (default: cli)")
     platform.set_defaults(func=cmd_platform_key)
+
+    sweep = sub.add_parser("sweep", help="run today's daily sweep (points and gift money expiry, tier reviews) now")
+    sweep.set_defaults(func=cmd_sweep)
     return parser
 
 

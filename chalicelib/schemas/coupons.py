@@ -122,6 +122,7 @@ class Campaign(Output):
     status: CampaignStatus
     generation: GenerationStatus
     generated: int = Field(default=0, description="Codes generated so far (unique mode).")
+    generation_error: str | None = Field(default=None, description="Why generation failed, when it did.")
     created_at: datetime
 
 
@@ -130,6 +131,27 @@ class CouponCodeView(Output):
     campaign_id: str
     uses: int
     max_uses: int = Field(description="0 = unlimited.")
+
+
+class CouponLookup(Output):
+    """A code as a till sees it before the sale: whose it is, what it gives, and whether it is usable now."""
+
+    code: str
+    campaign_id: str
+    campaign_name: str
+    program_id: str
+    effect: CouponEffect
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    min_receipt: int = 0
+    categories: list[str] = Field(default_factory=list)
+    uses: int
+    max_uses: int = Field(description="0 = unlimited.")
+    uses_left: int | None = Field(default=None, description="None: unlimited.")
+    per_customer: int = Field(description="Uses per customer; 0 = unlimited (checked at the sale, per card).")
+    usable_now: bool = Field(description="Usable at this moment, before the receipt's own conditions.")
+    reason: str | None = Field(default=None, description="Why not, when not usable: the purchase's reason code.")
+    message: str | None = None
 
 
 class CouponResult(Output):

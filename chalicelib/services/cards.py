@@ -18,30 +18,43 @@ from chalicelib.schemas.pos import (
     CustomerIn,
     LedgerEntry,
 )
-from chalicelib.schemas.tenancy import Activation, Program, ProgramStatus
+from chalicelib.schemas.tenancy import Activation, Program, ProgramKind, ProgramStatus
 from chalicelib.services import catalog
-from chalicelib.services.purchases import card_by_number, expiry_of, refused
+from chalicelib.services.purchases import Located, expiry_of, locate, refused
 from chalicelib.storage import audit, loyalty, transactions
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
 NUMBER_ATTEMPTS = 5
 
 
-def view(card: CardState, at: datetime | None = None) -> Card:
+def view(card: CardState, at: datetime | None = None, *, gift: bool = False) -> Card:
+    """The card as the API shows it: points for a points card, money for a gift card, never both."""
     at = at or loyalty.now()
     return Card(number=card.number, program_id=card.program_id, kind=card.kind.value, status=card.status.value,
                 balance=card.wallet.spendable(at), pending=card.wallet.pending(at), tier=card.tier,
-                customer_id=card.customer_id, issued_at=card.issued_at, activated_at=card.activated_at,
-                block_reason=card.block_reason)
+                tier_since=card.tiers.since, money=card.money if gift else None,
+                expires_at=card.expires_at if gift else None, customer_id=card.customer_id,
+                issued_at=card.issued_at, activated_at=card.activated_at, block_reason=card.block_reason)
 
 
-def _program(tenant_id: str, program_id: str) -> Program:
-    program = catalog.program(tenant_id, program_id)
-    if program is None:
-        raise refused(422, "unknown_program", f"Program {program_id!r} does not exist.", "program_id")
-    if program.status is ProgramStatus.ARCHIVED:
-        raise refused(422, "program_archived", f"Program {program_id!r} is archived.", "program_id")
-    return program
+def is_gift(located: Located) -> bool:
+    program = catalog.program(located.scope, located.card.program_id)
+    return program is not None and program.kind is ProgramKind.GIFT
+
+
+def _program(tenant_id: str, program_id: str) -> tuple[str, Program]:
+    """A program this tenant may issue cards of: its own, else a coalition's it is a partner of; and its scope."""
+    for scope in catalog.card_scopes(tenant_id):
+        program = catalog.program(scope, program_id)
+        if program is None:
+            continue
+        if program.status is ProgramStatus.ARCHIVED:
+            raise refused(422, "program_archived", f"Program {program_id!r} is archived.", "program_id")
+        if program.kind is ProgramKind.GIFT:
+            raise refused(422, "gift_program", f"Program {program_id!r} holds money: sell its cards with "
+                          "POST /v1/gift-cards.", "program_id")
+        return scope, program
+    raise refused(422, "unknown_program", f"Program {program_id!r} does not exist.", "program_id")
 
 
 def _customer_view(customer_id: str, doc: dict) -> Customer:
@@ -51,12 +64,12 @@ def _customer_view(customer_id: str, doc: dict) -> Customer:
 
 def issue(tenant_id: str, spec: CardIssue, actor: str) -> tuple[int, Card]:
     """Issue a card: 201 for a new card, 200 when a pre-printed plastic card is registered to a customer."""
-    program = _program(tenant_id, spec.program_id)
+    scope, program = _program(tenant_id, spec.program_id)
     at = loyalty.now()
     customer_id = None
     new_customer = False
     if spec.customer is not None:
-        customer_id = loyalty.customer_id_by_phone(tenant_id, spec.customer.phone) if spec.customer.phone else None
+        customer_id = loyalty.customer_id_by_phone(scope, spec.customer.phone) if spec.customer.phone else None
         if customer_id is None:
             customer_id, new_customer = new_id(), True
 
@@ -68,9 +81,9 @@ def issue(tenant_id: str, spec: CardIssue, actor: str) -> tuple[int, Card]:
     if spec.number is not None:
         if not luhn_valid(spec.number):
             raise refused(400, "invalid_card_number", "The card number fails its Luhn check digit.", "number")
-        existing = loyalty.get_card(tenant_id, spec.number)
+        existing = loyalty.get_card(scope, spec.number)
         if existing is not None:
-            return 200, _register(tenant_id, existing, program, spec.customer, customer_id, new_customer, at, actor)
+            return 200, _register(scope, existing, program, spec.customer, customer_id, new_customer, at, actor)
 
     for _ in range(NUMBER_ATTEMPTS):
         number = spec.number or generate_number(program.card_numbers.prefix, program.card_numbers.length)
@@ -79,11 +92,11 @@ def issue(tenant_id: str, spec: CardIssue, actor: str) -> tuple[int, Card]:
                          wallet=Wallet(), issued_at=at, customer_id=customer_id, activated_at=activated_at)
 
         def build(tx: Tx, card: CardState = card) -> None:
-            loyalty.add_card(tx, tenant_id, card, at)
+            loyalty.add_card(tx, scope, card, at)
             if spec.customer is not None and customer_id is not None:
                 if new_customer:
-                    loyalty.add_customer(tx, tenant_id, customer_id, spec.customer.model_dump(mode="json"), at)
-                loyalty.link_card(tx, tenant_id, customer_id, card.number, program.id, at)
+                    loyalty.add_customer(tx, scope, customer_id, spec.customer.model_dump(mode="json"), at)
+                loyalty.link_card(tx, scope, customer_id, card.number, program.id, at)
 
         try:
             transactions.write(build)
@@ -124,28 +137,53 @@ def _register(tenant_id: str, card: CardState, program: Program, customer: Custo
 
 
 def get(tenant_id: str, number: str) -> Card:
-    return view(card_by_number(tenant_id, number, "number"))
+    located = locate(tenant_id, number, "number")
+    return view(located.card, gift=is_gift(located))
 
 
 def lookup_by_phone(tenant_id: str, phone: str) -> CustomerCards:
-    customer_id = loyalty.customer_id_by_phone(tenant_id, phone)
-    doc = loyalty.get_customer(tenant_id, customer_id) if customer_id else None
-    if customer_id is None or doc is None:
-        raise refused(404, "customer_not_found", "No customer with this phone number.", "phone")
+    """The customer and their cards: in the tenant's own base, then in its coalitions' shared bases."""
     at = loyalty.now()
-    cards = [loyalty.get_card(tenant_id, n) for n in loyalty.customer_card_numbers(tenant_id, customer_id)]
-    return CustomerCards(customer=_customer_view(customer_id, doc), cards=[view(c, at) for c in cards if c])
+    customer: Customer | None = None
+    cards: list[Card] = []
+    for scope in catalog.card_scopes(tenant_id):
+        customer_id = loyalty.customer_id_by_phone(scope, phone)
+        doc = loyalty.get_customer(scope, customer_id) if customer_id else None
+        if customer_id is None or doc is None:
+            continue
+        customer = customer or _customer_view(customer_id, doc)
+        for number in loyalty.customer_card_numbers(scope, customer_id):
+            card = loyalty.get_card(scope, number)
+            if card:
+                cards.append(view(card, at, gift=is_gift(Located(scope, card))))
+    if customer is None:
+        raise refused(404, "customer_not_found", "No customer with this phone number.", "phone")
+    return CustomerCards(customer=customer, cards=cards)
+
+
+def _redacted(entry: LedgerEntry, tenant_id: str) -> LedgerEntry:
+    """A coalition partner sees the shared balance's movements, never another partner's receipts."""
+    if entry.partner_id is None or entry.partner_id == tenant_id:
+        return entry
+    return entry.model_copy(update={"receipt_id": None, "refund_id": None, "actor": None, "store_id": None})
 
 
 def ledger(tenant_id: str, number: str, limit: int, cursor: str | None) -> tuple[list[LedgerEntry], str | None]:
-    card_by_number(tenant_id, number, "number")
-    return loyalty.list_entries(tenant_id, number, limit, cursor)
+    located = locate(tenant_id, number, "number")
+    if is_gift(located):
+        raise refused(404, "card_not_found", f"Card {number} is a gift card: its money ledger is at "
+                      f"/v1/gift-cards/{number}/transactions.", "number")
+    entries, next_cursor = loyalty.list_entries(located.scope, number, limit, cursor)
+    if located.scope != tenant_id:
+        entries = [_redacted(e, tenant_id) for e in entries]
+    return entries, next_cursor
 
 
 def set_blocked(tenant_id: str, number: str, reason: str | None, actor: str) -> Card:
     """Block (reason given) or unblock (reason None) a card; recorded in the audit trail."""
     for _ in range(transactions.MAX_ATTEMPTS):
-        card = card_by_number(tenant_id, number, "number")
+        located = locate(tenant_id, number, "number")
+        card = located.card
         at = loyalty.now()
         if reason is not None:
             card.status, card.block_reason = CardStatus.BLOCKED, reason
@@ -153,17 +191,17 @@ def set_blocked(tenant_id: str, number: str, reason: str | None, actor: str) -> 
             card.status = CardStatus.ACTIVE if card.activated_at else CardStatus.ISSUED
             card.block_reason = None
         else:
-            return view(card, at)
+            return view(card, at, gift=is_gift(located))
 
-        def build(tx: Tx, card: CardState = card, at: datetime = at) -> None:
-            loyalty.save_card(tx, tenant_id, card, at)
+        def build(tx: Tx, card: CardState = card, at: datetime = at, scope: str = located.scope) -> None:
+            loyalty.save_card(tx, scope, card, at)
             audit.add(tx, audit.entry(tenant_id, action="card.blocked" if reason else "card.unblocked", actor=actor,
                                       at=at, target=f"card:{number}", detail={"reason": reason or ""}))
 
         try:
             transactions.write(build)
             card.version += 1
-            return view(card, at)
+            return view(card, at, gift=is_gift(located))
         except TransactionFailed as err:
             if not err.condition_failed(0):
                 raise
@@ -175,9 +213,13 @@ def adjust(tenant_id: str, number: str, spec: AdjustmentIn, actor: str) -> Ledge
     fingerprint = hashlib.sha256(f"{number}|{spec.model_dump_json()}".encode()).hexdigest()
     pk = loyalty.adjustment_pk(tenant_id, spec.adjustment_id)
     for _ in range(transactions.MAX_ATTEMPTS):
-        card = card_by_number(tenant_id, number, "number")
-        program = catalog.program(tenant_id, card.program_id)
+        located = locate(tenant_id, number, "number")
+        card = located.card
+        if is_gift(located):
+            raise refused(422, "gift_card", f"Card {number} holds money, not points: adjust it at "
+                          f"/v1/gift-cards/{number}/adjustments.", "number")
         at = loyalty.now()
+        program = catalog.program_at(located.scope, card.program_id, at)
         if spec.points > 0:
             card.wallet.earn(Lot(spec.points, at, at, expiry_of(program, at) if program else None,
                                  f"adj:{spec.adjustment_id}"))
@@ -191,13 +233,15 @@ def adjust(tenant_id: str, number: str, spec: AdjustmentIn, actor: str) -> Ledge
                 raise ApiError(422, "insufficient_points", f"Only {exc.available} points are spendable.",
                                [ErrorDetail("points", f"at most -{exc.available}")]) from None
         entry = LedgerEntry(entry_id=new_id(), type="adjustment", points=spec.points, balance_after=card.wallet.total,
-                            at=at, reason=spec.reason, actor=actor)
+                            at=at, reason=spec.reason, actor=actor, rule_version=program.version if program else None,
+                            partner_id=tenant_id if located.scope != tenant_id else None)
 
-        def build(tx: Tx, card: CardState = card, entry: LedgerEntry = entry, at: datetime = at) -> None:
+        def build(tx: Tx, card: CardState = card, entry: LedgerEntry = entry, at: datetime = at,
+                  scope: str = located.scope) -> None:
             loyalty.add_once(tx, pk, loyalty.ADJUSTMENT_SK, "adjustment",
                              {"request_hash": fingerprint, "entry": entry.model_dump(mode="json")}, at)
-            loyalty.save_card(tx, tenant_id, card, at)
-            loyalty.add_entry(tx, tenant_id, number, entry, 0)
+            loyalty.save_card(tx, scope, card, at)
+            loyalty.add_entry(tx, scope, number, entry, 0)
             audit.add(tx, audit.entry(tenant_id, action="card.adjusted", actor=actor, at=at, target=f"card:{number}",
                                       detail={"points": str(spec.points), "reason": spec.reason,
                                               "entry_id": entry.entry_id}))

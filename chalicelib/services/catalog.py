@@ -4,40 +4,79 @@ A till's purchase must cost one read and one transaction; the program's rules
 and the tenant's stores change rarely, so each warm process keeps them for
 `TTL` seconds. A change made through this process is visible at once; other
 processes see it within `TTL`.
+
+Program rules are versioned: the rules in force at a time t are the version
+with the highest number among those whose `effective_at` <= t, so a newer
+version supersedes everything scheduled before it once it takes effect. The
+cache keeps each program's `RECENT` newest versions (scheduled ones included,
+so a version takes effect on time without a refresh); an older moment is
+looked up in storage.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from datetime import datetime
 
+from chalicelib import clock
 from chalicelib.schemas.tenancy import Program, Store
 from chalicelib.storage import directory, loyalty
 
 TTL = 30.0
+RECENT = 4
 _lock = threading.Lock()
-_programs: dict[tuple[str, str], tuple[float, Program | None]] = {}
+_programs: dict[tuple[str, str], tuple[float, list[Program], bool]] = {}
 _stores: dict[str, tuple[float, dict[str, Store]]] = {}
 _scopes: dict[str, tuple[float, list[str]]] = {}
 
 
 def program(tenant_id: str, program_id: str) -> Program | None:
-    key = (tenant_id, program_id)
+    """The program's rules in force now (not a version scheduled for later)."""
+    return program_at(tenant_id, program_id, clock.now())
+
+
+def in_force(versions_newest_first: Iterable[Program], at: datetime) -> Program | None:
+    """The first version, newest first, that has taken effect by `at` (no `effective_at`: since always)."""
+    for version in versions_newest_first:
+        if version.effective_at is None or version.effective_at <= at:
+            return version
+    return None
+
+
+def _recent_versions(scope: str, program_id: str) -> tuple[list[Program], bool]:
+    key = (scope, program_id)
     now = time.monotonic()
     with _lock:
         hit = _programs.get(key)
     if hit and now - hit[0] < TTL:
-        return hit[1]
-    value = directory.get_program(tenant_id, program_id)
+        return hit[1], hit[2]
+    versions, complete = directory.recent_program_versions(scope, program_id, RECENT)
     with _lock:
-        _programs[key] = (now, value)
-    return value
+        _programs[key] = (now, versions, complete)
+    return versions, complete
 
 
 def program_at(scope: str, program_id: str, at: datetime) -> Program | None:
-    """The program's rules in force at `at` (the rule version that prices a receipt of that moment)."""
-    return program(scope, program_id)
+    """The program's rules in force at `at` (the rule version that prices a receipt of that moment).
+
+    A moment before the program's first version takes effect gets that first version: a program that
+    exists always has rules. None only if the program does not exist.
+    """
+    versions, complete = _recent_versions(scope, program_id)
+    if not versions:
+        return None
+    found = in_force(versions, at)
+    if found is not None:
+        return found
+    oldest = versions[-1]
+    if not complete:
+        for older in directory.program_versions_below(scope, program_id, oldest.version):
+            if older.effective_at is None or older.effective_at <= at:
+                return older
+            oldest = older
+    return oldest
 
 
 def card_scopes(tenant_id: str) -> list[str]:

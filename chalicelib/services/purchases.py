@@ -1,16 +1,21 @@
-"""A purchase at the till: identify the card, redeem, earn, record it, exactly once.
+"""A purchase at the till: identify the cards, apply discounts, coupons and points, take gift card money, exactly once.
 
 The whole purchase is one DynamoDB transaction: the receipt record (created
-only if its `receipt_id` is new: the idempotency key), the card (replaced only
-if its version is still the one read: no lost update, no overdraft) and the
-ledger entries. A retry of a purchase that was already recorded fails the
-receipt condition and gets the stored answer back, marked `replayed`; the same
-`receipt_id` with a different body is refused. A card changed by a concurrent
-purchase fails the version condition and the purchase is recomputed from a
-fresh read, with jittered backoff.
+only if its `receipt_id` is new: the idempotency key), the loyalty card and any
+gift cards (each replaced only if its version is still the one read: no lost
+update, no overdraft), the coupon use counters (same guard: two tills cannot
+both spend a coupon's last use) and the ledger entries. A retry of a purchase
+that was already recorded fails the receipt condition and gets the stored
+answer back, marked `replayed`; the same `receipt_id` with a different body is
+refused. Anything else that changed underneath fails its version condition and
+the purchase is recomputed from fresh reads, with jittered backoff: a coupon
+used up meanwhile is then reported as used, and the rest still goes through.
 
-On a warm process a purchase by card number costs one read (the card) and one
-TransactWriteItems: programs and stores come from the in-memory catalog.
+Cards live in the tenant's own scope, or in the scope of a coalition the
+tenant is a partner of (`catalog.card_scopes`); receipts always stay with the
+tenant that processed them. On a warm process a plain purchase by card number
+costs one read (the card) and one TransactWriteItems: programs and stores come
+from the in-memory catalog; each coupon adds up to three reads, each gift card one.
 """
 
 from __future__ import annotations
@@ -18,19 +23,30 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from chalicelib.domain import earning, redemption
+from chalicelib.domain import coupons as coupon_rules
+from chalicelib.domain import earning, pricing, tiers
 from chalicelib.domain.cards import CardState, CardStatus
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.principal import Principal
 from chalicelib.domain.wallet import InsufficientPoints, Lot
 from chalicelib.errors import ApiError, ErrorDetail, forbidden
-from chalicelib.schemas.pos import LedgerEntry, PurchaseIn, PurchaseResult, RefundResult
-from chalicelib.schemas.tenancy import Activation, Program, ProgramKind, ProgramStatus, Store
+from chalicelib.schemas.coupons import CouponResult, normalise_code
+from chalicelib.schemas.pos import (
+    GiftCharge,
+    LedgerEntry,
+    MoneyEntry,
+    PurchaseIn,
+    PurchaseResult,
+    RefundResult,
+    TierUpgrade,
+)
+from chalicelib.schemas.tenancy import Activation, Program, ProgramKind, ProgramStatus, Store, TierMetric
 from chalicelib.services import catalog
+from chalicelib.storage import coupons as coupon_store
 from chalicelib.storage import loyalty, transactions
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
@@ -52,13 +68,33 @@ def expiry_of(program: Program, at: datetime) -> datetime | None:
     return at + timedelta(days=program.expiry_days) if program.expiry_days else None
 
 
-# --- identification and checks ------------------------------------------------------
+# --- finding cards: the tenant's own, then its coalitions' --------------------------------
+
+@dataclass
+class Located:
+    scope: str
+    """Who owns the card's data: the tenant, or `coalition.<id>`."""
+    card: CardState
+
+
+def locate(tenant_id: str, number: str, field: str = "card_number") -> Located:
+    for scope in catalog.card_scopes(tenant_id):
+        card = loyalty.get_card(scope, number)
+        if card is not None:
+            return Located(scope, card)
+    raise refused(404, "card_not_found", f"No card {number} in this program.", field)
+
 
 def card_by_number(tenant_id: str, number: str, field: str = "card_number") -> CardState:
-    card = loyalty.get_card(tenant_id, number)
-    if card is None:
-        raise refused(404, "card_not_found", f"No card {number} in this program.", field)
-    return card
+    """The card, wherever this tenant may see it (use `locate` to write it: that also gives its scope)."""
+    return locate(tenant_id, number, field).card
+
+
+def partner_of(tenant_id: str, scope: str, store: Store | None) -> str | None:
+    """Who issued or accepted points: the partner tenant in a coalition, else the store's partner (if any)."""
+    if scope != tenant_id:
+        return tenant_id
+    return store.partner_id if store else None
 
 
 def _covers(program: Program, store: Store) -> bool:
@@ -71,22 +107,28 @@ def _usable(card: CardState) -> bool:
     return card.status in (CardStatus.ACTIVE, CardStatus.ISSUED)
 
 
-def card_by_phone(tenant_id: str, phone: str, store_id: str) -> CardState:
-    """The customer's one card whose program runs at this store."""
-    customer_id = loyalty.customer_id_by_phone(tenant_id, phone)
-    if customer_id is None:
-        raise refused(404, "customer_not_found", "No customer with this phone number.", "phone")
+def locate_by_phone(tenant_id: str, phone: str, store_id: str, at: datetime) -> Located:
+    """The customer's one points or discount card whose program runs at this store (gift cards are not asked for)."""
     store = catalog.stores(tenant_id).get(store_id)
-    candidates = []
-    for number in loyalty.customer_card_numbers(tenant_id, customer_id):
-        card = loyalty.get_card(tenant_id, number)
-        program = catalog.program(tenant_id, card.program_id) if card else None
-        if card and program and _usable(card) and (store is None or _covers(program, store)):
-            candidates.append(card)
+    candidates: list[Located] = []
+    known = False
+    for scope in catalog.card_scopes(tenant_id):
+        customer_id = loyalty.customer_id_by_phone(scope, phone)
+        if customer_id is None:
+            continue
+        known = True
+        for number in loyalty.customer_card_numbers(scope, customer_id):
+            card = loyalty.get_card(scope, number)
+            program = catalog.program_at(scope, card.program_id, at) if card else None
+            if (card and program and program.kind is not ProgramKind.GIFT and _usable(card)
+                    and (store is None or _covers(program, store))):
+                candidates.append(Located(scope, card))
+    if not known:
+        raise refused(404, "customer_not_found", "No customer with this phone number.", "phone")
     if not candidates:
         raise refused(404, "card_not_found", "The customer has no usable card for this store.", "phone")
     if len(candidates) > 1:
-        numbers = ", ".join(c.number for c in candidates)
+        numbers = ", ".join(c.card.number for c in candidates)
         raise refused(422, "ambiguous_card", f"The customer has several cards here ({numbers}); send card_number.",
                       "phone")
     return candidates[0]
@@ -98,118 +140,277 @@ def check_store_binding(principal: Principal, store_id: str) -> None:
         raise forbidden(f"This key is bound to store {principal.store_id!r}, not {store_id!r}.")
 
 
-def program_and_store(tenant_id: str, principal: Principal, card: CardState, store_id: str) -> tuple[Program, Store]:
-    program = catalog.program(tenant_id, card.program_id)
-    if program is None:
-        raise refused(422, "program_not_found", f"The card's program {card.program_id!r} no longer exists.",
-                      "card_number")
-    if program.status is ProgramStatus.ARCHIVED:
-        raise refused(422, "program_archived", f"Program {program.id!r} is archived.", "card_number")
+def store_of(tenant_id: str, principal: Principal, store_id: str) -> Store:
     check_store_binding(principal, store_id)
     store = catalog.stores(tenant_id).get(store_id)
     if store is None or not store.active:
         raise refused(422, "unknown_store", f"Store {store_id!r} does not exist or is closed.", "store_id")
+    return store
+
+
+def program_for(located: Located, store: Store, at: datetime, field: str = "card_number") -> Program:
+    """The card's program rules in force at `at`, checked to be live and to run at this store."""
+    card = located.card
+    program = catalog.program_at(located.scope, card.program_id, at)
+    if program is None:
+        raise refused(422, "program_not_found", f"The card's program {card.program_id!r} no longer exists.", field)
+    if program.status is ProgramStatus.ARCHIVED:
+        raise refused(422, "program_archived", f"Program {program.id!r} is archived.", field)
     if not _covers(program, store):
-        raise refused(422, "store_not_in_program", f"Program {program.id!r} does not run at store {store_id!r}.",
+        raise refused(422, "store_not_in_program", f"Program {program.id!r} does not run at store {store.id!r}.",
                       "store_id")
-    return program, store
+    return program
 
 
-def check_card_usable(card: CardState) -> None:
+def check_card_usable(card: CardState, field: str = "card_number") -> None:
     if card.status is CardStatus.BLOCKED:
         reason = f": {card.block_reason}" if card.block_reason else ""
-        raise refused(422, "card_blocked", f"Card {card.number} is blocked{reason}.", "card_number")
+        raise refused(422, "card_blocked", f"Card {card.number} is blocked{reason}.", field)
     if card.status is CardStatus.EXPIRED:
-        raise refused(422, "card_expired", f"Card {card.number} has expired.", "card_number")
+        raise refused(422, "card_expired", f"Card {card.number} has expired.", field)
 
 
-# --- pricing: the pure part of a purchase ---------------------------------------------
+# --- the priced purchase ---------------------------------------------------------------------
+
+@dataclass
+class CouponUse:
+    """A coupon applied to this receipt, and the counters its use changes."""
+
+    code: str
+    campaign_id: str
+    holder: str
+    state: coupon_store.CodeState | None
+    """The code's counter, when the campaign counts uses of each code."""
+    customer: tuple[int, int] | None
+    """(uses, version) of the customer's counter, when the campaign limits uses per customer."""
+
 
 @dataclass
 class Outcome:
-    card: CardState
-    entries: list[LedgerEntry]
-    receipt: dict
     result: PurchaseResult
+    receipt: dict[str, Any]
+    cards: list[Located] = field(default_factory=list)
+    entries: list[tuple[Located, LedgerEntry | MoneyEntry]] = field(default_factory=list)
+    coupon_uses: list[CouponUse] = field(default_factory=list)
 
 
-def price(program: Program, store: Store, card: CardState, body: PurchaseIn, at: datetime, actor: str) -> Outcome:
-    """What this purchase does to this card; changes `card` in place."""
-    check_card_usable(card)
-    activated = False
+def _coupons(tenant_id: str, body: PurchaseIn, located: Located | None, program: Program | None,
+             at: datetime) -> tuple[list[pricing.CouponApplied], list[CouponResult], list[CouponUse]]:
+    """Decide each code: applied (to be priced) or refused with its reason, in the order sent."""
+    applied: list[pricing.CouponApplied] = []
+    results: list[CouponResult] = []
+    uses: list[CouponUse] = []
+    seen: set[str] = set()
+    per_campaign: dict[str, int] = {}
+    categories = [item.category for item in body.items]
+    for raw in body.coupons:
+        code = normalise_code(raw)
+        shown = coupon_rules.display(code)
+        if located is None or program is None:
+            results.append(CouponResult(code=shown, applied=False, reason="needs_card",
+                                        message="Identify the customer's card to use coupons."))
+            continue
+        state = coupon_store.get_code(tenant_id, code) if code not in seen else None
+        found = coupon_store.get_campaign(tenant_id, state.campaign_id) if state else None
+        campaign = found[0] if found else None
+        holder = located.card.customer_id or f"card:{located.card.number}"
+        customer = None
+        if campaign is not None and campaign.limits.per_customer:
+            customer = coupon_store.customer_uses(tenant_id, campaign.id, holder)
+        usage = coupon_rules.Usage(uses=state.uses if state else 0,
+                                   customer_uses=(customer[0] if customer else 0) + per_campaign.get(
+                                       campaign.id if campaign else "", 0))
+        refusal = coupon_rules.check(campaign, usage, program_id=program.id, total=body.total, categories=categories,
+                                     at=at, points_card=program.kind is ProgramKind.POINTS, seen=seen, code=code)
+        seen.add(code)
+        if refusal is not None or campaign is None or state is None:
+            reason = refusal or coupon_rules.Refusal("unknown_code", "No such coupon code.")
+            results.append(CouponResult(code=shown, applied=False, campaign_id=campaign.id if campaign else None,
+                                        reason=reason.reason, message=reason.message))
+            continue
+        per_campaign[campaign.id] = per_campaign.get(campaign.id, 0) + 1
+        counts_code = campaign.mode == "unique" or campaign.limits.uses_per_code > 0
+        uses.append(CouponUse(code, campaign.id, holder, state if counts_code else None, customer))
+        applied.append(pricing.CouponApplied(code, campaign))
+        results.append(CouponResult(code=shown, applied=True, campaign_id=campaign.id))
+    return applied, results, uses
+
+
+def _gift_tenders(tenant_id: str, body: PurchaseIn, store: Store, payable: int, at: datetime
+                  ) -> list[tuple[Located, int]]:
+    taken: list[tuple[Located, int]] = []
+    if sum(g.amount for g in body.gift_cards) > payable:
+        raise refused(422, "gift_exceeds_payable", f"Gift cards can pay at most {payable} on this receipt.",
+                      "gift_cards")
+    for i, tender in enumerate(body.gift_cards):
+        where = f"gift_cards[{i}].card_number"
+        located = locate(tenant_id, tender.card_number, where)
+        card = located.card
+        program = program_for(located, store, at, where)
+        if program.kind is not ProgramKind.GIFT:
+            raise refused(422, "not_a_gift_card", f"Card {card.number} holds points, not money.", where)
+        check_card_usable(card, where)
+        if card.expires_at and card.expires_at <= at:
+            raise refused(422, "gift_card_expired", f"Gift card {card.number} expired on "
+                          f"{card.expires_at.date().isoformat()}.", where)
+        if card.money < tender.amount:
+            raise ApiError(422, "insufficient_funds", f"Gift card {card.number} holds {card.money}.",
+                           [ErrorDetail(f"gift_cards[{i}].amount", f"at most {card.money}")])
+        card.money -= tender.amount
+        taken.append((located, tender.amount))
+    return taken
+
+
+def _activate(card: CardState, program: Program, at: datetime) -> bool:
     if card.status is CardStatus.ISSUED and (
         program.activation is not Activation.REGISTRATION or card.customer_id is not None
     ):
-        card.status, card.activated_at, activated = CardStatus.ACTIVE, at, True
-    wallet = card.wallet
-    redeem = body.redeem_points
-    if program.kind is ProgramKind.DISCOUNT:
-        if redeem:
-            raise refused(422, "redemption_not_available", "This program gives a discount; it has no points.",
-                          "redeem_points")
-        discount = redemption.program_discount(program, body.total)
+        card.status, card.activated_at = CardStatus.ACTIVE, at
+        return True
+    return False
+
+
+def compute(tenant_id: str, principal: Principal, body: PurchaseIn, at: datetime, actor: str) -> Outcome:
+    """Everything this purchase does, from fresh reads; nothing written. Raises ApiError when it is refused."""
+    rules_at = body.purchased_at or at
+    if body.card_number is not None:
+        located: Located | None = locate(tenant_id, body.card_number)
+    elif body.phone is not None:
+        located = locate_by_phone(tenant_id, body.phone, body.store_id, rules_at)
     else:
-        if redeem and card.status is not CardStatus.ACTIVE:
+        located = None
+    store = store_of(tenant_id, principal, body.store_id)
+    program = program_for(located, store, rules_at) if located else None
+    if program is not None and program.kind is ProgramKind.GIFT:
+        raise refused(422, "gift_card_as_loyalty_card", "This is a gift card: send it in gift_cards.", "card_number")
+
+    card = located.card if located else None
+    activated = False
+    if card is not None and program is not None:
+        check_card_usable(card)
+        activated = _activate(card, program, at)
+        if body.redeem_points and card.status is not CardStatus.ACTIVE:
             raise refused(422, "card_not_active", "Register the card (attach a customer) before redeeming points.",
                           "redeem_points")
-        limit = redemption.max_redeemable(program, spendable=wallet.spendable(at), total=body.total)
-        if redeem > limit.allowed:
-            raise ApiError(422, "redeem_exceeds_limit",
-                           f"At most {limit.allowed} points can be redeemed on this receipt ({limit.reason}).",
-                           [ErrorDetail("redeem_points", f"allowed maximum: {limit.allowed}")])
+
+    applied, coupon_results, coupon_uses = _coupons(tenant_id, body, located, program, rules_at)
+    lines = [earning.Line(i.sku, i.category, i.quantity, i.amount) for i in body.items]
+    tier_rules = program.tiers if program else None
+    tier_now = tiers.current(tier_rules, card.tiers) if tier_rules and card else None
+    try:
+        priced = pricing.price(program, lines, tier=tier_now, coupons=applied, redeem=body.redeem_points,
+                               spendable=card.wallet.spendable(at), store_id=store.id,
+                               at=rules_at) if program and card else _no_program(lines, body)
+    except pricing.RedemptionRefused as exc:
+        if exc.code != "redeem_exceeds_limit":
+            raise refused(422, exc.code, exc.message, "redeem_points") from None
+        raise ApiError(422, exc.code, exc.message,
+                       [ErrorDetail("redeem_points", f"allowed maximum: {exc.allowed}")]) from None
+    by_code = {c.code: c for c in priced.coupons}
+    for result, use in zip([r for r in coupon_results if r.applied], coupon_uses, strict=True):
+        done = by_code[use.code]
+        result.discount, result.bonus_points = done.discount, done.bonus_points
+
+    outcome = Outcome(result=PurchaseResult(receipt_id=body.receipt_id, card_number=None, points_earned=0,
+                                            points_redeemed=0, discount=priced.discount, payable=priced.payable,
+                                            balance=0, pending=0, coupons=coupon_results),
+                      receipt={}, coupon_uses=coupon_uses)
+    partner = partner_of(tenant_id, located.scope, store) if located else None
+    version = program.version if program else None
+    tier_value = 0
+    upgrade = None
+    if card is not None and program is not None and located is not None:
+        wallet = card.wallet
         try:
-            wallet.spend(redeem, at)
+            wallet.spend(body.redeem_points, at)
         except InsufficientPoints as exc:
             raise refused(422, "insufficient_points", f"Only {exc.available} points are spendable.",
                           "redeem_points") from None
-        discount = redemption.discount_for(program, redeem)
+        stamp = {"at": at, "receipt_id": body.receipt_id, "actor": actor, "rule_version": version,
+                 "store_id": store.id, "partner_id": partner}
+        balance = wallet.total
+        if body.redeem_points:
+            outcome.entries.append((located, LedgerEntry(entry_id=new_id(), type="redemption",
+                                                         points=-body.redeem_points, balance_after=balance, **stamp)))
+        earned = priced.points_earned
+        wallet.earn(Lot(earned, at, at + timedelta(days=program.pending_days), expiry_of(program, at),
+                        body.receipt_id))
+        wallet.compact(at)
+        if priced.earned.points:
+            balance += priced.earned.points
+            outcome.entries.append((located, LedgerEntry(entry_id=new_id(), type="accrual",
+                                                         points=priced.earned.points, balance_after=balance, **stamp)))
+        for coupon in priced.coupons:
+            if coupon.bonus_points:
+                balance += coupon.bonus_points
+                outcome.entries.append((located, LedgerEntry(entry_id=new_id(), type="bonus",
+                                                             points=coupon.bonus_points, balance_after=balance,
+                                                             coupon=coupon_rules.display(coupon.code), **stamp)))
+        if tier_rules is not None:
+            tier_value = priced.payable if tier_rules.metric is TierMetric.SPEND else earned
+            change = tiers.record(card.tiers, tier_rules, tier_value, at)
+            if change is not None and change.reason == "upgrade":
+                upgrade = TierUpgrade(previous=change.previous, tier=change.tier)
+                reached = tiers.qualification(card.tiers, tier_rules, at)
+                outcome.entries.append((located, LedgerEntry(
+                    entry_id=new_id(), type="tier", points=0, balance_after=balance, tier=change.tier,
+                    previous_tier=change.previous, reason=f"upgrade: qualification {reached} reached {change.tier}",
+                    **stamp)))
+        outcome.cards.append(located)
+        outcome.result = outcome.result.model_copy(update={
+            "card_number": card.number, "points_earned": earned, "points_redeemed": body.redeem_points,
+            "balance": wallet.spendable(at), "pending": wallet.pending(at), "tier": card.tier,
+            "tier_upgrade": upgrade, "promotions": priced.earned.promotions, "card_activated": activated,
+            "rule_version": version,
+        })
 
-    lines = [earning.Line(i.sku, i.category, i.quantity, i.amount) for i in body.items]
-    earned = earning.compute(program, lines, total=body.total, discount=discount if redeem else 0,
-                             store_id=store.id, at=at)
-    after_redemption = wallet.total
-    wallet.earn(Lot(earned.points, at, at + timedelta(days=program.pending_days), expiry_of(program, at),
-                    body.receipt_id))
-    wallet.compact(at)
+    gifts = _gift_tenders(tenant_id, body, store, priced.payable, rules_at)
+    charges = []
+    for gift, amount in gifts:
+        gift_program = catalog.program_at(gift.scope, gift.card.program_id, rules_at)
+        outcome.cards.append(gift)
+        outcome.entries.append((gift, MoneyEntry(
+            entry_id=new_id(), type="spend", amount=-amount, balance_after=gift.card.money, at=at,
+            receipt_id=body.receipt_id, actor=actor, store_id=store.id, partner_id=partner_of(tenant_id, gift.scope,
+                                                                                              store),
+            rule_version=gift_program.version if gift_program else None)))
+        charges.append(GiftCharge(card_number=gift.card.number, amount=amount, balance=gift.card.money))
+    outcome.result = outcome.result.model_copy(update={
+        "gift_cards": charges, "to_pay": priced.payable - sum(c.amount for c in charges)})
 
-    entries = []
-    if redeem:
-        entries.append(LedgerEntry(entry_id=new_id(), type="redemption", points=-redeem, balance_after=after_redemption,
-                                   at=at, receipt_id=body.receipt_id, actor=actor))
-    if earned.points:
-        entries.append(LedgerEntry(entry_id=new_id(), type="accrual", points=earned.points,
-                                   balance_after=wallet.total, at=at, receipt_id=body.receipt_id, actor=actor))
-    result = PurchaseResult(
-        receipt_id=body.receipt_id, card_number=card.number, points_earned=earned.points, points_redeemed=redeem,
-        discount=discount, payable=body.total - discount, balance=wallet.spendable(at), pending=wallet.pending(at),
-        tier=card.tier, promotions=earned.promotions, card_activated=activated,
-    )
-    receipt = {
-        "card_number": card.number, "program_id": program.id, "store_id": store.id, "total": body.total,
-        "discount": discount, "points_earned": earned.points, "points_redeemed": redeem,
+    outcome.receipt = {
+        "card_number": card.number if card else None, "card_scope": located.scope if located else None,
+        "program_id": program.id if program else None, "store_id": store.id, "total": body.total,
+        "discount": priced.discount, "payable": priced.payable, "points_earned": outcome.result.points_earned,
+        "points_redeemed": body.redeem_points, "rule_version": version, "partner_id": partner,
+        "tier_value": tier_value,
         "lines": [{"sku": ln.sku, "category": ln.category, "quantity": ln.quantity, "amount": ln.amount,
                    "weight": w, "refunded_quantity": 0, "refunded_amount": 0}
-                  for ln, w in zip(lines, earned.weights, strict=True)],
+                  for ln, w in zip(lines, priced.earned.weights, strict=True)],
+        "coupons": [{"code": u.code, "campaign_id": u.campaign_id, "holder": u.holder,
+                     "counted_code": u.state is not None, "counted_customer": u.customer is not None}
+                    for u in coupon_uses],
+        "gift_cards": [{"card_number": g.card.number, "scope": g.scope, "amount": amount, "returned": 0}
+                       for g, amount in gifts],
         "refunded_amount": 0, "refunded_weight_scaled": 0, "points_reversed": 0, "points_returned": 0,
-        "at": at.isoformat(),
+        "at": at.isoformat(), "purchased_at": rules_at.isoformat(),
     }
-    return Outcome(card, entries, receipt, result)
+    return outcome
+
+
+def _no_program(lines: list[earning.Line], body: PurchaseIn) -> pricing.Priced:
+    """A purchase paid with gift cards by an unidentified customer: no discount, no points."""
+    if body.redeem_points:
+        raise pricing.RedemptionRefused("card_required", "Identify a points card to redeem points.", 0)
+    return pricing.Priced(program_discount=0, coupons=[], points_discount=0, line_discounts=[0] * len(lines),
+                          earned=earning.Earning(0, [0] * len(lines), 0, []), payable=body.total)
 
 
 # --- the two entry points ---------------------------------------------------------------
 
-def _identify(tenant_id: str, body: PurchaseIn) -> CardState:
-    if body.card_number is not None:
-        return card_by_number(tenant_id, body.card_number)
-    assert body.phone is not None
-    return card_by_phone(tenant_id, body.phone, body.store_id)
-
-
 def quote(tenant_id: str, principal: Principal, body: PurchaseIn) -> PurchaseResult:
     """The same answer a purchase would give now, with nothing written."""
-    card = _identify(tenant_id, body)
-    program, store = program_and_store(tenant_id, principal, card, body.store_id)
-    return price(program, store, card, body, loyalty.now(), principal.key_id).result
+    return compute(tenant_id, principal, body, loyalty.now(), principal.key_id).result
 
 
 Answer = TypeVar("Answer", PurchaseResult, RefundResult)
@@ -231,12 +432,28 @@ def replay(tenant_id: str, body: PurchaseIn, fingerprint: str) -> PurchaseResult
                          PurchaseResult, f"Receipt {body.receipt_id!r}", "receipt_id")
 
 
+def write_coupon_uses(tx: Tx, tenant_id: str, uses: list[CouponUse], delta: int, at: datetime) -> None:
+    for use in uses:
+        if use.state is not None:
+            coupon_store.count_code_use(tx, tenant_id, use.state, delta, at)
+        if use.customer is not None:
+            coupon_store.count_customer_use(tx, tenant_id, use.campaign_id, use.holder, use.customer[0],
+                                            use.customer[1], delta, at)
+
+
 def _write(tx: Tx, *, tenant_id: str, receipt_id: str, outcome: Outcome, receipt: dict, at: datetime) -> None:
-    """Receipt first (index 0), then the card (1): callers read failures by index."""
+    """Receipt first (index 0: its failure means 'already processed'); every later item is version-guarded."""
     loyalty.add_once(tx, loyalty.receipt_pk(tenant_id, receipt_id), loyalty.RECEIPT_SK, "receipt", receipt, at)
-    loyalty.save_card(tx, tenant_id, outcome.card, at)
-    for seq, entry in enumerate(outcome.entries):
-        loyalty.add_entry(tx, tenant_id, outcome.card.number, entry, seq)
+    for located in outcome.cards:
+        loyalty.save_card(tx, located.scope, located.card, at)
+    write_coupon_uses(tx, tenant_id, outcome.coupon_uses, +1, at)
+    for seq, (located, entry) in enumerate(outcome.entries):
+        loyalty.add_entry(tx, located.scope, located.card.number, entry, seq)
+
+
+def changed_underneath(err: TransactionFailed) -> bool:
+    """A version guard after the first item failed: something was read stale; recompute and retry."""
+    return any(err.condition_failed(i) for i in range(1, len(err.reasons)))
 
 
 def purchase(tenant_id: str, principal: Principal, body: PurchaseIn, actor: str) -> PurchaseResult:
@@ -246,16 +463,13 @@ def purchase(tenant_id: str, principal: Principal, body: PurchaseIn, actor: str)
     for attempt in range(MAX_ATTEMPTS):
         at = loyalty.now()
         try:
-            card = _identify(tenant_id, body)
-            program, store = program_and_store(tenant_id, principal, card, body.store_id)
-            outcome = price(program, store, card, body, at, actor)
+            outcome = compute(tenant_id, principal, body, at, actor)
         except ApiError:
             previous = replay(tenant_id, body, fingerprint)  # a retry must get its answer even if rules now refuse
             if previous is not None:
                 return previous
             raise
         receipt = {**outcome.receipt, "request_hash": fingerprint, "response": outcome.result.model_dump(mode="json")}
-
         build = functools.partial(_write, tenant_id=tenant_id, receipt_id=body.receipt_id, outcome=outcome,
                                   receipt=receipt, at=at)
         try:
@@ -266,10 +480,11 @@ def purchase(tenant_id: str, principal: Principal, body: PurchaseIn, actor: str)
                 previous = replay(tenant_id, body, fingerprint)
                 if previous is not None:
                     return previous
-            if not err.condition_failed(1):
+            if not changed_underneath(err):
                 raise
         if time.monotonic() > deadline:
             break
         time.sleep(transactions.backoff(attempt))
     raise ApiError(409, "card_busy", "The card is being changed by other requests; retry shortly.",
                    headers={"Retry-After": "1"})
+

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
+from chalicelib import clock
 from chalicelib.domain.roles import Role
 from chalicelib.errors import ApiError, ErrorDetail, conflict, not_found
 from chalicelib.schemas.keys import KeyCreate, KeyCreated
@@ -85,12 +87,15 @@ def provision_tenant(agency_id: str, spec: TenantCreate, actor: str) -> TenantPr
     scope = Scope.tenant(spec.tenant_id, agency_id)
     minted_keys = [api_keys.new_key_record(scope, k, actor, at) for k in FIRST_KEYS]
     tenant_rec = directory.tenant_record(spec.tenant_id, tenant_doc, at)
-    program_rec = directory.program_record(spec.tenant_id, spec.program, at)
+    effective_at = clock.now()
+    program_rec = directory.program_record(spec.tenant_id, spec.program, at, effective_at)
+    program_v1 = directory.program_version_record(spec.tenant_id, spec.program, 1, effective_at, at, at)
     store_recs = [directory.store_record(spec.tenant_id, s, at) for s in spec.stores]
 
     def build(tx: Tx) -> None:
         directory.add_new(tx, tenant_rec)
         directory.add_new(tx, program_rec)
+        directory.add_new(tx, program_v1)
         for rec in store_recs:
             directory.add_new(tx, rec)
         for key_rec, _ in minted_keys:
@@ -181,26 +186,57 @@ def _check_partner(tenant_id: str, spec: StoreSpec) -> None:
                        [ErrorDetail("partner_id", "no such partner")])
 
 
+PAST_TOLERANCE = timedelta(seconds=60)
+"""How far in the past a stated `effective_at` may be (clock skew between caller and server): it then means now."""
+
+
+def _effective_at(requested: datetime | None) -> datetime | None:
+    """A stated start for new rules, checked: aware, not in the past. None means now (fixed at write time)."""
+    if requested is None:
+        return None
+    if requested.tzinfo is None or requested.utcoffset() is None:
+        raise ApiError(422, "effective_at_without_timezone", "effective_at needs a time zone offset.",
+                       [ErrorDetail("effective_at", "add an offset, e.g. 2026-12-01T00:00:00+03:00")])
+    now = clock.now()
+    if requested < now - PAST_TOLERANCE:
+        raise ApiError(422, "effective_at_in_past", "Rules cannot change in the past: history stays as it was.",
+                       [ErrorDetail("effective_at", f"must not be before {now.isoformat()}")])
+    return requested if requested > now else None
+
+
+def _audit_version(tenant_id: str, action: str, actor: str) -> Callable[[Tx, Program], None]:
+    """The audit entry of a new rule version, written in the version's own transaction."""
+    def add(tx: Tx, version: Program) -> None:
+        at = version.effective_at.isoformat() if version.effective_at else ""
+        audit.add(tx, audit.entry(tenant_id, action=action, actor=actor, at=_now(), target=f"program:{version.id}",
+                                  detail={"version": str(version.version), "effective_at": at}))
+    return add
+
+
 def create_program(tenant_id: str, spec: ProgramSpec, actor: str) -> Program:
+    """Version 1 of a new program, in force at once."""
     _check_program_stores(tenant_id, spec)
     if directory.get_program(tenant_id, spec.id) is not None:
         raise conflict("program_exists", f"Program {spec.id!r} already exists.", "id")
-    program, _ = directory.put_program(tenant_id, spec)
+    for scope in catalog.card_scopes(tenant_id)[1:]:
+        if catalog.program(scope, spec.id) is not None:  # the tills find programs by id: own first, then coalitions
+            raise ApiError(422, "program_id_clash", f"Program id {spec.id!r} is the program of a coalition this "
+                           "tenant is a partner of; choose another id.", [ErrorDetail("id", "taken by a coalition")])
+    program, _ = directory.put_program(tenant_id, spec, also=_audit_version(tenant_id, "program.created", actor))
     catalog.forget(tenant_id)
-    audit.put(audit.entry(tenant_id, action="program.created", actor=actor, at=_now(), target=f"program:{spec.id}"))
     return program
 
 
-def replace_program(tenant_id: str, spec: ProgramSpec, actor: str) -> Program:
+def replace_program(tenant_id: str, spec: ProgramSpec, actor: str, effective_at: datetime | None = None) -> Program:
+    """A new rule version, in force from `effective_at` (default now); identical rules in force write nothing."""
     _check_program_stores(tenant_id, spec)
+    when = _effective_at(effective_at)
     try:
-        program, outcome = directory.put_program(tenant_id, spec, must_exist=True)
-        catalog.forget(tenant_id)
+        program, _ = directory.put_program(tenant_id, spec, effective_at=when, must_exist=True,
+                                           also=_audit_version(tenant_id, "program.updated", actor))
     except LookupError:
         raise not_found("Program") from None
-    if outcome == "updated":
-        audit.put(audit.entry(tenant_id, action="program.updated", actor=actor, at=_now(),
-                              target=f"program:{spec.id}", detail={"version": str(program.version)}))
+    catalog.forget(tenant_id)
     return program
 
 
@@ -209,6 +245,21 @@ def require_program(tenant_id: str, program_id: str) -> Program:
     if program is None:
         raise not_found("Program")
     return program
+
+
+def program_versions(tenant_id: str, program_id: str, limit: int, cursor: str | None
+                     ) -> tuple[list[Program], str | None]:
+    """Every rule version of a program, newest first: what a call-center operator explains history with."""
+    require_program(tenant_id, program_id)
+    return directory.list_program_versions(tenant_id, program_id, limit, cursor)
+
+
+def require_program_version(tenant_id: str, program_id: str, version: str) -> Program:
+    number = int(version) if version.isascii() and version.isdigit() and len(version) <= 8 else 0
+    found = directory.get_program_version(tenant_id, program_id, number) if number >= 1 else None
+    if found is None:
+        raise not_found("Program version")
+    return found
 
 
 def create_store(tenant_id: str, spec: StoreSpec, actor: str) -> Store:

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, PutError
 
 from chalicelib.schemas.coupons import Campaign
+from chalicelib.storage import pagination, transactions
 from chalicelib.storage.tables import LoyaltyRecord
-from chalicelib.storage.transactions import Tx
+from chalicelib.storage.transactions import TransactionFailed, Tx
 
 CAMPAIGN_KIND = "coupon_campaign"
 CODE_SK = "coupon"
@@ -66,7 +68,8 @@ def get_campaign(tenant_id: str, campaign_id: str) -> tuple[Campaign, int] | Non
     rec = _get(campaigns_pk(tenant_id), campaign_sk(campaign_id))
     if rec is None:
         return None
-    return Campaign.model_validate(rec.doc.as_dict()), int(rec.version)
+    # Not strict: the stored document holds enum values and ISO times as JSON text.
+    return Campaign.model_validate(rec.doc.as_dict(), strict=False), int(rec.version)
 
 
 def get_code(tenant_id: str, code: str) -> CodeState | None:
@@ -111,3 +114,100 @@ def count_customer_use(tx: Tx, tenant_id: str, campaign_id: str, holder: str, us
 
 def campaign_doc(campaign: Campaign) -> dict[str, Any]:
     return campaign.model_dump(mode="json")
+
+
+# --- campaign management ------------------------------------------------------------
+
+def campaign_record(tenant_id: str, campaign: Campaign, version: int, at: datetime) -> LoyaltyRecord:
+    return LoyaltyRecord(campaigns_pk(tenant_id), campaign_sk(campaign.id), kind=CAMPAIGN_KIND,
+                         doc=campaign_doc(campaign), version=version, at=at)
+
+
+def add_campaign(tx: Tx, tenant_id: str, campaign: Campaign, at: datetime) -> None:
+    """A new campaign; the transaction fails on this item if the id is taken."""
+    tx.save(campaign_record(tenant_id, campaign, 1, at), condition=LoyaltyRecord.pk.does_not_exist())
+
+
+def add_code(tx: Tx, tenant_id: str, code: str, campaign_id: str, at: datetime) -> None:
+    """A new code; the transaction fails on this item if the tenant already has it (codes are never overwritten)."""
+    tx.save(code_record(tenant_id, code, campaign_id, at), condition=LoyaltyRecord.pk.does_not_exist())
+
+
+def replace_campaign(tx: Tx, tenant_id: str, campaign: Campaign, version: int, at: datetime) -> None:
+    """Replace a campaign read at `version`; the transaction fails on this item if it changed since."""
+    tx.save(campaign_record(tenant_id, campaign, version + 1, at), condition=LoyaltyRecord.version == version)
+
+
+def save_campaign(tenant_id: str, campaign: Campaign, version: int, at: datetime) -> bool:
+    """Replace a campaign read at `version`; False if anyone changed it since (the caller re-reads)."""
+    try:
+        campaign_record(tenant_id, campaign, version + 1, at).save(condition=LoyaltyRecord.version == version)
+    except PutError as err:
+        if err.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def list_campaigns(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Campaign], str | None]:
+    """The tenant's campaigns by id."""
+    pk = campaigns_pk(tenant_id)
+    records, next_cursor = pagination.page_of(
+        lambda size, start: LoyaltyRecord.query(pk, LoyaltyRecord.sk.startswith("campaign#"), limit=size,
+                                                page_size=size, last_evaluated_key=start, consistent_read=True),
+        limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
+    )
+    return [Campaign.model_validate(r.doc.as_dict(), strict=False) for r in records], next_cursor
+
+
+def list_codes(tenant_id: str, campaign_id: str, limit: int, cursor: str | None
+               ) -> tuple[list[CodeState], str | None]:
+    """A campaign's codes in code order, through the gsi1 index (eventually consistent, like every GSI)."""
+    hash_value = campaign_codes_pk(tenant_id, campaign_id)
+    records, next_cursor = pagination.page_of(
+        lambda size, start: LoyaltyRecord.due_and_partner.query(hash_value, limit=size, page_size=size,
+                                                                last_evaluated_key=start),
+        limit=limit, cursor=cursor, hash_attr="gsi1pk", hash_value=hash_value,
+        key_attrs=("gsi1pk", "gsi1sk", "pk", "sk"),
+    )
+    states = []
+    for rec in records:
+        doc = rec.doc.as_dict()
+        states.append(CodeState(code=str(rec.gsi1sk), campaign_id=str(doc["campaign_id"]),
+                                uses=int(doc.get("uses", 0)), version=int(rec.version)))
+    return states, next_cursor
+
+
+class BatchOutcome(StrEnum):
+    WRITTEN = "written"
+    CAMPAIGN_CHANGED = "campaign_changed"
+    """Someone else saved the campaign since it was read (another run of the job, or an admin's edit)."""
+    COLLISION = "collision"
+    """A code of the batch already exists in the tenant; nothing was written."""
+
+
+def add_codes_counted(tenant_id: str, campaign: Campaign, version: int, codes: list[str],
+                      at: datetime) -> BatchOutcome:
+    """Write new codes and the campaign's new progress in one transaction: all of it, or nothing.
+
+    `campaign` already carries the progress that counts `codes`. Item 0 is the
+    campaign (version condition), then one put per code (must not exist), so at
+    most 99 codes per call.
+    """
+    if len(codes) > 99:
+        raise ValueError("at most 99 codes per transaction (100 items with the campaign)")
+
+    def build(tx: Tx) -> None:
+        replace_campaign(tx, tenant_id, campaign, version, at)
+        for code in codes:
+            add_code(tx, tenant_id, code, campaign.id, at)
+
+    try:
+        transactions.write(build)
+    except TransactionFailed as err:
+        if err.condition_failed(0):
+            return BatchOutcome.CAMPAIGN_CHANGED
+        if any(err.condition_failed(i) for i in range(1, len(codes) + 1)):
+            return BatchOutcome.COLLISION
+        raise
+    return BatchOutcome.WRITTEN

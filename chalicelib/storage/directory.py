@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import itertools
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import clock
-from chalicelib.errors import conflict
+from chalicelib.errors import conflict, field_error
+from chalicelib.schemas.coalitions import Coalition
 from chalicelib.schemas.tenancy import (
     Agency,
     AgencyCreate,
@@ -19,7 +22,7 @@ from chalicelib.schemas.tenancy import (
     StoreSpec,
     Tenant,
 )
-from chalicelib.storage import pagination
+from chalicelib.storage import pagination, transactions
 from chalicelib.storage.tables import DirectoryRecord, agency_partition, tenant_partition
 
 TENANT_SK = "tenant"
@@ -92,10 +95,12 @@ def tenant_record(tenant_id: str, tenant_doc: dict[str, Any], ts: datetime) -> D
     )
 
 
-def program_record(tenant_id: str, spec: ProgramSpec, ts: datetime) -> DirectoryRecord:
+def program_record(tenant_id: str, spec: ProgramSpec, ts: datetime, effective_at: datetime | None = None
+                   ) -> DirectoryRecord:
+    """A new program's head record (its version 1); write `program_version_record(..., 1, ...)` with it."""
     return DirectoryRecord(
         tenant_partition(tenant_id), _program_sk(spec.id), kind="program",
-        doc=spec.model_dump(mode="json"), created_at=ts, updated_at=ts,
+        doc=_program_doc(spec, effective_at or ts), created_at=ts, updated_at=ts,
     )
 
 
@@ -143,9 +148,41 @@ def update_tenant(tenant_id: str, changes: dict[str, Any]) -> Tenant | None:
 
 # --- programs and stores ----------------------------------------------------------
 
+PROGRAM_VERSIONS = "programv#"
+"""Sort-key prefix of the immutable rule versions; `list_programs` (prefix `program#`) never sees them."""
+
+
+def _program_versions_prefix(program_id: str) -> str:
+    return f"{PROGRAM_VERSIONS}{program_id}#"
+
+
+def _program_version_sk(program_id: str, number: int) -> str:
+    return f"{_program_versions_prefix(program_id)}{number:08d}"
+
+
+def _program_doc(spec: ProgramSpec, effective_at: datetime) -> dict[str, Any]:
+    return {**spec.model_dump(mode="json"), "effective_at": effective_at.astimezone(UTC).isoformat()}
+
+
+def _rules(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k != "effective_at"}
+
+
 def _program(tenant_id: str, rec: DirectoryRecord) -> Program:
-    return Program.model_validate({**rec.doc.as_dict(), "tenant_id": tenant_id, "version": rec.version,
+    """The head carries its rule version in the optimistic-lock attribute (one bump per version), a version
+    item in its sort key. Heads written before versioning have no `effective_at`: in force since always."""
+    number = rec.version if rec.sk.startswith("program#") else int(rec.sk.rsplit("#", 1)[1])
+    return Program.model_validate({**rec.doc.as_dict(), "tenant_id": tenant_id, "version": number,
                                    "created_at": rec.created_at, "updated_at": rec.updated_at}, strict=False)
+
+
+def program_version_record(tenant_id: str, spec: ProgramSpec, number: int, effective_at: datetime,
+                           created_at: datetime, ts: datetime) -> DirectoryRecord:
+    """One immutable rule version: `created_at` is the program's, `updated_at` when this version was written."""
+    return DirectoryRecord(
+        tenant_partition(tenant_id), _program_version_sk(spec.id, number), kind="program_version",
+        doc=_program_doc(spec, effective_at), created_at=created_at, updated_at=ts,
+    )
 
 
 def _store(tenant_id: str, rec: DirectoryRecord) -> Store:
@@ -154,8 +191,60 @@ def _store(tenant_id: str, rec: DirectoryRecord) -> Store:
 
 
 def get_program(tenant_id: str, program_id: str) -> Program | None:
+    """The program's head: its latest version, which may be scheduled for later."""
     rec = _get(tenant_partition(tenant_id), _program_sk(program_id))
     return _program(tenant_id, rec) if rec else None
+
+
+def get_program_version(tenant_id: str, program_id: str, number: int) -> Program | None:
+    rec = _get(tenant_partition(tenant_id), _program_version_sk(program_id, number))
+    if rec is None and number >= 1:
+        head = get_program(tenant_id, program_id)
+        return head if head is not None and head.effective_at is None and head.version == number else None
+    return _program(tenant_id, rec) if rec else None
+
+
+def _query_versions(tenant_id: str, program_id: str, size: int, start: dict[str, Any] | None = None,
+                    below: int | None = None) -> Iterator[DirectoryRecord]:
+    """A program's version items, newest first; only those numbered below `below` if given."""
+    pk = tenant_partition(tenant_id)
+    key = (DirectoryRecord.sk.startswith(_program_versions_prefix(program_id)) if below is None else
+           DirectoryRecord.sk.between(_program_version_sk(program_id, 0), _program_version_sk(program_id, below - 1)))
+    return DirectoryRecord.query(pk, key, scan_index_forward=False, limit=size, page_size=size,
+                                 last_evaluated_key=start, consistent_read=True)
+
+
+def list_program_versions(tenant_id: str, program_id: str, limit: int, cursor: str | None
+                          ) -> tuple[list[Program], str | None]:
+    """Every rule version of a program, newest first (a program from before versioning: its head alone)."""
+    pk = tenant_partition(tenant_id)
+    start = pagination.decode(cursor, hash_attr="pk", hash_value=pk)
+    if start is not None and not str(start.get("sk", {}).get("S", "")).startswith(_program_versions_prefix(program_id)):
+        raise field_error("cursor", "The cursor does not belong to this list.")
+    records, next_cursor = pagination.page_of(
+        lambda size, begin: _query_versions(tenant_id, program_id, size, begin),
+        limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
+    )
+    if not records and cursor is None:
+        head = get_program(tenant_id, program_id)
+        return ([head] if head is not None and head.effective_at is None else []), None
+    return [_program(tenant_id, r) for r in records], next_cursor
+
+
+def recent_program_versions(tenant_id: str, program_id: str, count: int) -> tuple[list[Program], bool]:
+    """Up to `count` newest versions, newest first, and whether that is all of them (down to version 1)."""
+    versions = [_program(tenant_id, r) for r in itertools.islice(_query_versions(tenant_id, program_id, count), count)]
+    if not versions:
+        head = get_program(tenant_id, program_id)
+        return ([head] if head is not None else []), True
+    return versions, len(versions) < count or versions[-1].version <= 1
+
+
+def program_versions_below(tenant_id: str, program_id: str, number: int) -> Iterator[Program]:
+    """The versions numbered below `number`, newest first, read page by page as they are consumed."""
+    if number <= 1:
+        return iter(())
+    return (_program(tenant_id, r) for r in _query_versions(tenant_id, program_id, 50, below=number))
 
 
 def get_store(tenant_id: str, store_id: str) -> Store | None:
@@ -220,10 +309,61 @@ def _upsert(
     return rec, "updated"
 
 
-def put_program(tenant_id: str, spec: ProgramSpec, *, must_exist: bool = False) -> tuple[Program, str]:
-    rec, outcome = _upsert(tenant_id, _program_sk(spec.id), "program", spec.model_dump(mode="json"),
-                           must_exist=must_exist)
-    return _program(tenant_id, rec), outcome
+def _same_timing(current: datetime | None, requested: datetime | None, ts: datetime) -> bool:
+    if requested is None:
+        return current is None or current <= ts
+    return current == requested
+
+
+def put_program(
+    tenant_id: str,
+    spec: ProgramSpec,
+    *,
+    effective_at: datetime | None = None,
+    must_exist: bool = False,
+    also: Callable[[transactions.Tx, Program], None] | None = None,
+) -> tuple[Program, str]:
+    """Write the program's next rule version (an immutable item) and its head, in one transaction.
+
+    `effective_at` None means now. Nothing is written ('unchanged') when the rules equal the head's and it
+    takes effect as asked: already in force for "now", or at the same stated time (a retried request).
+    `also(tx, version)` queues further writes, such as the audit entry, into the same transaction. The head's
+    optimistic lock makes two concurrent changes a 409, never two versions with one number.
+    """
+    pk = tenant_partition(tenant_id)
+    sk = _program_sk(spec.id)
+    head = _get(pk, sk)
+    ts = now()
+    when = effective_at or ts
+    doc = _program_doc(spec, when)
+    if head is None:
+        if must_exist:
+            raise LookupError(sk)
+        head = DirectoryRecord(pk, sk, kind="program", doc=doc, created_at=ts, updated_at=ts)
+        number, outcome, condition = 1, "created", DirectoryRecord.pk.does_not_exist()
+    else:
+        current = _program(tenant_id, head)
+        if _rules(head.doc.as_dict()) == _rules(doc) and _same_timing(current.effective_at, effective_at, ts):
+            return current, "unchanged"
+        head.doc = doc
+        head.updated_at = ts
+        number, outcome, condition = current.version + 1, "updated", None
+    version_rec = program_version_record(tenant_id, spec, number, when, head.created_at, ts)
+    version = _program(tenant_id, version_rec)
+
+    def build(tx: transactions.Tx) -> None:
+        tx.save(head, condition=condition)
+        add_new(tx, version_rec)
+        if also is not None:
+            also(tx, version)
+
+    try:
+        transactions.write(build)
+    except transactions.TransactionFailed as err:
+        if err.condition_failed(0) or err.condition_failed(1):
+            raise conflict("concurrent_change", "Changed concurrently by another request; retry.") from None
+        raise
+    return version, outcome
 
 
 def put_store(tenant_id: str, spec: StoreSpec, *, must_exist: bool = False) -> tuple[Store, str]:
@@ -249,3 +389,74 @@ def delete_tenant_page(tenant_id: str, max_items: int) -> int:
             tenant.delete()
             deleted = 1
     return deleted
+
+
+# --- coalitions -------------------------------------------------------------------
+# agency#<aid>    / coalition#<cid>  the coalition: name, program id, currency, partners
+# coalition.<cid> / coalition        the id's claim: coalition ids are global, since the scope holding the
+#                                    shared program, cards and ledgers is `coalition.<cid>` whatever the agency
+
+COALITION_SK_PREFIX = "coalition#"
+COALITION_CLAIM_SK = "coalition"
+
+
+def _coalition_sk(coalition_id: str) -> str:
+    return f"{COALITION_SK_PREFIX}{coalition_id}"
+
+
+def coalition_of(rec: DirectoryRecord) -> Coalition:
+    return Coalition.model_validate({**rec.doc.as_dict(), "created_at": rec.created_at,
+                                     "updated_at": rec.updated_at})
+
+
+def coalition_record(agency_id: str, doc: dict[str, Any], ts: datetime) -> DirectoryRecord:
+    return DirectoryRecord(agency_partition(agency_id), _coalition_sk(doc["coalition_id"]), kind="coalition",
+                           doc=doc, created_at=ts, updated_at=ts)
+
+
+def coalition_claim_record(scope: str, agency_id: str, coalition_id: str, ts: datetime) -> DirectoryRecord:
+    """Owns the coalition's scope for one agency: a second coalition with this id, in any agency, fails."""
+    return DirectoryRecord(tenant_partition(scope), COALITION_CLAIM_SK, kind="coalition_claim",
+                           doc={"agency_id": agency_id, "coalition_id": coalition_id}, created_at=ts, updated_at=ts)
+
+
+def coalition_for_update(agency_id: str, coalition_id: str) -> DirectoryRecord | None:
+    """The stored coalition, to change and save with `save_versioned` (its version guards the change)."""
+    return _get(agency_partition(agency_id), _coalition_sk(coalition_id))
+
+
+def get_coalition(agency_id: str, coalition_id: str) -> Coalition | None:
+    rec = coalition_for_update(agency_id, coalition_id)
+    return coalition_of(rec) if rec else None
+
+
+def list_coalitions(agency_id: str, limit: int, cursor: str | None) -> tuple[list[Coalition], str | None]:
+    pk = agency_partition(agency_id)
+    records, next_cursor = pagination.page_of(
+        lambda size, start: DirectoryRecord.query(pk, DirectoryRecord.sk.startswith(COALITION_SK_PREFIX),
+                                                  limit=size, page_size=size, last_evaluated_key=start,
+                                                  consistent_read=True),
+        limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
+    )
+    return [coalition_of(r) for r in records], next_cursor
+
+
+def with_changes(rec: DirectoryRecord, changes: dict[str, Any], ts: datetime) -> DirectoryRecord:
+    """The record with `changes` merged into its doc (not saved)."""
+    rec.doc = {**rec.doc.as_dict(), **changes}
+    rec.updated_at = ts
+    return rec
+
+
+def tenant_for_update(tenant_id: str) -> DirectoryRecord | None:
+    """The stored tenant, to change and save with `save_versioned` in a transaction."""
+    return _get(tenant_partition(tenant_id), TENANT_SK)
+
+
+def tenant_of(rec: DirectoryRecord) -> Tenant:
+    return _tenant(rec)
+
+
+def save_versioned(tx: TransactWrite, rec: DirectoryRecord) -> None:
+    """Queue a replace that fails the transaction if the item changed since it was read (its version)."""
+    tx.save(rec, condition=DirectoryRecord.pk.exists())

@@ -7,6 +7,7 @@ always belong to the partner tenant that processed them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -38,6 +39,10 @@ def due_pk(scope: str, day: date) -> str:
 
 def partner_pk(scope: str, partner_id: str) -> str:
     return f"{scope}#partner#{partner_id}"
+
+
+def breakage_pk(scope: str) -> str:
+    return f"{scope}#breakage"
 
 
 def card_pk(tenant_id: str, number: str) -> str:
@@ -107,6 +112,8 @@ def add_entry(tx: Tx, tenant_id: str, number: str, entry: LedgerEntry | MoneyEnt
     doc = entry.model_dump(mode="json", exclude_none=True)
     sk = entry_sk(entry.at, seq, entry.entry_id)
     partner = partner_pk(tenant_id, entry.partner_id) if entry.partner_id else None
+    if partner is None and entry.type == "expiry" and tenant_id.startswith("coalition."):
+        partner = breakage_pk(tenant_id)  # a coalition's expired points belong to no partner: breakage
     tx.save(LoyaltyRecord(card_pk(tenant_id, number), sk, kind="entry", doc=doc, at=entry.at, gsi1pk=partner,
                           gsi1sk=f"{sk}#{number}" if partner else None),
             condition=LoyaltyRecord.pk.does_not_exist())
@@ -141,13 +148,21 @@ def due_cards(scope: str, day: date, limit: int, cursor: dict[str, Any] | None
     return numbers, result.last_evaluated_key
 
 
-def partner_entries(scope: str, partner_id: str, start: datetime, end: datetime) -> Any:
-    """A coalition partner's ledger entries with start <= at < end, oldest first (an iterator of docs)."""
+def _indexed_entries(index_pk: str, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
     low, high = entry_sk(start, 0, ""), entry_sk(end, 0, "")
-    for rec in LoyaltyRecord.due_and_partner.query(partner_pk(scope, partner_id),
-                                                   LoyaltyRecord.gsi1sk.between(low, high)):
+    for rec in LoyaltyRecord.due_and_partner.query(index_pk, LoyaltyRecord.gsi1sk.between(low, high)):
         if rec.sk < high:
             yield rec.doc.as_dict()
+
+
+def partner_entries(scope: str, partner_id: str, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
+    """A coalition partner's ledger entries with start <= at < end, oldest first (an iterator of docs)."""
+    return _indexed_entries(partner_pk(scope, partner_id), start, end)
+
+
+def breakage_entries(scope: str, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
+    """A coalition's expiry entries (points no partner redeemed) with start <= at < end."""
+    return _indexed_entries(breakage_pk(scope), start, end)
 
 
 # --- receipts, refunds, adjustments: processed requests and their answers ---------------

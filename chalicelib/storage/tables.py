@@ -45,10 +45,13 @@ class ByAgencyIndex(GlobalSecondaryIndex["DirectoryRecord"]):
 class DirectoryRecord(Model):
     """Agencies, tenants, programs and stores.
 
-    agency#<aid> / agency        an agency
-    <tid>        / tenant        a tenant (gsi1pk = agency#<aid>)
-    <tid>        / program#<pid> a program
-    <tid>        / store#<sid>   a store
+    agency#<aid>         / agency                     an agency
+    agency#<aid>         / coalition#<cid>            a coalition of the agency's tenants
+    <tid>                / tenant                     a tenant (gsi1pk = agency#<aid>)
+    <tid>                / program#<pid>              a program: its latest rule version
+    <tid>                / programv#<pid>#<nnnnnnnn>  rule version n of a program (immutable)
+    <tid>                / store#<sid>                a store
+    coalition.<cid>      / program#..., programv#...  a coalition's shared program and its versions
     """
 
     class Meta(_Meta):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from chalicelib.observability import logger
-from chalicelib.services import card_series, purge, tenancy
+from chalicelib.services import card_series, coupons, purge, sweeps, tenancy
 from chalicelib.settings import settings
 from chalicelib.storage import queues
 
@@ -32,6 +32,8 @@ def _purge(message: dict[str, Any]) -> None:
 JOBS: dict[str, Callable[[dict[str, Any]], None]] = {
     tenancy.PURGE_JOB: _purge,
     card_series.GENERATE_JOB: card_series.handle_job,
+    coupons.GENERATE_JOB: coupons.handle_job,
+    sweeps.SCOPE_JOB: sweeps.handle_job,
 }
 
 

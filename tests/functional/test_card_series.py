@@ -6,19 +6,18 @@ import json
 import time
 from typing import Any
 
-import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 
-from app import app
 from chalicelib.domain.cards import luhn_valid
 from chalicelib.services import card_series
 from chalicelib.settings import settings
 from chalicelib.storage import card_series as series_store
 from chalicelib.storage.tables import LoyaltyRecord
 from tests.functional.conftest import Api, TenantKeys
+from tests.functional.jobqueue import drain, receive_all, run_worker, sqs_event
 
 _DESERIALIZE = TypeDeserializer()
 MAIN = {"name": "Main program", "earning": {"rate_bps": 500}, "redemption": {"point_value": 100, "max_share_bps": 3000}}
@@ -26,40 +25,7 @@ MAIN = {"name": "Main program", "earning": {"rate_bps": 500}, "redemption": {"po
 
 # --- helpers -------------------------------------------------------------------------
 
-def _queue() -> tuple[Any, str]:
-    sqs = boto3.client("sqs", region_name=settings.region)
-    return sqs, sqs.get_queue_url(QueueName=settings.jobs_queue)["QueueUrl"]
-
-
-def _receive_all() -> list[str]:
-    sqs, url = _queue()
-    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-    for m in messages:
-        sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    return [m["Body"] for m in messages]
-
-
-def _sqs_event(bodies: list[str]) -> dict:
-    return {"Records": [{"messageId": f"m{i}", "receiptHandle": f"h{i}", "body": body, "attributes": {},
-                         "messageAttributes": {}, "eventSource": "aws:sqs",
-                         "eventSourceARN": f"arn:aws:sqs:eu-central-1:123456789012:{settings.jobs_queue}",
-                         "awsRegion": "eu-central-1"} for i, body in enumerate(bodies)]}
-
-
-def _worker(bodies: list[str]) -> dict:
-    return app.handler_map["jobs_worker"](_sqs_event(bodies), None)
-
-
-def _drain(limit: int = 200) -> list[str]:
-    """Feed the jobs queue to the worker until it is empty; returns every message body it ran."""
-    seen: list[str] = []
-    for _ in range(limit):
-        bodies = _receive_all()
-        if not bodies:
-            return seen
-        assert _worker(bodies) == {"batchItemFailures": []}
-        seen.extend(bodies)
-    raise AssertionError("queue never drained")
+_drain, _worker, _receive_all, _sqs_event = drain, run_worker, receive_all, sqs_event
 
 
 def _series_cards(tenant_id: str, series_id: str) -> list[dict[str, Any]]:

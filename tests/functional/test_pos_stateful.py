@@ -292,6 +292,7 @@ class PosMachine(RuleBasedStateMachine):
         assert (r.data["earning"]["rate_bps"], r.data["redemption"]["point_value"],
                 r.data["redemption"]["max_share_bps"], r.data["redemption"]["min_balance"]) == (
                     RATE_BPS, POINT_VALUE, MAX_SHARE_BPS, 0)
+        self.rule_version: int | None = None
         r = self.api.post("/v1/cards", self.keys.pos, {"program_id": "main", "kind": "virtual"})
         assert r.status_code == 201, r.data
         assert r.data["status"] == "active" and r.data["balance"] == 0
@@ -327,11 +328,15 @@ class PosMachine(RuleBasedStateMachine):
         self.wallet.matured -= redeem
         self.wallet.earn(earned, pending=self.pending_days > 0)
         self.entries += (redeem > 0) + (earned > 0)
+        if self.rule_version is None:  # every receipt of the run is priced by the one version in force
+            self.rule_version = r.data["rule_version"]
+            assert isinstance(self.rule_version, int) and self.rule_version >= 1
         assert r.data == {
             "receipt_id": body["receipt_id"], "card_number": self.card, "points_earned": earned,
             "points_redeemed": redeem, "discount": discount, "payable": total - discount,
             "balance": self.wallet.spendable, "pending": self.wallet.pending, "tier": None, "promotions": [],
-            "card_activated": False, "replayed": False,
+            "card_activated": False, "replayed": False, "tier_upgrade": None, "coupons": [], "gift_cards": [],
+            "to_pay": total - discount, "rule_version": self.rule_version,
         }
         amounts = [item["amount"] for item in body["items"]]
         weights = ([(a - s) * BPS for a, s in zip(amounts, discount_shares(discount, amounts), strict=True)]
@@ -434,7 +439,8 @@ class PosMachine(RuleBasedStateMachine):
             "refund_id": body["refund_id"], "receipt_id": body["receipt_id"], "card_number": self.card,
             "amount_refunded": plan.amount, "points_reversed": plan.reversed - written_off,
             "points_returned": plan.returned, "points_written_off": written_off, "balance": self.wallet.spendable,
-            "pending": self.wallet.pending, "replayed": False,
+            "pending": self.wallet.pending, "replayed": False, "points_expired": 0, "gift_cards": [],
+            "coupons_released": [],
         }
         rc.refunded_amount += plan.amount
         rc.refunded_weight_scaled += plan.weight_scaled

@@ -1,3 +1,15 @@
 """Route modules, one per area. Importing this package declares every route."""
 
-from chalicelib.api.routes import agency, card_series, keys, meta, platform, pos, tenant  # noqa: F401
+from chalicelib.api.routes import (  # noqa: F401
+    agency,
+    card_series,
+    coalitions,
+    coupons,
+    expiry,
+    gift_cards,
+    keys,
+    meta,
+    platform,
+    pos,
+    tenant,
+)

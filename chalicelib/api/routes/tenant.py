@@ -15,6 +15,7 @@ from chalicelib.storage import audit, directory
 router = Router("Tenant")
 ADMIN = {Role.TENANT_ADMIN}
 READERS = {Role.TENANT_ADMIN, Role.POS, Role.SUPPORT}
+HISTORY = {Role.TENANT_ADMIN, Role.SUPPORT}
 
 
 @router.route("GET", "/v1/tenant", roles=READERS, response=Tenant, summary="The caller's tenant.")
@@ -41,9 +42,24 @@ def get_program(req: Request) -> Program:
 
 
 @router.route("PUT", "/v1/programs/{program_id}", roles=ADMIN, body=ProgramUpdate, response=Program,
-              errors=(404, 409, 422), summary="Replace a program's rules (the version goes up on every change).")
+              errors=(404, 409, 422),
+              summary="Replace a program's rules: a new rule version, in force now or from effective_at.")
 def replace_program(req: Request) -> Program:
-    return tenancy.replace_program(tenant_id_of(req.caller), req.body.with_id(req.path["program_id"]), req.actor)
+    return tenancy.replace_program(tenant_id_of(req.caller), req.body.with_id(req.path["program_id"]), req.actor,
+                                   req.body.effective_at)
+
+
+@router.route("GET", "/v1/programs/{program_id}/versions", roles=HISTORY, query=PageQuery, response=Page[Program],
+              errors=(404,), summary="A program's rule versions, newest first, each with when it took effect.")
+def list_program_versions(req: Request) -> Page[Program]:
+    return page(*tenancy.program_versions(tenant_id_of(req.caller), req.path["program_id"], req.query.limit,
+                                          req.query.cursor))
+
+
+@router.route("GET", "/v1/programs/{program_id}/versions/{version}", roles=HISTORY, response=Program,
+              errors=(404,), summary="One rule version of a program (the version a ledger entry records).")
+def get_program_version(req: Request) -> Program:
+    return tenancy.require_program_version(tenant_id_of(req.caller), req.path["program_id"], req.path["version"])
 
 
 @router.route("GET", "/v1/stores", roles=READERS, query=PageQuery, response=Page[Store], summary="The tenant's stores.")
