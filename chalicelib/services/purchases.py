@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -456,6 +457,25 @@ def changed_underneath(err: TransactionFailed) -> bool:
     return any(err.condition_failed(i) for i in range(1, len(err.reasons)))
 
 
+def write_once(build: Callable[[Tx], None], result: Answer, kept: Callable[[], Answer | None]) -> Answer | None:
+    """Write a purchase or refund whose first item is its exactly-once record.
+
+    Returns `result` when written, the kept answer when the id was already
+    processed, None when something read was changed underneath (recompute).
+    """
+    try:
+        transactions.write(build)
+        return result
+    except TransactionFailed as err:
+        if err.condition_failed(0):
+            previous = kept()
+            if previous is not None:
+                return previous
+        if not changed_underneath(err):
+            raise
+    return None
+
+
 def purchase(tenant_id: str, principal: Principal, body: PurchaseIn, actor: str) -> PurchaseResult:
     fingerprint = request_hash(body)
     check_store_binding(principal, body.store_id)  # before the replay path: a refusal, not someone's answer
@@ -472,16 +492,9 @@ def purchase(tenant_id: str, principal: Principal, body: PurchaseIn, actor: str)
         receipt = {**outcome.receipt, "request_hash": fingerprint, "response": outcome.result.model_dump(mode="json")}
         build = functools.partial(_write, tenant_id=tenant_id, receipt_id=body.receipt_id, outcome=outcome,
                                   receipt=receipt, at=at)
-        try:
-            transactions.write(build)
-            return outcome.result
-        except TransactionFailed as err:
-            if err.condition_failed(0):
-                previous = replay(tenant_id, body, fingerprint)
-                if previous is not None:
-                    return previous
-            if not changed_underneath(err):
-                raise
+        done = write_once(build, outcome.result, lambda: replay(tenant_id, body, fingerprint))
+        if done is not None:
+            return done
         if time.monotonic() > deadline:
             break
         time.sleep(transactions.backoff(attempt))

@@ -37,15 +37,15 @@ from chalicelib.services import catalog
 from chalicelib.services.purchases import (
     CouponUse,
     Located,
-    changed_underneath,
     expiry_of,
     refused,
     stored_answer,
     write_coupon_uses,
+    write_once,
 )
 from chalicelib.storage import coupons as coupon_store
 from chalicelib.storage import loyalty, transactions
-from chalicelib.storage.transactions import TransactionFailed, Tx
+from chalicelib.storage.transactions import Tx
 
 MAX_ATTEMPTS = 40
 RETRY_SECONDS = 2.5
@@ -233,16 +233,9 @@ def refund(tenant_id: str, principal: Principal, body: RefundIn, actor: str) -> 
         build = functools.partial(_write, tenant_id=tenant_id, body=body, cards=out.cards, entries=out.entries,
                                   coupon_uses=out.coupon_uses, refund_doc=refund_doc, receipt=new_receipt,
                                   receipt_version=receipt_version, at=at)
-        try:
-            transactions.write(build)
-            return out.result
-        except TransactionFailed as err:
-            if err.condition_failed(0):
-                previous = replay(tenant_id, body, fingerprint)
-                if previous is not None:
-                    return previous
-            if not changed_underneath(err):
-                raise
+        done = write_once(build, out.result, lambda: replay(tenant_id, body, fingerprint))
+        if done is not None:
+            return done
         if time.monotonic() > deadline:
             break
         time.sleep(transactions.backoff(attempt))
