@@ -19,6 +19,11 @@ class Settings:
     api_keys_table: str
     audit_table: str
     loyalty_table: str
+    people_table: str
+    people_region: str
+    """Where the personal-data table lives (152-FZ/GDPR placement); the stack's region unless set."""
+    link_secret: str
+    """Signs public links (unsubscribe, survey invitations). Set per stage; local and test use a fixed one."""
     jobs_queue: str
     reports_bucket: str
     max_body_bytes: int
@@ -39,6 +44,9 @@ def load() -> Settings:
         api_keys_table=_env("API_KEYS_TABLE", f"{prefix}-api-keys"),
         audit_table=_env("AUDIT_TABLE", f"{prefix}-audit"),
         loyalty_table=_env("LOYALTY_TABLE", f"{prefix}-loyalty"),
+        people_table=_env("PEOPLE_TABLE", f"{prefix}-people"),
+        people_region=_env("PEOPLE_REGION", _env("AWS_DEFAULT_REGION", _env("AWS_REGION", "eu-central-1"))),
+        link_secret=_env("LINK_SECRET", f"local-only-link-secret-{stage}" if stage in ("local", "test") else ""),
         jobs_queue=_env("JOBS_QUEUE", f"{prefix}-jobs"),
         reports_bucket=_env("REPORTS_BUCKET", f"{prefix}-reports"),
         max_body_bytes=int(_env("MAX_BODY_BYTES", str(256 * 1024))),

@@ -65,6 +65,8 @@ class Request:
     query: Any
     request_id: str
     headers: dict[str, str] = field(default_factory=dict)
+    source_ip: str = "-"
+    """The client's address as API Gateway saw it (rate limits on public routes)."""
 
     @property
     def caller(self) -> Principal:
@@ -230,7 +232,9 @@ def _make_view(spec: RouteSpec, handler: Handler) -> Callable[..., Response]:
                                                [ErrorDetail(k, "unknown parameter") for k in req.query_params])
                     query = parse_query(spec.query, req.query_params) if spec.query else None
                     body = parse_body(spec.body, req.raw_body) if spec.body else None
-                    result = handler(Request(principal, dict(path_params), body, query, rid, dict(req.headers)))
+                    identity = (req.context or {}).get("identity") or {}
+                    result = handler(Request(principal, dict(path_params), body, query, rid, dict(req.headers),
+                                             str(identity.get("sourceIp") or "-")))
                     response = _to_response(spec, result, rid)
                     extra = {k: v for k, v in response.headers.items() if k not in ("X-Request-Id", "Content-Type")}
                     return response.status_code, response.body, extra

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from chalicelib.domain.ids import SLUG_PATTERN
+from chalicelib.domain.phones import normalise
 
 
 class Input(BaseModel):
@@ -32,6 +33,8 @@ class Output(BaseModel):
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=40)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=120)]
 Text = Annotated[str, StringConstraints(max_length=2000)]
+Phone = Annotated[str, StringConstraints(min_length=5, max_length=32), AfterValidator(normalise)]
+"""A phone number in any common format, stored as E.164: one person is one customer however the till types it."""
 
 T = TypeVar("T")
 

@@ -5,32 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from chalicelib.domain.phones import normalise
-from chalicelib.schemas.common import Input, Name, Output, Query, Slug
+from chalicelib.schemas.common import Input, Output, Phone, Query, Slug
 from chalicelib.schemas.coupons import CouponResult
+from chalicelib.schemas.customers import CustomerCreate
 
 ReceiptId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:/-]{1,64}$")]
 CardNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{8,19}$")]
 Sku = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Category = Annotated[str, StringConstraints(max_length=64)]
-Phone = Annotated[str, StringConstraints(min_length=5, max_length=32), AfterValidator(normalise)]
-"""A phone number in any common format, stored as E.164: one person is one customer however the till types it."""
 Money = Annotated[int, Field(ge=0, le=10**12, description="Minor units (kopecks for RUB).")]
-
-
-class CustomerIn(Input):
-    phone: Phone | None = None
-    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)] | None = None
-    first_name: Name | None = None
-    last_name: Name | None = None
-
-    @model_validator(mode="after")
-    def _contact(self) -> CustomerIn:
-        if not self.phone and not self.email:
-            raise ValueError("a customer needs a phone or an e-mail")
-        return self
 
 
 class Customer(Output):
@@ -46,7 +31,8 @@ class CardIssue(Input):
     program_id: Slug
     kind: Literal["virtual", "plastic"] = "virtual"
     number: CardNumber | None = Field(default=None, description="A pre-printed plastic card's number (Luhn-valid).")
-    customer: CustomerIn | None = None
+    customer: CustomerCreate | None = Field(
+        default=None, description="The customer to register the card to: found by phone, created if new.")
 
     @model_validator(mode="after")
     def _number_for_plastic(self) -> CardIssue:

@@ -218,6 +218,23 @@ class GiftRules(Input):
         return self
 
 
+class ReferralRules(Input):
+    """"Bring a friend": both are rewarded after the friend's first qualifying purchase, not at sign-up."""
+
+    friend_points: int = Field(default=0, ge=0, le=10**9, description="Bonus points for the new customer.")
+    referrer_points: int = Field(default=0, ge=0, le=10**9, description="Bonus points for the member who invited.")
+    min_purchase: int = Field(default=0, ge=0, le=10**12,
+                              description="Minor units: the receipt total that makes a purchase qualifying.")
+    max_per_referrer: int = Field(default=20, ge=0, le=10000,
+                                  description="Friends a member can be rewarded for; the friend's bonus is not capped.")
+
+    @model_validator(mode="after")
+    def _some_reward(self) -> ReferralRules:
+        if self.friend_points == 0 and self.referrer_points == 0:
+            raise ValueError("a referral program rewards the friend, the referrer or both")
+        return self
+
+
 class CardNumberRules(Input):
     """Format of card numbers generated for this program (the last digit is a Luhn check digit)."""
 
@@ -255,12 +272,15 @@ class ProgramBody(Input):
     expiry_days: int = Field(default=0, ge=0, le=3650, description="Days after which earned points expire; 0 = never.")
     tiers: TierRules | None = None
     gift: GiftRules = Field(default_factory=GiftRules, description="For kind 'gift' only.")
+    referral: ReferralRules | None = None
 
     @model_validator(mode="after")
     def _kind_matches_rules(self) -> ProgramBody:
         earning = self.earning
         if self.kind is ProgramKind.GIFT and self.tiers is not None:
             raise ValueError("a gift program holds money; it has no tiers")
+        if self.kind is not ProgramKind.POINTS and self.referral is not None:
+            raise ValueError("referral rewards are points: only a points program has them")
         tier_discounts = self.tiers is not None and any(t.discount_bps for t in self.tiers.levels)
         if self.kind is ProgramKind.DISCOUNT and self.discount.percent_bps == 0 and not tier_discounts:
             raise ValueError("a discount program needs discount.percent_bps > 0 or tiers with discount_bps")
@@ -341,6 +361,20 @@ class PartnerSpec(Input):
     name: Name
 
 
+PrivacyField = Literal["phone", "email", "first_name", "last_name", "middle_name", "gender", "birth_date", "children",
+                       "preferences"]
+
+
+class Privacy(Input):
+    """Minimal-data mode and the consent texts in force."""
+
+    disabled_fields: list[PrivacyField] = Field(
+        default_factory=list, max_length=9,
+        description="Personal fields this tenant does not collect: the API refuses to store them.")
+    consent_text_version: Annotated[str, StringConstraints(min_length=1, max_length=40)] = Field(
+        default="v1", description="The consent text version recorded when a form does not say which it showed.")
+
+
 class TenantSettings(Input):
     """The editable parts of a tenant."""
 
@@ -349,6 +383,7 @@ class TenantSettings(Input):
     currency: Currency = "RUB"
     timezone: TimeZone = "Europe/Moscow"
     partners: list[PartnerSpec] = Field(default_factory=list, max_length=50)
+    privacy: Privacy = Field(default_factory=Privacy)
 
     @field_validator("timezone")
     @classmethod
@@ -372,6 +407,7 @@ class TenantUpdate(Input):
     )
     timezone: TimeZone | None = None
     partners: list[PartnerSpec] | None = Field(default=None, max_length=50)
+    privacy: Privacy | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -436,6 +472,7 @@ class Tenant(Output):
     timezone: str
     partners: list[PartnerSpec]
     coalitions: list[str] = Field(default_factory=list, description="Coalitions this tenant is a partner of.")
+    privacy: Privacy = Field(default_factory=Privacy)
     created_at: datetime
     updated_at: datetime
 

@@ -15,13 +15,13 @@ from chalicelib.schemas.pos import (
     CardIssue,
     Customer,
     CustomerCards,
-    CustomerIn,
     LedgerEntry,
 )
 from chalicelib.schemas.tenancy import Activation, Program, ProgramKind, ProgramStatus
-from chalicelib.services import catalog
+from chalicelib.services import catalog, customers
 from chalicelib.services.purchases import Located, expiry_of, locate, refused
-from chalicelib.storage import audit, loyalty, transactions
+from chalicelib.storage import audit, loyalty, people, transactions
+from chalicelib.storage import customers as customer_records
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
 NUMBER_ATTEMPTS = 5
@@ -57,33 +57,39 @@ def _program(tenant_id: str, program_id: str) -> tuple[str, Program]:
     raise refused(422, "unknown_program", f"Program {program_id!r} does not exist.", "program_id")
 
 
-def _customer_view(customer_id: str, doc: dict) -> Customer:
-    return Customer(customer_id=customer_id, **{k: doc.get(k) for k in ("phone", "email", "first_name", "last_name")},
+def _customer_view(scope: str, customer_id: str, doc: dict) -> Customer:
+    personal = customers.person(scope, customer_id)
+    return Customer(customer_id=customer_id, **{k: personal.get(k) for k in ("phone", "email", "first_name",
+                                                                              "last_name")},
                     created_at=doc["created_at"])
 
 
 def issue(tenant_id: str, spec: CardIssue, actor: str) -> tuple[int, Card]:
-    """Issue a card: 201 for a new card, 200 when a pre-printed plastic card is registered to a customer."""
+    """Issue a card: 201 for a new card, 200 when a pre-printed plastic card is registered to a customer.
+
+    The customer (found by phone, created if new) is written first: a card
+    issue that then fails still leaves the registration, never a card that
+    points at a customer who does not exist.
+    """
     scope, program = _program(tenant_id, spec.program_id)
     at = loyalty.now()
-    customer_id = None
-    new_customer = False
-    if spec.customer is not None:
-        customer_id = loyalty.customer_id_by_phone(scope, spec.customer.phone) if spec.customer.phone else None
-        if customer_id is None:
-            customer_id, new_customer = new_id(), True
-
-    def status_for(has_customer: bool) -> tuple[CardStatus, datetime | None]:
-        active = program.activation is Activation.IMMEDIATE or (
-            program.activation is Activation.REGISTRATION and has_customer)
-        return (CardStatus.ACTIVE, at) if active else (CardStatus.ISSUED, None)
-
+    existing = None
     if spec.number is not None:
         if not luhn_valid(spec.number):
             raise refused(400, "invalid_card_number", "The card number fails its Luhn check digit.", "number")
         existing = loyalty.get_card(scope, spec.number)
         if existing is not None:
-            return 200, _register(scope, existing, program, spec.customer, customer_id, new_customer, at, actor)
+            _check_registrable(existing, program, spec)
+    customer_id = None
+    if spec.customer is not None:
+        customer_id, _ = customers.ensure(tenant_id, scope, spec.customer, actor, mode="fill")
+    if existing is not None and customer_id is not None:
+        return 200, _register(scope, existing, program, customer_id, at)
+
+    def status_for(has_customer: bool) -> tuple[CardStatus, datetime | None]:
+        active = program.activation is Activation.IMMEDIATE or (
+            program.activation is Activation.REGISTRATION and has_customer)
+        return (CardStatus.ACTIVE, at) if active else (CardStatus.ISSUED, None)
 
     for _ in range(NUMBER_ATTEMPTS):
         number = spec.number or generate_number(program.card_numbers.prefix, program.card_numbers.length)
@@ -93,10 +99,8 @@ def issue(tenant_id: str, spec: CardIssue, actor: str) -> tuple[int, Card]:
 
         def build(tx: Tx, card: CardState = card) -> None:
             loyalty.add_card(tx, scope, card, at)
-            if spec.customer is not None and customer_id is not None:
-                if new_customer:
-                    loyalty.add_customer(tx, scope, customer_id, spec.customer.model_dump(mode="json"), at)
-                loyalty.link_card(tx, scope, customer_id, card.number, program.id, at)
+            if customer_id is not None:
+                customer_records.link_card(tx, scope, customer_id, card.number, program.id, at)
 
         try:
             transactions.write(build)
@@ -104,29 +108,27 @@ def issue(tenant_id: str, spec: CardIssue, actor: str) -> tuple[int, Card]:
         except TransactionFailed as err:
             if err.condition_failed(0) and spec.number is not None:
                 raise conflict("card_exists", f"Card {spec.number} already exists.", "number") from None
-            if len(err.reasons) > 1 and err.condition_failed(1):
-                raise conflict("customer_changed", "The customer was created concurrently; retry.") from None
             if not err.condition_failed(0):
                 raise
     raise ApiError(503, "numbers_exhausted", "Could not find a free card number; widen the program's number range.")
 
 
-def _register(tenant_id: str, card: CardState, program: Program, customer: CustomerIn | None,
-              customer_id: str | None, new_customer: bool, at: datetime, actor: str) -> Card:
-    """Attach a customer to a pre-printed card from a series (activation on registration)."""
+def _check_registrable(card: CardState, program: Program, spec: CardIssue) -> None:
     if card.program_id != program.id:
         raise conflict("card_exists", f"Card {card.number} belongs to another program.", "number")
-    if card.customer_id is not None or customer is None or customer_id is None:
+    if card.customer_id is not None or spec.customer is None:
         raise conflict("card_exists", f"Card {card.number} is already issued.", "number")
+
+
+def _register(scope: str, card: CardState, program: Program, customer_id: str, at: datetime) -> Card:
+    """Attach a customer to a pre-printed card from a series (activation on registration)."""
     card.customer_id = customer_id
     if card.status is CardStatus.ISSUED and program.activation is not Activation.FIRST_PURCHASE:
         card.status, card.activated_at = CardStatus.ACTIVE, at
 
     def build(tx: Tx) -> None:
-        loyalty.save_card(tx, tenant_id, card, at)
-        if new_customer:
-            loyalty.add_customer(tx, tenant_id, customer_id, customer.model_dump(mode="json"), at)
-        loyalty.link_card(tx, tenant_id, customer_id, card.number, program.id, at)
+        loyalty.save_card(tx, scope, card, at)
+        customer_records.link_card(tx, scope, customer_id, card.number, program.id, at)
 
     try:
         transactions.write(build)
@@ -147,12 +149,12 @@ def lookup_by_phone(tenant_id: str, phone: str) -> CustomerCards:
     customer: Customer | None = None
     cards: list[Card] = []
     for scope in catalog.card_scopes(tenant_id):
-        customer_id = loyalty.customer_id_by_phone(scope, phone)
-        doc = loyalty.get_customer(scope, customer_id) if customer_id else None
-        if customer_id is None or doc is None:
+        customer_id = people.customer_by_phone(scope, phone)
+        got = customer_records.get(scope, customer_id) if customer_id else None
+        if customer_id is None or got is None:
             continue
-        customer = customer or _customer_view(customer_id, doc)
-        for number in loyalty.customer_card_numbers(scope, customer_id):
+        customer = customer or _customer_view(scope, customer_id, got[0])
+        for number in customer_records.card_numbers(scope, customer_id):
             card = loyalty.get_card(scope, number)
             if card:
                 cards.append(view(card, at, gift=is_gift(Located(scope, card))))

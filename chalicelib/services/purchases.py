@@ -48,7 +48,8 @@ from chalicelib.schemas.pos import (
 from chalicelib.schemas.tenancy import Activation, Program, ProgramKind, ProgramStatus, Store, TierMetric
 from chalicelib.services import catalog
 from chalicelib.storage import coupons as coupon_store
-from chalicelib.storage import loyalty, transactions
+from chalicelib.storage import customers as customer_records
+from chalicelib.storage import loyalty, people, transactions
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
 MAX_ATTEMPTS = 40
@@ -114,11 +115,11 @@ def locate_by_phone(tenant_id: str, phone: str, store_id: str, at: datetime) -> 
     candidates: list[Located] = []
     known = False
     for scope in catalog.card_scopes(tenant_id):
-        customer_id = loyalty.customer_id_by_phone(scope, phone)
+        customer_id = people.customer_by_phone(scope, phone)
         if customer_id is None:
             continue
         known = True
-        for number in loyalty.customer_card_numbers(scope, customer_id):
+        for number in customer_records.card_numbers(scope, customer_id):
             card = loyalty.get_card(scope, number)
             program = catalog.program_at(scope, card.program_id, at) if card else None
             if (card and program and program.kind is not ProgramKind.GIFT and _usable(card)

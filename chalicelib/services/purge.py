@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.services import api_keys as key_service
-from chalicelib.storage import api_keys, audit, directory, loyalty
+from chalicelib.storage import api_keys, audit, directory, loyalty, people
 from chalicelib.storage.tables import tenant_partition
 
 PAGE = 200
@@ -16,14 +16,14 @@ PAGE = 200
 class Progress:
     done: bool
     cursor: dict[str, Any] | None = None
-    """Where the scan of the loyalty table resumes (it is not keyed by tenant partition)."""
+    """Which table's scan resumes where: `{"table": "people"|"loyalty", "key": ...}` (not keyed by tenant)."""
 
 
 def purge_tenant_page(tenant_id: str, max_items: int | None = None, cursor: dict[str, Any] | None = None) -> Progress:
     """Delete up to `max_items` rows of the tenant; `done` when nothing is left.
 
-    Order: keys (nothing can authenticate meanwhile), cards, ledgers, receipts,
-    customers and series (the personal data), the audit trail, then the
+    Order: keys (nothing can authenticate meanwhile), the personal-data
+    table, then cards, ledgers, receipts, customers and series, the audit trail, then the
     directory, the tenant row last, so an interrupted purge is found and
     resumed by the next message. Refuses a tenant not marked for deletion.
     """
@@ -37,10 +37,20 @@ def purge_tenant_page(tenant_id: str, max_items: int | None = None, cursor: dict
     budget -= api_keys.delete_partition_page(partition, budget)
     if budget <= 0:
         return Progress(done=False, cursor=cursor)
-    deleted, cursor, finished = loyalty.delete_tenant_page(tenant_id, budget, cursor)
+    table = (cursor or {}).get("table", "people")
+    key = (cursor or {}).get("key")
+    if table == "people":
+        deleted, key, finished = people.delete_tenant_page(tenant_id, budget, key)
+        budget -= deleted
+        if not finished:
+            return Progress(done=False, cursor={"table": "people", "key": key})
+        key = None
+        if budget <= 0:
+            return Progress(done=False, cursor={"table": "loyalty", "key": None})
+    deleted, key, finished = loyalty.delete_tenant_page(tenant_id, budget, key)
     budget -= deleted
     if not finished:
-        return Progress(done=False, cursor=cursor)
+        return Progress(done=False, cursor={"table": "loyalty", "key": key})
     if budget > 0:
         budget -= audit.delete_partition_page(partition, budget)
     if budget > 0:

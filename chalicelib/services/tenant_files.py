@@ -417,7 +417,8 @@ def _provision(tf: TenantFile, actor: str, report: ApplyReport) -> tuple[str, li
     program, stores, needs_fix_up = _provision_parts(tf)
     spec = TenantCreate(
         tenant_id=tf.tenant.id, name=tf.tenant.name, plan=tf.tenant.plan, currency=tf.tenant.currency,
-        timezone=tf.tenant.timezone, partners=tf.tenant.partners, program=program, stores=stores,
+        timezone=tf.tenant.timezone, partners=tf.tenant.partners, privacy=tf.tenant.privacy, program=program,
+        stores=stores,
     )
     try:
         provisioned = tenancy.provision_tenant(tf.agency.id, spec, actor)
@@ -443,8 +444,8 @@ def _update_tenant_settings(tf: TenantFile, actor: str, report: ApplyReport) -> 
     entity = f"tenant {tf.tenant.id}"
     tenant = directory.get_tenant(tf.tenant.id)
     assert tenant is not None
-    wanted = tf.tenant.model_dump(mode="json", include={"name", "plan", "timezone", "partners"})
-    current = tenant.model_dump(mode="json", include={"name", "plan", "timezone", "partners"})
+    wanted = tf.tenant.model_dump(mode="json", include={"name", "plan", "timezone", "partners", "privacy"})
+    current = tenant.model_dump(mode="json", include={"name", "plan", "timezone", "partners", "privacy"})
     changed = sorted(k for k in wanted if wanted[k] != current[k])
     if not changed:
         report.record(entity, UNCHANGED)

@@ -24,8 +24,6 @@ CARD_SK = "card"
 RECEIPT_SK = "receipt"
 REFUND_SK = "refund"
 ADJUSTMENT_SK = "adjustment"
-PROFILE_SK = "profile"
-PHONE_SK = "phone"
 
 
 def coalition_scope(coalition_id: str) -> str:
@@ -59,14 +57,6 @@ def refund_pk(tenant_id: str, refund_id: str) -> str:
 
 def adjustment_pk(tenant_id: str, adjustment_id: str) -> str:
     return f"{tenant_id}#adjustment#{adjustment_id}"
-
-
-def customer_pk(tenant_id: str, customer_id: str) -> str:
-    return f"{tenant_id}#customer#{customer_id}"
-
-
-def phone_pk(tenant_id: str, phone: str) -> str:
-    return f"{tenant_id}#phone#{phone}"
 
 
 def _get(pk: str, sk: str) -> LoyaltyRecord | None:
@@ -180,37 +170,6 @@ def add_once(tx: Tx, pk: str, sk: str, kind: str, doc: dict[str, Any], at: datet
 def replace_versioned(tx: Tx, pk: str, sk: str, kind: str, doc: dict[str, Any], version: int, at: datetime) -> None:
     tx.save(LoyaltyRecord(pk, sk, kind=kind, doc=doc, version=version + 1, at=at),
             condition=LoyaltyRecord.version == version)
-
-
-# --- customers --------------------------------------------------------------------
-
-def customer_id_by_phone(tenant_id: str, phone: str) -> str | None:
-    rec = _get(phone_pk(tenant_id, phone), PHONE_SK)
-    return str(rec.doc.as_dict()["customer_id"]) if rec else None
-
-
-def get_customer(tenant_id: str, customer_id: str) -> dict[str, Any] | None:
-    rec = _get(customer_pk(tenant_id, customer_id), PROFILE_SK)
-    return {**rec.doc.as_dict(), "created_at": rec.at} if rec else None
-
-
-def add_customer(tx: Tx, tenant_id: str, customer_id: str, doc: dict[str, Any], at: datetime) -> None:
-    tx.save(LoyaltyRecord(customer_pk(tenant_id, customer_id), PROFILE_SK, kind="customer", doc=doc, version=1, at=at),
-            condition=LoyaltyRecord.pk.does_not_exist())
-    if doc.get("phone"):
-        tx.save(LoyaltyRecord(phone_pk(tenant_id, doc["phone"]), PHONE_SK, kind="phone",
-                              doc={"customer_id": customer_id}, at=at), condition=LoyaltyRecord.pk.does_not_exist())
-
-
-def link_card(tx: Tx, tenant_id: str, customer_id: str, number: str, program_id: str, at: datetime) -> None:
-    tx.save(LoyaltyRecord(customer_pk(tenant_id, customer_id), f"card#{number}", kind="card_link",
-                          doc={"program_id": program_id}, at=at))
-
-
-def customer_card_numbers(tenant_id: str, customer_id: str) -> list[str]:
-    pk = customer_pk(tenant_id, customer_id)
-    return [r.sk.split("#", 1)[1] for r in
-            LoyaltyRecord.query(pk, LoyaltyRecord.sk.startswith("card#"), consistent_read=True)]
 
 
 def now() -> datetime:

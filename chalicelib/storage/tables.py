@@ -114,6 +114,7 @@ class DueAndPartnerIndex(GlobalSecondaryIndex["LoyaltyRecord"]):
                                                    expiring, a tier check); also "points expiring within N days"
     <scope>#partner#<tenant id>  / entry#<time>... a coalition's ledger entries by partner: settlement for a period
     <tid>#campaign#<cid>         / <code>          a coupon campaign's codes
+    <scope>#customers#<shard>    / <customer id>   every customer of a scope, in 16 shards (segments, exports)
     """
 
     class Meta:
@@ -132,8 +133,11 @@ class LoyaltyRecord(Model):
     <tid>#receipt#<id>       / receipt              a processed purchase: its answer, lines, refunds so far
     <tid>#refund#<id>        / refund               a processed refund: its answer
     <tid>#adjustment#<id>    / adjustment           a manual adjustment (exactly once)
-    <tid>#customer#<id>      / profile, card#<n>    a customer and links to their cards
-    <tid>#phone#<e164>       / phone                the phone index: one customer per phone per tenant
+    <tid>#customer#<id>      / customer             a customer without personal data: tags, consents, stats,
+                                                    referral (personal fields are in PersonRecord, by id)
+    <tid>#customer#<id>      / card#<n>             links to the customer's cards
+    <tid>#customer#<id>      / consent#<time>#<kind> consent history (time, source, text version)
+    <tid>#referral#<code>    / referral             a member's referral code -> customer id
     <tid>#series             / series#<sid>         plastic card series, newest first
     <tid>#series#<sid>       / chunk#<k>            the numbers of one generated chunk of a series
     <partition>#idem#<route>#<key> / idempotency    an Idempotency-Key and its kept answer (24 h TTL)
@@ -162,12 +166,44 @@ class LoyaltyRecord(Model):
     due_and_partner = DueAndPartnerIndex()
 
 
+class _PeopleMeta(_Meta):
+    region = settings.people_region
+
+
+class PersonRecord(Model):
+    """Personal data, and nothing else: the one table a deployment places where the law requires.
+
+    <scope>#person#<customer id> / profile         phone, e-mail, names, gender, birth date, children, preferences
+    <scope>#person#<customer id> / answers#<sid>#<rid>  a survey response's personal answers (free text, dates...)
+    <scope>#person#<customer id> / answer#<route>#<key> an Idempotency-Key answer that carries personal data
+    <scope>#phone#<e164>         / phone           phone -> customer id: one customer per phone per scope
+
+    Everything else refers to a customer by id only, so erasing a customer is
+    deleting one partition and its phone index items. Never written in the
+    same transaction as the loyalty table: the two may live in different
+    regions (Russia's 152-FZ localisation), so writes are ordered to be safe
+    to retry instead (see services/customers.py).
+    """
+
+    class Meta(_PeopleMeta):
+        table_name = settings.people_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()
+    doc = MapAttribute(default=dict)
+    version = NumberAttribute(default=0)
+    at = UTCDateTimeAttribute()
+    expires_at_epoch = NumberAttribute(null=True)
+
+
 # Table models with their TTL attribute (None: items never expire).
 TABLES: dict[type[Model], str | None] = {
     DirectoryRecord: None,
     ApiKeyRecord: None,
     AuditRecord: "expires_at_epoch",
     LoyaltyRecord: "expires_at_epoch",
+    PersonRecord: "expires_at_epoch",
 }
 
 

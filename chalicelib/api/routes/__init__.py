@@ -5,6 +5,7 @@ from chalicelib.api.routes import (  # noqa: F401
     card_series,
     coalitions,
     coupons,
+    customers,
     expiry,
     gift_cards,
     keys,

@@ -1,0 +1,163 @@
+"""Customer records in the loyalty table: no personal fields, only ids, tags, consents, stats and referrals.
+
+Layout of a record's `doc`: `profile` (tags, preferred channel, acquisition),
+`consents` (kind -> latest decision), `referral`, `stats`, `status`,
+`merged_into`, `erased_at`. Profile changes replace whole sections under the
+record's version; stats are only ever changed by atomic ADDs inside the
+purchase and refund transactions, so neither can overwrite the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib.domain.customers import SHARDS, PurchaseStats, empty_stats, shard_of
+from chalicelib.storage import pagination
+from chalicelib.storage.tables import LoyaltyRecord
+from chalicelib.storage.transactions import Tx
+
+CUSTOMER_SK = "customer"
+REFERRAL_SK = "referral"
+SECTIONS = ("profile", "consents", "referral", "status", "merged_into", "erased_at", "updated_at")
+
+
+def customer_pk(scope: str, customer_id: str) -> str:
+    return f"{scope}#customer#{customer_id}"
+
+
+def referral_pk(scope: str, code: str) -> str:
+    return f"{scope}#referral#{code}"
+
+
+def list_pk(scope: str, shard: int) -> str:
+    return f"{scope}#customers#{shard:02d}"
+
+
+def _get(pk: str, sk: str) -> LoyaltyRecord | None:
+    try:
+        return LoyaltyRecord.get(pk, sk, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def get(scope: str, customer_id: str) -> tuple[dict[str, Any], int] | None:
+    """The record's doc (with `created_at`) and version, or None."""
+    rec = _get(customer_pk(scope, customer_id), CUSTOMER_SK)
+    return ({**rec.doc.as_dict(), "created_at": rec.at}, int(rec.version)) if rec else None
+
+
+def add(tx: Tx, scope: str, customer_id: str, doc: dict[str, Any], at: datetime) -> None:
+    """A new customer record (fails if the id exists), listed in its shard of the scope's customer index."""
+    body = {"stats": empty_stats(), "status": "active", **doc}
+    tx.save(LoyaltyRecord(customer_pk(scope, customer_id), CUSTOMER_SK, kind="customer", doc=body, version=1, at=at,
+                          gsi1pk=list_pk(scope, shard_of(customer_id)), gsi1sk=customer_id),
+            condition=LoyaltyRecord.pk.does_not_exist())
+
+
+def update(tx: Tx, scope: str, customer_id: str, version: int, sections: dict[str, Any],
+           stats_read: dict[str, Any] | None = None) -> None:
+    """Replace whole sections of the record if it is still at `version`.
+
+    Stats move by ADDs that do not bump the version, so a write that must not
+    race them (a merge replacing `stats`) passes the stats it read: the write
+    then also requires the receipt and refund counts to be unchanged.
+    """
+    unknown = set(sections) - set(SECTIONS) - {"stats"}
+    if unknown:
+        raise ValueError(f"not an updatable section: {sorted(unknown)}")
+    if "stats" in sections and stats_read is None:
+        raise ValueError("replacing stats needs the stats read (stats_read)")
+    actions = [LoyaltyRecord.doc[name].set(value) for name, value in sections.items() if value is not None]
+    actions += [LoyaltyRecord.doc[name].remove() for name, value in sections.items() if value is None]
+    actions.append(LoyaltyRecord.version.add(1))
+    condition = LoyaltyRecord.version == version
+    if stats_read is not None:
+        stats = LoyaltyRecord.doc["stats"]
+        condition &= stats["purchase_count"] == int(stats_read.get("purchase_count", 0))
+        condition &= stats["refund_count"] == int(stats_read.get("refund_count", 0))
+    tx.update(LoyaltyRecord(customer_pk(scope, customer_id), CUSTOMER_SK), actions=actions, condition=condition)
+
+
+def count_receipt(tx: Tx, scope: str, customer_id: str, change: PurchaseStats, at: datetime) -> None:
+    """Add one receipt (or refund) to the customer's stats: atomic ADDs, no read, exactly once with the receipt."""
+    stats = LoyaltyRecord.doc["stats"]
+    actions = [stats["spend"].add(change.spend)]
+    if change.purchase:
+        actions += [stats["purchase_count"].add(1), stats["stores"][change.store_id].add(1),
+                    stats["first_purchase_at"].set(stats["first_purchase_at"] | at.isoformat()),
+                    stats["last_purchase_at"].set(at.isoformat())]
+    else:
+        actions.append(stats["refund_count"].add(1))
+    actions += [stats["categories"][name].add(amount) for name, amount in sorted(change.categories.items())]
+    tx.update(LoyaltyRecord(customer_pk(scope, customer_id), CUSTOMER_SK), actions=actions,
+              condition=LoyaltyRecord.pk.exists())
+
+
+def link_card(tx: Tx, scope: str, customer_id: str, number: str, program_id: str, at: datetime) -> None:
+    tx.save(LoyaltyRecord(customer_pk(scope, customer_id), f"card#{number}", kind="card_link",
+                          doc={"program_id": program_id}, at=at))
+
+
+def unlink_card(tx: Tx, scope: str, customer_id: str, number: str) -> None:
+    tx.delete(LoyaltyRecord(customer_pk(scope, customer_id), f"card#{number}"))
+
+
+def card_links(scope: str, customer_id: str) -> list[tuple[str, str]]:
+    """(card number, program id) of each card linked to the customer."""
+    pk = customer_pk(scope, customer_id)
+    return [(r.sk.split("#", 1)[1], str(r.doc.as_dict().get("program_id", ""))) for r in
+            LoyaltyRecord.query(pk, LoyaltyRecord.sk.startswith("card#"), consistent_read=True)]
+
+
+def card_numbers(scope: str, customer_id: str) -> list[str]:
+    return [number for number, _ in card_links(scope, customer_id)]
+
+
+def add_consent_event(tx: Tx, scope: str, customer_id: str, consent: dict[str, Any], at: datetime, seq: int) -> None:
+    """One line of the consent history: what was decided, when, where, on which text version."""
+    tx.save(LoyaltyRecord(customer_pk(scope, customer_id), f"consent#{at.isoformat()}#{seq}#{consent['kind']}",
+                          kind="consent", doc=consent, at=at))
+
+
+def consent_history(scope: str, customer_id: str) -> list[dict[str, Any]]:
+    return [r.doc.as_dict() for r in LoyaltyRecord.query(
+        customer_pk(scope, customer_id), LoyaltyRecord.sk.startswith("consent#"), consistent_read=True)]
+
+
+def referral_owner(scope: str, code: str) -> str | None:
+    rec = _get(referral_pk(scope, code), REFERRAL_SK)
+    return str(rec.doc.as_dict()["customer_id"]) if rec else None
+
+
+def add_referral_code(tx: Tx, scope: str, code: str, customer_id: str, at: datetime) -> None:
+    tx.save(LoyaltyRecord(referral_pk(scope, code), REFERRAL_SK, kind="referral", doc={"customer_id": customer_id},
+                          at=at), condition=LoyaltyRecord.pk.does_not_exist())
+
+
+def delete_referral_code(tx: Tx, scope: str, code: str) -> None:
+    tx.delete(LoyaltyRecord(referral_pk(scope, code), REFERRAL_SK))
+
+
+def list_page(scope: str, shard: int, limit: int, cursor: str | None
+              ) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
+    """One page of one shard of the scope's customers: (customer id, doc) pairs and the next cursor."""
+    pk = list_pk(scope, shard)
+    start = pagination.decode(cursor, hash_attr="gsi1pk", hash_value=pk)
+    result = LoyaltyRecord.due_and_partner.query(pk, limit=limit, last_evaluated_key=start)
+    rows = [(r.pk.rsplit("#", 1)[1], {**r.doc.as_dict(), "created_at": r.at}) for r in result]
+    return rows, pagination.encode(result.last_evaluated_key)
+
+
+def iter_all(scope: str, page: int = 200) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every customer record of the scope, shard by shard (segments, exports, reports)."""
+    for shard in range(SHARDS):
+        cursor: str | None = None
+        while True:
+            rows, cursor = list_page(scope, shard, page, cursor)
+            yield from rows
+            if cursor is None:
+                break
