@@ -19,6 +19,7 @@ from typing import Any
 from chalice import Chalice, Response
 from pydantic import BaseModel, ValidationError
 
+from chalicelib.domain.customers import reference_only
 from chalicelib.domain.principal import Principal
 from chalicelib.domain.roles import Role
 from chalicelib.errors import ApiError, ErrorDetail, api_error_body, forbidden, unauthorized, validation_error
@@ -45,6 +46,13 @@ class RouteSpec:
     content_type: str = "application/json"
     errors: tuple[int, ...] = ()
     name: str = ""
+    personal: Callable[[Principal, Any], Any] | None = None
+    """For answers that carry personal data: re-reads the answer from a kept reference on a replay.
+
+    The idempotency record then keeps only `{"customer_id"}` (see
+    domain.customers.reference_only), so erasure leaves no copy of personal
+    fields behind in it, and a replay shows the customer as they are now.
+    """
 
     @property
     def public(self) -> bool:
@@ -156,12 +164,13 @@ class Router:
         response: type[BaseModel] | None = None,
         content_type: str = "application/json",
         errors: tuple[int, ...] = (),
+        personal: Callable[[Principal, Any], Any] | None = None,
     ) -> Callable[[Handler], Handler]:
         def decorator(handler: Handler) -> Handler:
             spec = RouteSpec(
                 method=method.upper(), path=path, roles=frozenset(roles), summary=summary, tag=self.tag,
                 status=status, body=body, query=query, response=response, content_type=content_type,
-                errors=errors, name=f"{self.tag.lower().replace(' ', '_')}_{handler.__name__}",
+                errors=errors, name=f"{self.tag.lower().replace(' ', '_')}_{handler.__name__}", personal=personal,
             )
             _ENTRIES.append(_Entry(spec, _make_view(spec, handler)))
             return handler
@@ -247,10 +256,12 @@ def _make_view(spec: RouteSpec, handler: Handler) -> Callable[..., Response]:
             else:
                 print_ = idempotency.fingerprint(spec.method, req.path, req.raw_body)
                 stored, replayed = idempotency.run(own_scope(principal).partition, f"{spec.method} {spec.path}", key,
-                                                   print_, execute)
+                                                   print_, execute, keep=reference_only if spec.personal else None)
                 status, body, headers = stored.status, stored.body, dict(stored.headers)
                 if replayed:
                     headers["Idempotent-Replayed"] = "true"
+                    if spec.personal is not None and status < 400:
+                        body = _to_response(spec, spec.personal(principal, body), rid).body
             content_type = spec.content_type if status < 400 else "application/json"
             return _json_response(status, body, headers, rid, content_type)
         except ApiError as err:

@@ -129,6 +129,36 @@ def disabled_fields_sent(sent: Mapping[str, Any], disabled: Iterable[str]) -> li
     return sorted(k for k, v in sent.items() if k in off and v not in (None, [], ""))
 
 
+def reference_only(body: Any) -> Any:
+    """What an idempotency record keeps of a customer answer: the id it refers to (errors are kept whole)."""
+    if isinstance(body, dict) and "customer_id" in body and "error" not in body:
+        return {"customer_id": body["customer_id"]}
+    return body
+
+
 def has_consent(consents: Mapping[str, Any], kind: str) -> bool:
     consent = consents.get(kind)
     return bool(consent and consent.get("granted"))
+
+
+@dataclass(frozen=True)
+class ReferralReward:
+    """What a friend's qualifying purchase gives: the friend always, the referrer within their limit."""
+
+    friend_points: int
+    referrer_points: int
+    referrer_note: str
+    """Why the referrer got what they got: `rewarded`, `limit_reached` or `no_card`."""
+
+
+def referral_reward(referral: Mapping[str, Any], receipt_total: int, *, friend_points: int, referrer_points: int,
+                    min_purchase: int, max_per_referrer: int, referrer_rewarded: int,
+                    referrer_has_card: bool) -> ReferralReward | None:
+    """The reward a purchase triggers, or None: not referred, already rewarded, or below the qualifying amount."""
+    if not referral.get("referred_by") or referral.get("rewarded_at") or receipt_total < min_purchase:
+        return None
+    if not referrer_has_card:
+        return ReferralReward(friend_points, 0, "no_card")
+    if referrer_rewarded >= max_per_referrer:
+        return ReferralReward(friend_points, 0, "limit_reached")
+    return ReferralReward(friend_points, referrer_points, "rewarded")

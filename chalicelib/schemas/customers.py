@@ -161,6 +161,7 @@ class Consent(Output):
     at: datetime
     source: str
     text_version: str
+    actor: str | None = Field(default=None, description="Who recorded it (history only): a key, a survey, a link.")
 
 
 class CustomerStats(Output):

@@ -148,6 +148,8 @@ class PurchaseResult(Output):
                         "gift card charges.")
     rule_version: int | None = None
     card_activated: bool = False
+    referral_points: int = Field(default=0, description="Points credited to this card because this purchase "
+                                 "qualified the customer's referral (the member who invited them is credited too).")
     replayed: bool = Field(default=False, description="True when this is the stored answer to an earlier request.")
 
 

@@ -24,6 +24,7 @@ from chalicelib.schemas.customers import (
     PERSONAL_FIELDS,
     Consent,
     ConsentIn,
+    ConsentKind,
     CustomerCreate,
     CustomerExport,
     CustomerOut,
@@ -158,8 +159,8 @@ def search(tenant_id: str, phone: str | None, card: str | None) -> CustomerOut:
 
 # --- creating -----------------------------------------------------------------------------
 
-def _consent_doc(consent: ConsentIn, at: datetime) -> dict[str, Any]:
-    return {**consent.model_dump(mode="json"), "at": at.isoformat()}
+def _consent_doc(consent: ConsentIn, at: datetime, actor: str) -> dict[str, Any]:
+    return {**consent.model_dump(mode="json"), "at": at.isoformat(), "actor": actor}
 
 
 def _resolve_referrer(scope: str, code: str | None, spec: CustomerCreate) -> str | None:
@@ -176,14 +177,14 @@ def _resolve_referrer(scope: str, code: str | None, spec: CustomerCreate) -> str
     return owner
 
 
-def _new_record(spec: CustomerCreate, referrer: str | None, code: str, at: datetime) -> dict[str, Any]:
+def _new_record(spec: CustomerCreate, referrer: str | None, code: str, at: datetime, actor: str) -> dict[str, Any]:
     acquisition = spec.acquisition.model_dump(mode="json", exclude_none=True) if spec.acquisition else None
     if acquisition is None and referrer:
         acquisition = {"channel": "referral"}
     return {
-        "profile": {"tags": list(spec.tags), "preferred_channel": spec.preferred_channel,
+        "profile": {"tags": list(spec.tags), "preferred_channel": spec.model_dump(mode="json")["preferred_channel"],
                     "acquisition": acquisition},
-        "consents": {c.kind.value: _consent_doc(c, at) for c in spec.consents},
+        "consents": {c.kind.value: _consent_doc(c, at, actor) for c in spec.consents},
         "referral": {"code": code, "referred_by": referrer, "friends_rewarded": 0},
     }
 
@@ -193,13 +194,13 @@ def _write_record(scope: str, customer_id: str, spec: CustomerCreate, referrer: 
     """The loyalty-table half of a new customer; False if the record already exists (a retried create)."""
     for _ in range(PERSON_ATTEMPTS):
         code = rules.new_referral_code()
-        doc = _new_record(spec, referrer, code, at)
+        doc = _new_record(spec, referrer, code, at, actor)
 
         def build(tx: Tx, doc: dict[str, Any] = doc, code: str = code) -> None:
             records.add(tx, scope, customer_id, doc, at)
             records.add_referral_code(tx, scope, code, customer_id, at)
             for seq, consent in enumerate(spec.consents):
-                records.add_consent_event(tx, scope, customer_id, _consent_doc(consent, at), at, seq)
+                records.add_consent_event(tx, scope, customer_id, _consent_doc(consent, at, actor), at, seq)
             audit.add(tx, audit.entry(scope, action="customer.created", actor=actor, at=at,
                                       target=f"customer:{customer_id}",
                                       detail={"referred_by": referrer or "", "fields": ",".join(sorted(
@@ -368,11 +369,10 @@ def update(tenant_id: str, customer_id: str, spec: CustomerUpdate, actor: str) -
     _update_person(found, spec.personal())
     sent = spec.model_fields_set
     profile = dict(found.doc.get("profile") or {})
+    dumped = spec.model_dump(mode="json", exclude_none=True)
     for name in ("tags", "preferred_channel", "acquisition"):
         if name in sent:
-            value = getattr(spec, name)
-            profile[name] = value.model_dump(mode="json", exclude_none=True) if hasattr(value, "model_dump") else (
-                list(value) if isinstance(value, list) else value)
+            profile[name] = dumped.get(name)
     if profile != (found.doc.get("profile") or {}):
         found = _save_sections(found, {"profile": profile})
     audit.put(audit.entry(tenant_id, action="customer.updated", actor=actor, at=clock.now(),
@@ -383,11 +383,11 @@ def update(tenant_id: str, customer_id: str, spec: CustomerUpdate, actor: str) -
 def set_consents(found: Found, consents: list[ConsentIn], actor: str) -> Found:
     """Record consent decisions: the current state per kind plus a history line each (time, source, text)."""
     at = clock.now()
-    docs = [_consent_doc(c, at) for c in consents]
+    docs = [_consent_doc(c, at, actor) for c in consents]
 
     def history(tx: Tx, _: Found) -> None:
         for seq, doc in enumerate(docs):
-            records.add_consent_event(tx, found.scope, found.customer_id, {**doc, "actor": actor}, at, seq)
+            records.add_consent_event(tx, found.scope, found.customer_id, doc, at, seq)
 
     current = dict(found.doc.get("consents") or {})
     current.update({d["kind"]: d for d in docs})
@@ -420,7 +420,7 @@ def withdraw_by_token(token: str) -> str:
     if consent is not None and not consent.get("granted"):
         return kind
     version = (consent or {}).get("text_version") or privacy(scope).consent_text_version
-    set_consents(found, [ConsentIn(kind=kind, granted=False, source="link", text_version=version)], "link")
+    set_consents(found, [ConsentIn(kind=ConsentKind(kind), granted=False, source="link", text_version=version)], "link")
     return kind
 
 

@@ -45,9 +45,13 @@ def _check_key(key: str) -> None:
                        "characters.", [ErrorDetail("Idempotency-Key", "invalid")])
 
 
-def run(partition: str, route: str, key: str, print_: str, call: Callable[[], tuple[int, Any, dict[str, str]]]
-        ) -> tuple[Stored, bool]:
-    """Run `call` once per key; returns the answer and whether it is a replay."""
+def run(partition: str, route: str, key: str, print_: str, call: Callable[[], tuple[int, Any, dict[str, str]]],
+        keep: Callable[[Any], Any] | None = None) -> tuple[Stored, bool]:
+    """Run `call` once per key; returns the answer and whether it is a replay.
+
+    `keep` turns the answer into what is stored for replays (personal data
+    routes drop personal fields, so the idempotency cache never holds them).
+    """
     _check_key(key)
     now = datetime.now(UTC)
     existing = store.get(partition, route, key)
@@ -76,5 +80,5 @@ def run(partition: str, route: str, key: str, print_: str, call: Callable[[], tu
     if status >= 500:
         store.release(partition, route, key)
     else:
-        store.complete(partition, route, key, status, body, headers)
+        store.complete(partition, route, key, status, keep(body) if keep else body, headers)
     return Stored(status, body, headers), False

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from chalicelib.domain import coupons as coupon_rules
+from chalicelib.domain import customers as customer_rules
 from chalicelib.domain import earning, pricing, tiers
 from chalicelib.domain.cards import CardState, CardStatus
 from chalicelib.domain.ids import new_id
@@ -188,12 +189,26 @@ class CouponUse:
 
 
 @dataclass
+class ReferralWrite:
+    """The referral marks a qualifying purchase writes, each guarded by the version read."""
+
+    friend: tuple[dict[str, Any], int]
+    """The friend's new referral section (rewarded_at set) and their record's version."""
+    referrer: tuple[str, dict[str, Any], int] | None = None
+    """The referrer's id, new referral section (one more friend rewarded) and version."""
+
+
+@dataclass
 class Outcome:
     result: PurchaseResult
     receipt: dict[str, Any]
     cards: list[Located] = field(default_factory=list)
     entries: list[tuple[Located, LedgerEntry | MoneyEntry]] = field(default_factory=list)
     coupon_uses: list[CouponUse] = field(default_factory=list)
+    customer: tuple[str, str] | None = None
+    """(scope, customer id) whose derived stats this receipt adds to."""
+    stats: customer_rules.PurchaseStats | None = None
+    referral: ReferralWrite | None = None
 
 
 def _coupons(tenant_id: str, body: PurchaseIn, located: Located | None, program: Program | None,
@@ -359,11 +374,16 @@ def compute(tenant_id: str, principal: Principal, body: PurchaseIn, at: datetime
                     previous_tier=change.previous, reason=f"upgrade: qualification {reached} reached {change.tier}",
                     **stamp)))
         outcome.cards.append(located)
+        referral_points = _referral(outcome, located, program, body.total, stamp, at)
+        if card.customer_id is not None:
+            outcome.customer = (located.scope, card.customer_id)
+            outcome.stats = customer_rules.receipt_stats(body.total, store.id,
+                                                         [(ln.category, ln.amount) for ln in body.items])
         outcome.result = outcome.result.model_copy(update={
             "card_number": card.number, "points_earned": earned, "points_redeemed": body.redeem_points,
             "balance": wallet.spendable(at), "pending": wallet.pending(at), "tier": card.tier,
             "tier_upgrade": upgrade, "promotions": priced.earned.promotions, "card_activated": activated,
-            "rule_version": version,
+            "rule_version": version, "referral_points": referral_points,
         })
 
     gifts = _gift_tenders(tenant_id, body, store, priced.payable, rules_at)
@@ -398,6 +418,66 @@ def compute(tenant_id: str, principal: Principal, body: PurchaseIn, at: datetime
         "at": at.isoformat(), "purchased_at": rules_at.isoformat(),
     }
     return outcome
+
+
+def _referrer_card(scope: str, referrer_id: str, program_id: str, friend_card: str) -> CardState | None:
+    """The referrer's usable card of the same program (the points are that program's)."""
+    for number, linked_program in customer_records.card_links(scope, referrer_id):
+        if linked_program == program_id and number != friend_card:
+            card = loyalty.get_card(scope, number)
+            if card is not None and _usable(card):
+                return card
+    return None
+
+
+def _referral(outcome: Outcome, located: Located, program: Program, total: int, stamp: dict[str, Any],
+              at: datetime) -> int:
+    """Reward a referral on the friend's first qualifying purchase: both cards, in this purchase's transaction.
+
+    The friend's record is marked (version-guarded) in the same transaction,
+    so a referral pays out once however often the till retries. The bonus
+    matures with the program's pending days and is not reversed by a refund.
+    """
+    card, scope = located.card, located.scope
+    rules_ = program.referral
+    if rules_ is None or card.customer_id is None:
+        return 0
+    got = customer_records.get(scope, card.customer_id)
+    referral = (got[0].get("referral") or {}) if got else {}
+    referrer_id = referral.get("referred_by")
+    if got is None or not referrer_id or referral.get("rewarded_at") or total < rules_.min_purchase:
+        return 0
+    referrer = customer_records.get(scope, referrer_id)
+    active = referrer is not None and referrer[0].get("status", "active") == "active"
+    referrer_card = _referrer_card(scope, referrer_id, program.id, card.number) if active else None
+    referrer_referral = (referrer[0].get("referral") or {}) if referrer else {}
+    reward = customer_rules.referral_reward(
+        referral, total, friend_points=rules_.friend_points, referrer_points=rules_.referrer_points,
+        min_purchase=rules_.min_purchase, max_per_referrer=rules_.max_per_referrer,
+        referrer_rewarded=int(referrer_referral.get("friends_rewarded", 0)),
+        referrer_has_card=referrer_card is not None)
+    if reward is None:
+        return 0
+    matures = at + timedelta(days=program.pending_days)
+    source = f"referral:{card.customer_id}"
+    if reward.friend_points:
+        card.wallet.earn(Lot(reward.friend_points, at, matures, expiry_of(program, at), source))
+        outcome.entries.append((located, LedgerEntry(
+            entry_id=new_id(), type="bonus", points=reward.friend_points, balance_after=card.wallet.total,
+            reason="referral: first qualifying purchase", **stamp)))
+    write = ReferralWrite(friend=({**referral, "rewarded_at": at.isoformat()}, got[1]))
+    if reward.referrer_points and referrer_card is not None and referrer is not None:
+        referrer_card.wallet.earn(Lot(reward.referrer_points, at, matures, expiry_of(program, at), source))
+        referrer_at = Located(scope, referrer_card)
+        outcome.cards.append(referrer_at)
+        outcome.entries.append((referrer_at, LedgerEntry(
+            entry_id=new_id(), type="bonus", points=reward.referrer_points,
+            balance_after=referrer_card.wallet.total, reason=f"referral: friend {card.customer_id}",
+            **{**stamp, "receipt_id": None})))
+        write.referrer = (referrer_id, {**referrer_referral, "friends_rewarded": int(
+            referrer_referral.get("friends_rewarded", 0)) + 1}, referrer[1])
+    outcome.referral = write
+    return reward.friend_points
 
 
 def _no_program(lines: list[earning.Line], body: PurchaseIn) -> pricing.Priced:
@@ -451,6 +531,13 @@ def _write(tx: Tx, *, tenant_id: str, receipt_id: str, outcome: Outcome, receipt
     write_coupon_uses(tx, tenant_id, outcome.coupon_uses, +1, at)
     for seq, (located, entry) in enumerate(outcome.entries):
         loyalty.add_entry(tx, located.scope, located.card.number, entry, seq)
+    if outcome.customer is not None and outcome.stats is not None:
+        scope, customer_id = outcome.customer
+        customer_records.count_receipt(tx, scope, customer_id, outcome.stats, at,
+                                       referral=outcome.referral.friend if outcome.referral else None)
+        if outcome.referral is not None and outcome.referral.referrer is not None:
+            referrer_id, section, version = outcome.referral.referrer
+            customer_records.update(tx, scope, referrer_id, version, {"referral": section})
 
 
 def changed_underneath(err: TransactionFailed) -> bool:

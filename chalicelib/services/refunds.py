@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain import coupons as coupon_rules
+from chalicelib.domain import customers as customer_rules
 from chalicelib.domain import refunds as rules
 from chalicelib.domain import tiers
 from chalicelib.domain.cards import CardState
@@ -44,6 +45,7 @@ from chalicelib.services.purchases import (
     write_once,
 )
 from chalicelib.storage import coupons as coupon_store
+from chalicelib.storage import customers as customer_records
 from chalicelib.storage import loyalty, transactions
 from chalicelib.storage.transactions import Tx
 
@@ -82,7 +84,7 @@ def replay(tenant_id: str, body: RefundIn, fingerprint: str) -> RefundResult | N
 
 def _write(tx: Tx, *, tenant_id: str, body: RefundIn, cards: list[Located], entries: list[tuple[Located, Any]],
            coupon_uses: list[CouponUse], refund_doc: dict[str, Any], receipt: dict[str, Any], receipt_version: int,
-           at: datetime) -> None:
+           customer: tuple[str, str, customer_rules.PurchaseStats] | None, at: datetime) -> None:
     """Refund record first (index 0: its failure means 'already processed'); every later item is version-guarded."""
     loyalty.add_once(tx, loyalty.refund_pk(tenant_id, body.refund_id), loyalty.REFUND_SK, "refund", refund_doc, at)
     loyalty.replace_versioned(tx, loyalty.receipt_pk(tenant_id, body.receipt_id), loyalty.RECEIPT_SK, "receipt",
@@ -92,6 +94,22 @@ def _write(tx: Tx, *, tenant_id: str, body: RefundIn, cards: list[Located], entr
     write_coupon_uses(tx, tenant_id, coupon_uses, -1, at)
     for seq, (located, entry) in enumerate(entries):
         loyalty.add_entry(tx, located.scope, located.card.number, entry, seq)
+    if customer is not None:
+        customer_records.count_receipt(tx, customer[0], customer[1], customer[2], at)
+
+
+def _customer_of(receipt: dict[str, Any], out: _Refund, plan: rules.RefundPlan
+                 ) -> tuple[str, str, customer_rules.PurchaseStats] | None:
+    """Whose stats the refund reduces: the customer of the receipt's points card, as the card says now."""
+    number, scope = receipt.get("card_number"), receipt.get("card_scope")
+    if not number or not scope:
+        return None
+    card = next((c.card for c in out.cards if c.card.number == number), None) or loyalty.get_card(scope, number)
+    if card is None or card.customer_id is None:
+        return None
+    lines = [(str(receipt["lines"][i].get("category") or ""), amount) for i, (_, amount) in
+             sorted(plan.line_changes.items())]
+    return scope, card.customer_id, customer_rules.receipt_stats(plan.amount, receipt["store_id"], lines, refund=True)
 
 
 def _cumulative_share(paid: int, refunded: int, total: int) -> int:
@@ -232,7 +250,7 @@ def refund(tenant_id: str, principal: Principal, body: RefundIn, actor: str) -> 
 
         build = functools.partial(_write, tenant_id=tenant_id, body=body, cards=out.cards, entries=out.entries,
                                   coupon_uses=out.coupon_uses, refund_doc=refund_doc, receipt=new_receipt,
-                                  receipt_version=receipt_version, at=at)
+                                  receipt_version=receipt_version, customer=_customer_of(receipt, out, plan), at=at)
         done = write_once(build, out.result, lambda: replay(tenant_id, body, fingerprint))
         if done is not None:
             return done

@@ -16,6 +16,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.domain.customers import SHARDS, PurchaseStats, empty_stats, shard_of
+from chalicelib.domain.ids import new_id
 from chalicelib.storage import pagination
 from chalicelib.storage.tables import LoyaltyRecord
 from chalicelib.storage.transactions import Tx
@@ -82,8 +83,14 @@ def update(tx: Tx, scope: str, customer_id: str, version: int, sections: dict[st
     tx.update(LoyaltyRecord(customer_pk(scope, customer_id), CUSTOMER_SK), actions=actions, condition=condition)
 
 
-def count_receipt(tx: Tx, scope: str, customer_id: str, change: PurchaseStats, at: datetime) -> None:
-    """Add one receipt (or refund) to the customer's stats: atomic ADDs, no read, exactly once with the receipt."""
+def count_receipt(tx: Tx, scope: str, customer_id: str, change: PurchaseStats, at: datetime, *,
+                  referral: tuple[dict[str, Any], int] | None = None) -> None:
+    """Add one receipt (or refund) to the customer's stats: atomic ADDs, no read, exactly once with the receipt.
+
+    `referral` = (new referral section, version read): the receipt that
+    rewards a referral also marks it, in the same single update of the record
+    (a transaction may touch an item once), guarded by the version.
+    """
     stats = LoyaltyRecord.doc["stats"]
     actions = [stats["spend"].add(change.spend)]
     if change.purchase:
@@ -93,8 +100,11 @@ def count_receipt(tx: Tx, scope: str, customer_id: str, change: PurchaseStats, a
     else:
         actions.append(stats["refund_count"].add(1))
     actions += [stats["categories"][name].add(amount) for name, amount in sorted(change.categories.items())]
-    tx.update(LoyaltyRecord(customer_pk(scope, customer_id), CUSTOMER_SK), actions=actions,
-              condition=LoyaltyRecord.pk.exists())
+    condition = LoyaltyRecord.pk.exists()
+    if referral is not None:
+        actions += [LoyaltyRecord.doc["referral"].set(referral[0]), LoyaltyRecord.version.add(1)]
+        condition = LoyaltyRecord.version == referral[1]
+    tx.update(LoyaltyRecord(customer_pk(scope, customer_id), CUSTOMER_SK), actions=actions, condition=condition)
 
 
 def link_card(tx: Tx, scope: str, customer_id: str, number: str, program_id: str, at: datetime) -> None:
@@ -119,8 +129,9 @@ def card_numbers(scope: str, customer_id: str) -> list[str]:
 
 def add_consent_event(tx: Tx, scope: str, customer_id: str, consent: dict[str, Any], at: datetime, seq: int) -> None:
     """One line of the consent history: what was decided, when, where, on which text version."""
-    tx.save(LoyaltyRecord(customer_pk(scope, customer_id), f"consent#{at.isoformat()}#{seq}#{consent['kind']}",
-                          kind="consent", doc=consent, at=at))
+    sk = f"consent#{at.isoformat()}#{seq:02d}#{consent['kind']}#{new_id(6)}"
+    tx.save(LoyaltyRecord(customer_pk(scope, customer_id), sk, kind="consent", doc=consent, at=at),
+            condition=LoyaltyRecord.pk.does_not_exist())
 
 
 def consent_history(scope: str, customer_id: str) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chalicelib.api.registry import PUBLIC, Request, Router
 from chalicelib.api.routes.common import tenant_id_of
+from chalicelib.domain.principal import Principal
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.customers import (
     ConsentKind,
@@ -21,13 +22,19 @@ from chalicelib.schemas.customers import (
 from chalicelib.services import customers
 
 router = Router("Customers")
+
+
+def reread(principal: Principal, kept: dict) -> CustomerOut:
+    """A replayed answer: the customer as stored now (the idempotency record keeps only the id)."""
+    return customers.get(tenant_id_of(principal), kept["customer_id"])
+
 ADMIN = {Role.TENANT_ADMIN}
 WRITERS = {Role.TENANT_ADMIN, Role.POS}
 READERS = {Role.TENANT_ADMIN, Role.POS, Role.SUPPORT}
 
 
 @router.route("POST", "/v1/customers", roles=WRITERS, body=CustomerCreate, response=CustomerOut, status=201,
-              errors=(409, 422),
+              errors=(409, 422), personal=reread,
               summary="Register a customer (phone normalised to E.164; one customer per phone). 409 if the phone "
                       "is taken; a referral code links them to the member who invited them.")
 def create_customer(req: Request) -> tuple[int, CustomerOut]:
@@ -55,7 +62,7 @@ def update_customer(req: Request) -> CustomerOut:
 
 
 @router.route("POST", "/v1/customers/{customer_id}/consents", roles=WRITERS, body=ConsentsIn, response=CustomerOut,
-              errors=(404, 409, 410),
+              errors=(404, 409, 410), personal=reread,
               summary="Record consents given or withdrawn (time, source and text version kept in the history).")
 def set_consents(req: Request) -> CustomerOut:
     return customers.change_consents(tenant_id_of(req.caller), req.path["customer_id"], req.body.consents,
@@ -63,7 +70,7 @@ def set_consents(req: Request) -> CustomerOut:
 
 
 @router.route("POST", "/v1/customers/{customer_id}/merge", roles=ADMIN, body=MergeIn, response=CustomerOut,
-              errors=(404, 409, 410, 422),
+              errors=(404, 409, 410, 422), personal=reread,
               summary="Merge a duplicate into this customer: its cards, history, stats and missing fields move "
                       "here; the duplicate is kept as a pointer.")
 def merge_customers(req: Request) -> CustomerOut:
