@@ -32,6 +32,9 @@ JOBS_MAX_RECEIVE_COUNT = 5
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 REPORTS_PREFIX = "reports/"
 REPORTS_EXPIRE_DAYS = 7
+IMPORTS_PREFIX = "imports/"
+IMPORTS_EXPIRE_DAYS = 7
+"""Uploaded customer files and their result files hold personal data: kept a week, then gone."""
 
 # Gateway responses: (response type, status override or None to keep API Gateway's, status for our body).
 GATEWAY_RESPONSES: list[tuple[str, int | None, int]] = [
@@ -166,7 +169,14 @@ def bucket_resources() -> dict[str, Any]:
                             "Prefix": REPORTS_PREFIX,
                             "ExpirationInDays": REPORTS_EXPIRE_DAYS,
                             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
-                        }
+                        },
+                        {
+                            "Id": "expire-imports",
+                            "Status": "Enabled",
+                            "Prefix": IMPORTS_PREFIX,
+                            "ExpirationInDays": IMPORTS_EXPIRE_DAYS,
+                            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                        },
                     ]
                 },
             },
@@ -245,8 +255,11 @@ def data_access_policy(tables: dict[str, Any], queues: dict[str, Any]) -> dict[s
                         {
                             "Sid": "Reports",
                             "Effect": "Allow",
-                            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                            "Resource": _sub(f"arn:${{AWS::Partition}}:s3:::{NAME_PREFIX}-reports/{REPORTS_PREFIX}*"),
+                            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                            "Resource": [
+                                _sub(f"arn:${{AWS::Partition}}:s3:::{NAME_PREFIX}-reports/{REPORTS_PREFIX}*"),
+                                _sub(f"arn:${{AWS::Partition}}:s3:::{NAME_PREFIX}-reports/{IMPORTS_PREFIX}*"),
+                            ],
                         },
                     ],
                 },

@@ -163,7 +163,7 @@ def lookup_by_phone(tenant_id: str, phone: str) -> CustomerCards:
     return CustomerCards(customer=customer, cards=cards)
 
 
-def _redacted(entry: LedgerEntry, tenant_id: str) -> LedgerEntry:
+def redacted(entry: LedgerEntry, tenant_id: str) -> LedgerEntry:
     """A coalition partner sees the shared balance's movements, never another partner's receipts."""
     if entry.partner_id is None or entry.partner_id == tenant_id:
         return entry
@@ -177,7 +177,7 @@ def ledger(tenant_id: str, number: str, limit: int, cursor: str | None) -> tuple
                       f"/v1/gift-cards/{number}/transactions.", "number")
     entries, next_cursor = loyalty.list_entries(located.scope, number, limit, cursor)
     if located.scope != tenant_id:
-        entries = [_redacted(e, tenant_id) for e in entries]
+        entries = [redacted(e, tenant_id) for e in entries]
     return entries, next_cursor
 
 

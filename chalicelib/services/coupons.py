@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -315,3 +316,25 @@ def handle_job(message: dict[str, Any]) -> None:
         queues.send(settings.jobs_queue, job_message(tenant_id, campaign_id))
     else:
         logger.info("coupon generation finished", extra={"tenant_id": tenant_id, "campaign_id": campaign_id})
+
+
+def grant_code(tenant_id: str, campaign_id: str, holder: str, grant_key: str, at: datetime) -> str:
+    """A code of the campaign for one holder (a survey reward): the shared code, or a unique code minted for them.
+
+    A unique code is minted once per `grant_key` (code record and grant marker
+    in one transaction), so a retried grant returns the same code. Minted codes
+    have the generated codes' shape, so purchases and quotes accept them.
+    Returned in display form.
+    """
+    campaign, _ = _require(tenant_id, campaign_id)
+    if campaign.mode == "shared":
+        assert campaign.code is not None, "a shared campaign has its code"
+        return rules.display(campaign.code)
+    earlier = store.granted_code(tenant_id, grant_key)
+    if earlier is not None:
+        return rules.display(earlier)
+    for _ in range(MAX_COLLISIONS):
+        code = store.add_granted_code(tenant_id, campaign_id, rules.generate_code(), holder, grant_key, at)
+        if code is not None:
+            return rules.display(code)
+    raise ApiError(503, "coupon_codes_exhausted", "Could not mint a free coupon code; retry.")

@@ -211,3 +211,42 @@ def add_codes_counted(tenant_id: str, campaign: Campaign, version: int, codes: l
             return BatchOutcome.COLLISION
         raise
     return BatchOutcome.WRITTEN
+
+
+GRANT_SK = "grant"
+
+
+def grant_pk(tenant_id: str, grant_key: str) -> str:
+    """A minted code's grant marker: one code per grant key (e.g. one survey reward per customer)."""
+    return f"{tenant_id}#coupon-grant#{grant_key}"
+
+
+def granted_code(tenant_id: str, grant_key: str) -> str | None:
+    """The code an earlier grant with this key minted, if any."""
+    rec = _get(grant_pk(tenant_id, grant_key), GRANT_SK)
+    return str(rec.doc.as_dict()["code"]) if rec else None
+
+
+def add_granted_code(tenant_id: str, campaign_id: str, code: str, holder: str, grant_key: str,
+                     at: datetime) -> str | None:
+    """Mint one code for one holder, exactly once per `grant_key`: the grant marker and the code in one transaction.
+
+    Returns the code written, the code an earlier grant with this key wrote
+    (a retry), or None when `code` collided with an existing one (draw again).
+    """
+
+    def build(tx: Tx) -> None:
+        tx.save(LoyaltyRecord(grant_pk(tenant_id, grant_key), GRANT_SK, kind="coupon_grant",
+                              doc={"code": code, "campaign_id": campaign_id, "holder": holder}, version=1, at=at),
+                condition=LoyaltyRecord.pk.does_not_exist())
+        add_code(tx, tenant_id, code, campaign_id, at)
+
+    try:
+        transactions.write(build)
+    except TransactionFailed as err:
+        if err.condition_failed(0):
+            return granted_code(tenant_id, grant_key)
+        if err.condition_failed(1):
+            return None
+        raise
+    return code

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from chalicelib.observability import logger
-from chalicelib.services import card_series, coupons, purge, sweeps, tenancy
+from chalicelib.services import card_series, coupons, customer_import, purge, sweeps, tenancy
 from chalicelib.settings import settings
 from chalicelib.storage import queues
 
@@ -33,6 +33,7 @@ JOBS: dict[str, Callable[[dict[str, Any]], None]] = {
     tenancy.PURGE_JOB: _purge,
     card_series.GENERATE_JOB: card_series.handle_job,
     coupons.GENERATE_JOB: coupons.handle_job,
+    customer_import.IMPORT_JOB: customer_import.handle_job,
     sweeps.SCOPE_JOB: sweeps.handle_job,
 }
 

@@ -16,7 +16,13 @@ PERSON = {"phone": "+7 916 765-43-21", "email": "evlampia.unique@example.org", "
           "preferences": ["knitting-yarn"], "tags": ["zebra-lover"],
           "acquisition": {"channel": "event", "source": "crafts-fair-kazan", "campaign": "yarn-week"},
           "consents": [{"kind": "sms", "granted": True, "source": "tablet", "text_version": "2026-09"}]}
-TRACES = ["9167654321", "evlampia.unique", "Евлампия", "Ксенофонтова", "Пантелеймоновна", "1987-06-23",
+SURVEY = {"id": "feedback-form", "title": "Tell us", "kind": "registration", "status": "active",
+          "questions": [{"id": "phone", "type": "phone", "label": "Phone", "required": True, "maps_to": "phone"},
+                        {"id": "comment", "type": "text", "label": "Anything?", "max_length": 200},
+                        {"id": "stars", "type": "rating", "label": "Rate us", "scale": 5}],
+          "reward": {"kind": "none"}}
+COMMENT = "Бариста Севастиан помнит мой заказ"
+TRACES = ["9167654321", "Севастиан", "evlampia.unique", "Евлампия", "Ксенофонтова", "Пантелеймоновна", "1987-06-23",
           "Аристарх", "2015-03-09", "knitting-yarn", "zebra-lover", "crafts-fair-kazan", "yarn-week"]
 
 
@@ -40,12 +46,17 @@ def seed(api: Api, tenant: TenantKeys, clock: Any) -> tuple[str, str]:
     card = api.post("/v1/cards", tenant.pos, {"program_id": "main", "customer": {"phone": PERSON["phone"]}},
                     headers={"Idempotency-Key": "card-1"}).data["number"]
     assert buy(api, tenant.pos, "r1", card, 50_000).status_code == 200
+    clock.advance(minutes=1)
     assert buy(api, tenant.pos, "r2", card, 20_000, redeem=10).status_code == 200
     clock.advance(minutes=5)
     consent = {"consents": [{"kind": "email", "granted": True, "source": "pos", "text_version": "2026-10"}]}
     assert api.post(f"/v1/customers/{cid}/consents", tenant.pos, consent,
                     headers={"Idempotency-Key": "consent-1"}).status_code == 200
     assert api.patch(f"/v1/customers/{cid}", tenant.admin, {"preferred_channel": "email"}).status_code == 200
+    assert api.post("/v1/surveys", tenant.admin, SURVEY).status_code == 201
+    answered = api.post(f"/v1/public/surveys/{tenant.tenant_id}/feedback-form/responses", None,
+                        {"answers": {"phone": PERSON["phone"], "comment": COMMENT, "stars": 5}})
+    assert answered.status_code == 201, answered.data
     return cid, card
 
 
@@ -61,6 +72,8 @@ def test_export_holds_everything_stored(api: Api, tenant: TenantKeys, clock: Any
     assert [(e["type"], e["points"]) for e in data["cards"][0]["ledger"]] == [
         ("accrual", 9), ("redemption", -10), ("accrual", 25)], "newest first"
     assert data["cards"][0]["balance"] == 24 and data["truncated"] is False
+    assert [(r["survey_id"], r["answers"]["comment"], r["answers"]["stars"]) for r in data["survey_responses"]] == [
+        ("feedback-form", COMMENT, 5)]
     assert api.get(f"/v1/customers/{cid}/export", tenant.support).status_code == 403
 
 
@@ -75,6 +88,9 @@ def test_erase_leaves_no_trace_and_keeps_the_ledger(api: Api, tenant: TenantKeys
     assert r.data["acquisition"] == {"channel": "event"} and r.data["cards"] == [card]
 
     assert traces(every_item()) == {}
+    results = api.get("/v1/surveys/feedback-form/results", tenant.admin)
+    stars = next(q for q in results.data["questions"] if q["question_id"] == "stars")
+    assert results.data["responses"] == 1 and stars["average_x100"] == 500, "non-personal answers still count"
 
     assert api.get(f"/v1/customers/{cid}", tenant.admin).data["erased_at"] is not None
     assert api.get("/v1/customers?phone=%2B79167654321", tenant.admin).status_code == 404

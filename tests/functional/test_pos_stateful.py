@@ -336,7 +336,7 @@ class PosMachine(RuleBasedStateMachine):
             "points_redeemed": redeem, "discount": discount, "payable": total - discount,
             "balance": self.wallet.spendable, "pending": self.wallet.pending, "tier": None, "promotions": [],
             "card_activated": False, "replayed": False, "tier_upgrade": None, "coupons": [], "gift_cards": [],
-            "to_pay": total - discount, "rule_version": self.rule_version,
+            "to_pay": total - discount, "rule_version": self.rule_version, "referral_points": 0,
         }
         amounts = [item["amount"] for item in body["items"]]
         weights = ([(a - s) * BPS for a, s in zip(amounts, discount_shares(discount, amounts), strict=True)]

@@ -126,8 +126,9 @@ def test_reports_bucket_is_private_encrypted_and_expiring(resources: dict[str, A
     assert len(props["PublicAccessBlockConfiguration"]) == 4
     sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     assert sse["SSEAlgorithm"] == "AES256"
-    (rule,) = props["LifecycleConfiguration"]["Rules"]
-    assert (rule["Status"], rule["Prefix"], rule["ExpirationInDays"]) == ("Enabled", "reports/", 7)
+    rules = props["LifecycleConfiguration"]["Rules"]
+    assert [(r["Status"], r["Prefix"], r["ExpirationInDays"]) for r in rules] == [
+        ("Enabled", "reports/", 7), ("Enabled", "imports/", 7)], "reports and customer files (personal data) expire"
 
     (policy,) = _of_type(resources, "AWS::S3::BucketPolicy").values()
     (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]

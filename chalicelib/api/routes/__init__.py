@@ -8,9 +8,13 @@ from chalicelib.api.routes import (  # noqa: F401
     customers,
     expiry,
     gift_cards,
+    imports,
     keys,
     meta,
     platform,
     pos,
+    segments,
+    support,
+    surveys,
     tenant,
 )
