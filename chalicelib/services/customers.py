@@ -37,6 +37,7 @@ from chalicelib.services import catalog
 from chalicelib.settings import settings
 from chalicelib.storage import audit, directory, loyalty, people, transactions
 from chalicelib.storage import customers as records
+from chalicelib.storage import surveys as survey_store
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
 Mode = Literal["keep", "fill", "overwrite"]
@@ -427,7 +428,7 @@ def withdraw_by_token(token: str) -> str:
 # --- merge ------------------------------------------------------------------------------------
 
 def merge(tenant_id: str, keep_id: str, duplicate_id: str, actor: str) -> CustomerOut:
-    """Fold a duplicate into the kept customer: cards, history, stats, consents and missing fields move.
+    """Fold a duplicate into the kept customer: cards, history, stats, consents, survey answers and missing fields move.
 
     The loyalty half (cards re-pointed, stats added, the duplicate marked
     merged) is one transaction; the personal half follows and is re-run by a
@@ -448,6 +449,7 @@ def merge(tenant_id: str, keep_id: str, duplicate_id: str, actor: str) -> Custom
     if dup.doc.get("status") != "merged":
         _merge_records(keep, dup, actor)
     _merge_people(keep.scope, keep_id, duplicate_id)
+    survey_store.move_responses(keep.scope, duplicate_id, keep_id)
     return get(tenant_id, keep_id)
 
 
@@ -541,8 +543,6 @@ def _merge_people(scope: str, keep_id: str, duplicate_id: str) -> None:
 
 def export(tenant_id: str, customer_id: str, actor: str) -> CustomerExport:
     """Everything stored about the customer, as JSON: the data subject's access request."""
-    from chalicelib.storage.surveys import responses_of
-
     found = find(tenant_id, customer_id)
     at = clock.now()
     person_items = people.items(found.scope, customer_id)
@@ -565,7 +565,7 @@ def export(tenant_id: str, customer_id: str, actor: str) -> CustomerExport:
                       "balance": card.wallet.spendable(at) if card else 0, "ledger": entries[:EXPORT_LEDGER_LIMIT]})
     answers = {(i["survey_id"], i["response_id"]): i["answers"] for i in person_items if i["kind"] == "answers"}
     responses = []
-    for response in responses_of(found.scope, customer_id):
+    for response in survey_store.responses_of(found.scope, customer_id):
         key = (response.get("survey_id"), response.get("response_id"))
         responses.append({**response, "answers": {**(response.get("answers") or {}), **answers.pop(key, {})}})
     responses += [{"survey_id": s, "response_id": r, "answers": a} for (s, r), a in answers.items()]

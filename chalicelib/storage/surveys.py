@@ -276,3 +276,28 @@ def count_hit(tenant_id: str, survey_id: str, address_hash: str, window: int, li
             return False
         raise
     return True
+
+
+def move_responses(scope: str, from_customer: str, to_customer: str) -> int:
+    """Merging duplicates: move one customer's response summaries and reward markers to another; how many moved.
+
+    Each item is copied (kept customer's own reward marker for a survey wins)
+    and then the original deleted, so a merge interrupted halfway is finished
+    by running this again.
+    """
+    moved = 0
+    for rec in LoyaltyRecord.query(customer_pk(scope, from_customer), LoyaltyRecord.sk.startswith("survey"),
+                                   consistent_read=True):
+        doc = rec.doc.as_dict()
+        if "customer_id" in doc:
+            doc["customer_id"] = to_customer
+        copy = LoyaltyRecord(customer_pk(scope, to_customer), rec.sk, kind=rec.kind, doc=doc, at=rec.at,
+                             version=rec.version, gsi1pk=rec.gsi1pk, gsi1sk=rec.gsi1sk)
+        try:
+            copy.save(condition=LoyaltyRecord.pk.does_not_exist())
+            moved += 1
+        except PutError as err:
+            if err.cause_response_code != "ConditionalCheckFailedException":
+                raise
+        rec.delete()
+    return moved

@@ -154,6 +154,12 @@ def test_merge_moves_cards_history_stats_and_missing_fields(api: Api, tenant: Te
                         ).data["number"]
     assert buy(api, tenant.pos, "r1", keep_card, 10_000).status_code == 200
     assert buy(api, tenant.pos, "r2", dup_card, 40_000, category="tea").status_code == 200
+    survey = {"id": "hello", "title": "Hello", "kind": "registration", "status": "active", "reward": {"kind": "none"},
+              "questions": [{"id": "phone", "type": "phone", "label": "Phone", "required": True, "maps_to": "phone"},
+                            {"id": "note", "type": "text", "label": "Note"}]}
+    assert api.post("/v1/surveys", tenant.admin, survey).status_code == 201
+    assert api.post(f"/v1/public/surveys/{tenant.tenant_id}/hello/responses", None,
+                    {"answers": {"phone": "+79035550000", "note": "love the cakes"}}).status_code == 201
     keep_id = api.get("/v1/customers?card=" + keep_card, tenant.admin).data["customer_id"]
     merged = api.post(f"/v1/customers/{keep_id}/merge", tenant.admin, {"duplicate_id": dup["customer_id"]})
     assert merged.status_code == 200, merged.data
@@ -176,6 +182,11 @@ def test_merge_moves_cards_history_stats_and_missing_fields(api: Api, tenant: Te
     itself = api.post(f"/v1/customers/{keep_id}/merge", tenant.admin, {"duplicate_id": keep_id})
     assert itself.status_code == 422 and itself.data["error"]["code"] == "same_customer"
     assert people.get_person(tenant.tenant_id, dup["customer_id"]) is None
+    answers = api.get(f"/v1/customers/{keep_id}/export", tenant.admin).data["survey_responses"]
+    assert [(r["survey_id"], r["customer_id"], r["answers"]["note"]) for r in answers] == [
+        ("hello", keep_id, "love the cakes")]
+    listed = api.get("/v1/surveys/hello/responses", tenant.admin).data["items"]
+    assert [(r["customer_id"], r["answers"]["note"]) for r in listed] == [(keep_id, "love the cakes")]
 
 
 def test_another_tenant_never_reaches_a_customer(api: Api, tenant: TenantKeys, other_tenant: TenantKeys) -> None:

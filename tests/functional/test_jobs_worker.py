@@ -54,7 +54,9 @@ def test_deleting_a_tenant_stops_keys_and_purges_all_its_rows(
                                                 "store_id": "msk-01", "total": 10_000,
                                                 "items": [{"sku": "a", "amount": 10_000}]})
     theirs_before = _loyalty_rows(other_tenant.tenant_id)
+    their_people = _people_rows(other_tenant.tenant_id)
     assert len(_loyalty_rows(tenant.tenant_id)) == len(theirs_before) > 15
+    assert len(_people_rows(tenant.tenant_id)) == len(their_people) == 6, "3 profiles and 3 phone index items"
     monkeypatch.setattr(purge, "PAGE", 5)
     r = api.delete(f"/v1/agency/tenants/{tenant.tenant_id}?confirm={tenant.tenant_id}", tenant.agency)
     assert r.status_code == 202 and r.data["status"] == "deleting"
@@ -69,10 +71,18 @@ def test_deleting_a_tenant_stops_keys_and_purges_all_its_rows(
     assert list(AuditRecord.query(tenant.tenant_id)) == []
     assert _loyalty_rows(tenant.tenant_id) == [], "cards, customers, receipts and ledgers are personal data"
     assert _loyalty_rows(other_tenant.tenant_id) == theirs_before
+    assert _people_rows(tenant.tenant_id) == [], "the personal-data table too"
+    assert _people_rows(other_tenant.tenant_id) == their_people
     assert api.get(f"/v1/agency/tenants/{tenant.tenant_id}", tenant.agency).status_code == 404
     assert api.get("/v1/whoami", other_tenant.pos).status_code == 200
     assert sorted(r.sk.split("#")[0] for r in DirectoryRecord.query(other_tenant.tenant_id)) == [
         "program", "programv", "store", "tenant"]  # untouched: the tenant, its program (head + version 1), store
+
+
+def _people_rows(tenant_id: str) -> list[tuple[str, str]]:
+    from chalicelib.storage.tables import PersonRecord
+
+    return sorted((r.pk, r.sk) for r in PersonRecord.scan(PersonRecord.pk.startswith(f"{tenant_id}#")))
 
 
 def _loyalty_rows(tenant_id: str) -> list[tuple[str, str]]:
