@@ -25,6 +25,8 @@ class Settings:
     link_secret: str
     """Signs public links (unsubscribe, survey invitations). Set per stage; local and test use a fixed one."""
     jobs_queue: str
+    mail_queue: str
+    """One message per recipient and message: the mail worker sends it (SES e-mail, SNS SMS)."""
     reports_bucket: str
     max_body_bytes: int
 
@@ -48,6 +50,7 @@ def load() -> Settings:
         people_region=_env("PEOPLE_REGION", _env("AWS_DEFAULT_REGION", _env("AWS_REGION", "eu-central-1"))),
         link_secret=_env("LINK_SECRET", f"local-only-link-secret-{stage}" if stage in ("local", "test") else ""),
         jobs_queue=_env("JOBS_QUEUE", f"{prefix}-jobs"),
+        mail_queue=_env("MAIL_QUEUE", f"{prefix}-mail"),
         reports_bucket=_env("REPORTS_BUCKET", f"{prefix}-reports"),
         max_body_bytes=int(_env("MAX_BODY_BYTES", str(256 * 1024))),
     )

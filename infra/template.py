@@ -30,6 +30,10 @@ NAME_PREFIX = "loyalty-${Stage}"
 JOBS_VISIBILITY_TIMEOUT = 360
 JOBS_MAX_RECEIVE_COUNT = 5
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+MAIL_VISIBILITY_TIMEOUT = 180
+"""Six times the mail worker's timeout (30 s), as AWS advises for SQS event sources."""
+MAIL_MAX_RECEIVE_COUNT = 4
+"""A message that fails four times (a poison message) goes to the mail dead-letter queue."""
 REPORTS_PREFIX = "reports/"
 REPORTS_EXPIRE_DAYS = 7
 IMPORTS_PREFIX = "imports/"
@@ -135,6 +139,26 @@ def queue_resources() -> dict[str, Any]:
                 "RedrivePolicy": {
                     "deadLetterTargetArn": {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]},
                     "maxReceiveCount": JOBS_MAX_RECEIVE_COUNT,
+                },
+            },
+        },
+        "MailDeadLetterQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": _sub(f"{NAME_PREFIX}-mail-dlq"),
+                "SqsManagedSseEnabled": True,
+                "MessageRetentionPeriod": DLQ_RETENTION_SECONDS,
+            },
+        },
+        "MailQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": _sub(f"{NAME_PREFIX}-mail"),
+                "SqsManagedSseEnabled": True,
+                "VisibilityTimeout": MAIL_VISIBILITY_TIMEOUT,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": ["MailDeadLetterQueue", "Arn"]},
+                    "maxReceiveCount": MAIL_MAX_RECEIVE_COUNT,
                 },
             },
         },
