@@ -33,8 +33,7 @@ from chalicelib.schemas.customers import (
     Referral,
 )
 from chalicelib.schemas.tenancy import Privacy
-from chalicelib.services import catalog
-from chalicelib.settings import settings
+from chalicelib.services import catalog, signing
 from chalicelib.storage import audit, directory, loyalty, people, transactions
 from chalicelib.storage import customers as records
 from chalicelib.storage import surveys as survey_store
@@ -403,13 +402,13 @@ def change_consents(tenant_id: str, customer_id: str, consents: list[ConsentIn],
 
 def unsubscribe_token(scope: str, customer_id: str, kind: str) -> str:
     """The signed one-click withdrawal link's token that every message carries (no expiry: it must always work)."""
-    return links.sign(settings.link_secret, UNSUBSCRIBE, {"s": scope, "c": customer_id, "k": kind})
+    return links.sign(signing.link_secret(), UNSUBSCRIBE, {"s": scope, "c": customer_id, "k": kind})
 
 
 def withdraw_by_token(token: str) -> str:
     """The public one-click withdrawal: the consent kind withdrawn. Repeating it changes nothing."""
     try:
-        claims = links.verify(settings.link_secret, UNSUBSCRIBE, token, clock.now())
+        claims = links.verify(signing.link_secret(), UNSUBSCRIBE, token, clock.now())
     except links.BadLink:
         raise ApiError(400, "invalid_link", "This link is not valid.", [ErrorDetail("token", "invalid")]) from None
     scope, customer_id, kind = str(claims["s"]), str(claims["c"]), str(claims["k"])

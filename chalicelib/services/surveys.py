@@ -59,8 +59,7 @@ from chalicelib.schemas.surveys import (
     SurveyStatus,
 )
 from chalicelib.schemas.tenancy import ProgramKind, ProgramStatus, TenantStatus
-from chalicelib.services import cards, catalog, coupons, customers
-from chalicelib.settings import settings
+from chalicelib.services import cards, catalog, coupons, customers, signing
 from chalicelib.storage import audit, directory, loyalty, people
 from chalicelib.storage import coupons as coupon_store
 from chalicelib.storage import customers as customer_records
@@ -200,7 +199,7 @@ def invite(tenant_id: str, survey_id: str, body: InvitationIn) -> tuple[int, Inv
         raise _unprocessable("receipt_without_customer", "This receipt has no registered customer to invite.",
                              "receipt_id")
     expires_at = clock.now() + timedelta(days=INVITATION_DAYS)
-    token = links.sign(settings.link_secret, INVITATION_PURPOSE,
+    token = links.sign(signing.link_secret(), INVITATION_PURPOSE,
                        {"t": tenant_id, "s": survey_id, "c": card.customer_id, "r": body.receipt_id}, expires_at)
     return 201, Invitation(token=token, url_path=f"/surveys/{tenant_id}/{survey_id}?invitation={token}",
                            expires_at=expires_at)
@@ -243,7 +242,7 @@ def public(tenant_id: str, survey_id: str) -> PublicSurvey:
 
 def _count_hit(tenant_id: str, survey_id: str, source_ip: str, limit: int, at: datetime) -> None:
     """Fixed hourly window per address and survey; the address is kept only as a keyed SHA-256."""
-    address = hashlib.sha256(f"{settings.link_secret}|{source_ip}".encode()).hexdigest()
+    address = hashlib.sha256(f"{signing.link_secret()}|{source_ip}".encode()).hexdigest()
     epoch = int(at.timestamp())
     window = epoch // WINDOW_SECONDS
     ends = (window + 1) * WINDOW_SECONDS
@@ -275,7 +274,7 @@ def _customer_spec(survey_id: str, profile: rules.Profile, questions: list[Quest
 def _invited(tenant_id: str, survey_id: str, token: str, at: datetime) -> tuple[str, str, str, str | None]:
     """(scope, customer id, receipt id, store id) from a valid invitation for this survey."""
     try:
-        claims = links.verify(settings.link_secret, INVITATION_PURPOSE, token, at)
+        claims = links.verify(signing.link_secret(), INVITATION_PURPOSE, token, at)
     except links.BadLink:
         claims = {}
     receipt_id = str(claims.get("r", ""))

@@ -218,3 +218,14 @@ def test_idempotent_create_keeps_no_personal_fields_in_its_replay(api: Api, tena
     api.patch(f"/v1/customers/{first.data['customer_id']}", tenant.admin, {"first_name": "Аня"})
     third = api.post("/v1/customers", tenant.admin, ANNA, headers={"Idempotency-Key": "k-1"})
     assert third.status_code == 201 and third.data["first_name"] == "Аня"
+
+
+def test_a_stage_without_link_secret_answers_503_not_a_crash(api: Api, tenant: TenantKeys, monkeypatch: Any) -> None:
+    import dataclasses
+
+    from chalicelib.services import signing
+
+    token = customer_service.unsubscribe_token(tenant.tenant_id, create(api, tenant.admin, ANNA)["customer_id"], "sms")
+    monkeypatch.setattr(signing, "settings", dataclasses.replace(signing.settings, link_secret=""))
+    r = api.post("/v1/public/unsubscribe", None, {"token": token})
+    assert r.status_code == 503 and r.data["error"]["code"] == "not_configured"
