@@ -16,7 +16,7 @@ from chalicelib.api import auth, middleware, registry
 from chalicelib.api import routes as _routes  # noqa: F401  (declares every route)
 from chalicelib.services import sweeps
 from chalicelib.settings import settings
-from chalicelib.workers import jobs
+from chalicelib.workers import jobs, mail
 
 app = Chalice(app_name="loyalty")
 app.api.binary_types = []
@@ -35,6 +35,12 @@ middleware.install(app)
 def jobs_worker(event: SQSEvent) -> dict[str, Any]:
     """One job per invocation: each job spends up to its own time budget (~10 s), well inside the 60 s timeout."""
     return jobs.handle_records(record.to_dict() for record in event)
+
+
+@app.on_sqs_message(queue=settings.mail_queue, batch_size=10, name="mail_worker")
+def mail_worker(event: SQSEvent) -> dict[str, Any]:
+    """Up to 10 recipients per invocation; only transiently failed ones are redelivered."""
+    return mail.handle_records(record.to_dict() for record in event)
 
 
 @app.schedule(Cron(0, 2, "*", "*", "?", "*"), name="daily_sweep")

@@ -277,6 +277,12 @@ def data_access_policy(tables: dict[str, Any], queues: dict[str, Any]) -> dict[s
                             "Resource": [{"Fn::GetAtt": [q, "Arn"]} for q in work_queues],
                         },
                         {
+                            "Sid": "Mail",
+                            "Effect": "Allow",
+                            "Action": ["ses:SendEmail", "ses:VerifyEmailIdentity", "sns:Publish"],
+                            "Resource": "*",
+                        },
+                        {
                             "Sid": "Reports",
                             "Effect": "Allow",
                             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],

@@ -10,11 +10,13 @@ from chalicelib.api.routes import (  # noqa: F401
     gift_cards,
     imports,
     keys,
+    mail,
     meta,
     platform,
     pos,
     segments,
     support,
     surveys,
+    templates,
     tenant,
 )

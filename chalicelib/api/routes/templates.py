@@ -1,0 +1,63 @@
+"""Message templates (SMS and e-mail, Jinja2 in a sandbox) and their previews for a customer (tenant admins)."""
+
+from __future__ import annotations
+
+from chalicelib.api.registry import Request, Router
+from chalicelib.api.routes.common import page, tenant_id_of
+from chalicelib.domain.roles import Role
+from chalicelib.schemas.common import Page
+from chalicelib.schemas.templates import (
+    DraftPreviewIn,
+    PreviewIn,
+    PreviewOut,
+    TemplateIn,
+    TemplateListQuery,
+    TemplateOut,
+    TemplateUpdate,
+)
+from chalicelib.services import templates
+
+router = Router("Templates")
+ADMIN = {Role.TENANT_ADMIN}
+
+
+@router.route("POST", "/v1/templates", roles=ADMIN, body=TemplateIn, response=TemplateOut, status=201,
+              errors=(400, 409, 422),
+              summary="Save a template; 422 `invalid_template` names the field and the problem (syntax error and "
+                      "its line, unknown variables, constructs the sandbox refuses).")
+def create_template(req: Request) -> TemplateOut:
+    return templates.create(tenant_id_of(req.caller), req.body, req.actor)
+
+
+@router.route("GET", "/v1/templates", roles=ADMIN, query=TemplateListQuery, response=Page[TemplateOut],
+              summary="The tenant's templates, by id.")
+def list_templates(req: Request) -> Page[TemplateOut]:
+    items, cursor = templates.list_templates(tenant_id_of(req.caller), req.query.limit, req.query.cursor)
+    return page(items, cursor)
+
+
+@router.route("POST", "/v1/templates/preview", roles=ADMIN, body=DraftPreviewIn, response=PreviewOut,
+              errors=(400, 404, 422),
+              summary="Render an unsaved template for one customer; nothing is saved or sent.")
+def preview_draft(req: Request) -> PreviewOut:
+    return templates.preview_draft(tenant_id_of(req.caller), req.body)
+
+
+@router.route("GET", "/v1/templates/{template_id}", roles=ADMIN, response=TemplateOut, errors=(404,),
+              summary="A template.")
+def get_template(req: Request) -> TemplateOut:
+    return templates.get(tenant_id_of(req.caller), req.path["template_id"])
+
+
+@router.route("PUT", "/v1/templates/{template_id}", roles=ADMIN, body=TemplateUpdate, response=TemplateOut,
+              errors=(400, 404, 409, 422),
+              summary="Replace a template's name, channel, subject and body; with `version`, only if unchanged since.")
+def update_template(req: Request) -> TemplateOut:
+    return templates.update(tenant_id_of(req.caller), req.path["template_id"], req.body, req.actor)
+
+
+@router.route("POST", "/v1/templates/{template_id}/preview", roles=ADMIN, body=PreviewIn, response=PreviewOut,
+              errors=(400, 404, 422),
+              summary="Render a saved template for one customer, with SMS segments and encoding; nothing is sent.")
+def preview_template(req: Request) -> PreviewOut:
+    return templates.preview(tenant_id_of(req.caller), req.path["template_id"], req.body)

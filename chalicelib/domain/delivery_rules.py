@@ -1,0 +1,62 @@
+"""Whether one message may go to one customer now: consent, status, quiet hours, the weekly cap. Pure rules."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+NO_CONSENT = "no_consent"
+OPTED_OUT = "opted_out"
+ERASED = "erased"
+QUIET_HOURS = "quiet_hours"
+FREQUENCY_CAP = "frequency_cap"
+NO_CONTACT = "no_contact"
+INACTIVE = "inactive"
+
+CONSENT_KIND = {"sms": "sms", "email": "email"}
+
+
+def _clock(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def in_quiet_hours(local: time, start: str, end: str) -> bool:
+    """Inside [start, end); a window whose end is before its start crosses midnight; start == end is no window."""
+    begin, finish = _clock(start), _clock(end)
+    if begin == finish:
+        return False
+    if begin < finish:
+        return begin <= local < finish
+    return local >= begin or local < finish
+
+
+def week_key(now: datetime, tz: str) -> str:
+    """The ISO week in the tenant's time zone (Monday 00:00 local starts a new week), e.g. `2026-W45`."""
+    year, week, _ = now.astimezone(ZoneInfo(tz)).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def decide(consents: dict[str, Any], status: str, channel: str, now: datetime, tz: str,
+           quiet_start: str, quiet_end: str, sent_this_week: int, cap: int) -> str | None:
+    """None if the message may go now, else why not (one of the reason constants above).
+
+    Consent is explicit: no recorded decision is no consent. Quiet hours hold
+    SMS only (an e-mail waits in the inbox, a text wakes the phone). A cap of
+    0 means no cap.
+    """
+    if status == "erased":
+        return ERASED
+    if status != "active":
+        return INACTIVE
+    consent = consents.get(CONSENT_KIND[channel])
+    if not consent:
+        return NO_CONSENT
+    if not consent.get("granted"):
+        return OPTED_OUT
+    if channel == "sms" and in_quiet_hours(now.astimezone(ZoneInfo(tz)).time(), quiet_start, quiet_end):
+        return QUIET_HOURS
+    if cap and sent_this_week >= cap:
+        return FREQUENCY_CAP
+    return None

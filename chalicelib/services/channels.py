@@ -1,0 +1,105 @@
+"""Providers that carry a rendered message: SES for e-mail, SNS (or another registered gateway) for SMS.
+
+A provider returns its message id or raises: `TransientSendError` when trying
+again later may work (throttling that outlasted our backoff), `PermanentSendError`
+when it cannot (a rejected address). SMS gateways are registered by name, so
+a tenant's `sms_provider` setting picks one without code changes elsewhere.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from botocore.exceptions import ClientError
+
+from chalicelib.storage.aws import client
+
+THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException"})
+MAX_ATTEMPTS = 4
+T = TypeVar("T")
+
+
+class TransientSendError(Exception):
+    """The provider may accept the message later: the caller releases its claim and lets SQS redeliver."""
+
+
+class PermanentSendError(Exception):
+    """The provider refused the message for good (bad address, rejected content)."""
+
+
+class EmailProvider(Protocol):
+    def send_email(self, sender: str, to: str, subject: str, body: str) -> str: ...
+
+
+class SmsProvider(Protocol):
+    def send_sms(self, to: str, body: str, sender_id: str | None, transactional: bool) -> str: ...
+
+
+def backoff(attempt: int) -> float:
+    """Full jitter growing from 100 ms, capped at 2 s: a few tries fit well inside the worker's timeout."""
+    return random.uniform(0, min(2.0, 0.1 * (2**attempt)))
+
+
+def with_retries(call: Callable[[], T], sleep: Callable[[float], None] = time.sleep) -> T:
+    """Run `call`, retrying throttling with backoff (on top of botocore's own retries).
+
+    Still throttled, or a provider-side (5xx) error -> TransientSendError; any other refusal -> PermanentSendError.
+    """
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return call()
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "")
+            status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400))
+            if status >= 500:
+                raise TransientSendError(code or str(status)) from err
+            if code not in THROTTLING_CODES:
+                raise PermanentSendError(code or "provider_error") from err
+            if attempt == MAX_ATTEMPTS - 1:
+                raise TransientSendError(code) from err
+            sleep(backoff(attempt))
+    raise AssertionError("unreachable")
+
+
+class SesEmail:
+    def send_email(self, sender: str, to: str, subject: str, body: str) -> str:
+        response = with_retries(lambda: client("ses").send_email(
+            Source=sender, Destination={"ToAddresses": [to]},
+            Message={"Subject": {"Data": subject, "Charset": "UTF-8"},
+                     "Body": {"Text": {"Data": body, "Charset": "UTF-8"}}}))
+        return str(response["MessageId"])
+
+
+class SnsSms:
+    def send_sms(self, to: str, body: str, sender_id: str | None, transactional: bool) -> str:
+        attributes = {"AWS.SNS.SMS.SMSType": {"DataType": "String",
+                                              "StringValue": "Transactional" if transactional else "Promotional"}}
+        if sender_id:
+            attributes["AWS.SNS.SMS.SenderID"] = {"DataType": "String", "StringValue": sender_id}
+        response = with_retries(lambda: client("sns").publish(PhoneNumber=to, Message=body,
+                                                              MessageAttributes=attributes))
+        return str(response["MessageId"])
+
+
+EMAIL_PROVIDER: EmailProvider = SesEmail()
+SMS_PROVIDERS: dict[str, SmsProvider] = {"sns": SnsSms()}
+
+
+def register_sms(name: str, provider: SmsProvider) -> None:
+    """Make another SMS gateway selectable by a tenant's `sms_provider` setting."""
+    SMS_PROVIDERS[name] = provider
+
+
+def sms_provider(name: str) -> SmsProvider:
+    try:
+        return SMS_PROVIDERS[name]
+    except KeyError:
+        raise PermanentSendError(f"unknown sms provider {name}") from None
+
+
+def verify_email_identity(address: str) -> None:
+    """Ask SES to verify a sender address (SES mails a confirmation link to it)."""
+    with_retries(lambda: client("ses").verify_email_identity(EmailAddress=address))

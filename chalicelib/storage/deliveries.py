@@ -1,0 +1,164 @@
+"""Delivery records in the loyalty table: exactly-once claims, weekly caps, per-source counters, mail settings.
+
+<tid>#delivery#<dedup key>          / delivery   state sending (a lease) -> sent | suppressed | failed
+<scope>#customer#<cid>              / mailcap#<week>  messages sent to the customer that ISO week (TTL 3 weeks)
+<tid>#mailstats#<kind>#<source id>  / counts     doc: {status: n, "<status>:<reason>": n}
+<tid>#mail                          / settings   the tenant's mail settings
+No personal data here: recipients are customer ids only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+
+from chalicelib.storage.customers import customer_pk
+from chalicelib.storage.tables import LoyaltyRecord
+
+DELIVERY_SK = "delivery"
+COUNTS_SK = "counts"
+SETTINGS_SK = "settings"
+DELIVERY_TTL = timedelta(days=120)
+CAP_TTL = timedelta(days=21)
+
+
+def delivery_pk(tenant_id: str, dedup_key: str) -> str:
+    return f"{tenant_id}#delivery#{dedup_key}"
+
+
+def stats_pk(tenant_id: str, source_kind: str, source_id: str) -> str:
+    return f"{tenant_id}#mailstats#{source_kind}#{source_id}"
+
+
+def settings_pk(tenant_id: str) -> str:
+    return f"{tenant_id}#mail"
+
+
+def _conditional_failed(err: Exception) -> bool:
+    return getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def _get(pk: str, sk: str) -> LoyaltyRecord | None:
+    try:
+        return LoyaltyRecord.get(pk, sk, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+# --- exactly-once claims ------------------------------------------------------------
+
+def claim(tenant_id: str, dedup_key: str, now: datetime, lease: timedelta) -> tuple[str | None, dict[str, Any]]:
+    """Take the message: (token, {}) if ours to send, else (None, the existing record's doc).
+
+    A claim is a lease: a worker that died mid-send leaves `sending` behind,
+    which another copy may take over once `lease_until` has passed.
+    """
+    token = uuid.uuid4().hex
+    doc = {"state": "sending", "token": token, "lease_until": (now + lease).isoformat()}
+    record = LoyaltyRecord(delivery_pk(tenant_id, dedup_key), DELIVERY_SK, kind="delivery", doc=doc, at=now,
+                           expires_at_epoch=int((now + DELIVERY_TTL).timestamp()))
+    expired = (LoyaltyRecord.doc["state"] == "sending") & (LoyaltyRecord.doc["lease_until"] < now.isoformat())
+    try:
+        record.save(condition=LoyaltyRecord.pk.does_not_exist() | expired)
+        return token, {}
+    except PutError as err:
+        if not _conditional_failed(err):
+            raise
+    existing = _get(delivery_pk(tenant_id, dedup_key), DELIVERY_SK)
+    return None, existing.doc.as_dict() if existing else {"state": "sending"}
+
+
+def finish(tenant_id: str, dedup_key: str, token: str, state: str, now: datetime, *, reason: str | None = None,
+           provider_id: str | None = None) -> bool:
+    """Record the outcome under our claim; False if the claim was lost (another worker took it over)."""
+    doc = {"state": state, "token": token, "reason": reason, "provider_id": provider_id, "at": now.isoformat()}
+    record = LoyaltyRecord(delivery_pk(tenant_id, dedup_key), DELIVERY_SK, kind="delivery",
+                           doc={k: v for k, v in doc.items() if v is not None}, at=now,
+                           expires_at_epoch=int((now + DELIVERY_TTL).timestamp()))
+    try:
+        record.save(condition=LoyaltyRecord.doc["token"] == token)
+        return True
+    except PutError as err:
+        if _conditional_failed(err):
+            return False
+        raise
+
+
+def release(tenant_id: str, dedup_key: str, token: str) -> None:
+    """Give the claim back (the send may be retried); a claim already taken over is left alone."""
+    record = LoyaltyRecord(delivery_pk(tenant_id, dedup_key), DELIVERY_SK)
+    try:
+        record.delete(condition=(LoyaltyRecord.doc["token"] == token) & (LoyaltyRecord.doc["state"] == "sending"))
+    except DeleteError as err:
+        if not _conditional_failed(err):
+            raise
+
+
+def get_delivery(tenant_id: str, dedup_key: str) -> dict[str, Any] | None:
+    rec = _get(delivery_pk(tenant_id, dedup_key), DELIVERY_SK)
+    return rec.doc.as_dict() if rec else None
+
+
+# --- weekly cap --------------------------------------------------------------------------
+
+def sent_in_week(scope: str, customer_id: str, week: str) -> int:
+    rec = _get(customer_pk(scope, customer_id), f"mailcap#{week}")
+    return int(rec.version) if rec else 0
+
+
+def count_against_cap(scope: str, customer_id: str, week: str, cap: int, now: datetime) -> bool:
+    """Add one message to the customer's week unless it already holds `cap` (0 = no cap); False if full."""
+    record = LoyaltyRecord(customer_pk(scope, customer_id), f"mailcap#{week}")
+    condition = None if cap == 0 else (LoyaltyRecord.pk.does_not_exist() | (LoyaltyRecord.version < cap))
+    try:
+        record.update(actions=[LoyaltyRecord.version.add(1), LoyaltyRecord.kind.set("mailcap"),
+                               LoyaltyRecord.at.set(now),
+                               LoyaltyRecord.expires_at_epoch.set(int((now + CAP_TTL).timestamp()))],
+                      condition=condition)
+        return True
+    except UpdateError as err:
+        if _conditional_failed(err):
+            return False
+        raise
+
+
+def uncount(scope: str, customer_id: str, week: str) -> None:
+    """Take back a message that was counted but not sent (the provider was unavailable)."""
+    record = LoyaltyRecord(customer_pk(scope, customer_id), f"mailcap#{week}")
+    try:
+        record.update(actions=[LoyaltyRecord.version.add(-1)],
+                      condition=LoyaltyRecord.pk.exists() & (LoyaltyRecord.version > 0))
+    except UpdateError as err:
+        if not _conditional_failed(err):
+            raise
+
+
+# --- per-source counters -------------------------------------------------------------
+
+def add_counts(tenant_id: str, source_kind: str, source_id: str, status: str, reason: str | None,
+               now: datetime) -> None:
+    """One more message of `status` (and `status:reason`) for a campaign or trigger; ADDs, so workers never clash."""
+    record = LoyaltyRecord(stats_pk(tenant_id, source_kind, source_id), COUNTS_SK)
+    record.update(actions=[LoyaltyRecord.doc.set(LoyaltyRecord.doc | {}), LoyaltyRecord.kind.set("mailstats"),
+                           LoyaltyRecord.at.set(now)])
+    names = [status] + ([f"{status}:{reason.split(':', 1)[0]}"] if reason else [])
+    record.update(actions=[LoyaltyRecord.doc[name].add(1) for name in names])
+
+
+def counts(tenant_id: str, source_kind: str, source_id: str) -> dict[str, int]:
+    rec = _get(stats_pk(tenant_id, source_kind, source_id), COUNTS_SK)
+    return {k: int(v) for k, v in rec.doc.as_dict().items()} if rec else {}
+
+
+# --- settings -----------------------------------------------------------------------------
+
+def get_settings(tenant_id: str) -> dict[str, Any] | None:
+    rec = _get(settings_pk(tenant_id), SETTINGS_SK)
+    return rec.doc.as_dict() if rec else None
+
+
+def put_settings(tenant_id: str, doc: dict[str, Any], now: datetime) -> None:
+    LoyaltyRecord(settings_pk(tenant_id), SETTINGS_SK, kind="mail_settings", doc=doc, at=now).save()
