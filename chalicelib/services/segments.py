@@ -14,7 +14,7 @@ which can iterate `members` with its own time budget.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from chalicelib import clock
 from chalicelib.domain import segments as rules
 from chalicelib.domain.cards import CardState
+from chalicelib.domain.customers import SHARDS
 from chalicelib.domain.ids import new_id
 from chalicelib.errors import ApiError, ErrorDetail, conflict
 from chalicelib.schemas.segments import (
@@ -116,20 +117,54 @@ def _domain_filter(flt: SegmentFilter | rules.Filter) -> rules.Filter:
     return flt if isinstance(flt, rules.Filter) else rules.Filter.from_dict(flt.as_doc())
 
 
-def evaluate(tenant_id: str, flt: SegmentFilter | rules.Filter, at: datetime) -> Iterator[Member]:
-    """The tenant's own customers matching `flt` at `at`, lazily (see the module docstring for the cost)."""
+def _matching(tenant_id: str, flt: SegmentFilter | rules.Filter, at: datetime
+              ) -> Callable[[str, dict[str, Any]], Member | None]:
+    """A per-customer test: cheap conditions on the record first, cards and birth date only for candidates."""
     full = _domain_filter(flt)
     ctx = _context(tenant_id, full, at)
     cheap = dataclasses.replace(full, program_id=None, tiers=(), points_expiring_within_days=None,
                                 birthday_within_days=None)
     scope = tenant_id
-    for customer_id, doc in records.iter_all(scope):
+
+    def match(customer_id: str, doc: dict[str, Any]) -> Member | None:
         if not rules.matches(cheap, rules.Snapshot(customer_id, doc), ctx):
-            continue
+            return None
         cards = _cards(scope, customer_id)
         born = _birth_date(scope, customer_id) if full.needs_birth_date else None
         if rules.matches(full, rules.Snapshot(customer_id, doc, cards, born), ctx):
-            yield _member(scope, customer_id, doc, cards, at)
+            return _member(scope, customer_id, doc, cards, at)
+        return None
+
+    return match
+
+
+def evaluate(tenant_id: str, flt: SegmentFilter | rules.Filter, at: datetime) -> Iterator[Member]:
+    """The tenant's own customers matching `flt` at `at`, lazily (see the module docstring for the cost)."""
+    match = _matching(tenant_id, flt, at)
+    for customer_id, doc in records.iter_all(tenant_id):
+        member = match(customer_id, doc)
+        if member is not None:
+            yield member
+
+
+Position = tuple[int, str | None]
+"""Where a paged walk over a scope's customers resumes: (shard, cursor within it)."""
+
+
+def members_page(tenant_id: str, segment_id: str, at: datetime, position: Position, scan: int
+                 ) -> tuple[list[Member], Position | None]:
+    """Up to `scan` customers examined from `position`: the members among them and where to go on (None: done).
+
+    Fan-outs walk a segment this way so a job can stop on a time budget and
+    resume from a saved position.
+    """
+    match = _matching(tenant_id, _filter_of(_read(tenant_id, segment_id)), at)
+    shard, cursor = position
+    rows, next_cursor = records.list_page(tenant_id, shard, scan, cursor)
+    found = [m for m in (match(cid, doc) for cid, doc in rows) if m is not None]
+    if next_cursor is not None:
+        return found, (shard, next_cursor)
+    return found, ((shard + 1, None) if shard + 1 < SHARDS else None)
 
 
 def members(tenant_id: str, segment_id: str) -> Iterator[Member]:

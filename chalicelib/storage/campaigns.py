@@ -1,0 +1,84 @@
+"""Mailing campaigns and their recipients in the loyalty table. Every call takes the tenant explicitly.
+
+<tid>#mail-campaigns       / campaign#<id>     the campaign: definition, status, counts, fan-out position (versioned)
+<tid>#mail-campaign#<id>   / r#<customer id>   one member of the segment: `target` (sent to) or `control` (held out)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError
+
+from chalicelib.storage import pagination
+from chalicelib.storage.tables import LoyaltyRecord
+
+
+def campaigns_pk(tenant_id: str) -> str:
+    return f"{tenant_id}#mail-campaigns"
+
+
+def recipients_pk(tenant_id: str, campaign_id: str) -> str:
+    return f"{tenant_id}#mail-campaign#{campaign_id}"
+
+
+class Changed(Exception):
+    """The campaign was saved by someone else since it was read (another copy of the job, a cancel)."""
+
+
+def get(tenant_id: str, campaign_id: str) -> tuple[dict[str, Any], int] | None:
+    try:
+        rec = LoyaltyRecord.get(campaigns_pk(tenant_id), f"campaign#{campaign_id}", consistent_read=True)
+    except DoesNotExist:
+        return None
+    return {**rec.doc.as_dict(), "created_at": rec.at}, int(rec.version)
+
+
+def add(tenant_id: str, campaign_id: str, doc: dict[str, Any], at: datetime) -> bool:
+    """False if a campaign with this id exists."""
+    try:
+        LoyaltyRecord(campaigns_pk(tenant_id), f"campaign#{campaign_id}", kind="mail_campaign", doc=doc, version=1,
+                      at=at).save(condition=LoyaltyRecord.pk.does_not_exist())
+    except PutError as err:
+        if err.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def save(tenant_id: str, campaign_id: str, doc: dict[str, Any], version: int, created_at: datetime) -> int:
+    """Replace the campaign if still at `version`; the new version, or Changed."""
+    body = {k: v for k, v in doc.items() if k != "created_at"}
+    try:
+        LoyaltyRecord(campaigns_pk(tenant_id), f"campaign#{campaign_id}", kind="mail_campaign", doc=body,
+                      version=version + 1, at=created_at).save(condition=LoyaltyRecord.version == version)
+    except PutError as err:
+        if err.cause_response_code == "ConditionalCheckFailedException":
+            raise Changed(campaign_id) from None
+        raise
+    return version + 1
+
+
+def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    pk = campaigns_pk(tenant_id)
+    records, next_cursor = pagination.page_of(
+        lambda size, start: LoyaltyRecord.query(pk, LoyaltyRecord.sk.startswith("campaign#"), limit=size,
+                                                page_size=size, last_evaluated_key=start, scan_index_forward=False),
+        limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"))
+    return [{**r.doc.as_dict(), "created_at": r.at} for r in records], next_cursor
+
+
+def add_recipients(tenant_id: str, campaign_id: str, rows: list[tuple[str, str]], at: datetime) -> None:
+    """Record (customer id, group) pairs; rewriting the same pair on a retried page changes nothing."""
+    with LoyaltyRecord.batch_write() as batch:
+        for customer_id, group in rows:
+            batch.save(LoyaltyRecord(recipients_pk(tenant_id, campaign_id), f"r#{customer_id}", kind="recipient",
+                                     doc={"group": group}, at=at))
+
+
+def recipients(tenant_id: str, campaign_id: str) -> Iterator[tuple[str, str, datetime]]:
+    """Every (customer id, group, recorded at) of a campaign (results and reports)."""
+    for rec in LoyaltyRecord.query(recipients_pk(tenant_id, campaign_id), LoyaltyRecord.sk.startswith("r#")):
+        yield rec.sk[2:], str(rec.doc.as_dict()["group"]), rec.at
