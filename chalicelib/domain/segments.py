@@ -64,6 +64,10 @@ class Filter:
         return self.birthday_within_days is not None
 
     @property
+    def needs_cards(self) -> bool:
+        return bool(self.program_id or self.tiers or self.points_expiring_within_days is not None)
+
+    @property
     def needs_regions(self) -> bool:
         return bool(self.regions)
 

@@ -135,10 +135,18 @@ def _coupon(tenant_id: str, doc: dict[str, Any], customer_id: str, at: datetime)
                               f"mail:{doc['id']}:{customer_id}", at)
 
 
-def fan_out_page(tenant_id: str, doc: dict[str, Any], at: datetime) -> tuple[dict[str, int], Any]:
-    """One page of the segment: control group recorded, messages queued. Returns (count deltas, next position)."""
+def fan_out_page(tenant_id: str, doc: dict[str, Any], at: datetime
+                 ) -> tuple[dict[str, int], segments.Position | None]:
+    """About SCAN members of the segment: control group recorded, messages queued in batches of 10.
+
+    Returns the count deltas and where the walk goes on (None: the segment is done).
+    """
     shard, cursor = doc.get("position") or [0, None]
-    found, position = segments.members_page(tenant_id, doc["segment_id"], at, (int(shard), cursor), SCAN)
+    position: segments.Position | None = (int(shard), cursor)
+    found: list[segments.Member] = []
+    while position is not None and len(found) < SCAN:  # across shards, so batches of 10 stay full
+        page, position = segments.members_page(tenant_id, doc["segment_id"], at, position, SCAN, with_cards=False)
+        found += page
     rows: list[tuple[str, str]] = []
     messages: list[dict[str, Any]] = []
     for member in found:

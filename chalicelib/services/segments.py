@@ -117,9 +117,13 @@ def _domain_filter(flt: SegmentFilter | rules.Filter) -> rules.Filter:
     return flt if isinstance(flt, rules.Filter) else rules.Filter.from_dict(flt.as_doc())
 
 
-def _matching(tenant_id: str, flt: SegmentFilter | rules.Filter, at: datetime
+def _matching(tenant_id: str, flt: SegmentFilter | rules.Filter, at: datetime, with_cards: bool = True
               ) -> Callable[[str, dict[str, Any]], Member | None]:
-    """A per-customer test: cheap conditions on the record first, cards and birth date only for candidates."""
+    """A per-customer test: cheap conditions on the record first, cards and birth date only for candidates.
+
+    `with_cards=False` skips reading cards unless the filter needs them (the
+    members then carry no cards): a mailing fan-out needs only who, not what.
+    """
     full = _domain_filter(flt)
     ctx = _context(tenant_id, full, at)
     cheap = dataclasses.replace(full, program_id=None, tiers=(), points_expiring_within_days=None,
@@ -129,10 +133,10 @@ def _matching(tenant_id: str, flt: SegmentFilter | rules.Filter, at: datetime
     def match(customer_id: str, doc: dict[str, Any]) -> Member | None:
         if not rules.matches(cheap, rules.Snapshot(customer_id, doc), ctx):
             return None
-        cards = _cards(scope, customer_id)
+        cards = _cards(scope, customer_id) if with_cards or full.needs_cards else []
         born = _birth_date(scope, customer_id) if full.needs_birth_date else None
         if rules.matches(full, rules.Snapshot(customer_id, doc, cards, born), ctx):
-            return _member(scope, customer_id, doc, cards, at)
+            return _member(scope, customer_id, doc, cards if with_cards else [], at)
         return None
 
     return match
@@ -151,14 +155,14 @@ Position = tuple[int, str | None]
 """Where a paged walk over a scope's customers resumes: (shard, cursor within it)."""
 
 
-def members_page(tenant_id: str, segment_id: str, at: datetime, position: Position, scan: int
-                 ) -> tuple[list[Member], Position | None]:
+def members_page(tenant_id: str, segment_id: str, at: datetime, position: Position, scan: int, *,
+                 with_cards: bool = True) -> tuple[list[Member], Position | None]:
     """Up to `scan` customers examined from `position`: the members among them and where to go on (None: done).
 
     Fan-outs walk a segment this way so a job can stop on a time budget and
     resume from a saved position.
     """
-    match = _matching(tenant_id, _filter_of(_read(tenant_id, segment_id)), at)
+    match = _matching(tenant_id, _filter_of(_read(tenant_id, segment_id)), at, with_cards)
     shard, cursor = position
     rows, next_cursor = records.list_page(tenant_id, shard, scan, cursor)
     found = [m for m in (match(cid, doc) for cid, doc in rows) if m is not None]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from chalicelib.observability import logger
-from chalicelib.services import card_series, coupons, customer_import, purge, sweeps, tenancy
+from chalicelib.services import campaigns, card_series, coupons, customer_import, purge, sweeps, tenancy
 from chalicelib.settings import settings
 from chalicelib.storage import queues
 
@@ -31,6 +31,7 @@ def _purge(message: dict[str, Any]) -> None:
 
 JOBS: dict[str, Callable[[dict[str, Any]], None]] = {
     tenancy.PURGE_JOB: _purge,
+    campaigns.FANOUT_JOB: campaigns.handle_job,
     card_series.GENERATE_JOB: card_series.handle_job,
     coupons.GENERATE_JOB: coupons.handle_job,
     customer_import.IMPORT_JOB: customer_import.handle_job,

@@ -2,6 +2,7 @@
 
 from chalicelib.api.routes import (  # noqa: F401
     agency,
+    campaigns,
     card_series,
     coalitions,
     coupons,
