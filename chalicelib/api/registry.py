@@ -46,6 +46,8 @@ class RouteSpec:
     content_type: str = "application/json"
     errors: tuple[int, ...] = ()
     name: str = ""
+    accepts: tuple[str, ...] = ("application/json",)
+    """Request content types API Gateway lets through (a form post for RFC 8058 one-click unsubscribe)."""
     personal: Callable[[Principal, Any], Any] | None = None
     """For answers that carry personal data: re-reads the answer from a kept reference on a replay.
 
@@ -165,12 +167,14 @@ class Router:
         content_type: str = "application/json",
         errors: tuple[int, ...] = (),
         personal: Callable[[Principal, Any], Any] | None = None,
+        accepts: tuple[str, ...] = ("application/json",),
     ) -> Callable[[Handler], Handler]:
         def decorator(handler: Handler) -> Handler:
             spec = RouteSpec(
                 method=method.upper(), path=path, roles=frozenset(roles), summary=summary, tag=self.tag,
                 status=status, body=body, query=query, response=response, content_type=content_type,
                 errors=errors, name=f"{self.tag.lower().replace(' ', '_')}_{handler.__name__}", personal=personal,
+                accepts=accepts,
             )
             _ENTRIES.append(_Entry(spec, _make_view(spec, handler)))
             return handler
@@ -301,7 +305,7 @@ def register(app: Chalice, authorizer: Any) -> None:
         if key in seen:
             raise RuntimeError(f"route declared twice: {spec.method} {spec.path}")
         seen.add(key)
-        kwargs: dict[str, Any] = {"methods": [spec.method], "name": spec.name}
+        kwargs: dict[str, Any] = {"methods": [spec.method], "name": spec.name, "content_types": list(spec.accepts)}
         if not spec.public:
             kwargs["authorizer"] = authorizer
         app.route(spec.path, **kwargs)(entry.view)

@@ -223,8 +223,15 @@ class CustomerExport(Output):
     truncated: bool = Field(description="True when a card's ledger was longer than the export keeps per card.")
 
 
+LinkToken = Annotated[str, StringConstraints(min_length=10, max_length=400)]
+
+
 class WithdrawIn(Input):
-    token: Annotated[str, StringConstraints(min_length=10, max_length=400)]
+    token: LinkToken
+
+
+class LinkQuery(Query):
+    token: LinkToken
 
 
 class Withdrawn(Output):

@@ -405,12 +405,17 @@ def unsubscribe_token(scope: str, customer_id: str, kind: str) -> str:
     return links.sign(signing.link_secret(), UNSUBSCRIBE, {"s": scope, "c": customer_id, "k": kind})
 
 
-def withdraw_by_token(token: str) -> str:
-    """The public one-click withdrawal: the consent kind withdrawn. Repeating it changes nothing."""
+def check_unsubscribe_token(token: str) -> dict[str, Any]:
+    """The claims of a valid unsubscribe token; 400 `invalid_link` otherwise."""
     try:
-        claims = links.verify(signing.link_secret(), UNSUBSCRIBE, token, clock.now())
+        return links.verify(signing.link_secret(), UNSUBSCRIBE, token, clock.now())
     except links.BadLink:
         raise ApiError(400, "invalid_link", "This link is not valid.", [ErrorDetail("token", "invalid")]) from None
+
+
+def withdraw_by_token(token: str) -> str:
+    """The public one-click withdrawal: the consent kind withdrawn. Repeating it changes nothing."""
+    claims = check_unsubscribe_token(token)
     scope, customer_id, kind = str(claims["s"]), str(claims["c"]), str(claims["k"])
     got = records.get(scope, customer_id)
     if got is None:

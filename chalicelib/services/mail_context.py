@@ -22,7 +22,7 @@ from chalicelib.storage import directory, loyalty
 EXPIRY_HORIZON_DAYS = 365
 """`expiring_points` and `expiring_date` look this far ahead for the soonest expiry."""
 DEFAULT_TIMEZONE = "Europe/Moscow"
-UNSUBSCRIBE_PATH = "/v1/public/unsubscribe"
+UNSUBSCRIBE_PATH = "/v1/public/unsubscribe/one-click"
 
 
 def _cards(scope: str, customer_id: str) -> list[CardState]:

@@ -126,7 +126,7 @@ def test_sms_and_email_are_sent_with_rendered_text(api: Api, mailer: TenantKeys)
     assert (email.source, email.subject) == (SENDER, "Autumn offer for Anna")
     greeting, link = email.body.split("\n")
     assert greeting == "Hi Anna! Code AUT-10"
-    assert link.startswith("Unsubscribe: ") and "/v1/public/unsubscribe?token=" in link
+    assert link.startswith("Unsubscribe: ") and "/v1/public/unsubscribe/one-click?token=" in link
     assert email.destinations["ToAddresses"] == ["anna@example.com"]
     record = deliveries.get_delivery(mailer.tenant_id, f"campaign:c1:sms:{cid}")
     assert record is not None and record["state"] == "sent" and record["provider_id"]

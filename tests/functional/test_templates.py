@@ -100,14 +100,21 @@ def test_preview_for_a_real_customer_and_the_unsubscribe_link_works(api: Api, te
     assert r.status_code == 200, r.data
     url = r.data["body"].rsplit("Unsubscribe: ", 1)[1]
     token = parse_qs(urlsplit(url).query)["token"][0]
-    assert urlsplit(url).path == "/v1/public/unsubscribe"
+    assert urlsplit(url).path == "/v1/public/unsubscribe/one-click"
     expected = ("Hello Анна! Balance: 100 points, tier silver.\n100 points expire on 2027-01-01.\n"
-                f"Your coupon: HELLO-10\nUnsubscribe: /v1/public/unsubscribe?token={token}")
+                f"Your coupon: HELLO-10\nUnsubscribe: /v1/public/unsubscribe/one-click?token={token}")
     assert r.data == {"subject": "Анна, welcome to coffee-house LLC", "body": expected, "sms_segments": None,
                       "encoding": None, "characters": len(expected)}
 
-    withdrawn = api.post("/v1/public/unsubscribe", None, {"token": token})
+    page = api.get(url)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert 'method="post"' in page.body.decode() and token in page.body.decode()
+    consents = api.get(f"/v1/customers/{customer}", tenant.admin).data["consents"]
+    assert all(c["granted"] for c in consents), "opening the page (or a link scanner) changes nothing"
+    withdrawn = api.call("POST", url, None, raw=b"List-Unsubscribe=One-Click",
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert withdrawn.status_code == 200 and withdrawn.data["kind"] == "email"
+    assert api.get("/v1/public/unsubscribe/one-click?token=forged-token-xyz").status_code == 400
     consents = api.get(f"/v1/customers/{customer}", tenant.admin).data["consents"]
     assert [(c["kind"], c["granted"]) for c in consents] == [("email", False)]
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import html
+
+from chalice import Response
+
 from chalicelib.api.registry import PUBLIC, Request, Router
 from chalicelib.api.routes.common import tenant_id_of
 from chalicelib.domain.principal import Principal
@@ -15,6 +19,7 @@ from chalicelib.schemas.customers import (
     CustomerQuery,
     CustomerUpdate,
     EraseIn,
+    LinkQuery,
     MergeIn,
     WithdrawIn,
     Withdrawn,
@@ -92,7 +97,30 @@ def erase_customer(req: Request) -> CustomerOut:
 
 
 @router.route("POST", "/v1/public/unsubscribe", roles=PUBLIC, body=WithdrawIn, response=Withdrawn, errors=(400, 404),
-              summary="One-click withdrawal of a consent from the signed link every message carries. No key.")
+              summary="Withdraw a consent with the signed token every message carries (JSON body). No key.")
 def unsubscribe(req: Request) -> Withdrawn:
     kind = customers.withdraw_by_token(req.body.token)
     return Withdrawn(kind=ConsentKind(kind), message="You will not receive these messages any more.")
+
+
+@router.route("GET", "/v1/public/unsubscribe/one-click", roles=PUBLIC, query=LinkQuery, content_type="text/html",
+              errors=(400,), summary="The page a message's unsubscribe link opens: one button that confirms. "
+                                      "Opening it changes nothing, so link scanners cannot unsubscribe anyone.")
+def unsubscribe_page(req: Request) -> Response:
+    customers.check_unsubscribe_token(req.query.token)
+    page = UNSUBSCRIBE_PAGE.format(token=html.escape(req.query.token, quote=True))
+    return Response(body=page, status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+@router.route("POST", "/v1/public/unsubscribe/one-click", roles=PUBLIC, query=LinkQuery, response=Withdrawn,
+              errors=(400, 404), accepts=("application/json", "application/x-www-form-urlencoded", "text/plain"),
+              summary="One-click withdrawal (RFC 8058 `List-Unsubscribe-Post`, or the page's "
+                                         "button): the token is in the query; any body is ignored.")
+def unsubscribe_one_click(req: Request) -> Withdrawn:
+    kind = customers.withdraw_by_token(req.query.token)
+    return Withdrawn(kind=ConsentKind(kind), message="You will not receive these messages any more.")
+
+
+UNSUBSCRIBE_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Unsubscribe</title></head><body>
+<form method="post" action="one-click?token={token}"><p>Stop receiving these messages?</p>
+<button type="submit">Unsubscribe</button></form></body></html>"""
