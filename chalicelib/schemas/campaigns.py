@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from chalicelib.schemas.common import Input, Name, Output, Slug
+from chalicelib.schemas.common import Channel, Input, Name, Output, Slug
 
 CampaignStatus = Literal["scheduled", "sending", "sent", "cancelled", "failed"]
 
@@ -16,7 +16,7 @@ class CampaignCreate(Input):
     id: Slug
     name: Name
     segment_id: Slug
-    channel: Literal["sms", "email"]
+    channel: Channel
     template_id: Slug
     coupon_campaign_id: Slug | None = Field(default=None, description="Attach a code of this coupon campaign to "
                                             "each message (a unique code per recipient for a unique campaign).")

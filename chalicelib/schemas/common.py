@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -33,6 +33,8 @@ class Output(BaseModel):
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=40)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=120)]
 Text = Annotated[str, StringConstraints(max_length=2000)]
+Channel = Literal["sms", "email"]
+"""How a message reaches a customer: SMS or e-mail (templates, consents, preferences, mailings)."""
 Phone = Annotated[str, StringConstraints(min_length=5, max_length=32), AfterValidator(normalise)]
 """A phone number in any common format, stored as E.164: one person is one customer however the till types it."""
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from chalicelib import clock
-from chalicelib.schemas.common import Input, Name, Output, Phone, Query, Slug
+from chalicelib.schemas.common import Channel, Input, Name, Output, Phone, Query, Slug
 
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254, to_lower=True)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[\w][\w .:-]*$")]
@@ -21,11 +21,6 @@ class Gender(StrEnum):
     FEMALE = "female"
     MALE = "male"
     OTHER = "other"
-
-
-class Channel(StrEnum):
-    SMS = "sms"
-    EMAIL = "email"
 
 
 class ConsentKind(StrEnum):
@@ -45,21 +40,11 @@ class AcquisitionChannel(StrEnum):
     OTHER = "other"
 
 
-class PersonalField(StrEnum):
-    """Fields a tenant can switch off (minimal-data mode): the API then refuses to store them."""
+PersonalField = Literal["phone", "email", "first_name", "last_name", "middle_name", "gender", "birth_date",
+                        "children", "preferences"]
+"""Fields a tenant can switch off (minimal-data mode): the API then refuses to store them."""
 
-    PHONE = "phone"
-    EMAIL = "email"
-    FIRST_NAME = "first_name"
-    LAST_NAME = "last_name"
-    MIDDLE_NAME = "middle_name"
-    GENDER = "gender"
-    BIRTH_DATE = "birth_date"
-    CHILDREN = "children"
-    PREFERENCES = "preferences"
-
-
-PERSONAL_FIELDS: tuple[str, ...] = tuple(f.value for f in PersonalField)
+PERSONAL_FIELDS: tuple[str, ...] = get_args(PersonalField)
 """The fields stored in the personal-data table (`PersonRecord`), never in the loyalty table."""
 
 

@@ -6,9 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from chalicelib.schemas.common import Input
+from chalicelib.schemas.common import Channel, Input
 
-Channel = Literal["sms", "email"]
 SourceKind = Literal["campaign", "trigger", "test"]
 Clock = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 """A local wall-clock time, HH:MM (24 h)."""

@@ -7,9 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
-from chalicelib.schemas.common import Input, Name, Output, Query, Slug
+from chalicelib.schemas.common import Channel, Input, Name, Output, Query, Slug
 
-Channel = Literal["sms", "email"]
 Subject = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 Body = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
 CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=80)]

@@ -11,6 +11,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from chalicelib.domain.ids import RESERVED_TENANT_IDS
 from chalicelib.schemas.common import Input, Name, Output, Slug, Text
+from chalicelib.schemas.customers import PersonalField
 from chalicelib.schemas.keys import KeyCreated
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
@@ -361,14 +362,10 @@ class PartnerSpec(Input):
     name: Name
 
 
-PrivacyField = Literal["phone", "email", "first_name", "last_name", "middle_name", "gender", "birth_date", "children",
-                       "preferences"]
-
-
 class Privacy(Input):
     """Minimal-data mode and the consent texts in force."""
 
-    disabled_fields: list[PrivacyField] = Field(
+    disabled_fields: list[PersonalField] = Field(
         default_factory=list, max_length=9,
         description="Personal fields this tenant does not collect: the API refuses to store them.")
     consent_text_version: Annotated[str, StringConstraints(min_length=1, max_length=40)] = Field(

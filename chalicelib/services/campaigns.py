@@ -25,9 +25,9 @@ from chalicelib.domain import campaigns as rules
 from chalicelib.errors import ApiError, ErrorDetail, conflict
 from chalicelib.observability import logger
 from chalicelib.schemas.campaigns import Campaign, CampaignCounts, CampaignCreate
-from chalicelib.services import coupons, segments
+from chalicelib.services import coupons, segments, templates
 from chalicelib.settings import settings
-from chalicelib.storage import audit, queues
+from chalicelib.storage import audit, deliveries, queues
 from chalicelib.storage import campaigns as store
 
 FANOUT_JOB = "campaign.fanout"
@@ -49,8 +49,6 @@ def _require(tenant_id: str, campaign_id: str) -> tuple[dict[str, Any], int]:
 
 
 def _counts(doc: dict[str, Any]) -> CampaignCounts:
-    from chalicelib.storage import deliveries
-
     base = doc.get("counts") or {}
     sent = deliveries.counts(str(doc["tenant_id"]), "campaign", str(doc["id"]))
     reasons = {k.split(":", 1)[1]: int(v) for k, v in sent.items() if k.startswith("suppressed:")}
@@ -73,8 +71,6 @@ def job_message(tenant_id: str, campaign_id: str) -> dict[str, str]:
 
 def create(tenant_id: str, spec: CampaignCreate, actor: str) -> Campaign:
     """Check what the campaign names, store it `scheduled` and queue its fan-out (delayed until `send_at`)."""
-    from chalicelib.services import templates
-
     segments.get(tenant_id, spec.segment_id)
     template = templates.get(tenant_id, spec.template_id)
     if template.channel != spec.channel:

@@ -19,6 +19,7 @@ from chalicelib import clock
 from chalicelib.domain import customers as rules
 from chalicelib.domain import links
 from chalicelib.domain.ids import new_id
+from chalicelib.domain.phones import normalise
 from chalicelib.errors import ApiError, ErrorDetail, conflict
 from chalicelib.schemas.customers import (
     PERSONAL_FIELDS,
@@ -139,8 +140,6 @@ def find_by_card(tenant_id: str, number: str) -> Found | None:
 
 def search(tenant_id: str, phone: str | None, card: str | None) -> CustomerOut:
     """Find by phone (any format, normalised) or by card number."""
-    from chalicelib.domain.phones import normalise
-
     found = None
     if phone:
         try:

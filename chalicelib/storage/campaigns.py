@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import PutError
 
 from chalicelib.storage import pagination
-from chalicelib.storage.tables import LoyaltyRecord
+from chalicelib.storage.tables import LoyaltyRecord, get_item
 
 
 def campaigns_pk(tenant_id: str) -> str:
@@ -29,9 +29,8 @@ class Changed(Exception):
 
 
 def get(tenant_id: str, campaign_id: str) -> tuple[dict[str, Any], int] | None:
-    try:
-        rec = LoyaltyRecord.get(campaigns_pk(tenant_id), f"campaign#{campaign_id}", consistent_read=True)
-    except DoesNotExist:
+    rec = get_item(LoyaltyRecord, campaigns_pk(tenant_id), f"campaign#{campaign_id}")
+    if rec is None:
         return None
     return {**rec.doc.as_dict(), "created_at": rec.at}, int(rec.version)
 

@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import PutError
 
 from chalicelib.domain.cards import CardState
 from chalicelib.errors import field_error
 from chalicelib.storage import loyalty, pagination
-from chalicelib.storage.tables import LoyaltyRecord
+from chalicelib.storage.tables import LoyaltyRecord, get_item
 from chalicelib.storage.transactions import Tx
 
 SERIES_KIND = "card_series"
@@ -57,9 +57,8 @@ def add_series(tx: Tx, tenant_id: str, series_id: str, doc: dict[str, Any], at: 
 
 
 def get_series(tenant_id: str, series_id: str) -> tuple[dict[str, Any], int] | None:
-    try:
-        rec = LoyaltyRecord.get(series_list_pk(tenant_id), _series_sk(series_id), consistent_read=True)
-    except DoesNotExist:
+    rec = get_item(LoyaltyRecord, series_list_pk(tenant_id), _series_sk(series_id))
+    if rec is None:
         return None
     return rec.doc.as_dict(), int(rec.version)
 
@@ -105,9 +104,8 @@ def all_series(tenant_id: str) -> Iterator[dict[str, Any]]:
 
 def get_chunk(tenant_id: str, series_id: str, index: int) -> tuple[list[str], int, datetime] | None:
     """Chunk `index`'s numbers, its version and when it was claimed (the cards' `issued_at`)."""
-    try:
-        rec = LoyaltyRecord.get(series_pk(tenant_id, series_id), _chunk_sk(index), consistent_read=True)
-    except DoesNotExist:
+    rec = get_item(LoyaltyRecord, series_pk(tenant_id, series_id), _chunk_sk(index))
+    if rec is None:
         return None
     return [str(n) for n in rec.doc.as_dict()["numbers"]], int(rec.version), rec.at
 

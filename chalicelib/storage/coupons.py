@@ -17,11 +17,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import PutError
 
 from chalicelib.schemas.coupons import Campaign
 from chalicelib.storage import pagination, transactions
-from chalicelib.storage.tables import LoyaltyRecord
+from chalicelib.storage.tables import LoyaltyRecord, get_item
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
 CAMPAIGN_KIND = "coupon_campaign"
@@ -49,13 +49,6 @@ def use_pk(tenant_id: str, campaign_id: str, holder: str) -> str:
     return f"{tenant_id}#coupon-use#{campaign_id}#{holder}"
 
 
-def _get(pk: str, sk: str) -> LoyaltyRecord | None:
-    try:
-        return LoyaltyRecord.get(pk, sk, consistent_read=True)
-    except DoesNotExist:
-        return None
-
-
 @dataclass
 class CodeState:
     code: str
@@ -65,7 +58,7 @@ class CodeState:
 
 
 def get_campaign(tenant_id: str, campaign_id: str) -> tuple[Campaign, int] | None:
-    rec = _get(campaigns_pk(tenant_id), campaign_sk(campaign_id))
+    rec = get_item(LoyaltyRecord, campaigns_pk(tenant_id), campaign_sk(campaign_id))
     if rec is None:
         return None
     # Not strict: the stored document holds enum values and ISO times as JSON text.
@@ -73,7 +66,7 @@ def get_campaign(tenant_id: str, campaign_id: str) -> tuple[Campaign, int] | Non
 
 
 def get_code(tenant_id: str, code: str) -> CodeState | None:
-    rec = _get(code_pk(tenant_id, code), CODE_SK)
+    rec = get_item(LoyaltyRecord, code_pk(tenant_id, code), CODE_SK)
     if rec is None:
         return None
     doc = rec.doc.as_dict()
@@ -83,7 +76,7 @@ def get_code(tenant_id: str, code: str) -> CodeState | None:
 
 def customer_uses(tenant_id: str, campaign_id: str, holder: str) -> tuple[int, int]:
     """(uses, version) of a campaign by one customer; (0, 0) when never used."""
-    rec = _get(use_pk(tenant_id, campaign_id, holder), USE_SK)
+    rec = get_item(LoyaltyRecord, use_pk(tenant_id, campaign_id, holder), USE_SK)
     if rec is None:
         return 0, 0
     return int(rec.doc.as_dict().get("uses", 0)), int(rec.version)
@@ -223,7 +216,7 @@ def grant_pk(tenant_id: str, grant_key: str) -> str:
 
 def granted_code(tenant_id: str, grant_key: str) -> str | None:
     """The code an earlier grant with this key minted, if any."""
-    rec = _get(grant_pk(tenant_id, grant_key), GRANT_SK)
+    rec = get_item(LoyaltyRecord, grant_pk(tenant_id, grant_key), GRANT_SK)
     return str(rec.doc.as_dict()["code"]) if rec else None
 
 

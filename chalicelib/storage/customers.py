@@ -13,12 +13,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
-
 from chalicelib.domain.customers import SHARDS, PurchaseStats, empty_stats, shard_of
 from chalicelib.domain.ids import new_id
 from chalicelib.storage import pagination
-from chalicelib.storage.tables import LoyaltyRecord
+from chalicelib.storage.tables import LoyaltyRecord, get_item
 from chalicelib.storage.transactions import Tx
 
 CUSTOMER_SK = "customer"
@@ -38,16 +36,9 @@ def list_pk(scope: str, shard: int) -> str:
     return f"{scope}#customers#{shard:02d}"
 
 
-def _get(pk: str, sk: str) -> LoyaltyRecord | None:
-    try:
-        return LoyaltyRecord.get(pk, sk, consistent_read=True)
-    except DoesNotExist:
-        return None
-
-
 def get(scope: str, customer_id: str) -> tuple[dict[str, Any], int] | None:
     """The record's doc (with `created_at`) and version, or None."""
-    rec = _get(customer_pk(scope, customer_id), CUSTOMER_SK)
+    rec = get_item(LoyaltyRecord, customer_pk(scope, customer_id), CUSTOMER_SK)
     return ({**rec.doc.as_dict(), "created_at": rec.at}, int(rec.version)) if rec else None
 
 
@@ -140,7 +131,7 @@ def consent_history(scope: str, customer_id: str) -> list[dict[str, Any]]:
 
 
 def referral_owner(scope: str, code: str) -> str | None:
-    rec = _get(referral_pk(scope, code), REFERRAL_SK)
+    rec = get_item(LoyaltyRecord, referral_pk(scope, code), REFERRAL_SK)
     return str(rec.doc.as_dict()["customer_id"]) if rec else None
 
 

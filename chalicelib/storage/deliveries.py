@@ -13,10 +13,10 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib.storage.customers import customer_pk
-from chalicelib.storage.tables import LoyaltyRecord
+from chalicelib.storage.tables import LoyaltyRecord, get_item
 
 DELIVERY_SK = "delivery"
 COUNTS_SK = "counts"
@@ -41,13 +41,6 @@ def _conditional_failed(err: Exception) -> bool:
     return getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
-def _get(pk: str, sk: str) -> LoyaltyRecord | None:
-    try:
-        return LoyaltyRecord.get(pk, sk, consistent_read=True)
-    except DoesNotExist:
-        return None
-
-
 # --- exactly-once claims ------------------------------------------------------------
 
 def claim(tenant_id: str, dedup_key: str, now: datetime, lease: timedelta) -> tuple[str | None, dict[str, Any]]:
@@ -67,7 +60,7 @@ def claim(tenant_id: str, dedup_key: str, now: datetime, lease: timedelta) -> tu
     except PutError as err:
         if not _conditional_failed(err):
             raise
-    existing = _get(delivery_pk(tenant_id, dedup_key), DELIVERY_SK)
+    existing = get_item(LoyaltyRecord, delivery_pk(tenant_id, dedup_key), DELIVERY_SK)
     return None, existing.doc.as_dict() if existing else {"state": "sending"}
 
 
@@ -98,14 +91,14 @@ def release(tenant_id: str, dedup_key: str, token: str) -> None:
 
 
 def get_delivery(tenant_id: str, dedup_key: str) -> dict[str, Any] | None:
-    rec = _get(delivery_pk(tenant_id, dedup_key), DELIVERY_SK)
+    rec = get_item(LoyaltyRecord, delivery_pk(tenant_id, dedup_key), DELIVERY_SK)
     return rec.doc.as_dict() if rec else None
 
 
 # --- weekly cap --------------------------------------------------------------------------
 
 def sent_in_week(scope: str, customer_id: str, week: str) -> int:
-    rec = _get(customer_pk(scope, customer_id), f"mailcap#{week}")
+    rec = get_item(LoyaltyRecord, customer_pk(scope, customer_id), f"mailcap#{week}")
     return int(rec.version) if rec else 0
 
 
@@ -149,14 +142,14 @@ def add_counts(tenant_id: str, source_kind: str, source_id: str, status: str, re
 
 
 def counts(tenant_id: str, source_kind: str, source_id: str) -> dict[str, int]:
-    rec = _get(stats_pk(tenant_id, source_kind, source_id), COUNTS_SK)
+    rec = get_item(LoyaltyRecord, stats_pk(tenant_id, source_kind, source_id), COUNTS_SK)
     return {k: int(v) for k, v in rec.doc.as_dict().items()} if rec else {}
 
 
 # --- settings -----------------------------------------------------------------------------
 
 def get_settings(tenant_id: str) -> dict[str, Any] | None:
-    rec = _get(settings_pk(tenant_id), SETTINGS_SK)
+    rec = get_item(LoyaltyRecord, settings_pk(tenant_id), SETTINGS_SK)
     return rec.doc.as_dict() if rec else None
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import PutError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import clock
@@ -23,7 +23,7 @@ from chalicelib.schemas.tenancy import (
     Tenant,
 )
 from chalicelib.storage import pagination, transactions
-from chalicelib.storage.tables import DirectoryRecord, agency_partition, tenant_partition
+from chalicelib.storage.tables import DirectoryRecord, agency_partition, get_item, tenant_partition
 
 TENANT_SK = "tenant"
 AGENCY_SK = "agency"
@@ -41,13 +41,6 @@ def _store_sk(store_id: str) -> str:
     return f"store#{store_id}"
 
 
-def _get(pk: str, sk: str) -> DirectoryRecord | None:
-    try:
-        return DirectoryRecord.get(pk, sk, consistent_read=True)
-    except DoesNotExist:
-        return None
-
-
 # --- agencies -----------------------------------------------------------------
 
 def _agency(rec: DirectoryRecord) -> Agency:
@@ -63,7 +56,7 @@ def agency_record(spec: AgencyCreate, ts: datetime) -> DirectoryRecord:
 
 
 def get_agency(agency_id: str) -> Agency | None:
-    rec = _get(agency_partition(agency_id), AGENCY_SK)
+    rec = get_item(DirectoryRecord, agency_partition(agency_id), AGENCY_SK)
     return _agency(rec) if rec else None
 
 
@@ -117,7 +110,7 @@ def add_new(tx: TransactWrite, rec: DirectoryRecord) -> None:
 
 
 def get_tenant(tenant_id: str) -> Tenant | None:
-    rec = _get(tenant_partition(tenant_id), TENANT_SK)
+    rec = get_item(DirectoryRecord, tenant_partition(tenant_id), TENANT_SK)
     return _tenant(rec) if rec else None
 
 
@@ -133,7 +126,7 @@ def list_tenants_of_agency(agency_id: str, limit: int, cursor: str | None) -> tu
 
 
 def update_tenant(tenant_id: str, changes: dict[str, Any]) -> Tenant | None:
-    rec = _get(tenant_partition(tenant_id), TENANT_SK)
+    rec = get_item(DirectoryRecord, tenant_partition(tenant_id), TENANT_SK)
     if rec is None:
         return None
     doc = rec.doc.as_dict()
@@ -192,12 +185,12 @@ def _store(tenant_id: str, rec: DirectoryRecord) -> Store:
 
 def get_program(tenant_id: str, program_id: str) -> Program | None:
     """The program's head: its latest version, which may be scheduled for later."""
-    rec = _get(tenant_partition(tenant_id), _program_sk(program_id))
+    rec = get_item(DirectoryRecord, tenant_partition(tenant_id), _program_sk(program_id))
     return _program(tenant_id, rec) if rec else None
 
 
 def get_program_version(tenant_id: str, program_id: str, number: int) -> Program | None:
-    rec = _get(tenant_partition(tenant_id), _program_version_sk(program_id, number))
+    rec = get_item(DirectoryRecord, tenant_partition(tenant_id), _program_version_sk(program_id, number))
     if rec is None and number >= 1:
         head = get_program(tenant_id, program_id)
         return head if head is not None and head.effective_at is None and head.version == number else None
@@ -248,7 +241,7 @@ def program_versions_below(tenant_id: str, program_id: str, number: int) -> Iter
 
 
 def get_store(tenant_id: str, store_id: str) -> Store | None:
-    rec = _get(tenant_partition(tenant_id), _store_sk(store_id))
+    rec = get_item(DirectoryRecord, tenant_partition(tenant_id), _store_sk(store_id))
     return _store(tenant_id, rec) if rec else None
 
 
@@ -283,7 +276,7 @@ def _upsert(
 ) -> tuple[DirectoryRecord, str]:
     """Create or replace one entity; returns the record and 'created', 'updated' or 'unchanged'."""
     pk = tenant_partition(tenant_id)
-    rec = _get(pk, sk)
+    rec = get_item(DirectoryRecord, pk, sk)
     ts = now()
     if rec is None:
         if must_exist:
@@ -332,7 +325,7 @@ def put_program(
     """
     pk = tenant_partition(tenant_id)
     sk = _program_sk(spec.id)
-    head = _get(pk, sk)
+    head = get_item(DirectoryRecord, pk, sk)
     ts = now()
     when = effective_at or ts
     doc = _program_doc(spec, when)
@@ -384,7 +377,7 @@ def delete_tenant_page(tenant_id: str, max_items: int) -> int:
             if deleted >= max_items:
                 return deleted
     if deleted == 0:
-        tenant = _get(pk, TENANT_SK)
+        tenant = get_item(DirectoryRecord, pk, TENANT_SK)
         if tenant is not None:
             tenant.delete()
             deleted = 1
@@ -422,7 +415,7 @@ def coalition_claim_record(scope: str, agency_id: str, coalition_id: str, ts: da
 
 def coalition_for_update(agency_id: str, coalition_id: str) -> DirectoryRecord | None:
     """The stored coalition, to change and save with `save_versioned` (its version guards the change)."""
-    return _get(agency_partition(agency_id), _coalition_sk(coalition_id))
+    return get_item(DirectoryRecord, agency_partition(agency_id), _coalition_sk(coalition_id))
 
 
 def get_coalition(agency_id: str, coalition_id: str) -> Coalition | None:
@@ -450,7 +443,7 @@ def with_changes(rec: DirectoryRecord, changes: dict[str, Any], ts: datetime) ->
 
 def tenant_for_update(tenant_id: str) -> DirectoryRecord | None:
     """The stored tenant, to change and save with `save_versioned` in a transaction."""
-    return _get(tenant_partition(tenant_id), TENANT_SK)
+    return get_item(DirectoryRecord, tenant_partition(tenant_id), TENANT_SK)
 
 
 def tenant_of(rec: DirectoryRecord) -> Tenant:

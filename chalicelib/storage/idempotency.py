@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import PutError, UpdateError
 
-from chalicelib.storage.tables import LoyaltyRecord
+from chalicelib.storage.tables import LoyaltyRecord, get_item
 
 SK = "idempotency"
 RETENTION = timedelta(hours=24)
@@ -18,9 +18,8 @@ def _pk(partition: str, route: str, key: str) -> str:
 
 
 def get(partition: str, route: str, key: str) -> dict[str, Any] | None:
-    try:
-        rec = LoyaltyRecord.get(_pk(partition, route, key), SK, consistent_read=True)
-    except DoesNotExist:
+    rec = get_item(LoyaltyRecord, _pk(partition, route, key), SK)
+    if rec is None:
         return None
     return {**rec.doc.as_dict(), "version": int(rec.version)}
 

@@ -18,12 +18,12 @@ from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import PutError
 
 from chalicelib.settings import settings
 from chalicelib.storage import pagination
 from chalicelib.storage.aws import client
-from chalicelib.storage.tables import LoyaltyRecord
+from chalicelib.storage.tables import LoyaltyRecord, get_item
 from chalicelib.storage.transactions import Tx
 
 KIND = "customer_import"
@@ -65,9 +65,8 @@ def add(tx: Tx, tenant_id: str, import_id: str, doc: dict[str, Any], at: datetim
 
 
 def get(tenant_id: str, import_id: str) -> tuple[dict[str, Any], int] | None:
-    try:
-        rec = LoyaltyRecord.get(list_pk(tenant_id), _sk(import_id), consistent_read=True)
-    except DoesNotExist:
+    rec = get_item(LoyaltyRecord, list_pk(tenant_id), _sk(import_id))
+    if rec is None:
         return None
     return rec.doc.as_dict(), int(rec.version)
 

@@ -11,13 +11,11 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
-
 from chalicelib import clock
 from chalicelib.domain.cards import CardState
 from chalicelib.schemas.pos import LedgerEntry, MoneyEntry
 from chalicelib.storage import pagination
-from chalicelib.storage.tables import LoyaltyRecord
+from chalicelib.storage.tables import LoyaltyRecord, get_item
 from chalicelib.storage.transactions import Tx
 
 CARD_SK = "card"
@@ -59,17 +57,10 @@ def adjustment_pk(tenant_id: str, adjustment_id: str) -> str:
     return f"{tenant_id}#adjustment#{adjustment_id}"
 
 
-def _get(pk: str, sk: str) -> LoyaltyRecord | None:
-    try:
-        return LoyaltyRecord.get(pk, sk, consistent_read=True)
-    except DoesNotExist:
-        return None
-
-
 # --- cards ----------------------------------------------------------------------
 
 def get_card(tenant_id: str, number: str) -> CardState | None:
-    rec = _get(card_pk(tenant_id, number), CARD_SK)
+    rec = get_item(LoyaltyRecord, card_pk(tenant_id, number), CARD_SK)
     return CardState.from_doc(number, int(rec.version), rec.doc.as_dict()) if rec else None
 
 
@@ -158,7 +149,7 @@ def breakage_entries(scope: str, start: datetime, end: datetime) -> Iterator[dic
 # --- receipts, refunds, adjustments: processed requests and their answers ---------------
 
 def get_doc(pk: str, sk: str) -> tuple[dict[str, Any], int] | None:
-    rec = _get(pk, sk)
+    rec = get_item(LoyaltyRecord, pk, sk)
     return (rec.doc.as_dict(), int(rec.version)) if rec else None
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
+from pynamodb.exceptions import DeleteError, PutError
 
-from chalicelib.storage.tables import PersonRecord
+from chalicelib.storage.tables import PersonRecord, get_item
 
 PROFILE_SK = "profile"
 PHONE_SK = "phone"
@@ -29,15 +29,8 @@ def phone_pk(scope: str, phone: str) -> str:
     return f"{scope}#phone#{phone}"
 
 
-def _get(pk: str, sk: str) -> PersonRecord | None:
-    try:
-        return PersonRecord.get(pk, sk, consistent_read=True)
-    except DoesNotExist:
-        return None
-
-
 def customer_by_phone(scope: str, phone: str) -> str | None:
-    rec = _get(phone_pk(scope, phone), PHONE_SK)
+    rec = get_item(PersonRecord, phone_pk(scope, phone), PHONE_SK)
     return str(rec.doc.as_dict()["customer_id"]) if rec else None
 
 
@@ -70,7 +63,7 @@ def release_phone(scope: str, phone: str, customer_id: str) -> None:
 
 
 def get_person(scope: str, customer_id: str) -> tuple[dict[str, Any], int] | None:
-    rec = _get(person_pk(scope, customer_id), PROFILE_SK)
+    rec = get_item(PersonRecord, person_pk(scope, customer_id), PROFILE_SK)
     return (rec.doc.as_dict(), int(rec.version)) if rec else None
 
 
@@ -95,7 +88,7 @@ def add_answers(scope: str, customer_id: str, survey_id: str, response_id: str, 
 
 
 def get_answers(scope: str, customer_id: str, survey_id: str, response_id: str) -> dict[str, Any] | None:
-    rec = _get(person_pk(scope, customer_id), f"answers#{survey_id}#{response_id}")
+    rec = get_item(PersonRecord, person_pk(scope, customer_id), f"answers#{survey_id}#{response_id}")
     return dict(rec.doc.as_dict()["answers"]) if rec else None
 
 

@@ -13,10 +13,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
-
 from chalicelib.storage import pagination
-from chalicelib.storage.tables import LoyaltyRecord
+from chalicelib.storage.tables import LoyaltyRecord, get_item
 from chalicelib.storage.transactions import Tx
 
 SEGMENT_KIND = "segment"
@@ -37,9 +35,8 @@ def _as_dict(rec: LoyaltyRecord) -> dict[str, Any]:
 
 def get(tenant_id: str, segment_id: str) -> dict[str, Any] | None:
     """The segment's doc with `segment_id`, `version` and `updated_at`, or None."""
-    try:
-        rec = LoyaltyRecord.get(segments_pk(tenant_id), _sk(segment_id), consistent_read=True)
-    except DoesNotExist:
+    rec = get_item(LoyaltyRecord, segments_pk(tenant_id), _sk(segment_id))
+    if rec is None:
         return None
     return _as_dict(rec)
 

@@ -21,11 +21,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib.storage import pagination, transactions
 from chalicelib.storage.customers import customer_pk
-from chalicelib.storage.tables import AuditRecord, LoyaltyRecord
+from chalicelib.storage.tables import AuditRecord, LoyaltyRecord, get_item
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
 SHARDS = 16
@@ -67,17 +67,10 @@ def rate_pk(tenant_id: str, survey_id: str, address_hash: str) -> str:
     return f"{tenant_id}#survey-rate#{survey_id}#{address_hash}"
 
 
-def _get(pk: str, sk: str) -> LoyaltyRecord | None:
-    try:
-        return LoyaltyRecord.get(pk, sk, consistent_read=True)
-    except DoesNotExist:
-        return None
-
-
 # --- definitions ------------------------------------------------------------------------
 
 def get_survey(tenant_id: str, survey_id: str) -> tuple[dict[str, Any], int] | None:
-    rec = _get(surveys_pk(tenant_id), survey_sk(survey_id))
+    rec = get_item(LoyaltyRecord, surveys_pk(tenant_id), survey_sk(survey_id))
     return (rec.doc.as_dict(), int(rec.version)) if rec else None
 
 
@@ -179,7 +172,7 @@ def record_response(tenant_id: str, scope: str, customer_id: str, survey_id: str
 
 
 def invitation_used(tenant_id: str, survey_id: str, receipt_id: str) -> bool:
-    return _get(invitation_pk(tenant_id, survey_id, receipt_id), USED_SK) is not None
+    return get_item(LoyaltyRecord, invitation_pk(tenant_id, survey_id, receipt_id), USED_SK) is not None
 
 
 def set_response_reward(scope: str, customer_id: str, survey_id: str, response_id: str,
@@ -224,7 +217,7 @@ def claim_reward(scope: str, customer_id: str, survey_id: str, doc: dict[str, An
     except PutError as err:
         if err.cause_response_code != "ConditionalCheckFailedException":
             raise
-    rec = _get(customer_pk(scope, customer_id), reward_sk(survey_id))
+    rec = get_item(LoyaltyRecord, customer_pk(scope, customer_id), reward_sk(survey_id))
     return rec.doc.as_dict() if rec else claim_reward(scope, customer_id, survey_id, doc, at)
 
 

@@ -10,6 +10,8 @@ and out; the record adds keys, an optimistic-locking version and timestamps.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from pynamodb.attributes import (
     MapAttribute,
     NumberAttribute,
@@ -17,6 +19,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -205,6 +208,17 @@ TABLES: dict[type[Model], str | None] = {
     LoyaltyRecord: "expires_at_epoch",
     PersonRecord: "expires_at_epoch",
 }
+
+
+M = TypeVar("M", bound=Model)
+
+
+def get_item(model: type[M], pk: str, sk: str) -> M | None:
+    """One item by key, read consistently, or None: the storage modules' single point read."""
+    try:
+        return model.get(pk, sk, consistent_read=True)
+    except DoesNotExist:
+        return None
 
 
 def platform_partition() -> str:
