@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from chalicelib import clock
-from chalicelib.schemas.tenancy import Program, Store
+from chalicelib.schemas.tenancy import Program, Store, Tenant
 from chalicelib.storage import directory, loyalty
 
 TTL = 30.0
@@ -29,7 +29,7 @@ RECENT = 4
 _lock = threading.Lock()
 _programs: dict[tuple[str, str], tuple[float, list[Program], bool]] = {}
 _stores: dict[str, tuple[float, dict[str, Store]]] = {}
-_scopes: dict[str, tuple[float, list[str]]] = {}
+_tenants: dict[str, tuple[float, Tenant | None]] = {}
 
 
 def program(tenant_id: str, program_id: str) -> Program | None:
@@ -79,18 +79,23 @@ def program_at(scope: str, program_id: str, at: datetime) -> Program | None:
     return oldest
 
 
-def card_scopes(tenant_id: str) -> list[str]:
-    """Where this tenant's POS may find cards: its own data first, then each coalition it is a partner of."""
+def tenant(tenant_id: str) -> Tenant | None:
+    """The tenant's settings (coalitions, privacy), cached like programs: read per request, changed rarely."""
     now = time.monotonic()
     with _lock:
-        hit = _scopes.get(tenant_id)
+        hit = _tenants.get(tenant_id)
     if hit and now - hit[0] < TTL:
         return hit[1]
-    tenant = directory.get_tenant(tenant_id)
-    value = [tenant_id] + [loyalty.coalition_scope(c) for c in (tenant.coalitions if tenant else [])]
+    value = directory.get_tenant(tenant_id)
     with _lock:
-        _scopes[tenant_id] = (now, value)
+        _tenants[tenant_id] = (now, value)
     return value
+
+
+def card_scopes(tenant_id: str) -> list[str]:
+    """Where this tenant's POS may find cards: its own data first, then each coalition it is a partner of."""
+    found = tenant(tenant_id)
+    return [tenant_id] + [loyalty.coalition_scope(c) for c in (found.coalitions if found else [])]
 
 
 def stores(tenant_id: str) -> dict[str, Store]:
@@ -117,11 +122,11 @@ def forget(tenant_id: str) -> None:
         for key in [k for k in _programs if k[0] == tenant_id]:
             del _programs[key]
         _stores.pop(tenant_id, None)
-        _scopes.pop(tenant_id, None)
+        _tenants.pop(tenant_id, None)
 
 
 def clear() -> None:
     with _lock:
         _programs.clear()
         _stores.clear()
-        _scopes.clear()
+        _tenants.clear()

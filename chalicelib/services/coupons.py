@@ -194,13 +194,7 @@ def _save_update(tenant_id: str, changed: Campaign, version: int, detail: dict[s
         audit.add(tx, audit.entry(tenant_id, action="coupon_campaign.updated", actor=actor, at=at,
                                   target=f"coupon_campaign:{changed.id}", detail=detail))
 
-    try:
-        transactions.write(build)
-    except TransactionFailed as err:
-        if err.condition_failed(0):
-            return False
-        raise
-    return True
+    return transactions.written(build)
 
 
 def update(tenant_id: str, campaign_id: str, change: CampaignUpdate, actor: str) -> Campaign:

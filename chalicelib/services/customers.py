@@ -35,7 +35,7 @@ from chalicelib.schemas.customers import (
 )
 from chalicelib.schemas.tenancy import Privacy
 from chalicelib.services import catalog, signing
-from chalicelib.storage import audit, directory, loyalty, people, transactions
+from chalicelib.storage import audit, loyalty, people, transactions
 from chalicelib.storage import customers as records
 from chalicelib.storage import surveys as survey_store
 from chalicelib.storage.transactions import TransactionFailed, Tx
@@ -64,7 +64,7 @@ def _unprocessable(code: str, message: str, field_name: str) -> ApiError:
 
 
 def privacy(tenant_id: str) -> Privacy:
-    tenant = directory.get_tenant(tenant_id)
+    tenant = catalog.tenant(tenant_id)
     return tenant.privacy if tenant else Privacy()
 
 

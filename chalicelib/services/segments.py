@@ -39,7 +39,7 @@ from chalicelib.services import catalog
 from chalicelib.storage import audit, directory, loyalty, people, transactions
 from chalicelib.storage import customers as records
 from chalicelib.storage import segments as store
-from chalicelib.storage.transactions import TransactionFailed, Tx
+from chalicelib.storage.transactions import Tx
 
 DEFAULT_TIMEZONE = "Europe/Moscow"
 
@@ -266,12 +266,8 @@ def update(tenant_id: str, segment_id: str, body: SegmentUpdate, actor: str) -> 
         store.replace(tx, tenant_id, segment_id, doc, version, at)
         _audit(tx, tenant_id, "segment.updated", segment_id, actor, at)
 
-    try:
-        transactions.write(build)
-    except TransactionFailed as err:
-        if err.condition_failed(0):
-            raise _changed(segment_id) from None
-        raise
+    if not transactions.written(build):
+        raise _changed(segment_id)
     return _out({**doc, "segment_id": segment_id, "version": version + 1, "updated_at": at})
 
 
@@ -284,10 +280,6 @@ def delete(tenant_id: str, segment_id: str, actor: str) -> SegmentOut:
         store.delete(tx, tenant_id, segment_id, int(current["version"]))
         _audit(tx, tenant_id, "segment.deleted", segment_id, actor, at)
 
-    try:
-        transactions.write(build)
-    except TransactionFailed as err:
-        if err.condition_failed(0):
-            raise _changed(segment_id) from None
-        raise
+    if not transactions.written(build):
+        raise _changed(segment_id)
     return _out(current)

@@ -26,7 +26,7 @@ from chalicelib.schemas.templates import (
 from chalicelib.services import customers, mail_context
 from chalicelib.storage import audit, transactions
 from chalicelib.storage import templates as store
-from chalicelib.storage.transactions import TransactionFailed, Tx
+from chalicelib.storage.transactions import Tx
 
 
 def not_found(template_id: str) -> ApiError:
@@ -77,12 +77,8 @@ def create(tenant_id: str, body: TemplateIn, actor: str) -> TemplateOut:
         store.add(tx, tenant_id, body.id, doc, at)
         _audit(tx, tenant_id, "template.created", body.id, actor, at)
 
-    try:
-        transactions.write(build)
-    except TransactionFailed as err:
-        if err.condition_failed(0):
-            raise conflict("template_exists", f"Template {body.id!r} already exists.", "id") from None
-        raise
+    if not transactions.written(build):
+        raise conflict("template_exists", f"Template {body.id!r} already exists.", "id")
     return _out({**doc, "id": body.id, "version": 1, "updated_at": at})
 
 
@@ -114,12 +110,8 @@ def update(tenant_id: str, template_id: str, body: TemplateUpdate, actor: str) -
         store.replace(tx, tenant_id, template_id, doc, version, at)
         _audit(tx, tenant_id, "template.updated", template_id, actor, at)
 
-    try:
-        transactions.write(build)
-    except TransactionFailed as err:
-        if err.condition_failed(0):
-            raise _changed(template_id) from None
-        raise
+    if not transactions.written(build):
+        raise _changed(template_id)
     return _out({**doc, "id": template_id, "version": version + 1, "updated_at": at})
 
 

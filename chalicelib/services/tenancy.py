@@ -144,6 +144,7 @@ def update_tenant(agency_id: str, tenant_id: str, changes: TenantUpdate, actor: 
         audit.put(audit.entry(tenant_id, action="tenant.updated", actor=actor, at=_now(),
                               target=f"tenant:{tenant_id}", detail={k: str(v) for k, v in patch.items()}))
     api_keys.forget_tenant_status(tenant_id)
+    catalog.forget(tenant_id)
     return updated
 
 

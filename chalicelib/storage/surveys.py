@@ -85,13 +85,7 @@ def add_survey(tenant_id: str, survey_id: str, doc: dict[str, Any], at: datetime
                                   doc={"n": 0}, at=at), condition=LoyaltyRecord.pk.does_not_exist())
         tx.save(audit_rec)
 
-    try:
-        transactions.write(build)
-    except TransactionFailed as err:
-        if err.condition_failed(0):
-            return False
-        raise
-    return True
+    return transactions.written(build)
 
 
 def replace_survey(tenant_id: str, survey_id: str, doc: dict[str, Any], version: int, at: datetime,
@@ -103,13 +97,7 @@ def replace_survey(tenant_id: str, survey_id: str, doc: dict[str, Any], version:
                               version=version + 1, at=at), condition=LoyaltyRecord.version == version)
         tx.save(audit_rec)
 
-    try:
-        transactions.write(build)
-    except TransactionFailed as err:
-        if err.condition_failed(0):
-            return False
-        raise
-    return True
+    return transactions.written(build)
 
 
 def list_surveys(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:

@@ -92,3 +92,19 @@ def write(build: Callable[[Tx], T]) -> T:
                 raise TransactionFailed(cancellation_reasons(err)) from err
             time.sleep(backoff(attempt))
     raise AssertionError("unreachable")
+
+
+def written(build: Callable[[Tx], object]) -> bool:
+    """`write(build)`, answering False instead of raising when the first item's condition failed.
+
+    For the common shape where item 0 carries the one condition that can
+    legitimately fail (an id already taken, a version read earlier): the
+    caller turns False into its own 409.
+    """
+    try:
+        write(build)
+    except TransactionFailed as err:
+        if err.condition_failed(0):
+            return False
+        raise
+    return True
