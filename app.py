@@ -14,9 +14,9 @@ from chalice.app import AuthRequest, AuthResponse, CloudWatchEvent, SQSEvent
 from chalicelib import clock
 from chalicelib.api import auth, middleware, registry
 from chalicelib.api import routes as _routes  # noqa: F401  (declares every route)
-from chalicelib.services import sweeps
+from chalicelib.services import sweeps, triggers
 from chalicelib.settings import settings
-from chalicelib.workers import jobs, mail
+from chalicelib.workers import jobs, mail, reports
 
 app = Chalice(app_name="loyalty")
 app.api.binary_types = []
@@ -43,6 +43,18 @@ def mail_worker(event: SQSEvent) -> dict[str, Any]:
     return mail.handle_records(record.to_dict() for record in event)
 
 
+@app.on_sqs_message(queue=settings.reports_queue, batch_size=1, name="reports_worker")
+def reports_worker(event: SQSEvent) -> dict[str, Any]:
+    """One report per invocation, up to the 900 s timeout; a build failure is recorded on the report."""
+    return reports.handle_records(record.to_dict() for record in event)
+
+
 @app.schedule(Cron(0, 2, "*", "*", "?", "*"), name="daily_sweep")
 def daily_sweep(event: CloudWatchEvent) -> None:
     sweeps.start_daily(clock.now())
+
+
+@app.schedule(Cron(5, "*", "*", "*", "?", "*"), name="mail_triggers")
+def mail_triggers(event: CloudWatchEvent) -> None:
+    """Hourly: each program's daily trigger run starts at its local send time (tenants span time zones)."""
+    triggers.start_due(clock.now())

@@ -4,6 +4,7 @@
   validate FILE|DIR ...                  validate only; needs no AWS at all
   platform-key [--name NAME]             mint the platform key unless an active one exists
   sweep                                  run today's daily sweep (expiry, tier reviews) here, to the end
+  triggers                               run today's trigger messages of every program that has any on
   import-customers FILE --api URL --key KEY [--program P]
                                          import a customer CSV through the HTTP API, with a progress bar
 
@@ -186,6 +187,25 @@ def cmd_platform_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_triggers(args: argparse.Namespace) -> int:
+    """The trigger messages' daily run of every program with a trigger on, now (the local stack has no scheduler);
+    the mail worker sends what it queues. Safe to repeat: each trigger fires once per customer per occasion."""
+    from chalicelib.services import catalog, triggers
+    from chalicelib.storage import triggers as trigger_store
+
+    runs = 0
+    for tenant in catalog.active_tenants():
+        for program_id, doc in trigger_store.all_settings(tenant.tenant_id).items():
+            if not any((doc.get(kind) or {}).get("enabled") for kind in triggers.rules.KINDS):
+                continue
+            run = triggers.run_now(tenant.tenant_id, program_id)
+            runs += 1
+            print(f"  {tenant.tenant_id}/{program_id:<24} {run.customers} customer(s), {run.queued} message(s) "
+                  f"queued {dict(run.by_kind)}")
+    print(f"trigger runs: {runs}")
+    return 0
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     """The scheduled daily sweep, run synchronously (the local stack has no scheduler)."""
     from chalicelib import clock
@@ -297,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep = sub.add_parser("sweep", help="run today's daily sweep (points and gift money expiry, tier reviews) now")
     sweep.set_defaults(func=cmd_sweep)
+
+    trig = sub.add_parser("triggers", help="run the trigger messages (welcome, birthday, ...) of every program now")
+    trig.set_defaults(func=cmd_triggers)
 
     imp = sub.add_parser("import-customers", help="import a customer CSV through the HTTP API (progress on stderr)")
     imp.add_argument("file", metavar="FILE", help="the CSV file: header line first, UTF-8 or cp1251, ; or ,")

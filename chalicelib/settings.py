@@ -28,7 +28,12 @@ class Settings:
     mail_queue: str
     """One message per recipient and message: the mail worker sends it (SES e-mail, SNS SMS)."""
     reports_bucket: str
+    reports_queue: str
+    """One message per report request: the reports worker builds the file (up to 15 minutes)."""
     max_body_bytes: int
+    public_base_url: str
+    """Where customers reach the public API (unsubscribe links), e.g. `https://api.example.com/api`, no trailing
+    slash. Empty: links in messages are relative and e-mail goes without List-Unsubscribe headers."""
 
 
 def _env(name: str, default: str) -> str:
@@ -52,7 +57,9 @@ def load() -> Settings:
         jobs_queue=_env("JOBS_QUEUE", f"{prefix}-jobs"),
         mail_queue=_env("MAIL_QUEUE", f"{prefix}-mail"),
         reports_bucket=_env("REPORTS_BUCKET", f"{prefix}-reports"),
+        reports_queue=_env("REPORTS_QUEUE", f"{prefix}-reports"),
         max_body_bytes=int(_env("MAX_BODY_BYTES", str(256 * 1024))),
+        public_base_url=_env("PUBLIC_BASE_URL", "").rstrip("/"),
     )
 
 

@@ -34,6 +34,11 @@ MAIL_VISIBILITY_TIMEOUT = 180
 """Six times the mail worker's timeout (30 s), as AWS advises for SQS event sources."""
 MAIL_MAX_RECEIVE_COUNT = 4
 """A message that fails four times (a poison message) goes to the mail dead-letter queue."""
+REPORTS_WORKER_TIMEOUT = 900
+"""The reports worker's Lambda timeout (.chalice/config.json `lambda_functions.reports_worker`)."""
+REPORTS_VISIBILITY_TIMEOUT = 6 * REPORTS_WORKER_TIMEOUT
+REPORTS_MAX_RECEIVE_COUNT = 3
+"""A report message that fails three times goes to the reports dead-letter queue."""
 REPORTS_PREFIX = "reports/"
 REPORTS_EXPIRE_DAYS = 7
 IMPORTS_PREFIX = "imports/"
@@ -162,6 +167,26 @@ def queue_resources() -> dict[str, Any]:
                 },
             },
         },
+        "ReportsDeadLetterQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": _sub(f"{NAME_PREFIX}-reports-dlq"),
+                "SqsManagedSseEnabled": True,
+                "MessageRetentionPeriod": DLQ_RETENTION_SECONDS,
+            },
+        },
+        "ReportsQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": _sub(f"{NAME_PREFIX}-reports"),
+                "SqsManagedSseEnabled": True,
+                "VisibilityTimeout": REPORTS_VISIBILITY_TIMEOUT,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": ["ReportsDeadLetterQueue", "Arn"]},
+                    "maxReceiveCount": REPORTS_MAX_RECEIVE_COUNT,
+                },
+            },
+        },
     }
 
 
@@ -279,7 +304,7 @@ def data_access_policy(tables: dict[str, Any], queues: dict[str, Any]) -> dict[s
                         {
                             "Sid": "Mail",
                             "Effect": "Allow",
-                            "Action": ["ses:SendEmail", "ses:VerifyEmailIdentity", "sns:Publish"],
+                            "Action": ["ses:SendEmail", "ses:SendRawEmail", "ses:VerifyEmailIdentity", "sns:Publish"],
                             "Resource": "*",
                         },
                         {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -60,3 +60,43 @@ def decide(consents: dict[str, Any], status: str, channel: str, now: datetime, t
     if cap and sent_this_week >= cap:
         return FREQUENCY_CAP
     return None
+
+
+def _offset_changes_at(zone: ZoneInfo, before: datetime, after: datetime) -> datetime:
+    """The first second in (before, after] whose UTC offset is `after`'s: where a DST gap ends, to the second."""
+    target = after.astimezone(zone).utcoffset()
+    low, high = before, after
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        if middle.astimezone(zone).utcoffset() == target:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def _wall_clock_moment(day: date, wall: time, zone: ZoneInfo) -> datetime:
+    """The first instant at or after which the local clock reads `wall` on `day`.
+
+    A wall time skipped by a DST gap (e.g. 02:30 when clocks jump 02:00 -> 03:00) is passed at the jump itself;
+    a repeated one (autumn) is reached the first time.
+    """
+    local = datetime.combine(day, wall, tzinfo=zone)
+    moment = local.astimezone(UTC)
+    if moment.astimezone(zone).replace(tzinfo=None) == local.replace(tzinfo=None):
+        return moment
+    return _offset_changes_at(zone, local.replace(fold=1).astimezone(UTC), moment)
+
+
+def next_allowed(at: datetime, tz: str, start: str, end: str) -> datetime:
+    """`at` if it is outside the quiet window in zone `tz`, else the moment the window ends (same zone as `at`).
+
+    The end is a local wall-clock time, so across a DST change the window keeps its local hours, not its length.
+    """
+    zone = ZoneInfo(tz)
+    local = at.astimezone(zone)
+    if not in_quiet_hours(local.time(), start, end):
+        return at
+    finish = _clock(end)
+    day = local.date() + timedelta(days=1 if local.time() >= finish else 0)
+    return _wall_clock_moment(day, finish, zone).astimezone(at.tzinfo)

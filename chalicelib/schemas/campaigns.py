@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import AwareDatetime, Field
 
 from chalicelib.schemas.common import Channel, Input, Name, Output, Slug
+from chalicelib.schemas.mail import DeliveryCounts
 
 CampaignStatus = Literal["scheduled", "sending", "sent", "cancelled", "failed"]
 
@@ -27,14 +28,10 @@ class CampaignCreate(Input):
                                   "send count as the campaign's result.")
 
 
-class CampaignCounts(Output):
+class CampaignCounts(DeliveryCounts):
     targeted: int = Field(description="Segment members found (recipients + control group).")
     control: int = Field(description="Members kept out as the control group.")
     queued: int = Field(description="Messages handed to the mail queue.")
-    sent: int = 0
-    failed: int = 0
-    suppressed: int = 0
-    suppressed_by_reason: dict[str, int] = Field(default_factory=dict)
 
 
 class Campaign(Output):
@@ -45,6 +42,7 @@ class Campaign(Output):
     template_id: str
     coupon_campaign_id: str | None = None
     send_at: datetime
+    send_at_requested: datetime | None = None
     holdout_bps: int
     attribution_days: int
     status: CampaignStatus
@@ -53,3 +51,36 @@ class Campaign(Output):
     finished_at: datetime | None = None
     failure: str | None = None
     created_at: datetime
+
+
+class GroupResults(Output):
+    members: int = Field(description="Customers in the group (target: sent to; control: held out).")
+    buyers: int = Field(description="Members with at least one purchase in the attribution window.")
+    receipts: int = Field(description="Their purchases in the window.")
+    revenue: int = Field(description="Money of those purchases net of their refunds, minor units.")
+    refunded: int = Field(description="Money refunded on those purchases so far, minor units.")
+    conversion_bps: int | None = Field(description="Buyers per member in basis points; null for an empty group.")
+    revenue_per_member: int | None = Field(description="Net revenue per member, minor units rounded half to even; "
+                                           "null for an empty group.")
+
+
+class CampaignResults(Output):
+    campaign_id: str
+    status: CampaignStatus
+    channel: str
+    sent_at: datetime | None = Field(description="When the fan-out started; null before the send.")
+    attribution_days: int
+    window_end: datetime | None = Field(description="Purchases made before this count (sent_at + attribution_days).")
+    window_open: bool = Field(description="The window has not ended yet: the figures can still change.")
+    delivered: int
+    failed: int
+    suppressed: int
+    suppressed_by_reason: dict[str, int]
+    opt_outs: int = Field(description="Recipients whose consent to the campaign's channel was withdrawn after the "
+                          "send.")
+    target: GroupResults
+    control: GroupResults
+    conversion_uplift_bps: int | None = Field(description="Target minus control conversion, basis points "
+                                              "(150 = 1.5 percentage points); null without a control group.")
+    incremental_revenue: int | None = Field(description="(Target - control revenue per member) x target members, "
+                                            "minor units; null without a control group.")

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from chalicelib.schemas.common import Channel, Input
+from chalicelib.schemas.common import Channel, Input, Output
 
 SourceKind = Literal["campaign", "trigger", "test"]
 Clock = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
@@ -38,6 +38,15 @@ class MailMessage(_Message):
     dedup_key: str = Field(min_length=1, max_length=200, pattern=r"^[^#\s]+$")
     coupon_code: str | None = None
     extra: dict[str, str | int] = Field(default_factory=dict)
+
+
+class DeliveryCounts(Output):
+    """What the mail worker did with the messages of one campaign or trigger."""
+
+    sent: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    suppressed_by_reason: dict[str, int] = Field(default_factory=dict)
 
 
 class QuietHours(Input):

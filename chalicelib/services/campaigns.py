@@ -22,12 +22,13 @@ from typing import Any
 
 from chalicelib import clock
 from chalicelib.domain import campaigns as rules
+from chalicelib.domain import delivery_rules
 from chalicelib.errors import ApiError, ErrorDetail, conflict
 from chalicelib.observability import logger
 from chalicelib.schemas.campaigns import Campaign, CampaignCounts, CampaignCreate
-from chalicelib.services import coupons, segments, templates
+from chalicelib.services import catalog, coupons, delivery, mail_settings, segments, templates
 from chalicelib.settings import settings
-from chalicelib.storage import audit, deliveries, queues
+from chalicelib.storage import audit, queues
 from chalicelib.storage import campaigns as store
 
 FANOUT_JOB = "campaign.fanout"
@@ -50,18 +51,15 @@ def _require(tenant_id: str, campaign_id: str) -> tuple[dict[str, Any], int]:
 
 def _counts(doc: dict[str, Any]) -> CampaignCounts:
     base = doc.get("counts") or {}
-    sent = deliveries.counts(str(doc["tenant_id"]), "campaign", str(doc["id"]))
-    reasons = {k.split(":", 1)[1]: int(v) for k, v in sent.items() if k.startswith("suppressed:")}
     return CampaignCounts(targeted=int(base.get("targeted", 0)), control=int(base.get("control", 0)),
-                          queued=int(base.get("queued", 0)), sent=int(sent.get("sent", 0)),
-                          failed=int(sent.get("failed", 0)), suppressed=int(sent.get("suppressed", 0)),
-                          suppressed_by_reason=reasons)
+                          queued=int(base.get("queued", 0)),
+                          **delivery.counts(str(doc["tenant_id"]), "campaign", str(doc["id"])).model_dump())
 
 
 def view(doc: dict[str, Any]) -> Campaign:
     fields = {k: doc.get(k) for k in ("id", "name", "segment_id", "channel", "template_id", "coupon_campaign_id",
-                                      "send_at", "holdout_bps", "attribution_days", "status", "started_at",
-                                      "finished_at", "failure", "created_at")}
+                                      "send_at", "send_at_requested", "holdout_bps", "attribution_days", "status",
+                                      "started_at", "finished_at", "failure", "created_at")}
     return Campaign(**fields, counts=_counts(doc))
 
 
@@ -70,7 +68,11 @@ def job_message(tenant_id: str, campaign_id: str) -> dict[str, str]:
 
 
 def create(tenant_id: str, spec: CampaignCreate, actor: str) -> Campaign:
-    """Check what the campaign names, store it `scheduled` and queue its fan-out (delayed until `send_at`)."""
+    """Check what the campaign names, store it `scheduled` and queue its fan-out (delayed until `send_at`).
+
+    An SMS campaign due inside the tenant's quiet hours starts when they end (`send_at_requested` keeps the asked
+    time): otherwise every message would reach the worker in quiet hours and be suppressed, not delayed.
+    """
     segments.get(tenant_id, spec.segment_id)
     template = templates.get(tenant_id, spec.template_id)
     if template.channel != spec.channel:
@@ -79,9 +81,17 @@ def create(tenant_id: str, spec: CampaignCreate, actor: str) -> Campaign:
     if spec.coupon_campaign_id:
         coupons.get(tenant_id, spec.coupon_campaign_id)
     at = clock.now()
-    send_at = spec.send_at or at
+    requested = spec.send_at or at
+    send_at = requested
+    if spec.channel == "sms":
+        quiet = mail_settings.get(tenant_id).quiet_hours
+        tenant = catalog.tenant(tenant_id)
+        send_at = delivery_rules.next_allowed(requested, tenant.timezone if tenant else "Europe/Moscow",
+                                              quiet.start, quiet.end)
+    moved_from = requested if send_at != requested else None
     doc = {**spec.model_dump(mode="json"), "send_at": send_at.isoformat(), "tenant_id": tenant_id,
-           "status": "scheduled", "counts": {"targeted": 0, "control": 0, "queued": 0}, "position": [0, None]}
+           "send_at_requested": moved_from.isoformat() if moved_from else None, "status": "scheduled",
+           "counts": {"targeted": 0, "control": 0, "queued": 0}, "position": [0, None]}
     if not store.add(tenant_id, spec.id, doc, at):
         raise conflict("campaign_exists", f"Campaign {spec.id!r} already exists.", "id")
     audit.put(audit.entry(tenant_id, action="campaign.created", actor=actor, at=at, target=f"campaign:{spec.id}",

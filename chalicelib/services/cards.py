@@ -18,7 +18,7 @@ from chalicelib.schemas.pos import (
     LedgerEntry,
 )
 from chalicelib.schemas.tenancy import Activation, Program, ProgramKind, ProgramStatus
-from chalicelib.services import catalog, customers
+from chalicelib.services import catalog, customers, dashboard
 from chalicelib.services.purchases import Located, expiry_of, locate, refused
 from chalicelib.storage import audit, loyalty, people, transactions
 from chalicelib.storage import customers as customer_records
@@ -84,7 +84,7 @@ def issue(tenant_id: str, spec: CardIssue, actor: str) -> tuple[int, Card]:
     if spec.customer is not None:
         customer_id, _ = customers.ensure(tenant_id, scope, spec.customer, actor, mode="fill")
     if existing is not None and customer_id is not None:
-        return 200, _register(scope, existing, program, customer_id, at)
+        return 200, _register(tenant_id, scope, existing, program, customer_id, at)
 
     def status_for(has_customer: bool) -> tuple[CardStatus, datetime | None]:
         active = program.activation is Activation.IMMEDIATE or (
@@ -101,6 +101,8 @@ def issue(tenant_id: str, spec: CardIssue, actor: str) -> tuple[int, Card]:
             loyalty.add_card(tx, scope, card, at)
             if customer_id is not None:
                 customer_records.link_card(tx, scope, customer_id, card.number, program.id, at)
+            dashboard.count_card(tx, tenant_id, program.id, card.number, activated=card.status is CardStatus.ACTIVE,
+                                 at=at)
 
         try:
             transactions.write(build)
@@ -120,15 +122,18 @@ def _check_registrable(card: CardState, program: Program, spec: CardIssue) -> No
         raise conflict("card_exists", f"Card {card.number} is already issued.", "number")
 
 
-def _register(scope: str, card: CardState, program: Program, customer_id: str, at: datetime) -> Card:
+def _register(tenant_id: str, scope: str, card: CardState, program: Program, customer_id: str, at: datetime
+              ) -> Card:
     """Attach a customer to a pre-printed card from a series (activation on registration)."""
     card.customer_id = customer_id
-    if card.status is CardStatus.ISSUED and program.activation is not Activation.FIRST_PURCHASE:
+    activated = card.status is CardStatus.ISSUED and program.activation is not Activation.FIRST_PURCHASE
+    if activated:
         card.status, card.activated_at = CardStatus.ACTIVE, at
 
     def build(tx: Tx) -> None:
         loyalty.save_card(tx, scope, card, at)
         customer_records.link_card(tx, scope, customer_id, card.number, program.id, at)
+        dashboard.count_card(tx, tenant_id, program.id, card.number, activated=activated, at=at)
 
     try:
         transactions.write(build)

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from chalicelib import clock
-from chalicelib.schemas.tenancy import Program, Store, Tenant
+from chalicelib.schemas.tenancy import Program, Store, Tenant, TenantStatus
 from chalicelib.storage import directory, loyalty
 
 TTL = 30.0
@@ -90,6 +90,22 @@ def tenant(tenant_id: str) -> Tenant | None:
     with _lock:
         _tenants[tenant_id] = (now, value)
     return value
+
+
+def active_tenants(page: int = 200) -> Iterator[Tenant]:
+    """Every active tenant of every agency, read from the directory page by page (schedules, not requests)."""
+    agency_cursor: str | None = None
+    while True:
+        agencies, agency_cursor = directory.list_agencies(page, agency_cursor)
+        for agency in agencies:
+            cursor: str | None = None
+            while True:
+                tenants, cursor = directory.list_tenants_of_agency(agency.agency_id, page, cursor)
+                yield from (t for t in tenants if t.status is TenantStatus.ACTIVE)
+                if cursor is None:
+                    break
+        if agency_cursor is None:
+            return
 
 
 def card_scopes(tenant_id: str) -> list[str]:

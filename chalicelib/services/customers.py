@@ -34,7 +34,7 @@ from chalicelib.schemas.customers import (
     Referral,
 )
 from chalicelib.schemas.tenancy import Privacy
-from chalicelib.services import catalog, signing
+from chalicelib.services import catalog, dashboard, signing
 from chalicelib.storage import audit, loyalty, people, transactions
 from chalicelib.storage import customers as records
 from chalicelib.storage import surveys as survey_store
@@ -188,8 +188,8 @@ def _new_record(spec: CustomerCreate, referrer: str | None, code: str, at: datet
     }
 
 
-def _write_record(scope: str, customer_id: str, spec: CustomerCreate, referrer: str | None, at: datetime,
-                  actor: str, extra: Callable[[Tx], None] | None) -> bool:
+def _write_record(tenant_id: str, scope: str, customer_id: str, spec: CustomerCreate, referrer: str | None,
+                  at: datetime, actor: str, extra: Callable[[Tx], None] | None) -> bool:
     """The loyalty-table half of a new customer; False if the record already exists (a retried create)."""
     for _ in range(PERSON_ATTEMPTS):
         code = rules.new_referral_code()
@@ -204,6 +204,7 @@ def _write_record(scope: str, customer_id: str, spec: CustomerCreate, referrer: 
                                       target=f"customer:{customer_id}",
                                       detail={"referred_by": referrer or "", "fields": ",".join(sorted(
                                           k for k, v in spec.personal().items() if v is not None))}))
+            dashboard.count_customer(tx, tenant_id, customer_id, at)
             if extra is not None:
                 extra(tx)
 
@@ -251,7 +252,7 @@ def ensure(tenant_id: str, scope: str, spec: CustomerCreate, actor: str, *, mode
             set_consents(found, spec.consents, actor)
         return found.customer_id, False
     _store_person(scope, customer_id, _personal(spec), at)
-    created = _write_record(scope, customer_id, spec, referrer, at, actor, extra)
+    created = _write_record(tenant_id, scope, customer_id, spec, referrer, at, actor, extra)
     if not created:  # a concurrent or earlier attempt wrote it first: same id, same phone
         return customer_id, False
     return customer_id, True

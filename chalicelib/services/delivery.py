@@ -17,7 +17,7 @@ from chalicelib.domain import delivery_rules as rules
 from chalicelib.domain.templating import Rendered, RenderError
 from chalicelib.errors import ApiError
 from chalicelib.observability import logger
-from chalicelib.schemas.mail import MailMessage, MailSettings
+from chalicelib.schemas.mail import DeliveryCounts, MailMessage, MailSettings
 from chalicelib.services import channels, customers, mail_context, mail_settings, templates
 from chalicelib.storage import deliveries, directory
 
@@ -47,6 +47,14 @@ def _customer(message: MailMessage) -> customers.Found | None:
     except ApiError:
         return None
     return found if found.scope == message.scope else None
+
+
+def counts(tenant_id: str, source_kind: str, source_id: str) -> DeliveryCounts:
+    """The outcome counters of one campaign or trigger (written once per message by `_record`)."""
+    raw = deliveries.counts(tenant_id, source_kind, source_id)
+    return DeliveryCounts(sent=raw.get("sent", 0), failed=raw.get("failed", 0), suppressed=raw.get("suppressed", 0),
+                          suppressed_by_reason={k.split(":", 1)[1]: v for k, v in raw.items()
+                                                if k.startswith("suppressed:")})
 
 
 def deliver(message: MailMessage) -> Outcome:
@@ -121,6 +129,8 @@ def _attempt(message: MailMessage, now: datetime) -> Outcome:
 
 def _send(message: MailMessage, config: MailSettings, to: str, rendered: Rendered) -> str:
     if message.channel == "email":
-        return channels.EMAIL_PROVIDER.send_email(str(config.email_from), to, rendered.subject or "", rendered.body)
+        headers = mail_context.list_unsubscribe_headers(message.scope, message.customer_id)
+        return channels.EMAIL_PROVIDER.send_email(str(config.email_from), to, rendered.subject or "", rendered.body,
+                                                  headers)
     return channels.sms_provider(config.sms_provider).send_sms(to, rendered.body, config.sms_sender_id,
                                                                transactional=message.source.kind == "test")

@@ -46,8 +46,16 @@ def _soonest_expiry(cards: list[CardState], at: datetime, tz: ZoneInfo) -> tuple
 def unsubscribe_url(scope: str, customer_id: str, channel: str) -> str:
     """The one-click withdrawal link for this channel's consent (absolute once a public base URL is configured)."""
     token = customers.unsubscribe_token(scope, customer_id, "sms" if channel == "sms" else "email")
-    base = str(getattr(settings, "public_base_url", "") or "").rstrip("/")
-    return f"{base}{UNSUBSCRIBE_PATH}?token={token}"
+    return f"{settings.public_base_url}{UNSUBSCRIBE_PATH}?token={token}"
+
+
+def list_unsubscribe_headers(scope: str, customer_id: str) -> dict[str, str]:
+    """RFC 2369 + RFC 8058 one-click headers for an e-mail: mail clients show an unsubscribe button that POSTs
+    to the same link. Only with an absolute link (PUBLIC_BASE_URL set): a relative one is useless in a header."""
+    if not settings.public_base_url:
+        return {}
+    return {"List-Unsubscribe": f"<{unsubscribe_url(scope, customer_id, 'email')}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
 def variables(tenant_id: str, scope: str, customer_id: str, *, coupon_code: str | None = None,

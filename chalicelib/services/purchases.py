@@ -47,10 +47,10 @@ from chalicelib.schemas.pos import (
     TierUpgrade,
 )
 from chalicelib.schemas.tenancy import Activation, Program, ProgramKind, ProgramStatus, Store, TierMetric
-from chalicelib.services import catalog
+from chalicelib.services import catalog, dashboard
 from chalicelib.storage import coupons as coupon_store
 from chalicelib.storage import customers as customer_records
-from chalicelib.storage import loyalty, people, transactions
+from chalicelib.storage import loyalty, people, purchase_log, transactions
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
 MAX_ATTEMPTS = 40
@@ -403,7 +403,8 @@ def compute(tenant_id: str, principal: Principal, body: PurchaseIn, at: datetime
     outcome.receipt = {
         "card_number": card.number if card else None, "card_scope": located.scope if located else None,
         "program_id": program.id if program else None, "store_id": store.id, "total": body.total,
-        "discount": priced.discount, "payable": priced.payable, "points_earned": outcome.result.points_earned,
+        "discount": priced.discount, "points_discount": priced.points_discount, "payable": priced.payable,
+        "points_earned": outcome.result.points_earned,
         "points_redeemed": body.redeem_points, "rule_version": version, "partner_id": partner,
         "tier_value": tier_value,
         "lines": [{"sku": ln.sku, "category": ln.category, "quantity": ln.quantity, "amount": ln.amount,
@@ -531,10 +532,14 @@ def _write(tx: Tx, *, tenant_id: str, receipt_id: str, outcome: Outcome, receipt
     write_coupon_uses(tx, tenant_id, outcome.coupon_uses, +1, at)
     for seq, (located, entry) in enumerate(outcome.entries):
         loyalty.add_entry(tx, located.scope, located.card.number, entry, seq)
+    dashboard.count_purchase(tx, tenant_id, receipt_id, receipt, activated=outcome.result.card_activated, at=at)
     if outcome.customer is not None and outcome.stats is not None:
         scope, customer_id = outcome.customer
         customer_records.count_receipt(tx, scope, customer_id, outcome.stats, at,
                                        referral=outcome.referral.friend if outcome.referral else None)
+        purchase_log.add(tx, scope, customer_id, tenant_id=tenant_id, purchased_at=purchase_log.sale_time(receipt),
+                         receipt_id=receipt_id, total=outcome.stats.spend, kind="purchase",
+                         store_id=outcome.stats.store_id, at=at)
         if outcome.referral is not None and outcome.referral.referrer is not None:
             referrer_id, section, version = outcome.referral.referrer
             customer_records.update(tx, scope, referrer_id, version, {"referral": section})

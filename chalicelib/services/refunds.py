@@ -34,7 +34,7 @@ from chalicelib.errors import ApiError, ErrorDetail
 from chalicelib.schemas.coupons import RefundPolicy
 from chalicelib.schemas.pos import GiftCharge, LedgerEntry, MoneyEntry, RefundIn, RefundResult
 from chalicelib.schemas.tenancy import RefundSpentPolicy, TierMetric
-from chalicelib.services import catalog
+from chalicelib.services import catalog, dashboard
 from chalicelib.services.purchases import (
     CouponUse,
     Located,
@@ -46,7 +46,7 @@ from chalicelib.services.purchases import (
 )
 from chalicelib.storage import coupons as coupon_store
 from chalicelib.storage import customers as customer_records
-from chalicelib.storage import loyalty, transactions
+from chalicelib.storage import loyalty, purchase_log, transactions
 from chalicelib.storage.transactions import Tx
 
 MAX_ATTEMPTS = 40
@@ -94,8 +94,15 @@ def _write(tx: Tx, *, tenant_id: str, body: RefundIn, cards: list[Located], entr
     write_coupon_uses(tx, tenant_id, coupon_uses, -1, at)
     for seq, (located, entry) in enumerate(entries):
         loyalty.add_entry(tx, located.scope, located.card.number, entry, seq)
+    dashboard.count_refund(tx, tenant_id, body.refund_id, receipt.get("program_id"),
+                           amount=int(refund_doc["response"]["amount_refunded"]),
+                           points_reversed=int(refund_doc["response"]["points_reversed"]), at=at)
     if customer is not None:
         customer_records.count_receipt(tx, customer[0], customer[1], customer[2], at)
+        purchase_log.add(tx, customer[0], customer[1], tenant_id=tenant_id,
+                         purchased_at=purchase_log.sale_time(receipt), receipt_id=body.receipt_id,
+                         total=customer[2].spend, kind="refund",
+                         store_id=customer[2].store_id, at=at, refund_id=body.refund_id)
 
 
 def _customer_of(receipt: dict[str, Any], out: _Refund, plan: rules.RefundPlan

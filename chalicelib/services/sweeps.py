@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -66,23 +65,11 @@ class KeptChanging(Exception):
 
 # --- which scopes to sweep ---------------------------------------------------------------
 
-def _pages(fetch: Any) -> Iterator[Any]:
-    cursor = None
-    while True:
-        items, cursor = fetch(DIRECTORY_PAGE, cursor)
-        yield from items
-        if cursor is None:
-            return
-
-
 def scopes_to_sweep() -> list[str]:
     """Every active tenant's own scope and the coalition scopes they are partners of (each once)."""
     scopes: list[str] = []
-    for agency in _pages(directory.list_agencies):
-        for tenant in _pages(lambda size, cur, a=agency.agency_id: directory.list_tenants_of_agency(a, size, cur)):
-            if tenant.status is not TenantStatus.ACTIVE:
-                continue
-            scopes.extend(s for s in catalog.card_scopes(tenant.tenant_id) if s not in scopes)
+    for tenant in catalog.active_tenants(DIRECTORY_PAGE):
+        scopes.extend(s for s in catalog.card_scopes(tenant.tenant_id) if s not in scopes)
     return scopes
 
 

@@ -7,6 +7,7 @@ always belong to the partner tenant that processed them.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -39,6 +40,18 @@ def partner_pk(scope: str, partner_id: str) -> str:
 
 def breakage_pk(scope: str) -> str:
     return f"{scope}#breakage"
+
+
+LEDGER_SHARDS = 8
+
+
+def ledger_shard(number: str) -> int:
+    """A card's shard of the by-day ledger index: stable across processes (crc32, not hash())."""
+    return zlib.crc32(number.encode()) % LEDGER_SHARDS
+
+
+def ledger_day_pk(scope: str, day: date, number: str) -> str:
+    return f"{scope}#ledger#{day.isoformat()}#{ledger_shard(number)}"
 
 
 def card_pk(tenant_id: str, number: str) -> str:
@@ -95,8 +108,10 @@ def add_entry(tx: Tx, tenant_id: str, number: str, entry: LedgerEntry | MoneyEnt
     partner = partner_pk(tenant_id, entry.partner_id) if entry.partner_id else None
     if partner is None and entry.type == "expiry" and tenant_id.startswith("coalition."):
         partner = breakage_pk(tenant_id)  # a coalition's expired points belong to no partner: breakage
+    by_day = ledger_day_pk(tenant_id, entry.at.date(), number) if isinstance(entry, LedgerEntry) else None
     tx.save(LoyaltyRecord(card_pk(tenant_id, number), sk, kind="entry", doc=doc, at=entry.at, gsi1pk=partner,
-                          gsi1sk=f"{sk}#{number}" if partner else None),
+                          gsi1sk=f"{sk}#{number}" if partner else None, gsi2pk=by_day,
+                          gsi2sk=f"{sk}#{number}" if by_day else None),
             condition=LoyaltyRecord.pk.does_not_exist())
 
 

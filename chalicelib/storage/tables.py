@@ -128,6 +128,21 @@ class DueAndPartnerIndex(GlobalSecondaryIndex["LoyaltyRecord"]):
     gsi1sk = UnicodeAttribute(range_key=True)
 
 
+class LedgerByDayIndex(GlobalSecondaryIndex["LoyaltyRecord"]):
+    """Points ledger entries by day, for exports by time without a scan (sparse: only entries set gsi2pk).
+
+    <scope>#ledger#<YYYY-MM-DD>#<shard> / <entry sk>#<card number>   shard = crc32(card number) % 8, so one
+                                                                     day's writes spread over 8 index partitions
+    """
+
+    class Meta:
+        index_name = "gsi2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
 class LoyaltyRecord(Model):
     """Cards, their ledgers, receipts, refunds and customers of every tenant.
 
@@ -140,6 +155,7 @@ class LoyaltyRecord(Model):
                                                     referral (personal fields are in PersonRecord, by id)
     <tid>#customer#<id>      / card#<n>             links to the customer's cards
     <tid>#customer#<id>      / consent#<time>#<kind> consent history (time, source, text version)
+    <tid>#customer#<id>      / purchase#<sale time>#<tid>#<receipt>[#refund#<rid>]  purchase log (campaign results)
     <tid>#referral#<code>    / referral             a member's referral code -> customer id
     <tid>#series             / series#<sid>         plastic card series, newest first
     <tid>#series#<sid>       / chunk#<k>            the numbers of one generated chunk of a series
@@ -147,6 +163,8 @@ class LoyaltyRecord(Model):
     <tid>#coupons            / campaign#<cid>       coupon campaigns
     <tid>#coupon#<code>      / coupon               a coupon code and its uses
     <tid>#coupon-use#<cid>#<holder> / use           one customer's uses of a campaign
+    <tid>#report             / <report id>          a report request: type, period, status, file size (30-day TTL)
+    <tid>#dash#<YYYY-MM-DD>  / p#<pid|->#s#<NN>     dashboard counters of a local day, 16 shards (c_<figure>, ADDs)
 
     One table, so a purchase's card, ledger entries and receipt go in one
     transaction on one table. Partition keys start with the owner: the tenant
@@ -167,6 +185,9 @@ class LoyaltyRecord(Model):
     gsi1pk = UnicodeAttribute(null=True)
     gsi1sk = UnicodeAttribute(null=True)
     due_and_partner = DueAndPartnerIndex()
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    ledger_by_day = LedgerByDayIndex()
 
 
 class _PeopleMeta(_Meta):

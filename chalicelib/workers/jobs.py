@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from chalicelib.observability import logger
-from chalicelib.services import campaigns, card_series, coupons, customer_import, purge, sweeps, tenancy
+from chalicelib.services import campaigns, card_series, coupons, customer_import, purge, sweeps, tenancy, triggers
 from chalicelib.settings import settings
 from chalicelib.storage import queues
 
@@ -36,6 +36,7 @@ JOBS: dict[str, Callable[[dict[str, Any]], None]] = {
     coupons.GENERATE_JOB: coupons.handle_job,
     customer_import.IMPORT_JOB: customer_import.handle_job,
     sweeps.SCOPE_JOB: sweeps.handle_job,
+    triggers.RUN_JOB: triggers.handle_job,
 }
 
 

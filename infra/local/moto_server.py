@@ -15,8 +15,9 @@ so a replayed `DeleteMessage` cannot match and processed jobs would come back) n
 `replay-recording` endpoint, but rewritten to the current port and failing loudly (a 5xx
 or an unreadable line) instead of silently, so the caller can set a bad file aside.
 
-By default `start()` installs infra/local/moto_patches.py's transaction shim (process-wide, undone
-by `stop()` if this server installed it): without it a TransactWriteItems costs O(table size).
+By default `start()` installs infra/local/moto_patches.py's transaction shim and SQS send fix
+(process-wide, undone by `stop()` if this server installed them): without them a TransactWriteItems
+costs O(table size) and a SendMessage O(messages in the queue).
 """
 
 from __future__ import annotations
@@ -216,10 +217,15 @@ class LocalMotoServer:
             recorder._location = str(self.recording_path)
         recorder.stop_recording()
         if self.transaction_shim:
-            from infra.local.moto_patches import install_transaction_shim, is_transaction_shim_installed
+            from infra.local.moto_patches import (
+                install_sqs_send_fix,
+                install_transaction_shim,
+                is_transaction_shim_installed,
+            )
 
             self._installed_shim = not is_transaction_shim_installed()
             install_transaction_shim()
+            install_sqs_send_fix()
         app = werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
         self.middleware = SerialisingMiddleware(app)
         handler = _request_handler(werkzeug_app.MotoRequestHandler, self.verbose)
@@ -303,9 +309,10 @@ class LocalMotoServer:
             self._thread.join(timeout=10)
             self._thread = None
         if self._installed_shim:  # leave in-process moto (e.g. later tests' mock_aws) as this server found it
-            from infra.local.moto_patches import uninstall_transaction_shim
+            from infra.local.moto_patches import uninstall_sqs_send_fix, uninstall_transaction_shim
 
             uninstall_transaction_shim()
+            uninstall_sqs_send_fix()
             self._installed_shim = False
 
     def __enter__(self) -> Self:

@@ -251,6 +251,7 @@ def main() -> int:
 
     config = chalice_config()
     set_environment(config, f"http://{HOST}:{moto_port}")
+    os.environ["PUBLIC_BASE_URL"] = f"http://{HOST}:{api_port}"  # links in mail point at this API, whatever PORT
 
     from infra.local.moto_server import LocalMotoServer
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -75,3 +76,56 @@ def test_week_key_is_the_iso_week_in_the_tenant_zone() -> None:
     assert rules.week_key(sunday_night_utc, "UTC") == "2026-W45"
     assert rules.week_key(sunday_night_utc, MSK) == "2026-W46"
     assert rules.week_key(datetime(2027, 1, 1, 12, tzinfo=UTC), MSK) == "2026-W53"
+
+
+BERLIN = "Europe/Berlin"
+
+
+@pytest.mark.parametrize(("at", "expected"), [
+    (datetime(2026, 11, 2, 19, 30, tzinfo=UTC), datetime(2026, 11, 3, 6, 0, tzinfo=UTC)),  # 22:30 -> 09:00 next day
+    (datetime(2026, 11, 2, 21, 30, tzinfo=UTC), datetime(2026, 11, 3, 6, 0, tzinfo=UTC)),  # 00:30 -> 09:00 same day
+    (datetime(2026, 11, 2, 18, 0, tzinfo=UTC), datetime(2026, 11, 3, 6, 0, tzinfo=UTC)),  # 21:00 sharp is quiet
+    (datetime(2026, 11, 3, 5, 59, tzinfo=UTC), datetime(2026, 11, 3, 6, 0, tzinfo=UTC)),  # 08:59
+    (datetime(2026, 11, 2, 6, 0, tzinfo=UTC), datetime(2026, 11, 2, 6, 0, tzinfo=UTC)),  # 09:00: the end, allowed
+    (datetime(2026, 11, 2, 17, 59, tzinfo=UTC), datetime(2026, 11, 2, 17, 59, tzinfo=UTC)),  # 20:59: not yet quiet
+])
+def test_next_allowed_crossing_midnight_in_moscow(at: datetime, expected: datetime) -> None:
+    assert rules.next_allowed(at, MSK, "21:00", "09:00") == expected
+
+
+def test_next_allowed_keeps_the_zone_of_its_argument() -> None:
+    at = datetime(2026, 11, 2, 22, 30, tzinfo=ZoneInfo(MSK))
+    moved = rules.next_allowed(at, MSK, "21:00", "09:00")
+    assert moved.tzinfo is at.tzinfo and moved.replace(tzinfo=None) == datetime(2026, 11, 3, 9, 0)
+
+
+def test_next_allowed_within_a_day_and_empty_window() -> None:
+    lunch = datetime(2026, 11, 2, 10, 15, tzinfo=UTC)  # 13:15 Moscow
+    assert rules.next_allowed(lunch, MSK, "13:00", "14:00") == datetime(2026, 11, 2, 11, 0, tzinfo=UTC)
+    assert rules.next_allowed(lunch, MSK, "13:00", "13:00") == lunch
+
+
+def test_next_allowed_keeps_local_hours_across_dst_in_berlin() -> None:
+    # 2026-03-29 01:00 UTC Berlin goes from UTC+1 to UTC+2: 09:00 local that morning is 07:00 UTC, not 08:00.
+    assert rules.next_allowed(datetime(2026, 3, 28, 21, 30, tzinfo=UTC), BERLIN, "21:00", "09:00") == datetime(
+        2026, 3, 29, 7, 0, tzinfo=UTC)
+    # 2026-10-25 01:00 UTC it goes back from UTC+2 to UTC+1: 09:00 local is 08:00 UTC.
+    assert rules.next_allowed(datetime(2026, 10, 24, 20, 30, tzinfo=UTC), BERLIN, "21:00", "09:00") == datetime(
+        2026, 10, 25, 8, 0, tzinfo=UTC)
+
+
+def test_next_allowed_end_inside_a_dst_gap_or_repeated_hour() -> None:
+    # 02:30 does not exist on 2026-03-29 in Berlin: the window ends when the clock jumps to 03:00 (01:00 UTC).
+    assert rules.next_allowed(datetime(2026, 3, 28, 23, 30, tzinfo=UTC), BERLIN, "21:00", "02:30") == datetime(
+        2026, 3, 29, 1, 0, tzinfo=UTC)
+    # 02:30 happens twice on 2026-10-25: the first one (summer time, 00:30 UTC) ends the window.
+    assert rules.next_allowed(datetime(2026, 10, 24, 22, 0, tzinfo=UTC), BERLIN, "21:00", "02:30") == datetime(
+        2026, 10, 25, 0, 30, tzinfo=UTC)
+
+
+def test_next_allowed_agrees_with_decide() -> None:
+    at = datetime(2026, 11, 2, 19, 30, tzinfo=UTC)
+    moved = rules.next_allowed(at, MSK, "21:00", "09:00")
+    assert decide("sms", at) == rules.QUIET_HOURS
+    assert decide("sms", moved) is None
+    assert decide("sms", moved - timedelta(seconds=1)) == rules.QUIET_HOURS

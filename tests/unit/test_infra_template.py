@@ -188,6 +188,41 @@ def test_visibility_timeout_is_six_times_the_worker_timeout(resources: dict[str,
         assert jobs["VisibilityTimeout"] >= 6 * timeout, stage
 
 
+def test_reports_queue_outlasts_the_reports_worker_and_has_a_dlq(resources: dict[str, Any]) -> None:
+    from chalicelib.domain.reporting import WORKER_TIMEOUT_SECONDS
+
+    config = json.loads((template.RESOURCES_PATH.parents[1] / ".chalice" / "config.json").read_text())
+    props = resources["ReportsQueue"]["Properties"]
+    assert props["QueueName"] == {"Fn::Sub": "loyalty-${Stage}-reports"}
+    assert props["SqsManagedSseEnabled"] is True
+    assert props["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": ["ReportsDeadLetterQueue", "Arn"]},
+                                      "maxReceiveCount": 3}
+    dlq = resources["ReportsDeadLetterQueue"]["Properties"]
+    assert dlq["SqsManagedSseEnabled"] is True and "RedrivePolicy" not in dlq
+    for stage in ("dev", "prod"):
+        worker = config["stages"][stage]["lambda_functions"]["reports_worker"]
+        assert worker["lambda_timeout"] == WORKER_TIMEOUT_SECONDS == template.REPORTS_WORKER_TIMEOUT, stage
+        assert props["VisibilityTimeout"] == 6 * worker["lambda_timeout"], stage
+    for stage, stage_config in config["stages"].items():
+        assert stage_config["environment_variables"]["REPORTS_QUEUE"] == f"loyalty-{stage}-reports", stage
+    statements = {s["Sid"]: s for s in resources["DataAccessPolicy"]["Properties"]["PolicyDocument"]["Statement"]}
+    assert {"Fn::GetAtt": ["ReportsQueue", "Arn"]} in statements["Jobs"]["Resource"]
+    assert {"Fn::GetAtt": ["ReportsDeadLetterQueue", "Arn"]} not in statements["Jobs"]["Resource"]
+    assert "s3:PutObject" in statements["Reports"]["Action"] and "s3:AbortMultipartUpload" in \
+        statements["Reports"]["Action"]
+    assert resources["ReportsWorker"]["DependsOn"] == ["ReportsQueue"]
+
+
+def test_loyalty_table_indexes_the_ledger_by_day(resources: dict[str, Any]) -> None:
+    from chalicelib.storage.tables import LoyaltyRecord
+
+    props = _table_for(resources, LoyaltyRecord)
+    (gsi2,) = [i for i in props["GlobalSecondaryIndexes"] if i["IndexName"] == "gsi2"]
+    assert gsi2["KeySchema"] == [{"AttributeName": "gsi2pk", "KeyType": "HASH"},
+                                 {"AttributeName": "gsi2sk", "KeyType": "RANGE"}]
+    assert gsi2["Projection"] == {"ProjectionType": "ALL"}
+
+
 def test_functions_may_use_the_data_and_nothing_else(resources: dict[str, Any]) -> None:
     policy = resources["DataAccessPolicy"]["Properties"]
     assert policy["Roles"] == [{"Ref": "DefaultRole"}]

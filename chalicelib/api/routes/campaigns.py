@@ -5,8 +5,9 @@ from __future__ import annotations
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes.common import page, tenant_id_of
 from chalicelib.domain.roles import Role
-from chalicelib.schemas.campaigns import Campaign, CampaignCreate
+from chalicelib.schemas.campaigns import Campaign, CampaignCreate, CampaignResults
 from chalicelib.schemas.common import Page, PageQuery
+from chalicelib.services import campaign_results as results
 from chalicelib.services import campaigns
 
 router = Router("Campaigns")
@@ -38,3 +39,11 @@ def get_campaign(req: Request) -> Campaign:
               summary="Stop a scheduled or sending campaign (messages already queued still go out).")
 def cancel_campaign(req: Request) -> Campaign:
     return campaigns.cancel(tenant_id_of(req.caller), req.path["campaign_id"], req.actor)
+
+
+@router.route("GET", "/v1/campaigns/{campaign_id}/results", roles=ADMIN, response=CampaignResults, errors=(404,),
+              summary="A campaign's results: delivered, failed, suppressed, opt-outs, and the purchases of recipients "
+                      "and of the control group within the attribution window, with the uplift and incremental "
+                      "revenue.")
+def campaign_results(req: Request) -> CampaignResults:
+    return results.results(tenant_id_of(req.caller), req.path["campaign_id"])

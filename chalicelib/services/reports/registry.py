@@ -1,0 +1,16 @@
+"""The report types offered: one line per type."""
+
+from __future__ import annotations
+
+from chalicelib.services.reports.base import ReportType
+from chalicelib.services.reports.ledger import LEDGER
+from chalicelib.services.reports.members import MEMBERS
+from chalicelib.services.reports.summary import PROGRAM_SUMMARY
+from chalicelib.services.reports.tiers import TIER_DISTRIBUTION
+
+TYPES: dict[str, ReportType] = {t.name: t for t in (
+    LEDGER,
+    MEMBERS,
+    PROGRAM_SUMMARY,
+    TIER_DISTRIBUTION,
+)}

@@ -1,0 +1,69 @@
+"""Trigger settings and the daily run's state, in the loyalty table.
+
+<tid>#mail-triggers / program#<program id>   doc: the program's TriggerSettings (JSON form)
+<tid>#mail-triggers / run#<program id>       doc: {day_queued, last_run}: the program's daily run
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pynamodb.exceptions import UpdateError
+
+from chalicelib.storage.tables import LoyaltyRecord, get_item
+
+RUN_PREFIX = "run#"
+PROGRAM_PREFIX = "program#"
+
+
+def triggers_pk(tenant_id: str) -> str:
+    return f"{tenant_id}#mail-triggers"
+
+
+def get_settings(tenant_id: str, program_id: str) -> tuple[dict[str, Any], datetime] | None:
+    rec = get_item(LoyaltyRecord, triggers_pk(tenant_id), PROGRAM_PREFIX + program_id)
+    return (rec.doc.as_dict(), rec.at) if rec else None
+
+
+def put_settings(tenant_id: str, program_id: str, doc: dict[str, Any], at: datetime) -> None:
+    LoyaltyRecord(triggers_pk(tenant_id), PROGRAM_PREFIX + program_id, kind="mail_triggers", doc=doc, at=at).save()
+
+
+def all_settings(tenant_id: str) -> dict[str, dict[str, Any]]:
+    """Every program's trigger settings of the tenant: program id -> settings (a handful of items)."""
+    return {rec.sk.removeprefix(PROGRAM_PREFIX): rec.doc.as_dict()
+            for rec in LoyaltyRecord.query(triggers_pk(tenant_id), LoyaltyRecord.sk.startswith(PROGRAM_PREFIX),
+                                           consistent_read=True)}
+
+
+def _ensure(record: LoyaltyRecord) -> None:
+    """Create the run record with an empty doc if missing (nested paths can only be set inside an existing doc)."""
+    record.update(actions=[LoyaltyRecord.doc.set(LoyaltyRecord.doc | {}), LoyaltyRecord.kind.set("mail_trigger_run")])
+
+
+def claim_day(tenant_id: str, program_id: str, day: date, at: datetime) -> bool:
+    """Mark `day`'s run as queued unless it (or a later day) already is: one run per program per local day."""
+    record = LoyaltyRecord(triggers_pk(tenant_id), RUN_PREFIX + program_id)
+    _ensure(record)
+    queued = LoyaltyRecord.doc["day_queued"]
+    try:
+        record.update(actions=[queued.set(day.isoformat()), LoyaltyRecord.at.set(at)],
+                      condition=queued.does_not_exist() | (queued < day.isoformat()))
+        return True
+    except UpdateError as err:
+        if getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+def save_run(tenant_id: str, program_id: str, run: dict[str, Any], at: datetime) -> None:
+    """The latest run's figures (what GET triggers shows); the day claim is left as it is."""
+    record = LoyaltyRecord(triggers_pk(tenant_id), RUN_PREFIX + program_id)
+    _ensure(record)
+    record.update(actions=[LoyaltyRecord.doc["last_run"].set(run), LoyaltyRecord.at.set(at)])
+
+
+def run_state(tenant_id: str, program_id: str) -> dict[str, Any]:
+    rec = get_item(LoyaltyRecord, triggers_pk(tenant_id), RUN_PREFIX + program_id)
+    return rec.doc.as_dict() if rec else {}
