@@ -18,11 +18,20 @@ ReportTypeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39
 
 
 class ReportCreate(Input):
-    """A report of one program over the days [from, to) in UTC (`to` is excluded: a month is 1st to 1st)."""
+    """A report over the days [from, to) in UTC (`to` is excluded: a month is 1st to 1st) about one subject.
+
+    The type says which subject id it needs: `program_id` (ledger, members, program_summary,
+    tier_distribution), `campaign_id` (campaign_results; optional), `survey_id` (survey_results) or
+    `coalition_id` (coalition_settlement).
+    """
 
     type: ReportTypeName = Field(description="The report type: ledger, members, program_summary, "
-                                 "tier_distribution.")
-    program_id: Slug
+                                 "tier_distribution, campaign_results, survey_results, coalition_settlement.")
+    program_id: Slug | None = None
+    campaign_id: Slug | None = Field(default=None, description="campaign_results: this campaign only (default: "
+                                     "every campaign started in the period).")
+    survey_id: Slug | None = None
+    coalition_id: Slug | None = None
     from_: date = Field(alias="from")
     to: date
     format: ReportFormat = "csv"
@@ -59,7 +68,10 @@ class Report(Output):
 
     report_id: str
     type: str
-    program_id: str
+    program_id: str | None = None
+    campaign_id: str | None = None
+    survey_id: str | None = None
+    coalition_id: str | None = None
     from_: date = Field(alias="from")
     to: date
     format: ReportFormat

@@ -62,6 +62,13 @@ def receipt_pk(tenant_id: str, receipt_id: str) -> str:
     return f"{tenant_id}#receipt#{receipt_id}"
 
 
+def receipt_docs(tenant_id: str, receipt_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Receipt id -> its stored record, for those that exist: BatchGetItem, 100 keys per call, not one read each."""
+    prefix = receipt_pk(tenant_id, "")
+    keys = [(receipt_pk(tenant_id, r), RECEIPT_SK) for r in dict.fromkeys(receipt_ids)]
+    return {rec.pk[len(prefix):]: rec.doc.as_dict() for rec in LoyaltyRecord.batch_get(keys)}
+
+
 def refund_pk(tenant_id: str, refund_id: str) -> str:
     return f"{tenant_id}#refund#{refund_id}"
 

@@ -127,10 +127,7 @@ def card_states(tenant_id: str, numbers: list[str]) -> list[CardState]:
 
 def receipt_totals(tenant_id: str, receipt_ids: list[str]) -> dict[str, int]:
     """Receipt id -> its total (minor units), for the receipts that exist."""
-    prefix = loyalty.receipt_pk(tenant_id, "")
-    keys = [(loyalty.receipt_pk(tenant_id, r), loyalty.RECEIPT_SK) for r in dict.fromkeys(receipt_ids)]
-    return {rec.pk[len(prefix):]: int(rec.doc.as_dict().get("total", 0))
-            for rec in LoyaltyRecord.batch_get(keys, attributes_to_get=["pk", "sk", "doc"])}
+    return {rid: int(doc.get("total", 0)) for rid, doc in loyalty.receipt_docs(tenant_id, receipt_ids).items()}
 
 
 # --- the file -----------------------------------------------------------------------

@@ -18,6 +18,7 @@ from chalicelib.api.routes import (  # noqa: F401
     pos,
     reports,
     segments,
+    simulation,
     support,
     surveys,
     templates,

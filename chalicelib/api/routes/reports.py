@@ -12,13 +12,14 @@ from chalicelib.services.reports import service
 router = Router("Reports")
 ADMIN = {Role.TENANT_ADMIN}
 AGENCY = {Role.AGENCY}
-CREATE_SUMMARY = ("Request a report of a program over the UTC days [from, to) as CSV or XLSX (202; poll the "
-                  "report until `ready`). Types: ledger, members (tenant admin only: personal data), "
-                  "program_summary, tier_distribution.")
+CREATE_SUMMARY = ("Request a report over the UTC days [from, to) as CSV or XLSX (202; poll the report until "
+                  "`ready`). Types by subject: program_id for ledger, members (tenant admin only: personal data), "
+                  "program_summary, tier_distribution; campaign_id (optional) for campaign_results; survey_id for "
+                  "survey_results; coalition_id for coalition_settlement.")
 
 
 @router.route("POST", "/v1/reports", roles=ADMIN, body=ReportCreate, response=Report, status=202,
-              errors=(403, 422, 503), summary=CREATE_SUMMARY)
+              errors=(403, 404, 422, 503), summary=CREATE_SUMMARY)
 def create_report(req: Request) -> tuple[int, Report]:
     return service.create(tenant_id_of(req.caller), req.body, req.actor, req.caller.role)
 

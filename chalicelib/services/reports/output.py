@@ -83,6 +83,22 @@ Charts = Callable[[Workbook, Worksheet, int, Any], None]
 """Adds charts over the data sheet: (workbook, data sheet, data rows under the header, the ReportContext)."""
 
 
+def column_chart(workbook: Workbook, sheet: Worksheet, columns: Sequence[str], rows: int, category: str,
+                 values: Sequence[str], title: str, y_axis: str | None = None) -> None:
+    """Columns of `values` per `category` over the data sheet's first `rows` rows, on a sheet "Charts"."""
+    name = sheet.get_name()
+    chart = workbook.add_chart({"type": "column"})
+    at = columns.index(category)
+    for column in values:
+        col = columns.index(column)
+        chart.add_series({"name": [name, 0, col], "categories": [name, 1, at, rows, at],
+                          "values": [name, 1, col, rows, col]})
+    chart.set_title({"name": title})
+    if y_axis:
+        chart.set_y_axis({"name": y_axis})
+    workbook.add_worksheet("Charts").insert_chart("A1", chart, {"x_scale": 2, "y_scale": 1.5})
+
+
 class TooManyRows(Exception):
     """The rows do not fit in one XLSX sheet."""
 

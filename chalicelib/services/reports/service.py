@@ -26,7 +26,7 @@ from chalicelib.errors import ApiError, ErrorDetail, not_found
 from chalicelib.observability import logger
 from chalicelib.schemas.common import Page
 from chalicelib.schemas.reports import Report, ReportCreate, ReportFailure, ReportStatus
-from chalicelib.services import catalog, tenancy
+from chalicelib.services import campaigns, catalog, coalitions, surveys, tenancy
 from chalicelib.services.reports import output
 from chalicelib.services.reports.base import ReportContext, ReportError, ReportType
 from chalicelib.services.reports.registry import TYPES
@@ -60,6 +60,9 @@ def _report_type(spec: ReportCreate, role: Role) -> ReportType:
         allowed = ", ".join(sorted(r.value for r in rtype.roles))
         raise ApiError(403, "forbidden", f"A {role.value} key may not request a {rtype.name} report "
                        f"(allowed: {allowed}).")
+    if rtype.max_days is not None and (spec.to - spec.from_).days > rtype.max_days:
+        raise ApiError(422, "period_too_long", f"A {rtype.name} report covers at most {rtype.max_days} days.",
+                       [ErrorDetail("to", f"at most {rtype.max_days} days after from")])
     if spec.format not in rtype.formats:
         offered = ", ".join(sorted(rtype.formats))
         raise ApiError(422, "format_unsupported", f"A {rtype.name} report comes as {offered}.",
@@ -67,26 +70,60 @@ def _report_type(spec: ReportCreate, role: Role) -> ReportType:
     return rtype
 
 
+SUBJECT_FIELDS: dict[str, str] = {"program": "program_id", "campaign": "campaign_id", "survey": "survey_id",
+                                  "coalition": "coalition_id"}
+
+
+def _check_subject(tenant_id: str, subject: str, subject_id: str) -> None:
+    """The subject exists and is the tenant's: an unknown program is a 422 (as before), any other a 404."""
+    if subject == "program":
+        if catalog.program(tenant_id, subject_id) is None:
+            raise ApiError(422, "unknown_program", f"Program {subject_id!r} does not exist.",
+                           [ErrorDetail("program_id", "no such program")])
+    elif subject == "campaign":
+        campaigns.get(tenant_id, subject_id)
+    elif subject == "survey":
+        surveys.get(tenant_id, subject_id)
+    elif subject_id not in {c.coalition_id for c in coalitions.of_tenant(tenant_id)}:
+        raise ApiError(404, "coalition_not_found", "No such coalition among the tenant's.",
+                       [ErrorDetail("coalition_id", "not found")])
+
+
+def _subject(tenant_id: str, spec: ReportCreate, rtype: ReportType) -> dict[str, str | None]:
+    """The request's subject ids (one set at most), checked against the type and the tenant's data."""
+    wanted = SUBJECT_FIELDS[rtype.subject]
+    for name in SUBJECT_FIELDS.values():
+        if name != wanted and getattr(spec, name) is not None:
+            raise ApiError(422, "field_not_applicable", f"A {rtype.name} report does not take {name}.",
+                           [ErrorDetail(name, f"not used by this report type; it takes {wanted}")])
+    subject_id: str | None = getattr(spec, wanted)
+    if subject_id is None and not rtype.subject_optional:
+        raise ApiError(422, "missing_field", f"A {rtype.name} report needs {wanted}.",
+                       [ErrorDetail(wanted, "required for this report type")])
+    if subject_id is not None:
+        _check_subject(tenant_id, rtype.subject, subject_id)
+    return {name: subject_id if name == wanted else None for name in SUBJECT_FIELDS.values()}
+
+
 def create(tenant_id: str, spec: ReportCreate, actor: str, role: Role) -> tuple[int, Report]:
     """Record the request and queue it (202)."""
     rtype = _report_type(spec, role)
-    if catalog.program(tenant_id, spec.program_id) is None:
-        raise ApiError(422, "unknown_program", f"Program {spec.program_id!r} does not exist.",
-                       [ErrorDetail("program_id", "no such program")])
+    ids = _subject(tenant_id, spec, rtype)
     at = clock.now()
     report_id = new_report_id()
     doc: dict[str, Any] = {
-        "report_id": report_id, "type": rtype.name, "program_id": spec.program_id,
+        "report_id": report_id, "type": rtype.name, **ids,
         "from": spec.from_.isoformat(), "to": spec.to.isoformat(), "format": spec.format,
         "delimiter": spec.delimiter, "status": ReportStatus.QUEUED.value, "created_at": at.isoformat(),
+        "requested_by": role.value,
     }
 
     def build(tx: Tx) -> None:
         store.add(tx, tenant_id, report_id, doc, at)
         audit.add(tx, audit.entry(tenant_id, action="report.requested", actor=actor, at=at,
                                   target=f"report:{report_id}",
-                                  detail={"type": rtype.name, "program_id": spec.program_id, "format": spec.format,
-                                          "from": doc["from"], "to": doc["to"]}))
+                                  detail={"type": rtype.name, **{k: v for k, v in ids.items() if v is not None},
+                                          "format": spec.format, "from": doc["from"], "to": doc["to"]}))
 
     transactions.write(build)
     try:
@@ -104,10 +141,21 @@ def create_for_agency(agency_id: str, tenant_id: str, spec: ReportCreate, actor:
     return create(tenancy.require_tenant_of_agency(agency_id, tenant_id).tenant_id, spec, actor, Role.AGENCY)
 
 
+def _requested_by(doc: dict[str, Any]) -> Role:
+    return Role(str(doc.get("requested_by") or Role.TENANT_ADMIN.value))
+
+
 def _may_download(doc: dict[str, Any], role: Role) -> bool:
-    """Only the roles that may request a type get its file (an agency sees a members export's status, no link)."""
+    """Only the roles that may request a type get its file (an agency sees a members export's status, no link);
+    a file built with the agency's fuller view goes to agency keys only."""
     rtype = TYPES.get(str(doc["type"]))
-    return rtype is not None and role in rtype.roles
+    if rtype is None or role not in rtype.roles:
+        return False
+    return not (rtype.agency_view and _requested_by(doc) == Role.AGENCY and role != Role.AGENCY)
+
+
+def _subject_id(doc: dict[str, Any]) -> str | None:
+    return next((str(doc[name]) for name in SUBJECT_FIELDS.values() if doc.get(name)), None)
 
 
 def _view(tenant_id: str, doc: dict[str, Any], role: Role) -> Report:
@@ -115,12 +163,13 @@ def _view(tenant_id: str, doc: dict[str, Any], role: Role) -> Report:
     status, failure = reporting.effective_status(doc, now)
     url = expires = None
     if status == ReportStatus.READY and _may_download(doc, role):
-        name = reporting.filename(str(doc["type"]), str(doc["program_id"]), date.fromisoformat(str(doc["from"])),
+        name = reporting.filename(str(doc["type"]), _subject_id(doc) or "all", date.fromisoformat(str(doc["from"])),
                                   date.fromisoformat(str(doc["to"])), str(doc["format"]))
         url = store.download_url(tenant_id, str(doc["report_id"]), str(doc["format"]), name, URL_SECONDS)
         expires = now + timedelta(seconds=URL_SECONDS)
     return Report.model_validate({
-        "report_id": doc["report_id"], "type": doc["type"], "program_id": doc["program_id"], "from": doc["from"],
+        "report_id": doc["report_id"], "type": doc["type"],
+        **{name: doc.get(name) for name in SUBJECT_FIELDS.values()}, "from": doc["from"],
         "to": doc["to"], "format": doc["format"], "status": status,
         "rows": int(doc["rows"]) if doc.get("rows") is not None else None,
         "size_bytes": int(doc["size_bytes"]) if doc.get("size_bytes") is not None else None,
@@ -169,12 +218,17 @@ def _save(tenant_id: str, doc: dict[str, Any], version: int, changes: dict[str, 
     return doc if store.save(tenant_id, str(doc["report_id"]), doc, version, at, created) else None
 
 
-def _context(tenant_id: str, doc: dict[str, Any]) -> ReportContext:
-    program = catalog.program(tenant_id, str(doc["program_id"]))
-    if program is None:
-        raise ReportError("unknown_program", f"Program {doc['program_id']!r} no longer exists.")
-    return ReportContext(tenant_id=tenant_id, report_id=str(doc["report_id"]), program=program,
-                         start=date.fromisoformat(str(doc["from"])), end=date.fromisoformat(str(doc["to"])))
+def _context(tenant_id: str, doc: dict[str, Any], rtype: ReportType) -> ReportContext:
+    subject_id = doc.get(SUBJECT_FIELDS[rtype.subject])
+    program = None
+    if rtype.subject == "program":
+        program = catalog.program(tenant_id, str(subject_id))
+        if program is None:
+            raise ReportError("unknown_program", f"Program {subject_id!r} no longer exists.")
+    return ReportContext(tenant_id=tenant_id, report_id=str(doc["report_id"]),
+                         start=date.fromisoformat(str(doc["from"])), end=date.fromisoformat(str(doc["to"])),
+                         subject_id=str(subject_id) if subject_id else None, subject_program=program,
+                         role=_requested_by(doc))
 
 
 def _write(rtype: ReportType, ctx: ReportContext, fmt: str, delimiter: str) -> tuple[int, int]:
@@ -226,7 +280,8 @@ def build(tenant_id: str, report_id: str) -> None:
         rtype = TYPES.get(str(doc["type"]))
         if rtype is None:
             raise ReportError("unknown_report_type", f"Report type {doc['type']!r} is no longer offered.")
-        rows, size = _write(rtype, _context(tenant_id, doc), str(doc["format"]), str(doc.get("delimiter") or ","))
+        context = _context(tenant_id, doc, rtype)
+        rows, size = _write(rtype, context, str(doc["format"]), str(doc.get("delimiter") or ","))
     except Exception as exc:
         if isinstance(exc, output.TooManyRows):
             exc = ReportError("too_many_rows", f"More than {output.XLSX_MAX_ROWS:,} rows do not fit in one XLSX "
