@@ -85,8 +85,7 @@ def create(tenant_id: str, spec: CampaignCreate, actor: str) -> Campaign:
     send_at = requested
     if spec.channel == "sms":
         quiet = mail_settings.get(tenant_id).quiet_hours
-        tenant = catalog.tenant(tenant_id)
-        send_at = delivery_rules.next_allowed(requested, tenant.timezone if tenant else "Europe/Moscow",
+        send_at = delivery_rules.next_allowed(requested, catalog.timezone(tenant_id),
                                               quiet.start, quiet.end)
     moved_from = requested if send_at != requested else None
     doc = {**spec.model_dump(mode="json"), "send_at": send_at.isoformat(), "tenant_id": tenant_id,

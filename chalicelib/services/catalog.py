@@ -92,6 +92,15 @@ def tenant(tenant_id: str) -> Tenant | None:
     return value
 
 
+DEFAULT_TIMEZONE = "Europe/Moscow"
+
+
+def timezone(tenant_id: str) -> str:
+    """The tenant's IANA time zone (local days, quiet hours, birthdays), from the cached tenant."""
+    found = tenant(tenant_id)
+    return found.timezone if found else DEFAULT_TIMEZONE
+
+
 def active_tenants(page: int = 200) -> Iterator[Tenant]:
     """Every active tenant of every agency, read from the directory page by page (schedules, not requests)."""
     agency_cursor: str | None = None

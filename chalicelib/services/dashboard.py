@@ -26,19 +26,12 @@ from chalicelib.services import catalog
 from chalicelib.storage import dashboard as store
 from chalicelib.storage.transactions import Tx
 
-DEFAULT_TIMEZONE = "Europe/Moscow"
-
-
-def timezone_of(tenant_id: str) -> str:
-    tenant = catalog.tenant(tenant_id)
-    return tenant.timezone if tenant else DEFAULT_TIMEZONE
-
 
 def record(tx: Tx, tenant_id: str, program_id: str | None, key: str, deltas: dict[str, int], at: datetime) -> None:
     """Queue `deltas` on the tenant's counter for `at`'s local day, shard chosen by `key` (the record's own id)."""
     changes = rules.nonzero(deltas)
     if changes:
-        day = rules.local_day(at, timezone_of(tenant_id))
+        day = rules.local_day(at, catalog.timezone(tenant_id))
         store.count(tx, tenant_id, program_id, day, rules.shard_of(key), changes, at)
 
 
@@ -77,7 +70,7 @@ def dashboard(tenant_id: str, program_id: str | None = None) -> Dashboard:
     if program_id is not None:
         _check_program(tenant_id, program_id)
     at = clock.now()
-    timezone = timezone_of(tenant_id)
+    timezone = catalog.timezone(tenant_id)
     today = rules.local_day(at, timezone)
     days = {day: rules.add_up(store.day_rows(tenant_id, day), program_id) for day in rules.month_days(today)}
     month = rules.add_up(("", figures) for figures in days.values())

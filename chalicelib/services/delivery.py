@@ -18,12 +18,11 @@ from chalicelib.domain.templating import Rendered, RenderError
 from chalicelib.errors import ApiError
 from chalicelib.observability import logger
 from chalicelib.schemas.mail import DeliveryCounts, MailMessage, MailSettings
-from chalicelib.services import channels, customers, mail_context, mail_settings, templates
-from chalicelib.storage import deliveries, directory
+from chalicelib.services import catalog, channels, customers, mail_context, mail_settings, templates
+from chalicelib.storage import deliveries
 
 LEASE = timedelta(seconds=120)
 """Shorter than the mail queue's visibility timeout (180 s): a crashed send can be taken over by the redelivery."""
-DEFAULT_TIMEZONE = "Europe/Moscow"
 
 
 @dataclass(frozen=True)
@@ -33,11 +32,6 @@ class Outcome:
     reason: str | None = None
     provider_id: str | None = None
     duplicate: bool = False
-
-
-def _timezone(tenant_id: str) -> str:
-    tenant = directory.get_tenant(tenant_id)
-    return tenant.timezone if tenant else DEFAULT_TIMEZONE
 
 
 def _customer(message: MailMessage) -> customers.Found | None:
@@ -93,7 +87,7 @@ def _attempt(message: MailMessage, now: datetime) -> Outcome:
     if found is None:
         return Outcome("failed", "customer_not_found")
     config = mail_settings.get(message.tenant_id)
-    tz = _timezone(message.tenant_id)
+    tz = catalog.timezone(message.tenant_id)
     week = rules.week_key(now, tz)
     sent = deliveries.sent_in_week(found.scope, found.customer_id, week) if config.weekly_cap else 0
     reason = rules.decide(found.doc.get("consents") or {}, found.doc.get("status", "active"), message.channel, now,

@@ -14,14 +14,13 @@ from zoneinfo import ZoneInfo
 from chalicelib import clock
 from chalicelib.domain.cards import CardState
 from chalicelib.domain.templating import RenderError
-from chalicelib.services import customers
+from chalicelib.services import catalog, customers
 from chalicelib.settings import settings
 from chalicelib.storage import customers as records
-from chalicelib.storage import directory, loyalty
+from chalicelib.storage import loyalty
 
 EXPIRY_HORIZON_DAYS = 365
 """`expiring_points` and `expiring_date` look this far ahead for the soonest expiry."""
-DEFAULT_TIMEZONE = "Europe/Moscow"
 UNSUBSCRIBE_PATH = "/v1/public/unsubscribe/one-click"
 
 
@@ -64,8 +63,8 @@ def variables(tenant_id: str, scope: str, customer_id: str, *, coupon_code: str 
     if records.get(scope, customer_id) is None:
         raise RenderError(f"customer {customer_id!r} does not exist")
     at = clock.now()
-    tenant = directory.get_tenant(tenant_id)
-    tz = ZoneInfo(tenant.timezone if tenant else DEFAULT_TIMEZONE)
+    tenant = catalog.tenant(tenant_id)
+    tz = ZoneInfo(catalog.timezone(tenant_id))
     person = customers.person(scope, customer_id)
     cards = _cards(scope, customer_id)
     expiring_points, expiring_date = _soonest_expiry(cards, at, tz)

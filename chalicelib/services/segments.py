@@ -36,12 +36,10 @@ from chalicelib.schemas.segments import (
     SegmentUpdate,
 )
 from chalicelib.services import catalog
-from chalicelib.storage import audit, directory, loyalty, people, transactions
+from chalicelib.storage import audit, loyalty, people, transactions
 from chalicelib.storage import customers as records
 from chalicelib.storage import segments as store
 from chalicelib.storage.transactions import Tx
-
-DEFAULT_TIMEZONE = "Europe/Moscow"
 
 
 @dataclass(frozen=True)
@@ -87,8 +85,7 @@ def not_found(segment_id: str) -> ApiError:
 # --- evaluation ------------------------------------------------------------------------
 
 def _context(tenant_id: str, flt: rules.Filter, at: datetime) -> rules.Context:
-    tenant = directory.get_tenant(tenant_id)
-    tz = ZoneInfo(tenant.timezone if tenant else DEFAULT_TIMEZONE)
+    tz = ZoneInfo(catalog.timezone(tenant_id))
     regions = {sid: s.region for sid, s in catalog.stores(tenant_id).items()} if flt.needs_regions else {}
     return rules.Context(at=at, tz=tz, store_regions=regions)
 

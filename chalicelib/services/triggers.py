@@ -53,7 +53,6 @@ SHARDS = customer_rules.SHARDS
 TIER_ENTRIES = 20
 """Newest ledger entries read to find the tier a card had before its current one."""
 ACTOR = "system:triggers"
-DEFAULT_TIMEZONE = "Europe/Moscow"
 
 
 # --- settings ---------------------------------------------------------------------------
@@ -127,11 +126,6 @@ def source_id(program_id: str, kind: str) -> str:
 
 
 # --- the hourly start -------------------------------------------------------------------
-
-def _timezone(tenant_id: str) -> ZoneInfo:
-    tenant = catalog.tenant(tenant_id)
-    return ZoneInfo(tenant.timezone if tenant else DEFAULT_TIMEZONE)
-
 
 def job_message(tenant_id: str, program_id: str, day: date, position: list[Any] | None = None,
                 totals: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -349,7 +343,7 @@ def handle_job(message: dict[str, Any], budget_seconds: float = BUDGET_SECONDS) 
 def run_now(tenant_id: str, program_id: str) -> TriggerRun:
     """The whole run in this process (the local stack's `cli triggers`, tests): today's local day, to the end."""
     now = clock.now()
-    day = now.astimezone(_timezone(tenant_id)).date()
+    day = now.astimezone(ZoneInfo(catalog.timezone(tenant_id))).date()
     progress = run_program(tenant_id, program_id)
     run = TriggerRun(day=day, started_at=now, finished_at=clock.now(), customers=progress.customers,
                      queued=progress.queued, by_kind=progress.by_kind)
