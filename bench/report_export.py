@@ -7,12 +7,13 @@ talking to it over HTTP. Moto keeps every item and every uploaded byte in the
 memory of the process it runs in; hosting it in the parent keeps that out of
 the measured process, so a worker's peak is the worker's own.
 
-A size is more days at the same density (2,000 entries a day, 250 per day
-and shard), because moto answers every Query on a GSI by walking the whole
-table: 200,000 entries packed into 10 days would mean ten times more query
-pages, each ten times slower, and measure moto. At a fixed density both
-sides make the same number of Query calls (one per day and shard, pages of
-1,000) on the same table, so the ratio compares the code paths.
+The server has the local stack's query fix (infra/local/moto_patches.py
+`install_query_fix`): unpatched, moto answers every Query by sorting and
+walking the whole table, about a second per page at 100,000 items, and the
+bench would measure that. A size is more days at the same density (2,000
+entries a day, 250 per day and shard), so both sides make the same number of
+Query calls (one per day and shard, pages of 1,000) on the same table and
+the ratio compares the code paths.
 
   1. seed: a tenant with one program, 1 card per 50 entries, written with
      BatchWriteItem of exactly the items `storage.loyalty.add_entry` makes
@@ -235,44 +236,6 @@ def child(args: argparse.Namespace) -> None:
 
 # --- the parent ---------------------------------------------------------------------
 
-def speed_up_moto_gsi2_queries() -> None:
-    """Bench-only: let moto answer a Query on `gsi2` from that partition's items instead of the whole table.
-
-    moto sorts and walks every item of the table for each Query on a GSI
-    (moto/dynamodb/models/table.py `query` over `all_items()`), so at 200,000
-    entries one page costs seconds and the bench would measure moto. The
-    partitions are built once per table size (the seeded entries do not
-    change during an export) and the original query runs on them: same
-    results, same paging. Both sides of the comparison get it.
-    """
-    from moto.dynamodb.models.table import Table
-
-    original = Table.query
-    cache: dict[int, tuple[int, dict[Any, list[Any]]]] = {}
-
-    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
-        conditions = kwargs.get("hash_key_conditions") or []
-        if kwargs.get("index_name") != "gsi2" or len(conditions) != 1:
-            return original(self, *args, **kwargs)
-        size = sum(len(partition) for partition in self.items.values())
-        built = cache.get(id(self))
-        if built is None or built[0] != size:
-            groups: dict[Any, list[Any]] = {}
-            for item in self.all_items():
-                value = item.attrs.get("gsi2pk")
-                if value is not None:
-                    groups.setdefault(value.value, []).append(item)
-            built = cache[id(self)] = (size, groups)
-        subset = built[1].get(conditions[0][1].value, [])
-        self.all_items = lambda: subset
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            del self.all_items
-
-    Table.query = query  # type: ignore[method-assign]
-
-
 def _run_child(endpoint: str, what: str, entries: int = 0, trace: bool = False) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "bench.report_export", "--child", what, "--endpoint", endpoint,
            "--entries", str(entries)] + (["--trace"] if trace else [])
@@ -302,8 +265,6 @@ def main() -> None:
     from infra.local.moto_server import LocalMotoServer
 
     _env("")
-    if not os.environ.get("BENCH_PLAIN_MOTO"):
-        speed_up_moto_gsi2_queries()
     server = LocalMotoServer(port=0)
     sys.stderr = io.StringIO() if not os.environ.get("BENCH_VERBOSE") else sys.stderr
     server.start()

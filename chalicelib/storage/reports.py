@@ -32,8 +32,9 @@ from chalicelib.storage.transactions import Tx
 
 KIND = "report"
 SSE = "AES256"
-PART_SIZE = 8 * 1024 * 1024
-"""Multipart parts are at least this big (S3 wants >= 5 MiB for every part but the last)."""
+PART_SIZE = 5 * 1024 * 1024
+"""Multipart parts are this big: S3's minimum for every part but the last, so the worker holds at most 5 MiB
+of the file whatever its size (10,000 parts allow a 50 GiB file)."""
 RECORD_TTL = timedelta(days=30)
 FILE_DAYS = 7
 """How long the bucket keeps a report (infra/template.py REPORTS_EXPIRE_DAYS)."""
@@ -174,7 +175,7 @@ class Upload:
 
     def complete(self) -> None:
         if self._upload_id is None:
-            _s3().put_object(Bucket=settings.reports_bucket, Key=self.key, Body=bytes(self._buffer),
+            _s3().put_object(Bucket=settings.reports_bucket, Key=self.key, Body=self._buffer,
                              ServerSideEncryption=SSE, ContentType=self.content_type)
             self._buffer = bytearray()
             return

@@ -287,3 +287,109 @@ def uninstall_sqs_send_fix() -> None:
 
     SQSBackend.send_message = _original_send  # type: ignore[method-assign]
     Queue.attributes = _original_attributes  # type: ignore[assignment,method-assign]
+
+
+# --- DynamoDB: Query reads its partition, not the whole table --------------------------------
+
+_original_query: Callable[..., Any] | None = None
+_generation = 0
+"""Bumped by every DynamoDB write the local server sees; index partitions built before it are stale."""
+_index_partitions: dict[tuple[int, str, str], tuple[int, dict[Any, list[Any]]]] = {}
+QUERY_NEEDLE = "for item in self.all_items():"
+
+
+def note_write() -> None:
+    """Something may have changed a table: forget every cached index partition."""
+    global _generation
+    _generation += 1
+    _index_partitions.clear()
+
+
+def _index_hash_attribute(table: Any, index_name: str) -> str | None:
+    index = next((i for i in table.all_indexes() if i.name == index_name), None)
+    hashes = [key["AttributeName"] for key in index.schema if key["KeyType"] == "HASH"] if index else []
+    return hashes[0] if len(hashes) == 1 else None
+
+
+def _candidates(table: Any, hash_key: Any, index_name: str | None, conditions: list[Any] | None) -> list[Any] | None:
+    """The items a Query can return, unsorted (moto sorts what it keeps); None when unsure (moto's own walk)."""
+    if not index_name:
+        if hash_key is None or hash_key not in table.items:
+            return [] if hash_key is not None else None
+        partition = table.items[hash_key]
+        return list(partition.values()) if table.range_key_attr else [partition]
+    attribute = _index_hash_attribute(table, index_name)
+    if attribute is None or not conditions or len(conditions) != 1 or conditions[0][0] != attribute:
+        return None
+    cache_key = (id(table), table.name, index_name)
+    cached = _index_partitions.get(cache_key)
+    if cached is None or cached[0] != _generation:
+        groups: dict[Any, list[Any]] = {}
+        for partition in table.items.values():
+            for item in (partition.values() if table.range_key_attr else [partition]):
+                value = item.attrs.get(attribute)
+                if value is not None:
+                    groups.setdefault(value, []).append(item)
+        cached = _index_partitions[cache_key] = (_generation, groups)
+    return cached[1].get(conditions[0][1], [])
+
+
+def _fast_query(self: Any, hash_key: Any, range_comparison: Any, range_objs: Any, limit: Any,
+                exclusive_start_key: Any, scan_index_forward: Any, projection_expressions: Any,
+                index_name: str | None = None, *args: Any, **kwargs: Any) -> Any:
+    assert _original_query is not None
+    subset = _candidates(self, hash_key, index_name, kwargs.get("hash_key_conditions"))
+    if subset is not None:
+        self.all_items = lambda: subset
+    try:
+        return _original_query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+                               scan_index_forward, projection_expressions, index_name, *args, **kwargs)
+    finally:
+        if subset is not None:
+            del self.all_items
+
+
+def is_query_fix_installed() -> bool:
+    from moto.dynamodb.models.table import Table
+
+    return Table.query is _fast_query
+
+
+def install_query_fix() -> None:
+    """Make moto's Query cost O(partition), not O(table log table). Idempotent; process-wide.
+
+    moto 5.2.5's `Table.query` takes `self.all_items()` (every item of the table,
+    sorted by key with Python-level comparisons) and then filters it by the key
+    condition, for every page: at 100,000 items one Query took about a second,
+    so a 200,000-entry ledger export never finished locally. Here a Query on the
+    table gets only its partition's items, and one on an index with a single hash
+    key gets that index partition's items; moto's own code then filters, sorts,
+    pages and projects them exactly as before, so results and paging are moto's.
+
+    Index partitions are grouped once and reused until the next DynamoDB write:
+    the local server's middleware calls `note_write()` for every request that is
+    not a read. Only for that server (one lock around every request): in-process
+    `mock_aws()` tests do not install it.
+    """
+    global _original_query
+    if is_query_fix_installed():
+        return
+    import moto
+    from moto.dynamodb.models.table import Table
+
+    if moto.__version__ != MOTO_VERSION:
+        raise MotoVersionError(f"the query fix was checked against moto {MOTO_VERSION}, found {moto.__version__}")
+    if QUERY_NEEDLE not in inspect.getsource(Table.query):
+        raise MotoVersionError("moto's Table.query no longer walks all_items(): re-check the query fix")
+    _original_query = Table.query
+    Table.query = _fast_query  # type: ignore[method-assign]
+    note_write()
+
+
+def uninstall_query_fix() -> None:
+    if not is_query_fix_installed():
+        return
+    from moto.dynamodb.models.table import Table
+
+    Table.query = _original_query  # type: ignore[method-assign]
+    note_write()

@@ -15,9 +15,11 @@ so a replayed `DeleteMessage` cannot match and processed jobs would come back) n
 `replay-recording` endpoint, but rewritten to the current port and failing loudly (a 5xx
 or an unreadable line) instead of silently, so the caller can set a bad file aside.
 
-By default `start()` installs infra/local/moto_patches.py's transaction shim and SQS send fix
-(process-wide, undone by `stop()` if this server installed them): without them a TransactWriteItems
-costs O(table size) and a SendMessage O(messages in the queue).
+By default `start()` installs infra/local/moto_patches.py's transaction shim, SQS send fix and
+query fix (process-wide, undone by `stop()` if this server installed them): without them a
+TransactWriteItems costs O(table size), a SendMessage O(messages in the queue) and a Query
+O(table size x log). The query fix caches index partitions; the middleware invalidates them
+around every request that may change a table.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from typing import Any, Self
 from urllib.parse import parse_qsl, urlencode, urlparse
 
 import requests
+
+from infra.local.moto_patches import note_write
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -87,6 +91,14 @@ def should_record(environ: dict[str, Any]) -> bool:
     return True
 
 
+def changes_tables(environ: dict[str, Any]) -> bool:
+    """Whether this request may change a DynamoDB table (a write, or a moto-api reset): index caches go stale."""
+    if environ.get("PATH_INFO", "").startswith("/moto-api/"):
+        return True
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    return target.startswith("DynamoDB_") and target.rsplit(".", 1)[-1] not in DYNAMODB_READS
+
+
 def _read_body(environ: dict[str, Any]) -> bytes:
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length > 0 else b""
@@ -119,7 +131,10 @@ class SerialisingMiddleware:
             captured["status"], captured["headers"] = status, headers
             return lambda data: None
 
+        writes = changes_tables(environ)
         with self.lock:
+            if writes:
+                note_write()
             if self.recording and should_record(environ):
                 self._recorder.start_recording()
             else:
@@ -131,6 +146,8 @@ class SerialisingMiddleware:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
+                if writes:
+                    note_write()
         return captured["status"], captured["headers"], body
 
     def _long_poll(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes] | None:
@@ -218,6 +235,7 @@ class LocalMotoServer:
         recorder.stop_recording()
         if self.transaction_shim:
             from infra.local.moto_patches import (
+                install_query_fix,
                 install_sqs_send_fix,
                 install_transaction_shim,
                 is_transaction_shim_installed,
@@ -226,6 +244,7 @@ class LocalMotoServer:
             self._installed_shim = not is_transaction_shim_installed()
             install_transaction_shim()
             install_sqs_send_fix()
+            install_query_fix()
         app = werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
         self.middleware = SerialisingMiddleware(app)
         handler = _request_handler(werkzeug_app.MotoRequestHandler, self.verbose)
@@ -309,10 +328,11 @@ class LocalMotoServer:
             self._thread.join(timeout=10)
             self._thread = None
         if self._installed_shim:  # leave in-process moto (e.g. later tests' mock_aws) as this server found it
-            from infra.local.moto_patches import uninstall_sqs_send_fix, uninstall_transaction_shim
+            from infra.local.moto_patches import uninstall_query_fix, uninstall_sqs_send_fix, uninstall_transaction_shim
 
             uninstall_transaction_shim()
             uninstall_sqs_send_fix()
+            uninstall_query_fix()
             self._installed_shim = False
 
     def __enter__(self) -> Self:
