@@ -33,12 +33,11 @@ test: lint
 template: venv
 	$(BIN)/python -m infra.template
 
-# SAM template + deployment.zip in build/. Needs PyPI (pip downloads Lambda wheels): it fails offline.
-# Deploy: sam deploy --template-file build/sam.json --parameter-overrides Stage=$(STAGE) ...
+# SAM template + deployment.zip in build/ (boto3/botocore stripped: the Lambda runtime has them), sizes printed.
+# Needs the package index (Chalice downloads Lambda wheels), no AWS account. Deploy: see README "Deploy".
 package: venv
 	$(BIN)/python -m infra.template --check
-	rm -rf build
-	$(BIN)/chalice package --stage $(STAGE) --merge-template infra/resources.json build/
+	$(BIN)/python -m infra.package --stage $(STAGE) --out build
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache .hypothesis

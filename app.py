@@ -2,6 +2,10 @@
 
 Routes are declared in chalicelib/api/routes/ (one module per area) and added
 here from the route table, so every route carries its role declaration.
+
+Importing this module is what every function of the app pays on a cold start
+(bench/cold_start.py), so it imports only the route table: the authorizer,
+the workers and the schedules import what they use on their first call.
 """
 
 from __future__ import annotations
@@ -12,18 +16,18 @@ from chalice import Chalice, Cron
 from chalice.app import AuthRequest, AuthResponse, CloudWatchEvent, SQSEvent
 
 from chalicelib import clock
-from chalicelib.api import auth, middleware, registry
+from chalicelib.api import middleware, registry
 from chalicelib.api import routes as _routes  # noqa: F401  (declares every route)
-from chalicelib.services import sweeps, triggers
 from chalicelib.settings import settings
-from chalicelib.workers import jobs, mail, reports
 
 app = Chalice(app_name="loyalty")
 app.api.binary_types = []
 
 
-@app.authorizer(ttl_seconds=0)
+@app.authorizer(ttl_seconds=0, name="key_authorizer")
 def api_key(auth_request: AuthRequest) -> AuthResponse:
+    from chalicelib.api import auth
+
     return auth.authorize(auth_request)
 
 
@@ -34,27 +38,45 @@ middleware.install(app)
 @app.on_sqs_message(queue=settings.jobs_queue, batch_size=1, name="jobs_worker")
 def jobs_worker(event: SQSEvent) -> dict[str, Any]:
     """One job per invocation: each job spends up to its own time budget (~10 s), well inside the 60 s timeout."""
+    from chalicelib.workers import jobs
+
     return jobs.handle_records(record.to_dict() for record in event)
 
 
 @app.on_sqs_message(queue=settings.mail_queue, batch_size=10, name="mail_worker")
 def mail_worker(event: SQSEvent) -> dict[str, Any]:
     """Up to 10 recipients per invocation; only transiently failed ones are redelivered."""
+    from chalicelib.workers import mail
+
     return mail.handle_records(record.to_dict() for record in event)
 
 
 @app.on_sqs_message(queue=settings.reports_queue, batch_size=1, name="reports_worker")
 def reports_worker(event: SQSEvent) -> dict[str, Any]:
     """One report per invocation, up to the 900 s timeout; a build failure is recorded on the report."""
+    from chalicelib.workers import reports
+
     return reports.handle_records(record.to_dict() for record in event)
+
+
+@app.on_sqs_message(queue=settings.webhooks_queue, batch_size=5, name="webhooks_worker")
+def webhooks_worker(event: SQSEvent) -> dict[str, Any]:
+    """Up to 5 delivery attempts (5 s timeout each) per invocation; a failed attempt re-queues itself with backoff."""
+    from chalicelib.workers import webhooks
+
+    return webhooks.handle_records(record.to_dict() for record in event)
 
 
 @app.schedule(Cron(0, 2, "*", "*", "?", "*"), name="daily_sweep")
 def daily_sweep(event: CloudWatchEvent) -> None:
+    from chalicelib.services import sweeps
+
     sweeps.start_daily(clock.now())
 
 
 @app.schedule(Cron(5, "*", "*", "*", "?", "*"), name="mail_triggers")
 def mail_triggers(event: CloudWatchEvent) -> None:
     """Hourly: each program's daily trigger run starts at its local send time (tenants span time zones)."""
+    from chalicelib.services import triggers
+
     triggers.start_due(clock.now())

@@ -5,6 +5,7 @@
   platform-key [--name NAME]             mint the platform key unless an active one exists
   sweep                                  run today's daily sweep (expiry, tier reviews) here, to the end
   triggers                               run today's trigger messages of every program that has any on
+  usage-keys                             (re)register every tenant's and agency's request-limit usage key
   import-customers FILE --api URL --key KEY [--program P]
                                          import a customer CSV through the HTTP API, with a progress bar
 
@@ -220,6 +221,49 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_usage_keys(args: argparse.Namespace) -> int:
+    """Put every agency, tenant and the platform in its usage plan (stacks that predate request limits, or repairs).
+
+    Idempotent; deleting tenants lose their key. Needs USAGE_PLAN_IDS (the API function's value) in the environment.
+    """
+    from chalicelib.domain.rate_limits import AGENCY_PLAN, PLATFORM_PLAN
+    from chalicelib.storage import directory, usage_keys
+
+    if not usage_keys.configured():
+        print("USAGE_PLAN_IDS is not set: there are no usage plans to register keys in.", file=sys.stderr)
+        return 1
+    counts = {"changed": 0, "unchanged": 0, "removed": 0}
+
+    def note(what: str, changed: bool, removal: bool = False) -> None:
+        status = ("removed" if removal else "changed") if changed else "unchanged"
+        counts[status] += 1
+        if changed:
+            print(f"  {what}: {status}")
+
+    note("platform", usage_keys.ensure_key("platform", "platform", PLATFORM_PLAN))
+    note("anonymous (failed authentications)", usage_keys.ensure_key("anonymous", "anonymous", "basic"))
+    agency_cursor: str | None = None
+    while True:
+        agencies, agency_cursor = directory.list_agencies(200, agency_cursor)
+        for agency in agencies:
+            note(f"agency {agency.agency_id}", usage_keys.ensure_key("agency", agency.agency_id, AGENCY_PLAN))
+            cursor: str | None = None
+            while True:
+                tenants, cursor = directory.list_tenants_of_agency(agency.agency_id, 200, cursor)
+                for tenant in tenants:
+                    if tenant.status.value == "deleting":
+                        note(f"tenant {tenant.tenant_id}", usage_keys.remove_key("tenant", tenant.tenant_id), True)
+                    else:
+                        note(f"tenant {tenant.tenant_id} ({tenant.plan.value})",
+                             usage_keys.ensure_key("tenant", tenant.tenant_id, tenant.plan.value))
+                if cursor is None:
+                    break
+        if agency_cursor is None:
+            break
+    print(f"usage keys: {counts['changed']} changed, {counts['removed']} removed, {counts['unchanged']} unchanged")
+    return 0
+
+
 class _HttpFailed(Exception):
     """An API call of import-customers failed; the message says which and why."""
 
@@ -320,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     trig = sub.add_parser("triggers", help="run the trigger messages (welcome, birthday, ...) of every program now")
     trig.set_defaults(func=cmd_triggers)
+
+    usage = sub.add_parser("usage-keys", help="(re)register every tenant's and agency's usage key (request limits)")
+    usage.set_defaults(func=cmd_usage_keys)
 
     imp = sub.add_parser("import-customers", help="import a customer CSV through the HTTP API (progress on stderr)")
     imp.add_argument("file", metavar="FILE", help="the CSV file: header line first, UTF-8 or cp1251, ; or ,")

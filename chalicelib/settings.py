@@ -7,6 +7,7 @@ server, or any DynamoDB/SQS/S3-compatible endpoint (`AWS_ENDPOINT_URL`).
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -30,10 +31,17 @@ class Settings:
     reports_bucket: str
     reports_queue: str
     """One message per report request: the reports worker builds the file (up to 15 minutes)."""
+    webhooks_queue: str
+    """One message per webhook delivery attempt (an event to one endpoint); the webhooks worker POSTs it."""
+    webhooks_allow_loopback_http: bool
+    """Let webhook endpoints be http://127.0.0.1 / localhost (local stack and tests only; off by default)."""
     max_body_bytes: int
     public_base_url: str
     """Where customers reach the public API (unsubscribe links), e.g. `https://api.example.com/api`, no trailing
     slash. Empty: links in messages are relative and e-mail goes without List-Unsubscribe headers."""
+    usage_plan_ids: dict[str, str]
+    """API Gateway usage plan id per plan name (`USAGE_PLAN_IDS`, a JSON object set by the template). Empty where
+    there is no API Gateway (local stack, tests): tenants' usage keys are then not registered anywhere."""
 
 
 def _env(name: str, default: str) -> str:
@@ -58,8 +66,11 @@ def load() -> Settings:
         mail_queue=_env("MAIL_QUEUE", f"{prefix}-mail"),
         reports_bucket=_env("REPORTS_BUCKET", f"{prefix}-reports"),
         reports_queue=_env("REPORTS_QUEUE", f"{prefix}-reports"),
+        webhooks_queue=_env("WEBHOOKS_QUEUE", f"{prefix}-webhooks"),
+        webhooks_allow_loopback_http=_env("WEBHOOKS_ALLOW_LOOPBACK_HTTP", "false").lower() in ("1", "true", "yes"),
         max_body_bytes=int(_env("MAX_BODY_BYTES", str(256 * 1024))),
         public_base_url=_env("PUBLIC_BASE_URL", "").rstrip("/"),
+        usage_plan_ids={str(k): str(v) for k, v in json.loads(_env("USAGE_PLAN_IDS", "{}")).items()},
     )
 
 

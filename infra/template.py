@@ -1,11 +1,14 @@
-"""Build `infra/resources.json`: the stack's data resources, derived from the code that uses them.
+"""Build `infra/resources.json`: the stack's resources, derived from the code that uses them.
 
 The DynamoDB tables come from the PynamoDB models in `chalicelib.storage.tables.TABLES`
 (key schema, GSIs, TTL), so the deployed tables, the local moto tables and the models can
-never drift apart; the queue, bucket and gateway responses are declared here. Physical names
-follow `chalicelib/settings.py` (`loyalty-${Stage}-...`), with `Stage` a template parameter.
+never drift apart; the usage plans come from `chalicelib.domain.rate_limits.PLAN_LIMITS`;
+the queues, bucket, per-function IAM roles, alarms and gateway responses are declared here.
+Physical names follow `chalicelib/settings.py` (`loyalty-${Stage}-...`), with `Stage` a
+template parameter.
 
-The output is merged into Chalice's SAM template:
+The output is merged into Chalice's SAM template (a deep dict merge: fragments without a
+`Type` patch the functions and the REST API Chalice generates):
 
     chalice package --stage dev --merge-template infra/resources.json build/
 
@@ -18,6 +21,7 @@ import argparse
 import json
 import re
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +43,30 @@ REPORTS_WORKER_TIMEOUT = 900
 REPORTS_VISIBILITY_TIMEOUT = 6 * REPORTS_WORKER_TIMEOUT
 REPORTS_MAX_RECEIVE_COUNT = 3
 """A report message that fails three times goes to the reports dead-letter queue."""
+WEBHOOKS_VISIBILITY_TIMEOUT = 360
+"""Six times the webhooks worker's timeout (60 s: up to 5 deliveries of at most 5 s each per invocation)."""
+WEBHOOKS_MAX_RECEIVE_COUNT = 5
+"""Failed HTTP attempts re-queue themselves with backoff (new messages); only a crashing worker reaches the DLQ."""
 REPORTS_PREFIX = "reports/"
 REPORTS_EXPIRE_DAYS = 7
 IMPORTS_PREFIX = "imports/"
 IMPORTS_EXPIRE_DAYS = 7
 """Uploaded customer files and their result files hold personal data: kept a week, then gone."""
+
+API_NAME = NAME_PREFIX
+"""The REST API's name (also its CloudWatch `ApiName` dimension): one per stage, so stages' metrics stay apart."""
+API_STAGE = "api"
+"""`api_gateway_stage` in .chalice/config.json."""
+STAGE_RATE_LIMIT = 1000
+STAGE_BURST_LIMIT = 2000
+"""Stage-wide throttle (all clients together): above every plan's own rate, the only limit without a usage key."""
+API_5XX_PERCENT = 1
+QUEUE_AGE_ALARM_SECONDS = {"JobsQueue": 900, "MailQueue": 900, "ReportsQueue": 1800, "WebhooksQueue": 1800}
+"""How old the oldest waiting message may get (two 5-minute periods in a row) before an alarm: reports take up to
+15 minutes each, so a report queued 30 minutes ago and not started means the reports worker is stuck or starved."""
+RETRY_AFTER = {"THROTTLED": "1", "QUOTA_EXCEEDED": "3600"}
+"""Static Retry-After seconds in the gateway's 429s (gateway responses cannot compute one; the daily quota resets at
+midnight UTC, so an hour is a polite upper bound to wait before retrying)."""
 
 # Gateway responses: (response type, status override or None to keep API Gateway's, status for our body).
 GATEWAY_RESPONSES: list[tuple[str, int | None, int]] = [
@@ -55,6 +78,8 @@ GATEWAY_RESPONSES: list[tuple[str, int | None, int]] = [
     ("UNSUPPORTED_MEDIA_TYPE", 415, 415),
     ("THROTTLED", 429, 429),
     ("QUOTA_EXCEEDED", 429, 429),
+    # The authorizer names a usage key API Gateway does not know (`usage-keys` not run after a deploy).
+    ("INVALID_API_KEY", 403, 403),
     ("INTEGRATION_TIMEOUT", 504, 504),
     ("DEFAULT_4XX", None, 400),
     ("DEFAULT_5XX", None, 500),
@@ -187,6 +212,26 @@ def queue_resources() -> dict[str, Any]:
                 },
             },
         },
+        "WebhooksDeadLetterQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": _sub(f"{NAME_PREFIX}-webhooks-dlq"),
+                "SqsManagedSseEnabled": True,
+                "MessageRetentionPeriod": DLQ_RETENTION_SECONDS,
+            },
+        },
+        "WebhooksQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": _sub(f"{NAME_PREFIX}-webhooks"),
+                "SqsManagedSseEnabled": True,
+                "VisibilityTimeout": WEBHOOKS_VISIBILITY_TIMEOUT,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": ["WebhooksDeadLetterQueue", "Arn"]},
+                    "maxReceiveCount": WEBHOOKS_MAX_RECEIVE_COUNT,
+                },
+            },
+        },
     }
 
 
@@ -252,76 +297,365 @@ def bucket_resources() -> dict[str, Any]:
     }
 
 
-def data_access_policy(tables: dict[str, Any], queues: dict[str, Any]) -> dict[str, Any]:
-    """Least-privilege data access for Chalice's DefaultRole (shared by the API, authorizer and workers).
+TABLE_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem",
+              "dynamodb:DescribeTable"]
+TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
+TABLE_SCAN = ["dynamodb:Scan"]
+"""Only tenant offboarding scans (a filtered Scan of the loyalty and people tables, in the jobs worker)."""
+QUEUE_SEND = ["sqs:SendMessage", "sqs:GetQueueUrl"]
+QUEUE_RECEIVE = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+"""What Lambda's SQS event source mapping needs from the function's role."""
+R, RW, RWS = "read", "read-write", "read-write-scan"
+ALL_TABLES = ("DirectoryTable", "ApiKeysTable", "AuditTable", "LoyaltyTable", "PeopleTable")
 
-    Chalice's policy autogeneration only sees boto3 calls in app.py, not PynamoDB's, so without
-    this the deployed functions could not touch their tables.
+
+@dataclass(frozen=True)
+class FunctionAccess:
+    """What one Lambda function may touch, read from the code it runs (services and storage it reaches)."""
+
+    tables: dict[str, str]
+    """Table logical id -> R, RW or RWS."""
+    send: tuple[str, ...] = ()
+    receive: str | None = None
+    s3: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Bucket prefix -> S3 actions on the objects under it (a presigned URL needs them on the signing role)."""
+    mail_send: bool = False
+    mail_verify: bool = False
+    usage_keys: bool = False
+
+
+AUTHORIZER = "authorizer"
+"""FUNCTIONS' key for the `@app.authorizer` function, whatever app.py names it."""
+FUNCTIONS: dict[str, FunctionAccess] = {
+    # Keys: Chalice's function names (`api_handler` is the REST API's handler), see `function_ids`.
+    # Every route: all tables (never Scan), the four work queues, import uploads and report downloads (presigned),
+    # the sender-address check of mail settings, and a usage key per tenant/agency at provisioning.
+    "api_handler": FunctionAccess(
+        {t: RW for t in ALL_TABLES}, send=("JobsQueue", "MailQueue", "ReportsQueue", "WebhooksQueue"),
+        s3={IMPORTS_PREFIX: ("s3:GetObject", "s3:PutObject"), REPORTS_PREFIX: ("s3:GetObject",)},
+        mail_verify=True, usage_keys=True,
+    ),
+    # The authorizer reads the key and its tenant's status, nothing else.
+    AUTHORIZER: FunctionAccess({"ApiKeysTable": R, "DirectoryTable": R}),
+    # Jobs: sweeps, trigger runs, campaign fan-out, card series, coupons, customer imports, tenant purge (Scan).
+    "jobs_worker": FunctionAccess(
+        {"DirectoryTable": RW, "ApiKeysTable": RW, "AuditTable": RW, "LoyaltyTable": RWS, "PeopleTable": RWS},
+        send=("JobsQueue", "MailQueue", "WebhooksQueue"), receive="JobsQueue",
+        s3={IMPORTS_PREFIX: ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")},
+    ),
+    # One message per recipient: settings and templates (directory, loyalty), the person's contact (people, read),
+    # dedup, weekly cap and counts (loyalty, write); sends by SES or SNS.
+    "mail_worker": FunctionAccess(
+        {"DirectoryTable": R, "LoyaltyTable": RW, "PeopleTable": R}, receive="MailQueue",
+        send=("WebhooksQueue",), mail_send=True,
+    ),
+    # Builds one report file: reads the data, records the report's state, writes the file under reports/.
+    "reports_worker": FunctionAccess(
+        {"DirectoryTable": R, "AuditTable": R, "LoyaltyTable": RW, "PeopleTable": R},
+        receive="ReportsQueue", send=("WebhooksQueue",),
+        s3={REPORTS_PREFIX: ("s3:PutObject", "s3:AbortMultipartUpload")},
+    ),
+    # One delivery attempt per message: the endpoint and its log (loyalty), the disable notice (audit); failed
+    # attempts re-queue themselves. The HTTP POST needs only egress (none to configure outside a VPC).
+    "webhooks_worker": FunctionAccess(
+        {"DirectoryTable": R, "LoyaltyTable": RW, "AuditTable": RW}, send=("WebhooksQueue",),
+        receive="WebhooksQueue",
+    ),
+    # Lists active tenants and their card scopes, queues one sweep job per scope.
+    "daily_sweep": FunctionAccess({"DirectoryTable": R, "LoyaltyTable": R}, send=("JobsQueue",)),
+    # Reads trigger settings, claims the day (a conditional write), queues one trigger run per program.
+    "mail_triggers": FunctionAccess({"DirectoryTable": R, "LoyaltyTable": RW}, send=("JobsQueue",)),
+}
+WORKERS = ("jobs_worker", "mail_worker", "reports_worker", "webhooks_worker", "daily_sweep", "mail_triggers")
+"""Functions without a caller waiting: an error is only visible as the Lambda Errors metric."""
+
+
+def function_ids() -> dict[str, tuple[str, str]]:
+    """FUNCTIONS key -> (Chalice's function name, the logical id of its AWS::Serverless::Function).
+
+    Read from app.py, so a function added there without an entry here fails the build instead of
+    deploying without a role.
     """
-    table_arns: list[Any] = []
-    for logical_id in tables:
-        table_arns.append({"Fn::GetAtt": [logical_id, "Arn"]})
-        table_arns.append({"Fn::Sub": f"${{{logical_id}.Arn}}/index/*"})
-    work_queues = [logical_id for logical_id, res in queues.items() if "RedrivePolicy" in res["Properties"]]
-    return {
-        "DataAccessPolicy": {
-            "Type": "AWS::IAM::Policy",
+    from chalice.utils import to_cfn_resource_name
+
+    from app import app
+
+    ids = {"api_handler": ("api_handler", "APIHandler")}
+    for handler in app.builtin_auth_handlers:
+        ids[AUTHORIZER] = (handler.name, to_cfn_resource_name(handler.name))
+    for source in app.event_sources:
+        ids[source.name] = (source.name, to_cfn_resource_name(source.name))
+    for function in app.pure_lambda_functions:
+        ids[function.name] = (function.name, to_cfn_resource_name(function.name))
+    if set(ids) != set(FUNCTIONS):
+        raise SystemExit(f"app.py functions {sorted(ids)} differ from infra FUNCTIONS {sorted(FUNCTIONS)}")
+    return ids
+
+
+def function_name(key: str) -> dict[str, str]:
+    """Physical function names are fixed (like the tables') so log groups and alarms can name them."""
+    return _sub(f"{NAME_PREFIX}-{function_ids()[key][0]}")
+
+
+def _arn(resource: str) -> dict[str, str]:
+    return _sub(f"arn:${{AWS::Partition}}:{resource}")
+
+
+def _table_arns(logical_ids: list[str]) -> list[Any]:
+    arns: list[Any] = []
+    for logical_id in logical_ids:
+        arns.append({"Fn::GetAtt": [logical_id, "Arn"]})
+        arns.append(_sub(f"${{{logical_id}.Arn}}/index/*"))
+    return arns
+
+
+def role_policy(key: str) -> list[dict[str, Any]]:
+    """The statements of one function's role: its own log group, then only the data it uses."""
+    access = FUNCTIONS[key]
+    name = function_ids()[key][0]
+    log_group = f"logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:/aws/lambda/{NAME_PREFIX}-{name}"
+    statements: list[dict[str, Any]] = [{
+        "Sid": "Logs",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": [_arn(log_group), _arn(f"{log_group}:*")],
+    }]
+    for sid, level, actions in (("TablesRead", R, TABLE_READ), ("TablesWrite", RW, TABLE_WRITE),
+                                ("TablesScan", RWS, TABLE_SCAN)):
+        order = (R, RW, RWS)
+        tables = [t for t, grant in access.tables.items() if order.index(grant) >= order.index(level)]
+        if tables:
+            statements.append({"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": _table_arns(tables)})
+    if access.send:
+        statements.append({"Sid": "QueuesSend", "Effect": "Allow", "Action": QUEUE_SEND,
+                           "Resource": [{"Fn::GetAtt": [q, "Arn"]} for q in access.send]})
+    if access.receive:
+        statements.append({"Sid": "QueueReceive", "Effect": "Allow", "Action": QUEUE_RECEIVE,
+                           "Resource": [{"Fn::GetAtt": [access.receive, "Arn"]}]})
+    for prefix, actions in access.s3.items():
+        statements.append({
+            "Sid": "Objects" + prefix.strip("/").capitalize(), "Effect": "Allow", "Action": list(actions),
+            "Resource": [_arn(f"s3:::{NAME_PREFIX}-reports/{prefix}*")],
+        })
+    if access.mail_send:
+        statements.append({"Sid": "SendEmail", "Effect": "Allow", "Action": ["ses:SendEmail", "ses:SendRawEmail"],
+                           "Resource": [_arn("ses:${AWS::Region}:${AWS::AccountId}:identity/*"),
+                                        _arn("ses:${AWS::Region}:${AWS::AccountId}:configuration-set/*")]})
+        # SNS SMS to a phone number has no resource ARN: Publish can only be granted on "*" (not data).
+        statements.append({"Sid": "SendSms", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": "*"})
+    if access.mail_verify:
+        # SES identity verification has no resource-level permissions (AWS service authorization reference).
+        statements.append({"Sid": "VerifySender", "Effect": "Allow", "Action": ["ses:VerifyEmailIdentity"],
+                           "Resource": "*"})
+    if access.usage_keys:
+        apigw = "apigateway:${AWS::Region}::"
+        # Usage plans by id would close a cycle (role -> plan -> API stage -> API -> handler -> role): any plan.
+        statements.append({
+            "Sid": "UsageKeys", "Effect": "Allow",
+            "Action": ["apigateway:GET", "apigateway:POST", "apigateway:PATCH", "apigateway:DELETE"],
+            "Resource": [_arn(f"{apigw}/apikeys"), _arn(f"{apigw}/apikeys/*"), _arn(f"{apigw}/usageplans/*/keys"),
+                         _arn(f"{apigw}/usageplans/*/keys/*")],
+        })
+    return statements
+
+
+def function_roles() -> dict[str, Any]:
+    """One role per function, replacing Chalice's shared DefaultRole (`manage_iam_role: false` in config.json)."""
+    roles: dict[str, Any] = {}
+    for key, (name, logical_id) in function_ids().items():
+        roles[f"{logical_id}Role"] = {
+            "Type": "AWS::IAM::Role",
             "Properties": {
-                "PolicyName": {"Fn::Sub": f"{NAME_PREFIX}-data-access"},
-                "Roles": [{"Ref": "DefaultRole"}],  # the role Chalice generates when autogen_policy is on
-                "PolicyDocument": {
+                "Description": _sub(f"{NAME_PREFIX}: the {name} function"),
+                "AssumeRolePolicyDocument": {
                     "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "Tables",
-                            "Effect": "Allow",
-                            "Action": [
-                                "dynamodb:GetItem",
-                                "dynamodb:BatchGetItem",
-                                "dynamodb:Query",
-                                "dynamodb:PutItem",
-                                "dynamodb:UpdateItem",
-                                "dynamodb:DeleteItem",
-                                "dynamodb:BatchWriteItem",
-                                "dynamodb:ConditionCheckItem",
-                                "dynamodb:DescribeTable",
-                            ],
-                            "Resource": table_arns,
-                        },
-                        {
-                            "Sid": "Jobs",
-                            "Effect": "Allow",
-                            "Action": [
-                                "sqs:SendMessage",
-                                "sqs:GetQueueUrl",
-                                "sqs:GetQueueAttributes",
-                                "sqs:ReceiveMessage",
-                                "sqs:DeleteMessage",
-                                "sqs:ChangeMessageVisibility",
-                            ],
-                            "Resource": [{"Fn::GetAtt": [q, "Arn"]} for q in work_queues],
-                        },
-                        {
-                            "Sid": "Mail",
-                            "Effect": "Allow",
-                            "Action": ["ses:SendEmail", "ses:SendRawEmail", "ses:VerifyEmailIdentity", "sns:Publish"],
-                            "Resource": "*",
-                        },
-                        {
-                            "Sid": "Reports",
-                            "Effect": "Allow",
-                            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-                            "Resource": [
-                                _sub(f"arn:${{AWS::Partition}}:s3:::{NAME_PREFIX}-reports/{REPORTS_PREFIX}*"),
-                                _sub(f"arn:${{AWS::Partition}}:s3:::{NAME_PREFIX}-reports/{IMPORTS_PREFIX}*"),
-                            ],
-                        },
-                    ],
+                    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                   "Action": "sts:AssumeRole"}],
                 },
+                "Policies": [{"PolicyName": "access",
+                              "PolicyDocument": {"Version": "2012-10-17", "Statement": role_policy(key)}}],
             },
+        }
+    return roles
+
+
+DATA_SERVICES = ("dynamodb:", "sqs:", "s3:")
+
+
+def policy_problems(resources: dict[str, Any]) -> list[str]:
+    """Grants that break least privilege: any `*` action, or a data action (DynamoDB, SQS, S3) on `*`.
+
+    Checks every identity policy in `resources` (inline role policies and AWS::IAM::Policy);
+    the bucket policy's Deny is not a grant and is skipped.
+    """
+    problems: list[str] = []
+    for logical_id, resource in resources.items():
+        properties = resource.get("Properties", {})
+        documents = []
+        if resource.get("Type") == "AWS::IAM::Role":
+            documents = [p["PolicyDocument"] for p in properties.get("Policies", [])]
+        elif resource.get("Type") in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            documents = [properties["PolicyDocument"]]
+        for document in documents:
+            for statement in document["Statement"]:
+                if statement.get("Effect") != "Allow":
+                    continue
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                for action in actions:
+                    if action == "*" or action.endswith(":*"):
+                        problems.append(f"{logical_id}: action {action}")
+                    elif action.startswith(DATA_SERVICES) and any(t == "*" or t == "arn:*" for t in targets):
+                        problems.append(f"{logical_id}: {action} on {targets}")
+    return problems
+
+
+def usage_plans() -> dict[str, Any]:
+    """One API Gateway usage plan per tenant plan (`chalicelib.domain.rate_limits.PLAN_LIMITS`)."""
+    from chalicelib.domain.rate_limits import PLAN_LIMITS
+
+    plans: dict[str, Any] = {}
+    for plan, limits in PLAN_LIMITS.items():
+        plans[_logical_id(plan, "UsagePlan")] = {
+            "Type": "AWS::ApiGateway::UsagePlan",
+            "Properties": {
+                "UsagePlanName": _sub(f"{NAME_PREFIX}-{plan}"),
+                "Description": f"Tenant plan {plan!r}: one usage key per tenant (or agency) in this plan",
+                # RestAPI.Stage is SAM's reference to the stage it generates: the plan waits for that stage.
+                "ApiStages": [{"ApiId": {"Ref": "RestAPI"}, "Stage": {"Ref": "RestAPI.Stage"}}],
+                "Throttle": {"RateLimit": limits.rate_per_second, "BurstLimit": limits.burst},
+                "Quota": {"Limit": limits.quota_per_day, "Period": "DAY"},
+            },
+        }
+    return plans
+
+
+def usage_plan_ids() -> dict[str, str]:
+    """`USAGE_PLAN_IDS` for the API handler: a JSON object plan name -> usage plan id."""
+    from chalicelib.domain.rate_limits import PLAN_LIMITS
+
+    pairs = ",".join(f'"{plan}":"${{{_logical_id(plan, "UsagePlan")}}}"' for plan in PLAN_LIMITS)
+    return _sub("{" + pairs + "}")
+
+
+def rest_api_patch() -> dict[str, Any]:
+    """Merged into Chalice's `RestAPI` (AWS::Serverless::Api)."""
+    return {
+        "Properties": {
+            "Name": _sub(API_NAME),
+            # The usage key comes from the authorizer (`usageIdentifierKey`), never from an x-api-key header.
+            "DefinitionBody": {"info": {"title": _sub(API_NAME)}, "x-amazon-apigateway-api-key-source": "AUTHORIZER"},
+            # A ceiling for the whole stage, above every plan's rate: it is all that limits requests without a key.
+            "MethodSettings": [{"ResourcePath": "/*", "HttpMethod": "*", "ThrottlingRateLimit": STAGE_RATE_LIMIT,
+                                "ThrottlingBurstLimit": STAGE_BURST_LIMIT, "MetricsEnabled": True}],
         }
     }
 
+
+def _alarm(name: str, description: str, **properties: Any) -> dict[str, Any]:
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmName": _sub(f"{NAME_PREFIX}-{name}"),
+            "AlarmDescription": description,
+            "AlarmActions": [{"Ref": "AlarmTopic"}],
+            "OKActions": [{"Ref": "AlarmTopic"}],
+            "TreatMissingData": "notBreaching",
+            "EvaluationPeriods": 1,
+            **properties,
+        },
+    }
+
+
+def _metric(namespace: str, name: str, dimensions: dict[str, Any], stat: str = "Sum",
+            period: int = 300) -> dict[str, Any]:
+    return {"Metric": {"Namespace": namespace, "MetricName": name,
+                       "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()]},
+            "Period": period, "Stat": stat}
+
+
+def alarms(tables: dict[str, Any], queues: dict[str, Any]) -> dict[str, Any]:
+    """Alarms to one SNS topic (`AlarmTopic`; e-mail subscription when the `AlarmEmail` parameter is set)."""
+    resources: dict[str, Any] = {
+        "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": _sub(f"{NAME_PREFIX}-alarms")}},
+        "AlarmEmailSubscription": {
+            "Type": "AWS::SNS::Subscription",
+            "Condition": "HasAlarmEmail",
+            "Properties": {"TopicArn": {"Ref": "AlarmTopic"}, "Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}},
+        },
+    }
+    for logical_id, queue in queues.items():
+        queue_name = queue["Properties"]["QueueName"]
+        short = queue_name["Fn::Sub"].removeprefix(f"{NAME_PREFIX}-")
+        sqs = {"QueueName": queue_name}
+        if "RedrivePolicy" not in queue["Properties"]:
+            resources[f"{logical_id}NotEmptyAlarm"] = _alarm(
+                f"{short}-not-empty", f"Messages in {short}: they failed every retry; inspect, fix, redrive.",
+                Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible", Dimensions=_dims(sqs),
+                Statistic="Maximum", Period=300, Threshold=0, ComparisonOperator="GreaterThanThreshold",
+            )
+            continue
+        resources[f"{logical_id}AgeAlarm"] = _alarm(
+            f"{short}-oldest-message", f"The oldest {short} message waits longer than its threshold: the worker lags.",
+            Namespace="AWS/SQS", MetricName="ApproximateAgeOfOldestMessage", Dimensions=_dims(sqs),
+            Statistic="Maximum", Period=300, EvaluationPeriods=2, Threshold=QUEUE_AGE_ALARM_SECONDS[logical_id],
+            ComparisonOperator="GreaterThanThreshold",
+        )
+    api = {"ApiName": _sub(API_NAME), "Stage": API_STAGE}
+    resources["Api5xxRateAlarm"] = _alarm(
+        "api-5xx-rate", f"More than {API_5XX_PERCENT}% of API requests answered 5xx over 5 minutes.",
+        Metrics=[
+            {"Id": "errors", "MetricStat": _metric("AWS/ApiGateway", "5XXError", api), "ReturnData": False},
+            {"Id": "requests", "MetricStat": _metric("AWS/ApiGateway", "Count", api), "ReturnData": False},
+            {"Id": "rate", "Expression": "IF(requests > 0, 100 * errors / requests, 0)", "Label": "5xx %",
+             "ReturnData": True},
+        ],
+        Threshold=API_5XX_PERCENT, ComparisonOperator="GreaterThanThreshold",
+    )
+    for key, (name, logical_id) in function_ids().items():
+        fn = {"FunctionName": {"Ref": logical_id}}
+        resources[f"{logical_id}ThrottlesAlarm"] = _alarm(
+            f"{name}-throttles", "Lambda throttled invocations (concurrency limit reached).",
+            Namespace="AWS/Lambda", MetricName="Throttles", Dimensions=_dims(fn), Statistic="Sum", Period=300,
+            Threshold=0, ComparisonOperator="GreaterThanThreshold",
+        )
+        if key in WORKERS:
+            resources[f"{logical_id}ErrorsAlarm"] = _alarm(
+                f"{name}-errors", "The worker failed (an exception or a timeout).",
+                Namespace="AWS/Lambda", MetricName="Errors", Dimensions=_dims(fn), Statistic="Sum", Period=300,
+                Threshold=0, ComparisonOperator="GreaterThanThreshold",
+            )
+    for logical_id, table in tables.items():
+        name = table["Properties"]["TableName"]
+        short = name["Fn::Sub"].removeprefix(f"{NAME_PREFIX}-")
+        ddb = {"TableName": name}
+        resources[f"{logical_id}ThrottlesAlarm"] = _alarm(
+            f"{short}-table-throttles", f"DynamoDB throttled requests on the {short} table (on-demand limits).",
+            Metrics=[
+                {"Id": "reads", "MetricStat": _metric("AWS/DynamoDB", "ReadThrottleEvents", ddb), "ReturnData": False},
+                {"Id": "writes", "MetricStat": _metric("AWS/DynamoDB", "WriteThrottleEvents", ddb),
+                 "ReturnData": False},
+                {"Id": "throttled", "Expression": "reads + writes", "Label": "throttle events", "ReturnData": True},
+            ],
+            Threshold=0, ComparisonOperator="GreaterThanThreshold",
+        )
+    return resources
+
+
+def _dims(dimensions: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"Name": k, "Value": v} for k, v in dimensions.items()]
+
+
+def function_patches(queues: dict[str, Any]) -> dict[str, Any]:
+    """Per function: its name, its own role; the workers' SQS fixes; the API handler's usage plan ids."""
+    patches = worker_patches(queues)
+    for key, (_, logical_id) in function_ids().items():
+        patch = patches.setdefault(logical_id, {})
+        properties = patch.setdefault("Properties", {})
+        properties["FunctionName"] = function_name(key)
+        properties["Role"] = {"Fn::GetAtt": [f"{logical_id}Role", "Arn"]}
+    patches["APIHandler"]["Properties"]["Environment"] = {"Variables": {"USAGE_PLAN_IDS": usage_plan_ids()}}
+    return patches
 
 def gateway_body(status: int) -> str:
     """Our error JSON for `status`, with API Gateway's request id substituted at response time."""
@@ -347,6 +681,8 @@ def gateway_responses() -> dict[str, Any]:
             properties["StatusCode"] = str(status)
         if response_type == "UNAUTHORIZED":
             properties["ResponseParameters"] = {"gatewayresponse.header.WWW-Authenticate": "'Bearer realm=\"loyalty\"'"}
+        if response_type in RETRY_AFTER:
+            properties["ResponseParameters"] = {"gatewayresponse.header.Retry-After": f"'{RETRY_AFTER[response_type]}'"}
         resources[_logical_id(response_type.lower(), "GatewayResponse")] = {
             "Type": "AWS::ApiGateway::GatewayResponse",
             "Properties": properties,
@@ -395,21 +731,33 @@ def build() -> dict[str, Any]:
     from chalicelib.storage.tables import TABLES
 
     tables = {_logical_id(table_suffix(model), "Table"): table_resource(model, ttl) for model, ttl in TABLES.items()}
+    missing = {t for access in FUNCTIONS.values() for t in access.tables} - set(tables)
+    if missing:
+        raise SystemExit(f"FUNCTIONS grant tables that do not exist: {sorted(missing)}")
     resources: dict[str, Any] = dict(tables)
     queues = queue_resources()
     resources.update(queues)
     resources.update(bucket_resources())
-    resources.update(data_access_policy(tables, queues))
+    resources.update(function_roles())
     resources.update(gateway_responses())
-    resources.update(worker_patches(queues))
+    resources.update(usage_plans())
+    resources["RestAPI"] = rest_api_patch()
+    resources.update(function_patches(queues))
+    resources.update(alarms(tables, queues))
     return {
         "Parameters": {
             "Stage": {
                 "Type": "String",
                 "AllowedPattern": "^[a-z][a-z0-9-]{0,20}$",
                 "Description": "Chalice stage (dev, prod): physical names are loyalty-<Stage>-<resource>.",
-            }
+            },
+            "AlarmEmail": {
+                "Type": "String",
+                "Default": "",
+                "Description": "Where alarm notifications go (confirm the subscription e-mail); empty: topic only.",
+            },
         },
+        "Conditions": {"HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}},
         "Resources": resources,
     }
 

@@ -6,26 +6,82 @@ the authorizer context; an unknown, revoked or malformed key is passed on as
 Role checks (403) and tenant scoping (404) happen per route in the registry,
 which the test suite checks for every role x route pair. Results are not
 cached (ttl 0), so a revoked key fails on the very next request.
+
+A successful authentication also names the caller's usage key (API Gateway's
+`usageIdentifierKey`): one per tenant, one per agency, so API Gateway throttles
+each of them on its own usage-plan bucket (chalicelib/domain/rate_limits.py).
 """
 
 from __future__ import annotations
 
-from chalice.app import AuthRequest, AuthResponse
+from typing import Any
+
+from chalice.app import AuthRequest, AuthResponse, AuthRoute
 
 from chalicelib.domain.api_keys import bearer_token
+from chalicelib.domain.principal import Principal
+from chalicelib.domain.rate_limits import usage_key
+from chalicelib.domain.roles import Role, ScopeKind
 from chalicelib.observability import logger
 from chalicelib.services.api_keys import AuthFailure, authenticate
+from chalicelib.settings import settings
+
+USAGE_IDENTIFIER_KEY = "usageIdentifierKey"
+
+
+class UsageAuthResponse(AuthResponse):
+    """Chalice's AuthResponse plus API Gateway's `usageIdentifierKey`, which Chalice's `to_dict` does not know."""
+
+    def __init__(self, routes: list[str | AuthRoute], principal_id: str, context: dict[str, str] | None = None,
+                 usage_identifier_key: str | None = None) -> None:
+        super().__init__(routes=routes, principal_id=principal_id, context=context)
+        self.usage_identifier_key = usage_identifier_key
+
+    def to_dict(self, request: AuthRequest) -> dict[str, Any]:
+        result = super().to_dict(request)
+        if self.usage_identifier_key:
+            result[USAGE_IDENTIFIER_KEY] = self.usage_identifier_key
+        return result
+
+
+def usage_owner(principal: Principal) -> tuple[str, str]:
+    """(kind, owner id) of the usage key that meters this caller: its tenant, else its agency (or the platform)."""
+    if principal.scope is ScopeKind.TENANT:
+        return "tenant", principal.owner
+    if principal.role is Role.AGENCY:
+        return "agency", principal.agency_id or principal.owner
+    return "platform", principal.owner
+
+
+def usage_identifier(principal: Principal) -> str:
+    kind, owner_id = usage_owner(principal)
+    return usage_key(settings.stage, kind, owner_id)
+
+
+def anonymous_usage_identifier() -> str:
+    """The one usage key of every failed authentication, in the lowest plan.
+
+    With no usage key, API Gateway would refuse the request itself (every
+    authenticated route requires one) and the caller would get its bare 403
+    instead of our 401 `invalid_key` / 503 `auth_unavailable`. Sharing one key
+    means a flood of bad keys only throttles other bad keys.
+    """
+    return usage_key(settings.stage, "anonymous", "anonymous")
 
 
 def authorize(auth_request: AuthRequest) -> AuthResponse:
+    """Never denies: a failed authentication carries its reason in the context and the anonymous usage key."""
     try:
         principal = authenticate(bearer_token(auth_request.token))
     except AuthFailure as failure:
-        return AuthResponse(routes=["*"], principal_id="anonymous",
-                            context={"auth_error": failure.code, "auth_message": failure.message})
+        return UsageAuthResponse(routes=["*"], principal_id="anonymous",
+                                 context={"auth_error": failure.code, "auth_message": failure.message},
+                                 usage_identifier_key=anonymous_usage_identifier())
     except Exception:
         logger.exception("authorizer failed")
-        return AuthResponse(routes=["*"], principal_id="anonymous",
-                            context={"auth_error": "auth_unavailable",
-                                     "auth_message": "Authentication is temporarily unavailable; retry."})
-    return AuthResponse(routes=["*"], principal_id=principal.key_id, context=principal.to_context())
+        return UsageAuthResponse(routes=["*"], principal_id="anonymous",
+                                 context={"auth_error": "auth_unavailable",
+                                          "auth_message": "Authentication is temporarily unavailable; retry."},
+                                 usage_identifier_key=anonymous_usage_identifier())
+    return UsageAuthResponse(routes=["*"], principal_id=principal.key_id, context=principal.to_context(),
+                             usage_identifier_key=usage_identifier(principal))

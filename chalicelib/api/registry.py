@@ -307,5 +307,6 @@ def register(app: Chalice, authorizer: Any) -> None:
         seen.add(key)
         kwargs: dict[str, Any] = {"methods": [spec.method], "name": spec.name, "content_types": list(spec.accepts)}
         if not spec.public:
-            kwargs["authorizer"] = authorizer
+            # Deployed, API Gateway meters the usage key the authorizer returns (per-tenant usage plans).
+            kwargs.update(authorizer=authorizer, api_key_required=True)
         app.route(spec.path, **kwargs)(entry.view)

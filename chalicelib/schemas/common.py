@@ -1,4 +1,9 @@
-"""Shared model configuration and envelopes."""
+"""Shared model configuration and envelopes.
+
+Every model defers building its validator (`defer_build`) until its first
+use: the API function imports every schema to declare the route table, and
+building them all up front was a large part of its cold start.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,6 @@ from typing import Annotated, Generic, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from chalicelib.domain.ids import SLUG_PATTERN
-from chalicelib.domain.phones import normalise
 
 
 class Input(BaseModel):
@@ -17,17 +21,24 @@ class Input(BaseModel):
     integer amount is expected.
     """
 
-    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True, defer_build=True)
 
 
 class Query(BaseModel):
     """Base for query strings: values arrive as text, so numbers are parsed, unknown names refused."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class Output(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+def _phone(raw: str) -> str:
+    """domain.phones.normalise, imported on the first phone number (phonenumbers is slow to import)."""
+    from chalicelib.domain.phones import normalise
+
+    return normalise(raw)
 
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=40)]
@@ -35,7 +46,7 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=120)]
 Text = Annotated[str, StringConstraints(max_length=2000)]
 Channel = Literal["sms", "email"]
 """How a message reaches a customer: SMS or e-mail (templates, consents, preferences, mailings)."""
-Phone = Annotated[str, StringConstraints(min_length=5, max_length=32), AfterValidator(normalise)]
+Phone = Annotated[str, StringConstraints(min_length=5, max_length=32), AfterValidator(_phone)]
 """A phone number in any common format, stored as E.164: one person is one customer however the till types it."""
 
 T = TypeVar("T")

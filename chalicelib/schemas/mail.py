@@ -16,7 +16,7 @@ Clock = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9
 class _Message(BaseModel):
     """Queue messages are written by our own code: unknown fields are a bug, so they are refused."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class MailSource(_Message):

@@ -203,6 +203,9 @@ def handle_job(message: dict[str, Any], budget_seconds: float = BUDGET_SECONDS) 
             logger.info("campaign saved by another run; this copy stops", extra={"campaign_id": campaign_id})
             return
         if position is None:
+            from chalicelib.services import webhooks
+
+            webhooks.campaign_finished(tenant_id, campaign_id, doc)
             return
         if time.monotonic() > deadline:
             queues.send(settings.jobs_queue, job_message(tenant_id, campaign_id))

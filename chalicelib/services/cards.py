@@ -83,8 +83,12 @@ def issue(tenant_id: str, spec: CardIssue, actor: str) -> tuple[int, Card]:
     customer_id = None
     if spec.customer is not None:
         customer_id, _ = customers.ensure(tenant_id, scope, spec.customer, actor, mode="fill")
+    from chalicelib.services import webhooks
+
     if existing is not None and customer_id is not None:
-        return 200, _register(tenant_id, scope, existing, program, customer_id, at)
+        registered = _register(tenant_id, scope, existing, program, customer_id, at)
+        webhooks.card_activated(tenant_id, registered)
+        return 200, registered
 
     def status_for(has_customer: bool) -> tuple[CardStatus, datetime | None]:
         active = program.activation is Activation.IMMEDIATE or (
@@ -106,7 +110,9 @@ def issue(tenant_id: str, spec: CardIssue, actor: str) -> tuple[int, Card]:
 
         try:
             transactions.write(build)
-            return 201, view(card, at)
+            issued = view(card, at)
+            webhooks.card_issued(tenant_id, issued)
+            return 201, issued
         except TransactionFailed as err:
             if err.condition_failed(0) and spec.number is not None:
                 raise conflict("card_exists", f"Card {spec.number} already exists.", "number") from None

@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.errors import ApiError, ErrorDetail
-from chalicelib.storage import idempotency as store
 
 LEASE = timedelta(seconds=60)
 MAX_KEY_LENGTH = 255
@@ -52,6 +51,8 @@ def run(partition: str, route: str, key: str, print_: str, call: Callable[[], tu
     `keep` turns the answer into what is stored for replays (personal data
     routes drop personal fields, so the idempotency cache never holds them).
     """
+    from chalicelib.storage import idempotency as store  # PynamoDB: not on the API's import path (cold start)
+
     _check_key(key)
     now = datetime.now(UTC)
     existing = store.get(partition, route, key)

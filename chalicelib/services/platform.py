@@ -13,12 +13,17 @@ def ensure_platform_key(name: str = "platform key", *, actor: str = "cli") -> Ke
     rotation do not count: they stop working. Two concurrent first runs can
     both mint a key; both are valid, and either can be revoked.
     """
+    from chalicelib.domain.rate_limits import PLATFORM_PLAN
     from chalicelib.domain.roles import Role
     from chalicelib.schemas.keys import KeyCreate
     from chalicelib.services import api_keys
     from chalicelib.services.scopes import Scope
     from chalicelib.storage import api_keys as key_store
+    from chalicelib.storage import usage_keys
 
+    # Deployed, a request is metered on a usage key; the platform's and the anonymous one exist from the first run.
+    usage_keys.ensure_key("platform", "platform", PLATFORM_PLAN)
+    usage_keys.ensure_key("anonymous", "anonymous", "basic")
     scope = Scope.platform()
     cursor: str | None = None
     while True:

@@ -580,17 +580,25 @@ def purchase(tenant_id: str, principal: Principal, body: PurchaseIn, actor: str)
         except ApiError:
             previous = replay(tenant_id, body, fingerprint)  # a retry must get its answer even if rules now refuse
             if previous is not None:
-                return previous
+                return _emitted(tenant_id, body, previous)
             raise
         receipt = {**outcome.receipt, "request_hash": fingerprint, "response": outcome.result.model_dump(mode="json")}
         build = functools.partial(_write, tenant_id=tenant_id, receipt_id=body.receipt_id, outcome=outcome,
                                   receipt=receipt, at=at)
         done = write_once(build, outcome.result, lambda: replay(tenant_id, body, fingerprint))
         if done is not None:
-            return done
+            return _emitted(tenant_id, body, done)
         if time.monotonic() > deadline:
             break
         time.sleep(transactions.backoff(attempt))
     raise ApiError(409, "card_busy", "The card is being changed by other requests; retry shortly.",
                    headers={"Retry-After": "1"})
+
+
+def _emitted(tenant_id: str, body: PurchaseIn, result: PurchaseResult) -> PurchaseResult:
+    """Webhook events once the purchase is committed; a replay emits them again with the same event ids."""
+    from chalicelib.services import webhooks
+
+    webhooks.purchase_processed(tenant_id, body.store_id, body.total, result)
+    return result
 

@@ -219,6 +219,15 @@ def card_by_scope(scope: str, number: str) -> CardState:
 
 
 def refund(tenant_id: str, principal: Principal, body: RefundIn, actor: str) -> RefundResult:
+    """Process the refund (or replay its kept answer), then its webhook event (the same event id on a replay)."""
+    from chalicelib.services import webhooks
+
+    result = _refund(tenant_id, principal, body, actor)
+    webhooks.refunded(tenant_id, result)
+    return result
+
+
+def _refund(tenant_id: str, principal: Principal, body: RefundIn, actor: str) -> RefundResult:
     fingerprint = request_hash(body)
     deadline = time.monotonic() + RETRY_SECONDS
     for attempt in range(MAX_ATTEMPTS):

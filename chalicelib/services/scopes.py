@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from chalicelib.domain.principal import Principal
 from chalicelib.domain.roles import ScopeKind
-from chalicelib.storage.tables import agency_partition, platform_partition, tenant_partition
 
 
 @dataclass(frozen=True)
@@ -18,6 +17,8 @@ class Scope:
 
     @property
     def partition(self) -> str:
+        from chalicelib.storage.tables import agency_partition, platform_partition, tenant_partition  # cold start
+
         if self.kind is ScopeKind.PLATFORM:
             return platform_partition()
         if self.kind is ScopeKind.AGENCY:

@@ -41,7 +41,6 @@ from chalicelib.schemas.simulation import (
 from chalicelib.schemas.tenancy import Program, ProgramBody, ProgramKind, ProgramSpec
 from chalicelib.services import catalog, tenancy
 from chalicelib.services.reports import ledger
-from chalicelib.services.reports import service as reports
 from chalicelib.settings import settings
 from chalicelib.storage import audit, loyalty, queues, transactions
 from chalicelib.storage import dashboard as dashboard_store
@@ -237,6 +236,9 @@ def simulate_for_agency(agency_id: str, tenant_id: str, program_id: str, body: S
 
 def _request_report(tenant_id: str, program_id: str, body: SimulationRequest, actor: str, role: Role) -> Report:
     """Record a `simulation` report with its proposal, and queue it (as reports.service.create does)."""
+    # Imported here: reports.service -> reports.registry -> reports.simulation -> this module.
+    from chalicelib.services.reports import service as reports
+
     at = clock.now()
     report_id = reports.new_report_id()
     doc: dict[str, Any] = {

@@ -336,6 +336,9 @@ def respond(tenant_id: str, survey_id: str, body: ResponseIn, source_ip: str) ->
         raise conflict("invitation_used", "This invitation was already answered.", "invitation")
     reward = _reward(tenant_id, scope, customer_id, survey_id, doc["reward"], actor)
     store.set_response_reward(scope, customer_id, survey_id, response_id, reward.model_dump(mode="json"))
+    from chalicelib.services import webhooks
+
+    webhooks.survey_completed(tenant_id, summary, reward)
     return 201, ResponseAccepted(response_id=response_id, reward=reward, message="Thank you for your answers.")
 
 

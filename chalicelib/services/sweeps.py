@@ -162,6 +162,9 @@ def maintain_card(scope: str, number: str) -> int | None:
 
         try:
             transactions.write(build)
+            from chalicelib.services import webhooks
+
+            webhooks.tier_entries(scope, number, result.card.program_id, result.entries)
             return len(result.entries)
         except TransactionFailed as err:
             if not err.condition_failed(0):
@@ -202,6 +205,9 @@ def run_scope(scope: str, day: date, cursor: dict[str, Any] | None = None, *, bu
         if key is None:
             current += timedelta(days=1)
     _record_completed(scope, day - timedelta(days=1))
+    from chalicelib.services import webhooks
+
+    webhooks.points_expiring(scope, day)
     progress.done = True
     return progress
 
@@ -394,6 +400,10 @@ def assign_tier(tenant_id: str, number: str, *, tier: str, reason: str, until: d
 
         try:
             transactions.write(build)
+            from chalicelib.services import webhooks
+
+            webhooks.tier_changed(tenant_id, number, card.program_id, change.previous, change.tier, "assigned",
+                                  f"assignment:{assignment_id}")
             return answer
         except TransactionFailed as err:
             if err.condition_failed(0):

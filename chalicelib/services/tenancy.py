@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from chalicelib import clock
+from chalicelib.domain.rate_limits import AGENCY_PLAN
 from chalicelib.domain.roles import Role
 from chalicelib.errors import ApiError, ErrorDetail, conflict, not_found
 from chalicelib.schemas.keys import KeyCreate, KeyCreated
@@ -26,7 +27,7 @@ from chalicelib.schemas.tenancy import (
 from chalicelib.services import api_keys, catalog
 from chalicelib.services.scopes import Scope
 from chalicelib.settings import settings
-from chalicelib.storage import audit, directory, queues, transactions
+from chalicelib.storage import audit, directory, queues, transactions, usage_keys
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
 
@@ -43,6 +44,7 @@ def create_agency(spec: AgencyCreate, actor: str) -> AgencyProvisioned:
     key_rec, minted = api_keys.new_key_record(
         scope, KeyCreate(role=Role.AGENCY, name="first agency key"), actor, at)
     agency_rec = directory.agency_record(spec, at)
+    usage_keys.ensure_key("agency", spec.agency_id, AGENCY_PLAN)  # before any write: a failure leaves nothing
 
     def build(tx: Tx) -> None:
         directory.add_new(tx, agency_rec)
@@ -91,6 +93,10 @@ def provision_tenant(agency_id: str, spec: TenantCreate, actor: str) -> TenantPr
     program_rec = directory.program_record(spec.tenant_id, spec.program, at, effective_at)
     program_v1 = directory.program_version_record(spec.tenant_id, spec.program, 1, effective_at, at, at)
     store_recs = [directory.store_record(spec.tenant_id, s, at) for s in spec.stores]
+    if directory.get_tenant(spec.tenant_id) is not None:  # never move an existing tenant's usage key
+        raise conflict("tenant_exists", f"Tenant {spec.tenant_id!r} already exists.", "tenant_id")
+    # Request limits before any write: a failure leaves nothing behind and a retry starts over.
+    usage_keys.ensure_key("tenant", spec.tenant_id, spec.plan.value)
 
     def build(tx: Tx) -> None:
         directory.add_new(tx, tenant_rec)
@@ -107,6 +113,8 @@ def provision_tenant(agency_id: str, spec: TenantCreate, actor: str) -> TenantPr
         transactions.write(build)
     except TransactionFailed as err:
         if err.condition_failed(0):
+            if (existing := directory.get_tenant(spec.tenant_id)) is not None:  # lost a race: its own plan back
+                usage_keys.ensure_key("tenant", spec.tenant_id, existing.plan.value)
             raise conflict("tenant_exists", f"Tenant {spec.tenant_id!r} already exists.", "tenant_id") from None
         raise
     api_keys.forget_tenant_status(spec.tenant_id)
@@ -137,6 +145,8 @@ def update_tenant(agency_id: str, tenant_id: str, changes: TenantUpdate, actor: 
     if tenant.status.value == "deleting":
         raise conflict("tenant_deleting", "This tenant is being deleted.")
     patch = changes.model_dump(mode="json", exclude_none=True)
+    if "plan" in patch:  # request limits first: a failure changes nothing, and a repeat repairs the key
+        usage_keys.ensure_key("tenant", tenant_id, str(patch["plan"]))
     updated = directory.update_tenant(tenant_id, patch)
     if updated is None:
         raise not_found("Tenant")
@@ -162,6 +172,7 @@ def request_deletion(agency_id: str, tenant_id: str, confirm: str, actor: str) -
         audit.put(audit.entry(f"agency#{agency_id}", action="tenant.deletion_requested", actor=actor, at=_now(),
                               target=f"tenant:{tenant_id}"))
     api_keys.forget_tenant_status(tenant_id)
+    usage_keys.remove_key("tenant", tenant_id)
     queues.send(settings.jobs_queue, {"job": PURGE_JOB, "tenant_id": tenant_id})
     return tenant
 

@@ -2,7 +2,10 @@
 
 Created on first use, never at import: tests and the local runner start moto
 first, and every client picks its endpoint from `AWS_ENDPOINT_URL` (or the
-per-service `AWS_ENDPOINT_URL_<SERVICE>`) as boto3 does natively.
+per-service `AWS_ENDPOINT_URL_<SERVICE>`, which wins) as botocore >= 1.31.58
+resolves it natively; no endpoint is ever passed here, so the same code runs
+against AWS, moto or a compatible cloud. PynamoDB's clients resolve the same
+way (tests/unit/test_endpoints.py).
 """
 
 from __future__ import annotations

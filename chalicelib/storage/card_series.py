@@ -20,7 +20,6 @@ from typing import Any
 from pynamodb.exceptions import PutError
 
 from chalicelib.domain.cards import CardState
-from chalicelib.errors import field_error
 from chalicelib.storage import loyalty, pagination
 from chalicelib.storage.tables import LoyaltyRecord, get_item
 from chalicelib.storage.transactions import Tx
@@ -143,17 +142,11 @@ def chunk_numbers(tenant_id: str, series_id: str, first: int, last: int) -> list
 
 def decode_position(tenant_id: str, series_id: str, cursor: str | None) -> int:
     """A print-list cursor is a position in the series, bound to it (a forged one is a 400)."""
-    key = pagination.decode(cursor, hash_attr="pk", hash_value=series_pk(tenant_id, series_id))
-    if key is None:
-        return 0
-    try:
-        return max(0, int(key["pos"]["N"]))
-    except (KeyError, ValueError):
-        raise field_error("cursor", "The cursor is not one this API returned.") from None
+    return pagination.decode_position(series_pk(tenant_id, series_id), cursor)
 
 
 def encode_position(tenant_id: str, series_id: str, position: int) -> str | None:
-    return pagination.encode({"pk": {"S": series_pk(tenant_id, series_id)}, "pos": {"N": str(position)}})
+    return pagination.encode_position(series_pk(tenant_id, series_id), position)
 
 
 # --- cards ----------------------------------------------------------------------

@@ -40,6 +40,21 @@ def decode(cursor: str | None, *, hash_attr: str, hash_value: str) -> dict[str, 
     return key
 
 
+def decode_position(partition: str, cursor: str | None) -> int:
+    """A cursor over a stored list (a position in it), bound to the list's partition: a forged one is a 400."""
+    key = decode(cursor, hash_attr="pk", hash_value=partition)
+    if key is None:
+        return 0
+    try:
+        return max(0, int(key["pos"]["N"]))
+    except (KeyError, ValueError):
+        raise field_error("cursor", "The cursor is not one this API returned.") from None
+
+
+def encode_position(partition: str, position: int) -> str | None:
+    return encode({"pk": {"S": partition}, "pos": {"N": str(position)}})
+
+
 def page_of(
     query: Callable[[int, dict[str, Any] | None], Iterable[Any]],
     *,

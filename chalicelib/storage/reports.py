@@ -17,9 +17,10 @@ report of any size holds one part in memory.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 from pynamodb.exceptions import PutError
 
@@ -140,25 +141,42 @@ def _s3() -> Any:
 class Upload:
     """One report file written as a stream of bytes: parts of PART_SIZE go to S3 as they fill.
 
-    A file smaller than one part is a single PutObject; a larger one a
-    multipart upload, aborted if anything fails before `complete()` (the
-    bucket's lifecycle rule also aborts forgotten uploads after a day).
-    Rewriting a report (a redelivered message) replaces the object.
+    The part being filled is spooled to a temporary file (Lambda's /tmp), not
+    held in memory: S3 wants at least 5 MiB per part, and a 5 MiB buffer
+    would be the largest thing in the worker, growing with the file until the
+    first part is full. From disk botocore streams the part in chunks, so
+    memory is the same for a 3 MB file and a 3 GB one. A file smaller than one
+    part is a single PutObject; a larger one a multipart upload, aborted if
+    anything fails before `complete()` (the bucket's lifecycle rule also aborts
+    forgotten uploads after a day). Rewriting a report (a redelivered message)
+    replaces the object.
     """
 
     def __init__(self, tenant_id: str, report_id: str, extension: str, content_type: str) -> None:
         self.key = file_key(tenant_id, report_id, extension)
         self.content_type = content_type
         self.size = 0
-        self._buffer = bytearray()
+        self._part: IO[bytes] = tempfile.TemporaryFile()
+        self._part_size = 0
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
 
     def write(self, data: bytes) -> None:
-        self._buffer += data
+        self._part.write(data)
+        self._part_size += len(data)
         self.size += len(data)
-        if len(self._buffer) >= PART_SIZE:
+        if self._part_size >= PART_SIZE:
             self._flush_part()
+
+    def _rewound(self) -> IO[bytes]:
+        self._part.flush()
+        self._part.seek(0)
+        return self._part
+
+    def _next_part(self) -> None:
+        self._part.seek(0)
+        self._part.truncate()
+        self._part_size = 0
 
     def _flush_part(self) -> None:
         s3 = _s3()
@@ -167,26 +185,29 @@ class Upload:
                 Bucket=settings.reports_bucket, Key=self.key, ServerSideEncryption=SSE,
                 ContentType=self.content_type)["UploadId"]
         number = len(self._parts) + 1
-        # The buffer itself, not a bytes() copy: one part in memory, not two.
         etag = s3.upload_part(Bucket=settings.reports_bucket, Key=self.key, UploadId=self._upload_id,
-                              PartNumber=number, Body=self._buffer)["ETag"]
+                              PartNumber=number, Body=self._rewound(), ContentLength=self._part_size)["ETag"]
         self._parts.append({"ETag": etag, "PartNumber": number})
-        self._buffer = bytearray()
+        self._next_part()
 
     def complete(self) -> None:
-        if self._upload_id is None:
-            _s3().put_object(Bucket=settings.reports_bucket, Key=self.key, Body=self._buffer,
-                             ServerSideEncryption=SSE, ContentType=self.content_type)
-            self._buffer = bytearray()
-            return
-        if self._buffer:
-            self._flush_part()
-        _s3().complete_multipart_upload(Bucket=settings.reports_bucket, Key=self.key, UploadId=self._upload_id,
-                                        MultipartUpload={"Parts": self._parts})
-        self._upload_id = None
+        try:
+            if self._upload_id is None:
+                _s3().put_object(Bucket=settings.reports_bucket, Key=self.key, Body=self._rewound(),
+                                 ContentLength=self._part_size, ServerSideEncryption=SSE,
+                                 ContentType=self.content_type)
+                return
+            if self._part_size:
+                self._flush_part()
+            _s3().complete_multipart_upload(Bucket=settings.reports_bucket, Key=self.key,
+                                            UploadId=self._upload_id, MultipartUpload={"Parts": self._parts})
+            self._upload_id = None
+        finally:
+            self._part.close()
 
     def abort(self) -> None:
         """Drop a started multipart upload (its parts are billed until aborted); safe to call twice."""
+        self._part.close()
         if self._upload_id is not None:
             upload_id, self._upload_id = self._upload_id, None
             _s3().abort_multipart_upload(Bucket=settings.reports_bucket, Key=self.key, UploadId=upload_id)

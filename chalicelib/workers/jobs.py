@@ -15,7 +15,17 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from chalicelib.observability import logger
-from chalicelib.services import campaigns, card_series, coupons, customer_import, purge, sweeps, tenancy, triggers
+from chalicelib.services import (
+    campaigns,
+    card_series,
+    coupons,
+    customer_import,
+    pos_batches,
+    purge,
+    sweeps,
+    tenancy,
+    triggers,
+)
 from chalicelib.settings import settings
 from chalicelib.storage import queues
 
@@ -35,6 +45,7 @@ JOBS: dict[str, Callable[[dict[str, Any]], None]] = {
     card_series.GENERATE_JOB: card_series.handle_job,
     coupons.GENERATE_JOB: coupons.handle_job,
     customer_import.IMPORT_JOB: customer_import.handle_job,
+    pos_batches.PROCESS_JOB: pos_batches.handle_job,
     sweeps.SCOPE_JOB: sweeps.handle_job,
     triggers.RUN_JOB: triggers.handle_job,
 }

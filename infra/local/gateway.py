@@ -5,17 +5,32 @@ Authorization header, authorizer deny, unknown route); the GatewayResponses in
 `infra/resources.json` give those our error shape. Chalice's local gateway raises
 `LocalGatewayException`s with AWS's raw bodies instead, so without this the local
 stack and the tests would see a shape no deployed client ever gets.
+
+It also emulates the usage plans (`install_rate_limits`): deployed, API Gateway
+throttles each usage key the authorizer returns on its plan's rate, burst and
+daily quota; locally `RateLimiter` does the same in memory, so a tenant over its
+limit gets the same 429 with `Retry-After`. On in the local stack, off in tests
+unless a test turns it on (functional tests make hundreds of quick calls).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
+import threading
+import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
-from chalice.local import LocalGateway, LocalGatewayException
+from chalice.local import LocalGateway, LocalGatewayAuthorizer, LocalGatewayException
 
+from chalicelib import clock as rules_clock
+from chalicelib.domain.principal import Principal
+from chalicelib.domain.rate_limits import AGENCY_PLAN, PLATFORM_PLAN, TokenBucket, limits_for, seconds_to_next_utc_day
 from chalicelib.errors import gateway_error
 
 _MARK = "_loyalty_gateway_responses"
@@ -51,7 +66,8 @@ def gateway_response(exc: LocalGatewayException) -> GatewayResponseError:
 
 
 def install_gateway_responses() -> None:
-    """Wrap `LocalGateway.handle_request` once per process; calling again is a no-op."""
+    """Wrap `LocalGateway.handle_request` (and the local authorizer) once per process; calling again is a no-op."""
+    _install_usage_plans()
     original = LocalGateway.handle_request
     if getattr(original, _MARK, False):
         return
@@ -67,3 +83,152 @@ def install_gateway_responses() -> None:
 
     setattr(handle_request, _MARK, True)
     LocalGateway.handle_request = handle_request  # type: ignore[method-assign]
+
+
+# --- request limits (usage plans) ---------------------------------------------------
+
+USAGE_KEY = "usageIdentifierKey"
+PLAN_TTL_SECONDS = 30.0
+"""How long the limiter trusts a tenant's plan before reading it again (plan changes apply within this)."""
+
+
+@dataclass
+class _Usage:
+    bucket: TokenBucket
+    plan: str
+    plan_read_at: float
+    day: str = ""
+    used_today: int = 0
+
+
+@dataclass
+class RateLimiter:
+    """API Gateway's usage-plan throttle and daily quota, per usage key, in memory.
+
+    `monotonic` drives the token buckets (tests inject a fake one); the quota's
+    UTC day comes from the rules' clock. `plan_of(kind, owner)` names the plan;
+    by default a tenant's from the cached directory read, the agency plan otherwise.
+    """
+
+    monotonic: Callable[[], float] = time.monotonic
+    plan_of: Callable[[str, str], str] | None = None
+    _usage: dict[str, _Usage] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _plan(self, kind: str, owner_id: str) -> str:
+        if self.plan_of is not None:
+            return self.plan_of(kind, owner_id)
+        if kind == "tenant":
+            from chalicelib.services import catalog
+
+            tenant = catalog.tenant(owner_id)
+            return tenant.plan.value if tenant is not None else "basic"
+        if kind == "anonymous":  # every failed authentication shares one key in the lowest plan
+            return "basic"
+        return AGENCY_PLAN if kind == "agency" else PLATFORM_PLAN
+
+    def check(self, key: str, kind: str, owner_id: str) -> int:
+        """Count one request of `key`: 0 if allowed, else the Retry-After in whole seconds (at least 1)."""
+        now = self.monotonic()
+        with self._lock:
+            usage = self._usage.get(key)
+            stale = usage is None or now - usage.plan_read_at >= PLAN_TTL_SECONDS
+        plan = self._plan(kind, owner_id) if stale else None  # outside the lock: it may read DynamoDB
+        with self._lock:
+            usage = self._usage.get(key)
+            if plan is not None:
+                usage = self._refresh(key, usage, plan, now)
+            assert usage is not None  # entries are never dropped
+            limits = limits_for(usage.plan)
+            at = rules_clock.now()
+            today = at.date().isoformat()
+            if usage.day != today:
+                usage.day, usage.used_today = today, 0
+            if usage.used_today >= limits.quota_per_day:
+                return seconds_to_next_utc_day(at)
+            wait = usage.bucket.take(now)
+            if wait > 0:
+                return max(1, math.ceil(wait))
+            usage.used_today += 1
+            return 0
+
+    def _refresh(self, key: str, usage: _Usage | None, plan: str, now: float) -> _Usage:
+        """A new plan gets a fresh bucket of its size; the day's count is kept (one quota per key and day)."""
+        limits = limits_for(plan)
+        if usage is None:
+            usage = _Usage(TokenBucket(limits.rate_per_second, limits.burst), plan, now)
+        elif plan != usage.plan:
+            usage.bucket = TokenBucket(limits.rate_per_second, limits.burst)
+        usage.plan, usage.plan_read_at = plan, now
+        self._usage[key] = usage
+        return usage
+
+
+_limiter: RateLimiter | None = None
+
+
+def install_rate_limits(enabled: bool, limiter: RateLimiter | None = None) -> RateLimiter | None:
+    """Turn the usage-plan emulation on (with a fresh or the given limiter) or off; returns the active limiter."""
+    global _limiter
+    install_gateway_responses()
+    _limiter = (limiter or RateLimiter()) if enabled else None
+    return _limiter
+
+
+@contextmanager
+def rate_limits(limiter: RateLimiter | None = None) -> Iterator[RateLimiter]:
+    """Request limits on for the block (tests), off again after."""
+    active = install_rate_limits(True, limiter)
+    assert active is not None
+    try:
+        yield active
+    finally:
+        install_rate_limits(False)
+
+
+def throttled_response(retry_after: int, request_id: str) -> GatewayResponseError:
+    """API Gateway's THROTTLED / QUOTA_EXCEEDED response as infra/ shapes it, with its Retry-After."""
+    headers = {
+        "Content-Type": "application/json",
+        "X-Request-Id": request_id,
+        "x-amzn-RequestId": request_id,
+        "Retry-After": str(retry_after),
+    }
+    body = json.dumps(gateway_error(429, request_id), separators=(",", ":")).encode()
+    return GatewayResponseError(429, headers, body)
+
+
+def _install_usage_plans() -> None:
+    """Record the authorizer's usage key as API Gateway does (`identity.apiKey`), then meter it."""
+    original_update = LocalGatewayAuthorizer._update_lambda_event
+    original_authorize = LocalGatewayAuthorizer.authorize
+    if getattr(original_authorize, _MARK, False):
+        return
+
+    @functools.wraps(original_update)
+    def update_lambda_event(self: LocalGatewayAuthorizer, lambda_event: Any, auth_result: Any) -> Any:
+        lambda_event = original_update(self, lambda_event, auth_result)
+        key = auth_result.get(USAGE_KEY) if isinstance(auth_result, dict) else None
+        if key:
+            lambda_event["requestContext"].setdefault("identity", {})["apiKey"] = key
+        return lambda_event
+
+    @functools.wraps(original_authorize)
+    def authorize(self: LocalGatewayAuthorizer, raw_path: str, lambda_event: Any, lambda_context: Any) -> Any:
+        lambda_event, lambda_context = original_authorize(self, raw_path, lambda_event, lambda_context)
+        limiter = _limiter
+        key = ((lambda_event.get("requestContext") or {}).get("identity") or {}).get("apiKey")
+        if limiter is None or not key:
+            return lambda_event, lambda_context
+        from chalicelib.api.auth import usage_owner
+
+        principal = Principal.from_context(lambda_event["requestContext"].get("authorizer") or {})
+        owner = usage_owner(principal) if principal is not None else ("anonymous", "anonymous")
+        retry_after = limiter.check(str(key), *owner)
+        if retry_after:
+            raise throttled_response(retry_after, str(lambda_context.aws_request_id))
+        return lambda_event, lambda_context
+
+    setattr(authorize, _MARK, True)
+    LocalGatewayAuthorizer._update_lambda_event = update_lambda_event  # type: ignore[method-assign]
+    LocalGatewayAuthorizer.authorize = authorize  # type: ignore[method-assign]

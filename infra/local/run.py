@@ -300,10 +300,11 @@ def main() -> int:
         ThreadedHTTPServer.request_queue_size = 128  # socketserver's default of 5 resets a burst of tills
 
         import app as app_module
-        from infra.local.gateway import install_gateway_responses
+        from infra.local.gateway import install_gateway_responses, install_rate_limits
         from infra.local.poller import Poller
 
         install_gateway_responses()
+        install_rate_limits(os.environ.get("LOCAL_RATE_LIMITS", "1") != "0")  # usage plans as deployed (README)
         try:
             server = create_local_server(app_module.app, config, HOST, api_port)
         except OSError as err:

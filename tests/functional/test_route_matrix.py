@@ -37,7 +37,7 @@ def test_every_chalice_route_is_declared() -> None:
             if spec.public:
                 assert entry.authorizer is None, path
             else:
-                assert entry.authorizer is not None and entry.authorizer.name == "api_key", path
+                assert entry.authorizer is not None and entry.authorizer.name == "key_authorizer", path
                 assert spec.roles <= set(Role)
 
 

@@ -205,11 +205,10 @@ def test_reports_queue_outlasts_the_reports_worker_and_has_a_dlq(resources: dict
         assert props["VisibilityTimeout"] == 6 * worker["lambda_timeout"], stage
     for stage, stage_config in config["stages"].items():
         assert stage_config["environment_variables"]["REPORTS_QUEUE"] == f"loyalty-{stage}-reports", stage
-    statements = {s["Sid"]: s for s in resources["DataAccessPolicy"]["Properties"]["PolicyDocument"]["Statement"]}
-    assert {"Fn::GetAtt": ["ReportsQueue", "Arn"]} in statements["Jobs"]["Resource"]
-    assert {"Fn::GetAtt": ["ReportsDeadLetterQueue", "Arn"]} not in statements["Jobs"]["Resource"]
-    assert "s3:PutObject" in statements["Reports"]["Action"] and "s3:AbortMultipartUpload" in \
-        statements["Reports"]["Action"]
+    statements = _statements(resources, "ReportsWorker")
+    assert statements["QueueReceive"]["Resource"] == [{"Fn::GetAtt": ["ReportsQueue", "Arn"]}]
+    assert {"s3:PutObject", "s3:AbortMultipartUpload"} <= set(statements["ObjectsReports"]["Action"])
+    assert {"Fn::GetAtt": ["ReportsQueue", "Arn"]} in _statements(resources, "APIHandler")["QueuesSend"]["Resource"]
     assert resources["ReportsWorker"]["DependsOn"] == ["ReportsQueue"]
 
 
@@ -223,11 +222,147 @@ def test_loyalty_table_indexes_the_ledger_by_day(resources: dict[str, Any]) -> N
     assert gsi2["Projection"] == {"ProjectionType": "ALL"}
 
 
-def test_functions_may_use_the_data_and_nothing_else(resources: dict[str, Any]) -> None:
-    policy = resources["DataAccessPolicy"]["Properties"]
-    assert policy["Roles"] == [{"Ref": "DefaultRole"}]
-    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
-    table_refs = {r["Fn::GetAtt"][0] for r in statements["Tables"]["Resource"] if "Fn::GetAtt" in r}
-    assert table_refs == set(_of_type(resources, "AWS::DynamoDB::Table"))
-    assert not any(a.endswith("*") for s in statements.values() for a in s["Action"])
-    assert "dynamodb:Scan" not in statements["Tables"]["Action"]
+def _statements(resources: dict[str, Any], function: str) -> dict[str, dict[str, Any]]:
+    (policy,) = resources[f"{function}Role"]["Properties"]["Policies"]
+    return {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+
+
+def _granted_tables(statement: dict[str, Any]) -> set[str]:
+    return {r["Fn::GetAtt"][0] for r in statement["Resource"] if "Fn::GetAtt" in r}
+
+
+def test_every_function_of_the_app_has_its_own_role(resources: dict[str, Any]) -> None:
+    ids = template.function_ids()
+    assert set(ids) == set(template.FUNCTIONS)
+    assert {"jobs_worker", "mail_worker", "reports_worker", "daily_sweep", "mail_triggers"} <= set(ids)
+    roles = set(_of_type(resources, "AWS::IAM::Role"))
+    assert roles == {f"{logical_id}Role" for _, logical_id in ids.values()}
+    for name, logical_id in ids.values():
+        patch = resources[logical_id]
+        assert "Type" not in patch, "a patch must merge into Chalice's function, not replace it"
+        assert patch["Properties"]["Role"] == {"Fn::GetAtt": [f"{logical_id}Role", "Arn"]}
+        assert patch["Properties"]["FunctionName"] == {"Fn::Sub": f"loyalty-${{Stage}}-{name}"}
+        logs = _statements(resources, logical_id)["Logs"]
+        assert {"Fn::Sub": f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:"
+                           f"/aws/lambda/loyalty-${{Stage}}-{name}:*"} in logs["Resource"]
+    assert not _of_type(resources, "AWS::IAM::Policy"), "no policy shared by several functions"
+    assert "DefaultRole" not in json.dumps(resources)
+
+
+def test_chalice_does_not_make_its_own_role() -> None:
+    config = json.loads((template.RESOURCES_PATH.parents[1] / ".chalice" / "config.json").read_text())
+    assert config["manage_iam_role"] is False
+    assert config["iam_role_arn"].startswith("arn:aws:iam::"), "a placeholder, replaced by the merge"
+    for stage in config["stages"].values():
+        assert "manage_iam_role" not in stage and "iam_role_arn" not in stage
+
+
+def test_no_wildcard_actions_and_no_data_action_on_every_resource(resources: dict[str, Any]) -> None:
+    assert template.policy_problems(resources) == []
+    bad = {"R": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{"PolicyDocument": {"Statement": [
+        {"Effect": "Allow", "Action": ["sqs:ReceiveMessage"], "Resource": "*"},
+        {"Effect": "Allow", "Action": "dynamodb:*", "Resource": ["arn:aws:dynamodb:::table/t"]},
+        {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": "*"},
+    ]}}]}}}
+    assert template.policy_problems(bad) == ["R: sqs:ReceiveMessage on ['*']", "R: action dynamodb:*"]
+
+
+def test_least_privilege_per_function(resources: dict[str, Any]) -> None:
+    tables = set(_of_type(resources, "AWS::DynamoDB::Table"))
+    authorizer = _statements(resources, template.function_ids()[template.AUTHORIZER][1])
+    assert set(authorizer) == {"Logs", "TablesRead"}, "the authorizer only reads keys and tenants"
+    assert _granted_tables(authorizer["TablesRead"]) == {"ApiKeysTable", "DirectoryTable"}
+
+    api = _statements(resources, "APIHandler")
+    assert _granted_tables(api["TablesWrite"]) == tables
+    assert "TablesScan" not in api and "QueueReceive" not in api and "SendEmail" not in api
+    assert api["ObjectsReports"]["Action"] == ["s3:GetObject"], "presigned downloads only"
+    assert "apigateway:POST" in api["UsageKeys"]["Action"]
+    assert {r["Fn::Sub"].rsplit("::", 1)[1] for r in api["UsageKeys"]["Resource"]} == {
+        "/apikeys", "/apikeys/*", "/usageplans/*/keys", "/usageplans/*/keys/*"}
+
+    jobs = _statements(resources, "JobsWorker")
+    assert _granted_tables(jobs["TablesScan"]) == {"LoyaltyTable", "PeopleTable"}, "only the tenant purge scans"
+    assert jobs["QueueReceive"]["Resource"] == [{"Fn::GetAtt": ["JobsQueue", "Arn"]}]
+
+    mail = _statements(resources, "MailWorker")
+    assert "TablesWrite" in mail and _granted_tables(mail["TablesWrite"]) == {"LoyaltyTable"}
+    assert "PeopleTable" in _granted_tables(mail["TablesRead"])
+    assert mail["SendEmail"]["Action"] == ["ses:SendEmail", "ses:SendRawEmail"]
+    for schedule in ("DailySweep", "MailTriggers"):
+        statements = _statements(resources, schedule)
+        assert statements["QueuesSend"]["Resource"] == [{"Fn::GetAtt": ["JobsQueue", "Arn"]}]
+        assert not any(sid.startswith("Objects") for sid in statements)
+    for name in ("UsageKeys", "VerifySender", "SendSms"):
+        holders = [r for r in _of_type(resources, "AWS::IAM::Role") if name in _statements(resources, r[:-4])]
+        assert len(holders) == 1, name
+
+
+def test_usage_plans_match_the_plan_limits(resources: dict[str, Any]) -> None:
+    from chalicelib.domain.rate_limits import PLAN_LIMITS
+
+    plans = {res["Properties"]["UsagePlanName"]["Fn::Sub"].rsplit("-", 1)[1]: (name, res["Properties"])
+             for name, res in _of_type(resources, "AWS::ApiGateway::UsagePlan").items()}
+    assert set(plans) == set(PLAN_LIMITS)
+    ids = json.loads(resources["APIHandler"]["Properties"]["Environment"]["Variables"]["USAGE_PLAN_IDS"]["Fn::Sub"])
+    for plan, limits in PLAN_LIMITS.items():
+        logical_id, props = plans[plan]
+        assert props["Throttle"] == {"RateLimit": limits.rate_per_second, "BurstLimit": limits.burst}
+        assert props["Quota"] == {"Limit": limits.quota_per_day, "Period": "DAY"}
+        assert props["ApiStages"] == [{"ApiId": {"Ref": "RestAPI"}, "Stage": {"Ref": "RestAPI.Stage"}}]
+        assert ids[plan] == f"${{{logical_id}}}"
+
+
+def test_rest_api_takes_usage_keys_from_the_authorizer_and_has_a_stage_throttle(resources: dict[str, Any]) -> None:
+    from chalicelib.domain.rate_limits import PLAN_LIMITS
+
+    api = resources["RestAPI"]
+    assert "Type" not in api, "merged into Chalice's AWS::Serverless::Api"
+    assert api["Properties"]["DefinitionBody"]["x-amazon-apigateway-api-key-source"] == "AUTHORIZER"
+    (setting,) = api["Properties"]["MethodSettings"]
+    assert setting["ResourcePath"] == "/*" and setting["HttpMethod"] == "*"
+    assert setting["ThrottlingRateLimit"] > max(limits.rate_per_second for limits in PLAN_LIMITS.values())
+
+
+@pytest.mark.parametrize(("response_type", "seconds"), [("THROTTLED", "'1'"), ("QUOTA_EXCEEDED", "'3600'")])
+def test_429_gateway_responses_say_when_to_retry(resources: dict[str, Any], response_type: str, seconds: str) -> None:
+    (props,) = [res["Properties"] for res in _of_type(resources, "AWS::ApiGateway::GatewayResponse").values()
+                if res["Properties"]["ResponseType"] == response_type]
+    assert props["StatusCode"] == "429"
+    assert props["ResponseParameters"] == {"gatewayresponse.header.Retry-After": seconds}
+
+
+def _alarms(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    return [res["Properties"] for res in _of_type(resources, "AWS::CloudWatch::Alarm").values()]
+
+
+def _dimension(alarm: dict[str, Any], name: str) -> Any:
+    return next((d["Value"] for d in alarm.get("Dimensions", []) if d["Name"] == name), None)
+
+
+def test_alarms_cover_dlqs_workers_throttles_5xx_and_queue_age(resources: dict[str, Any]) -> None:
+    alarms = _alarms(resources)
+    for alarm in alarms:
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+        assert alarm["AlarmName"]["Fn::Sub"].startswith("loyalty-${Stage}-")
+    queues = _of_type(resources, "AWS::SQS::Queue")
+    dlqs = [q for q in queues.values() if "RedrivePolicy" not in q["Properties"]]
+    for dlq in dlqs:
+        assert any(a.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+                   and _dimension(a, "QueueName") == dlq["Properties"]["QueueName"] and a["Threshold"] == 0
+                   for a in alarms), dlq
+    for queue in (q for q in queues.values() if "RedrivePolicy" in q["Properties"]):
+        assert any(a.get("MetricName") == "ApproximateAgeOfOldestMessage"
+                   and _dimension(a, "QueueName") == queue["Properties"]["QueueName"] for a in alarms), queue
+    ids = template.function_ids()
+    for key in template.WORKERS:
+        assert any(a.get("MetricName") == "Errors" and _dimension(a, "FunctionName") == {"Ref": ids[key][1]}
+                   for a in alarms), key
+    for _, logical_id in ids.values():
+        assert any(a.get("MetricName") == "Throttles" and _dimension(a, "FunctionName") == {"Ref": logical_id}
+                   for a in alarms), logical_id
+    (rate,) = [a for a in alarms if "Metrics" in a and a["AlarmName"]["Fn::Sub"].endswith("api-5xx-rate")]
+    names = {m["MetricStat"]["Metric"]["MetricName"] for m in rate["Metrics"] if "MetricStat" in m}
+    assert names == {"5XXError", "Count"} and rate["Threshold"] == 1
+    assert resources["AlarmEmailSubscription"]["Condition"] == "HasAlarmEmail"
+

@@ -16,6 +16,7 @@ from chalicelib.api.routes import (  # noqa: F401
     meta,
     platform,
     pos,
+    pos_batches,
     reports,
     segments,
     simulation,
@@ -24,4 +25,5 @@ from chalicelib.api.routes import (  # noqa: F401
     templates,
     tenant,
     triggers,
+    webhooks,
 )

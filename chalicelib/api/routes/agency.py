@@ -6,14 +6,15 @@ from pydantic import Field
 
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes import keys
-from chalicelib.api.routes.common import page
+from chalicelib.api.routes.common import lazy_module, page
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page, PageQuery, Query
 from chalicelib.schemas.keys import KeyCreate, KeyCreated, KeyInfo, KeyRotate
 from chalicelib.schemas.tenancy import Tenant, TenantCreate, TenantProvisioned, TenantUpdate
-from chalicelib.services import tenancy
 from chalicelib.services.scopes import Scope
-from chalicelib.storage import directory
+
+tenancy = lazy_module("chalicelib.services.tenancy")
+directory = lazy_module("chalicelib.storage.directory")
 
 router = Router("Agency")
 AGENCY = {Role.AGENCY}

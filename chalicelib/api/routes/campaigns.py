@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from chalicelib.api.registry import Request, Router
-from chalicelib.api.routes.common import page, tenant_id_of
+from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.campaigns import Campaign, CampaignCreate, CampaignResults
 from chalicelib.schemas.common import Page, PageQuery
-from chalicelib.services import campaign_results as results
-from chalicelib.services import campaigns
+
+results = lazy_module("chalicelib.services.campaign_results")
+campaigns = lazy_module("chalicelib.services.campaigns")
 
 router = Router("Campaigns")
 ADMIN = {Role.TENANT_ADMIN}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from chalicelib.api.registry import Request, Router
-from chalicelib.api.routes.common import page, tenant_id_of
+from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.card_series import CardSeries, CardSeriesCreate, SeriesCard
 from chalicelib.schemas.common import Page, PageQuery
-from chalicelib.services import card_series, tenancy
+
+card_series = lazy_module("chalicelib.services.card_series")
+tenancy = lazy_module("chalicelib.services.tenancy")
 
 router = Router("Card series")
 ADMIN = {Role.TENANT_ADMIN}

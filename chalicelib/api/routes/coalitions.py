@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.api.registry import Request, Router
-from chalicelib.api.routes.common import page, tenant_id_of
+from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.coalitions import (
     Coalition,
@@ -15,7 +15,8 @@ from chalicelib.schemas.coalitions import (
     SettlementQuery,
 )
 from chalicelib.schemas.common import Page, PageQuery
-from chalicelib.services import coalitions
+
+coalitions = lazy_module("chalicelib.services.coalitions")
 
 router = Router("Coalitions")
 AGENCY = {Role.AGENCY}

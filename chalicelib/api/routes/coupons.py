@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from chalicelib.api.registry import Request, Router
-from chalicelib.api.routes.common import page, tenant_id_of
+from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.coupons import Campaign, CampaignCreate, CampaignUpdate, CouponCodeView, CouponLookup
-from chalicelib.services import coupons
+
+coupons = lazy_module("chalicelib.services.coupons")
 
 router = Router("Coupons")
 ADMIN = {Role.TENANT_ADMIN}

@@ -7,7 +7,7 @@ import html
 from chalice import Response
 
 from chalicelib.api.registry import PUBLIC, Request, Router
-from chalicelib.api.routes.common import tenant_id_of
+from chalicelib.api.routes.common import lazy_module, tenant_id_of
 from chalicelib.domain.principal import Principal
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.customers import (
@@ -24,7 +24,8 @@ from chalicelib.schemas.customers import (
     WithdrawIn,
     Withdrawn,
 )
-from chalicelib.services import customers
+
+customers = lazy_module("chalicelib.services.customers")
 
 router = Router("Customers")
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from chalicelib.api.registry import Request, Router
-from chalicelib.api.routes.common import tenant_id_of
+from chalicelib.api.routes.common import lazy_module, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.dashboard import Dashboard, DashboardQuery
-from chalicelib.services import dashboard, tenancy
+
+dashboard = lazy_module("chalicelib.services.dashboard")
+tenancy = lazy_module("chalicelib.services.tenancy")
 
 router = Router("Dashboard")
 SUMMARY = ("Today's and this month's key figures (local time of the tenant), from counters kept as purchases, "

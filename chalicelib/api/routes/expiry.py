@@ -8,11 +8,12 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, model_validator
 
 from chalicelib.api.registry import Request, Router
-from chalicelib.api.routes.common import page, tenant_id_of
+from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Input, Output, Page, Query, Slug
 from chalicelib.schemas.pos import Card, ReceiptId
-from chalicelib.services import sweeps
+
+sweeps = lazy_module("chalicelib.services.sweeps")
 
 router = Router("Expiry and tiers")
 CARD_READERS = {Role.POS, Role.TENANT_ADMIN, Role.SUPPORT}

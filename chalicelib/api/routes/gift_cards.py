@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.api.registry import Request, Router
-from chalicelib.api.routes.common import page, tenant_id_of
+from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.gift_cards import GiftCard, GiftCardAdjustmentIn, GiftCardSale, GiftCardTopUp
 from chalicelib.schemas.pos import MoneyEntry
-from chalicelib.services import gift_cards
+
+gift_cards = lazy_module("chalicelib.services.gift_cards")
 
 router = Router("Gift cards")
 SELLERS = {Role.POS, Role.TENANT_ADMIN}

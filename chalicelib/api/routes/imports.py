@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from chalicelib.api.registry import Request, Router
-from chalicelib.api.routes.common import page, tenant_id_of
+from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.imports import CustomerImport, ImportCreate, ImportCreated, ImportInline
-from chalicelib.services import customer_import
+
+customer_import = lazy_module("chalicelib.services.customer_import")
 
 router = Router("Customer imports")
 ADMIN = {Role.TENANT_ADMIN}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from chalicelib.api.registry import Request, Router
-from chalicelib.api.routes.common import page
+from chalicelib.api.routes.common import lazy_module, page
 from chalicelib.domain.roles import Role, ScopeKind, can_manage_scope
 from chalicelib.errors import forbidden
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.keys import KeyCreate, KeyCreated, KeyInfo, KeyRotate, WhoAmI
-from chalicelib.services import api_keys
 from chalicelib.services.scopes import Scope, own_scope
+
+api_keys = lazy_module("chalicelib.services.api_keys")
 
 router = Router("Keys")
 MANAGERS = {Role.PLATFORM, Role.AGENCY, Role.TENANT_ADMIN}

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from chalicelib.api.registry import Request, Router
-from chalicelib.api.routes.common import tenant_id_of
+from chalicelib.api.routes.common import lazy_module, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.mail import MailSettings
-from chalicelib.services import mail_settings
+
+mail_settings = lazy_module("chalicelib.services.mail_settings")
 
 router = Router("Mail")
 ADMIN = {Role.TENANT_ADMIN}

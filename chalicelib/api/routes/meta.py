@@ -7,9 +7,11 @@ from typing import Any
 
 from chalice import Response
 
-from chalicelib.api import openapi
 from chalicelib.api.registry import PUBLIC, Request, Router, routes
+from chalicelib.api.routes.common import lazy_module
 from chalicelib.schemas.common import Output
+
+openapi = lazy_module("chalicelib.api.openapi")
 
 router = Router("Meta")
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes import keys
-from chalicelib.api.routes.common import page
+from chalicelib.api.routes.common import lazy_module, page
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.keys import KeyCreate, KeyCreated, KeyInfo, KeyRotate
 from chalicelib.schemas.tenancy import Agency, AgencyCreate, AgencyProvisioned
-from chalicelib.services import tenancy
 from chalicelib.services.scopes import Scope
-from chalicelib.storage import directory
+
+tenancy = lazy_module("chalicelib.services.tenancy")
+directory = lazy_module("chalicelib.storage.directory")
 
 router = Router("Platform")
 PLATFORM = {Role.PLATFORM}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.api.registry import Request, Router
-from chalicelib.api.routes.common import page, tenant_id_of
+from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.pos import (
@@ -21,7 +21,10 @@ from chalicelib.schemas.pos import (
     RefundIn,
     RefundResult,
 )
-from chalicelib.services import cards, purchases, refunds
+
+cards = lazy_module("chalicelib.services.cards")
+purchases = lazy_module("chalicelib.services.purchases")
+refunds = lazy_module("chalicelib.services.refunds")
 
 router = Router("POS")
 POS = {Role.POS}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from chalicelib.api.registry import Request, Router
-from chalicelib.api.routes.common import tenant_id_of
+from chalicelib.api.routes.common import lazy_module, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.reports import Report, ReportCreate
-from chalicelib.services.reports import service
+
+service = lazy_module("chalicelib.services.reports.service")
 
 router = Router("Reports")
 ADMIN = {Role.TENANT_ADMIN}

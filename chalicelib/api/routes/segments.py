@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.api.registry import Request, Router
-from chalicelib.api.routes.common import page, tenant_id_of
+from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page
 from chalicelib.schemas.segments import (
@@ -15,7 +15,8 @@ from chalicelib.schemas.segments import (
     SegmentOut,
     SegmentUpdate,
 )
-from chalicelib.services import segments
+
+segments = lazy_module("chalicelib.services.segments")
 
 router = Router("Segments")
 ADMIN = {Role.TENANT_ADMIN}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from chalicelib.api.registry import Request, Router
-from chalicelib.api.routes.common import tenant_id_of
+from chalicelib.api.routes.common import lazy_module, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.reports import Report
 from chalicelib.schemas.simulation import SimulationRequest, SimulationResult
-from chalicelib.services import simulation
+
+simulation = lazy_module("chalicelib.services.simulation")
 
 router = Router("Simulation")
 SUMMARY = ("Replay the program's receipts of the UTC days [from, to) through its current rules and a proposed "

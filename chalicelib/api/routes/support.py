@@ -7,11 +7,12 @@ from datetime import datetime
 from pydantic import Field
 
 from chalicelib.api.registry import Request, Router
-from chalicelib.api.routes.common import tenant_id_of
+from chalicelib.api.routes.common import lazy_module, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Output, Query
 from chalicelib.schemas.customers import Consent
-from chalicelib.services import support
+
+support = lazy_module("chalicelib.services.support")
 
 router = Router("Support")
 READERS = {Role.SUPPORT, Role.TENANT_ADMIN}

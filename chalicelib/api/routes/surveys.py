@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.api.registry import PUBLIC, Request, Router
-from chalicelib.api.routes.common import page, tenant_id_of
+from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.surveys import (
@@ -18,7 +18,8 @@ from chalicelib.schemas.surveys import (
     SurveyResponse,
     SurveyResults,
 )
-from chalicelib.services import surveys
+
+surveys = lazy_module("chalicelib.services.surveys")
 
 router = Router("Surveys")
 ADMIN = {Role.TENANT_ADMIN}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.api.registry import Request, Router
-from chalicelib.api.routes.common import page, tenant_id_of
+from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page
 from chalicelib.schemas.templates import (
@@ -15,7 +15,8 @@ from chalicelib.schemas.templates import (
     TemplateOut,
     TemplateUpdate,
 )
-from chalicelib.services import templates
+
+templates = lazy_module("chalicelib.services.templates")
 
 router = Router("Templates")
 ADMIN = {Role.TENANT_ADMIN}

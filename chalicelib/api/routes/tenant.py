@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from chalicelib.api.registry import Request, Router
-from chalicelib.api.routes.common import page, tenant_id_of
+from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.audit import AuditEntry
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.tenancy import Program, ProgramSpec, ProgramUpdate, Store, StoreSpec, StoreUpdate, Tenant
-from chalicelib.services import tenancy
 from chalicelib.services.scopes import own_scope
-from chalicelib.storage import audit, directory
+
+tenancy = lazy_module("chalicelib.services.tenancy")
+audit = lazy_module("chalicelib.storage.audit")
+directory = lazy_module("chalicelib.storage.directory")
 
 router = Router("Tenant")
 ADMIN = {Role.TENANT_ADMIN}

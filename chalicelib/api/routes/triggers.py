@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from chalicelib.api.registry import Request, Router
-from chalicelib.api.routes.common import tenant_id_of
+from chalicelib.api.routes.common import lazy_module, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.triggers import TriggerSettings, TriggerSettingsOut
-from chalicelib.services import triggers
+
+triggers = lazy_module("chalicelib.services.triggers")
 
 router = Router("Triggers")
 ADMIN = {Role.TENANT_ADMIN}

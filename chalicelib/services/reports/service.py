@@ -299,3 +299,6 @@ def build(tenant_id: str, report_id: str) -> None:
         logger.error("report outcome not recorded: the record changed", extra=log)
     else:
         logger.info("report ready", extra={**log, "rows": rows, "size_bytes": size})
+        from chalicelib.services import webhooks
+
+        webhooks.report_ready(tenant_id, report_id, str(doc["type"]), rows, size)

@@ -1,0 +1,179 @@
+"""Webhook endpoints and their delivery log, in the loyalty table.
+
+<tid>#webhooks                  / endpoint#<id>  doc: the endpoint (url, events, secrets, failure state); version
+<tid>#webhook-log#<endpoint id> / <event id>     doc: one event's delivery (status, attempts, last outcome);
+                                                 30-day TTL; gsi1pk = the same partition, gsi1sk =
+                                                 <first attempt time>#<event id> (the log newest first)
+
+The log item is also the exactly-once guard: an attempt is claimed with a
+conditional write (attempt n only after attempt n-1, never after `delivered`
+or `failed`), and its outcome is recorded only by the claim's holder.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
+
+from chalicelib.domain.ids import new_id
+from chalicelib.storage import pagination
+from chalicelib.storage.tables import LoyaltyRecord, get_item
+
+ENDPOINT_PREFIX = "endpoint#"
+LOG_RETENTION = timedelta(days=30)
+FINAL = ("delivered", "failed")
+
+
+class Changed(Exception):
+    """The endpoint was written by someone else since it was read."""
+
+
+def _conditional_failed(err: Exception) -> bool:
+    return getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def endpoints_pk(tenant_id: str) -> str:
+    return f"{tenant_id}#webhooks"
+
+
+def log_pk(tenant_id: str, endpoint_id: str) -> str:
+    return f"{tenant_id}#webhook-log#{endpoint_id}"
+
+
+def stamp(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# --- endpoints --------------------------------------------------------------------------------
+
+def get_endpoint(tenant_id: str, endpoint_id: str) -> tuple[dict[str, Any], int] | None:
+    rec = get_item(LoyaltyRecord, endpoints_pk(tenant_id), ENDPOINT_PREFIX + endpoint_id)
+    return (rec.doc.as_dict(), int(rec.version)) if rec else None
+
+
+def add_endpoint(tenant_id: str, endpoint_id: str, doc: dict[str, Any], at: datetime) -> None:
+    LoyaltyRecord(endpoints_pk(tenant_id), ENDPOINT_PREFIX + endpoint_id, kind="webhook_endpoint", doc=doc,
+                  version=1, at=at).save(condition=LoyaltyRecord.pk.does_not_exist())
+
+
+def save_endpoint(tenant_id: str, endpoint_id: str, doc: dict[str, Any], version: int, at: datetime) -> int:
+    """Replace the endpoint if still at `version` (and not deleted meanwhile); the new version, or Changed."""
+    try:
+        LoyaltyRecord(endpoints_pk(tenant_id), ENDPOINT_PREFIX + endpoint_id, kind="webhook_endpoint", doc=doc,
+                      version=version + 1, at=at).save(condition=LoyaltyRecord.version == version)
+    except PutError as err:
+        if _conditional_failed(err):
+            raise Changed(endpoint_id) from None
+        raise
+    return version + 1
+
+
+def delete_endpoint(tenant_id: str, endpoint_id: str) -> bool:
+    try:
+        LoyaltyRecord(endpoints_pk(tenant_id), ENDPOINT_PREFIX + endpoint_id).delete(
+            condition=LoyaltyRecord.pk.exists())
+    except DeleteError as err:
+        if _conditional_failed(err):
+            return False
+        raise
+    return True
+
+
+def all_endpoints(tenant_id: str) -> list[dict[str, Any]]:
+    """Every endpoint of the tenant (at most a handful): one query."""
+    return [rec.doc.as_dict() for rec in LoyaltyRecord.query(
+        endpoints_pk(tenant_id), LoyaltyRecord.sk.startswith(ENDPOINT_PREFIX), consistent_read=True)]
+
+
+def list_endpoints(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    pk = endpoints_pk(tenant_id)
+    records, next_cursor = pagination.page_of(
+        lambda size, start: LoyaltyRecord.query(pk, LoyaltyRecord.sk.startswith(ENDPOINT_PREFIX), limit=size,
+                                                page_size=size, last_evaluated_key=start, consistent_read=True),
+        limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"))
+    return [r.doc.as_dict() for r in records], next_cursor
+
+
+# --- the delivery log -------------------------------------------------------------------------
+
+def _log_record(tenant_id: str, endpoint_id: str, event_id: str) -> LoyaltyRecord:
+    return LoyaltyRecord(log_pk(tenant_id, endpoint_id), event_id)
+
+
+def claim_attempt(tenant_id: str, endpoint_id: str, event_id: str, event_type: str, attempt: int, now: datetime,
+                  lease: timedelta) -> str | None:
+    """Take attempt `attempt` of an event; a token for `finish_attempt`, or None when it is not this attempt's
+    turn (already delivered or failed, already attempted, or another worker is attempting it right now)."""
+    token = new_id(16)
+    doc = {"type": event_type, "status": "pending", "attempts": attempt, "token": token, "claimed_at": stamp(now),
+           "first_attempt_at": stamp(now), "last_attempt_at": stamp(now), "last_status_code": None,
+           "last_error": None, "duration_ms": None, "next_attempt_at": None}
+    pk = log_pk(tenant_id, endpoint_id)
+    try:
+        LoyaltyRecord(pk, event_id, kind="webhook_delivery", doc=doc, at=now,
+                      expires_at_epoch=int((now + LOG_RETENTION).timestamp()), gsi1pk=pk,
+                      gsi1sk=f"{stamp(now)}#{event_id}").save(condition=LoyaltyRecord.pk.does_not_exist())
+        return token
+    except PutError as err:
+        if not _conditional_failed(err):
+            raise
+    d = LoyaltyRecord.doc
+    turn = (d["attempts"] == attempt - 1) | (
+        (d["attempts"] == attempt) & (d["status"] == "pending") & (d["claimed_at"] < stamp(now - lease)))
+    try:
+        _log_record(tenant_id, endpoint_id, event_id).update(
+            actions=[d["status"].set("pending"), d["attempts"].set(attempt), d["token"].set(token),
+                     d["claimed_at"].set(stamp(now)), d["last_attempt_at"].set(stamp(now))],
+            condition=LoyaltyRecord.pk.exists() & ~d["status"].is_in(*FINAL) & turn)
+    except UpdateError as err:
+        if _conditional_failed(err):
+            return None
+        raise
+    return token
+
+
+def finish_attempt(tenant_id: str, endpoint_id: str, event_id: str, token: str, changes: dict[str, Any]) -> bool:
+    """Record an attempt's outcome, only if this claim still holds it."""
+    d = LoyaltyRecord.doc
+    try:
+        _log_record(tenant_id, endpoint_id, event_id).update(
+            actions=[d[k].set(v) for k, v in changes.items()], condition=d["token"] == token)
+    except UpdateError as err:
+        if _conditional_failed(err):
+            return False
+        raise
+    return True
+
+
+def record_dropped(tenant_id: str, endpoint_id: str, event_id: str, event_type: str, reason: str,
+                   now: datetime) -> None:
+    """A delivery not attempted (the endpoint is disabled): shown in the log as failed, unless already final."""
+    pk = log_pk(tenant_id, endpoint_id)
+    existing = get_item(LoyaltyRecord, pk, event_id)
+    if existing is not None and existing.doc.as_dict().get("status") in FINAL:
+        return
+    doc = {**(existing.doc.as_dict() if existing else {"type": event_type, "attempts": 0,
+                                                         "first_attempt_at": None, "last_attempt_at": None,
+                                                         "last_status_code": None, "duration_ms": None}),
+           "status": "failed", "last_error": reason, "next_attempt_at": None, "token": None}
+    LoyaltyRecord(pk, event_id, kind="webhook_delivery", doc=doc, at=existing.at if existing else now,
+                  expires_at_epoch=int((now + LOG_RETENTION).timestamp()), gsi1pk=pk,
+                  gsi1sk=existing.gsi1sk if existing else f"{stamp(now)}#{event_id}").save()
+
+
+def get_delivery(tenant_id: str, endpoint_id: str, event_id: str) -> dict[str, Any] | None:
+    rec = get_item(LoyaltyRecord, log_pk(tenant_id, endpoint_id), event_id)
+    return {**rec.doc.as_dict(), "event_id": event_id} if rec else None
+
+
+def list_deliveries(tenant_id: str, endpoint_id: str, limit: int, cursor: str | None
+                    ) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first (by first attempt), through the sparse gsi1: eventually consistent, like any index."""
+    pk = log_pk(tenant_id, endpoint_id)
+    records, next_cursor = pagination.page_of(
+        lambda size, start: LoyaltyRecord.due_and_partner.query(pk, scan_index_forward=False, limit=size,
+                                                                page_size=size, last_evaluated_key=start),
+        limit=limit, cursor=cursor, hash_attr="gsi1pk", hash_value=pk, key_attrs=("pk", "sk", "gsi1pk", "gsi1sk"))
+    return [{**r.doc.as_dict(), "event_id": r.sk} for r in records], next_cursor
