@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import CoreModeRef, DefsRef, GenerateJsonSchema, models_json_schema
 
 from chalicelib.api.registry import RouteSpec
 from chalicelib.schemas.common import ErrorResponse
 
 API_VERSION = "1.0.0"
+CHANGELOG = "docs/API_CHANGELOG.md"
 _REF = "#/components/schemas/{model}"
 
 ERROR_DESCRIPTIONS = {
@@ -23,12 +24,44 @@ ERROR_DESCRIPTIONS = {
     413: "Body too large.",
     415: "Body is not application/json.",
     422: "Well-formed but refused by a business rule.",
+    429: "Over the plan's request limit; retry after `Retry-After` seconds.",
     500: "Internal error (logged with the request id).",
 }
 
 
-def _component_name(model: type[BaseModel]) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", model.__name__).strip("_")
+def _full_name(tp: Any) -> str:
+    """`module.Qualname[args...]` with every generic argument named by its module too: unique and stable."""
+    meta = getattr(tp, "__pydantic_generic_metadata__", None) or {}
+    origin, args = meta.get("origin"), meta.get("args") or ()
+    if origin is not None:
+        return f"{_full_name(origin)}[{','.join(_full_name(a) for a in args)}]"
+    return f"{getattr(tp, '__module__', '')}.{getattr(tp, '__qualname__', repr(tp))}"
+
+
+_ARG = re.compile(r"(?<=[\[,])([^.\[\],:]+):(\d+)")
+
+
+class _StableNames(GenerateJsonSchema):
+    """Component names that do not depend on the order models are met in.
+
+    Pydantic names a parametrised generic by its arguments' bare class names
+    (`Page[Campaign]`), so `Page[campaigns.Campaign]` and `Page[coupons.Campaign]`
+    collide and were told apart by a `__1`/`__2` suffix in encounter order,
+    which changed between processes. Here every generic argument is qualified
+    by its module (known from the types met so far and the route models), so
+    no two schemas collide and no suffix is needed.
+    """
+
+    known: ClassVar[dict[int, str]] = {}
+
+    def get_defs_ref(self, core_mode_ref: CoreModeRef) -> DefsRef:
+        core_ref, mode = core_mode_ref
+        for part in re.split(r"[\][,]", core_ref):
+            name, _, ident = part.rpartition(":")
+            if "." in name and ident.isdigit():
+                self.known.setdefault(int(ident), name)
+        qualified = _ARG.sub(lambda m: f"{self.known.get(int(m.group(2)), m.group(1))}:{m.group(2)}", core_ref)
+        return super().get_defs_ref((qualified, mode))
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
@@ -49,9 +82,13 @@ def build(routes: list[RouteSpec], server_url: str | None = None) -> dict[str, A
     models: set[type[BaseModel]] = {ErrorResponse}
     for spec in routes:
         models.update(m for m in (spec.body, spec.response) if m is not None)
-    ordered = sorted(models, key=lambda m: m.__name__)
+    ordered = sorted(models, key=_full_name)
+    known = {id(arg): _full_name(arg) for m in ordered
+             for arg in (getattr(m, "__pydantic_generic_metadata__", None) or {}).get("args") or ()}
+    generator = type("_Names", (_StableNames,), {"known": known})
     keyed, defs = models_json_schema(
-        [(m, "validation" if m is not ErrorResponse else "serialization") for m in ordered], ref_template=_REF
+        [(m, "validation" if m is not ErrorResponse else "serialization") for m in ordered], ref_template=_REF,
+        schema_generator=generator,
     )
     components = defs.get("$defs", {})
 
@@ -89,7 +126,7 @@ def build(routes: list[RouteSpec], server_url: str | None = None) -> dict[str, A
         if spec.body is not None:
             codes |= {413, 415}
         if not spec.public:
-            codes |= {401, 403}
+            codes |= {401, 403, 429}
         error_schema = {"application/json": {"schema": ref(ErrorResponse, "serialization")}}
         for code in sorted(codes):
             responses[str(code)] = {"description": ERROR_DESCRIPTIONS.get(code, "Error"), "content": error_schema}
@@ -103,7 +140,10 @@ def build(routes: list[RouteSpec], server_url: str | None = None) -> dict[str, A
             "version": API_VERSION,
             "description": "Multi-tenant loyalty programs: provisioning, keys, cards, purchases, campaigns. "
             "Send `Authorization: Bearer <key>`; each operation's `x-roles` lists the roles allowed. "
-            'Every error has the shape `{"error": {"code", "message", "details", "request_id"}}`.',
+            'Every error has the shape `{"error": {"code", "message", "details", "request_id"}}`. '
+            "Authenticated answers carry `RateLimit-Policy` (the caller's plan). Within `/v1` changes are additive "
+            f"only; their history and the version policy are in `{CHANGELOG}`.",
+            "x-changelog": CHANGELOG,
         },
         "paths": paths,
         "components": {

@@ -9,12 +9,13 @@ so settlement between partners is a sum over the partner index for a period.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 
 from chalicelib import clock
 from chalicelib.domain import settlement as arithmetic
-from chalicelib.errors import ApiError, ErrorDetail, conflict, not_found
+from chalicelib.errors import ApiError, ErrorDetail, conflict, field_error, not_found
 from chalicelib.schemas.coalitions import (
     MAX_MEMBERS,
     Coalition,
@@ -27,7 +28,7 @@ from chalicelib.schemas.coalitions import (
 )
 from chalicelib.schemas.tenancy import Program, Tenant, TenantStatus
 from chalicelib.services import catalog
-from chalicelib.storage import audit, directory, loyalty, transactions
+from chalicelib.storage import audit, directory, loyalty, pagination, transactions
 from chalicelib.storage.tables import DirectoryRecord, agency_partition
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
@@ -278,14 +279,33 @@ def partner_settlement(tenant_id: str, coalition_id: str, start: datetime, end: 
 
 def of_tenant(tenant_id: str) -> list[MemberCoalition]:
     """The coalitions a tenant is a partner of, with the shared program's rules."""
+    return list(_member_coalitions(tenant_id, after=None))
+
+
+def _member_coalitions(tenant_id: str, after: str | None) -> Iterator[MemberCoalition]:
+    """The tenant's coalitions by id, those after `after` (one read each, as they are taken)."""
     tenant = directory.get_tenant(tenant_id)
     if tenant is None:
         raise not_found("Tenant")
-    out = []
     for coalition_id in sorted(tenant.coalitions):
+        if after is not None and coalition_id <= after:
+            continue
         coalition = directory.get_coalition(tenant.agency_id, coalition_id)
         if coalition is None or tenant_id not in coalition.members:
             continue
-        out.append(MemberCoalition(coalition_id=coalition.coalition_id, name=coalition.name,
-                                   members=coalition.members, program=_program(coalition)))
-    return out
+        yield MemberCoalition(coalition_id=coalition.coalition_id, name=coalition.name,
+                              members=coalition.members, program=_program(coalition))
+
+
+def page_of_tenant(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[MemberCoalition], str | None]:
+    """One page of `of_tenant`; the cursor is the last coalition id, bound to this tenant's list (forged: 400)."""
+    list_id = f"{tenant_id}#member-coalitions"
+    raw = pagination.decode(cursor, hash_attr="list", hash_value=list_id)
+    after = raw.get("after", {}).get("S") if raw else None
+    if raw is not None and not after:
+        raise field_error("cursor", "The cursor is not one this API returned.")
+    items = list(itertools.islice(_member_coalitions(tenant_id, after), limit + 1))
+    if len(items) <= limit:
+        return items, None
+    items = items[:limit]
+    return items, pagination.encode({"list": {"S": list_id}, "after": {"S": items[-1].coalition_id}})

@@ -233,8 +233,11 @@ def run_daily(at: datetime) -> dict[str, Progress]:
 class CardExpiry:
     card_number: str
     total: int
+    """Points expiring in the whole window, whatever the page."""
     items: list[tuple[datetime, int]] = field(default_factory=list)
-    """(expiry moment, points), soonest first."""
+    """(expiry moment, points), soonest first: one page of them."""
+    cursor: str | None = None
+    """Where the next page starts; None on the last page."""
 
 
 @dataclass(frozen=True)
@@ -255,12 +258,29 @@ def _locate(tenant_id: str, number: str) -> tuple[str, CardState]:
     raise ApiError(404, "card_not_found", f"No card {number}.", [ErrorDetail("number", "no such card")])
 
 
-def card_expiring(tenant_id: str, number: str, within_days: int) -> CardExpiry:
-    """Points of one card that expire within `within_days` from now (pending points included)."""
+def card_expiring(tenant_id: str, number: str, within_days: int, limit: int = 200,
+                  cursor: str | None = None) -> CardExpiry:
+    """Points of one card that expire within `within_days` from now (pending points included), a page at a time.
+
+    The cursor is the last expiry moment returned, bound to this tenant, card and window (a forged one is a
+    400), so a page boundary stays put while time passes or points are spent between pages.
+    """
     _, card = _locate(tenant_id, number)
+    list_id = f"{tenant_id}#card-expiring#{card.number}#{within_days}"
+    raw = pagination.decode(cursor, hash_attr="list", hash_value=list_id)
+    after: datetime | None = None
+    if raw is not None:
+        try:
+            after = datetime.fromisoformat(raw["after"]["S"])
+        except (KeyError, ValueError):
+            raise ApiError(400, "validation_error", "The cursor is not one this API returned.",
+                           [ErrorDetail("cursor", "malformed")]) from None
     at = loyalty.now()
     items = card.wallet.expiring(at, at + timedelta(days=within_days))
-    return CardExpiry(card_number=card.number, total=sum(p for _, p in items), items=items)
+    rest = [(moment, points) for moment, points in items if after is None or moment > after]
+    page, more = rest[:limit], len(rest) > limit
+    next_cursor = pagination.encode({"list": {"S": list_id}, "after": {"S": page[-1][0].isoformat()}}) if more else None
+    return CardExpiry(card_number=card.number, total=sum(p for _, p in items), items=page, cursor=next_cursor)
 
 
 def _program_scope(tenant_id: str, program_id: str, at: datetime) -> tuple[str, Program]:

@@ -11,6 +11,10 @@ throttles each usage key the authorizer returns on its plan's rate, burst and
 daily quota; locally `RateLimiter` does the same in memory, so a tenant over its
 limit gets the same 429 with `Retry-After`. On in the local stack, off in tests
 unless a test turns it on (functional tests make hundreds of quick calls).
+With the limiter on, authenticated answers and 429s also carry
+`RateLimit-Remaining` (whole requests left now: tokens, capped by the day's
+quota) and `RateLimit-Reset` (seconds until one is available; 0: now), which
+deployed API Gateway does not give the app.
 """
 
 from __future__ import annotations
@@ -74,8 +78,12 @@ def install_gateway_responses() -> None:
 
     @functools.wraps(original)
     def handle_request(self: LocalGateway, method: str, path: str, headers: Any, body: bytes | None) -> Any:
+        _metered.headers = None
         try:
-            return original(self, method, path, headers, body)
+            response = original(self, method, path, headers, body)
+            if _metered.headers and isinstance(response, dict):
+                response["headers"] = {**(response.get("headers") or {}), **_metered.headers}
+            return response
         except GatewayResponseError:
             raise
         except LocalGatewayException as exc:
@@ -129,6 +137,10 @@ class RateLimiter:
 
     def check(self, key: str, kind: str, owner_id: str) -> int:
         """Count one request of `key`: 0 if allowed, else the Retry-After in whole seconds (at least 1)."""
+        return self.meter(key, kind, owner_id)[0]
+
+    def meter(self, key: str, kind: str, owner_id: str) -> tuple[int, int, int]:
+        """`check`, plus what is left after it: (Retry-After or 0, RateLimit-Remaining, RateLimit-Reset)."""
         now = self.monotonic()
         with self._lock:
             usage = self._usage.get(key)
@@ -145,12 +157,20 @@ class RateLimiter:
             if usage.day != today:
                 usage.day, usage.used_today = today, 0
             if usage.used_today >= limits.quota_per_day:
-                return seconds_to_next_utc_day(at)
+                midnight = seconds_to_next_utc_day(at)
+                return midnight, 0, midnight
             wait = usage.bucket.take(now)
             if wait > 0:
-                return max(1, math.ceil(wait))
+                retry_after = max(1, math.ceil(wait))
+                return retry_after, 0, retry_after
             usage.used_today += 1
-            return 0
+            tokens, left_today = usage.bucket.tokens, limits.quota_per_day - usage.used_today
+            remaining = min(math.floor(tokens), left_today)
+            if left_today <= 0:
+                reset = seconds_to_next_utc_day(at)
+            else:
+                reset = 0 if tokens >= 1.0 else max(1, math.ceil((1.0 - tokens) / usage.bucket.rate_per_second))
+            return 0, remaining, reset
 
     def _refresh(self, key: str, usage: _Usage | None, plan: str, now: float) -> _Usage:
         """A new plan gets a fresh bucket of its size; the day's count is kept (one quota per key and day)."""
@@ -165,6 +185,8 @@ class RateLimiter:
 
 
 _limiter: RateLimiter | None = None
+_metered = threading.local()
+"""The current request's RateLimit-Remaining/Reset headers, from the authorizer step to the response."""
 
 
 def install_rate_limits(enabled: bool, limiter: RateLimiter | None = None) -> RateLimiter | None:
@@ -187,12 +209,17 @@ def rate_limits(limiter: RateLimiter | None = None) -> Iterator[RateLimiter]:
 
 
 def throttled_response(retry_after: int, request_id: str) -> GatewayResponseError:
-    """API Gateway's THROTTLED / QUOTA_EXCEEDED response as infra/ shapes it, with its Retry-After."""
+    """API Gateway's THROTTLED / QUOTA_EXCEEDED response as infra/ shapes it, with its Retry-After.
+
+    Locally it also says `RateLimit-Remaining: 0` and `RateLimit-Reset` (the same seconds).
+    """
     headers = {
         "Content-Type": "application/json",
         "X-Request-Id": request_id,
         "x-amzn-RequestId": request_id,
         "Retry-After": str(retry_after),
+        "RateLimit-Remaining": "0",
+        "RateLimit-Reset": str(retry_after),
     }
     body = json.dumps(gateway_error(429, request_id), separators=(",", ":")).encode()
     return GatewayResponseError(429, headers, body)
@@ -224,9 +251,11 @@ def _install_usage_plans() -> None:
 
         principal = Principal.from_context(lambda_event["requestContext"].get("authorizer") or {})
         owner = usage_owner(principal) if principal is not None else ("anonymous", "anonymous")
-        retry_after = limiter.check(str(key), *owner)
+        retry_after, remaining, reset = limiter.meter(str(key), *owner)
         if retry_after:
             raise throttled_response(retry_after, str(lambda_context.aws_request_id))
+        if principal is not None:
+            _metered.headers = {"RateLimit-Remaining": str(remaining), "RateLimit-Reset": str(reset)}
         return lambda_event, lambda_context
 
     setattr(authorize, _MARK, True)

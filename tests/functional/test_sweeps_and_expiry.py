@@ -214,7 +214,7 @@ def test_a_cards_expiring_points_by_date(api: Api, expiring: TenantKeys, other_t
 
     r = api.get(f"/v1/cards/{card}/expiring?within_days=20", tenant.pos)
     assert r.status_code == 200, r.data
-    assert r.data == {"card_number": card, "total": 50,
+    assert r.data == {"card_number": card, "total": 50, "has_more": False, "cursor": None,
                       "items": [{"expires_at": "2026-12-02T10:00:00Z", "points": 50}]}
     wide = api.get(f"/v1/cards/{card}/expiring?within_days=25", tenant.support).data
     assert wide["total"] == 70 == api.get(f"/v1/cards/{card}/expiring", tenant.pos).data["total"]

@@ -64,10 +64,10 @@ def agency_settlement(req: Request) -> Settlement:
     return coalitions.settlement(req.caller.owner, req.path["coalition_id"], req.query.start, req.query.end)
 
 
-@router.route("GET", "/v1/coalitions", roles=PARTNER_READERS, response=Page[MemberCoalition],
-              summary="The coalitions the tenant is a partner of, with the shared program's rules.")
+@router.route("GET", "/v1/coalitions", roles=PARTNER_READERS, query=PageQuery, response=Page[MemberCoalition],
+              summary="The coalitions the tenant is a partner of, with the shared program's rules, by id.")
 def my_coalitions(req: Request) -> Page[MemberCoalition]:
-    return page(coalitions.of_tenant(tenant_id_of(req.caller)), None)
+    return page(*coalitions.page_of_tenant(tenant_id_of(req.caller), req.query.limit, req.query.cursor))
 
 
 @router.route("GET", "/v1/coalitions/{coalition_id}/settlement", roles={Role.TENANT_ADMIN}, query=SettlementQuery,

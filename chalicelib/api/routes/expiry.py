@@ -25,6 +25,9 @@ WithinDays = Annotated[int, Field(ge=1, le=365, description="Look this many days
 
 class ExpiringQuery(Query):
     within_days: WithinDays = 30
+    limit: int = Field(default=200, ge=1, le=200, description="Expiry moments per page (default: the most, "
+                       "so a client that does not page sees what it saw before pages were added).")
+    cursor: str | None = Field(default=None, max_length=2048)
 
 
 class ExpiringItem(Output):
@@ -35,7 +38,9 @@ class ExpiringItem(Output):
 class CardExpiring(Output):
     card_number: str
     total: int = Field(description="Points (spendable or pending) that expire within the window.")
-    items: list[ExpiringItem] = Field(description="By expiry moment, soonest first.")
+    items: list[ExpiringItem] = Field(description="By expiry moment, soonest first; one page of them.")
+    has_more: bool = False
+    cursor: str | None = Field(default=None, description="Pass back as `cursor` for the next page while `has_more`.")
 
 
 class ProgramExpiringQuery(Query):
@@ -69,9 +74,11 @@ class TierAssignIn(Input):
 @router.route("GET", "/v1/cards/{number}/expiring", roles=CARD_READERS, query=ExpiringQuery, response=CardExpiring,
               errors=(404,), summary="A card's points that expire within N days (1-365, default 30), by date.")
 def card_expiring(req: Request) -> CardExpiring:
-    found = sweeps.card_expiring(tenant_id_of(req.caller), req.path["number"], req.query.within_days)
+    q = req.query
+    found = sweeps.card_expiring(tenant_id_of(req.caller), req.path["number"], q.within_days, q.limit, q.cursor)
     return CardExpiring(card_number=found.card_number, total=found.total,
-                        items=[ExpiringItem(expires_at=at, points=points) for at, points in found.items])
+                        items=[ExpiringItem(expires_at=at, points=points) for at, points in found.items],
+                        has_more=found.cursor is not None, cursor=found.cursor)
 
 
 @router.route("GET", "/v1/programs/{program_id}/expiring-points", roles=PROGRAM_READERS, query=ProgramExpiringQuery,
