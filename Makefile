@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 STAGE  ?= dev
 export AWS_DEFAULT_REGION ?= eu-central-1
 
-.PHONY: venv run test lint template package clean reset-local
+.PHONY: venv run test lint template package bench bench-quick clean reset-local
 
 # Reinstall only when a requirements file changes (the stamp is newer than both otherwise).
 venv: $(STAMP)
@@ -38,6 +38,14 @@ template: venv
 package: venv
 	$(BIN)/python -m infra.template --check
 	$(BIN)/python -m infra.package --stage $(STAGE) --out build
+
+# Every benchmark in bench/, one after another (about an hour on 2 cores); their output goes into bench/RESULTS.md.
+bench: venv
+	$(BIN)/python -m bench.run_all
+
+# The same at smoke sizes (minutes): checks that every benchmark still runs, figures not to quote.
+bench-quick: venv
+	$(BIN)/python -m bench.run_all --quick
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache .hypothesis
