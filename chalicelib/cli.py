@@ -226,7 +226,7 @@ def cmd_usage_keys(args: argparse.Namespace) -> int:
 
     Idempotent; deleting tenants lose their key. Needs USAGE_PLAN_IDS (the API function's value) in the environment.
     """
-    from chalicelib.domain.rate_limits import AGENCY_PLAN, PLATFORM_PLAN
+    from chalicelib.domain.rate_limits import AGENCY_PLAN, ANONYMOUS, ANONYMOUS_PLAN, PLATFORM_PLAN
     from chalicelib.storage import directory, usage_keys
 
     if not usage_keys.configured():
@@ -241,7 +241,7 @@ def cmd_usage_keys(args: argparse.Namespace) -> int:
             print(f"  {what}: {status}")
 
     note("platform", usage_keys.ensure_key("platform", "platform", PLATFORM_PLAN))
-    note("anonymous (failed authentications)", usage_keys.ensure_key("anonymous", "anonymous", "basic"))
+    note("anonymous (failed authentications)", usage_keys.ensure_key(*ANONYMOUS, ANONYMOUS_PLAN))
     agency_cursor: str | None = None
     while True:
         agencies, agency_cursor = directory.list_agencies(200, agency_cursor)

@@ -20,8 +20,7 @@ from chalice.app import AuthRequest, AuthResponse, AuthRoute
 
 from chalicelib.domain.api_keys import bearer_token
 from chalicelib.domain.principal import Principal
-from chalicelib.domain.rate_limits import usage_key
-from chalicelib.domain.roles import Role, ScopeKind
+from chalicelib.domain.rate_limits import ANONYMOUS, usage_key, usage_owner
 from chalicelib.observability import logger
 from chalicelib.services.api_keys import AuthFailure, authenticate
 from chalicelib.settings import settings
@@ -44,15 +43,6 @@ class UsageAuthResponse(AuthResponse):
         return result
 
 
-def usage_owner(principal: Principal) -> tuple[str, str]:
-    """(kind, owner id) of the usage key that meters this caller: its tenant, else its agency (or the platform)."""
-    if principal.scope is ScopeKind.TENANT:
-        return "tenant", principal.owner
-    if principal.role is Role.AGENCY:
-        return "agency", principal.agency_id or principal.owner
-    return "platform", principal.owner
-
-
 def usage_identifier(principal: Principal) -> str:
     kind, owner_id = usage_owner(principal)
     return usage_key(settings.stage, kind, owner_id)
@@ -66,7 +56,7 @@ def anonymous_usage_identifier() -> str:
     instead of our 401 `invalid_key` / 503 `auth_unavailable`. Sharing one key
     means a flood of bad keys only throttles other bad keys.
     """
-    return usage_key(settings.stage, "anonymous", "anonymous")
+    return usage_key(settings.stage, *ANONYMOUS)
 
 
 def authorize(auth_request: AuthRequest) -> AuthResponse:

@@ -23,8 +23,7 @@ from chalice.app import Request as ChaliceRequest
 
 from chalicelib.api.registry import request_id
 from chalicelib.domain.principal import Principal
-from chalicelib.domain.rate_limits import AGENCY_PLAN, Limits, limits_for
-from chalicelib.domain.roles import ScopeKind
+from chalicelib.domain.rate_limits import Limits, limits_for, usage_owner
 from chalicelib.errors import gateway_error
 from chalicelib.observability import logger, record_request_metrics
 
@@ -48,12 +47,9 @@ def caller_plan(ctx: dict[str, Any]) -> str | None:
     principal = Principal.from_context(ctx)
     if principal is None:
         return None
-    if principal.scope is not ScopeKind.TENANT:
-        return AGENCY_PLAN
     from chalicelib.services import catalog
 
-    tenant = catalog.tenant(principal.owner)
-    return tenant.plan.value if tenant is not None else None
+    return catalog.usage_plan(*usage_owner(principal))
 
 
 def _is_foreign_error(response: Response) -> bool:

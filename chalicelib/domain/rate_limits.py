@@ -15,6 +15,9 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from chalicelib.domain.principal import Principal
+from chalicelib.domain.roles import Role, ScopeKind
+
 AGENCY_PLAN = "agency"
 """Agency keys (no tenant) are limited on their own plan, per agency."""
 PLATFORM_PLAN = AGENCY_PLAN
@@ -37,6 +40,20 @@ PLAN_LIMITS: dict[str, Limits] = {
     "premium": Limits(rate_per_second=200, burst=400, quota_per_day=10_000_000),
     AGENCY_PLAN: Limits(rate_per_second=20, burst=40, quota_per_day=200_000),
 }
+
+
+ANONYMOUS = ("anonymous", "anonymous")
+"""(kind, owner) of the one usage key every failed authentication shares, on `ANONYMOUS_PLAN`."""
+ANONYMOUS_PLAN = "basic"
+
+
+def usage_owner(principal: Principal) -> tuple[str, str]:
+    """(kind, owner id) of the usage key that meters this caller: its tenant, else its agency (or the platform)."""
+    if principal.scope is ScopeKind.TENANT:
+        return "tenant", principal.owner
+    if principal.role is Role.AGENCY:
+        return "agency", principal.agency_id or principal.owner
+    return "platform", principal.owner
 
 
 def limits_for(plan: str) -> Limits:

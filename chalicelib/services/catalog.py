@@ -95,6 +95,19 @@ def tenant(tenant_id: str) -> Tenant | None:
 DEFAULT_TIMEZONE = "Europe/Moscow"
 
 
+def usage_plan(kind: str, owner_id: str) -> str | None:
+    """The plan that meters a usage key's owner (`rate_limits.usage_owner`): a tenant's own (cached read, None if it
+    is gone), the agency plan for agencies and the platform, the anonymous plan for failed authentications."""
+    from chalicelib.domain.rate_limits import AGENCY_PLAN, ANONYMOUS, ANONYMOUS_PLAN, PLATFORM_PLAN
+
+    if kind == "tenant":
+        found = tenant(owner_id)
+        return found.plan.value if found is not None else None
+    if (kind, owner_id) == ANONYMOUS:
+        return ANONYMOUS_PLAN
+    return AGENCY_PLAN if kind == "agency" else PLATFORM_PLAN
+
+
 def timezone(tenant_id: str) -> str:
     """The tenant's IANA time zone (local days, quiet hours, birthdays), from the cached tenant."""
     found = tenant(tenant_id)

@@ -13,7 +13,7 @@ def ensure_platform_key(name: str = "platform key", *, actor: str = "cli") -> Ke
     rotation do not count: they stop working. Two concurrent first runs can
     both mint a key; both are valid, and either can be revoked.
     """
-    from chalicelib.domain.rate_limits import PLATFORM_PLAN
+    from chalicelib.domain.rate_limits import ANONYMOUS, ANONYMOUS_PLAN, PLATFORM_PLAN
     from chalicelib.domain.roles import Role
     from chalicelib.schemas.keys import KeyCreate
     from chalicelib.services import api_keys
@@ -23,7 +23,7 @@ def ensure_platform_key(name: str = "platform key", *, actor: str = "cli") -> Ke
 
     # Deployed, a request is metered on a usage key; the platform's and the anonymous one exist from the first run.
     usage_keys.ensure_key("platform", "platform", PLATFORM_PLAN)
-    usage_keys.ensure_key("anonymous", "anonymous", "basic")
+    usage_keys.ensure_key(*ANONYMOUS, ANONYMOUS_PLAN)
     scope = Scope.platform()
     cursor: str | None = None
     while True:

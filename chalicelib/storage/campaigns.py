@@ -13,7 +13,7 @@ from typing import Any
 from pynamodb.exceptions import PutError
 
 from chalicelib.storage import pagination
-from chalicelib.storage.tables import LoyaltyRecord, get_item
+from chalicelib.storage.tables import LoyaltyRecord, condition_failed, get_item, save_if
 
 
 def campaigns_pk(tenant_id: str) -> str:
@@ -37,14 +37,9 @@ def get(tenant_id: str, campaign_id: str) -> tuple[dict[str, Any], int] | None:
 
 def add(tenant_id: str, campaign_id: str, doc: dict[str, Any], at: datetime) -> bool:
     """False if a campaign with this id exists."""
-    try:
-        LoyaltyRecord(campaigns_pk(tenant_id), f"campaign#{campaign_id}", kind="mail_campaign", doc=doc, version=1,
-                      at=at).save(condition=LoyaltyRecord.pk.does_not_exist())
-    except PutError as err:
-        if err.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    record = LoyaltyRecord(campaigns_pk(tenant_id), f"campaign#{campaign_id}", kind="mail_campaign", doc=doc,
+                           version=1, at=at)
+    return save_if(record, LoyaltyRecord.pk.does_not_exist())
 
 
 def save(tenant_id: str, campaign_id: str, doc: dict[str, Any], version: int, created_at: datetime) -> int:
@@ -54,7 +49,7 @@ def save(tenant_id: str, campaign_id: str, doc: dict[str, Any], version: int, cr
         LoyaltyRecord(campaigns_pk(tenant_id), f"campaign#{campaign_id}", kind="mail_campaign", doc=body,
                       version=version + 1, at=created_at).save(condition=LoyaltyRecord.version == version)
     except PutError as err:
-        if err.cause_response_code == "ConditionalCheckFailedException":
+        if condition_failed(err):
             raise Changed(campaign_id) from None
         raise
     return version + 1

@@ -21,7 +21,7 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.domain.cards import CardState
 from chalicelib.storage import loyalty, pagination
-from chalicelib.storage.tables import LoyaltyRecord, get_item
+from chalicelib.storage.tables import LoyaltyRecord, condition_failed, get_item
 from chalicelib.storage.transactions import Tx
 
 SERIES_KIND = "card_series"
@@ -44,9 +44,6 @@ def _chunk_sk(index: int) -> str:
     return f"chunk#{index:06d}"
 
 
-def _condition_failed(err: PutError) -> bool:
-    return err.cause_response_code == "ConditionalCheckFailedException"
-
 
 # --- series ---------------------------------------------------------------------
 
@@ -67,7 +64,7 @@ def _save_if_unchanged(rec: LoyaltyRecord, version: int) -> bool:
     try:
         rec.save(condition=LoyaltyRecord.version == version)
     except PutError as err:
-        if _condition_failed(err):
+        if condition_failed(err):
             return False
         raise
     return True
@@ -116,7 +113,7 @@ def claim_chunk(tenant_id: str, series_id: str, index: int, numbers: list[str], 
     try:
         rec.save(condition=LoyaltyRecord.pk.does_not_exist())
     except PutError as err:
-        if _condition_failed(err):
+        if condition_failed(err):
             return False
         raise
     return True

@@ -16,7 +16,7 @@ from typing import Any
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib.storage.customers import customer_pk
-from chalicelib.storage.tables import LoyaltyRecord, get_item
+from chalicelib.storage.tables import LoyaltyRecord, condition_failed, get_item
 
 DELIVERY_SK = "delivery"
 COUNTS_SK = "counts"
@@ -37,9 +37,6 @@ def settings_pk(tenant_id: str) -> str:
     return f"{tenant_id}#mail"
 
 
-def _conditional_failed(err: Exception) -> bool:
-    return getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException"
-
 
 # --- exactly-once claims ------------------------------------------------------------
 
@@ -58,7 +55,7 @@ def claim(tenant_id: str, dedup_key: str, now: datetime, lease: timedelta) -> tu
         record.save(condition=LoyaltyRecord.pk.does_not_exist() | expired)
         return token, {}
     except PutError as err:
-        if not _conditional_failed(err):
+        if not condition_failed(err):
             raise
     existing = get_item(LoyaltyRecord, delivery_pk(tenant_id, dedup_key), DELIVERY_SK)
     return None, existing.doc.as_dict() if existing else {"state": "sending"}
@@ -75,7 +72,7 @@ def finish(tenant_id: str, dedup_key: str, token: str, state: str, now: datetime
         record.save(condition=LoyaltyRecord.doc["token"] == token)
         return True
     except PutError as err:
-        if _conditional_failed(err):
+        if condition_failed(err):
             return False
         raise
 
@@ -86,7 +83,7 @@ def release(tenant_id: str, dedup_key: str, token: str) -> None:
     try:
         record.delete(condition=(LoyaltyRecord.doc["token"] == token) & (LoyaltyRecord.doc["state"] == "sending"))
     except DeleteError as err:
-        if not _conditional_failed(err):
+        if not condition_failed(err):
             raise
 
 
@@ -113,7 +110,7 @@ def count_against_cap(scope: str, customer_id: str, week: str, cap: int, now: da
                       condition=condition)
         return True
     except UpdateError as err:
-        if _conditional_failed(err):
+        if condition_failed(err):
             return False
         raise
 
@@ -125,7 +122,7 @@ def uncount(scope: str, customer_id: str, week: str) -> None:
         record.update(actions=[LoyaltyRecord.version.add(-1)],
                       condition=LoyaltyRecord.pk.exists() & (LoyaltyRecord.version > 0))
     except UpdateError as err:
-        if not _conditional_failed(err):
+        if not condition_failed(err):
             raise
 
 

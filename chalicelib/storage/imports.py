@@ -18,12 +18,11 @@ from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pynamodb.exceptions import PutError
 
 from chalicelib.settings import settings
 from chalicelib.storage import pagination
 from chalicelib.storage.aws import client
-from chalicelib.storage.tables import LoyaltyRecord, get_item
+from chalicelib.storage.tables import LoyaltyRecord, get_item, save_if
 from chalicelib.storage.transactions import Tx
 
 KIND = "customer_import"
@@ -74,13 +73,7 @@ def get(tenant_id: str, import_id: str) -> tuple[dict[str, Any], int] | None:
 def save(tenant_id: str, import_id: str, doc: dict[str, Any], version: int, at: datetime) -> bool:
     """Replace an import read at `version`; False if anyone changed it since (the caller re-reads)."""
     rec = LoyaltyRecord(list_pk(tenant_id), _sk(import_id), kind=KIND, doc=doc, version=version + 1, at=at)
-    try:
-        rec.save(condition=LoyaltyRecord.version == version)
-    except PutError as err:
-        if err.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return save_if(rec, LoyaltyRecord.version == version)
 
 
 def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:

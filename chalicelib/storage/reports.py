@@ -22,13 +22,11 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import IO, Any
 
-from pynamodb.exceptions import PutError
-
 from chalicelib.domain.cards import CardState
 from chalicelib.settings import settings
 from chalicelib.storage import loyalty, pagination
 from chalicelib.storage.aws import client
-from chalicelib.storage.tables import LoyaltyRecord, get_item
+from chalicelib.storage.tables import LoyaltyRecord, get_item, save_if
 from chalicelib.storage.transactions import Tx
 
 KIND = "report"
@@ -72,14 +70,7 @@ def get(tenant_id: str, report_id: str) -> tuple[dict[str, Any], int] | None:
 def save(tenant_id: str, report_id: str, doc: dict[str, Any], version: int, at: datetime,
          created_at: datetime) -> bool:
     """Replace a record read at `version`; False if anyone changed it since (a concurrent worker won)."""
-    try:
-        _record(tenant_id, report_id, doc, version + 1, at, created_at).save(
-            condition=LoyaltyRecord.version == version)
-    except PutError as err:
-        if err.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return save_if(_record(tenant_id, report_id, doc, version + 1, at, created_at), LoyaltyRecord.version == version)
 
 
 def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:

@@ -10,7 +10,7 @@ and out; the record adds keys, an optimistic-locking version and timestamps.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pynamodb.attributes import (
     MapAttribute,
@@ -19,7 +19,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -240,6 +240,22 @@ def get_item(model: type[M], pk: str, sk: str) -> M | None:
         return model.get(pk, sk, consistent_read=True)
     except DoesNotExist:
         return None
+
+
+def condition_failed(err: Exception) -> bool:
+    """A conditional write refused by its condition (someone else wrote first), not a throttle or an outage."""
+    return getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def save_if(record: Model, condition: Any) -> bool:
+    """Save `record` if `condition` holds; False when it does not. Any other failure raises."""
+    try:
+        record.save(condition=condition)
+    except PutError as err:
+        if condition_failed(err):
+            return False
+        raise
+    return True
 
 
 def platform_partition() -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib.storage.tables import LoyaltyRecord, get_item
+from chalicelib.storage.tables import LoyaltyRecord, condition_failed, get_item
 
 RUN_PREFIX = "run#"
 PROGRAM_PREFIX = "program#"
@@ -52,7 +52,7 @@ def claim_day(tenant_id: str, program_id: str, day: date, at: datetime) -> bool:
                       condition=queued.does_not_exist() | (queued < day.isoformat()))
         return True
     except UpdateError as err:
-        if getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException":
+        if condition_failed(err):
             return False
         raise
 

@@ -19,7 +19,7 @@ from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib.domain.ids import new_id
 from chalicelib.storage import pagination
-from chalicelib.storage.tables import LoyaltyRecord, get_item
+from chalicelib.storage.tables import LoyaltyRecord, condition_failed, get_item
 
 ENDPOINT_PREFIX = "endpoint#"
 LOG_RETENTION = timedelta(days=30)
@@ -29,9 +29,6 @@ FINAL = ("delivered", "failed")
 class Changed(Exception):
     """The endpoint was written by someone else since it was read."""
 
-
-def _conditional_failed(err: Exception) -> bool:
-    return getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 def endpoints_pk(tenant_id: str) -> str:
@@ -64,7 +61,7 @@ def save_endpoint(tenant_id: str, endpoint_id: str, doc: dict[str, Any], version
         LoyaltyRecord(endpoints_pk(tenant_id), ENDPOINT_PREFIX + endpoint_id, kind="webhook_endpoint", doc=doc,
                       version=version + 1, at=at).save(condition=LoyaltyRecord.version == version)
     except PutError as err:
-        if _conditional_failed(err):
+        if condition_failed(err):
             raise Changed(endpoint_id) from None
         raise
     return version + 1
@@ -75,7 +72,7 @@ def delete_endpoint(tenant_id: str, endpoint_id: str) -> bool:
         LoyaltyRecord(endpoints_pk(tenant_id), ENDPOINT_PREFIX + endpoint_id).delete(
             condition=LoyaltyRecord.pk.exists())
     except DeleteError as err:
-        if _conditional_failed(err):
+        if condition_failed(err):
             return False
         raise
     return True
@@ -117,7 +114,7 @@ def claim_attempt(tenant_id: str, endpoint_id: str, event_id: str, event_type: s
                       gsi1sk=f"{stamp(now)}#{event_id}").save(condition=LoyaltyRecord.pk.does_not_exist())
         return token
     except PutError as err:
-        if not _conditional_failed(err):
+        if not condition_failed(err):
             raise
     d = LoyaltyRecord.doc
     turn = (d["attempts"] == attempt - 1) | (
@@ -128,7 +125,7 @@ def claim_attempt(tenant_id: str, endpoint_id: str, event_id: str, event_type: s
                      d["claimed_at"].set(stamp(now)), d["last_attempt_at"].set(stamp(now))],
             condition=LoyaltyRecord.pk.exists() & ~d["status"].is_in(*FINAL) & turn)
     except UpdateError as err:
-        if _conditional_failed(err):
+        if condition_failed(err):
             return None
         raise
     return token
@@ -141,7 +138,7 @@ def finish_attempt(tenant_id: str, endpoint_id: str, event_id: str, token: str, 
         _log_record(tenant_id, endpoint_id, event_id).update(
             actions=[d[k].set(v) for k, v in changes.items()], condition=d["token"] == token)
     except UpdateError as err:
-        if _conditional_failed(err):
+        if condition_failed(err):
             return False
         raise
     return True

@@ -34,7 +34,7 @@ from chalice.local import LocalGateway, LocalGatewayAuthorizer, LocalGatewayExce
 
 from chalicelib import clock as rules_clock
 from chalicelib.domain.principal import Principal
-from chalicelib.domain.rate_limits import AGENCY_PLAN, PLATFORM_PLAN, TokenBucket, limits_for, seconds_to_next_utc_day
+from chalicelib.domain.rate_limits import ANONYMOUS, TokenBucket, limits_for, seconds_to_next_utc_day, usage_owner
 from chalicelib.errors import gateway_error
 
 _MARK = "_loyalty_gateway_responses"
@@ -126,14 +126,9 @@ class RateLimiter:
     def _plan(self, kind: str, owner_id: str) -> str:
         if self.plan_of is not None:
             return self.plan_of(kind, owner_id)
-        if kind == "tenant":
-            from chalicelib.services import catalog
+        from chalicelib.services import catalog
 
-            tenant = catalog.tenant(owner_id)
-            return tenant.plan.value if tenant is not None else "basic"
-        if kind == "anonymous":  # every failed authentication shares one key in the lowest plan
-            return "basic"
-        return AGENCY_PLAN if kind == "agency" else PLATFORM_PLAN
+        return catalog.usage_plan(kind, owner_id) or "basic"
 
     def check(self, key: str, kind: str, owner_id: str) -> int:
         """Count one request of `key`: 0 if allowed, else the Retry-After in whole seconds (at least 1)."""
@@ -247,10 +242,8 @@ def _install_usage_plans() -> None:
         key = ((lambda_event.get("requestContext") or {}).get("identity") or {}).get("apiKey")
         if limiter is None or not key:
             return lambda_event, lambda_context
-        from chalicelib.api.auth import usage_owner
-
         principal = Principal.from_context(lambda_event["requestContext"].get("authorizer") or {})
-        owner = usage_owner(principal) if principal is not None else ("anonymous", "anonymous")
+        owner = usage_owner(principal) if principal is not None else ANONYMOUS
         retry_after, remaining, reset = limiter.meter(str(key), *owner)
         if retry_after:
             raise throttled_response(retry_after, str(lambda_context.aws_request_id))

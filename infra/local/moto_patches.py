@@ -247,6 +247,16 @@ def _fixed_send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
         _in_send.reset(token)
 
 
+def _check_source(fix: str, function: Callable[..., Any], needle: str, problem: str) -> None:
+    """Refuse to patch a moto other than the one `fix` was checked against, or whose code moved."""
+    import moto
+
+    if moto.__version__ != MOTO_VERSION:
+        raise MotoVersionError(f"{fix} was checked against moto {MOTO_VERSION}, found {moto.__version__}")
+    if needle not in inspect.getsource(function):
+        raise MotoVersionError(problem)
+
+
 def is_sqs_send_fix_installed() -> bool:
     from moto.sqs.models import SQSBackend
 
@@ -267,13 +277,10 @@ def install_sqs_send_fix() -> None:
     global _original_send, _original_attributes
     if is_sqs_send_fix_installed():
         return
-    import moto
     from moto.sqs.models import Queue, SQSBackend
 
-    if moto.__version__ != MOTO_VERSION:
-        raise MotoVersionError(f"the SQS send fix was checked against moto {MOTO_VERSION}, found {moto.__version__}")
-    if SEND_MESSAGE_NEEDLE not in inspect.getsource(SQSBackend.send_message):
-        raise MotoVersionError("moto's SQSBackend.send_message no longer reads queue.attributes: re-check the fix")
+    _check_source("the SQS send fix", SQSBackend.send_message, SEND_MESSAGE_NEEDLE,
+                  "moto's SQSBackend.send_message no longer reads queue.attributes: re-check the fix")
     _original_send = SQSBackend.send_message
     _original_attributes = Queue.attributes  # type: ignore[assignment]
     Queue.attributes = property(_cheap_attributes)  # type: ignore[assignment,method-assign]
@@ -374,13 +381,10 @@ def install_query_fix() -> None:
     global _original_query
     if is_query_fix_installed():
         return
-    import moto
     from moto.dynamodb.models.table import Table
 
-    if moto.__version__ != MOTO_VERSION:
-        raise MotoVersionError(f"the query fix was checked against moto {MOTO_VERSION}, found {moto.__version__}")
-    if QUERY_NEEDLE not in inspect.getsource(Table.query):
-        raise MotoVersionError("moto's Table.query no longer walks all_items(): re-check the query fix")
+    _check_source("the query fix", Table.query, QUERY_NEEDLE,
+                  "moto's Table.query no longer walks all_items(): re-check the query fix")
     _original_query = Table.query
     Table.query = _fast_query  # type: ignore[method-assign]
     note_write()
