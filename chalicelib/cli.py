@@ -6,6 +6,7 @@
   sweep                                  run today's daily sweep (expiry, tier reviews) here, to the end
   triggers                               run today's trigger messages of every program that has any on
   usage-keys                             (re)register every tenant's and agency's request-limit usage key
+  reconcile [--scope S ...]              check every card's balance against its ledger (all owners by default)
   import-customers FILE --api URL --key KEY [--program P]
                                          import a customer CSV through the HTTP API, with a progress bar
 
@@ -221,6 +222,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Print each card whose balance disagrees with its ledger; exit 1 if any does (a paging-worthy finding)."""
+    from chalicelib.services.reconciliation import ReconciliationReport, reconcile
+
+    report = ReconciliationReport()
+    for scope in args.scope or [None]:
+        report.merge(reconcile(scope))
+    for m in report.mismatches:
+        print(f"MISMATCH {m.scope} card {m.number}: {m.field}: card {m.card_value}, ledger {m.ledger_value}")
+    print(f"{report.cards} card(s), {report.entries} ledger entr{'y' if report.entries == 1 else 'ies'}: "
+          f"{'all balances equal their ledgers' if report.ok else f'{len(report.mismatches)} mismatch(es)'}")
+    return 0 if report.ok else 1
+
+
 def cmd_usage_keys(args: argparse.Namespace) -> int:
     """Put every agency, tenant and the platform in its usage plan (stacks that predate request limits, or repairs).
 
@@ -367,6 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     usage = sub.add_parser("usage-keys", help="(re)register every tenant's and agency's usage key (request limits)")
     usage.set_defaults(func=cmd_usage_keys)
+
+    rec = sub.add_parser("reconcile", help="check every card's points and money against its ledger (read-only)")
+    rec.add_argument("--scope", nargs="+", metavar="S", help="only these owners: tenant ids or coalition.<id>")
+    rec.set_defaults(func=cmd_reconcile)
 
     imp = sub.add_parser("import-customers", help="import a customer CSV through the HTTP API (progress on stderr)")
     imp.add_argument("file", metavar="FILE", help="the CSV file: header line first, UTF-8 or cp1251, ; or ,")

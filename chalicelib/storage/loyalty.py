@@ -142,6 +142,23 @@ def ledger_sum(tenant_id: str, number: str, field: str = "points") -> int:
                LoyaltyRecord.query(pk, LoyaltyRecord.sk.startswith("entry#"), consistent_read=True))
 
 
+def card_rows(scope: str | None) -> Iterator[tuple[str, str, str, dict[str, Any], int]]:
+    """Every card and ledger row of `scope` (every scope if None): (scope, number, sk, doc, version).
+
+    A filtered Scan, proportional to the table: reconciliation is a rare
+    operator job (and the check after tests and load runs), never on a request
+    path. Rows of one card are not assumed adjacent.
+    """
+    marker = "#card#"
+    condition = (LoyaltyRecord.pk.startswith(f"{scope}{marker}") if scope is not None
+                 else LoyaltyRecord.pk.contains(marker))
+    for rec in LoyaltyRecord.scan(condition, consistent_read=True):
+        owner, _, number = rec.pk.partition(marker)
+        if (scope is not None and owner != scope) or not (rec.sk == CARD_SK or rec.sk.startswith("entry#")):
+            continue
+        yield owner, number, rec.sk, rec.doc.as_dict(), int(rec.version or 0)
+
+
 def due_cards(scope: str, day: date, limit: int, cursor: dict[str, Any] | None
               ) -> tuple[list[str], dict[str, Any] | None]:
     """Card numbers the sweep has work on, indexed under `day` (eventually consistent: re-read each card)."""
