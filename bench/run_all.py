@@ -7,7 +7,8 @@ machine go into the generated section at the end of RESULTS.md, between the
 `GENERATED_BEGIN` / `GENERATED_END` markers; the hand-written sections above
 it (what each figure means, and the history of runs) are left alone. A
 benchmark that fails is recorded as failed with the end of its output, and the
-others still run; the exit status is 1 if any failed.
+others still run; the exit status is 1 if any failed. With `--only`, the other
+benchmarks' blocks of the previous run are kept, each saying when it ran.
 
 Run: .venv/bin/python -m bench.run_all [--only NAME ...] [--quick]
 """
@@ -74,14 +75,40 @@ def run(bench: Bench, quick: bool) -> tuple[bool, float, str]:
     return done.returncode == 0, seconds, output
 
 
-def section(results: list[tuple[Bench, bool, float, str]], quick: bool, when: datetime) -> str:
+def _blocks(text: str) -> tuple[str, dict[str, str]]:
+    """The previous generated section's run line and its per-benchmark blocks (`### <module>: ...` to the next)."""
+    if GENERATED_BEGIN not in text or GENERATED_END not in text:
+        return "", {}
+    body = text[text.index(GENERATED_BEGIN) + len(GENERATED_BEGIN):text.index(GENERATED_END)]
+    when = next((line for line in body.splitlines() if line[:2] == "20" and " UTC" in line), "")
+    blocks: dict[str, str] = {}
+    for chunk in body.split("\n### ")[1:]:
+        blocks[chunk.split(":", 1)[0].strip()] = "### " + chunk.rstrip("\n") + "\n"
+    return when, blocks
+
+
+def section(results: list[tuple[Bench, bool, float, str]], quick: bool, when: datetime, previous: str = "") -> str:
+    """The generated section; benchmarks not run this time keep their block from `previous` (an `--only` run)."""
+    ran = {bench.module for bench, *_ in results}
+    old_when, old_blocks = _blocks(previous)
     lines = [GENERATED_BEGIN, "", "## Latest `make bench` run", "",
              f"{when:%Y-%m-%d %H:%M} UTC on {machine()}"
              f"{'; `--quick` (smoke sizes: not figures to quote)' if quick else ''}.", ""]
-    for bench, ok, seconds, output in results:
+    by_module = {bench.module: (bench, ok, seconds, output) for bench, ok, seconds, output in results}
+    for module in [b.module for b in BENCHES]:
+        if module not in ran:
+            if module in old_blocks:
+                block = old_blocks[module]
+                if "\nRun " not in block:
+                    heading, _, rest = block.partition("\n")
+                    block = f"{heading}\n\nRun {old_when.rstrip('.')} (an earlier run, kept).\n{rest}"
+                lines += [block.rstrip("\n"), ""]
+            continue
+        bench, ok, seconds, output = by_module[module]
         command = " ".join([".venv/bin/python", "-m", f"bench.{bench.module}",
                             *(bench.quick if quick else bench.args)])
         lines += [f"### {bench.module}: {'ok' if ok else 'FAILED'} in {seconds:,.0f} s", "",
+                  f"Run {when:%Y-%m-%d %H:%M} UTC{' (--quick)' if quick else ''}.", "",
                   f"`{command}`", "", "```", output or "(no output)", "```", ""]
     lines.append(GENERATED_END)
     return "\n".join(lines) + "\n"
@@ -108,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         ok, seconds, output = run(bench, args.quick)
         print(output, f"\n-- {'ok' if ok else 'FAILED'} in {seconds:,.0f} s", flush=True)
         results.append((bench, ok, seconds, output))
-    RESULTS.write_text(replace_section(RESULTS.read_text(), section(results, args.quick, datetime.now(UTC))))
+    text = RESULTS.read_text()
+    RESULTS.write_text(replace_section(text, section(results, args.quick, datetime.now(UTC),
+                                                     text if args.only else "")))
     print(f"wrote {RESULTS.relative_to(ROOT)}")
     return 0 if all(ok for _, ok, _, _ in results) else 1
 

@@ -27,3 +27,18 @@ def test_the_generated_section_is_replaced_and_the_rest_kept() -> None:
     assert twice.count(run_all.GENERATED_BEGIN) == 1 and "ratio 1.10x" not in twice
     assert "FAILED in 3 s" in twice and "Traceback: boom" in twice and "--quick" in twice
     assert twice.startswith(hand) and twice.rstrip().endswith("## Added later by hand")
+
+
+def test_an_only_run_keeps_the_other_blocks_with_their_own_run_time() -> None:
+    first_bench, second_bench = run_all.BENCHES[0], run_all.BENCHES[1]
+    full = run_all.section([(first_bench, True, 10.0, "first figures"), (second_bench, True, 20.0, "second v1")],
+                           False, datetime(2026, 11, 23, 1, 0, tzinfo=UTC))
+    text = run_all.replace_section("# Results\n", full)
+    only = run_all.section([(second_bench, True, 21.0, "second v2")], False,
+                           datetime(2026, 11, 23, 5, 0, tzinfo=UTC), text)
+    merged = run_all.replace_section(text, only)
+    assert "first figures" in merged and "second v2" in merged and "second v1" not in merged
+    first_block = merged[merged.index(f"### {first_bench.module}:"):merged.index(f"### {second_bench.module}:")]
+    assert "Run 2026-11-23 01:00 UTC." in first_block and "in 10 s" in first_block
+    assert "Run 2026-11-23 05:00 UTC." in merged[merged.index(f"### {second_bench.module}:"):]
+    assert merged.index(f"### {first_bench.module}:") < merged.index(f"### {second_bench.module}:")
