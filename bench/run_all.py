@@ -52,6 +52,8 @@ BENCHES: tuple[Bench, ...] = (
     Bench("report_export", (), ("--sizes", "2000", "20000", "--untraced")),
     Bench("cold_start", (), ("--samples", "5", "--first-requests", "2")),
     Bench("package_size", ()),
+    Bench("load_test", ("--clients", "20", "--duration", "60", "--tenants", "3"),
+          ("--clients", "4", "--duration", "5", "--tenants", "3", "--cards", "2", "--baseline", "50")),
 )
 """Every module of bench/ but this one; tests/unit/test_bench_runner.py fails when one is missing."""
 

@@ -218,7 +218,8 @@ def set_blocked(tenant_id: str, number: str, reason: str | None, actor: str) -> 
         except TransactionFailed as err:
             if not err.condition_failed(0):
                 raise
-    raise ApiError(409, "card_busy", "The card is being changed by other requests; retry shortly.")
+    raise ApiError(409, "card_busy", "The card is being changed by other requests; retry shortly.",
+                   headers={"Retry-After": "1"})
 
 
 def adjust(tenant_id: str, number: str, spec: AdjustmentIn, actor: str) -> LedgerEntry:
@@ -269,7 +270,8 @@ def adjust(tenant_id: str, number: str, spec: AdjustmentIn, actor: str) -> Ledge
                     return stored
             if not err.condition_failed(1):
                 raise
-    raise ApiError(409, "card_busy", "The card is being changed by other requests; retry shortly.")
+    raise ApiError(409, "card_busy", "The card is being changed by other requests; retry shortly.",
+                   headers={"Retry-After": "1"})
 
 
 def _stored_adjustment(pk: str, fingerprint: str) -> LedgerEntry | None:

@@ -1,10 +1,12 @@
 """The `Idempotency-Key` header on every POST (IETF httpapi-idempotency-key draft semantics).
 
-First request with a key: runs, and its answer (any status below 500) is kept
-for 24 hours. The same key again with the same method, path and body: the
-kept answer, with `Idempotent-Replayed: true`. With a different body: 422.
-While the first is still running: 409. A server error releases the key so a
-retry runs again. A claim held by a request that crashed expires after
+First request with a key: runs, and its answer (any status below 500 that
+does not ask for a retry) is kept for 24 hours. The same key again with the
+same method, path and body: the kept answer, with `Idempotent-Replayed: true`.
+With a different body: 422. While the first is still running: 409. A server
+error, or an answer with `Retry-After` (a transient 409 `card_busy`, a 429),
+releases the key so the retry the answer asks for runs again instead of
+replaying that answer. A claim held by a request that crashed expires after
 `LEASE`. Keys are scoped to the caller's tenant (or agency / platform) and
 route, so two tenants can use the same key without meeting.
 
@@ -78,7 +80,7 @@ def run(partition: str, route: str, key: str, print_: str, call: Callable[[], tu
     except BaseException:
         store.release(partition, route, key)
         raise
-    if status >= 500:
+    if status >= 500 or "Retry-After" in headers:
         store.release(partition, route, key)
     else:
         store.complete(partition, route, key, status, keep(body) if keep else body, headers)

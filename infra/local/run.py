@@ -295,9 +295,12 @@ def main() -> int:
 
         keys = prune_keys(keys_path, bootstrap(keys_path))
 
-        from chalice.local import ThreadedHTTPServer, create_local_server
+        from chalice.local import ChaliceRequestHandler, ThreadedHTTPServer, create_local_server
 
         ThreadedHTTPServer.request_queue_size = 128  # socketserver's default of 5 resets a burst of tills
+        # Headers and body leave in two writes: with Nagle on, a keep-alive client's delayed ACK holds the
+        # second one ~40 ms (measured: /v1/health 47.6 ms kept alive, 4.0 ms with this).
+        ChaliceRequestHandler.disable_nagle_algorithm = True
 
         import app as app_module
         from infra.local.gateway import install_gateway_responses, install_rate_limits
