@@ -558,9 +558,14 @@ def deliver(message: DeliveryMessage) -> str:
     outcome = {"last_status_code": attempt.status_code, "last_error": attempt.error,
                "duration_ms": attempt.duration_ms}
     if attempt.ok:
-        store.finish_attempt(tenant_id, endpoint_id, event_id, token,
-                             {**outcome, "status": "delivered", "next_attempt_at": None, "token": None})
-        _record_health(tenant_id, endpoint_id, success=True, final=False)
+        try:
+            store.finish_attempt(tenant_id, endpoint_id, event_id, token,
+                                 {**outcome, "status": "delivered", "next_attempt_at": None, "token": None})
+            _record_health(tenant_id, endpoint_id, success=True, final=False)
+        except Exception:
+            # The receiver has the event: a redelivery (after the queue's visibility timeout, long past the
+            # claim's lease) would POST it again, so the message is done even if its log entry stays pending.
+            logger.exception("webhook delivered but its outcome was not recorded", extra=log)
         logger.info("webhook delivered", extra={**log, "status_code": attempt.status_code})
         return "delivered"
     due = rules.next_attempt(message.attempt, _dt(first.replace("Z", "+00:00")) or now, now)

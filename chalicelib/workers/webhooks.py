@@ -4,7 +4,9 @@ A failed attempt is not an SQS failure: the service re-queues the next
 attempt itself, with its backoff. Only an error of our own (DynamoDB or SQS
 unavailable) is reported in `batchItemFailures`, so SQS redelivers that
 message; the attempt claim on the delivery log keeps a redelivery from
-POSTing an event twice. A malformed record is logged and dropped.
+POSTing an event twice. An attempt the receiver accepted is done even if its
+outcome could not be recorded: a redelivery would come after the claim's lease
+and POST it again. A malformed record is logged and dropped.
 """
 
 from __future__ import annotations
