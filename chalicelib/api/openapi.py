@@ -10,6 +10,7 @@ from pydantic.json_schema import CoreModeRef, DefsRef, GenerateJsonSchema, model
 
 from chalicelib.api.registry import RouteSpec
 from chalicelib.schemas.common import ErrorResponse
+from chalicelib.schemas.reports import Report
 
 API_VERSION = "1.0.0"
 CHANGELOG = "docs/API_CHANGELOG.md"
@@ -26,6 +27,21 @@ ERROR_DESCRIPTIONS = {
     422: "Well-formed but refused by a business rule.",
     429: "Over the plan's request limit; retry after `Retry-After` seconds.",
     500: "Internal error (logged with the request id).",
+}
+
+# Success answers a route gives besides its declared status, with their model (None: the route's own).
+# The route table declares one status per route; these are the others its handlers return, so a client
+# (and the schema fuzzer, tests/e2e/test_schema_fuzz.py) finds every answer it can get documented.
+OTHER_SUCCESS: dict[tuple[str, str], dict[int, type[BaseModel] | None]] = {
+    ("POST", "/v1/cards"): {200: None},  # a pre-printed card registered to a customer
+    ("POST", "/v1/pos/batches"): {200: None},  # the same upload again
+    ("POST", "/v1/gift-cards"): {200: None},  # a retried sale_id
+    ("POST", "/v1/gift-cards/{number}/top-ups"): {200: None},  # a retried topup_id
+    ("POST", "/v1/card-series"): {202: None},  # a series too large to create at once
+    ("POST", "/v1/agency/tenants/{tenant_id}/card-series"): {202: None},
+    ("POST", "/v1/coupon-campaigns"): {202: None},  # unique codes, generated in the background
+    ("POST", "/v1/programs/{program_id}/simulate"): {202: Report},  # a period too large: a report to poll
+    ("POST", "/v1/agency/tenants/{tenant_id}/programs/{program_id}/simulate"): {202: Report},
 }
 
 
@@ -82,6 +98,7 @@ def build(routes: list[RouteSpec], server_url: str | None = None) -> dict[str, A
     models: set[type[BaseModel]] = {ErrorResponse}
     for spec in routes:
         models.update(m for m in (spec.body, spec.response) if m is not None)
+        models.update(m for m in OTHER_SUCCESS.get((spec.method, spec.path), {}).values() if m is not None)
     ordered = sorted(models, key=_full_name)
     known = {id(arg): _full_name(arg) for m in ordered
              for arg in (getattr(m, "__pydantic_generic_metadata__", None) or {}).get("args") or ()}
@@ -120,6 +137,10 @@ def build(routes: list[RouteSpec], server_url: str | None = None) -> dict[str, A
         elif spec.content_type != "application/json":
             ok["content"] = {spec.content_type: {"schema": {"type": "string"}}}
         responses: dict[str, Any] = {str(spec.status): ok}
+        for status, model in sorted(OTHER_SUCCESS.get((spec.method, spec.path), {}).items()):
+            other = model or spec.response
+            responses[str(status)] = {"description": "Success", "content": {
+                spec.content_type: {"schema": ref(other, "validation")}}} if other is not None else ok
         codes = set(spec.errors) | {500}
         if spec.body is not None or spec.query is not None:
             codes |= {400}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
+from chalicelib.domain.ids import is_slug
 from chalicelib.domain.roles import Role
+from chalicelib.errors import not_found
 from chalicelib.schemas.audit import AuditEntry
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.tenancy import Program, ProgramSpec, ProgramUpdate, Store, StoreSpec, StoreUpdate, Tenant
@@ -18,6 +20,14 @@ router = Router("Tenant")
 ADMIN = {Role.TENANT_ADMIN}
 READERS = {Role.TENANT_ADMIN, Role.POS, Role.SUPPORT}
 HISTORY = {Role.TENANT_ADMIN, Role.SUPPORT}
+
+
+def _existing_id(req: Request, name: str, what: str) -> str:
+    """A path id that could name a stored entity; any other (not a slug) cannot exist: 404, as for an unknown one."""
+    value = req.path[name]
+    if not is_slug(value):
+        raise not_found(what)
+    return value
 
 
 @router.route("GET", "/v1/tenant", roles=READERS, response=Tenant, summary="The caller's tenant.")
@@ -47,8 +57,8 @@ def get_program(req: Request) -> Program:
               errors=(404, 409, 422),
               summary="Replace a program's rules: a new rule version, in force now or from effective_at.")
 def replace_program(req: Request) -> Program:
-    return tenancy.replace_program(tenant_id_of(req.caller), req.body.with_id(req.path["program_id"]), req.actor,
-                                   req.body.effective_at)
+    spec = req.body.with_id(_existing_id(req, "program_id", "Program"))
+    return tenancy.replace_program(tenant_id_of(req.caller), spec, req.actor, req.body.effective_at)
 
 
 @router.route("GET", "/v1/programs/{program_id}/versions", roles=HISTORY, query=PageQuery, response=Page[Program],
@@ -83,7 +93,8 @@ def get_store(req: Request) -> Store:
 @router.route("PUT", "/v1/stores/{store_id}", roles=ADMIN, body=StoreUpdate, response=Store, errors=(404, 422),
               summary="Replace a store's details.")
 def replace_store(req: Request) -> Store:
-    return tenancy.replace_store(tenant_id_of(req.caller), req.body.with_id(req.path["store_id"]), req.actor)
+    spec = req.body.with_id(_existing_id(req, "store_id", "Store"))
+    return tenancy.replace_store(tenant_id_of(req.caller), spec, req.actor)
 
 
 @router.route("GET", "/v1/audit", roles={Role.PLATFORM, Role.AGENCY, Role.TENANT_ADMIN}, query=PageQuery,
