@@ -58,6 +58,32 @@ def conflict(code: str, message: str, field_name: str | None = None) -> ApiError
     return ApiError(409, code, message, details)
 
 
+UNAVAILABLE_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
+                               "RequestLimitExceeded", "InternalServerError", "ServiceUnavailable"})
+"""AWS error codes that mean "busy or briefly down": the SDK retried them and ran out of attempts."""
+
+
+def storage_unavailable(exc: BaseException) -> ApiError | None:
+    """A 503 for an AWS call that was throttled or failed on every retry, else None.
+
+    Duck-typed (botocore's `response`, PynamoDB's `cause_response_code`, along
+    `__cause__`) so this module imports no SDK. Every write is exactly-once by
+    its ids or Idempotency-Key, so retrying after `Retry-After` is safe; a 500
+    would tell the till the opposite.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        code = getattr(seen, "cause_response_code", None)
+        response = getattr(seen, "response", None)
+        if code is None and isinstance(response, dict):
+            code = response.get("Error", {}).get("Code")
+        if code in UNAVAILABLE_CODES:
+            return ApiError(503, "storage_unavailable", "The database is busy; retry shortly (retrying with the "
+                            "same ids is safe).", headers={"Retry-After": "1"})
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def error_body(
     code: str,
     message: str,

@@ -24,7 +24,7 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.services import api_keys as key_service
-from chalicelib.services import catalog
+from chalicelib.services import catalog, webhooks
 from chalicelib.storage import aws, queues, transactions
 from chalicelib.storage.tables import TABLES
 
@@ -34,6 +34,7 @@ def _reset_caches() -> None:
     queues.queue_url.cache_clear()
     key_service._tenant_status_cache.clear()
     catalog.clear()
+    webhooks.clear_cache()
     transactions.reset_connection()
     for model in TABLES:
         model._connection = None

@@ -27,6 +27,8 @@ ERROR_DESCRIPTIONS = {
     422: "Well-formed but refused by a business rule.",
     429: "Over the plan's request limit; retry after `Retry-After` seconds.",
     500: "Internal error (logged with the request id).",
+    503: "Storage, authentication or a queue is busy or briefly unavailable; retry after `Retry-After` seconds "
+         "(writes are exactly-once by their ids, so retrying is safe).",
 }
 
 # Success answers a route gives besides its declared status, with their model (None: the route's own).
@@ -141,7 +143,7 @@ def build(routes: list[RouteSpec], server_url: str | None = None) -> dict[str, A
             other = model or spec.response
             responses[str(status)] = {"description": "Success", "content": {
                 spec.content_type: {"schema": ref(other, "validation")}}} if other is not None else ok
-        codes = set(spec.errors) | {500}
+        codes = set(spec.errors) | {500, 503}
         if spec.body is not None or spec.query is not None:
             codes |= {400}
         if spec.body is not None:

@@ -22,13 +22,23 @@ from pydantic import BaseModel, ValidationError
 from chalicelib.domain.customers import reference_only
 from chalicelib.domain.principal import Principal
 from chalicelib.domain.roles import Role
-from chalicelib.errors import ApiError, ErrorDetail, api_error_body, forbidden, unauthorized, validation_error
+from chalicelib.errors import (
+    ApiError,
+    ErrorDetail,
+    api_error_body,
+    forbidden,
+    storage_unavailable,
+    unauthorized,
+    validation_error,
+)
 from chalicelib.observability import logger
 from chalicelib.services import idempotency
 from chalicelib.services.scopes import own_scope
 from chalicelib.settings import settings
 
 PUBLIC: frozenset[Role] = frozenset()
+MAX_PATH_PARAM_BYTES = 256
+"""Every id is far shorter; a longer one cannot exist, and DynamoDB refuses keys over 2048 (sort keys 1024) bytes."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,24 @@ def _pydantic_details(err: ValidationError, prefix: str = "") -> list[ErrorDetai
     return details
 
 
+def _not_json_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A repeated key would let a proxy and this API read different values from one body."""
+    out: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in out:
+            raise ValueError(f"duplicate key {name[:50]!r}")
+        out[name] = value
+    return out
+
+
+def _malformed(issue: str) -> ApiError:
+    return ApiError(400, "malformed_json", "The body is not valid UTF-8 JSON.", [ErrorDetail("body", issue[:200])])
+
+
 def parse_body(model: type[BaseModel], raw: bytes | None) -> BaseModel:
     if raw is None or not raw.strip():
         raw = b"{}"
@@ -130,13 +158,17 @@ def parse_body(model: type[BaseModel], raw: bytes | None) -> BaseModel:
         raise ApiError(413, "payload_too_large", f"The body exceeds {settings.max_body_bytes} bytes.")
     try:
         text = raw.decode("utf-8")
-        json.loads(text)
+        json.loads(text, parse_constant=_not_json_constant, object_pairs_hook=_unique_keys)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ApiError(400, "malformed_json", "The body is not valid UTF-8 JSON.",
-                       [ErrorDetail("body", str(exc)[:200])]) from None
+        raise _malformed(str(exc)) from None
+    except RecursionError:
+        raise _malformed("nested too deeply") from None
     try:
         return model.model_validate_json(text)
     except ValidationError as err:
+        invalid = [e["msg"] for e in err.errors(include_url=False) if e["type"] == "json_invalid"]
+        if invalid:
+            raise _malformed(invalid[0]) from None
         raise validation_error("The request body is invalid.", _pydantic_details(err)) from None
 
 
@@ -240,6 +272,10 @@ def _make_view(spec: RouteSpec, handler: Handler) -> Callable[..., Response]:
             def execute() -> tuple[int, Any, dict[str, str]]:
                 """The route's answer as (status, body, headers); business errors are answers too."""
                 try:
+                    too_long = [k for k, v in path_params.items() if len(v.encode()) > MAX_PATH_PARAM_BYTES]
+                    if too_long:
+                        raise ApiError(404, "not_found", "No resource has an id this long.",
+                                       [ErrorDetail(k, f"longer than {MAX_PATH_PARAM_BYTES} bytes") for k in too_long])
                     if spec.query is None and req.query_params:
                         raise validation_error("This route takes no query parameters.",
                                                [ErrorDetail(k, "unknown parameter") for k in req.query_params])
@@ -270,7 +306,11 @@ def _make_view(spec: RouteSpec, handler: Handler) -> Callable[..., Response]:
             return _json_response(status, body, headers, rid, content_type)
         except ApiError as err:
             return _json_response(err.status, api_error_body(err, rid), dict(err.headers), rid, "application/json")
-        except Exception:
+        except Exception as exc:
+            busy = storage_unavailable(exc)
+            if busy is not None:
+                logger.warning("storage unavailable", extra={"route": f"{spec.method} {spec.path}"})
+                return _json_response(503, api_error_body(busy, rid), dict(busy.headers), rid, "application/json")
             logger.exception("unhandled error", extra={"route": f"{spec.method} {spec.path}"})
             err = ApiError(500, "internal_error", "An internal error occurred; it has been logged.")
             return _json_response(500, api_error_body(err, rid), {}, rid, "application/json")

@@ -7,6 +7,7 @@ building them all up front was a large part of its cold start.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -42,7 +43,17 @@ def _phone(raw: str) -> str:
 
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=40)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=120)]
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _one_visible_line(value: str) -> str:
+    """Names reach SMS, mail headers and CSV reports: NUL, line breaks and bidi overrides there forge or break them."""
+    if _INVISIBLE.search(value):
+        raise ValueError("control characters, line breaks and bidirectional overrides are not allowed")
+    return value
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=120), AfterValidator(_one_visible_line)]
 Text = Annotated[str, StringConstraints(max_length=2000)]
 Channel = Literal["sms", "email"]
 """How a message reaches a customer: SMS or e-mail (templates, consents, preferences, mailings)."""

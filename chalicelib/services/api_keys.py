@@ -48,11 +48,11 @@ def key_audit(scope: Scope, action: str, actor: str, key_id: str, at: datetime, 
 
 
 def create(scope: Scope, spec: KeyCreate, actor: str) -> KeyCreated:
+    at = _now()
+    rec, minted = new_key_record(scope, spec, actor, at)  # refuses a store on anything but a tenant's pos key first
     if spec.store_id is not None and directory.get_store(scope.id, spec.store_id) is None:
         raise ApiError(422, "unknown_store", f"Store {spec.store_id!r} does not exist in this tenant.",
                        [ErrorDetail("store_id", "no such store")])
-    at = _now()
-    rec, minted = new_key_record(scope, spec, actor, at)
 
     def build(tx: Tx) -> None:
         key_store.add_new(tx, rec)

@@ -47,9 +47,10 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from chalicelib import clock
 from chalicelib.domain.cards import CardKind, CardState, CardStatus, generate_number, space_problem
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.wallet import Wallet
@@ -85,7 +86,7 @@ def new_series_id(at: datetime) -> str:
 # --- creating and reading --------------------------------------------------------------
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def _program(tenant_id: str, program_id: str) -> Program:

@@ -168,6 +168,8 @@ class RunProgress:
     customers: int = 0
     queued: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
+    skipped: bool = False
+    """No such active tenant, program or trigger settings: nothing ran, and no run is recorded."""
 
 
 def _previous_tier(scope: str, card: CardState) -> str | None:
@@ -280,7 +282,7 @@ def run_program(tenant_id: str, program_id: str, position: list[Any] | None = No
     stored = store.get_settings(tenant_id, program_id)
     program = catalog.program_at(tenant_id, program_id, clock.now())
     if tenant is None or tenant.status is not TenantStatus.ACTIVE or stored is None or program is None:
-        progress.done = True
+        progress.done = progress.skipped = True
         return progress
     on = {kind: spec for kind, spec in stored[0].items() if kind in rules.KINDS and spec.get("enabled")}
     tz = ZoneInfo(tenant.timezone)
@@ -328,6 +330,9 @@ def handle_job(message: dict[str, Any], budget_seconds: float = BUDGET_SECONDS) 
     totals = message.get("totals") or {"customers": 0, "queued": 0, "by_kind": {},
                                        "started_at": clock.now().isoformat()}
     progress = run_program(tenant_id, program_id, message.get("position"), budget_seconds=budget_seconds)
+    if progress.skipped:  # a deleted tenant's or a forged message: a run record would be an orphan no purge finds
+        logger.info("trigger run skipped", extra={"tenant_id": tenant_id, "program_id": program_id})
+        return
     totals = {**_merge(totals, progress), "started_at": totals.get("started_at", clock.now().isoformat())}
     if not progress.done:
         queues.send(settings.jobs_queue, job_message(tenant_id, program_id, day, progress.position, totals))

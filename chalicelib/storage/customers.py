@@ -148,7 +148,7 @@ def list_page(scope: str, shard: int, limit: int, cursor: str | None
               ) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
     """One page of one shard of the scope's customers: (customer id, doc) pairs and the next cursor."""
     pk = list_pk(scope, shard)
-    start = pagination.decode(cursor, hash_attr="gsi1pk", hash_value=pk)
+    start = pagination.decode(cursor, hash_attr="gsi1pk", hash_value=pk, key_attrs=("gsi1pk", "gsi1sk", "pk", "sk"))
     result = LoyaltyRecord.due_and_partner.query(pk, limit=limit, last_evaluated_key=start)
     rows = [(r.pk.rsplit("#", 1)[1], {**r.doc.as_dict(), "created_at": r.at}) for r in result]
     return rows, pagination.encode(result.last_evaluated_key)

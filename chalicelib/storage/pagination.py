@@ -24,7 +24,14 @@ def encode(last_key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode(cursor: str | None, *, hash_attr: str, hash_value: str) -> dict[str, Any] | None:
+def decode(cursor: str | None, *, hash_attr: str, hash_value: str,
+           key_attrs: tuple[str, ...] | None = None) -> dict[str, Any] | None:
+    """The cursor's key, if it is one this API could have returned for this partition (else a 400).
+
+    With `key_attrs`, the key must be exactly a table key of non-empty strings:
+    a forged one would otherwise reach DynamoDB as ExclusiveStartKey and fail
+    there (a 500), or on moto not at all.
+    """
     if not cursor:
         return None
     try:
@@ -32,11 +39,14 @@ def decode(cursor: str | None, *, hash_attr: str, hash_value: str) -> dict[str, 
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise field_error("cursor", "The cursor is not one this API returned.") from None
-    if not isinstance(key, dict) or key.get(hash_attr, {}).get("S") != hash_value:
+    if not isinstance(key, dict) or not all(
+            isinstance(v, dict) and len(v) == 1 and isinstance(next(iter(v.values())), str) and set(v) <= {"S", "N"}
+            for v in key.values()):
+        raise field_error("cursor", "The cursor is not one this API returned.")
+    if key.get(hash_attr, {}).get("S") != hash_value:
         raise field_error("cursor", "The cursor does not belong to this list.")
-    for value in key.values():
-        if not isinstance(value, dict) or set(value) - {"S", "N"}:
-            raise field_error("cursor", "The cursor is not one this API returned.")
+    if key_attrs is not None and (set(key) != set(key_attrs) or not all(v.get("S") for v in key.values())):
+        raise field_error("cursor", "The cursor is not one this API returned.")
     return key
 
 
@@ -70,7 +80,7 @@ def page_of(
     nothing follows; reading one extra item tells the truth, and the cursor is
     built from the last item returned (all our key attributes are strings).
     """
-    start = decode(cursor, hash_attr=hash_attr, hash_value=hash_value)
+    start = decode(cursor, hash_attr=hash_attr, hash_value=hash_value, key_attrs=key_attrs)
     records = list(itertools.islice(query(limit + 1, start), limit + 1))
     if len(records) <= limit:
         return records, None

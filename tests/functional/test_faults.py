@@ -9,8 +9,8 @@ concurrent writer just before the call reaches moto. Backoff sleeps are zeroed (
 
   * DynamoDB throttling (ProvisionedThroughputExceeded, ThrottlingException, a 500) on purchase, redemption,
     refund and gift top-up: retried, applied once; past every retry a 5xx in the error shape with nothing
-    written, and the till's retry with the same receipt id (or Idempotency-Key) is applied once (that the
-    5xx is a 503 with Retry-After is pinned by a strict xfail: the route layer does not map it yet);
+    written, and the till's retry with the same receipt id (or Idempotency-Key) is applied once; the 5xx is a
+    503 `storage_unavailable` with Retry-After, never a 500;
   * races: a transaction cancelled (TransactionConflict, a failed version condition), and a card changed by a
     concurrent purchase between the read and the write of a purchase or refund: recomputed, exact balances;
   * SQS redelivery, after a partial failure and as plain duplicates, for every worker: jobs (an offline batch,
@@ -353,15 +353,18 @@ def test_throttled_past_every_retry_writes_nothing_and_the_retry_applies_once(
         assert_reconciled(cards=2)
 
 
-@pytest.mark.xfail(strict=True, reason="throttling that outlasts every retry is answered 500 internal_error without "
-                   "Retry-After: the route wrapper (chalicelib/api/registry.py) has no mapping of a storage that is "
-                   "unavailable to 503; see the report")
 def test_throttled_past_every_retry_is_a_503_with_retry_after(api: Api, tenant: TenantKeys, card: str,
                                                               dynamo: Faults) -> None:
+    before = ledger(card)
     dynamo.always[TWI] = error(*THROTTLED)
     r = api.post("/v1/purchases", tenant.pos, purchase_body(card, "r-1", 100_000))
     assert (r.status_code, r.data["error"]["code"]) == (503, "storage_unavailable"), r.data
     assert int(r.headers["Retry-After"]) >= 1
+    del dynamo.always[TWI]
+    assert ledger(card) == before, "nothing was written"
+    again = api.post("/v1/purchases", tenant.pos, purchase_body(card, "r-1", 100_000))
+    assert again.status_code == 200 and again.data["replayed"] is False
+    assert ledger(card) == sorted([*before, ("accrual", again.data["points_earned"])])
 
 
 # --- races: a transaction cancelled, a card changed between the read and the write --------------------------

@@ -34,13 +34,6 @@ def test_replacing_a_program_whose_id_is_not_a_slug_is_404_not_500(api: Api, ten
     assert api.get("/v1/programs/main", tenant.admin).data["earning"]["rate_bps"] == 500, "nothing written"
 
 
-def test_an_agency_key_refused_by_a_rule_is_a_documented_422(api: Api, platform_key: str, agency_key: str) -> None:
-    r = api.post("/v1/platform/agencies/acme-agency/keys", platform_key,
-                 {"role": "agency", "name": "bound", "store_id": "msk-01"})
-    assert r.status_code == 422, r.data
-    assert "422" in _documented(api, "POST", "/v1/platform/agencies/{agency_id}/keys")
-
-
 def test_every_success_status_a_route_returns_is_documented_with_its_model(api: Api) -> None:
     table = {(s.method, s.path): s for s in routes()}
     assert set(openapi.OTHER_SUCCESS) <= set(table), "every extra status names a declared route"

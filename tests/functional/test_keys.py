@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalicelib.domain.api_keys import hash_key
 from chalicelib.storage.tables import ApiKeyRecord
-from tests.functional.conftest import Api, TenantKeys
+from tests.functional.conftest import Api, TenantKeys, make_tenant
 
 
 def test_created_key_is_shown_once_and_stored_only_as_hash(api: Api, tenant: TenantKeys) -> None:
@@ -156,3 +156,16 @@ def test_storage_outage_during_authentication_is_a_503_not_a_401(api: Api, tenan
     r = api.get("/v1/whoami", tenant.pos)
     assert r.status_code == 503
     assert r.data["error"]["code"] == "auth_unavailable" and r.headers["Retry-After"] == "1"
+
+
+def test_an_agency_key_is_never_bound_to_a_store_even_when_a_tenant_shares_the_agency_id(
+    api: Api, platform_key: str, agency_key: str
+) -> None:
+    """The store check used to look the store up under the agency id as if it were a tenant's."""
+    namesake = make_tenant(api, agency_key, "acme-agency", "acme-agency")  # a tenant named like its agency
+    assert api.get("/v1/stores/msk-01", namesake.admin).status_code == 200
+    r = api.post("/v1/platform/agencies/acme-agency/keys", platform_key,
+                 {"role": "agency", "name": "bound", "store_id": "msk-01"})
+    assert r.status_code == 400 and r.data["error"]["details"][0]["field"] == "store_id"
+    listed = api.get("/v1/platform/agencies/acme-agency/keys", platform_key).data["items"]
+    assert [k["name"] for k in listed if k["name"] == "bound"] == []

@@ -233,3 +233,13 @@ def test_a_run_only_reads_and_mails_its_own_tenant(api: Api, shop: TenantKeys, o
     assert run.customers == 1
     assert [(b["tenant_id"], b["scope"]) for b in bodies] == [(shop.tenant_id, shop.tenant_id)]
     assert loyalty.get_card(other_tenant.tenant_id, theirs) is not None
+
+
+def test_a_message_for_a_missing_tenant_or_program_records_no_run(api: Api, shop: TenantKeys, clock: Any) -> None:
+    """A forged or late message (tenant deleted) must not leave a run record that no purge would ever find."""
+    from chalicelib.storage import triggers as trigger_store
+
+    for tenant_id, program_id in (("ghost-tenant", "main"), (shop.tenant_id, "no-such-program")):
+        triggers.handle_job(triggers.job_message(tenant_id, program_id, clock.now().date()))
+        assert trigger_store.run_state(tenant_id, program_id) == {}, (tenant_id, program_id)
+    assert drain() == [], "nothing queued either"

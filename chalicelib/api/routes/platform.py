@@ -47,7 +47,7 @@ def list_agency_keys(req: Request) -> Page[KeyInfo]:
 
 
 @router.route("POST", "/v1/platform/agencies/{agency_id}/keys", roles=PLATFORM, body=KeyCreate,
-              response=KeyCreated, status=201, errors=(404, 422), summary="Create an agency key (shown once).")
+              response=KeyCreated, status=201, errors=(404,), summary="Create an agency key (shown once).")
 def create_agency_key(req: Request) -> KeyCreated:
     return keys.create_in(req, _agency_scope(req))
 
