@@ -173,7 +173,21 @@ def members(tenant_id: str, segment_id: str) -> Iterator[Member]:
     return evaluate(tenant_id, _filter_of(_read(tenant_id, segment_id)), clock.now())
 
 
+def _check_references(tenant_id: str, flt: SegmentFilter) -> None:
+    """A filter naming a program or store the tenant does not have would match nobody, silently: refuse it."""
+    at = clock.now()
+    if flt.program_id is not None and not any(catalog.program_at(scope, flt.program_id, at)
+                                              for scope in catalog.card_scopes(tenant_id)):
+        raise ApiError(422, "unknown_program", f"Program {flt.program_id!r} does not exist.",
+                       [ErrorDetail("filter.program_id", "no such program")])
+    missing = [s for s in flt.store_ids or [] if s not in catalog.stores(tenant_id)]
+    if missing:
+        raise ApiError(422, "unknown_store", f"Store {missing[0]!r} does not exist in this tenant.",
+                       [ErrorDetail("filter.store_ids", f"no such store: {', '.join(missing[:5])}")])
+
+
 def preview(tenant_id: str, flt: SegmentFilter) -> PreviewOut:
+    _check_references(tenant_id, flt)
     count, sample = 0, []
     for member in evaluate(tenant_id, flt, clock.now()):
         count += 1
@@ -224,6 +238,7 @@ def new_segment_id(at: datetime) -> str:
 
 
 def create(tenant_id: str, body: SegmentIn, actor: str) -> SegmentOut:
+    _check_references(tenant_id, body.filter)
     at = clock.now()
     segment_id = new_segment_id(at)
     doc = _doc(body, at.isoformat())
@@ -256,6 +271,7 @@ def update(tenant_id: str, segment_id: str, body: SegmentUpdate, actor: str) -> 
     version = int(current["version"])
     if body.version is not None and body.version != version:
         raise _changed(segment_id)
+    _check_references(tenant_id, body.filter)
     at = clock.now()
     doc = _doc(body, str(current["created_at"]))
 

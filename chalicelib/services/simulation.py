@@ -219,6 +219,7 @@ def simulate(tenant_id: str, program_id: str, body: SimulationRequest, actor: st
     if proposed.kind is not ProgramKind.POINTS:
         raise ApiError(422, "not_a_points_program", "The proposed program must be a points program.",
                        [ErrorDetail("proposed.kind", "must be points")])
+    tenancy.check_program_stores(tenant_id, proposed, "proposed.store_ids")
     if (body.to - body.from_).days <= SYNC_DAYS:
         try:
             return result(program_id, body.from_, body.to,

@@ -179,14 +179,15 @@ def request_deletion(agency_id: str, tenant_id: str, confirm: str, actor: str) -
 
 # --- programs and stores ----------------------------------------------------------
 
-def _check_program_stores(tenant_id: str, spec: ProgramSpec) -> None:
+def check_program_stores(tenant_id: str, spec: ProgramSpec, field: str = "store_ids") -> None:
+    """A program may only name the tenant's own stores (a saved one, or a proposal being simulated)."""
     if not spec.store_ids:
         return
     known = directory.all_store_ids(tenant_id)
     unknown = [s for s in spec.store_ids if s not in known]
     if unknown:
         raise ApiError(422, "unknown_store", f"Unknown stores: {', '.join(unknown)}.",
-                       [ErrorDetail("store_ids", f"no such store: {s}") for s in unknown])
+                       [ErrorDetail(field, f"no such store: {s}") for s in unknown])
 
 
 def _check_partner(tenant_id: str, spec: StoreSpec) -> None:
@@ -227,7 +228,7 @@ def _audit_version(tenant_id: str, action: str, actor: str) -> Callable[[Tx, Pro
 
 def create_program(tenant_id: str, spec: ProgramSpec, actor: str) -> Program:
     """Version 1 of a new program, in force at once."""
-    _check_program_stores(tenant_id, spec)
+    check_program_stores(tenant_id, spec)
     if directory.get_program(tenant_id, spec.id) is not None:
         raise conflict("program_exists", f"Program {spec.id!r} already exists.", "id")
     for scope in catalog.card_scopes(tenant_id)[1:]:
@@ -241,7 +242,7 @@ def create_program(tenant_id: str, spec: ProgramSpec, actor: str) -> Program:
 
 def replace_program(tenant_id: str, spec: ProgramSpec, actor: str, effective_at: datetime | None = None) -> Program:
     """A new rule version, in force from `effective_at` (default now); identical rules in force write nothing."""
-    _check_program_stores(tenant_id, spec)
+    check_program_stores(tenant_id, spec)
     when = _effective_at(effective_at)
     try:
         program, _ = directory.put_program(tenant_id, spec, effective_at=when, must_exist=True,

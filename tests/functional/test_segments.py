@@ -220,3 +220,22 @@ def test_tenants_never_see_or_count_each_others_customers(api: Api, tenant: Tena
     preview = api.post("/v1/segments/preview", other_tenant.admin, {"filter": {"tags_any": ["vip"]}}).data
     assert preview == {"count": 1, "sample": [theirs["customer_id"]]}
     assert api.get(f"/v1/segments/{mine['segment_id']}/count", tenant.admin).data["count"] == 4
+
+
+def test_a_filter_naming_a_program_or_store_the_tenant_lacks_is_refused(api: Api, tenant: TenantKeys) -> None:
+    """It would match nobody without saying why (a typo, or another tenant's id); nothing is saved."""
+    cases = [({"program_id": "no-such"}, "unknown_program", "filter.program_id"),
+             ({"store_ids": ["msk-01", "spb-99"]}, "unknown_store", "filter.store_ids")]
+    for flt, code, field in cases:
+        for path, body in (("/v1/segments", {"name": "Typo", "filter": flt}),
+                           ("/v1/segments/preview", {"filter": flt})):
+            r = api.post(path, tenant.admin, body)
+            assert (r.status_code, r.data["error"]["code"]) == (422, code), (path, r.data)
+            assert r.data["error"]["details"][0]["field"] == field
+    assert api.get("/v1/segments", tenant.admin).data["items"] == []
+    saved = api.post("/v1/segments", tenant.admin, {"name": "Ok", "filter": {"store_ids": ["msk-01"]}})
+    assert saved.status_code == 201, saved.data
+    r = api.put(f"/v1/segments/{saved.data['segment_id']}", tenant.admin,
+                {"name": "Ok", "filter": {"program_id": "no-such"}})
+    assert r.status_code == 422 and r.data["error"]["code"] == "unknown_program"
+    assert api.get(f"/v1/segments/{saved.data['segment_id']}", tenant.admin).data["filter"]["store_ids"] == ["msk-01"]

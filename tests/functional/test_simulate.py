@@ -161,6 +161,12 @@ def test_isolation_roles_and_validation(api: Api, tenant: TenantKeys, other_tena
     assert sim.data["error"]["details"][0]["field"] == "proposed"
     backwards = api.post("/v1/programs/coffee-club/simulate", tenant.admin, {**PERIOD, "to": "2026-11-01"})
     assert backwards.status_code == 400
+    elsewhere = {**MAIN, "name": "Coffee club", "store_ids": ["msk-01", "spb-99"]}
+    put = api.put("/v1/programs/coffee-club", tenant.admin, elsewhere)
+    sim = api.post("/v1/programs/coffee-club/simulate", tenant.admin, {**PERIOD, "proposed": elsewhere})
+    assert (put.status_code, put.data["error"]["code"]) == (sim.status_code, sim.data["error"]["code"]) == (
+        422, "unknown_store")
+    assert sim.data["error"]["details"] == [{"field": "proposed.store_ids", "issue": "no such store: spb-99"}]
 
 
 def test_a_simulation_report_asked_for_without_a_proposal_fails_with_a_reason(

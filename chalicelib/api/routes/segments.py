@@ -22,7 +22,8 @@ router = Router("Segments")
 ADMIN = {Role.TENANT_ADMIN}
 
 
-@router.route("POST", "/v1/segments", roles=ADMIN, body=SegmentIn, response=SegmentOut, status=201, errors=(400,),
+@router.route("POST", "/v1/segments", roles=ADMIN, body=SegmentIn, response=SegmentOut, status=201,
+              errors=(400, 422),
               summary="Save a segment: a named filter over customers (all conditions ANDed).")
 def create_segment(req: Request) -> SegmentOut:
     return segments.create(tenant_id_of(req.caller), req.body, req.actor)
@@ -35,7 +36,7 @@ def list_segments(req: Request) -> Page[SegmentOut]:
     return page(items, cursor)
 
 
-@router.route("POST", "/v1/segments/preview", roles=ADMIN, body=PreviewIn, response=PreviewOut, errors=(400,),
+@router.route("POST", "/v1/segments/preview", roles=ADMIN, body=PreviewIn, response=PreviewOut, errors=(400, 422),
               summary="How many customers a filter selects now, with up to 10 of their ids; nothing is saved.")
 def preview_segment(req: Request) -> PreviewOut:
     return segments.preview(tenant_id_of(req.caller), req.body.filter)
@@ -48,7 +49,7 @@ def get_segment(req: Request) -> SegmentOut:
 
 
 @router.route("PUT", "/v1/segments/{segment_id}", roles=ADMIN, body=SegmentUpdate, response=SegmentOut,
-              errors=(400, 404, 409),
+              errors=(400, 404, 409, 422),
               summary="Replace a segment's name, description and filter; with `version`, only if unchanged since.")
 def update_segment(req: Request) -> SegmentOut:
     return segments.update(tenant_id_of(req.caller), req.path["segment_id"], req.body, req.actor)
