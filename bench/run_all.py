@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke sizes (minutes in all)")
     args = parser.parse_args(argv)
     chosen = [b for b in BENCHES if not args.only or b.module in args.only]
+    started = datetime.now(UTC)
     results = []
     for bench in chosen:
         print(f"== bench.{bench.module}", flush=True)
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         print(output, f"\n-- {'ok' if ok else 'FAILED'} in {seconds:,.0f} s", flush=True)
         results.append((bench, ok, seconds, output))
     text = RESULTS.read_text()
-    RESULTS.write_text(replace_section(text, section(results, args.quick, datetime.now(UTC),
+    RESULTS.write_text(replace_section(text, section(results, args.quick, started,
                                                      text if args.only else "")))
     print(f"wrote {RESULTS.relative_to(ROOT)}")
     return 0 if all(ok for _, ok, _, _ in results) else 1
