@@ -27,7 +27,7 @@ lint: venv
 
 # Unit, functional and e2e tests (e2e starts the local stack as a subprocess on free ports).
 test: lint
-	$(BIN)/python -m pytest -n 2 --durations=10
+	$(BIN)/python -m pytest -n 2 --dist worksteal --durations=10
 
 # Regenerate infra/resources.json from the PynamoDB models and infra/template.py.
 template: venv
