@@ -53,6 +53,12 @@ def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} was not found.")
 
 
+def card_busy(what: str = "The card") -> ApiError:
+    """A write that kept losing the version race: the client re-sends after Retry-After (the key is not kept)."""
+    return ApiError(409, "card_busy", f"{what} is being changed by other requests; retry shortly.",
+                    headers={"Retry-After": "1"})
+
+
 def conflict(code: str, message: str, field_name: str | None = None) -> ApiError:
     details = [ErrorDetail(field_name, message)] if field_name else []
     return ApiError(409, code, message, details)

@@ -8,7 +8,7 @@ from datetime import datetime
 from chalicelib.domain.cards import CardKind, CardState, CardStatus, generate_number, luhn_valid
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.wallet import InsufficientPoints, Lot, Wallet
-from chalicelib.errors import ApiError, ErrorDetail, conflict
+from chalicelib.errors import ApiError, ErrorDetail, card_busy, conflict
 from chalicelib.schemas.pos import (
     AdjustmentIn,
     Card,
@@ -218,8 +218,7 @@ def set_blocked(tenant_id: str, number: str, reason: str | None, actor: str) -> 
         except TransactionFailed as err:
             if not err.condition_failed(0):
                 raise
-    raise ApiError(409, "card_busy", "The card is being changed by other requests; retry shortly.",
-                   headers={"Retry-After": "1"})
+    raise card_busy()
 
 
 def adjust(tenant_id: str, number: str, spec: AdjustmentIn, actor: str) -> LedgerEntry:
@@ -270,8 +269,7 @@ def adjust(tenant_id: str, number: str, spec: AdjustmentIn, actor: str) -> Ledge
                     return stored
             if not err.condition_failed(1):
                 raise
-    raise ApiError(409, "card_busy", "The card is being changed by other requests; retry shortly.",
-                   headers={"Retry-After": "1"})
+    raise card_busy()
 
 
 def _stored_adjustment(pk: str, fingerprint: str) -> LedgerEntry | None:

@@ -28,7 +28,7 @@ from chalicelib.domain.cards import CardKind, CardState, CardStatus, generate_nu
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.principal import Principal
 from chalicelib.domain.wallet import Wallet
-from chalicelib.errors import ApiError, ErrorDetail, conflict, forbidden
+from chalicelib.errors import ApiError, ErrorDetail, card_busy, conflict, forbidden
 from chalicelib.schemas.gift_cards import GiftCard, GiftCardAdjustmentIn, GiftCardSale, GiftCardTopUp
 from chalicelib.schemas.pos import MoneyEntry
 from chalicelib.schemas.tenancy import Program, ProgramKind, ProgramStatus
@@ -43,11 +43,6 @@ TOPUP_SK = "gift_topup"
 MAX_ATTEMPTS = 40
 RETRY_SECONDS = 2.5
 """Retry a card that others keep changing for this long (capped jittered backoff), then 409 card_busy."""
-
-
-def _busy() -> ApiError:
-    return ApiError(409, "card_busy", "The card is being changed by other requests; retry shortly.",
-                    headers={"Retry-After": "1"})
 
 
 def _fingerprint(what: str, body: GiftCardSale | GiftCardTopUp | GiftCardAdjustmentIn) -> str:
@@ -210,7 +205,7 @@ def _run(tenant_id: str, compute: Callable[[datetime], _Move[Answer]], replay: C
         if time.monotonic() > deadline:
             break
         time.sleep(transactions.backoff(attempt))
-    raise _busy()
+    raise card_busy()
 
 
 # --- use cases ------------------------------------------------------------------------

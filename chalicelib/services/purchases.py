@@ -35,7 +35,7 @@ from chalicelib.domain.cards import CardState, CardStatus
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.principal import Principal
 from chalicelib.domain.wallet import InsufficientPoints, Lot
-from chalicelib.errors import ApiError, ErrorDetail, forbidden
+from chalicelib.errors import ApiError, ErrorDetail, card_busy, forbidden
 from chalicelib.schemas.coupons import CouponResult, normalise_code
 from chalicelib.schemas.pos import (
     GiftCharge,
@@ -591,8 +591,7 @@ def purchase(tenant_id: str, principal: Principal, body: PurchaseIn, actor: str)
         if time.monotonic() > deadline:
             break
         time.sleep(transactions.backoff(attempt))
-    raise ApiError(409, "card_busy", "The card is being changed by other requests; retry shortly.",
-                   headers={"Retry-After": "1"})
+    raise card_busy()
 
 
 def _emitted(tenant_id: str, body: PurchaseIn, result: PurchaseResult) -> PurchaseResult:

@@ -30,7 +30,7 @@ from chalicelib.domain.cards import CardState
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.principal import Principal
 from chalicelib.domain.wallet import Lot
-from chalicelib.errors import ApiError, ErrorDetail
+from chalicelib.errors import ApiError, ErrorDetail, card_busy
 from chalicelib.schemas.coupons import RefundPolicy
 from chalicelib.schemas.pos import GiftCharge, LedgerEntry, MoneyEntry, RefundIn, RefundResult
 from chalicelib.schemas.tenancy import RefundSpentPolicy, TierMetric
@@ -273,5 +273,4 @@ def _refund(tenant_id: str, principal: Principal, body: RefundIn, actor: str) ->
         if time.monotonic() > deadline:
             break
         time.sleep(transactions.backoff(attempt))
-    raise ApiError(409, "card_busy", "The card or receipt is being changed by other requests; retry shortly.",
-                   headers={"Retry-After": "1"})
+    raise card_busy("The card or receipt")

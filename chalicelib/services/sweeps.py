@@ -31,7 +31,7 @@ from chalicelib.domain import tiers
 from chalicelib.domain.cards import CardState
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.maintenance import maintain
-from chalicelib.errors import ApiError, ErrorDetail, not_found
+from chalicelib.errors import ApiError, ErrorDetail, card_busy, not_found
 from chalicelib.observability import logger
 from chalicelib.schemas.pos import Card, LedgerEntry, MoneyEntry
 from chalicelib.schemas.tenancy import Program, TenantStatus
@@ -433,5 +433,4 @@ def assign_tier(tenant_id: str, number: str, *, tier: str, reason: str, until: d
             if not err.condition_failed(1):
                 raise
             time.sleep(transactions.backoff(attempt))
-    raise ApiError(409, "card_busy", "The card is being changed by other requests; retry shortly.",
-                   headers={"Retry-After": "1"})
+    raise card_busy()

@@ -34,7 +34,7 @@ from infra.local.gateway import install_gateway_responses
 from infra.local.resources import create_resources
 from tests.conftest import _reset_caches
 from tests.functional.conftest import Api, TenantKeys, make_agency, make_tenant
-from tests.functional.jobqueue import drain, run_worker
+from tests.functional.jobqueue import drain, receive_all, run_worker
 
 MARKER_SUFFIX = "7f3"
 PERIOD = {"from": "2026-11-01", "to": "2026-11-03"}
@@ -192,18 +192,11 @@ def _queue_names() -> list[str]:
 
 
 def take_queued() -> list[str]:
-    """Every message body on the app's queues, taken off them (visibility 0 is not needed: each is deleted)."""
-    sqs = client("sqs")
+    """Every message body on the app's queues, taken off them."""
     bodies: list[str] = []
     for name in _queue_names():
-        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-        while True:
-            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-            if not got:
-                break
-            for m in got:
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-                bodies.append(m["Body"])
+        while batch := receive_all(name):
+            bodies.extend(batch)
     return bodies
 
 

@@ -8,10 +8,10 @@ from app import app
 from chalicelib.settings import settings
 
 
-def receive_all() -> list[str]:
-    """Take (and delete) up to 10 message bodies from the jobs queue."""
+def receive_all(queue: str | None = None) -> list[str]:
+    """Take (and delete) up to 10 message bodies from `queue` (the jobs queue by default)."""
     sqs = boto3.client("sqs", region_name=settings.region)
-    url = sqs.get_queue_url(QueueName=settings.jobs_queue)["QueueUrl"]
+    url = sqs.get_queue_url(QueueName=queue or settings.jobs_queue)["QueueUrl"]
     messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
     for m in messages:
         sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
