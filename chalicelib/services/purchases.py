@@ -62,9 +62,44 @@ def refused(status: int, code: str, message: str, field: str) -> ApiError:
     return ApiError(status, code, message, [ErrorDetail(field, message)])
 
 
+FINGERPRINT_V2 = "v2:"
+"""Marks receipt fingerprints that leave `purchased_at` out; an unmarked one is the old whole-body hash."""
+
+
 def request_hash(body: PurchaseIn) -> str:
-    """Fingerprint of what was asked, independent of JSON formatting and key order."""
-    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+    """Fingerprint of the sale, independent of JSON formatting and key order, and of when it was sent.
+
+    `purchased_at` is left out: the online call may omit it (the sale is then
+    now) and an offline batch must send it, yet it is the same sale either way.
+    """
+    sale = body.model_dump_json(exclude={"purchased_at"})
+    return FINGERPRINT_V2 + hashlib.sha256(sale.encode()).hexdigest()
+
+
+def _legacy_hashes(body: PurchaseIn, doc: dict[str, Any]) -> set[str]:
+    """The old whole-body fingerprints this sale could have been stored under (receipts kept before v2).
+
+    The old hash included `purchased_at`: null when the online call omitted
+    it, else the time sent, which the receipt keeps as its `purchased_at`.
+    """
+    times = {None, body.purchased_at}
+    if doc.get("purchased_at"):
+        times.add(datetime.fromisoformat(str(doc["purchased_at"])))
+    return {hashlib.sha256(body.model_copy(update={"purchased_at": t}).model_dump_json().encode()).hexdigest()
+            for t in times}
+
+
+def same_sale(body: PurchaseIn) -> Callable[[dict[str, Any]], bool]:
+    """Whether a stored receipt was recorded from this sale, whichever fingerprint version it was stored with."""
+    fingerprint = request_hash(body)
+
+    def check(doc: dict[str, Any]) -> bool:
+        stored = str(doc["request_hash"])
+        if stored.startswith(FINGERPRINT_V2):
+            return stored == fingerprint
+        return stored in _legacy_hashes(body, doc)
+
+    return check
 
 
 def expiry_of(program: Program, at: datetime) -> datetime | None:
@@ -499,19 +534,25 @@ def quote(tenant_id: str, principal: Principal, body: PurchaseIn) -> PurchaseRes
 Answer = TypeVar("Answer", PurchaseResult, RefundResult)
 
 
-def stored_answer(pk: str, sk: str, fingerprint: str, answer: type[Answer], what: str, field: str) -> Answer | None:
-    """The kept answer of an already processed request (marked replayed); refuses the same id with another body."""
+def stored_answer(pk: str, sk: str, same: str | Callable[[dict[str, Any]], bool], answer: type[Answer], what: str,
+                  field: str) -> Answer | None:
+    """The kept answer of an already processed request (marked replayed); refuses the same id with another body.
+
+    `same` is the request's fingerprint, or a check of the stored record (a
+    receipt may carry an older fingerprint version).
+    """
     stored = loyalty.get_doc(pk, sk)
     if stored is None:
         return None
     doc, _ = stored
-    if doc["request_hash"] != fingerprint:
+    matches = same(doc) if callable(same) else doc["request_hash"] == same
+    if not matches:
         raise refused(422, "idempotency_key_reused", f"{what} was already processed with a different body.", field)
     return answer.model_validate({**doc["response"], "replayed": True})
 
 
-def replay(tenant_id: str, body: PurchaseIn, fingerprint: str) -> PurchaseResult | None:
-    return stored_answer(loyalty.receipt_pk(tenant_id, body.receipt_id), loyalty.RECEIPT_SK, fingerprint,
+def replay(tenant_id: str, body: PurchaseIn) -> PurchaseResult | None:
+    return stored_answer(loyalty.receipt_pk(tenant_id, body.receipt_id), loyalty.RECEIPT_SK, same_sale(body),
                          PurchaseResult, f"Receipt {body.receipt_id!r}", "receipt_id")
 
 
@@ -578,14 +619,14 @@ def purchase(tenant_id: str, principal: Principal, body: PurchaseIn, actor: str)
         try:
             outcome = compute(tenant_id, principal, body, at, actor)
         except ApiError:
-            previous = replay(tenant_id, body, fingerprint)  # a retry must get its answer even if rules now refuse
+            previous = replay(tenant_id, body)  # a retry must get its answer even if rules now refuse
             if previous is not None:
                 return _emitted(tenant_id, body, previous)
             raise
         receipt = {**outcome.receipt, "request_hash": fingerprint, "response": outcome.result.model_dump(mode="json")}
         build = functools.partial(_write, tenant_id=tenant_id, receipt_id=body.receipt_id, outcome=outcome,
                                   receipt=receipt, at=at)
-        done = write_once(build, outcome.result, lambda: replay(tenant_id, body, fingerprint))
+        done = write_once(build, outcome.result, lambda: replay(tenant_id, body))
         if done is not None:
             return _emitted(tenant_id, body, done)
         if time.monotonic() > deadline:

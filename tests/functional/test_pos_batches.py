@@ -10,13 +10,15 @@ checkpoints: the results are the same.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from chalicelib.services import pos_batches as service
+from chalicelib.services import purchases
 from chalicelib.storage import loyalty
 from chalicelib.storage import pos_batches as batch_store
 from tests.functional import jobqueue
@@ -283,3 +285,98 @@ def test_a_store_bound_key_uploads_for_its_store_and_sees_its_own_batches(
     assert [b["batch_id"] for b in api.get("/v1/pos/batches", tenant.pos).data["items"]] == ["m"]
     r = api.post("/v1/pos/batches", keys["spb-01"], {"batch_id": "m", "store_id": "msk-01", "receipts": receipts})
     assert r.status_code == 403
+
+
+# --- one sale, sent online and offline -----------------------------------------------------
+
+def online_body(receipt: dict[str, Any], *, with_time: bool = False) -> dict[str, Any]:
+    """The batch receipt as the till sends it to POST /v1/purchases (the POS guide leaves `purchased_at` out)."""
+    drop = {"kind"} if with_time else {"kind", "purchased_at"}
+    return {**{k: v for k, v in receipt.items() if k not in drop}, "store_id": "msk-01"}
+
+
+def upload(api: Api, tenant: TenantKeys, batch_id: str, receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Upload and run a batch; its receipts' rows in upload order."""
+    r = api.post("/v1/pos/batches", tenant.pos, {"batch_id": batch_id, "store_id": "msk-01", "receipts": receipts})
+    assert r.status_code == 202, r.data
+    jobqueue.drain()
+    data = api.get(f"/v1/pos/batches/{batch_id}", tenant.pos).data
+    assert data["status"] == "done", data
+    return data["receipts"]
+
+
+def summary(answer: dict[str, Any]) -> dict[str, Any]:
+    keys = ("card_number", "points_earned", "points_redeemed", "discount", "payable", "balance", "pending",
+            "rule_version")
+    return {k: answer[k] for k in keys}
+
+
+def legacy_request_hash(body: Any) -> str:
+    """How receipts were fingerprinted before: the whole body, `purchased_at` (null when omitted) included."""
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+
+
+def test_a_receipt_sent_online_without_its_time_is_a_duplicate_in_a_later_batch(
+        clock: Any, api: Api, tenant: TenantKeys) -> None:
+    card = new_card(api, tenant, "+79160000020")
+    sold = sale("t-100", card, 100_000, clock.now())
+    r = api.post("/v1/purchases", tenant.pos, online_body(sold))
+    assert r.status_code == 200 and r.data["points_earned"] == 50, r.data
+    online = r.data
+    clock.advance(hours=3)  # the till uploads its copy of the receipt later, with the sale's own time
+
+    rows = upload(api, tenant, "after-online", [sold, sale("t-100", card, 90_000, clock.now() - timedelta(hours=3))])
+    assert [(x["status"], x["duplicate"]) for x in rows] == [("duplicate", True), ("error", False)]
+    assert rows[0]["result"] == summary(online), "the answer given online"
+    assert rows[1]["error"]["code"] == "receipt_conflict", "another body under the same id is still a conflict"
+    assert [e["type"] for e in ledger(tenant, card)] == ["accrual"], "the sale counted once"
+    assert loyalty.ledger_sum(tenant.tenant_id, card) == 50
+
+
+def test_a_receipt_uploaded_offline_first_is_replayed_online_with_or_without_its_time(
+        clock: Any, api: Api, tenant: TenantKeys) -> None:
+    card = new_card(api, tenant, "+79160000021")
+    sold = sale("t-200", card, 100_000, clock.now() - timedelta(hours=2))
+    rows = upload(api, tenant, "before-online", [sold])
+    assert rows[0]["status"] == "ok" and rows[0]["result"]["points_earned"] == 50, rows
+
+    later = {**sold, "purchased_at": iso(clock.now() - timedelta(minutes=1))}
+    for body in (online_body(sold), online_body(sold, with_time=True), online_body(later, with_time=True)):
+        r = api.post("/v1/purchases", tenant.pos, body)
+        assert r.status_code == 200 and r.data["replayed"] and r.headers["Idempotent-Replayed"] == "true", r.data
+        assert summary(r.data) == rows[0]["result"]
+    r = api.post("/v1/purchases", tenant.pos, {**online_body(sold), "total": 90_000,
+                                               "items": [{"sku": "latte", "category": "coffee", "amount": 90_000}]})
+    assert r.status_code == 422 and r.data["error"]["code"] == "idempotency_key_reused"
+    assert loyalty.ledger_sum(tenant.tenant_id, card) == 50 and len(ledger(tenant, card)) == 1
+
+
+def test_receipts_stored_with_the_old_fingerprint_are_still_recognised(
+        clock: Any, api: Api, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch) -> None:
+    card = new_card(api, tenant, "+79160000022")
+    moscow = timezone(timedelta(hours=3))
+    online = sale("old-1", card, 100_000, clock.now())
+    utc = sale("old-2", card, 200_000, clock.now() - timedelta(hours=2))
+    local = sale("old-3", card, 300_000, (clock.now() - timedelta(hours=1)).astimezone(moscow))
+    assert local["purchased_at"].endswith("+03:00")
+
+    monkeypatch.setattr(purchases, "request_hash", legacy_request_hash)  # written by the code before the fix
+    r = api.post("/v1/purchases", tenant.pos, online_body(online))
+    assert r.status_code == 200, r.data
+    first = upload(api, tenant, "old-batch", [utc, local])
+    assert [x["status"] for x in first] == ["ok", "ok"]
+    monkeypatch.undo()
+    clock.advance(hours=1)
+
+    rows = upload(api, tenant, "new-batch", [online, {**online, "total": 1, "items": [{"sku": "x", "amount": 1}]},
+                                             utc, local])
+    assert [x["status"] for x in rows] == ["duplicate", "error", "duplicate", "duplicate"]
+    assert rows[0]["result"] == summary(r.data)
+    assert rows[1]["error"]["code"] == "receipt_conflict"
+    assert [x["result"] for x in rows[2:]] == [x["result"] for x in first]
+    for receipt, stored in ((utc, first[0]), (local, first[1])):
+        for body in (online_body(receipt), online_body(receipt, with_time=True)):
+            again = api.post("/v1/purchases", tenant.pos, body)
+            assert again.status_code == 200 and again.data["replayed"], again.data
+            assert summary(again.data) == stored["result"]
+    assert loyalty.ledger_sum(tenant.tenant_id, card) == 50 + 100 + 150 and len(ledger(tenant, card)) == 3
