@@ -107,14 +107,12 @@ def plan(state: ReceiptState, *, lines: list[RefundLineRequest] | None, amount: 
     full = state.refunded_amount + refund_amount == state.total
     scale = state.total_weight * state.total
     if full:
-        reversed_cum = state.points_earned
         returned_cum = state.points_redeemed
         weight_scaled = scale - state.refunded_weight_scaled
     else:
-        cum_weight = min(state.refunded_weight_scaled + weight_scaled, scale)
-        reversed_cum = _cumulative(cum_weight, scale, state.points_earned) if scale else _cumulative(
-            state.refunded_amount + refund_amount, state.total, state.points_earned)
         returned_cum = _cumulative(state.refunded_amount + refund_amount, state.total, state.points_redeemed)
+    reversed_cum = reversed_share(state.points_earned, state, state.refunded_amount + refund_amount,
+                                  state.refunded_weight_scaled + weight_scaled)
     return RefundPlan(
         amount=refund_amount,
         points_reversed=max(reversed_cum - state.points_reversed, 0),
@@ -122,6 +120,41 @@ def plan(state: ReceiptState, *, lines: list[RefundLineRequest] | None, amount: 
         line_changes=changes,
         weight_scaled=weight_scaled,
     )
+
+
+def reversed_share(points: int, state: ReceiptState, refunded_amount: int, weight_scaled: int) -> int:
+    """How much of `points` refunds take back in all once `refunded_amount` (taking `weight_scaled`) is refunded.
+
+    All of it once the receipt is refunded in full; before that, in proportion
+    to the refunded weight (to the refunded amount when no line has weight),
+    rounded down. `plan` reverses with this, and the promotion simulator
+    applies the same to the points a replayed receipt earns.
+    """
+    if refunded_amount >= state.total:
+        return points
+    scale = state.total_weight * state.total
+    if scale:
+        return _cumulative(min(weight_scaled, scale), scale, points)
+    return _cumulative(refunded_amount, state.total, points)
+
+
+def refunded_weights(state: ReceiptState) -> list[int]:
+    """Per line, the weight (x total) the refunds recorded on `state` took from it, as `plan` adds them up.
+
+    Rebuilt from refunded amounts, so the same refunds can be taken off the
+    weights another rule set gives the lines: a refund by items takes its
+    line's weight x amount / line amount, a refund by amount that share of
+    every line's weight (the receipt's refunded amount beyond its lines'), a
+    full refund everything. A line refunded by items in several parts may
+    differ from `plan`'s sum by the rounding of each part. A line's figure
+    can exceed its weight (an amount refunded after the line itself was);
+    like `plan`, only the receipt's sum is capped.
+    """
+    if state.refunded_amount >= state.total:
+        return [line.weight * state.total for line in state.lines]
+    by_amount = max(state.refunded_amount - sum(line.refunded_amount for line in state.lines), 0)
+    return [(line.weight * line.refunded_amount * state.total // line.amount if line.amount else 0)
+            + line.weight * by_amount for line in state.lines]
 
 
 def _find_line(state: ReceiptState, req: RefundLineRequest, taken: dict[int, tuple[int, int]]) -> int:

@@ -4,8 +4,13 @@ Each receipt is priced by `pricing.price` (the function the till uses) once
 per rule set, with the tier the card had when it bought and the points it
 redeemed then, so the two answers differ only by the rules. What a replay
 cannot know is left out of both sides alike: coupons (their campaigns may have
-changed since), referral bonuses, and program geography. Refunded quantities
-are taken off each line first, so a returned item earns nothing on either side.
+changed since), referral bonuses, and program geography. Refunds are taken
+off as the till's refund took them (domain/refunds.py): the receipt is priced
+whole, then the share of its points its refunds reversed is reversed, on each
+rule set's own line weights. So a receipt refunded in full (with or without
+items) earns nothing on either side, a refund by amount takes that share of
+every line, a returned item takes its line's points, and under the rules
+that priced it a replayed receipt keeps exactly what its refunds left it.
 
 Money is integers: points x point value (minor units), and the expected
 redemption cost is the extra points x the observed redemption rate (basis
@@ -20,7 +25,7 @@ from datetime import UTC, date, datetime
 from fractions import Fraction
 from typing import Any
 
-from chalicelib.domain import earning, pricing, tiers
+from chalicelib.domain import earning, pricing, refunds, tiers
 from chalicelib.schemas.tenancy import ProgramSpec, Tier, TierMetric, TierRules
 
 BPS = 10_000
@@ -42,7 +47,26 @@ class Receipt:
     tier_id: str | None
     """The tier that priced it (before any upgrade it caused), when the card had tiers."""
     lines: tuple[earning.Line, ...]
+    """As sold: refunds are not taken off here but by `earn`, as the refund reversed them."""
     points_redeemed: int
+    refunded: tuple[int, ...] = ()
+    """Per line, the amount refunded by items (empty: none)."""
+    refunded_amount: int = 0
+    """Refunded in all, in any form: by items, by amount, or in full without items."""
+
+    @property
+    def total(self) -> int:
+        return sum(line.amount for line in self.lines)
+
+    def line_refunds(self) -> tuple[int, ...]:
+        return self.refunded or (0,) * len(self.lines)
+
+    def kept_categories(self) -> set[str]:
+        """The categories of lines with something left after the refunds (what a category counts receipts of)."""
+        if self.refunded_amount >= self.total:
+            return set()
+        return {ln.category for ln, refunded in zip(self.lines, self.line_refunds(), strict=True)
+                if ln.amount > refunded}
 
 
 def receipt_from_doc(receipt_id: str, doc: dict[str, Any], holder: str) -> Receipt | None:
@@ -54,12 +78,13 @@ def receipt_from_doc(receipt_id: str, doc: dict[str, Any], holder: str) -> Recei
     upgrade = response.get("tier_upgrade") or {}
     tier_id = upgrade.get("previous") if upgrade else response.get("tier")
     lines = tuple(earning.Line(str(ln.get("sku", "")), str(ln.get("category", "")), int(ln.get("quantity", 0)),
-                               int(ln["amount"]) - int(ln.get("refunded_amount", 0)))
-                  for ln in doc["lines"])
+                               int(ln["amount"])) for ln in doc["lines"])
+    refunded = tuple(int(ln.get("refunded_amount", 0)) for ln in doc["lines"])
     at = datetime.fromisoformat(str(doc.get("purchased_at") or doc["at"]))
     return Receipt(receipt_id=receipt_id, at=at, card_number=str(number), holder=holder,
                    store_id=str(doc.get("store_id", "")), tier_id=str(tier_id) if tier_id else None,
-                   lines=tuple(ln for ln in lines if ln.amount > 0), points_redeemed=int(doc.get("points_redeemed", 0)))
+                   lines=lines, points_redeemed=int(doc.get("points_redeemed", 0)), refunded=refunded,
+                   refunded_amount=max(int(doc.get("refunded_amount", 0)), sum(refunded)))
 
 
 def _tier(program: ProgramSpec, tier_id: str | None) -> Tier | None:
@@ -70,7 +95,37 @@ def _tier(program: ProgramSpec, tier_id: str | None) -> Tier | None:
 
 
 def earn(program: ProgramSpec, receipt: Receipt) -> earning.Earning:
-    """The points `program` gives this receipt, priced exactly as a purchase is (coupons aside).
+    """The points `program` gives this receipt and its refunds leave it (see `after_refunds`)."""
+    return after_refunds(receipt, _priced(program, receipt))
+
+
+def after_refunds(receipt: Receipt, whole: earning.Earning) -> earning.Earning:
+    """What `whole` (the receipt's points before refunds) keeps after the receipt's refunds.
+
+    The refunds are taken off with the refund rules themselves, on these
+    weights: the points reversed are `refunds.reversed_share` of the points,
+    the receipt bonus loses the same share, and each line keeps its weight
+    less what the refunds took of it (the weights then spread what is kept
+    over categories).
+    """
+    if not receipt.refunded_amount:
+        return whole
+    state = refunds.ReceiptState(
+        total=receipt.total, points_earned=whole.points, points_redeemed=receipt.points_redeemed,
+        lines=[refunds.ReceiptLine(ln.sku, ln.quantity, ln.amount, weight, refunded_amount=refunded)
+               for ln, weight, refunded in zip(receipt.lines, whole.weights, receipt.line_refunds(), strict=True)],
+        refunded_amount=receipt.refunded_amount)
+    taken = refunds.refunded_weights(state)
+
+    def kept(points: int) -> int:
+        return points - refunds.reversed_share(points, state, receipt.refunded_amount, sum(taken))
+
+    weights = [max(line.weight * state.total - t, 0) for line, t in zip(state.lines, taken, strict=True)]
+    return earning.Earning(kept(whole.points), weights, kept(whole.bonus_points), whole.promotions)
+
+
+def _priced(program: ProgramSpec, receipt: Receipt) -> earning.Earning:
+    """The points `program` gives the receipt as sold, priced exactly as a purchase is (coupons aside).
 
     The points redeemed then are redeemed again; if `program` would allow
     fewer on this receipt, the most it allows.
@@ -107,7 +162,8 @@ def _by_category(receipt: Receipt, result: earning.Earning) -> dict[str, int]:
     shares = earning.allocate(result.points - result.bonus_points, result.weights) if result.weights else []
     out: Counter[str] = Counter()
     for line, share in zip(receipt.lines, shares, strict=False):
-        out[line.category] += share
+        if share:
+            out[line.category] += share
     rest = result.points - sum(shares)
     if rest:
         out[RECEIPT_BONUS] += rest
@@ -137,7 +193,7 @@ class Replay:
             self.by_category.setdefault(category, Figures()).current += points
         for category, points in _by_category(receipt, then).items():
             self.by_category.setdefault(category, Figures()).proposed += points
-        for category in {ln.category for ln in receipt.lines}:
+        for category in receipt.kept_categories():
             self.by_category.setdefault(category, Figures()).receipts += 1
         if now.points != then.points:
             self.affected.add(receipt.holder)

@@ -60,7 +60,8 @@ NOTES = (
     "Coupons, referral bonuses and program geography are left out of both rule sets alike.",
     "Receipts that earned and redeemed no points under the rules of their day left no ledger entry and are not "
     "replayed.",
-    "Refunded amounts are taken off their lines before replaying.",
+    "Refunds (in full, by amount or by items) reverse the same share of each replayed receipt's points as they "
+    "reversed at the till, on each rule set's own line weights.",
     "Each receipt keeps the tier that priced it; tier counts under proposed thresholds use the cards' "
     "qualification figures now.",
 )

@@ -177,3 +177,41 @@ def test_a_simulation_report_asked_for_without_a_proposal_fails_with_a_reason(
     build_all()
     failed = api.get(f"/v1/reports/{r.data['report_id']}", tenant.admin).data
     assert failed["status"] == "failed" and failed["failure"]["code"] == "no_proposal"
+
+
+def test_every_refund_form_is_taken_off_the_replay_as_the_refund_reversed_it(
+        api: Api, tenant: TenantKeys, clock: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three 200.00 receipts at 5% (10 points each): one refunded in full without items, one by amount, one by items."""
+    card = new_card(api, tenant)
+    assert buy(api, tenant.pos, "f1", card, 20_000).data["points_earned"] == 10
+    assert buy(api, tenant.pos, "f2", card, 20_000).data["points_earned"] == 10
+    mixed = api.post("/v1/purchases", tenant.pos, {
+        "receipt_id": "f3", "card_number": card, "store_id": "msk-01", "total": 20_000,
+        "items": [{"sku": "latte", "category": "coffee", "quantity": 1, "amount": 15_000},
+                  {"sku": "cookie", "category": "food", "quantity": 1, "amount": 5_000}]})
+    assert mixed.data["points_earned"] == 10, mixed.data
+    body = {"from": "2026-11-02", "to": "2026-11-04", "proposed": {**MAIN, "earning": {"rate_bps": 1000}}}
+    before = api.post("/v1/programs/main/simulate", tenant.admin, body).data["totals"]
+    assert (before["points_current"], before["points_proposed"]) == (30, 60)
+
+    clock.advance(days=1)
+    reversed_points = [api.post("/v1/refunds", tenant.pos, refund).data["points_reversed"] for refund in (
+        {"refund_id": "rf1", "receipt_id": "f1"},
+        {"refund_id": "rf2", "receipt_id": "f2", "amount": 10_000},
+        {"refund_id": "rf3", "receipt_id": "f3", "items": [{"sku": "cookie", "quantity": 1, "amount": 5_000}]})]
+    assert reversed_points == [10, 5, 2], "the cookie's quarter of 10 points, 2.5, rounds down"
+    got = api.post("/v1/programs/main/simulate", tenant.admin, body).data
+    # Now: 0 + 5 + 8 = 13, what the card kept (30 - 17). Proposed: 0 + 10 + (20 - 5) = 25.
+    assert got["totals"] == {"receipts": 3, "points_current": 13, "points_proposed": 25, "extra_points": 12,
+                             "expected_redemption_cost": 0, "liability_change": 1_200}
+    assert [(c["category"], c["points_current"], c["points_proposed"]) for c in got["by_category"]] == [
+        ("coffee", 13, 25)]
+
+    monkeypatch.setattr(simulation, "SYNC_RECEIPTS", 2)
+    queued = api.post("/v1/programs/main/simulate", tenant.admin, body)
+    assert queued.status_code == 202, queued.data
+    build_all()
+    ready = api.get(f"/v1/reports/{queued.data['report_id']}", tenant.admin).data
+    total = parse_csv(download(ready["download_url"])[0])[-1]
+    assert (total["section"], total["receipts"], total["points_current"], total["points_proposed"]) == (
+        "total", "3", "13", "25")

@@ -119,7 +119,8 @@ def test_receipt_from_doc_takes_refunds_off_and_the_tier_before_an_upgrade() -> 
            "response": {"tier": "gold", "tier_upgrade": {"previous": "base", "tier": "gold"}}}
     got = sim.receipt_from_doc("r1", doc, "c1")
     assert got is not None
-    assert got.lines == (Line("a", "coffee", 2, 600),)
+    assert got.lines == (Line("a", "coffee", 2, 1000), Line("b", "food", 1, 500))
+    assert (got.refunded, got.refunded_amount, got.kept_categories()) == ((400, 500), 900, {"coffee"})
     assert got.tier_id == "base" and got.points_redeemed == 5 and got.at == datetime(2026, 11, 2, 9, tzinfo=UTC)
     assert sim.receipt_from_doc("r2", {**doc, "card_number": None}, "c1") is None
 
@@ -136,3 +137,73 @@ def test_tier_counts_under_new_thresholds() -> None:
     counts, approximate = sim.tier_counts(rules, lower, states, AT)
     assert counts == [("base", 2, 1), ("gold", 1, 2)] and approximate is False
     assert sim.tier_counts(rules, None, states, AT) == ([], False)
+
+
+def stored(*lines: tuple[str, int, int], refunded: int = 0) -> dict[str, Any]:
+    """A stored receipt doc of (category, amount, refunded by items) lines, `refunded` in all (any form)."""
+    return {"card_number": "100", "store_id": "msk-01", "points_redeemed": 0, "at": AT.isoformat(),
+            "total": sum(a for _, a, _ in lines), "refunded_amount": refunded,
+            "lines": [{"sku": f"sku-{i}", "category": c, "quantity": 1, "amount": a, "refunded_amount": r}
+                      for i, (c, a, r) in enumerate(lines)]}
+
+
+def test_every_refund_form_takes_off_of_the_replay_what_it_reversed() -> None:
+    # 5% now, 10% proposed: 200.00 earns 10 -> 20. A full refund without items leaves nothing; 100.00 refunded
+    # by amount leaves half; 50.00 of food refunded by items reverses 10 x 1/4 = 2.5 -> 2 (as the till did), so 8
+    # are kept now, and 20 - 5 = 15 under the proposal.
+    replay = sim.Replay(program(), program(earning={"rate_bps": 1000}))
+    docs = {"whole": stored(("coffee", 20_000, 0)),
+            "full": stored(("coffee", 20_000, 0), refunded=20_000),
+            "by-amount": stored(("coffee", 20_000, 0), refunded=10_000),
+            "by-items": stored(("coffee", 15_000, 0), ("food", 5_000, 5_000), refunded=5_000)}
+    got = {}
+    for name, doc in docs.items():
+        receipt = sim.receipt_from_doc(name, doc, name)
+        assert receipt is not None
+        got[name] = replay.add(receipt)
+    assert got == {"whole": (10, 20), "full": (0, 0), "by-amount": (5, 10), "by-items": (8, 15)}
+    assert (replay.total.receipts, replay.total.current, replay.total.proposed) == (4, 23, 45)
+    assert {c: (f.receipts, f.current, f.proposed) for c, f in replay.by_category.items()} == {
+        "coffee": (3, 23, 45)}, "the refunded food line and the refunded receipt count for nothing"
+    assert replay.affected == {"whole", "by-amount", "by-items"}
+
+
+refund_steps = st.lists(st.one_of(
+    st.tuples(st.just("items"), st.integers(0, 3), st.integers(1, 100)),
+    st.tuples(st.just("amount"), st.just(0), st.integers(1, 100)),
+    st.tuples(st.just("full"), st.just(0), st.just(100))), max_size=4)
+
+
+@given(st.lists(st.tuples(st.sampled_from(CATEGORIES), st.integers(1, 500_000)), min_size=1, max_size=4),
+       refund_steps, st.integers(1, 10_000), st.sampled_from(["down", "half_up"]))
+def test_replayed_under_its_own_rules_a_refunded_receipt_keeps_what_the_refunds_left(
+        lines: list[tuple[str, int]], steps: list[tuple[str, int, int]], rate: int, rounding: str) -> None:
+    from chalicelib.domain import refunds
+
+    rules = program(earning={"rate_bps": rate, "rounding": rounding})
+    gross = sim.earn(rules, receipt(*lines))
+    state = refunds.ReceiptState(total=sum(a for _, a in lines), points_earned=gross.points, points_redeemed=0,
+                                 lines=[refunds.ReceiptLine(f"sku-{i}", 1, a, w)
+                                        for i, ((_, a), w) in enumerate(zip(lines, gross.weights, strict=True))])
+    for kind, index, percent in steps:  # each line refunded by items at most once (see refunds.refunded_weights)
+        line = state.lines[index % len(lines)]
+        if kind == "items" and line.refunded_amount:
+            continue
+        left = state.total - state.refunded_amount
+        try:
+            if kind == "items":
+                request = refunds.RefundLineRequest(line.sku, 1, max(line.amount * percent // 100, 1))
+                plan = refunds.plan(state, lines=[request], amount=None)
+            else:
+                plan = refunds.plan(state, lines=None, amount=None if kind == "full" else max(left * percent // 100, 1))
+        except refunds.RefundRefused:
+            continue
+        refunds.apply(state, plan)
+    doc = stored(*((c, a, ln.refunded_amount) for (c, a), ln in zip(lines, state.lines, strict=True)),
+                 refunded=state.refunded_amount)
+    replayed = sim.receipt_from_doc("r", doc, "c1")
+    assert replayed is not None
+    replay = sim.Replay(rules, rules.model_copy(deep=True))
+    kept = gross.points - state.points_reversed
+    assert replay.add(replayed) == (kept, kept)
+    assert sum(f.current for f in replay.by_category.values()) == kept
