@@ -149,11 +149,16 @@ def member_row(customer_id: str, doc: dict[str, Any], person: dict[str, Any], di
 CHANNELS = ("site", "app", "store", "event", "referral", "import", "survey", "other")
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "day", "members", "new_members", *(f"new_{c}" for c in CHANNELS), "active_members", "receipts", "revenue",
-    "average_receipt", "points_earned", "points_redeemed", "points_expired", "points_adjusted",
-    "liability_points", "liability_money", "breakage_bps",
+    "average_receipt", "points_earned", "points_reversed", "points_redeemed", "points_returned", "points_expired",
+    "points_adjusted", "liability_points", "liability_money", "breakage_bps",
 )
 """One row per day, then a `total` row: members at the end, distinct active members over the whole period,
-sums, and the outstanding liability now (points and money at the program's point value)."""
+sums, and the outstanding liability now (points and money at the program's point value).
+
+Points are gross with the refunds' part beside them, as on the dashboard (same names): `points_earned` is
+what receipts earned and `points_reversed` what refunds took back, `points_redeemed` what receipts spent and
+`points_returned` what refunds gave back, each counted on the day of its entry; so a refund's day shows it
+and the receipt's day is unchanged, like receipts and revenue."""
 
 
 @dataclass
@@ -164,21 +169,27 @@ class DayFigures:
     receipts: dict[str, int] = field(default_factory=dict)
     """receipt id -> total, once its record is read (0 until then)."""
     earned: int = 0
+    reversed: int = 0
     redeemed: int = 0
+    returned: int = 0
     expired: int = 0
     adjusted: int = 0
 
     def add(self, holder: str, entry: dict[str, Any]) -> None:
         """One ledger entry of the day. `holder` is the customer id, or the card number of an anonymous card.
 
-        Earned is net of reversals (a refund takes back what the receipt earned) and redeemed net of returns
-        (a refund gives back what the receipt spent), so a refunded purchase counts for nothing.
+        Earned and redeemed are gross, like receipts and revenue; what refunds took back (reversed) and gave
+        back (returned) is counted apart, as the dashboard counts it.
         """
         kind, points = str(entry.get("type")), int(entry.get("points", 0))
-        if kind in ("accrual", "bonus", "reversal"):
+        if kind in ("accrual", "bonus"):
             self.earned += points
-        elif kind in ("redemption", "return"):
+        elif kind == "reversal":
+            self.reversed -= points
+        elif kind == "redemption":
             self.redeemed -= points
+        elif kind == "return":
+            self.returned += points
         elif kind == "expiry":
             self.expired -= points
         elif kind == "adjustment":
@@ -190,7 +201,10 @@ class DayFigures:
 
 
 def breakage_bps(expired: int, earned: int) -> int | str:
-    """Expired points as basis points of earned points (rounded down); empty when nothing was earned."""
+    """Expired points as basis points of earned points (rounded down); empty when nothing was earned.
+
+    The summary passes the points that stayed earned (earned less reversed): reversed points could not expire.
+    """
     return expired * 10_000 // earned if earned > 0 else ""
 
 
@@ -233,20 +247,27 @@ def summary_rows(start: date, end: date, members: MemberCounts, figures: Iterabl
         receipts_total += count
         revenue_total += revenue
         totals.earned += fig.earned
+        totals.reversed += fig.reversed
         totals.redeemed += fig.redeemed
+        totals.returned += fig.returned
         totals.expired += fig.expired
         totals.adjusted += fig.adjusted
         yield [day.isoformat(), running, sum(new.values()), *(new.get(c, 0) for c in CHANNELS), len(fig.active),
-               count, revenue, average(revenue, count), fig.earned, fig.redeemed, fig.expired, fig.adjusted,
-               "", "", breakage_bps(fig.expired, fig.earned)]
+               count, revenue, average(revenue, count), *_points(fig), "", "",
+               breakage_bps(fig.expired, fig.earned - fig.reversed)]
     new_total: Counter[str] = Counter()
     for day, counts in members.by_day.items():
         if start <= day < end:
             new_total.update(counts)
     yield ["total", running, sum(new_total.values()), *(new_total.get(c, 0) for c in CHANNELS), len(active_all),
-           receipts_total, revenue_total, average(revenue_total, receipts_total), totals.earned, totals.redeemed,
-           totals.expired, totals.adjusted,
-           liability_points, liability_points * point_value, breakage_bps(totals.expired, totals.earned)]
+           receipts_total, revenue_total, average(revenue_total, receipts_total), *_points(totals),
+           liability_points, liability_points * point_value,
+           breakage_bps(totals.expired, totals.earned - totals.reversed)]
+
+
+def _points(fig: DayFigures) -> list[int]:
+    """The points columns, in SUMMARY_COLUMNS order."""
+    return [fig.earned, fig.reversed, fig.redeemed, fig.returned, fig.expired, fig.adjusted]
 
 
 # --- tier distribution ------------------------------------------------------------------

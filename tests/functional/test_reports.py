@@ -477,15 +477,20 @@ def story(api: Api, tenant: TenantKeys, clock: Any) -> dict[str, Any]:
 
 
 def _expected_points(api: Api, tenant: TenantKeys, cards: list[str]) -> dict[str, dict[str, int]]:
-    """Per day, from the cards' own ledgers: earned (net of reversals), redeemed (net of returns), expired."""
+    """Per day, from the cards' own ledgers: earned and redeemed (gross), reversed, returned, expired."""
     out: dict[str, dict[str, int]] = {}
     for card in cards:
         for e in card_ledger(api, tenant, card):
-            day = out.setdefault(e["at"][:10], {"earned": 0, "redeemed": 0, "expired": 0})
-            if e["type"] in ("accrual", "bonus", "reversal"):
+            day = out.setdefault(e["at"][:10], {"earned": 0, "reversed": 0, "redeemed": 0, "returned": 0,
+                                                "expired": 0})
+            if e["type"] in ("accrual", "bonus"):
                 day["earned"] += e["points"]
-            elif e["type"] in ("redemption", "return"):
+            elif e["type"] == "reversal":
+                day["reversed"] -= e["points"]
+            elif e["type"] == "redemption":
                 day["redeemed"] -= e["points"]
+            elif e["type"] == "return":
+                day["returned"] += e["points"]
             elif e["type"] == "expiry":
                 day["expired"] -= e["points"]
     return out
@@ -515,18 +520,46 @@ def test_program_summary_day_by_day_and_in_total(api: Api, tenant: TenantKeys, s
 
     anna, boris, anonymous = (story[k]["number"] for k in ("anna", "boris", "anonymous"))
     expected = _expected_points(api, tenant, [anna, boris, anonymous])
+    names = ("points_earned", "points_reversed", "points_redeemed", "points_returned", "points_expired")
     for day, figures in expected.items():
-        assert ints(by_day[day], "points_earned", "points_redeemed", "points_expired") == (
-            figures["earned"], figures["redeemed"], figures["expired"]), day
+        assert ints(by_day[day], *names) == (figures["earned"], figures["reversed"], figures["redeemed"],
+                                             figures["returned"], figures["expired"]), day
     earned = sum(f["earned"] for f in expected.values())
     expired = sum(f["expired"] for f in expected.values())
     assert earned > 0 and expired > 0 and sum(f["redeemed"] for f in expected.values()) == 20
-    assert ints(total, "points_earned", "points_redeemed", "points_expired") == (earned, 20, expired)
-    assert int(total["breakage_bps"]) == expired * 10_000 // earned
+    assert ints(by_day["2026-11-04"], "points_earned", "points_reversed") == (0, 25), "boris's s2, refunded"
+    assert ints(total, *names) == (earned, 25, 20, 0, expired)
+    assert int(total["breakage_bps"]) == expired * 10_000 // (earned - 25)
     members_points = sum(api.get(f"/v1/cards/{n}", tenant.pos).data["balance"]
                          + api.get(f"/v1/cards/{n}", tenant.pos).data["pending"] for n in (anna, boris))
     assert ints(total, "liability_points", "liability_money") == (members_points, members_points * 100)
     assert by_day["2026-11-10"]["points_earned"] == "0" and by_day["2026-11-10"]["breakage_bps"] == ""
+
+
+def test_program_summary_and_dashboard_give_the_same_figures_for_a_day_with_refunds(
+        api: Api, tenant: TenantKeys, clock: Any) -> None:
+    r = api.put("/v1/programs/main", tenant.admin, {**MAIN_RULES, "pending_days": 0})
+    assert r.status_code == 200, r.data
+    anna = issue(api, tenant, "main", {"phone": "+79161234567"})["number"]
+    assert buy(api, tenant.pos, "d1", anna, 200_000).data["points_earned"] == 100
+    assert buy(api, tenant.pos, "d2", anna, 50_000).data["points_earned"] == 25
+    d3 = buy(api, tenant.pos, "d3", anna, 40_000, redeem=20).data                   # 380.00 paid: 19 points
+    assert (d3["points_earned"], d3["points_redeemed"]) == (19, 20)
+    full = api.post("/v1/refunds", tenant.pos, {"refund_id": "df2", "receipt_id": "d2"}).data
+    half = api.post("/v1/refunds", tenant.pos, {"refund_id": "df3", "receipt_id": "d3", "amount": 20_000}).data
+    assert (full["points_reversed"], half["points_reversed"], half["points_returned"]) == (25, 9, 10)
+
+    report = request_report(api, tenant.admin, {**SUMMARY, "from": "2026-11-02", "to": "2026-11-03"})
+    build_all()
+    ready = api.get(f"/v1/reports/{report['report_id']}", tenant.admin).data
+    day, total = parse_csv(download(ready["download_url"])[0])
+    today = api.get("/v1/dashboard?program_id=main", tenant.admin).data["today"]
+    shared = ("receipts", "revenue", "points_earned", "points_reversed", "points_redeemed")
+    assert {name: int(day[name]) for name in shared} == {name: today[name] for name in shared} == {
+        "receipts": 3, "revenue": 290_000, "points_earned": 144, "points_reversed": 34, "points_redeemed": 20}
+    assert int(day["points_returned"]) == 10
+    assert {name: total[name] for name in (*shared, "points_returned")} == {
+        name: day[name] for name in (*shared, "points_returned")}
 
 
 def _xlsx_parts(raw: bytes) -> dict[str, str]:

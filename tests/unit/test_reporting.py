@@ -124,7 +124,7 @@ def test_csv_semicolon() -> None:
 
 # --- program summary, tiers, members ----------------------------------------------------
 
-def test_day_figures_net_refunds_and_count_receipts_once() -> None:
+def test_day_figures_keep_gross_and_refunds_apart_and_count_receipts_once() -> None:
     fig = reporting.DayFigures()
     fig.add("c1", {"type": "accrual", "points": 100, "receipt_id": "r1"})
     fig.add("c1", {"type": "redemption", "points": -30, "receipt_id": "r1"})
@@ -135,7 +135,8 @@ def test_day_figures_net_refunds_and_count_receipts_once() -> None:
     fig.add("card-9", {"type": "adjustment", "points": 25, "reason": "goodwill"})
     fig.add("card-9", {"type": "bonus", "points": 5})
     fig.add("card-9", {"type": "tier", "points": 0, "tier": "silver"})
-    assert (fig.earned, fig.redeemed, fig.expired, fig.adjusted) == (105, 20, 7, 25)
+    assert (fig.earned, fig.reversed, fig.redeemed, fig.returned) == (155, 50, 30, 10), "gross, as the dashboard"
+    assert (fig.expired, fig.adjusted) == (7, 25)
     assert fig.active == {"c1", "c2"} and list(fig.receipts) == ["r1", "r2"]
 
 
@@ -174,6 +175,32 @@ def test_summary_rows_per_day_and_total() -> None:
         (140, 0, 0), (0, 20, 0), (0, 0, 14), (140, 20, 14)]
     assert (table[3]["liability_points"], table[3]["liability_money"], table[3]["breakage_bps"]) == (106, 10_600, 1000)
     assert table[0]["liability_points"] == "" and table[2]["breakage_bps"] == ""
+
+
+def test_summary_rows_give_gross_points_and_reversed_side_by_side() -> None:
+    # A 200.00 receipt earning 100 and redeeming 30, half refunded (50 reversed, 15 returned); one of 100.00
+    # earning 50, refunded in full the same day; 10 points expire.
+    day = reporting.DayFigures()
+    for holder, entry in [("a", {"type": "accrual", "points": 100, "receipt_id": "r1"}),
+                          ("a", {"type": "redemption", "points": -30, "receipt_id": "r1"}),
+                          ("b", {"type": "accrual", "points": 50, "receipt_id": "r2"}),
+                          ("b", {"type": "reversal", "points": -50, "receipt_id": "r2", "refund_id": "f2"}),
+                          ("a", {"type": "reversal", "points": -50, "receipt_id": "r1", "refund_id": "f1"}),
+                          ("a", {"type": "return", "points": 15, "receipt_id": "r1", "refund_id": "f1"}),
+                          ("c", {"type": "expiry", "points": -10})]:
+        day.add(holder, entry)
+    day.receipts = {"r1": 20_000, "r2": 10_000}
+    start = date(2026, 11, 2)
+    rows = list(reporting.summary_rows(start, date(2026, 11, 3), reporting.MemberCounts(), iter([day]), 0, 100))
+    columns = list(reporting.SUMMARY_COLUMNS)
+    assert columns[columns.index("points_earned"):columns.index("points_expired")] == [
+        "points_earned", "points_reversed", "points_redeemed", "points_returned"]
+    for row in rows:
+        got = dict(zip(columns, row, strict=True))
+        assert (got["receipts"], got["revenue"]) == (2, 30_000)
+        assert (got["points_earned"], got["points_reversed"], got["points_redeemed"], got["points_returned"]) == (
+            150, 100, 30, 15)
+        assert got["breakage_bps"] == 10 * 10_000 // (150 - 100), "expired over the points that stayed earned"
 
 
 def test_summary_needs_one_figure_per_day() -> None:

@@ -8,8 +8,11 @@ export reads it), each receipt's total from its record. A receipt that moved
 no points (nothing earned, nothing redeemed) leaves no ledger entry and is
 not counted. Outstanding liability is the members' cards' points now
 (pending included, debts deducted) at the program's point value; see
-program_cards for why anonymous cards are not in it. Breakage is expired
-points over earned points (basis points), per day and for the period.
+program_cards for why anonymous cards are not in it. Points are gross with
+what refunds took back (reversed) and gave back (returned) beside them, under
+the dashboard's names (see SUMMARY_COLUMNS). Breakage is expired points over
+the points that stayed earned (earned less reversed; basis points), per day
+and for the period.
 """
 
 from __future__ import annotations
@@ -87,8 +90,8 @@ def charts(workbook: Workbook, sheet: Worksheet, count: int, ctx: ReportContext)
 
 PROGRAM_SUMMARY = ReportType(
     name="program_summary",
-    description="Members, new members by channel, active members, receipts, revenue, points earned / redeemed / "
-                "expired, liability and breakage, per day and in total.",
+    description="Members, new members by channel, active members, receipts, revenue, points earned / reversed / "
+                "redeemed / returned / expired, liability and breakage, per day and in total.",
     columns=reporting.SUMMARY_COLUMNS,
     rows=rows,
     charts=charts,
