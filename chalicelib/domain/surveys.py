@@ -9,7 +9,7 @@ with the response summary and counted in the survey's results.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -134,6 +134,19 @@ def split(questions: Iterable[Question], answers: Mapping[str, Any]) -> tuple[di
         if question.id in answers:
             (personal if is_personal(question) else plain)[question.id] = answers[question.id]
     return plain, personal
+
+
+def unidentified(questions: Sequence[Question], answers: Mapping[str, Any]) -> dict[str, Any]:
+    """What a response from nobody in particular keeps: non-personal answers that are no consent.
+
+    Without a verified phone or an invitation nobody is known to stand behind
+    the answers, so personal ones (names, phones, e-mails, free text) and
+    consent ticks would be claims about someone unproven: they are dropped.
+    Choices, ratings and NPS still count in the results.
+    """
+    plain, _ = split(questions, answers)
+    consent_ids = {q.id for q in questions if q.type is QuestionType.CONSENT}
+    return {qid: value for qid, value in plain.items() if qid not in consent_ids}
 
 
 @dataclass(frozen=True)

@@ -152,6 +152,11 @@ class SurveyDefinition(Input):
     ends_at: datetime | None = None
     rate_limit_per_hour: int = Field(default=20, ge=1, le=10_000,
                                      description="Responses accepted per client IP address per hour.")
+    verify_phone: bool = Field(
+        default=True,
+        description="Responses act on a customer only with a phone verified by SMS code (or an invitation). Can "
+                    "be switched off only for a survey that collects no phone, e-mail or consent: its responses "
+                    "are then anonymous answers.")
 
     @model_validator(mode="after")
     def _consistent(self) -> SurveyDefinition:
@@ -172,7 +177,15 @@ class SurveyDefinition(Input):
                 raise ValueError("starts_at and ends_at need a time zone offset")
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
+        if not self.verify_phone and any(_identifying(q) for q in self.questions):
+            raise ValueError("verify_phone can be off only for a survey that collects no phone, e-mail or consent")
         return self
+
+
+def _identifying(question: Question) -> bool:
+    """A question whose answer claims an identity or a consent: only a verified person may give it."""
+    return (question.type in (QuestionType.PHONE, QuestionType.EMAIL, QuestionType.CONSENT)
+            or question.maps_to in (ProfileField.PHONE, ProfileField.EMAIL))
 
 
 class SurveyCreate(SurveyDefinition):
@@ -190,6 +203,7 @@ class Survey(Output):
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     rate_limit_per_hour: int
+    verify_phone: bool = True
     created_at: datetime
     updated_at: datetime | None = None
 
@@ -217,6 +231,9 @@ class PublicSurvey(Output):
     questions: list[PublicQuestion]
     reward: str | None = Field(default=None, description="A short description of the reward, if any.")
     ends_at: datetime | None = None
+    verify_phone: bool = Field(description="Ask for the phone's SMS code (`/v1/public/verifications`) before "
+                                           "sending the response: without it the response counts only as "
+                                           "answers.")
 
 
 def _bounded_answer(value: Any) -> Any:
@@ -243,12 +260,17 @@ class ResponseIn(Input):
                                                                 "`YYYY-MM-DD`, phone, e-mail, true/false).")
     invitation: Annotated[str, StringConstraints(min_length=10, max_length=600)] | None = Field(
         default=None, description="The signed token of a post-purchase invitation: identifies the customer.")
+    phone_verification: Annotated[str, StringConstraints(min_length=10, max_length=600)] | None = Field(
+        default=None, description="The `proof` of `POST /v1/public/verifications/{tenant_id}/{id}/check` for the "
+                                  "phone answered (or, in a survey without a phone question, the phone that "
+                                  "identifies the respondent). Without it the response is kept as answers only.")
 
 
 class RewardOut(Output):
     granted: bool
     reason: str | None = Field(default=None, description="Why not: no_reward, already_rewarded, reward_pending, "
-                               "reward_unavailable.")
+                               "reward_unavailable, phone_not_verified (the response was kept as answers only), "
+                               "anonymous (the survey does not identify respondents).")
     kind: str | None = None
     card_number: str | None = None
     points: int | None = None
@@ -257,6 +279,8 @@ class RewardOut(Output):
 
 class ResponseAccepted(Output):
     response_id: str
+    verified: bool = Field(description="True when the response is linked to a customer (verified phone or "
+                                       "invitation); false when it was kept as answers only.")
     reward: RewardOut
     message: str
 
@@ -293,7 +317,8 @@ class SurveyResults(Output):
 class SurveyResponse(Output):
     response_id: str
     survey_id: str
-    customer_id: str
+    customer_id: str | None = Field(description="None for a response kept as answers only (unverified or "
+                                                "anonymous).")
     at: datetime
     answers: dict[str, Any]
     receipt_id: str | None = None

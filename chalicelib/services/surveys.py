@@ -23,8 +23,10 @@ A public response is processed in this order, each step safe to repeat:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -59,7 +61,7 @@ from chalicelib.schemas.surveys import (
     SurveyStatus,
 )
 from chalicelib.schemas.tenancy import ProgramKind, ProgramStatus, TenantStatus
-from chalicelib.services import cards, catalog, coupons, customers, signing
+from chalicelib.services import cards, catalog, coupons, customers, signing, verification
 from chalicelib.storage import audit, directory, loyalty, people
 from chalicelib.storage import coupons as coupon_store
 from chalicelib.storage import customers as customer_records
@@ -172,8 +174,9 @@ def responses(tenant_id: str, survey_id: str, limit: int, cursor: str | None
     rows, next_cursor = store.list_responses(tenant_id, survey_id, limit, cursor)
     out = []
     for row in rows:
-        scope, customer_id = str(row.get("scope") or tenant_id), str(row["customer_id"])
-        personal = people.get_answers(scope, customer_id, survey_id, str(row["response_id"])) or {}
+        scope, customer_id = str(row.get("scope") or tenant_id), row.get("customer_id")
+        personal = (people.get_answers(scope, str(customer_id), survey_id, str(row["response_id"])) or {}
+                    if customer_id else {})
         out.append(SurveyResponse(
             response_id=row["response_id"], survey_id=survey_id, customer_id=customer_id, at=row["at"],
             answers={**(row.get("answers") or {}), **personal}, receipt_id=row.get("receipt_id"),
@@ -237,7 +240,8 @@ def public(tenant_id: str, survey_id: str) -> PublicSurvey:
                  for q in _questions(doc)]
     return PublicSurvey(tenant_id=tenant_id, survey_id=survey_id, title=doc["title"],
                         description=doc.get("description"), kind=doc["kind"], questions=questions,
-                        reward=rules.reward_text(doc["reward"]), ends_at=doc.get("ends_at"))
+                        reward=rules.reward_text(doc["reward"]), ends_at=doc.get("ends_at"),
+                        verify_phone=bool(doc.get("verify_phone", True)))
 
 
 def _count_hit(tenant_id: str, survey_id: str, source_ip: str, limit: int, at: datetime) -> None:
@@ -294,8 +298,28 @@ def _invited(tenant_id: str, survey_id: str, token: str, at: datetime) -> tuple[
     return scope, customer_id, receipt_id, receipt[0].get("store_id")
 
 
+@dataclass(frozen=True)
+class Respondent:
+    """Who stands behind a response: a customer (invitation or verified phone), or nobody in particular."""
+
+    scope: str
+    customer_id: str | None
+    response_id: str
+    receipt_id: str | None = None
+    store_id: str | None = None
+    verification_id: str | None = None
+    unrewarded: str | None = None
+    """Why a response from nobody in particular earns nothing: phone_not_verified or anonymous."""
+
+
 def respond(tenant_id: str, survey_id: str, body: ResponseIn, source_ip: str) -> tuple[int, ResponseAccepted]:
-    """Take a public response: validate, find or create the customer, record it, reward once."""
+    """Take a public response: validate, identify the respondent, record it, reward a customer once.
+
+    Nothing unauthenticated changes a customer: only an invitation or a phone
+    verified by SMS code links a response to a customer, fills their profile,
+    records consent or pays a reward. Any other response is kept as answers
+    only (its choices and ratings still count in the results).
+    """
     at = clock.now()
     doc = _open_survey(tenant_id, survey_id, at)
     _count_hit(tenant_id, survey_id, source_ip, int(doc["rate_limit_per_hour"]), at)
@@ -304,42 +328,92 @@ def respond(tenant_id: str, survey_id: str, body: ResponseIn, source_ip: str) ->
     if checked.errors:
         raise validation_error("The answers are invalid.", [ErrorDetail(f, issue) for f, issue in checked.errors])
     profile = rules.profile_of(questions, checked.answers)
-    actor = f"survey:{survey_id}"
-    receipt_id = store_id = None
     if body.invitation is not None:
-        scope, customer_id, receipt_id, store_id = _invited(tenant_id, survey_id, body.invitation, at)
-        if store.invitation_used(tenant_id, survey_id, receipt_id):
-            raise conflict("invitation_used", "This invitation was already answered.", "invitation")
-        if profile.consents:
-            decisions = [ConsentIn.model_validate_json(json.dumps(c)) for c in _consents(survey_id, profile)]
-            customers.set_consents(customers.find(tenant_id, customer_id), decisions, actor)
-        response_id = "i" + hashlib.sha256(f"{survey_id}|{receipt_id}".encode()).hexdigest()[:15]
+        who = _invited_respondent(tenant_id, survey_id, body.invitation, profile, at)
+    elif body.phone_verification is not None:
+        who = _verified_respondent(tenant_id, survey_id, body.phone_verification, profile, questions)
     else:
-        if "phone" not in profile.personal:
-            phone_q = next((q.id for q in questions if q.maps_to is not None and q.maps_to.value == "phone"), None)
-            if phone_q is None:
-                raise ApiError(400, "invitation_required", "This survey is answered through an invitation link.",
-                               [ErrorDetail("invitation", "required")])
-            raise validation_error("A phone number identifies you.", [ErrorDetail(f"answers.{phone_q}", "required")])
-        scope = tenant_id
-        customer_id, _ = customers.ensure(tenant_id, scope, _customer_spec(survey_id, profile, questions), actor,
-                                          mode="overwrite")
-        response_id = new_id()
-    plain, personal = rules.split(questions, checked.answers)
-    if personal:
-        people.add_answers(scope, customer_id, survey_id, response_id, personal, at)
-    summary = {"survey_id": survey_id, "response_id": response_id, "customer_id": customer_id, "scope": scope,
-               "answers": plain, "receipt_id": receipt_id, "store_id": store_id, "reward": None}
-    shard = int(hashlib.sha256(response_id.encode()).hexdigest(), 16) % store.SHARDS
-    if not store.record_response(tenant_id, scope, customer_id, survey_id, response_id, summary,
-                                 rules.counter_keys(questions, checked.answers), shard, receipt_id, at):
-        raise conflict("invitation_used", "This invitation was already answered.", "invitation")
-    reward = _reward(tenant_id, scope, customer_id, survey_id, doc["reward"], actor)
-    store.set_response_reward(scope, customer_id, survey_id, response_id, reward.model_dump(mode="json"))
+        who = _unidentified_respondent(tenant_id, doc, questions)
+    kept = checked.answers if who.customer_id is not None else rules.unidentified(questions, checked.answers)
+    plain, personal = rules.split(questions, kept)
+    if personal and who.customer_id is not None:
+        people.add_answers(who.scope, who.customer_id, survey_id, who.response_id, personal, at)
+    unrewarded = RewardOut(granted=False, reason=who.unrewarded) if who.unrewarded else None
+    summary = {"survey_id": survey_id, "response_id": who.response_id, "customer_id": who.customer_id,
+               "scope": who.scope, "answers": plain, "receipt_id": who.receipt_id, "store_id": who.store_id,
+               "reward": unrewarded.model_dump(mode="json") if unrewarded else None}
+    shard = int(hashlib.sha256(who.response_id.encode()).hexdigest(), 16) % store.SHARDS
+    if not store.record_response(tenant_id, who.scope, who.customer_id, survey_id, who.response_id, summary,
+                                 rules.counter_keys(questions, kept), shard, who.receipt_id, at):
+        raise _already_answered(body)
+    if who.verification_id is not None:
+        verification.finish(tenant_id, who.verification_id)
+    reward = unrewarded or _rewarded(tenant_id, survey_id, who, doc["reward"])
     from chalicelib.services import webhooks
 
     webhooks.survey_completed(tenant_id, summary, reward)
-    return 201, ResponseAccepted(response_id=response_id, reward=reward, message="Thank you for your answers.")
+    return 201, ResponseAccepted(response_id=who.response_id, verified=who.customer_id is not None, reward=reward,
+                                 message="Thank you for your answers.")
+
+
+def _already_answered(body: ResponseIn) -> ApiError:
+    if body.invitation is not None:
+        return conflict("invitation_used", "This invitation was already answered.", "invitation")
+    return conflict("verification_used", "This phone verification was already used for a response; verify the "
+                    "phone again.", "phone_verification")
+
+
+def _rewarded(tenant_id: str, survey_id: str, who: Respondent, spec: dict[str, Any]) -> RewardOut:
+    assert who.customer_id is not None
+    reward = _reward(tenant_id, who.scope, who.customer_id, survey_id, spec, f"survey:{survey_id}")
+    store.set_response_reward(who.scope, who.customer_id, survey_id, who.response_id, reward.model_dump(mode="json"))
+    return reward
+
+
+def _invited_respondent(tenant_id: str, survey_id: str, token: str, profile: rules.Profile,
+                        at: datetime) -> Respondent:
+    """The receipt's customer, named by a signed invitation that only they were sent; their consents apply."""
+    scope, customer_id, receipt_id, store_id = _invited(tenant_id, survey_id, token, at)
+    if store.invitation_used(tenant_id, survey_id, receipt_id):
+        raise conflict("invitation_used", "This invitation was already answered.", "invitation")
+    if profile.consents:
+        decisions = [ConsentIn.model_validate_json(json.dumps(c)) for c in _consents(survey_id, profile)]
+        customers.set_consents(customers.find(tenant_id, customer_id), decisions, f"survey:{survey_id}")
+    response_id = "i" + hashlib.sha256(f"{survey_id}|{receipt_id}".encode()).hexdigest()[:15]
+    return Respondent(scope, customer_id, response_id, receipt_id, store_id)
+
+
+def _verified_respondent(tenant_id: str, survey_id: str, proof: str, profile: rules.Profile,
+                         questions: list[Question]) -> Respondent:
+    """The customer holding the verified phone (created if new): their answers fill the profile.
+
+    The proof is spent before the customer is touched and names the
+    response (one response per verification); a retry of a request that died
+    after spending it may go on until the response is recorded, a replay
+    after that is refused before anything is written.
+    """
+    verification_id, phone = verification.proven_phone(tenant_id, proof, "phone_verification")
+    phone_q = next((q.id for q in questions if q.maps_to is not None and q.maps_to.value == "phone"), None)
+    answered = profile.personal.get("phone")
+    if answered is not None and answered != phone:
+        raise _unprocessable("phone_mismatch", "This is not the phone that was verified.",
+                             f"answers.{phone_q}" if phone_q else "phone_verification")
+    verified = dataclasses.replace(profile, personal={**profile.personal, "phone": phone})
+    spec = _customer_spec(survey_id, verified, questions)
+    verification.spend(tenant_id, verification_id, f"survey:{survey_id}", "phone_verification")
+    customer_id, _ = customers.ensure(tenant_id, tenant_id, spec, f"survey:{survey_id}", mode="overwrite")
+    response_id = "v" + hashlib.sha256(f"{survey_id}|{verification_id}".encode()).hexdigest()[:15]
+    return Respondent(tenant_id, customer_id, response_id, verification_id=verification_id)
+
+
+def _unidentified_respondent(tenant_id: str, doc: dict[str, Any], questions: list[Question]) -> Respondent:
+    """Nobody in particular: kept as answers only, or refused where the survey only takes known respondents."""
+    if not doc.get("verify_phone", True):
+        return Respondent(tenant_id, None, new_id(), unrewarded="anonymous")
+    if any(q.maps_to is not None and q.maps_to.value == "phone" for q in questions):
+        return Respondent(tenant_id, None, new_id(), unrewarded="phone_not_verified")
+    raise ApiError(400, "invitation_required", "This survey is answered through an invitation link or with a "
+                   "verified phone.", [ErrorDetail("invitation", "required")])
 
 
 # --- rewards ------------------------------------------------------------------------------------------

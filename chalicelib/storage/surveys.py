@@ -7,6 +7,8 @@
                                                         receipt/store of a feedback invitation, the reward;
                                                         listed by survey through gsi1 `<tid>#survey#<sid>` /
                                                         `<at>#<rid>`
+<tid>#survey-answers#<sid>#<rid> / survey#<sid>#<rid>  a response kept as answers only (no customer: unverified
+                                                        or anonymous), listed through gsi1 like the others
 <scope>#customer#<cid>          / survey-reward#<sid>   the reward marker: one reward per customer per survey
 <tid>#survey-invitation#<sid>#<receipt> / used          one response per post-purchase invitation
 <tid>#survey-rate#<sid>#<ip sha256> / window#<hour>     responses from one address in one hour (TTL)
@@ -53,6 +55,13 @@ def responses_index_pk(tenant_id: str, survey_id: str) -> str:
 
 def response_sk(survey_id: str, response_id: str) -> str:
     return f"survey#{survey_id}#{response_id}"
+
+
+def response_pk(tenant_id: str, scope: str, customer_id: str | None, survey_id: str, response_id: str) -> str:
+    """A customer's response lives with the customer; one from nobody in particular in a partition of its own."""
+    if customer_id is None:
+        return f"{tenant_id}#survey-answers#{survey_id}#{response_id}"
+    return customer_pk(scope, customer_id)
 
 
 def reward_sk(survey_id: str) -> str:
@@ -123,14 +132,15 @@ def counters(tenant_id: str, survey_id: str) -> dict[str, int]:
 
 # --- responses ------------------------------------------------------------------------------
 
-def record_response(tenant_id: str, scope: str, customer_id: str, survey_id: str, response_id: str,
+def record_response(tenant_id: str, scope: str, customer_id: str | None, survey_id: str, response_id: str,
                     summary: dict[str, Any], counter_keys: list[str], shard: int, invitation_receipt: str | None,
                     at: datetime) -> bool:
     """The summary, the counters and (for an invitation) its one-use marker, all or nothing.
 
     Counters go to shard `shard` (and the next ones when a response has more
     than COUNTERS_PER_UPDATE of them: one transaction never touches an item
-    twice). False when the invitation was already used.
+    twice). False when the invitation was already used or a response with
+    this id is already recorded (a replay).
     """
     chunks = [counter_keys[i:i + COUNTERS_PER_UPDATE] for i in range(0, len(counter_keys), COUNTERS_PER_UPDATE)]
     if len(chunks) > SHARDS:
@@ -141,8 +151,8 @@ def record_response(tenant_id: str, scope: str, customer_id: str, survey_id: str
             tx.save(LoyaltyRecord(invitation_pk(tenant_id, survey_id, invitation_receipt), USED_SK,
                                   kind="survey_invitation", doc={"response_id": response_id}, at=at),
                     condition=LoyaltyRecord.pk.does_not_exist())
-        tx.save(LoyaltyRecord(customer_pk(scope, customer_id), response_sk(survey_id, response_id),
-                              kind="survey_response", doc=summary, at=at,
+        tx.save(LoyaltyRecord(response_pk(tenant_id, scope, customer_id, survey_id, response_id),
+                              response_sk(survey_id, response_id), kind="survey_response", doc=summary, at=at,
                               gsi1pk=responses_index_pk(tenant_id, survey_id),
                               gsi1sk=f"{at.isoformat()}#{response_id}"),
                 condition=LoyaltyRecord.pk.does_not_exist())
@@ -153,7 +163,8 @@ def record_response(tenant_id: str, scope: str, customer_id: str, survey_id: str
     try:
         transactions.write(build)
     except TransactionFailed as err:
-        if invitation_receipt is not None and err.condition_failed(0):
+        marker_and_summary = 2 if invitation_receipt is not None else 1
+        if any(err.condition_failed(i) for i in range(marker_and_summary)):
             return False
         raise
     return True

@@ -33,6 +33,7 @@ from chalicelib.storage.tables import TABLES
 from infra.local.gateway import install_gateway_responses
 from infra.local.resources import create_resources
 from tests.conftest import _reset_caches
+from tests.functional import phone_codes
 from tests.functional.conftest import Api, TenantKeys, make_agency, make_tenant
 from tests.functional.jobqueue import drain, receive_all, run_worker
 
@@ -121,6 +122,9 @@ def seed(api: Api, keys: TenantKeys, tag: str, phone_base: int) -> Seeded:
         "id": ids["survey"], "title": f"{marker} survey", "kind": "feedback", "status": "active",
         "questions": [{"id": "nps", "type": "nps", "label": "Recommend us?", "required": True}]}), 201)
     _ok(api.put("/v1/mail-settings", admin, {"sms_sender_id": f"Iso{tag.upper()}"}), 200)
+    ids["verification"] = _ok(api.post(f"/v1/public/verifications/{keys.tenant_id}", None, {"phone": phones[2]}),
+                              201)["verification_id"]
+    ids["proof"] = phone_codes.proof_for(api, keys.tenant_id, phones[2])
     ids["campaign"] = f"{t}-mail"
     _ok(api.post("/v1/campaigns", admin, {
         "id": ids["campaign"], "name": f"{marker} mail", "segment_id": ids["segment"], "channel": "sms",

@@ -7,6 +7,7 @@ from typing import Any
 
 from chalicelib.storage.loyalty import ledger_sum
 from chalicelib.storage.tables import TABLES
+from tests.functional import phone_codes
 from tests.functional.conftest import Api, TenantKeys
 from tests.functional.test_pos_rules import buy
 
@@ -55,7 +56,8 @@ def seed(api: Api, tenant: TenantKeys, clock: Any) -> tuple[str, str]:
     assert api.patch(f"/v1/customers/{cid}", tenant.admin, {"preferred_channel": "email"}).status_code == 200
     assert api.post("/v1/surveys", tenant.admin, SURVEY).status_code == 201
     answered = api.post(f"/v1/public/surveys/{tenant.tenant_id}/feedback-form/responses", None,
-                        {"answers": {"phone": PERSON["phone"], "comment": COMMENT, "stars": 5}})
+                        {"answers": {"phone": PERSON["phone"], "comment": COMMENT, "stars": 5},
+                         "phone_verification": phone_codes.proof_for(api, tenant.tenant_id, PERSON["phone"])})
     assert answered.status_code == 201, answered.data
     return cid, card
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from chalicelib.services import customers as customer_service
 from chalicelib.storage import people
+from tests.functional import phone_codes
 from tests.functional.conftest import Api, TenantKeys
 from tests.functional.test_pos_rules import buy
 
@@ -159,7 +160,9 @@ def test_merge_moves_cards_history_stats_and_missing_fields(api: Api, tenant: Te
                             {"id": "note", "type": "text", "label": "Note"}]}
     assert api.post("/v1/surveys", tenant.admin, survey).status_code == 201
     assert api.post(f"/v1/public/surveys/{tenant.tenant_id}/hello/responses", None,
-                    {"answers": {"phone": "+79035550000", "note": "love the cakes"}}).status_code == 201
+                    {"answers": {"phone": "+79035550000", "note": "love the cakes"},
+                     "phone_verification": phone_codes.proof_for(api, tenant.tenant_id, "+79035550000")}
+                    ).status_code == 201
     keep_id = api.get("/v1/customers?card=" + keep_card, tenant.admin).data["customer_id"]
     merged = api.post(f"/v1/customers/{keep_id}/merge", tenant.admin, {"duplicate_id": dup["customer_id"]})
     assert merged.status_code == 200, merged.data

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chalicelib.domain.phones import normalise
 from chalicelib.storage import coupons as coupon_store
 from chalicelib.storage.tables import LoyaltyRecord
+from tests.functional import phone_codes
 from tests.functional.conftest import Api, TenantKeys
 
 BASE = "/v1/surveys"
@@ -55,8 +57,20 @@ def _create(api: Api, tenant: TenantKeys, body: dict[str, Any]) -> dict[str, Any
     return r.data
 
 
-def _respond(api: Api, tenant: TenantKeys, survey_id: str, answers: dict[str, Any], **extra: Any) -> Any:
+def _respond(api: Api, tenant: TenantKeys, survey_id: str, answers: dict[str, Any], verify: bool = True,
+             **extra: Any) -> Any:
+    """Answer as a form does: a phone answered is first verified by SMS code (unless told not to)."""
+    if verify and "invitation" not in extra and "phone_verification" not in extra and _valid_phone(answers):
+        extra["phone_verification"] = phone_codes.proof_for(api, tenant.tenant_id, answers["phone"])
     return api.post(f"{_public(tenant.tenant_id, survey_id)}/responses", None, {"answers": answers, **extra})
+
+
+def _valid_phone(answers: dict[str, Any]) -> bool:
+    try:
+        normalise(str(answers.get("phone")))
+    except ValueError:
+        return False
+    return True
 
 
 def _customer(api: Api, tenant: TenantKeys, phone: str = PHONE) -> dict[str, Any]:

@@ -25,5 +25,6 @@ from chalicelib.api.routes import (  # noqa: F401
     templates,
     tenant,
     triggers,
+    verification,
     webhooks,
 )
