@@ -174,6 +174,11 @@ class SerialisingMiddleware:
             time.sleep(SHORT_POLL_INTERVAL)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "") == SMS_OUTBOX_PATH:
+            with self.lock:
+                body = json.dumps(sms_outbox(), ensure_ascii=False).encode()
+            start_response("200 OK", [("Content-Type", "application/json; charset=utf-8")])
+            return [body]
         if environ.get("PATH_INFO", "").startswith("/moto-api/recorder/"):
             # moto's replay-recording endpoint calls back into this server: locking here would deadlock.
             return self.app(environ, start_response)
@@ -182,6 +187,22 @@ class SerialisingMiddleware:
         status, headers, body = response or self._call_locked(environ)
         start_response(status, headers)
         return [body]
+
+
+SMS_OUTBOX_PATH = "/_local/sms"
+"""Every SMS this embedded AWS "sent" (moto keeps them in memory, no real gateway): the local stack's outbox."""
+
+
+def sms_outbox() -> list[dict[str, str]]:
+    """The SMS moto's SNS kept, oldest first: what a new user (or an end-to-end test) reads a code from."""
+    from moto.sns.models import sns_backends
+
+    out = []
+    for account in sns_backends.values():
+        for region, backend in account.items():
+            out += [{"id": mid, "to": to, "text": text, "region": region}
+                    for mid, (to, text) in backend.sms_messages.items()]
+    return out
 
 
 def _request_handler(base: type[Any], verbose: bool) -> type[Any]:

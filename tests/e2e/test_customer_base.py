@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+
+import requests
 
 from tests.e2e.conftest import LocalStack
 
@@ -23,9 +26,24 @@ def test_survey_referral_and_erasure_over_http(stack: LocalStack) -> None:
 
     member = stack.request("POST", "/v1/customers", pos, json={"phone": "+7 916 555-00-11"}).json()
     code = member["referral"]["code"]
+    unverified = stack.request("POST", f"/v1/public/surveys/coffee-chain/{survey_id}/responses", None,
+                               json={"answers": {"phone": "+7 916 555-00-11", "name": "Mallory", "sms": True}})
+    assert unverified.status_code == 201 and unverified.json()["verified"] is False, unverified.text
+    assert stack.get("/v1/customers?phone=%2B79165550011", admin).json()["first_name"] is None
+
+    started = stack.request("POST", "/v1/public/verifications/coffee-chain", None, json={"phone": "8 916 555 00 22"})
+    assert started.status_code == 201, started.text
+    [sms] = [m for m in requests.get(f"http://127.0.0.1:{stack.moto_port}/_local/sms", timeout=10).json()
+             if m["to"] == "+79165550022"]
+    sms_code = re.search(r"\b(\d{6})\b", sms["text"])
+    assert sms_code, sms
+    checked = stack.request("POST", f"/v1/public/verifications/coffee-chain/{started.json()['verification_id']}/check",
+                            None, json={"phone": "+79165550022", "code": sms_code.group(1)})
+    assert checked.status_code == 200, checked.text
     answered = stack.request("POST", f"/v1/public/surveys/coffee-chain/{survey_id}/responses", None,
-                             json={"answers": {"phone": "8 916 555 00 22", "name": "Варвара", "sms": True}})
-    assert answered.status_code == 201, answered.text
+                             json={"answers": {"phone": "8 916 555 00 22", "name": "Варвара", "sms": True},
+                                   "phone_verification": checked.json()["proof"]})
+    assert answered.status_code == 201 and answered.json()["verified"] is True, answered.text
     card = answered.json()["reward"]["card_number"]
     friend = stack.get("/v1/customers?phone=%2B79165550022", admin).json()
     assert friend["first_name"] == "Варвара" and friend["cards"] == [card]
