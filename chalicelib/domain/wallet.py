@@ -15,7 +15,7 @@ negative meanwhile) or written off, per the program's policy.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 
@@ -54,6 +54,16 @@ class Lot:
             expires_at=datetime.fromisoformat(doc["expires_at"]) if doc.get("expires_at") else None,
             source=str(doc["source"]),
         )
+
+
+def sale_lot(points: int, sold_at: datetime, *, pending_days: int, expiry_days: int, source: str) -> Lot:
+    """Points earned on a sale: the return window and the expiry count from the sale, however late it is processed.
+
+    A receipt uploaded days after it was sold must not keep its points
+    pending, or alive, longer than one sent at the till (`expiry_days` 0: never).
+    """
+    return Lot(points, sold_at, sold_at + timedelta(days=pending_days),
+               sold_at + timedelta(days=expiry_days) if expiry_days else None, source)
 
 
 class InsufficientPoints(Exception):
@@ -108,6 +118,19 @@ class Wallet:
         self.debt -= repay
         if lot.points - repay > 0:
             self.lots.append(replace(lot, points=lot.points - repay))
+
+    def earn_at(self, lot: Lot, at: datetime) -> int:
+        """Add a sale's points when it is processed at `at`; returns those already expired then (not kept).
+
+        A late receipt's points may have expired (counted from the sale) before
+        it was processed: they are reported as earned and expired at once, so
+        they repay no debt and never wait in the wallet for a sweep day that may
+        already have been walked.
+        """
+        if lot.expired(at):
+            return max(lot.points, 0)
+        self.earn(lot)
+        return 0
 
     def spend(self, points: int, at: datetime) -> None:
         """Spend matured points, oldest first."""

@@ -34,7 +34,7 @@ from chalicelib.domain import earning, pricing, tiers
 from chalicelib.domain.cards import CardState, CardStatus
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.principal import Principal
-from chalicelib.domain.wallet import InsufficientPoints, Lot
+from chalicelib.domain.wallet import InsufficientPoints, Lot, sale_lot
 from chalicelib.errors import ApiError, ErrorDetail, card_busy, forbidden
 from chalicelib.schemas.coupons import CouponResult, normalise_code
 from chalicelib.schemas.pos import (
@@ -371,6 +371,7 @@ def compute(tenant_id: str, principal: Principal, body: PurchaseIn, at: datetime
     version = program.version if program else None
     tier_value = 0
     upgrade = None
+    points_expire_at = None
     if card is not None and program is not None and located is not None:
         wallet = card.wallet
         try:
@@ -385,8 +386,10 @@ def compute(tenant_id: str, principal: Principal, body: PurchaseIn, at: datetime
             outcome.entries.append((located, LedgerEntry(entry_id=new_id(), type="redemption",
                                                          points=-body.redeem_points, balance_after=balance, **stamp)))
         earned = priced.points_earned
-        wallet.earn(Lot(earned, at, at + timedelta(days=program.pending_days), expiry_of(program, at),
-                        body.receipt_id))
+        sold = sale_lot(earned, rules_at, pending_days=program.pending_days, expiry_days=program.expiry_days,
+                        source=body.receipt_id)
+        expired = wallet.earn_at(sold, at)
+        points_expire_at = sold.expires_at
         wallet.compact(at)
         if priced.earned.points:
             balance += priced.earned.points
@@ -398,6 +401,11 @@ def compute(tenant_id: str, principal: Principal, body: PurchaseIn, at: datetime
                 outcome.entries.append((located, LedgerEntry(entry_id=new_id(), type="bonus",
                                                              points=coupon.bonus_points, balance_after=balance,
                                                              coupon=coupon_rules.display(coupon.code), **stamp)))
+        if expired:
+            balance -= expired
+            outcome.entries.append((located, LedgerEntry(
+                entry_id=new_id(), type="expiry", points=-expired, balance_after=balance,
+                reason="expired before the receipt was processed (expiry counts from the sale)", **stamp)))
         if tier_rules is not None:
             tier_value = priced.payable if tier_rules.metric is TierMetric.SPEND else earned
             change = tiers.record(card.tiers, tier_rules, tier_value, at)
@@ -409,7 +417,7 @@ def compute(tenant_id: str, principal: Principal, body: PurchaseIn, at: datetime
                     previous_tier=change.previous, reason=f"upgrade: qualification {reached} reached {change.tier}",
                     **stamp)))
         outcome.cards.append(located)
-        referral_points = _referral(outcome, located, program, body.total, stamp, at)
+        referral_points = _referral(outcome, located, program, body.total, stamp, at, rules_at)
         if card.customer_id is not None:
             outcome.customer = (located.scope, card.customer_id)
             outcome.stats = customer_rules.receipt_stats(body.total, store.id,
@@ -452,6 +460,7 @@ def compute(tenant_id: str, principal: Principal, body: PurchaseIn, at: datetime
                        for g, amount in gifts],
         "refunded_amount": 0, "refunded_weight_scaled": 0, "points_reversed": 0, "points_returned": 0,
         "at": at.isoformat(), "purchased_at": rules_at.isoformat(),
+        "points_expire_at": points_expire_at.isoformat() if points_expire_at else None,
     }
     return outcome
 
@@ -467,12 +476,14 @@ def _referrer_card(scope: str, referrer_id: str, program_id: str, friend_card: s
 
 
 def _referral(outcome: Outcome, located: Located, program: Program, total: int, stamp: dict[str, Any],
-              at: datetime) -> int:
+              at: datetime, sold_at: datetime) -> int:
     """Reward a referral on the friend's first qualifying purchase: both cards, in this purchase's transaction.
 
     The friend's record is marked (version-guarded) in the same transaction,
     so a referral pays out once however often the till retries. The bonus
-    matures with the program's pending days and is not reversed by a refund.
+    matures when the sale's return window closes (counted from the sale, as
+    its own points) and expires counted from when it is credited (a reward
+    is never born expired); it is not reversed by a refund.
     """
     card, scope = located.card, located.scope
     rules_ = program.referral
@@ -494,7 +505,7 @@ def _referral(outcome: Outcome, located: Located, program: Program, total: int, 
         referrer_has_card=referrer_card is not None)
     if reward is None:
         return 0
-    matures = at + timedelta(days=program.pending_days)
+    matures = sold_at + timedelta(days=program.pending_days)
     source = f"referral:{card.customer_id}"
     if reward.friend_points:
         card.wallet.earn(Lot(reward.friend_points, at, matures, expiry_of(program, at), source))

@@ -33,7 +33,7 @@ from chalicelib.domain.wallet import Lot
 from chalicelib.errors import ApiError, ErrorDetail, card_busy
 from chalicelib.schemas.coupons import RefundPolicy
 from chalicelib.schemas.pos import GiftCharge, LedgerEntry, MoneyEntry, RefundIn, RefundResult
-from chalicelib.schemas.tenancy import RefundSpentPolicy, TierMetric
+from chalicelib.schemas.tenancy import Program, RefundSpentPolicy, TierMetric
 from chalicelib.services import catalog, dashboard
 from chalicelib.services.purchases import (
     CouponUse,
@@ -132,6 +132,20 @@ class _Refund:
     coupon_uses: list[CouponUse] = field(default_factory=list)
 
 
+def _points_expired(receipt: dict[str, Any], program: Program | None, at: datetime) -> bool:
+    """Whether the receipt's earned points were past their expiry at `at`.
+
+    The receipt keeps the expiry its points were earned with (counted from the
+    sale, so a late offline receipt's too); a receipt kept before that dated
+    its points from when it was processed, by the program's expiry days.
+    """
+    if "points_expire_at" in receipt:
+        expires = receipt["points_expire_at"]
+        return expires is not None and datetime.fromisoformat(str(expires)) <= at
+    processed = datetime.fromisoformat(receipt["at"])
+    return bool(program and program.expiry_days and processed + timedelta(days=program.expiry_days) <= at)
+
+
 def _points_part(tenant_id: str, receipt: dict[str, Any], plan: rules.RefundPlan, body: RefundIn, at: datetime,
                  actor: str, out: _Refund) -> None:
     """Reverse earned points and return redeemed ones on the receipt's points card."""
@@ -142,7 +156,7 @@ def _points_part(tenant_id: str, receipt: dict[str, Any], plan: rules.RefundPlan
     allow_debt = program is None or program.redemption.refund_spent_policy is RefundSpentPolicy.NEGATIVE_BALANCE
     purchased = datetime.fromisoformat(receipt["at"])
     to_reverse, expired = plan.points_reversed, 0
-    if program and program.expiry_days and purchased + timedelta(days=program.expiry_days) <= at:
+    if _points_expired(receipt, program, at):
         to_reverse, expired = 0, plan.points_reversed  # spent or expired by their expiry date: nothing to take
     wallet = card.wallet
     written_off = wallet.reverse(to_reverse, body.receipt_id, at, allow_debt=allow_debt)

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from chalicelib.services import pos_batches as service
-from chalicelib.services import purchases
-from chalicelib.storage import loyalty
+from chalicelib.services import purchases, sweeps
+from chalicelib.storage import loyalty, transactions
 from chalicelib.storage import pos_batches as batch_store
 from tests.functional import jobqueue
 from tests.functional.conftest import Api, TenantKeys
@@ -380,3 +380,94 @@ def test_receipts_stored_with_the_old_fingerprint_are_still_recognised(
             assert again.status_code == 200 and again.data["replayed"], again.data
             assert summary(again.data) == stored["result"]
     assert loyalty.ledger_sum(tenant.tenant_id, card) == 50 + 100 + 150 and len(ledger(tenant, card)) == 3
+
+
+# --- the clocks of a late receipt ------------------------------------------------------------
+
+def test_offline_points_are_pending_and_expire_counted_from_the_sale(
+        clock: Any, api: Api, tenant: TenantKeys) -> None:
+    assert api.put("/v1/programs/main", tenant.admin,
+                   {**MAIN, "pending_days": 2, "expiry_days": 10}).status_code == 200
+    card = new_card(api, tenant, "+79160000030")
+    t0, day = clock.now(), timedelta(days=1)
+    clock.advance(days=12)  # the till comes back online on day 12
+    rows = upload(api, tenant, "late", [
+        sale("gone", card, 100_000, t0 + day),           # expired on day 11, before the upload
+        sale("matured", card, 200_000, t0 + 9 * day),    # its return window closed on day 11: spendable at once
+        sale("fresh", card, 400_000, t0 + 11 * day),     # pending until day 13, not day 14
+    ])
+    assert [(x["status"], x["result"]["points_earned"]) for x in rows] == [("ok", 50), ("ok", 100), ("ok", 200)]
+    assert [(x["result"]["balance"], x["result"]["pending"]) for x in rows] == [(0, 0), (100, 0), (100, 200)]
+    view = api.get(f"/v1/cards/{card}", tenant.pos).data
+    assert (view["balance"], view["pending"]) == (100, 200)
+    assert loyalty.ledger_sum(tenant.tenant_id, card) == 300 == view["balance"] + view["pending"]
+    gone = sorted((e["type"], e["points"], e["balance_after"]) for e in ledger(tenant, card)
+                  if e["receipt_id"] == "gone")
+    assert gone == [("accrual", 50, 50), ("expiry", -50, 0)], "earned and expired at once, in the ledger"
+    stored = loyalty.get_card(tenant.tenant_id, card)
+    assert stored is not None and stored.next_due == t0 + 19 * day, "the sweep's next work: 'matured' expiring"
+
+    clock.advance(days=1)  # day 13
+    view = api.get(f"/v1/cards/{card}", tenant.pos).data
+    assert (view["balance"], view["pending"]) == (300, 0)
+    clock.advance(days=6)  # day 19: the day-9 sale's points expire
+    assert api.get(f"/v1/cards/{card}", tenant.pos).data["balance"] == 200
+    assert sweeps.maintain_card(tenant.tenant_id, card) == 1, "the sweep's work on the card: one expiry entry"
+    assert loyalty.ledger_sum(tenant.tenant_id, card) == 200
+
+
+def test_a_refund_after_an_offline_sales_points_expired_takes_no_other_points(
+        clock: Any, api: Api, tenant: TenantKeys) -> None:
+    assert api.put("/v1/programs/main", tenant.admin, {**MAIN, "expiry_days": 10}).status_code == 200
+    card = new_card(api, tenant, "+79160000031")
+    t0 = clock.now()
+    clock.advance(days=2)
+    rows = upload(api, tenant, "early", [sale("early", card, 100_000, t0 + timedelta(days=1))])  # expires day 11
+    assert rows[0]["result"]["points_earned"] == 50
+    r = api.post("/v1/purchases", tenant.pos, online_body(sale("today", card, 100_000, clock.now())))
+    assert r.status_code == 200 and r.data["points_earned"] == 50  # expires day 12
+    clock.advance(days=9, hours=12)
+
+    r = api.post("/v1/refunds", tenant.pos, {"refund_id": "early-r", "receipt_id": "early"})
+    assert r.status_code == 200, r.data
+    assert (r.data["points_reversed"], r.data["points_expired"], r.data["balance"]) == (0, 50, 50)
+    assert api.get(f"/v1/cards/{card}", tenant.pos).data["balance"] == 50, "today's points are untouched"
+
+
+def test_a_receipt_kept_before_its_points_expiry_was_stored_dates_it_from_processing(
+        clock: Any, api: Api, tenant: TenantKeys) -> None:
+    assert api.put("/v1/programs/main", tenant.admin, {**MAIN, "expiry_days": 10}).status_code == 200
+    card = new_card(api, tenant, "+79160000032")
+    r = api.post("/v1/purchases", tenant.pos, online_body(sale("old", card, 100_000, clock.now())))
+    assert r.status_code == 200 and r.data["points_earned"] == 50
+    pk = loyalty.receipt_pk(tenant.tenant_id, "old")
+    stored = loyalty.get_doc(pk, loyalty.RECEIPT_SK)
+    assert stored is not None and stored[0]["points_expire_at"] == iso(clock.now() + timedelta(days=10))
+    doc = {k: v for k, v in stored[0].items() if k != "points_expire_at"}  # as the code before this field kept it
+    transactions.write(lambda tx: loyalty.replace_versioned(tx, pk, loyalty.RECEIPT_SK, "receipt", doc, stored[1],
+                                                            clock.now()))
+    clock.advance(days=10, hours=1)
+
+    r = api.post("/v1/refunds", tenant.pos, {"refund_id": "old-r", "receipt_id": "old"})
+    assert r.status_code == 200 and (r.data["points_reversed"], r.data["points_expired"]) == (0, 50), r.data
+
+
+def test_a_late_receipts_referral_bonus_matures_with_the_sales_return_window(
+        clock: Any, api: Api, tenant: TenantKeys) -> None:
+    referral = {"friend_points": 100, "referrer_points": 200, "min_purchase": 50_000, "max_per_referrer": 1}
+    assert api.put("/v1/programs/main", tenant.admin,
+                   {**MAIN, "pending_days": 2, "referral": referral}).status_code == 200
+    member = api.post("/v1/customers", tenant.admin, {"phone": "+79160000040"}).data
+    referrer = new_card(api, tenant, "+79160000040")
+    r = api.post("/v1/cards", tenant.pos, {"program_id": "main", "customer": {
+        "phone": "+79160000041", "referral_code": member["referral"]["code"]}})
+    assert r.status_code == 201, r.data
+    friend = r.data["number"]
+    sold = clock.now()
+    clock.advance(days=3)  # the return window closed a day before the upload
+
+    rows = upload(api, tenant, "referred", [sale("ref-1", friend, 100_000, sold)])
+    assert (rows[0]["result"]["points_earned"], rows[0]["result"]["balance"], rows[0]["result"]["pending"]) == (
+        50, 150, 0), "the sale's points and the friend's bonus: spendable at once"
+    view = api.get(f"/v1/cards/{referrer}", tenant.pos).data
+    assert (view["balance"], view["pending"]) == (200, 0)

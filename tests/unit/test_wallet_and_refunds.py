@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from chalicelib.domain import refunds
 from chalicelib.domain.redemption import max_redeemable
-from chalicelib.domain.wallet import InsufficientPoints, Lot, Wallet
+from chalicelib.domain.wallet import InsufficientPoints, Lot, Wallet, sale_lot
 from chalicelib.schemas.tenancy import ProgramSpec
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -168,3 +168,19 @@ def test_partial_refunds_add_up_to_exactly_one_full_refund(parts: list[int], ear
         reversed_total += last.points_reversed
         returned_total += last.points_returned
     assert (reversed_total, returned_total) == (earned, redeemed)
+
+
+def test_a_sales_points_count_from_the_sale_however_late_it_is_processed() -> None:
+    sold = sale_lot(100, T0, pending_days=2, expiry_days=10, source="r1")
+    assert (sold.earned_at, sold.available_at, sold.expires_at) == (T0, T0 + timedelta(days=2), T0 + timedelta(days=10))
+    assert sale_lot(5, T0, pending_days=0, expiry_days=0, source="r2").expires_at is None, "0: never expires"
+    w = Wallet(debt=30)
+    assert w.earn_at(sold, T0 + timedelta(days=3)) == 0, "uploaded on day 3: matured, kept"
+    assert (w.spendable(T0 + timedelta(days=3)), w.pending(T0 + timedelta(days=3)), w.debt) == (70, 0, 0)
+
+
+def test_a_sales_points_already_expired_when_processed_are_not_kept_and_repay_no_debt() -> None:
+    w = Wallet(debt=30)
+    late = sale_lot(40, T0, pending_days=2, expiry_days=10, source="late")
+    assert w.earn_at(late, T0 + timedelta(days=10)) == 40
+    assert (w.lots, w.debt, w.total) == ([], 30, -30)
