@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 STAGE  ?= dev
 export AWS_DEFAULT_REGION ?= eu-central-1
 
-.PHONY: venv run test lint template package bench bench-quick clean reset-local
+.PHONY: venv run test test-unit test-fast lint template package bench bench-quick clean reset-local
 
 # Reinstall only when a requirements file changes (the stamp is newer than both otherwise).
 venv: $(STAMP)
@@ -28,6 +28,14 @@ lint: venv
 # Unit, functional and e2e tests (e2e starts the local stack as a subprocess on free ports).
 test: lint
 	$(BIN)/python -m pytest -n 2 --dist worksteal --durations=10
+
+# The pure rules only: the inner loop (well under a minute).
+test-unit: venv
+	$(BIN)/python -m pytest tests/unit -n 2 -q
+
+# Unit and functional tests (the app over in-process moto), no local stack: a few minutes.
+test-fast: venv
+	$(BIN)/python -m pytest tests/unit tests/functional -n 2 --dist worksteal -q
 
 # Regenerate infra/resources.json from the PynamoDB models and infra/template.py.
 template: venv
