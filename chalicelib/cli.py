@@ -1,4 +1,4 @@
-"""Operator command line: `python -m chalicelib.cli {apply,validate,platform-key,import-customers}`.
+"""Operator command line: `python -m chalicelib.cli {apply,validate,platform-key,sweep,...}`.
 
   apply FILE|DIR ... [--keys-out PATH]   validate every file, then apply them (idempotent)
   validate FILE|DIR ...                  validate only; needs no AWS at all
@@ -10,10 +10,18 @@
   import-customers FILE --api URL --key KEY [--program P]
                                          import a customer CSV through the HTTP API, with a progress bar
 
+Target. The commands that use AWS (apply, platform-key, sweep, triggers,
+usage-keys, reconcile) act on the running local stack (`make run`, found
+through `.local/stack.json`) or, with `--stage dev|prod`, on that deployed
+stage; with neither they refuse (exit 2) rather than guess. They print the
+target on stderr before touching it (chalicelib/cli_target.py).
+
 New keys are shown exactly once (printed, or appended to --keys-out as JSON).
-Exit status: 0 done, 1 invalid file or failed apply (or import), 2 bad usage, 3 import
-done with rejected rows. Storage modules are imported only by the commands
-that write, so `validate` runs in CI without credentials or endpoints.
+Exit status: 0 done, 1 invalid file or failed command (or import), 2 bad usage
+or no target, 3 import done with rejected rows. A failure is one line on
+stderr (`--traceback` shows the traceback). Storage modules are imported only
+by the commands that use AWS, after the target is set, so `validate` runs in
+CI without credentials or endpoints.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from chalicelib.cli_target import Target, TargetError, resolve
 from chalicelib.schemas.keys import KeyCreated
 from chalicelib.schemas.tenancy import TenantFile
 from chalicelib.services.platform import ensure_platform_key
@@ -38,7 +47,36 @@ from chalicelib.services.tenant_files import (
     load_tenant_file,
 )
 
-__all__ = ["apply_tenant_file", "ensure_platform_key", "main"]
+__all__ = ["Target", "apply_tenant_file", "ensure_platform_key", "main"]
+
+
+def _connect(args: argparse.Namespace) -> None:
+    """Choose, set and announce the command's target, before the first import that reads settings."""
+    target: Target | None = args.target
+    if target is None:
+        if "chalicelib.settings" in sys.modules:
+            raise TargetError("settings are already loaded in this process, so the CLI cannot choose its target; "
+                              "in-process callers pass main(..., target=Target.as_configured())")
+        target = resolve(args.stage)
+        target.activate()
+    print(f"{args.command}: acting on {target.description}", file=sys.stderr, flush=True)
+
+
+def _one_line(err: BaseException) -> str:
+    """An error and its causes on one line. PynamoDB's message says what failed ("Failed to get item"), its
+    cause why ("Unable to locate credentials"); botocore's messages name the operation and the AWS error code."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = " ".join(str(current).split())
+        if text and not any(text in part for part in parts):
+            parts.append(text)
+        current = getattr(current, "cause", None) or current.__cause__
+    message = ": ".join(parts) or type(err).__name__
+    ours = type(err).__module__.split(".")[0] in ("botocore", "boto3", "pynamodb")
+    return message if ours else f"{type(err).__name__}: {message}"
 
 
 def _expand(paths: Sequence[str]) -> list[Path]:
@@ -142,6 +180,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             print(error, file=sys.stderr)
         print("nothing applied", file=sys.stderr)
         return 1
+    _connect(args)
     from chalicelib.services.tenant_files import preflight
 
     for path, tf in loaded.items():
@@ -180,6 +219,7 @@ def cmd_platform_key(args: argparse.Namespace) -> int:
     if problem := _check_keys_out(keys_out):
         print(problem, file=sys.stderr)
         return 1
+    _connect(args)
     key = ensure_platform_key(args.name, actor=args.actor)
     if key is None:
         print("An active platform key already exists; nothing created.")
@@ -192,6 +232,7 @@ def cmd_platform_key(args: argparse.Namespace) -> int:
 def cmd_triggers(args: argparse.Namespace) -> int:
     """The trigger messages' daily run of every program with a trigger on, now (the local stack has no scheduler);
     the mail worker sends what it queues. Safe to repeat: each trigger fires once per customer per occasion."""
+    _connect(args)
     from chalicelib.services import catalog, triggers
     from chalicelib.storage import triggers as trigger_store
 
@@ -210,6 +251,7 @@ def cmd_triggers(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """The scheduled daily sweep, run synchronously (the local stack has no scheduler)."""
+    _connect(args)
     from chalicelib import clock
     from chalicelib.services import sweeps
 
@@ -224,6 +266,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """Print each card whose balance disagrees with its ledger; exit 1 if any does (a paging-worthy finding)."""
+    _connect(args)
     from chalicelib.services.reconciliation import ReconciliationReport, reconcile
 
     report = ReconciliationReport()
@@ -241,6 +284,7 @@ def cmd_usage_keys(args: argparse.Namespace) -> int:
 
     Idempotent; deleting tenants lose their key. Needs USAGE_PLAN_IDS (the API function's value) in the environment.
     """
+    _connect(args)
     from chalicelib.domain.rate_limits import AGENCY_PLAN, ANONYMOUS, ANONYMOUS_PLAN, PLATFORM_PLAN
     from chalicelib.storage import directory, usage_keys
 
@@ -356,9 +400,15 @@ def cmd_import_customers(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--traceback", action="store_true", help="on an unexpected error, show the traceback")
     sub = parser.add_subparsers(dest="command", required=True)
+    target = argparse.ArgumentParser(add_help=False)
+    target.add_argument("--stage", metavar="STAGE",
+                        help="act on this deployed stage (dev, prod: the names in .chalice/config.json, the region "
+                             "in AWS_DEFAULT_REGION, the shell's credentials); default: the running local stack")
 
-    apply = sub.add_parser("apply", help="validate all files, then create or update their tenants (never deletes)")
+    apply = sub.add_parser("apply", parents=[target],
+                           help="validate all files, then create or update their tenants (never deletes)")
     apply.add_argument("files", nargs="+", metavar="FILE", help="tenant YAML files or directories of them")
     apply.add_argument("--keys-out", metavar="PATH", help="append new keys to this JSON file instead of printing them")
     apply.add_argument("--actor", default="cli", help="who to record in the audit log (default: cli)")
@@ -368,22 +418,27 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+", metavar="FILE", help="tenant YAML files or directories of them")
     validate.set_defaults(func=cmd_validate)
 
-    platform = sub.add_parser("platform-key", help="create a platform key unless an active one exists")
+    platform = sub.add_parser("platform-key", parents=[target],
+                              help="create a platform key unless an active one exists")
     platform.add_argument("--name", default="platform key", help="what the key is for")
     platform.add_argument("--keys-out", metavar="PATH", help="append the key to this JSON file instead of printing it")
     platform.add_argument("--actor", default="cli", help="who to record in the audit log (default: cli)")
     platform.set_defaults(func=cmd_platform_key)
 
-    sweep = sub.add_parser("sweep", help="run today's daily sweep (points and gift money expiry, tier reviews) now")
+    sweep = sub.add_parser("sweep", parents=[target],
+                           help="run today's daily sweep (points and gift money expiry, tier reviews) now")
     sweep.set_defaults(func=cmd_sweep)
 
-    trig = sub.add_parser("triggers", help="run the trigger messages (welcome, birthday, ...) of every program now")
+    trig = sub.add_parser("triggers", parents=[target],
+                          help="run the trigger messages (welcome, birthday, ...) of every program now")
     trig.set_defaults(func=cmd_triggers)
 
-    usage = sub.add_parser("usage-keys", help="(re)register every tenant's and agency's usage key (request limits)")
+    usage = sub.add_parser("usage-keys", parents=[target],
+                           help="(re)register every tenant's and agency's usage key (request limits)")
     usage.set_defaults(func=cmd_usage_keys)
 
-    rec = sub.add_parser("reconcile", help="check every card's points and money against its ledger (read-only)")
+    rec = sub.add_parser("reconcile", parents=[target],
+                         help="check every card's points and money against its ledger (read-only)")
     rec.add_argument("--scope", nargs="+", metavar="S", help="only these owners: tenant ids or coalition.<id>")
     rec.set_defaults(func=cmd_reconcile)
 
@@ -397,10 +452,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status instead of exiting so tests and runners can call it."""
+def main(argv: Sequence[str] | None = None, *, target: Target | None = None) -> int:
+    """Entry point; returns the exit status instead of exiting so tests and runners can call it.
+
+    `target`: for in-process callers whose AWS is already configured (tests); the command line resolves its own.
+    """
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    args.target = target
+    try:
+        return int(args.func(args))
+    except TargetError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if args.traceback:
+            raise
+        print(f"error: {args.command} failed: {_one_line(err)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from chalice import Chalice, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.domain.customers import reference_only
+from chalicelib.domain.grammar import article
 from chalicelib.domain.principal import Principal
 from chalicelib.domain.roles import Role
 from chalicelib.errors import (
@@ -249,7 +250,8 @@ def _authorise(spec: RouteSpec) -> Principal | None:
     assert principal is not None
     if principal.role not in spec.roles:
         allowed = ", ".join(sorted(r.value for r in spec.roles))
-        raise forbidden(f"A {principal.role.value} key may not call {spec.method} {spec.path} (allowed: {allowed}).")
+        raise forbidden(f"{article(principal.role.value, capital=True)} key may not call {spec.method} {spec.path} "
+                        f"(allowed: {allowed}).")
     return principal
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from chalicelib.domain.grammar import article
 from chalicelib.domain.tiers import TierState
 from chalicelib.domain.wallet import Wallet
 
@@ -59,7 +60,8 @@ def space_problem(prefix: str, length: int, count: int, already: int = 0) -> tup
     digits = random_digits(prefix, length)
     if digits < MIN_RANDOM_DIGITS:
         return ("number_space_too_small",
-                f"A {length}-digit number with prefix {prefix!r} leaves {max(digits, 0)} random digits; "
+                f"{article(f'{length}-digit', capital=True)} number with prefix {prefix!r} leaves "
+                f"{max(digits, 0)} random digits; "
                 f"at least {MIN_RANDOM_DIGITS} are needed (shorten the prefix or lengthen the number).")
     room = 10**digits // MAX_SHARE_DIVISOR - already
     if count > room:

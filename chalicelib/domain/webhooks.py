@@ -20,8 +20,8 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 """What an endpoint may subscribe to."""
 PING = "webhook.ping"
-"""Sent only by `POST /v1/webhooks/{id}/ping`, to that endpoint, whatever it subscribed to."""
-ALL_TYPES: tuple[str, ...] = (*EVENT_TYPES, PING)
+"""Sent only by `POST /v1/webhooks/{id}/ping`, to that endpoint, whatever it subscribed to: not subscribable, since
+nothing else emits it (a subscription would never receive anything)."""
 
 SECRET_PREFIX = "whsec_"
 ROTATION_OVERLAP = timedelta(hours=24)

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
+from chalicelib.domain.grammar import article
 from chalicelib.schemas.common import Input, Name, Output, Slug, Text
 from chalicelib.schemas.customers import ConsentKind, Gender, ShortText
 from chalicelib.schemas.pos import ReceiptId
@@ -109,7 +110,7 @@ class Question(Input):
             raise ValueError("consent questions (and only they) need consent_kind and consent_text_version")
         if self.maps_to is not None:
             if self.type not in MAPPABLE[self.maps_to]:
-                raise ValueError(f"a {self.type.value} question cannot fill {self.maps_to.value}")
+                raise ValueError(f"{article(self.type.value)} question cannot fill {self.maps_to.value}")
             if self.maps_to is ProfileField.GENDER and not {o.id for o in self.options} <= {g.value for g in Gender}:
                 raise ValueError("gender options must be female, male or other")
         return self

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.domain import api_keys as keyfmt
+from chalicelib.domain.grammar import article
 from chalicelib.domain.principal import Principal
 from chalicelib.domain.roles import Role, ScopeKind, roles_mintable_in, scope_of
 from chalicelib.errors import ApiError, ErrorDetail, field_error, not_found
@@ -27,7 +28,8 @@ def new_key_record(scope: Scope, spec: KeyCreate, actor: str, at: datetime
     """Validate a key request against its scope and build the record (not yet written)."""
     if spec.role not in roles_mintable_in(scope.kind):
         allowed = ", ".join(sorted(r.value for r in roles_mintable_in(scope.kind)))
-        raise field_error("role", f"A {scope.kind.value} key must have one of these roles: {allowed}.")
+        raise field_error("role", f"{article(scope.kind.value, capital=True)} key must have one of these roles: "
+                                  f"{allowed}.")
     if spec.store_id is not None and spec.role is not Role.POS:
         raise field_error("store_id", "Only a pos key can be bound to a store.")
     minted = keyfmt.mint(spec.role, scope.id)
@@ -66,6 +68,19 @@ def list_keys(scope: Scope, limit: int, cursor: str | None) -> tuple[list[KeyInf
     records, next_cursor = key_store.list_keys(scope.partition, limit, cursor)
     at = _now()
     return [key_store.to_info(r, at) for r in records], next_cursor
+
+
+def ensure_key(scope: Scope, role: Role, name: str, actor: str) -> KeyCreated | None:
+    """Mint a key of `role` in `scope` only if no active one exists, so a bootstrap that runs on every start (the
+    local stack's example tenants) adds each key once. Returns the new key (its secret is shown only now)."""
+    cursor: str | None = None
+    while True:
+        keys, cursor = list_keys(scope, 200, cursor)
+        if any(k.status == key_store.ACTIVE and k.role is role for k in keys):
+            return None
+        if not cursor:
+            break
+    return create(scope, KeyCreate(role=role, name=name), actor)
 
 
 def _require(scope: Scope, key_id: str) -> ApiKeyRecord:

@@ -23,6 +23,7 @@ from typing import Any
 from chalicelib import clock
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import delivery_rules
+from chalicelib.domain.grammar import article
 from chalicelib.errors import ApiError, ErrorDetail, conflict
 from chalicelib.observability import logger
 from chalicelib.schemas.campaigns import Campaign, CampaignCounts, CampaignCreate
@@ -77,7 +78,7 @@ def create(tenant_id: str, spec: CampaignCreate, actor: str) -> Campaign:
     template = templates.get(tenant_id, spec.template_id)
     if template.channel != spec.channel:
         raise ApiError(422, "template_channel", f"Template {spec.template_id!r} is for {template.channel}.",
-                       [ErrorDetail("template_id", f"a {spec.channel} template is needed")])
+                       [ErrorDetail("template_id", f"{article(spec.channel)} template is needed")])
     if spec.coupon_campaign_id:
         coupons.get(tenant_id, spec.coupon_campaign_id)
     at = clock.now()

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from chalicelib import clock
 from chalicelib.domain import coupons as rules
+from chalicelib.domain.grammar import article
 from chalicelib.domain.ids import is_slug
 from chalicelib.errors import ApiError, ErrorDetail, conflict
 from chalicelib.observability import logger
@@ -94,7 +95,8 @@ def _program(tenant_id: str, spec: CampaignCreate) -> Program:
                              "Coupons apply to points and discount programs; a gift program holds money.", "program_id")
     if program.kind is ProgramKind.DISCOUNT and spec.effect.kind in POINTS_EFFECTS:
         raise _unprocessable("effect_needs_points_program",
-                             f"A {spec.effect.kind.value} coupon gives points; program {program.id!r} has none.",
+                             f"{article(spec.effect.kind.value, capital=True)} coupon gives points; program "
+                             f"{program.id!r} has none.",
                              "effect.kind")
     return program
 

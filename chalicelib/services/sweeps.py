@@ -5,7 +5,9 @@ Sweep. A card is indexed under the day of its next due moment
 sweep never scans: `start_daily` queues one `sweep.scope` job per scope (every
 active tenant and every coalition its tenants are partners of), and the job
 walks the day partitions from the day after the scope's last completed day up
-to today. Each card is re-read (the index is eventually consistent), maintained
+to today (a scope never swept starts on the day its tenant or coalition was
+created: nothing can be due earlier, so a new tenant's first sweep reads one
+day, not a year). Each card is re-read (the index is eventually consistent), maintained
 under the rules in force, and written back with its ledger entries in one
 transaction guarded by the card's version; a card changed meanwhile is re-read
 and recomputed. A maintained card moves to its next due day, so reprocessing a
@@ -24,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from chalicelib.domain import tiers
@@ -47,7 +49,7 @@ BUDGET_SECONDS = 10.0
 PAGE = 100
 """Cards read per index query."""
 FIRST_RUN_DAYS = 400
-"""A scope never swept starts this far back (cards written before the sweep existed)."""
+"""A scope never swept whose owner's creation is unknown starts this far back (no card can be older)."""
 CARD_ATTEMPTS = 8
 STATE_SK = "state"
 TIER_ASSIGNMENT_SK = "tier_assignment"
@@ -99,6 +101,8 @@ class Progress:
     cards_seen: int = 0
     cards_changed: int = 0
     entries: int = 0
+    days: int = 0
+    """Day partitions of the index walked to their end in this run: its cost, one Query or more each."""
 
 
 def _state_pk(scope: str) -> str:
@@ -141,6 +145,17 @@ def _scope_active(scope: str) -> bool:
         return True
     tenant = directory.get_tenant(scope)
     return tenant is not None and tenant.status is TenantStatus.ACTIVE
+
+
+def first_day(scope: str, day: date) -> date:
+    """Where a scope's first sweep starts: the UTC day its owner was created, since every due moment (a lot's
+    expiry, gift money's, a tier check) lies after a card write, and cards exist only once their owner does.
+
+    An owner unknown, or created after `day` (clocks that disagree), gives the old full lookback instead.
+    """
+    created = directory.scope_created_at(scope)
+    start = created.astimezone(UTC).date() if created else None
+    return start if start is not None and start <= day else day - timedelta(days=FIRST_RUN_DAYS)
 
 
 def maintain_card(scope: str, number: str) -> int | None:
@@ -189,7 +204,7 @@ def run_scope(scope: str, day: date, cursor: dict[str, Any] | None = None, *, bu
         current, key = date.fromisoformat(str(cursor["day"])), cursor.get("key")
     else:
         completed = last_completed(scope)
-        current, key = (completed + timedelta(days=1) if completed else day - timedelta(days=FIRST_RUN_DAYS)), None
+        current, key = (completed + timedelta(days=1) if completed else first_day(scope, day)), None
     progress = Progress(done=False)
     while current <= day:
         if progress.cards_seen and deadline is not None and time.monotonic() >= deadline:
@@ -204,6 +219,7 @@ def run_scope(scope: str, day: date, cursor: dict[str, Any] | None = None, *, bu
                 progress.entries += written
         if key is None:
             current += timedelta(days=1)
+            progress.days += 1
     _record_completed(scope, day - timedelta(days=1))
     from chalicelib.services import webhooks
 

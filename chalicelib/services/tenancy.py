@@ -88,8 +88,9 @@ def provision_tenant(agency_id: str, spec: TenantCreate, actor: str) -> TenantPr
     tenant_doc.update(tenant_id=spec.tenant_id, agency_id=agency_id, status=TenantStatus.ACTIVE.value)
     scope = Scope.tenant(spec.tenant_id, agency_id)
     minted_keys = [api_keys.new_key_record(scope, k, actor, at) for k in FIRST_KEYS]
-    tenant_rec = directory.tenant_record(spec.tenant_id, tenant_doc, at)
     effective_at = clock.now()
+    # On the rules' clock, like the program's start: the daily sweep starts at the tenant's creation.
+    tenant_rec = directory.tenant_record(spec.tenant_id, tenant_doc, effective_at)
     program_rec = directory.program_record(spec.tenant_id, spec.program, at, effective_at)
     program_v1 = directory.program_version_record(spec.tenant_id, spec.program, 1, effective_at, at, at)
     store_recs = [directory.store_record(spec.tenant_id, s, at) for s in spec.stores]

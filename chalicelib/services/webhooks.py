@@ -276,6 +276,10 @@ def _check_url(url: str) -> str:
 
 def _check_events(events: list[str]) -> list[str]:
     for i, name in enumerate(events):
+        if name == rules.PING:
+            raise _unprocessable("unknown_event_type", f"{rules.PING} is not subscribed to: POST "
+                                 "/v1/webhooks/{id}/ping sends it to that endpoint, whatever its events.",
+                                 f"events[{i}]")
         if name not in rules.EVENT_TYPES:
             raise _unprocessable("unknown_event_type", f"Unknown event type {name!r} (one of: "
                                  f"{', '.join(rules.EVENT_TYPES)}).", f"events[{i}]")

@@ -413,6 +413,16 @@ def coalition_claim_record(scope: str, agency_id: str, coalition_id: str, ts: da
                            doc={"agency_id": agency_id, "coalition_id": coalition_id}, created_at=ts, updated_at=ts)
 
 
+def scope_created_at(scope: str) -> datetime | None:
+    """When a card scope's owner was created: the tenant, or for `coalition.<id>` the coalition (its claim).
+
+    Nothing in a scope can be due before this moment, so the daily sweep starts there. None: no such owner.
+    """
+    sk = COALITION_CLAIM_SK if scope.startswith("coalition.") else TENANT_SK
+    rec = get_item(DirectoryRecord, tenant_partition(scope), sk)
+    return rec.created_at if rec else None
+
+
 def coalition_for_update(agency_id: str, coalition_id: str) -> DirectoryRecord | None:
     """The stored coalition, to change and save with `save_versioned` (its version guards the change)."""
     return get_item(DirectoryRecord, agency_partition(agency_id), _coalition_sk(coalition_id))

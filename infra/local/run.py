@@ -12,11 +12,15 @@ What it does, in order:
   2. starts the serialised moto server (infra/local/moto_server.py) and restores the saved state;
   3. creates the tables, queues and bucket of infra/resources.json (idempotent);
   4. bootstraps: a platform key if none is active, then applies every `tenants/*.yaml`
-     (idempotent), saving keys created now to `.local/keys.json` (plaintext, dev only:
-     a key's secret is shown once and cannot be read back);
-  5. serves the API with `chalice local`'s server, with gateway responses emulated as deployed
+     (idempotent) and gives each of those tenants a support key if it has no active one,
+     saving keys created now to `.local/keys.json` (plaintext, dev only: a key's secret is
+     shown once and cannot be read back);
+  5. writes `.local/stack.json` (process id, moto URL, the stage's environment): how
+     `python -m chalicelib.cli` finds this stack (chalicelib/cli_target.py);
+  6. serves the API with `chalice local`'s server, with gateway responses emulated as deployed
      (infra/local/gateway.py), and runs the SQS workers with a poller (infra/local/poller.py).
-Ctrl-C (or SIGTERM) stops the API, the workers, then moto, with the recording complete on disk.
+Ctrl-C (or SIGTERM) stops the API, the workers, then moto, with the recording complete on disk,
+and removes `.local/stack.json`.
 
 Persistence: state lives in `$LOCAL_STATE_DIR` (default `.local/`). Every request that changes
 DynamoDB or S3 is appended to `.local/moto-recording.log` (moto's recorder format). On start the
@@ -155,8 +159,12 @@ def _key_entry(key: Any, source: str, tenant_id: str | None = None, agency_id: s
 
 
 def bootstrap(keys_path: Path) -> list[dict[str, Any]]:
-    """Platform key and example tenants; returns every known key (saved ones plus those created now)."""
+    """Platform key and example tenants, each with a support key too (the call-center role, which provisioning
+    does not mint); returns every known key (saved ones plus those created now)."""
     from chalicelib.cli import apply_tenant_file, ensure_platform_key
+    from chalicelib.domain.roles import Role
+    from chalicelib.services.api_keys import ensure_key
+    from chalicelib.services.scopes import Scope
     from chalicelib.services.tenant_files import TenantApplyInterrupted, TenantFileError
 
     keys = load_keys(keys_path)
@@ -176,11 +184,15 @@ def bootstrap(keys_path: Path) -> list[dict[str, Any]]:
             continue
         if report.writes:
             _say(f"Applied {source}: " + "; ".join(report.lines))
-        for key in report.created_keys:
-            agency_id = report.agency_id or None
-            tenant_id = report.tenant_id or None
+        agency_id = report.agency_id or None
+        tenant_id = report.tenant_id or None
+        created = list(report.created_keys)
+        if tenant_id:
+            support = ensure_key(Scope.tenant(tenant_id, agency_id), Role.SUPPORT, "local support key", "local")
+            created += [support] if support else []
+        for key in created:
             keys.append(_key_entry(key, source, tenant_id, agency_id))
-        if report.created_keys:
+        if created:
             save_keys(keys_path, keys)
     if not keys_path.exists():
         save_keys(keys_path, keys)
@@ -233,6 +245,24 @@ def banner(api_url: str, moto_url: str, keys: list[dict[str, Any]], keys_path: P
     lines.append(f'  curl -H "Authorization: Bearer {secret}" {api_url}/v1/whoami')
     lines += ["", "Ctrl-C stops everything.", "=" * 100, ""]
     return "\n".join(lines)
+
+
+STACK_ENVIRONMENT = ("STAGE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "PUBLIC_BASE_URL")
+
+
+def stack_environment(config: Any) -> dict[str, str]:
+    """What the CLI needs to act on this stack as its functions do: the stage's variables, endpoint and region."""
+    names = [*config.environment_variables, *STACK_ENVIRONMENT]
+    return {name: os.environ[name] for name in names if name in os.environ}
+
+
+def serve_in_background(server: Any) -> threading.Thread:
+    """The API's HTTP loop in a daemon thread. It runs the HTTP server's own loop: chalice's `serve_forever` first
+    prints "Serving on ..." from that thread, which landed inside the main thread's lines (the banner shows the
+    URL anyway)."""
+    thread = threading.Thread(target=server.server.serve_forever, name="chalice-local", daemon=True)
+    thread.start()
+    return thread
 
 
 def main() -> int:
@@ -294,6 +324,12 @@ def main() -> int:
             _warn(f"the app uses {sorted(missing)}, which infra/resources.json does not create for stage {STAGE}")
 
         keys = prune_keys(keys_path, bootstrap(keys_path))
+        from chalicelib import cli_target
+
+        api_url = f"http://{HOST}:{api_port}"
+        # Before the API answers, so whoever waits for the API can already run the CLI against this stack.
+        cli_target.write_stack_file(state, pid=os.getpid(), moto_url=moto.url, api_url=api_url,
+                                    environment=stack_environment(config))
 
         from chalice.local import ChaliceRequestHandler, ThreadedHTTPServer, create_local_server
 
@@ -315,10 +351,7 @@ def main() -> int:
             return 1
         poller = Poller(app_module, config)
         workers = poller.start()
-        server_thread = threading.Thread(target=server.serve_forever, name="chalice-local", daemon=True)
-        server_thread.start()
-
-        api_url = f"http://{HOST}:{api_port}"
+        server_thread = serve_in_background(server)
         _say(f"SQS workers: {', '.join(f'{w.source.name} <- {w.queue_url}' for w in workers) or 'none'}")
         _say(banner(api_url, moto.url, keys, keys_path, recording))
         while not stop.wait(0.5):
@@ -328,6 +361,9 @@ def main() -> int:
         return 0
     finally:
         _say("Stopping: API, workers, moto...")
+        from chalicelib import cli_target
+
+        cli_target.remove_stack_file(state, os.getpid())
         if server is not None:
             server.shutdown()
             server.server.server_close()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
 import requests
 
-from tests.e2e.conftest import LocalStack
+from tests.e2e.conftest import REPO, LocalStack
 
 JOB_TIMEOUT = 60.0
 
@@ -37,7 +41,9 @@ def test_pos_key_authenticates(stack: LocalStack) -> None:
 
 def test_every_example_key_authenticates(stack: LocalStack) -> None:
     roles = {key["role"] for key in stack.keys()}
-    assert {"platform", "agency", "tenant_admin", "pos"} <= roles
+    assert {"platform", "agency", "tenant_admin", "pos", "support"} <= roles
+    tenants = {key["tenant_id"] for key in stack.keys() if key["tenant_id"]}
+    assert {key["tenant_id"] for key in stack.keys() if key["role"] == "support"} == tenants, "one support key each"
     for key in stack.keys():
         response = stack.get("/v1/whoami", key["secret"])
         assert response.status_code == 200, (key["role"], key["owner"], response.text)
@@ -63,6 +69,27 @@ def test_invalid_key_is_rejected_in_our_shape(stack: LocalStack) -> None:
     response = stack.get("/v1/whoami", "lp_pos_coffee-chain.aaaaaaaaaaaa.not-a-real-secret-at-all-000000000000000")
     assert response.status_code in (401, 403), response.text
     assert set(response.json()["error"]) == {"code", "message", "details", "request_id"}
+
+
+def test_the_banner_prints_whole_lines_and_every_key(stack: LocalStack) -> None:
+    log = stack.log()
+    assert "Serving on" not in log, "chalice's own line, printed from the server thread, broke other lines"
+    assert re.search(r"^SQS workers: ", log, re.MULTILINE), log[-3000:]
+    lines = log.splitlines()
+    for key in stack.keys():
+        assert any(line.split()[-1:] == [key["secret"]] and line.split()[0] == key["role"] for line in lines if line)
+
+
+def test_the_cli_finds_the_running_stack_whatever_the_shell_holds(stack: LocalStack) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "STAGE"}
+    env.update({"LOCAL_STATE_DIR": str(stack.state_dir), "AWS_PROFILE": "prod-admin", "AWS_ACCESS_KEY_ID": "AKIAREAL",
+                "AWS_SECRET_ACCESS_KEY": "real", "AWS_DEFAULT_REGION": "us-west-2"})
+    done = subprocess.run([sys.executable, "-m", "chalicelib.cli", "sweep"], cwd=REPO, env=env, capture_output=True,
+                          text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[0].startswith(
+        f"sweep: acting on the local stack (embedded AWS at http://127.0.0.1:{stack.moto_port}, stage local, process ")
+    assert "coffee-chain" in done.stdout and "daily sweep for " in done.stdout
 
 
 def test_deleting_a_tenant_runs_the_purge_job(stack: LocalStack) -> None:
@@ -93,7 +120,9 @@ def test_data_and_keys_survive_a_restart(make_stack: Callable[[str], LocalStack]
     keys_before = stack.keys()
     pos = stack.key("pos")
     assert stack.get("/v1/whoami", pos["secret"]).status_code == 200
+    assert (stack.state_dir / "stack.json").exists(), "how the CLI finds the running stack"
     assert stack.stop() == 0, stack.log()[-3000:]
+    assert not (stack.state_dir / "stack.json").exists(), "a stopped stack is no target"
     recording = stack.state_dir / "moto-recording.log"
     assert recording.stat().st_size > 0
 

@@ -117,3 +117,15 @@ def test_logs_are_json_with_tenant_request_route_and_latency(api: Api, tenant: T
     assert entry["status"] == 200 and entry["latency_ms"] > 0
     metrics = [entry for entry in lines if "_aws" in entry]
     assert metrics and metrics[-1]["tenant_id"] == "coffee-house" and metrics[-1]["Requests"] == [1.0]
+
+
+def test_refusals_name_the_role_with_the_right_article(api: Api, tenant: TenantKeys) -> None:
+    err = _assert_error(api.get("/v1/stores", tenant.agency), 403, "forbidden")
+    assert err["message"] == "An agency key may not call GET /v1/stores (allowed: pos, support, tenant_admin)."
+    members = {"type": "members", "program_id": "main", "from": "2026-11-01", "to": "2026-11-10"}
+    err = _assert_error(api.post(f"/v1/agency/tenants/{tenant.tenant_id}/reports", tenant.agency, members),
+                        403, "forbidden")
+    assert err["message"] == "An agency key may not request a members report (allowed: tenant_admin)."
+    err = _assert_error(api.post("/v1/keys", tenant.pos, {"role": "pos", "name": "x"}), 403, "forbidden")
+    assert err["message"].startswith("A pos key may not ")
+

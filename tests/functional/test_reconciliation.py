@@ -55,9 +55,9 @@ def test_a_tampered_card_is_named_in_its_scope_only_and_the_cli_fails(
     everyone = reconcile()
     assert everyone.mismatches == [expected] and everyone.cards >= 4
 
-    assert cli.main(["reconcile", "--scope", tenant.tenant_id]) == 0
+    assert cli.main(["reconcile", "--scope", tenant.tenant_id], target=cli.Target.as_configured()) == 0
     assert "2 card(s), 5 ledger entries: all balances equal their ledgers" in capsys.readouterr().out
-    assert cli.main(["reconcile"]) == 1
+    assert cli.main(["reconcile"], target=cli.Target.as_configured()) == 1
     out = capsys.readouterr().out
     assert f"MISMATCH {other_tenant.tenant_id} card {theirs}: points: card 41, ledger 34" in out
     assert "1 mismatch(es)" in out

@@ -66,7 +66,8 @@ def _drain(limit: int = 50) -> list[dict]:
 
 
 @pytest.fixture
-def expiring(api: Api, tenant: TenantKeys, clock: Any) -> TenantKeys:
+def expiring(clock: Any, api: Api, tenant: TenantKeys) -> TenantKeys:
+    """The clock is frozen before the tenant exists: its first sweep starts at its creation, never earlier."""
     set_program(api, tenant, expiry_days=30, pending_days=14)
     return tenant
 
@@ -166,6 +167,38 @@ def test_a_card_changed_during_the_sweep_is_reread_and_nothing_is_lost(
     assert ledger_sum(tenant.tenant_id, card) == 7 == card_view(api, tenant, card)["balance"]
 
 
+def test_a_new_scopes_first_sweep_walks_only_the_days_since_its_creation(
+        clock: Any, api: Api, agency_key: str, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch) -> None:
+    created = loyalty.now().date()
+    partner = make_tenant(api, agency_key, "acme-agency", "tea-house")
+    club = api.post("/v1/agency/coalitions", agency_key, {
+        "coalition_id": "tea-club", "name": "Tea club", "program": {"id": "club", **MAIN},
+        "members": [tenant.tenant_id, partner.tenant_id]})
+    assert club.status_code == 201, club.data
+    clock.advance(days=3)
+    queried: list[tuple[str, date]] = []
+    real_due_cards = loyalty.due_cards
+
+    def counting(scope: str, day: date, limit: int, cursor: dict[str, Any] | None) -> Any:
+        queried.append((scope, day))
+        return real_due_cards(scope, day, limit, cursor)
+
+    monkeypatch.setattr(loyalty, "due_cards", counting)
+    since_creation = [created + timedelta(days=i) for i in range(4)]
+    first = sweep(tenant)
+    assert [day for _, day in queried] == since_creation, "the creation day to today, not 400 days back"
+    assert first.days == 4
+    coalition = loyalty.coalition_scope("tea-club")
+    queried.clear()
+    assert sweeps.run_scope(coalition, loyalty.now().date()).days == 4
+    assert queried == [(coalition, day) for day in since_creation]
+
+    clock.advance(days=1)
+    queried.clear()
+    assert sweep(tenant).days == 2, "the next run starts after the last completed day (today is walked again)"
+    assert [day for _, day in queried] == [created + timedelta(days=3), created + timedelta(days=4)]
+
+
 def test_the_cli_runs_the_sweep_to_the_end(api: Api, expiring: TenantKeys, clock: Any,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     from chalicelib import cli
@@ -174,7 +207,7 @@ def test_the_cli_runs_the_sweep_to_the_end(api: Api, expiring: TenantKeys, clock
     buy(api, expiring, "r1", card, 100_000)
     clock.advance(days=31)
     capsys.readouterr()
-    assert cli.main(["sweep"]) == 0
+    assert cli.main(["sweep"], target=cli.Target.as_configured()) == 0
     out = capsys.readouterr().out
     assert "coffee-house" in out and "1 changed" in out and "daily sweep for 2026-12-03" in out
     assert ledger_sum(expiring.tenant_id, card) == 0

@@ -212,7 +212,7 @@ def test_tenant_of_another_agency_is_refused_and_nothing_written(aws_stack: None
     assert snapshot() == before
 
     # The command line refuses it before applying any file, even the valid ones listed first.
-    assert cli.main(["apply", str(FUEL), str(path)]) == 1
+    assert cli.main(["apply", str(FUEL), str(path)], target=cli.Target.as_configured()) == 1
     assert directory.get_tenant("fuel-network") is None
     assert snapshot() == before
 
@@ -294,7 +294,8 @@ def test_keys_minted_before_a_failure_are_not_lost(aws_stack: None, monkeypatch:
 
 def test_cli_apply_keys_out(aws_stack: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     keys_out = tmp_path / "keys.json"
-    assert cli.main(["apply", str(COFFEE), str(FUEL), "--keys-out", str(keys_out)]) == 0
+    assert cli.main(["apply", str(COFFEE), str(FUEL), "--keys-out", str(keys_out)],
+                    target=cli.Target.as_configured()) == 0
     out = capsys.readouterr().out
     assert "  tenant coffee-chain: created" in out and "  program fuel-network/fleet-discount: created" in out
     assert "5 new key(s) appended" in out
@@ -306,18 +307,18 @@ def test_cli_apply_keys_out(aws_stack: None, tmp_path: Path, capsys: pytest.Capt
     assert stat.S_IMODE(keys_out.stat().st_mode) == 0o600
     assert api_keys.authenticate(saved[0]["secret"]).owner == saved[0]["owner"]
 
-    assert cli.main(["apply", str(TENANTS), "--keys-out", str(keys_out)]) == 0
+    assert cli.main(["apply", str(TENANTS), "--keys-out", str(keys_out)], target=cli.Target.as_configured()) == 0
     out = capsys.readouterr().out
     assert "tenant city-coalition: created" in out and "tenant coffee-chain: unchanged" in out
     assert len(json.loads(keys_out.read_text())) == 5 + 2  # appended, earlier keys kept
 
-    assert cli.main(["apply", str(TENANTS)]) == 0
+    assert cli.main(["apply", str(TENANTS)], target=cli.Target.as_configured()) == 0
     out = capsys.readouterr().out
     assert "New keys" not in out and ": created" not in out
 
 
 def test_cli_apply_prints_keys_once(aws_stack: None, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["apply", str(COALITION)]) == 0
+    assert cli.main(["apply", str(COALITION)], target=cli.Target.as_configured()) == 0
     out = capsys.readouterr().out
     assert out.count("lp_agy_demo-agency.") == 1
     assert out.count("lp_adm_city-coalition.") == 1 and out.count("lp_pos_city-coalition.") == 1
@@ -329,12 +330,12 @@ def test_ensure_platform_key(aws_stack: None, capsys: pytest.CaptureFixture[str]
     assert (key.role, key.owner, key.name, key.status) == (Role.PLATFORM, "platform", "bootstrap", "active")
     assert api_keys.authenticate(key.secret).role is Role.PLATFORM
     assert ensure_platform_key() is None
-    assert cli.main(["platform-key"]) == 0
+    assert cli.main(["platform-key"], target=cli.Target.as_configured()) == 0
     assert "already exists; nothing created" in capsys.readouterr().out
     assert len(list(ApiKeyRecord.query("platform"))) == 1
 
     api_keys.revoke(Scope.platform(), key.key_id, "test")
-    assert cli.main(["platform-key", "--name", "second"]) == 0
+    assert cli.main(["platform-key", "--name", "second"], target=cli.Target.as_configured()) == 0
     out = capsys.readouterr().out
     assert "platform key " in out and out.count("lp_plt_platform.") == 1
     assert ensure_platform_key() is None

@@ -170,7 +170,7 @@ def test_losing_a_provisioning_race_gives_the_winner_its_own_plan_back(
 def test_the_cli_registers_every_owner_of_an_older_stack(
         api: Api, aws_stack: None, platform_key: str, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["usage-keys"]) == 1  # no usage plans configured
+    assert cli.main(["usage-keys"], target=cli.Target.as_configured()) == 1  # no usage plans configured
     agency_key = make_agency(api, platform_key, "acme-agency")  # before request limits existed: no keys
     make_tenant(api, agency_key, "acme-agency", "coffee-house")
     r = api.post("/v1/agency/tenants", agency_key, tenant_body("big-store", plan="premium"))
@@ -184,7 +184,7 @@ def test_the_cli_registers_every_owner_of_an_older_stack(
     usage_keys.ensure_key("tenant", "gone", "basic")  # left over, as from a failed removal
 
     capsys.readouterr()
-    assert cli.main(["usage-keys"]) == 0
+    assert cli.main(["usage-keys"], target=cli.Target.as_configured()) == 0
     assert "5 changed, 1 removed" in capsys.readouterr().out
     assert plans_of(plans, "platform", "platform") == [AGENCY_PLAN]
     assert plans_of(plans, "anonymous", "anonymous") == ["basic"]  # failed authentications are metered too
@@ -193,5 +193,5 @@ def test_the_cli_registers_every_owner_of_an_older_stack(
     assert plans_of(plans, "tenant", "big-store") == ["premium"]
     assert plans_of(plans, "tenant", "gone") == []
 
-    assert cli.main(["usage-keys"]) == 0
+    assert cli.main(["usage-keys"], target=cli.Target.as_configured()) == 0
     assert "0 changed, 0 removed, 6 unchanged" in capsys.readouterr().out

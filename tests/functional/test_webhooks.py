@@ -241,8 +241,11 @@ def test_unknown_event_types_and_the_endpoint_limit_are_422(api: Api, tenant: Te
     r = api.post("/v1/webhooks", tenant.admin, {"url": receiver.url, "events": ["card.issued", "card.stolen"]})
     assert r.status_code == 422 and r.data["error"]["code"] == "unknown_event_type"
     assert r.data["error"]["details"][0]["field"] == "events[1]"
-    ping_only = api.post("/v1/webhooks", tenant.admin, {"url": receiver.url, "events": ["webhook.ping"]})
-    assert ping_only.status_code == 422
+    ping_only = api.post("/v1/webhooks", tenant.admin, {"url": receiver.url, "events": ["card.issued", "webhook.ping"]})
+    assert ping_only.status_code == 422 and ping_only.data["error"]["code"] == "unknown_event_type"
+    assert ping_only.data["error"]["message"] == ("webhook.ping is not subscribed to: POST /v1/webhooks/{id}/ping "
+                                                  "sends it to that endpoint, whatever its events.")
+    assert ping_only.data["error"]["details"][0]["field"] == "events[1]"
     assert api.post("/v1/webhooks", tenant.admin, {"url": receiver.url, "events": []}).status_code == 400
     for _ in range(10):
         register(api, tenant.admin, receiver.url, ["card.issued"])

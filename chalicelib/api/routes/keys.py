@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes.common import lazy_module, page
+from chalicelib.domain.grammar import article
 from chalicelib.domain.roles import Role, ScopeKind, can_manage_scope
 from chalicelib.errors import forbidden
 from chalicelib.schemas.common import Page, PageQuery
@@ -19,7 +20,7 @@ MANAGERS = {Role.PLATFORM, Role.AGENCY, Role.TENANT_ADMIN}
 def check_manage(req: Request, scope: Scope) -> None:
     own = own_scope(req.caller) == scope
     if not can_manage_scope(req.caller.role, scope.kind, own):
-        raise forbidden(f"A {req.caller.role.value} key may not manage {scope.kind.value} keys.")
+        raise forbidden(f"{article(req.caller.role.value, capital=True)} key may not manage {scope.kind.value} keys.")
 
 
 def list_in(req: Request, scope: Scope) -> Page[KeyInfo]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from chalicelib import clock
 from chalicelib.domain import reporting
+from chalicelib.domain.grammar import article
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.roles import Role
 from chalicelib.errors import ApiError, ErrorDetail, not_found
@@ -58,7 +59,8 @@ def _report_type(spec: ReportCreate, role: Role) -> ReportType:
                        [ErrorDetail("type", f"one of: {known}")])
     if role not in rtype.roles:
         allowed = ", ".join(sorted(r.value for r in rtype.roles))
-        raise ApiError(403, "forbidden", f"A {role.value} key may not request a {rtype.name} report "
+        raise ApiError(403, "forbidden", f"{article(role.value, capital=True)} key may not request "
+                       f"{article(rtype.name)} report "
                        f"(allowed: {allowed}).")
     if rtype.max_days is not None and (spec.to - spec.from_).days > rtype.max_days:
         raise ApiError(422, "period_too_long", f"A {rtype.name} report covers at most {rtype.max_days} days.",
