@@ -69,7 +69,7 @@ def webhooks_worker(event: SQSEvent) -> dict[str, Any]:
 
 @app.schedule(Cron(0, 2, "*", "*", "?", "*"), name="daily_sweep")
 def daily_sweep(event: CloudWatchEvent) -> None:
-    from chalicelib.services import sweeps
+    from chalicelib.services.program import sweeps
 
     sweeps.start_daily(clock.now())
 
@@ -77,6 +77,6 @@ def daily_sweep(event: CloudWatchEvent) -> None:
 @app.schedule(Cron(5, "*", "*", "*", "?", "*"), name="mail_triggers")
 def mail_triggers(event: CloudWatchEvent) -> None:
     """Hourly: each program's daily trigger run starts at its local send time (tenants span time zones)."""
-    from chalicelib.services import triggers
+    from chalicelib.services.marketing import triggers
 
     triggers.start_due(clock.now())

@@ -51,8 +51,9 @@ def main() -> None:
         from chalicelib.observability import logger
         from chalicelib.schemas.keys import KeyCreate
         from chalicelib.schemas.tenancy import AgencyCreate, TenantCreate
-        from chalicelib.services import api_keys, tenancy
-        from chalicelib.services.scopes import Scope
+        from chalicelib.services.tenancy import keys as api_keys
+        from chalicelib.services.tenancy import tenancy
+        from chalicelib.services.tenancy.scopes import Scope
         from chalicelib.settings import settings
         from infra.local.gateway import install_gateway_responses
         from infra.local.resources import create_resources

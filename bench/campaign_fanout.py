@@ -55,7 +55,8 @@ def main() -> None:
         from chalicelib.schemas.segments import SegmentIn
         from chalicelib.schemas.templates import TemplateIn
         from chalicelib.schemas.tenancy import AgencyCreate, TenantCreate
-        from chalicelib.services import campaigns, mail_settings, segments, templates, tenancy
+        from chalicelib.services.marketing import campaigns, mail_settings, segments, templates
+        from chalicelib.services.tenancy import tenancy
         from chalicelib.settings import settings
         from chalicelib.storage import queues
         from chalicelib.storage.customers import CUSTOMER_SK, customer_pk, list_pk

@@ -93,7 +93,8 @@ def first_request_setup() -> tuple[dict[str, str], Any, str, str]:
     from chalicelib.observability import logger
     from chalicelib.schemas.pos import CardIssue
     from chalicelib.schemas.tenancy import AgencyCreate, TenantCreate
-    from chalicelib.services import cards, tenancy
+    from chalicelib.services.pos import cards
+    from chalicelib.services.tenancy import tenancy
     from infra.local.resources import create_resources
 
     logger.setLevel("WARNING")

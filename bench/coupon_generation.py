@@ -52,7 +52,8 @@ def main() -> None:
         from chalicelib.observability import logger
         from chalicelib.schemas.coupons import Campaign, CampaignCreate
         from chalicelib.schemas.tenancy import AgencyCreate, TenantCreate
-        from chalicelib.services import coupons, tenancy
+        from chalicelib.services.program import coupons
+        from chalicelib.services.tenancy import tenancy
         from chalicelib.settings import settings
         from chalicelib.storage import coupons as store
         from chalicelib.workers import jobs

@@ -27,7 +27,7 @@ Afterwards, through the API and directly in the stack's moto:
     entry no answer accounts for; 20 random purchases replayed (half with their Idempotency-Key,
     half with a new key and the same receipt id) return the original answer and change nothing;
   * balances: each card's balance + pending == the total expected from the 200 answers == the sum of
-    its ledger pages; and `chalicelib.services.reconciliation.reconcile` per tenant finds no mismatch.
+    its ledger pages; and `chalicelib.services.reporting.reconciliation.reconcile` per tenant finds no mismatch.
 
 Printed: requests, per-kind counts, throughput, p50/p95/p99/max latency overall and per kind, errors,
 busy re-sends, the reconciliation; and the baseline: one client doing `GET /v1/whoami` (authenticated,
@@ -518,7 +518,7 @@ def reconcile_directly(stack: LocalStack, tenants: list[TenantSetup]) -> dict[st
     from infra.local.run import chalice_config, set_environment
 
     set_environment(chalice_config(), f"http://127.0.0.1:{stack.moto_port}")
-    from chalicelib.services.reconciliation import reconcile
+    from chalicelib.services.reporting.reconciliation import reconcile
 
     out: dict[str, Any] = {"ok": True, "cards": 0, "entries": 0, "mismatches": []}
     for tenant in tenants:

@@ -53,7 +53,7 @@ def main() -> None:
         from chalicelib.domain.roles import Role
         from chalicelib.observability import logger
         from chalicelib.schemas.tenancy import AgencyCreate, TenantCreate
-        from chalicelib.services import tenancy
+        from chalicelib.services.tenancy import tenancy
         from chalicelib.settings import settings
         from chalicelib.storage.tables import LoyaltyRecord
         from infra.local.gateway import install_gateway_responses
@@ -226,7 +226,7 @@ def main() -> None:
                 ddb.put_item(TableName=table, Item={**twin["Item"], "pk": {"S": bare_pk}, "version": {"N": "0"}})
                 api_times: list[float] = []
                 service_times: list[float] = []
-                import chalicelib.services.purchases as purchase_service
+                import chalicelib.services.pos.purchases as purchase_service
 
                 original_purchase = purchase_service.purchase
 

@@ -76,7 +76,7 @@ def seed(entries: int) -> dict[str, Any]:
     from chalicelib.domain.wallet import Wallet
     from chalicelib.schemas.pos import LedgerEntry
     from chalicelib.schemas.tenancy import AgencyCreate, TenantCreate
-    from chalicelib.services import tenancy
+    from chalicelib.services.tenancy import tenancy
     from chalicelib.settings import settings
     from chalicelib.storage import loyalty
     from chalicelib.storage.tables import LoyaltyRecord
@@ -158,7 +158,7 @@ def peak_rss_mib() -> float:
 def worker(entries: int, trace: bool) -> dict[str, Any]:
     from chalicelib.domain.roles import Role
     from chalicelib.schemas.reports import ReportCreate
-    from chalicelib.services.reports import service
+    from chalicelib.services.reporting.reports import service
     from chalicelib.storage import reports as store
     from chalicelib.storage.aws import client
     from chalicelib.workers import reports

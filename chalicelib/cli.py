@@ -37,8 +37,8 @@ from typing import Any
 from chalicelib.cli_target import Target, TargetError, resolve
 from chalicelib.schemas.keys import KeyCreated
 from chalicelib.schemas.tenancy import TenantFile
-from chalicelib.services.platform import ensure_platform_key
-from chalicelib.services.tenant_files import (
+from chalicelib.services.tenancy.platform import ensure_platform_key
+from chalicelib.services.tenancy.tenant_files import (
     ApplyReport,
     TenantApplyInterrupted,
     TenantFileError,
@@ -181,7 +181,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         print("nothing applied", file=sys.stderr)
         return 1
     _connect(args)
-    from chalicelib.services.tenant_files import preflight
+    from chalicelib.services.tenancy.tenant_files import preflight
 
     for path, tf in loaded.items():
         try:
@@ -233,7 +233,8 @@ def cmd_triggers(args: argparse.Namespace) -> int:
     """The trigger messages' daily run of every program with a trigger on, now (the local stack has no scheduler);
     the mail worker sends what it queues. Safe to repeat: each trigger fires once per customer per occasion."""
     _connect(args)
-    from chalicelib.services import catalog, triggers
+    from chalicelib.services.marketing import triggers
+    from chalicelib.services.program import catalog
     from chalicelib.storage import triggers as trigger_store
 
     runs = 0
@@ -253,7 +254,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """The scheduled daily sweep, run synchronously (the local stack has no scheduler)."""
     _connect(args)
     from chalicelib import clock
-    from chalicelib.services import sweeps
+    from chalicelib.services.program import sweeps
 
     at = clock.now()
     results = sweeps.run_daily(at)
@@ -267,7 +268,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """Print each card whose balance disagrees with its ledger; exit 1 if any does (a paging-worthy finding)."""
     _connect(args)
-    from chalicelib.services.reconciliation import ReconciliationReport, reconcile
+    from chalicelib.services.reporting.reconciliation import ReconciliationReport, reconcile
 
     report = ReconciliationReport()
     for scope in args.scope or [None]:

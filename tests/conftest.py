@@ -23,8 +23,9 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
-from chalicelib.services import api_keys as key_service
-from chalicelib.services import catalog, webhooks
+from chalicelib.services.integrations import webhooks
+from chalicelib.services.program import catalog
+from chalicelib.services.tenancy import keys as key_service
 from chalicelib.storage import aws, queues, transactions
 from chalicelib.storage.tables import TABLES
 

@@ -18,11 +18,11 @@ from typing import Any
 
 from chalice.app import AuthRequest, AuthResponse, AuthRoute
 
-from chalicelib.domain.api_keys import bearer_token
+from chalicelib.domain.keys import bearer_token
 from chalicelib.domain.principal import Principal
 from chalicelib.domain.rate_limits import ANONYMOUS, usage_key, usage_owner
 from chalicelib.observability import logger
-from chalicelib.services.api_keys import AuthFailure, authenticate
+from chalicelib.services.tenancy.keys import AuthFailure, authenticate
 from chalicelib.settings import settings
 
 USAGE_IDENTIFIER_KEY = "usageIdentifierKey"

@@ -47,7 +47,7 @@ def caller_plan(ctx: dict[str, Any]) -> str | None:
     principal = Principal.from_context(ctx)
     if principal is None:
         return None
-    from chalicelib.services import catalog
+    from chalicelib.services.program import catalog
 
     return catalog.usage_plan(*usage_owner(principal))
 

@@ -33,8 +33,8 @@ from chalicelib.errors import (
     validation_error,
 )
 from chalicelib.observability import logger
-from chalicelib.services import idempotency
-from chalicelib.services.scopes import own_scope
+from chalicelib.services.pos import idempotency
+from chalicelib.services.tenancy.scopes import own_scope
 from chalicelib.settings import settings
 
 PUBLIC: frozenset[Role] = frozenset()

@@ -15,17 +15,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from chalicelib.observability import logger
-from chalicelib.services import (
-    campaigns,
-    card_series,
-    coupons,
-    customer_import,
-    pos_batches,
-    purge,
-    sweeps,
-    tenancy,
-    triggers,
-)
+from chalicelib.services.customers import imports as customer_import
+from chalicelib.services.marketing import campaigns, triggers
+from chalicelib.services.pos import card_series, pos_batches
+from chalicelib.services.program import coupons, sweeps
+from chalicelib.services.tenancy import purge, tenancy
 from chalicelib.settings import settings
 from chalicelib.storage import queues
 

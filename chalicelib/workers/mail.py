@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from chalicelib.observability import logger
 from chalicelib.schemas.mail import MailMessage
-from chalicelib.services import delivery
+from chalicelib.services.marketing import delivery
 
 
 def handle_records(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from chalicelib.observability import logger
-from chalicelib.services.reports import service
+from chalicelib.services.reporting.reports import service
 
 
 def handle_records(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:

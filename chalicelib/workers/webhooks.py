@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from chalicelib.observability import logger
 from chalicelib.schemas.webhooks import DeliveryMessage
-from chalicelib.services import webhooks
+from chalicelib.services.integrations import webhooks
 
 
 def handle_records(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:

@@ -126,7 +126,7 @@ class RateLimiter:
     def _plan(self, kind: str, owner_id: str) -> str:
         if self.plan_of is not None:
             return self.plan_of(kind, owner_id)
-        from chalicelib.services import catalog
+        from chalicelib.services.program import catalog
 
         return catalog.usage_plan(kind, owner_id) or "basic"
 

@@ -163,9 +163,9 @@ def bootstrap(keys_path: Path) -> list[dict[str, Any]]:
     does not mint); returns every known key (saved ones plus those created now)."""
     from chalicelib.cli import apply_tenant_file, ensure_platform_key
     from chalicelib.domain.roles import Role
-    from chalicelib.services.api_keys import ensure_key
-    from chalicelib.services.scopes import Scope
-    from chalicelib.services.tenant_files import TenantApplyInterrupted, TenantFileError
+    from chalicelib.services.tenancy.keys import ensure_key
+    from chalicelib.services.tenancy.scopes import Scope
+    from chalicelib.services.tenancy.tenant_files import TenantApplyInterrupted, TenantFileError
 
     keys = load_keys(keys_path)
     platform_key = ensure_platform_key("local platform key")
@@ -201,7 +201,7 @@ def bootstrap(keys_path: Path) -> list[dict[str, Any]]:
 
 def prune_keys(keys_path: Path, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Drop saved keys that no longer authenticate (revoked, rotated away, tenant purged), keep the file honest."""
-    from chalicelib.services.api_keys import AuthFailure, authenticate
+    from chalicelib.services.tenancy.keys import AuthFailure, authenticate
 
     kept = []
     for key in keys:

@@ -12,8 +12,8 @@ from chalice.test import Client
 
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.keys import KeyCreate
-from chalicelib.services import api_keys
-from chalicelib.services.scopes import Scope
+from chalicelib.services.tenancy import keys as api_keys
+from chalicelib.services.tenancy.scopes import Scope
 
 
 class Api:

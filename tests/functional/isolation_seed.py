@@ -23,9 +23,10 @@ from app import app
 from chalicelib import clock as rules_clock
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.keys import KeyCreate
-from chalicelib.services import api_keys, webhooks
-from chalicelib.services.reports import service as report_service
-from chalicelib.services.scopes import Scope
+from chalicelib.services.integrations import webhooks
+from chalicelib.services.reporting.reports import service as report_service
+from chalicelib.services.tenancy import keys as api_keys
+from chalicelib.services.tenancy.scopes import Scope
 from chalicelib.settings import settings
 from chalicelib.storage.aws import client
 from chalicelib.storage.loyalty import coalition_scope

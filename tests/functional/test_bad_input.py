@@ -28,9 +28,9 @@ from moto import mock_aws
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import ErrorResponse
 from chalicelib.schemas.keys import KeyCreate
-from chalicelib.services import api_keys
-from chalicelib.services.reconciliation import reconcile
-from chalicelib.services.scopes import Scope
+from chalicelib.services.reporting.reconciliation import reconcile
+from chalicelib.services.tenancy import keys as api_keys
+from chalicelib.services.tenancy.scopes import Scope
 from chalicelib.settings import settings
 from tests.conftest import _reset_caches
 from tests.functional import phone_codes

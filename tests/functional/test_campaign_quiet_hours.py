@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.services import campaigns
+from chalicelib.services.marketing import campaigns
 from chalicelib.settings import settings
 from chalicelib.storage import deliveries, queues
 from tests.functional.conftest import Api, TenantKeys

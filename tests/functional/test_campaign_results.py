@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain import campaigns as rules
-from chalicelib.services import customers as customer_service
+from chalicelib.services.customers import customers as customer_service
 from chalicelib.storage import purchase_log
 from tests.functional.conftest import Api, TenantKeys
 from tests.functional.jobqueue import drain

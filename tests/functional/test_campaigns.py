@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 
 from chalicelib.domain import campaigns as rules
-from chalicelib.services import campaigns
+from chalicelib.services.marketing import campaigns
 from chalicelib.settings import settings
 from chalicelib.storage import queues
 from chalicelib.workers import mail

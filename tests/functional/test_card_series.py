@@ -12,7 +12,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 
 from chalicelib.domain.cards import luhn_valid
-from chalicelib.services import card_series
+from chalicelib.services.pos import card_series
 from chalicelib.settings import settings
 from chalicelib.storage import card_series as series_store
 from chalicelib.storage.tables import LoyaltyRecord

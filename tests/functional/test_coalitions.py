@@ -125,7 +125,7 @@ def test_membership_is_validated_and_nothing_is_written_on_refusal(
 
 def test_a_concurrent_change_to_a_partner_refuses_the_whole_creation(
         api: Api, agency_key: str, shop_a: TenantKeys, shop_b: TenantKeys, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.services import coalitions as service
+    from chalicelib.services.program import coalitions as service
     from chalicelib.storage import directory
 
     original = service._member_record

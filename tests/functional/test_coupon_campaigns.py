@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.coupons import CODE_ALPHABET, CODE_LENGTH
-from chalicelib.services import coupons
+from chalicelib.services.program import coupons
 from chalicelib.storage import coupons as coupon_store
 from chalicelib.storage import transactions
 from chalicelib.storage.tables import AuditRecord, LoyaltyRecord

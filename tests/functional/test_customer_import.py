@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.services import customer_import
+from chalicelib.services.customers import imports as customer_import
 from chalicelib.settings import settings
 from chalicelib.storage import imports as import_store
 from tests.functional.conftest import Api, TenantKeys, tenant_body

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.services import customers as customer_service
+from chalicelib.services.customers import customers as customer_service
 from chalicelib.storage import people
 from tests.functional import phone_codes
 from tests.functional.conftest import Api, TenantKeys
@@ -226,7 +226,7 @@ def test_idempotent_create_keeps_no_personal_fields_in_its_replay(api: Api, tena
 def test_a_stage_without_link_secret_answers_503_not_a_crash(api: Api, tenant: TenantKeys, monkeypatch: Any) -> None:
     import dataclasses
 
-    from chalicelib.services import signing
+    from chalicelib.services.tenancy import signing
 
     token = customer_service.unsubscribe_token(tenant.tenant_id, create(api, tenant.admin, ANNA)["customer_id"], "sms")
     monkeypatch.setattr(signing, "settings", dataclasses.replace(signing.settings, link_secret=""))

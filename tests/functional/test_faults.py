@@ -40,8 +40,9 @@ from moto.core import models as moto_models
 from moto.core.botocore_stubber import MockRawResponse
 
 from chalicelib.schemas.pos import PurchaseIn
-from chalicelib.services import api_keys, purchases
-from chalicelib.services.reconciliation import reconcile
+from chalicelib.services.pos import purchases
+from chalicelib.services.reporting.reconciliation import reconcile
+from chalicelib.services.tenancy import keys as api_keys
 from chalicelib.storage import loyalty, transactions
 from chalicelib.storage.tables import TABLES, LoyaltyRecord
 from tests.functional.conftest import Api, TenantKeys
@@ -442,7 +443,7 @@ def test_a_batch_job_failing_midway_is_redelivered_and_applies_every_receipt_onc
     """Six offline receipts; the jobs worker checkpoints every 2. DynamoDB throttles every attempt of the fourth
     receipt's transaction: the job fails (batchItemFailures), SQS redelivers it, the rerun redoes the receipts
     after the last checkpoint (their purchases replay) and finishes. Delivered once more after the end: nothing."""
-    from chalicelib.services import pos_batches
+    from chalicelib.services.pos import pos_batches
     from tests.functional import jobqueue
 
     monkeypatch.setattr(pos_batches, "CHECKPOINT_EVERY", 2)
@@ -699,7 +700,7 @@ def test_a_webhook_redelivered_while_its_attempt_is_claimed_is_not_posted_twice(
     """A copy of the message arrives while the first is being delivered (SQS at least once): it finds the
     attempt claimed and does nothing; after the POST was recorded, later copies do nothing either."""
     from chalicelib.schemas.webhooks import DeliveryMessage
-    from chalicelib.services import webhooks
+    from chalicelib.services.integrations import webhooks
     from tests.functional.test_webhooks import feed, register, take
 
     endpoint = register(api, tenant.admin, receiver.url, ["report.ready"])
@@ -725,7 +726,7 @@ def test_a_trigger_run_failing_after_granting_points_is_redelivered_without_gran
     """The daily trigger run grants Anna's birthday points, then SQS refuses the mail batch on every attempt:
     the job fails and is redelivered. The rerun finds the grant made (its adjustment id) and queues the
     messages; delivered twice, each is sent once. The card equals its ledger throughout."""
-    from chalicelib.services import triggers
+    from chalicelib.services.marketing import triggers
     from chalicelib.storage import aws
     from tests.functional import jobqueue
     from tests.functional.test_campaigns import mail_bodies

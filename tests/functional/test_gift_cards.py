@@ -12,7 +12,7 @@ from chalicelib.domain.cards import luhn_check_digit
 from chalicelib.domain.principal import Principal
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.gift_cards import GiftCardTopUp
-from chalicelib.services import gift_cards
+from chalicelib.services.pos import gift_cards
 from chalicelib.storage import loyalty
 from chalicelib.storage.loyalty import ledger_sum
 from tests.functional.conftest import Api, TenantKeys

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.services import purchases
+from chalicelib.services.pos import purchases
 from tests.functional.conftest import Api, TenantKeys
 
 

@@ -43,7 +43,7 @@ def _run_worker_until_queue_empty(limit: int = 50) -> int:
 def test_deleting_a_tenant_stops_keys_and_purges_all_its_rows(
     api: Api, tenant: TenantKeys, other_tenant: TenantKeys, monkeypatch
 ) -> None:
-    from chalicelib.services import purge
+    from chalicelib.services.tenancy import purge
 
     for i in range(12):
         api.post("/v1/stores", tenant.admin, {"id": f"s{i:02d}", "name": f"Store {i}"})
@@ -114,7 +114,7 @@ def test_worker_reports_only_failed_messages_and_drops_malformed_ones(aws_stack:
 
 
 def test_purge_refuses_a_tenant_not_marked_for_deletion(api: Api, tenant: TenantKeys) -> None:
-    from chalicelib.services import purge
+    from chalicelib.services.tenancy import purge
 
     try:
         purge.purge_tenant_page(tenant.tenant_id)

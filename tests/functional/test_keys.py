@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.domain.api_keys import hash_key
+from chalicelib.domain.keys import hash_key
 from chalicelib.storage.tables import ApiKeyRecord
 from tests.functional.conftest import Api, TenantKeys, make_tenant
 
@@ -147,7 +147,7 @@ def test_bad_keys_get_401_with_a_reason(api: Api, tenant: TenantKeys) -> None:
 
 
 def test_storage_outage_during_authentication_is_a_503_not_a_401(api: Api, tenant: TenantKeys, monkeypatch) -> None:
-    from chalicelib.storage import api_keys as key_store
+    from chalicelib.storage import keys as key_store
 
     def down(partition: str, key_id: str) -> None:
         raise ConnectionError("DynamoDB unreachable")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from chalicelib.services.api_keys import authenticate
+from chalicelib.services.tenancy.keys import authenticate
 from infra.local import run
 
 EXAMPLE_TENANTS = {"coffee-chain", "fuel-network", "city-coalition"}

@@ -13,7 +13,7 @@ from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
 
 from chalicelib.schemas.templates import TemplateIn
-from chalicelib.services import channels, delivery, mail_context, templates
+from chalicelib.services.marketing import channels, delivery, mail_context, templates
 from chalicelib.settings import settings
 from chalicelib.storage import aws, deliveries, queues
 from chalicelib.workers import mail

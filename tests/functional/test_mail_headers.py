@@ -13,7 +13,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import RawMessage, ses_backends
 
 from chalicelib.schemas.templates import TemplateIn
-from chalicelib.services import channels, mail_context, templates
+from chalicelib.services.marketing import channels, mail_context, templates
 from chalicelib.storage import deliveries
 from tests.functional.conftest import Api, TenantKeys
 from tests.functional.test_mail_delivery import (  # noqa: F401

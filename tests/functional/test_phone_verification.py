@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.services import verification
+from chalicelib.services.customers import verification
 from chalicelib.storage.tables import LoyaltyRecord
 from tests.functional import phone_codes
 from tests.functional.conftest import Api, TenantKeys

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.services import pos_batches as service
-from chalicelib.services import purchases, sweeps
+from chalicelib.services.pos import pos_batches as service
+from chalicelib.services.pos import purchases
+from chalicelib.services.program import sweeps
 from chalicelib.storage import loyalty, transactions
 from chalicelib.storage import pos_batches as batch_store
 from tests.functional import jobqueue

@@ -45,7 +45,8 @@ from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException
 from moto.dynamodb.responses import DynamoHandler
 
 from chalicelib.schemas.pos import PurchaseIn, RefundIn
-from chalicelib.services import api_keys, purchases, refunds
+from chalicelib.services.pos import purchases, refunds
+from chalicelib.services.tenancy import keys as api_keys
 from chalicelib.storage import loyalty, transactions
 from chalicelib.storage.tables import TABLES
 from tests.functional.conftest import Api, TenantKeys

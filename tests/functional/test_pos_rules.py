@@ -277,7 +277,7 @@ def test_idempotency_key_in_flight_is_409(api: Api, tenant: TenantKeys) -> None:
     assert r.status_code == 422, "held for a different body: that is a reuse, whatever its state"
     fp_claim = api.post("/v1/cards", tenant.pos, {"program_id": "main"}, headers={"Idempotency-Key": "busy-2"})
     assert fp_claim.status_code == 201
-    from chalicelib.services.idempotency import fingerprint
+    from chalicelib.services.pos.idempotency import fingerprint
 
     store.claim(tenant.tenant_id, "POST /v1/cards", "busy-3", fingerprint("POST", "/v1/cards", b'{"program_id": "main"}'),
                 datetime.now(UTC), timedelta(seconds=60))

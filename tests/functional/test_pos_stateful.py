@@ -46,8 +46,8 @@ from moto import mock_aws
 
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.keys import KeyCreate
-from chalicelib.services import api_keys
-from chalicelib.services.scopes import Scope
+from chalicelib.services.tenancy import keys as api_keys
+from chalicelib.services.tenancy.scopes import Scope
 from chalicelib.storage import loyalty
 from tests.conftest import _reset_caches
 from tests.functional.conftest import Api, make_agency, make_tenant

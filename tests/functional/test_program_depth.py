@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.services import sweeps
+from chalicelib.services.program import sweeps
 from chalicelib.storage.loyalty import get_card, ledger_sum
 from tests.functional.conftest import Api, TenantKeys
 from tests.functional.test_pos_rules import MAIN, balance, buy, new_card, set_program

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from chalicelib import cli
-from chalicelib.services.reconciliation import Mismatch, reconcile
+from chalicelib.services.reporting.reconciliation import Mismatch, reconcile
 from chalicelib.storage.loyalty import CARD_SK, card_pk
 from chalicelib.storage.tables import LoyaltyRecord
 from tests.functional.conftest import Api, TenantKeys

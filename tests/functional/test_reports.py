@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from app import app
-from chalicelib.services.reports import registry, service
+from chalicelib.services.reporting.reports import registry, service
 from chalicelib.settings import settings
 from chalicelib.storage import reports as store
 from tests.functional.conftest import Api, TenantKeys
@@ -451,7 +451,7 @@ SUMMARY = {"type": "program_summary", "program_id": "main", "from": "2026-11-02"
 @pytest.fixture
 def story(api: Api, tenant: TenantKeys, clock: Any) -> dict[str, Any]:
     """Two members (store, site), one erased, one anonymous card; purchases, a redemption, a refund, expiry."""
-    from chalicelib.services import sweeps
+    from chalicelib.services.program import sweeps
     from chalicelib.storage import loyalty
 
     r = api.put("/v1/programs/main", tenant.admin, {**MAIN_RULES, "expiry_days": 30, "pending_days": 0,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.services.reports.campaigns import COLUMNS
+from chalicelib.services.reporting.reports.campaigns import COLUMNS
 from tests.functional.conftest import Api, TenantKeys
 from tests.functional.jobqueue import drain
 from tests.functional.test_campaign_results import (

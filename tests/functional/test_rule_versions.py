@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from chalicelib.services import catalog
-from chalicelib.services.tenant_files import apply_tenant_file
+from chalicelib.services.program import catalog
+from chalicelib.services.tenancy.tenant_files import apply_tenant_file
 from chalicelib.storage import directory
 from chalicelib.storage.tables import DirectoryRecord
 from tests.functional.conftest import Api, TenantKeys

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.services import segments as segment_service
+from chalicelib.services.marketing import segments as segment_service
 from tests.functional.conftest import Api, TenantKeys
 from tests.functional.test_pos_rules import buy, set_program
 

@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.services import simulation
+from chalicelib.services.reporting import simulation
 from chalicelib.settings import settings
 from tests.functional.conftest import Api, TenantKeys
 from tests.functional.test_pos_rules import MAIN, buy, new_card

@@ -286,7 +286,7 @@ def test_a_points_reward_credits_exactly_once_per_customer(api: Api, tenant: Ten
 
 def test_a_reward_interrupted_after_its_marker_is_completed_once_by_a_later_response(
         api: Api, tenant: TenantKeys, clock: Any, monkeypatch: Any) -> None:
-    from chalicelib.services import surveys as service
+    from chalicelib.services.customers import surveys as service
 
     _create(api, tenant, _registration(reward={"kind": "points", "program_id": "main", "points": 70}))
     real = service._grant
@@ -312,7 +312,7 @@ def test_a_reward_interrupted_after_its_marker_is_completed_once_by_a_later_resp
 def test_a_refused_grant_frees_the_reward_for_a_later_response(
         api: Api, tenant: TenantKeys, clock: Any, monkeypatch: Any) -> None:
     from chalicelib.errors import ApiError
-    from chalicelib.services import surveys as service
+    from chalicelib.services.customers import surveys as service
 
     _create(api, tenant, _registration(reward={"kind": "points", "program_id": "main", "points": 40}))
 

@@ -10,7 +10,7 @@ import pytest
 
 from app import app
 from chalicelib.domain import tiers
-from chalicelib.services import catalog, sweeps
+from chalicelib.services.program import catalog, sweeps
 from chalicelib.storage import loyalty, transactions
 from chalicelib.storage.loyalty import ledger_sum
 from tests.functional.conftest import Api, TenantKeys, make_tenant

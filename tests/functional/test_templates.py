@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from chalicelib.domain.templating import RenderError
-from chalicelib.services import mail_context
-from chalicelib.services import templates as template_service
+from chalicelib.services.marketing import mail_context
+from chalicelib.services.marketing import templates as template_service
 from tests.functional.conftest import Api, TenantKeys
 from tests.functional.test_pos_rules import buy, set_program
 

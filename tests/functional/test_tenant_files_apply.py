@@ -14,10 +14,10 @@ from chalicelib import cli
 from chalicelib.domain.roles import Role
 from chalicelib.errors import ApiError
 from chalicelib.schemas.tenancy import ProgramKind, ProgramStatus, Rounding
-from chalicelib.services import api_keys
-from chalicelib.services.platform import ensure_platform_key
-from chalicelib.services.scopes import Scope
-from chalicelib.services.tenant_files import (
+from chalicelib.services.tenancy import keys as api_keys
+from chalicelib.services.tenancy.platform import ensure_platform_key
+from chalicelib.services.tenancy.scopes import Scope
+from chalicelib.services.tenancy.tenant_files import (
     ApplyReport,
     TenantApplyInterrupted,
     TenantFileError,
@@ -274,7 +274,7 @@ def test_first_program_that_fits_is_provisioned(aws_stack: None, tmp_path: Path)
 
 
 def test_keys_minted_before_a_failure_are_not_lost(aws_stack: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.services import tenancy
+    from chalicelib.services.tenancy import tenancy
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise ApiError(503, "unavailable", "storage is down")

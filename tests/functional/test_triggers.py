@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chalicelib.schemas.templates import TemplateIn
-from chalicelib.services import templates, triggers
+from chalicelib.services.marketing import templates, triggers
 from chalicelib.storage import loyalty
 from tests.functional.conftest import Api, TenantKeys
 from tests.functional.jobqueue import drain

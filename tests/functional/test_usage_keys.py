@@ -15,7 +15,7 @@ from chalicelib import cli
 from chalicelib.domain.rate_limits import AGENCY_PLAN, PLAN_LIMITS, usage_key
 from chalicelib.errors import ApiError
 from chalicelib.schemas.tenancy import TenantCreate
-from chalicelib.services import tenancy
+from chalicelib.services.tenancy import tenancy
 from chalicelib.storage import aws, directory, usage_keys
 from tests.functional.conftest import Api, TenantKeys, make_agency, make_tenant, tenant_body
 

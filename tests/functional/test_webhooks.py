@@ -24,7 +24,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sqs.models import sqs_backends
 
 from chalicelib.schemas.webhooks import DeliveryMessage
-from chalicelib.services import webhooks as service
+from chalicelib.services.integrations import webhooks as service
 from chalicelib.settings import settings
 from chalicelib.storage import queues
 from chalicelib.workers import webhooks as worker
@@ -462,7 +462,7 @@ def test_the_worker_refuses_to_connect_to_loopback_when_not_allowed(api: Api, te
 
 def test_tier_changes_expiring_points_and_ready_reports_are_emitted(api: Api, tenant: TenantKeys, hooks: list[Sent],
                                                                    receiver: Receiver, clock: Any) -> None:
-    from chalicelib.services import sweeps
+    from chalicelib.services.program import sweeps
     from tests.functional.test_reports import build_all, request_report
 
     program = {"name": "Main program", "earning": {"rate_bps": 500},

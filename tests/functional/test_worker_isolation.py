@@ -16,9 +16,12 @@ from typing import Any
 import pytest
 
 from app import app
-from chalicelib.services import campaigns, card_series, coupons, customer_import, delivery, pos_batches, triggers
-from chalicelib.services import webhooks as webhook_service
-from chalicelib.services.webhooks import Attempt
+from chalicelib.services.customers import imports as customer_import
+from chalicelib.services.integrations import webhooks as webhook_service
+from chalicelib.services.integrations.webhooks import Attempt
+from chalicelib.services.marketing import campaigns, delivery, triggers
+from chalicelib.services.pos import card_series, pos_batches
+from chalicelib.services.program import coupons
 from chalicelib.settings import settings
 from chalicelib.storage.loyalty import coalition_scope
 from tests.functional.conftest import make_tenant

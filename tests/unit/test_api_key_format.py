@@ -7,7 +7,7 @@ import hashlib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain import api_keys as keys
+from chalicelib.domain import keys as keys
 from chalicelib.domain.ids import SLUG_PATTERN
 from chalicelib.domain.roles import Role
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.domain.cards import generate_number, luhn_check_digit, luhn_valid, random_digits, space_problem
-from chalicelib.services.card_series import new_series_id
+from chalicelib.services.pos.card_series import new_series_id
 
 KNOWN_VALID = ["79927398713", "4111111111111111", "4539578763621486", "5555555555554444", "378282246310005",
                "6011111111111117", "30569309025904", "0000000000"]

@@ -111,7 +111,7 @@ def test_in_process_main_never_re_targets_a_configured_process(capsys: pytest.Ca
 
 def test_an_aws_failure_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.services import reconciliation
+    from chalicelib.services.reporting import reconciliation
 
     def fail(scope: str | None) -> None:
         raise ScanError("Failed to scan table", cause=NoCredentialsError())

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from chalicelib.domain import reporting
-from chalicelib.services.reports import output
+from chalicelib.services.reporting.reports import output
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 

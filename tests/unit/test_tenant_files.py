@@ -13,7 +13,7 @@ import yaml
 
 from chalicelib import cli
 from chalicelib.schemas.tenancy import Activation, ProgramKind, Rounding, TenantFile
-from chalicelib.services.tenant_files import TenantFileError, load_tenant_file
+from chalicelib.services.tenancy.tenant_files import TenantFileError, load_tenant_file
 
 ROOT = Path(__file__).resolve().parents[2]
 TENANTS = ROOT / "tenants"

@@ -8,8 +8,8 @@ from chalicelib.domain.roles import Role
 from chalicelib.schemas.campaigns import Campaign, CampaignCreate, CampaignResults
 from chalicelib.schemas.common import Page, PageQuery
 
-results = lazy_module("chalicelib.services.campaign_results")
-campaigns = lazy_module("chalicelib.services.campaigns")
+results = lazy_module("chalicelib.services.marketing.campaign_results")
+campaigns = lazy_module("chalicelib.services.marketing.campaigns")
 
 router = Router("Campaigns")
 ADMIN = {Role.TENANT_ADMIN}

@@ -8,8 +8,8 @@ from chalicelib.domain.roles import Role
 from chalicelib.schemas.card_series import CardSeries, CardSeriesCreate, SeriesCard
 from chalicelib.schemas.common import Page, PageQuery
 
-card_series = lazy_module("chalicelib.services.card_series")
-tenancy = lazy_module("chalicelib.services.tenancy")
+card_series = lazy_module("chalicelib.services.pos.card_series")
+tenancy = lazy_module("chalicelib.services.tenancy.tenancy")
 
 router = Router("Card series")
 ADMIN = {Role.TENANT_ADMIN}

@@ -16,7 +16,7 @@ from chalicelib.schemas.coalitions import (
 )
 from chalicelib.schemas.common import Page, PageQuery
 
-coalitions = lazy_module("chalicelib.services.coalitions")
+coalitions = lazy_module("chalicelib.services.program.coalitions")
 
 router = Router("Coalitions")
 AGENCY = {Role.AGENCY}

@@ -8,7 +8,7 @@ from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.coupons import Campaign, CampaignCreate, CampaignUpdate, CouponCodeView, CouponLookup
 
-coupons = lazy_module("chalicelib.services.coupons")
+coupons = lazy_module("chalicelib.services.program.coupons")
 
 router = Router("Coupons")
 ADMIN = {Role.TENANT_ADMIN}

@@ -25,7 +25,7 @@ from chalicelib.schemas.customers import (
     Withdrawn,
 )
 
-customers = lazy_module("chalicelib.services.customers")
+customers = lazy_module("chalicelib.services.customers.customers")
 
 router = Router("Customers")
 

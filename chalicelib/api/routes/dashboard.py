@@ -7,8 +7,8 @@ from chalicelib.api.routes.common import lazy_module, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.dashboard import Dashboard, DashboardQuery
 
-dashboard = lazy_module("chalicelib.services.dashboard")
-tenancy = lazy_module("chalicelib.services.tenancy")
+dashboard = lazy_module("chalicelib.services.reporting.dashboard")
+tenancy = lazy_module("chalicelib.services.tenancy.tenancy")
 
 router = Router("Dashboard")
 SUMMARY = ("Today's and this month's key figures (local time of the tenant), from counters kept as purchases, "

@@ -13,7 +13,7 @@ from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Input, Output, Page, Query, Slug
 from chalicelib.schemas.pos import Card, ReceiptId
 
-sweeps = lazy_module("chalicelib.services.sweeps")
+sweeps = lazy_module("chalicelib.services.program.sweeps")
 
 router = Router("Expiry and tiers")
 CARD_READERS = {Role.POS, Role.TENANT_ADMIN, Role.SUPPORT}

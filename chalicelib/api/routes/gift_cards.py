@@ -11,7 +11,7 @@ from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.gift_cards import GiftCard, GiftCardAdjustmentIn, GiftCardSale, GiftCardTopUp
 from chalicelib.schemas.pos import MoneyEntry
 
-gift_cards = lazy_module("chalicelib.services.gift_cards")
+gift_cards = lazy_module("chalicelib.services.pos.gift_cards")
 
 router = Router("Gift cards")
 SELLERS = {Role.POS, Role.TENANT_ADMIN}

@@ -8,7 +8,7 @@ from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.imports import CustomerImport, ImportCreate, ImportCreated, ImportInline
 
-customer_import = lazy_module("chalicelib.services.customer_import")
+customer_import = lazy_module("chalicelib.services.customers.imports")
 
 router = Router("Customer imports")
 ADMIN = {Role.TENANT_ADMIN}

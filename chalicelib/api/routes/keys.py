@@ -9,9 +9,9 @@ from chalicelib.domain.roles import Role, ScopeKind, can_manage_scope
 from chalicelib.errors import forbidden
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.keys import KeyCreate, KeyCreated, KeyInfo, KeyRotate, WhoAmI
-from chalicelib.services.scopes import Scope, own_scope
+from chalicelib.services.tenancy.scopes import Scope, own_scope
 
-api_keys = lazy_module("chalicelib.services.api_keys")
+api_keys = lazy_module("chalicelib.services.tenancy.keys")
 
 router = Router("Keys")
 MANAGERS = {Role.PLATFORM, Role.AGENCY, Role.TENANT_ADMIN}

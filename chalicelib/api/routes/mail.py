@@ -7,7 +7,7 @@ from chalicelib.api.routes.common import lazy_module, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.mail import MailSettings
 
-mail_settings = lazy_module("chalicelib.services.mail_settings")
+mail_settings = lazy_module("chalicelib.services.marketing.mail_settings")
 
 router = Router("Mail")
 ADMIN = {Role.TENANT_ADMIN}

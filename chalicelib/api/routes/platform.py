@@ -9,9 +9,9 @@ from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.keys import KeyCreate, KeyCreated, KeyInfo, KeyRotate
 from chalicelib.schemas.tenancy import Agency, AgencyCreate, AgencyProvisioned
-from chalicelib.services.scopes import Scope
+from chalicelib.services.tenancy.scopes import Scope
 
-tenancy = lazy_module("chalicelib.services.tenancy")
+tenancy = lazy_module("chalicelib.services.tenancy.tenancy")
 directory = lazy_module("chalicelib.storage.directory")
 
 router = Router("Platform")

@@ -22,9 +22,9 @@ from chalicelib.schemas.pos import (
     RefundResult,
 )
 
-cards = lazy_module("chalicelib.services.cards")
-purchases = lazy_module("chalicelib.services.purchases")
-refunds = lazy_module("chalicelib.services.refunds")
+cards = lazy_module("chalicelib.services.pos.cards")
+purchases = lazy_module("chalicelib.services.pos.purchases")
+refunds = lazy_module("chalicelib.services.pos.refunds")
 
 router = Router("POS")
 POS = {Role.POS}

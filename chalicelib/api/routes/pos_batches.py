@@ -10,7 +10,7 @@ from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.pos_batches import BatchAccepted, BatchIn, BatchQuery, BatchStatus, BatchSummary
 
-pos_batches = lazy_module("chalicelib.services.pos_batches")
+pos_batches = lazy_module("chalicelib.services.pos.pos_batches")
 
 router = Router("POS")
 UPLOADERS = {Role.POS, Role.TENANT_ADMIN}

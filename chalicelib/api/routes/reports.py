@@ -8,7 +8,7 @@ from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.reports import Report, ReportCreate
 
-service = lazy_module("chalicelib.services.reports.service")
+service = lazy_module("chalicelib.services.reporting.reports.service")
 
 router = Router("Reports")
 ADMIN = {Role.TENANT_ADMIN}

@@ -16,7 +16,7 @@ from chalicelib.schemas.segments import (
     SegmentUpdate,
 )
 
-segments = lazy_module("chalicelib.services.segments")
+segments = lazy_module("chalicelib.services.marketing.segments")
 
 router = Router("Segments")
 ADMIN = {Role.TENANT_ADMIN}

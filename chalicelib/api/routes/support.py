@@ -12,7 +12,7 @@ from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Output, Query
 from chalicelib.schemas.customers import Consent
 
-support = lazy_module("chalicelib.services.support")
+support = lazy_module("chalicelib.services.customers.support")
 
 router = Router("Support")
 READERS = {Role.SUPPORT, Role.TENANT_ADMIN}

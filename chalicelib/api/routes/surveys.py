@@ -19,7 +19,7 @@ from chalicelib.schemas.surveys import (
     SurveyResults,
 )
 
-surveys = lazy_module("chalicelib.services.surveys")
+surveys = lazy_module("chalicelib.services.customers.surveys")
 
 router = Router("Surveys")
 ADMIN = {Role.TENANT_ADMIN}

@@ -16,7 +16,7 @@ from chalicelib.schemas.templates import (
     TemplateUpdate,
 )
 
-templates = lazy_module("chalicelib.services.templates")
+templates = lazy_module("chalicelib.services.marketing.templates")
 
 router = Router("Templates")
 ADMIN = {Role.TENANT_ADMIN}

@@ -10,9 +10,9 @@ from chalicelib.errors import not_found
 from chalicelib.schemas.audit import AuditEntry
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.tenancy import Program, ProgramSpec, ProgramUpdate, Store, StoreSpec, StoreUpdate, Tenant
-from chalicelib.services.scopes import own_scope
+from chalicelib.services.tenancy.scopes import own_scope
 
-tenancy = lazy_module("chalicelib.services.tenancy")
+tenancy = lazy_module("chalicelib.services.tenancy.tenancy")
 audit = lazy_module("chalicelib.storage.audit")
 directory = lazy_module("chalicelib.storage.directory")
 

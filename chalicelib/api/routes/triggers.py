@@ -7,7 +7,7 @@ from chalicelib.api.routes.common import lazy_module, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.triggers import TriggerSettings, TriggerSettingsOut
 
-triggers = lazy_module("chalicelib.services.triggers")
+triggers = lazy_module("chalicelib.services.marketing.triggers")
 
 router = Router("Triggers")
 ADMIN = {Role.TENANT_ADMIN}

@@ -6,7 +6,7 @@ from chalicelib.api.registry import PUBLIC, Request, Router
 from chalicelib.api.routes.common import lazy_module
 from chalicelib.schemas.verification import PhoneVerified, VerificationCheck, VerificationStart, VerificationStarted
 
-verification = lazy_module("chalicelib.services.verification")
+verification = lazy_module("chalicelib.services.customers.verification")
 
 router = Router("Phone verification")
 

@@ -8,7 +8,7 @@ from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.webhooks import Delivery, PingAccepted, Webhook, WebhookCreate, WebhookCreated, WebhookUpdate
 
-webhooks = lazy_module("chalicelib.services.webhooks")
+webhooks = lazy_module("chalicelib.services.integrations.webhooks")
 
 router = Router("Webhooks")
 ADMIN = {Role.TENANT_ADMIN}

@@ -1,0 +1,1 @@
+"""The customer base: profiles and personal data, imports, surveys, phone verification, support."""

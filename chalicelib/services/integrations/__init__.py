@@ -1,0 +1,1 @@
+"""Webhooks: events out to the tenant's systems."""

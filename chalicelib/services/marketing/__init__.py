@@ -1,0 +1,1 @@
+"""Mailings: segments, templates, mail settings, delivery and channels, campaigns, triggers."""

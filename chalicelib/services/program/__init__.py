@@ -1,0 +1,1 @@
+"""Program depth: the catalogue in force, coupons, coalitions, the daily sweep."""

@@ -1,0 +1,1 @@
+"""Reports, the live dashboard, the promotion simulator, reconciliation."""

@@ -1,0 +1,60 @@
+"""Deleting a tenant's data, page by page, resumable: run by the jobs worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.services.tenancy import keys as key_service
+from chalicelib.storage import audit, directory, loyalty, people
+from chalicelib.storage import keys as api_keys
+from chalicelib.storage.tables import tenant_partition
+
+PAGE = 200
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: bool
+    cursor: dict[str, Any] | None = None
+    """Which table's scan resumes where: `{"table": "people"|"loyalty", "key": ...}` (not keyed by tenant)."""
+
+
+def purge_tenant_page(tenant_id: str, max_items: int | None = None, cursor: dict[str, Any] | None = None) -> Progress:
+    """Delete up to `max_items` rows of the tenant; `done` when nothing is left.
+
+    Order: keys (nothing can authenticate meanwhile), the personal-data
+    table, then cards, ledgers, receipts, customers and series, the audit trail, then the
+    directory, the tenant row last, so an interrupted purge is found and
+    resumed by the next message. Refuses a tenant not marked for deletion.
+    """
+    tenant = directory.get_tenant(tenant_id)
+    if tenant is None:
+        return Progress(done=True)
+    if tenant.status.value != "deleting":
+        raise RuntimeError(f"tenant {tenant_id} is not marked for deletion")
+    partition = tenant_partition(tenant_id)
+    budget = max_items or PAGE
+    budget -= api_keys.delete_partition_page(partition, budget)
+    if budget <= 0:
+        return Progress(done=False, cursor=cursor)
+    table = (cursor or {}).get("table", "people")
+    key = (cursor or {}).get("key")
+    if table == "people":
+        deleted, key, finished = people.delete_tenant_page(tenant_id, budget, key)
+        budget -= deleted
+        if not finished:
+            return Progress(done=False, cursor={"table": "people", "key": key})
+        key = None
+        if budget <= 0:
+            return Progress(done=False, cursor={"table": "loyalty", "key": None})
+    deleted, key, finished = loyalty.delete_tenant_page(tenant_id, budget, key)
+    budget -= deleted
+    if not finished:
+        return Progress(done=False, cursor={"table": "loyalty", "key": key})
+    if budget > 0:
+        budget -= audit.delete_partition_page(partition, budget)
+    if budget > 0:
+        budget -= directory.delete_tenant_page(tenant_id, budget)
+    key_service.forget_tenant_status(tenant_id)
+    return Progress(done=budget > 0 and directory.get_tenant(tenant_id) is None)
