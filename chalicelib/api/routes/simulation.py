@@ -8,7 +8,7 @@ from chalicelib.domain.roles import Role
 from chalicelib.schemas.reports import Report
 from chalicelib.schemas.simulation import SimulationRequest, SimulationResult
 
-simulation = lazy_module("chalicelib.services.reporting.simulation")
+simulation = lazy_module("chalicelib.services.reporting.simulation_requests")
 
 router = Router("Simulation")
 SUMMARY = ("Replay the program's receipts of the UTC days [from, to) through its current rules and a proposed "

@@ -8,9 +8,10 @@ replayed. Each receipt is then read from its record (lines, categories,
 amounts, refunds, tier, points redeemed) and priced by domain/simulation.py.
 
 A period of up to SYNC_DAYS days and SYNC_RECEIPTS receipts is answered at
-once and writes nothing; a larger one is recorded as a `simulation` report
-(the proposal is kept in the report's record, written in the same transaction
-as its audit entry) and built by the reports worker.
+once and writes nothing; a larger one is recorded as a `simulation` report by
+simulation_requests.py and built by the reports worker through
+reports/simulation.py, which reads this module (so this module must not
+import the reports service: that would close a cycle through the registry).
 """
 
 from __future__ import annotations
@@ -24,11 +25,8 @@ from chalicelib import clock
 from chalicelib.domain import dashboard as dashboard_rules
 from chalicelib.domain import reporting
 from chalicelib.domain import simulation as rules
-from chalicelib.domain.roles import Role
 from chalicelib.domain.tiers import TierState
 from chalicelib.errors import ApiError, ErrorDetail, not_found
-from chalicelib.observability import logger
-from chalicelib.schemas.reports import Report, ReportStatus
 from chalicelib.schemas.simulation import (
     RedemptionRate,
     SimulatedCategory,
@@ -42,11 +40,9 @@ from chalicelib.schemas.tenancy import Program, ProgramBody, ProgramKind, Progra
 from chalicelib.services.program import catalog
 from chalicelib.services.reporting.reports import ledger
 from chalicelib.services.tenancy import tenancy
-from chalicelib.settings import settings
-from chalicelib.storage import audit, loyalty, queues, transactions
 from chalicelib.storage import dashboard as dashboard_store
+from chalicelib.storage import loyalty
 from chalicelib.storage import reports as report_store
-from chalicelib.storage.transactions import Tx
 
 SYNC_DAYS = 31
 SYNC_RECEIPTS = 2_000
@@ -55,7 +51,6 @@ MIN_REDEMPTIONS = 5
 LOOKBACK_DAYS = 90
 """Read from the dashboard counters (tenant-local days, kept 400 days): receipts' points earned and redeemed."""
 CARD_BATCH = 100
-REPORT_TYPE = "simulation"
 RECEIPT_TYPES = ("accrual", "bonus", "redemption")
 NOTES = (
     "Coupons, referral bonuses and program geography are left out of both rule sets alike.",
@@ -213,9 +208,11 @@ def points_program(tenant_id: str, program_id: str) -> Program:
     return program
 
 
-def simulate(tenant_id: str, program_id: str, body: SimulationRequest, actor: str,
-             role: Role = Role.TENANT_ADMIN) -> SimulationResult | tuple[int, Report]:
-    """The replay's answer (nothing written), or 202 with a report for a period too large to answer at once."""
+def answer_at_once(tenant_id: str, program_id: str, body: SimulationRequest) -> SimulationResult | None:
+    """The replay's answer (nothing written), or None for a period too large to answer at once.
+
+    The request is checked first, so a refused proposal is refused before any report is recorded.
+    """
     current = points_program(tenant_id, program_id)
     proposed = proposed_spec(program_id, body.proposed)
     if proposed.kind is not ProgramKind.POINTS:
@@ -228,48 +225,7 @@ def simulate(tenant_id: str, program_id: str, body: SimulationRequest, actor: st
                           run(tenant_id, current, proposed, body.from_, body.to, SYNC_RECEIPTS))
         except TooLarge:
             pass
-    return 202, _request_report(tenant_id, program_id, body, actor, role)
-
-
-def simulate_for_agency(agency_id: str, tenant_id: str, program_id: str, body: SimulationRequest,
-                        actor: str) -> SimulationResult | tuple[int, Report]:
-    tenant = tenancy.require_tenant_of_agency(agency_id, tenant_id)
-    return simulate(tenant.tenant_id, program_id, body, actor, Role.AGENCY)
-
-
-def _request_report(tenant_id: str, program_id: str, body: SimulationRequest, actor: str, role: Role) -> Report:
-    """Record a `simulation` report with its proposal, and queue it (as reports.service.create does)."""
-    # Imported here: reports.service -> reports.registry -> reports.simulation -> this module.
-    from chalicelib.services.reporting.reports import service as reports
-
-    at = clock.now()
-    report_id = reports.new_report_id()
-    doc: dict[str, Any] = {
-        "report_id": report_id, "type": REPORT_TYPE, "program_id": program_id, "from": body.from_.isoformat(),
-        "to": body.to.isoformat(), "format": "csv", "delimiter": ",", "status": ReportStatus.QUEUED.value,
-        "created_at": at.isoformat(), "proposed": body.proposed.model_dump(mode="json"),
-    }
-
-    def build(tx: Tx) -> None:
-        report_store.add(tx, tenant_id, report_id, doc, at)
-        audit.add(tx, audit.entry(tenant_id, action="report.requested", actor=actor, at=at,
-                                  target=f"report:{report_id}",
-                                  detail={"type": REPORT_TYPE, "program_id": program_id, "format": "csv",
-                                          "from": doc["from"], "to": doc["to"]}))
-
-    transactions.write(build)
-    try:
-        queues.send(settings.reports_queue, reports.job_message(tenant_id, report_id))
-    except Exception:
-        logger.exception("report not queued", extra={"tenant_id": tenant_id, "report_id": report_id})
-        loaded = report_store.get(tenant_id, report_id)
-        if loaded is not None:
-            failed = {**loaded[0], "status": ReportStatus.FAILED.value, "completed_at": clock.now().isoformat(),
-                      "failure": {"code": "not_queued", "message": "The report could not be queued."}}
-            report_store.save(tenant_id, report_id, failed, loaded[1], clock.now(), at)
-        raise ApiError(503, "queue_unavailable", "The simulation could not be queued; try again.",
-                       headers={"Retry-After": "5"}) from None
-    return reports.get(tenant_id, report_id, role)
+    return None
 
 
 def proposal_of(tenant_id: str, report_id: str) -> ProgramBody | None:
