@@ -10,9 +10,10 @@ forever (there is nothing a retry could fix).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 from chalicelib.observability import logger
 from chalicelib.services.customers import imports as customer_import
@@ -22,6 +23,7 @@ from chalicelib.services.program import coupons, sweeps
 from chalicelib.services.tenancy import purge, tenancy
 from chalicelib.settings import settings
 from chalicelib.storage import queues
+from chalicelib.workers.batch import Worker, json_object
 
 
 def _purge(message: dict[str, Any]) -> None:
@@ -45,20 +47,23 @@ JOBS: dict[str, Callable[[dict[str, Any]], None]] = {
 }
 
 
-def handle_records(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
+def _parse(body: str) -> dict[str, Any]:
+    message = json_object(body)
+    if message["job"] not in JOBS:
+        raise KeyError(message["job"])
+    return message
+
+
+def _run(message: dict[str, Any]) -> None:
+    JOBS[message["job"]](message)
+
+
+WORKER: Worker[dict[str, Any]] = Worker(
+    kind="job", parse=_parse, handle=_run, describe=lambda message: {"job": message["job"]},
+    failed="job failed; will be retried",
+)
+
+
+def handle_records(records: Iterable[dict[str, Any]]) -> PartialItemFailureResponse:
     """Run each record's job; return the ids of those to retry."""
-    failures = []
-    for record in records:
-        message_id = record["messageId"]
-        try:
-            message = json.loads(record["body"])
-            job = JOBS[message["job"]]
-        except (ValueError, KeyError, TypeError):
-            logger.error("dropping malformed job message", extra={"message_id": message_id})
-            continue
-        try:
-            job(message)
-        except Exception:
-            logger.exception("job failed; will be retried", extra={"message_id": message_id, "job": message["job"]})
-            failures.append({"itemIdentifier": message_id})
-    return {"batchItemFailures": failures}
+    return WORKER.handle_records(records)

@@ -15,32 +15,30 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import ValidationError
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
-from chalicelib.observability import logger
 from chalicelib.schemas.mail import MailMessage
 from chalicelib.services.marketing import delivery
+from chalicelib.workers.batch import Worker
 
 
-def handle_records(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
+def _parse(body: str) -> MailMessage:
+    return MailMessage.model_validate(json.loads(body))
+
+
+def _deliver(message: MailMessage) -> dict[str, Any]:
+    outcome = delivery.deliver(message)
+    return {"tenant_id": message.tenant_id, "status": outcome.status, "reason": outcome.reason,
+            "duplicate": outcome.duplicate}
+
+
+WORKER: Worker[MailMessage] = Worker(
+    kind="mail", parse=_parse, handle=_deliver,
+    describe=lambda message: {"tenant_id": message.tenant_id},
+    failed="mail delivery failed; will be retried", done="mail delivered",
+)
+
+
+def handle_records(records: Iterable[dict[str, Any]]) -> PartialItemFailureResponse:
     """Deliver each record; return the ids SQS should redeliver."""
-    failures = []
-    for record in records:
-        message_id = record["messageId"]
-        try:
-            message = MailMessage.model_validate(json.loads(record["body"]))
-        except (ValueError, TypeError, KeyError) as err:
-            where = [".".join(map(str, e["loc"])) for e in err.errors()] if isinstance(err, ValidationError) else []
-            logger.error("dropping malformed mail message", extra={"message_id": message_id, "fields": where})
-            continue
-        try:
-            outcome = delivery.deliver(message)
-        except Exception:
-            logger.exception("mail delivery failed; will be retried",
-                             extra={"message_id": message_id, "tenant_id": message.tenant_id})
-            failures.append({"itemIdentifier": message_id})
-            continue
-        logger.info("mail delivered", extra={"message_id": message_id, "tenant_id": message.tenant_id,
-                                             "status": outcome.status, "reason": outcome.reason,
-                                             "duplicate": outcome.duplicate})
-    return {"batchItemFailures": failures}
+    return WORKER.handle_records(records)

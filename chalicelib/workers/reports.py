@@ -9,29 +9,31 @@ message is logged and dropped: no retry can fix it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
-from chalicelib.observability import logger
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+
 from chalicelib.services.reporting.reports import service
+from chalicelib.workers.batch import Worker, json_object
 
 
-def handle_records(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
+def _parse(body: str) -> tuple[str, str]:
+    message = json_object(body)
+    return str(message["tenant_id"]), str(message["report_id"])
+
+
+def _build(ids: tuple[str, str]) -> None:
+    service.build(*ids)
+
+
+WORKER: Worker[tuple[str, str]] = Worker(
+    kind="report", parse=_parse, handle=_build,
+    describe=lambda ids: {"tenant_id": ids[0], "report_id": ids[1]},
+    failed="report worker failed; will be retried",
+)
+
+
+def handle_records(records: Iterable[dict[str, Any]]) -> PartialItemFailureResponse:
     """Build each record's report; return the ids SQS should redeliver."""
-    failures = []
-    for record in records:
-        message_id = record["messageId"]
-        try:
-            message = json.loads(record["body"])
-            tenant_id, report_id = str(message["tenant_id"]), str(message["report_id"])
-        except (ValueError, KeyError, TypeError):
-            logger.error("dropping malformed report message", extra={"message_id": message_id})
-            continue
-        try:
-            service.build(tenant_id, report_id)
-        except Exception:
-            logger.exception("report worker failed; will be retried",
-                             extra={"message_id": message_id, "tenant_id": tenant_id, "report_id": report_id})
-            failures.append({"itemIdentifier": message_id})
-    return {"batchItemFailures": failures}
+    return WORKER.handle_records(records)

@@ -15,31 +15,28 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import ValidationError
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
-from chalicelib.observability import logger
 from chalicelib.schemas.webhooks import DeliveryMessage
 from chalicelib.services.integrations import webhooks
+from chalicelib.workers.batch import Worker
 
 
-def handle_records(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
+def _parse(body: str) -> DeliveryMessage:
+    return DeliveryMessage.model_validate(json.loads(body))
+
+
+def _deliver(message: DeliveryMessage) -> dict[str, Any]:
+    outcome = webhooks.deliver(message)
+    return {"tenant_id": message.tenant_id, "endpoint_id": message.endpoint_id, "outcome": outcome}
+
+
+WORKER: Worker[DeliveryMessage] = Worker(
+    kind="webhook", parse=_parse, handle=_deliver, describe=lambda message: {"tenant_id": message.tenant_id},
+    failed="webhook delivery failed; will be retried", done="webhook message handled",
+)
+
+
+def handle_records(records: Iterable[dict[str, Any]]) -> PartialItemFailureResponse:
     """Attempt each record; return the ids SQS should redeliver."""
-    failures = []
-    for record in records:
-        message_id = record["messageId"]
-        try:
-            message = DeliveryMessage.model_validate(json.loads(record["body"]))
-        except (ValueError, TypeError, KeyError) as err:
-            where = [".".join(map(str, e["loc"])) for e in err.errors()] if isinstance(err, ValidationError) else []
-            logger.error("dropping malformed webhook message", extra={"message_id": message_id, "fields": where})
-            continue
-        try:
-            outcome = webhooks.deliver(message)
-        except Exception:
-            logger.exception("webhook delivery failed; will be retried",
-                             extra={"message_id": message_id, "tenant_id": message.tenant_id})
-            failures.append({"itemIdentifier": message_id})
-            continue
-        logger.info("webhook message handled", extra={"message_id": message_id, "tenant_id": message.tenant_id,
-                                                      "endpoint_id": message.endpoint_id, "outcome": outcome})
-    return {"batchItemFailures": failures}
+    return WORKER.handle_records(records)
