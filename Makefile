@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 STAGE  ?= dev
 export AWS_DEFAULT_REGION ?= eu-central-1
 
-.PHONY: venv run test test-unit test-fast lint template package bench bench-quick clean reset-local
+.PHONY: venv run test test-unit test-fast lint docs template package bench bench-quick clean reset-local
 
 # Reinstall only when a requirements file changes (the stamp is newer than both otherwise).
 venv: $(STAMP)
@@ -25,8 +25,12 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/python -m infra.template --check
 
+# The documentation site (docs/, mkdocs.yml) into build/site; --strict: a broken link or anchor fails.
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 # Unit, functional and e2e tests (e2e starts the local stack as a subprocess on free ports).
-test: lint
+test: lint docs
 	$(BIN)/python -m pytest -n 2 --dist worksteal --durations=10
 
 # The pure rules only: the inner loop (well under a minute).
@@ -42,7 +46,7 @@ template: venv
 	$(BIN)/python -m infra.template
 
 # SAM template + deployment.zip in build/ (boto3/botocore stripped: the Lambda runtime has them), sizes printed.
-# Needs the package index (Chalice downloads Lambda wheels), no AWS account. Deploy: see README "Deploy".
+# Needs the package index (Chalice downloads Lambda wheels), no AWS account. Deploy: see docs/operations/deploy.md.
 package: venv
 	$(BIN)/python -m infra.template --check
 	$(BIN)/python -m infra.package --stage $(STAGE) --out build
