@@ -96,12 +96,30 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     return params
 
 
+Refs = dict[tuple[type[BaseModel], str], dict[str, Any]]
+"""Each model's `$ref` by (model, mode), as models_json_schema keys them."""
+
+
 def build(routes: list[RouteSpec], server_url: str | None = None) -> dict[str, Any]:
+    """The whole document: every model's schema once under components, then one operation per route."""
+    refs, components = _schemas(_models(routes))
+    paths: dict[str, dict[str, Any]] = {}
+    for spec in routes:
+        paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec, refs)
+    return _document(paths, components, server_url)
+
+
+def _models(routes: list[RouteSpec]) -> list[type[BaseModel]]:
+    """Every model a route takes or answers with (the error model too), in a stable order."""
     models: set[type[BaseModel]] = {ErrorResponse}
     for spec in routes:
         models.update(m for m in (spec.body, spec.response) if m is not None)
         models.update(m for m in OTHER_SUCCESS.get((spec.method, spec.path), {}).values() if m is not None)
-    ordered = sorted(models, key=_full_name)
+    return sorted(models, key=_full_name)
+
+
+def _schemas(ordered: list[type[BaseModel]]) -> tuple[Refs, dict[str, Any]]:
+    """(each model's ref, the component schemas), named by _StableNames with the generic arguments known."""
     known = {id(arg): _full_name(arg) for m in ordered
              for arg in (getattr(m, "__pydantic_generic_metadata__", None) or {}).get("args") or ()}
     generator = type("_Names", (_StableNames,), {"known": known})
@@ -109,53 +127,73 @@ def build(routes: list[RouteSpec], server_url: str | None = None) -> dict[str, A
         [(m, "validation" if m is not ErrorResponse else "serialization") for m in ordered], ref_template=_REF,
         schema_generator=generator,
     )
-    components = defs.get("$defs", {})
+    components: dict[str, Any] = defs.get("$defs", {})
+    return keyed, components
 
-    def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
-        return keyed[(model, mode)]
 
-    paths: dict[str, dict[str, Any]] = {}
-    for spec in routes:
-        op: dict[str, Any] = {
-            "operationId": spec.name,
-            "summary": spec.summary,
-            "tags": [spec.tag],
-            "x-roles": sorted(r.value for r in spec.roles) if spec.roles else ["public"],
-            "security": [] if spec.public else [{"apiKey": []}],
+def _operation(spec: RouteSpec, refs: Refs) -> dict[str, Any]:
+    """One route's operation: who may call it, what it takes, and every answer it can give."""
+    op: dict[str, Any] = {
+        "operationId": spec.name,
+        "summary": spec.summary,
+        "tags": [spec.tag],
+        "x-roles": sorted(r.value for r in spec.roles) if spec.roles else ["public"],
+        "security": [] if spec.public else [{"apiKey": []}],
+    }
+    params = _parameters(spec)
+    if params:
+        op["parameters"] = params
+    if spec.body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[(spec.body, "validation")]}},
         }
-        params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in spec.path_params]
-        if spec.query is not None:
-            params += _query_parameters(spec.query)
-        if params:
-            op["parameters"] = params
-        if spec.body is not None:
-            op["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": ref(spec.body, "validation")}},
-            }
-        ok: dict[str, Any] = {"description": "Success"}
-        if spec.response is not None:
-            ok["content"] = {spec.content_type: {"schema": ref(spec.response, "validation")}}
-        elif spec.content_type != "application/json":
-            ok["content"] = {spec.content_type: {"schema": {"type": "string"}}}
-        responses: dict[str, Any] = {str(spec.status): ok}
-        for status, model in sorted(OTHER_SUCCESS.get((spec.method, spec.path), {}).items()):
-            other = model or spec.response
-            responses[str(status)] = {"description": "Success", "content": {
-                spec.content_type: {"schema": ref(other, "validation")}}} if other is not None else ok
-        codes = set(spec.errors) | {500, 503}
-        if spec.body is not None or spec.query is not None:
-            codes |= {400}
-        if spec.body is not None:
-            codes |= {413, 415}
-        if not spec.public:
-            codes |= {401, 403, 429}
-        error_schema = {"application/json": {"schema": ref(ErrorResponse, "serialization")}}
-        for code in sorted(codes):
-            responses[str(code)] = {"description": ERROR_DESCRIPTIONS.get(code, "Error"), "content": error_schema}
-        op["responses"] = responses
-        paths.setdefault(spec.path, {})[spec.method.lower()] = op
+    op["responses"] = {**_success_responses(spec, refs), **_error_responses(spec, refs)}
+    return op
 
+
+def _parameters(spec: RouteSpec) -> list[dict[str, Any]]:
+    """The path parameters (all strings), then the query model's fields."""
+    params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in spec.path_params]
+    if spec.query is not None:
+        params += _query_parameters(spec.query)
+    return params
+
+
+def _success_responses(spec: RouteSpec, refs: Refs) -> dict[str, Any]:
+    """The declared status first, then the other successes the route's handler gives (OTHER_SUCCESS)."""
+    ok: dict[str, Any] = {"description": "Success"}
+    if spec.response is not None:
+        ok["content"] = {spec.content_type: {"schema": refs[(spec.response, "validation")]}}
+    elif spec.content_type != "application/json":
+        ok["content"] = {spec.content_type: {"schema": {"type": "string"}}}
+    responses: dict[str, Any] = {str(spec.status): ok}
+    for status, model in sorted(OTHER_SUCCESS.get((spec.method, spec.path), {}).items()):
+        other = model or spec.response
+        responses[str(status)] = {"description": "Success", "content": {
+            spec.content_type: {"schema": refs[(other, "validation")]}}} if other is not None else ok
+    return responses
+
+
+def _error_codes(spec: RouteSpec) -> set[int]:
+    """The route's declared errors and those every route of its kind can give (input, body, authentication)."""
+    codes = set(spec.errors) | {500, 503}
+    if spec.body is not None or spec.query is not None:
+        codes |= {400}
+    if spec.body is not None:
+        codes |= {413, 415}
+    if not spec.public:
+        codes |= {401, 403, 429}
+    return codes
+
+
+def _error_responses(spec: RouteSpec, refs: Refs) -> dict[str, Any]:
+    error_schema = {"application/json": {"schema": refs[(ErrorResponse, "serialization")]}}
+    return {str(code): {"description": ERROR_DESCRIPTIONS.get(code, "Error"), "content": error_schema}
+            for code in sorted(_error_codes(spec))}
+
+
+def _document(paths: dict[str, Any], components: dict[str, Any], server_url: str | None) -> dict[str, Any]:
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {

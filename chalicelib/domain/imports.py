@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -277,55 +277,92 @@ def parse_tags(value: str) -> list[str]:
     return list(dict.fromkeys(t.strip() for t in re.split(r"[;|]", value) if t.strip()))
 
 
+@dataclass
+class _RowFields:
+    """What a row's cells say so far, in column order (later cells of one field win)."""
+
+    consents: dict[str, dict[str, Any]]
+    data: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    card_number: str | None = None
+    source: str | None = None
+
+
+def _read_text(row: _RowFields, name: str, value: str, ctx: RowContext) -> None:
+    row.data[name] = value
+
+
+def _read_gender(row: _RowFields, name: str, value: str, ctx: RowContext) -> None:
+    gender = parse_gender(value)
+    if gender is None:
+        row.errors.append("gender: expected f, m, female, male, ж or м")
+    row.data[name] = gender
+
+
+def _read_birth_date(row: _RowFields, name: str, value: str, ctx: RowContext) -> None:
+    day = parse_date(value)
+    if day is None:
+        row.errors.append("birth_date: expected a date as YYYY-MM-DD or DD.MM.YYYY")
+    row.data[name] = day.isoformat() if day else None
+
+
+def _read_tags(row: _RowFields, name: str, value: str, ctx: RowContext) -> None:
+    row.data["tags"] = parse_tags(value)
+
+
+def _read_consent(row: _RowFields, name: str, value: str, ctx: RowContext) -> None:
+    """A yes/no cell replaces the tenant's default consent of that kind, sourced to this import."""
+    flag = parse_flag(value)
+    if flag is None:
+        row.errors.append(f"{name}: expected yes/no, 1/0 or да/нет")
+        return
+    kind = name.removeprefix("consent_")
+    row.consents[kind] = {"kind": kind, "granted": flag, "source": f"import:{ctx.import_id}",
+                          "text_version": ctx.consent_text_version}
+
+
+def _read_card_number(row: _RowFields, name: str, value: str, ctx: RowContext) -> None:
+    row.card_number = re.sub(r"[\s-]", "", value)
+
+
+def _read_source(row: _RowFields, name: str, value: str, ctx: RowContext) -> None:
+    row.source = value
+
+
+_READERS: dict[str, Callable[[_RowFields, str, str, RowContext], None]] = {
+    "phone": _read_text, "email": _read_text, "first_name": _read_text, "last_name": _read_text,
+    "middle_name": _read_text, "gender": _read_gender, "birth_date": _read_birth_date, "tags": _read_tags,
+    "consent_sms": _read_consent, "consent_email": _read_consent, "card_number": _read_card_number,
+    "source": _read_source,
+}
+"""One reader per import field: it stores the cell's value on the row, or notes what is wrong with it."""
+
+
 def row_data(values: list[str], columns: list[str | None], ctx: RowContext) -> RowResult:
     """The row as a CustomerCreate-compatible dict, and what is wrong with it before model validation."""
-    errors: list[str] = []
+    row = _RowFields(consents={c["kind"]: dict(c) for c in ctx.default_consents})
     if len(values) > len(columns) and any(v.strip() for v in values[len(columns):]):
-        errors.append(f"row: {len(values)} fields where the header has {len(columns)}")
-    data: dict[str, Any] = {}
-    card_number = None
-    consents = {c["kind"]: dict(c) for c in ctx.default_consents}
-    source = None
+        row.errors.append(f"row: {len(values)} fields where the header has {len(columns)}")
     for name, raw in zip(columns, values, strict=False):
         value = raw.strip()
-        if name is None or not value:
-            continue
-        if name in ("phone", "email", "first_name", "last_name", "middle_name"):
-            data[name] = value
-        elif name == "gender":
-            gender = parse_gender(value)
-            if gender is None:
-                errors.append("gender: expected f, m, female, male, ж or м")
-            data[name] = gender
-        elif name == "birth_date":
-            day = parse_date(value)
-            if day is None:
-                errors.append("birth_date: expected a date as YYYY-MM-DD or DD.MM.YYYY")
-            data[name] = day.isoformat() if day else None
-        elif name == "tags":
-            data["tags"] = parse_tags(value)
-        elif name in ("consent_sms", "consent_email"):
-            flag = parse_flag(value)
-            if flag is None:
-                errors.append(f"{name}: expected yes/no, 1/0 or да/нет")
-                continue
-            kind = name.removeprefix("consent_")
-            consents[kind] = {"kind": kind, "granted": flag, "source": f"import:{ctx.import_id}",
-                              "text_version": ctx.consent_text_version}
-        elif name == "card_number":
-            card_number = re.sub(r"[\s-]", "", value)
-        elif name == "source":
-            source = value
+        if name is not None and value and name in _READERS:
+            _READERS[name](row, name, value, ctx)
+    return _completed(row, ctx)
+
+
+def _completed(row: _RowFields, ctx: RowContext) -> RowResult:
+    """The tenant's rules over the whole row (switched-off fields, the phone), then acquisition and consents."""
+    data = row.data
     off = disabled_fields_sent({k: v for k, v in data.items() if k in PERSONAL}, ctx.disabled)
-    errors.extend(f"{name}: switched off by the tenant (minimal-data mode)" for name in off)
+    row.errors.extend(f"{name}: switched off by the tenant (minimal-data mode)" for name in off)
     if not data.get("phone") and "phone" not in off:
-        errors.append("phone: required (customers are merged by phone)")
+        row.errors.append("phone: required (customers are merged by phone)")
     acquisition = {"channel": "import", "source": ctx.import_id}
-    if source:
-        acquisition["medium"] = source
+    if row.source:
+        acquisition["medium"] = row.source
     data["acquisition"] = acquisition
-    data["consents"] = [consents[k] for k in sorted(consents)]
-    return RowResult({k: v for k, v in data.items() if v is not None}, card_number, errors)
+    data["consents"] = [row.consents[k] for k in sorted(row.consents)]
+    return RowResult({k: v for k, v in data.items() if v is not None}, row.card_number, row.errors)
 
 
 def _issue(item: Mapping[str, Any]) -> str:

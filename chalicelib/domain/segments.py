@@ -141,17 +141,23 @@ def failed_conditions(flt: Filter, snap: Snapshot, ctx: Context) -> list[str]:
     """The names of the filter's conditions the snapshot fails (empty: it is a member).
 
     Naming the failures (not just a yes/no) makes a surprising count
-    explainable, and the tests can pin each condition on its own.
+    explainable, and the tests can pin each condition on its own. The
+    names come in the order of the filter's fields.
     """
     doc = snap.doc
     if doc.get("status", "active") in INACTIVE_STATUSES:
         return ["status"]
-    failed: list[str] = []
     profile = doc.get("profile") or {}
     stats = doc.get("stats") or {}
     cards = _cards_in_scope(flt, snap.cards)
-    tags = set(profile.get("tags") or [])
+    return [*_failed_cards_and_tags(flt, cards, set(profile.get("tags") or [])),
+            *_failed_dates(flt, snap.birth_date, stats, ctx),
+            *_failed_spending(flt, stats, ctx),
+            *_failed_others(flt, doc, profile, cards, ctx)]
 
+
+def _failed_cards_and_tags(flt: Filter, cards: Sequence[CardState], tags: set[str]) -> list[str]:
+    failed: list[str] = []
     if flt.program_id is not None and not cards:
         failed.append("program_id")
     if flt.tiers and not any(c.tier in flt.tiers for c in cards):
@@ -160,9 +166,15 @@ def failed_conditions(flt: Filter, snap: Snapshot, ctx: Context) -> list[str]:
         failed.append("tags_any")
     if flt.tags_all and not set(flt.tags_all) <= tags:
         failed.append("tags_all")
+    return failed
+
+
+def _failed_dates(flt: Filter, birth_date: date | None, stats: Mapping[str, Any], ctx: Context) -> list[str]:
+    """The birthday (in the tenant's zone) and the purchase windows."""
+    failed: list[str] = []
     if flt.birthday_within_days is not None:
         today = ctx.at.astimezone(ctx.tz).date()
-        if snap.birth_date is None or days_to_birthday(snap.birth_date, today) > flt.birthday_within_days:
+        if birth_date is None or days_to_birthday(birth_date, today) > flt.birthday_within_days:
             failed.append("birthday_within_days")
     if flt.no_purchase_for_days is not None and _purchased_since(
             stats, ctx.at - timedelta(days=flt.no_purchase_for_days)):
@@ -170,6 +182,12 @@ def failed_conditions(flt: Filter, snap: Snapshot, ctx: Context) -> list[str]:
     if flt.purchased_within_days is not None and not _purchased_since(
             stats, ctx.at - timedelta(days=flt.purchased_within_days)):
         failed.append("purchased_within_days")
+    return failed
+
+
+def _failed_spending(flt: Filter, stats: Mapping[str, Any], ctx: Context) -> list[str]:
+    """How much, and where (stores, and their regions)."""
+    failed: list[str] = []
     spend = int(stats.get("spend", 0))
     if flt.spend_min is not None and spend < flt.spend_min:
         failed.append("spend_min")
@@ -180,6 +198,13 @@ def failed_conditions(flt: Filter, snap: Snapshot, ctx: Context) -> list[str]:
         failed.append("store_ids")
     if flt.regions and not {ctx.store_regions.get(s) for s in bought_at} & set(flt.regions):
         failed.append("regions")
+    return failed
+
+
+def _failed_others(flt: Filter, doc: Mapping[str, Any], profile: Mapping[str, Any], cards: Sequence[CardState],
+                   ctx: Context) -> list[str]:
+    """Consent, expiring points, acquisition channel and the customer's age in the base."""
+    failed: list[str] = []
     if flt.consent is not None and not ((doc.get("consents") or {}).get(flt.consent) or {}).get("granted"):
         failed.append("consent")
     if flt.points_expiring_within_days is not None and expiring_points(

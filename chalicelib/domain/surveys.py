@@ -9,7 +9,7 @@ with the response summary and counted in the survey's results.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -44,65 +44,105 @@ def is_personal(question: Question) -> bool:
     return question.maps_to is not None and question.maps_to.value in PERSONAL_FIELDS
 
 
-def _check_one(question: Question, value: Any, today: date) -> tuple[Any, str | None]:
-    """(clean value, None) or (None, the issue)."""
-    kind = question.type
-    if kind is QuestionType.TEXT:
-        if not isinstance(value, str):
-            return None, "must be text"
-        text = value.strip()
-        limit = question.max_length or DEFAULT_TEXT_LENGTH
-        if question.maps_to is not None:
-            limit = min(limit, NAME_LENGTH)
-        if len(text) > limit:
-            return None, f"at most {limit} characters"
-        return text, None
-    if kind is QuestionType.SINGLE_CHOICE:
-        if not isinstance(value, str) or value not in {o.id for o in question.options}:
-            return None, "must be one of the option ids"
-        return value, None
-    if kind is QuestionType.MULTIPLE_CHOICE:
-        ids = {o.id for o in question.options}
-        if not isinstance(value, list) or not value:
-            return None, "must be a non-empty list of option ids"
-        if len(set(value)) != len(value):
-            return None, "an option is chosen twice"
-        unknown = [v for v in value if v not in ids]
-        if unknown:
-            return None, f"unknown option {unknown[0]!r}"
-        order = [o.id for o in question.options]
-        return sorted(value, key=order.index), None
-    if kind in (QuestionType.RATING, QuestionType.NPS):
-        top, bottom = (question.scale or DEFAULT_SCALE, 1) if kind is QuestionType.RATING else (10, 0)
-        if isinstance(value, bool) or not isinstance(value, int) or not bottom <= value <= top:
-            return None, f"must be a whole number from {bottom} to {top}"
-        return value, None
-    if kind is QuestionType.DATE:
-        try:
-            parsed = date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
-        except ValueError:
-            parsed = None
-        if parsed is None:
-            return None, "must be a date YYYY-MM-DD"
-        if question.maps_to is ProfileField.BIRTH_DATE and not EARLIEST_BIRTH <= parsed <= today:
-            return None, "a birth date is between 1900-01-01 and today"
-        return parsed.isoformat(), None
-    if kind is QuestionType.PHONE:
-        if not isinstance(value, str) or not 5 <= len(value) <= 32:
-            return None, "must be a phone number"
-        try:
-            return normalise(value), None
-        except ValueError as exc:
-            return None, str(exc)
-    if kind is QuestionType.EMAIL:
-        if not isinstance(value, str) or len(value) > 254 or not EMAIL.fullmatch(value.strip()):
-            return None, "must be an e-mail address"
-        return value.strip().lower(), None
+Outcome = tuple[Any, str | None]
+"""(clean value, None) or (None, the issue)."""
+
+
+def _check_text(question: Question, value: Any, today: date) -> Outcome:
+    """Trimmed text within the question's limit (a name's limit when it fills a profile field)."""
+    if not isinstance(value, str):
+        return None, "must be text"
+    text = value.strip()
+    limit = question.max_length or DEFAULT_TEXT_LENGTH
+    if question.maps_to is not None:
+        limit = min(limit, NAME_LENGTH)
+    if len(text) > limit:
+        return None, f"at most {limit} characters"
+    return text, None
+
+
+def _check_single_choice(question: Question, value: Any, today: date) -> Outcome:
+    if not isinstance(value, str) or value not in {o.id for o in question.options}:
+        return None, "must be one of the option ids"
+    return value, None
+
+
+def _check_multiple_choice(question: Question, value: Any, today: date) -> Outcome:
+    """Distinct known option ids, kept in the question's order."""
+    ids = {o.id for o in question.options}
+    if not isinstance(value, list) or not value:
+        return None, "must be a non-empty list of option ids"
+    if len(set(value)) != len(value):
+        return None, "an option is chosen twice"
+    unknown = [v for v in value if v not in ids]
+    if unknown:
+        return None, f"unknown option {unknown[0]!r}"
+    order = [o.id for o in question.options]
+    return sorted(value, key=order.index), None
+
+
+def _check_scale(question: Question, value: Any, today: date) -> Outcome:
+    """A whole number on the question's scale (1..scale for a rating, 0..10 for NPS); a bool is no number."""
+    top, bottom = (question.scale or DEFAULT_SCALE, 1) if question.type is QuestionType.RATING else (10, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or not bottom <= value <= top:
+        return None, f"must be a whole number from {bottom} to {top}"
+    return value, None
+
+
+def _check_date(question: Question, value: Any, today: date) -> Outcome:
+    """An ISO date; a birth date is also between EARLIEST_BIRTH and today."""
+    try:
+        parsed = date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        return None, "must be a date YYYY-MM-DD"
+    if question.maps_to is ProfileField.BIRTH_DATE and not EARLIEST_BIRTH <= parsed <= today:
+        return None, "a birth date is between 1900-01-01 and today"
+    return parsed.isoformat(), None
+
+
+def _check_phone(question: Question, value: Any, today: date) -> Outcome:
+    if not isinstance(value, str) or not 5 <= len(value) <= 32:
+        return None, "must be a phone number"
+    try:
+        return normalise(value), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def _check_email(question: Question, value: Any, today: date) -> Outcome:
+    if not isinstance(value, str) or len(value) > 254 or not EMAIL.fullmatch(value.strip()):
+        return None, "must be an e-mail address"
+    return value.strip().lower(), None
+
+
+def _check_consent(question: Question, value: Any, today: date) -> Outcome:
+    """A tick: true or false, and true when the question is required."""
     if not isinstance(value, bool):
         return None, "must be true or false"
     if question.required and not value:
         return None, "must be accepted"
     return value, None
+
+
+CHECKERS: dict[QuestionType, Callable[[Question, Any, date], Outcome]] = {
+    QuestionType.TEXT: _check_text,
+    QuestionType.SINGLE_CHOICE: _check_single_choice,
+    QuestionType.MULTIPLE_CHOICE: _check_multiple_choice,
+    QuestionType.RATING: _check_scale,
+    QuestionType.NPS: _check_scale,
+    QuestionType.DATE: _check_date,
+    QuestionType.PHONE: _check_phone,
+    QuestionType.EMAIL: _check_email,
+    QuestionType.CONSENT: _check_consent,
+}
+"""One checker per question type; each takes (question, answer, today) and returns an Outcome."""
+
+
+def _check_one(question: Question, value: Any, today: date) -> Outcome:
+    """(clean value, None) or (None, the issue), by the question type's checker."""
+    return CHECKERS.get(question.type, _check_consent)(question, value, today)
 
 
 def check_answers(questions: Iterable[Question], answers: Mapping[str, Any], today: date) -> Checked:
