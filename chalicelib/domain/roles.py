@@ -2,24 +2,8 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
-
-class Role(StrEnum):
-    PLATFORM = "platform"
-    AGENCY = "agency"
-    TENANT_ADMIN = "tenant_admin"
-    POS = "pos"
-    SUPPORT = "support"
-
-
-class ScopeKind(StrEnum):
-    """Where a key lives: the platform, one agency, or one tenant."""
-
-    PLATFORM = "platform"
-    AGENCY = "agency"
-    TENANT = "tenant"
-
+from chalicelib.schemas.roles import Role as Role
+from chalicelib.schemas.roles import ScopeKind as ScopeKind
 
 # Readable role marker in every key: `lp_pos_...` is a till's key at a glance.
 ROLE_CODES: dict[Role, str] = {

@@ -12,7 +12,10 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from chalicelib.domain.ids import SLUG_PATTERN
+# Slugs are the ids humans choose (tenant, agency, program, store). They never
+# contain '#', the separator of storage keys, so one tenant's partition key is
+# never a prefix of another's.
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
 
 
 class Input(BaseModel):
@@ -36,8 +39,8 @@ class Output(BaseModel):
 
 
 def _phone(raw: str) -> str:
-    """domain.phones.normalise, imported on the first phone number (phonenumbers is slow to import)."""
-    from chalicelib.domain.phones import normalise
+    """schemas.phones.normalise, imported on the first phone number (phonenumbers is slow to import)."""
+    from chalicelib.schemas.phones import normalise
 
     return normalise(raw)
 

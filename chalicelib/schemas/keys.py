@@ -7,8 +7,8 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Input, Output, Slug
+from chalicelib.schemas.roles import Role
 
 KeyName = Annotated[str, StringConstraints(min_length=1, max_length=80)]
 

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from chalicelib.domain.grammar import article
 from chalicelib.schemas.common import Input, Name, Output, Slug, Text
 from chalicelib.schemas.customers import ConsentKind, Gender, ShortText
+from chalicelib.schemas.grammar import article
 from chalicelib.schemas.pos import ReceiptId
 
 MAX_QUESTIONS = 50

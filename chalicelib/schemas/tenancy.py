@@ -9,13 +9,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from chalicelib.domain.ids import RESERVED_TENANT_IDS
 from chalicelib.schemas.common import Input, Name, Output, Slug, Text
 from chalicelib.schemas.customers import PersonalField
 from chalicelib.schemas.keys import KeyCreated
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+RESERVED_TENANT_IDS = frozenset({"platform", "agency", "system", "admin", "v1"})
+"""Words that would make a tenant's partition look like a control-plane one."""
 
 
 class Plan(StrEnum):

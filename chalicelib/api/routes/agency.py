@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import Field
 
 from chalicelib.api.registry import Request, Router
@@ -13,8 +15,11 @@ from chalicelib.schemas.keys import KeyCreate, KeyCreated, KeyInfo, KeyRotate
 from chalicelib.schemas.tenancy import Tenant, TenantCreate, TenantProvisioned, TenantUpdate
 from chalicelib.services.tenancy.scopes import Scope
 
-tenancy = lazy_module("chalicelib.services.tenancy.tenancy")
-directory = lazy_module("chalicelib.storage.directory")
+if TYPE_CHECKING:
+    from chalicelib.services.tenancy import listings, tenancy
+else:
+    tenancy = lazy_module("chalicelib.services.tenancy.tenancy")
+    listings = lazy_module("chalicelib.services.tenancy.listings")
 
 router = Router("Agency")
 AGENCY = {Role.AGENCY}
@@ -43,7 +48,7 @@ def create_tenant(req: Request) -> TenantProvisioned:
 @router.route("GET", "/v1/agency/tenants", roles=AGENCY, query=PageQuery, response=Page[Tenant],
               summary="List the agency's tenants.")
 def list_tenants(req: Request) -> Page[Tenant]:
-    return page(*directory.list_tenants_of_agency(_agency_id(req), req.query.limit, req.query.cursor))
+    return page(*listings.tenants_of_agency(_agency_id(req), req.query.limit, req.query.cursor))
 
 
 @router.route("GET", "/v1/agency/tenants/{tenant_id}", roles=AGENCY, response=Tenant, errors=(404,),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes import keys
 from chalicelib.api.routes.common import lazy_module, page
@@ -11,8 +13,11 @@ from chalicelib.schemas.keys import KeyCreate, KeyCreated, KeyInfo, KeyRotate
 from chalicelib.schemas.tenancy import Agency, AgencyCreate, AgencyProvisioned
 from chalicelib.services.tenancy.scopes import Scope
 
-tenancy = lazy_module("chalicelib.services.tenancy.tenancy")
-directory = lazy_module("chalicelib.storage.directory")
+if TYPE_CHECKING:
+    from chalicelib.services.tenancy import listings, tenancy
+else:
+    tenancy = lazy_module("chalicelib.services.tenancy.tenancy")
+    listings = lazy_module("chalicelib.services.tenancy.listings")
 
 router = Router("Platform")
 PLATFORM = {Role.PLATFORM}
@@ -31,7 +36,7 @@ def create_agency(req: Request) -> AgencyProvisioned:
 @router.route("GET", "/v1/platform/agencies", roles=PLATFORM, query=PageQuery, response=Page[Agency],
               summary="List agencies.")
 def list_agencies(req: Request) -> Page[Agency]:
-    return page(*directory.list_agencies(req.query.limit, req.query.cursor))
+    return page(*listings.agencies(req.query.limit, req.query.cursor))
 
 
 @router.route("GET", "/v1/platform/agencies/{agency_id}", roles=PLATFORM, response=Agency, errors=(404,),

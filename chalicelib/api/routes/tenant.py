@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.ids import is_slug
@@ -12,9 +14,11 @@ from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.tenancy import Program, ProgramSpec, ProgramUpdate, Store, StoreSpec, StoreUpdate, Tenant
 from chalicelib.services.tenancy.scopes import own_scope
 
-tenancy = lazy_module("chalicelib.services.tenancy.tenancy")
-audit = lazy_module("chalicelib.storage.audit")
-directory = lazy_module("chalicelib.storage.directory")
+if TYPE_CHECKING:
+    from chalicelib.services.tenancy import listings, tenancy
+else:
+    tenancy = lazy_module("chalicelib.services.tenancy.tenancy")
+    listings = lazy_module("chalicelib.services.tenancy.listings")
 
 router = Router("Tenant")
 ADMIN = {Role.TENANT_ADMIN}
@@ -38,7 +42,7 @@ def get_own_tenant(req: Request) -> Tenant:
 @router.route("GET", "/v1/programs", roles=READERS, query=PageQuery, response=Page[Program],
               summary="The tenant's programs and their rules.")
 def list_programs(req: Request) -> Page[Program]:
-    return page(*directory.list_programs(tenant_id_of(req.caller), req.query.limit, req.query.cursor))
+    return page(*listings.programs(tenant_id_of(req.caller), req.query.limit, req.query.cursor))
 
 
 @router.route("POST", "/v1/programs", roles=ADMIN, body=ProgramSpec, response=Program, status=201,
@@ -76,7 +80,7 @@ def get_program_version(req: Request) -> Program:
 
 @router.route("GET", "/v1/stores", roles=READERS, query=PageQuery, response=Page[Store], summary="The tenant's stores.")
 def list_stores(req: Request) -> Page[Store]:
-    return page(*directory.list_stores(tenant_id_of(req.caller), req.query.limit, req.query.cursor))
+    return page(*listings.stores(tenant_id_of(req.caller), req.query.limit, req.query.cursor))
 
 
 @router.route("POST", "/v1/stores", roles=ADMIN, body=StoreSpec, response=Store, status=201, errors=(409, 422),
@@ -100,4 +104,4 @@ def replace_store(req: Request) -> Store:
 @router.route("GET", "/v1/audit", roles={Role.PLATFORM, Role.AGENCY, Role.TENANT_ADMIN}, query=PageQuery,
               response=Page[AuditEntry], summary="Your own scope's audit trail, newest first.")
 def list_audit(req: Request) -> Page[AuditEntry]:
-    return page(*audit.list_entries(own_scope(req.caller).partition, req.query.limit, req.query.cursor))
+    return page(*listings.audit_entries(own_scope(req.caller).partition, req.query.limit, req.query.cursor))
