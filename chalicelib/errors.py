@@ -69,13 +69,25 @@ UNAVAILABLE_CODES = frozenset({"ProvisionedThroughputExceededException", "Thrott
 """AWS error codes that mean "busy or briefly down": the SDK retried them and ran out of attempts."""
 
 
-def storage_unavailable(exc: BaseException) -> ApiError | None:
-    """A 503 for an AWS call that was throttled or failed on every retry, else None.
+UNREACHABLE_ERRORS = frozenset({"ConnectionError", "HTTPClientError"})
+"""botocore's bases of the errors raised when no answer came (EndpointConnectionError, ConnectTimeoutError,
+ReadTimeoutError, ConnectionClosedError): the request may or may not have been applied."""
 
-    Duck-typed (botocore's `response`, PynamoDB's `cause_response_code`, along
-    `__cause__`) so this module imports no SDK. Every write is exactly-once by
-    its ids or Idempotency-Key, so retrying after `Retry-After` is safe; a 500
-    would tell the till the opposite.
+
+def _unreachable(exc: BaseException) -> bool:
+    return any(cls.__module__ == "botocore.exceptions" and cls.__name__ in UNREACHABLE_ERRORS
+               for cls in type(exc).__mro__)
+
+
+def storage_unavailable(exc: BaseException) -> ApiError | None:
+    """A 503 for an AWS call that was throttled, or got no answer, on every retry, else None.
+
+    Duck-typed (botocore's `response` and class names, PynamoDB's
+    `cause_response_code`, along `__cause__`) so this module imports no SDK.
+    Every write is exactly-once by its ids or Idempotency-Key, so retrying
+    after `Retry-After` is safe, also when the lost answer hid a write that
+    landed (the retry gets the stored answer); a 500 would tell the till the
+    opposite.
     """
     seen: BaseException | None = exc
     while seen is not None:
@@ -86,6 +98,10 @@ def storage_unavailable(exc: BaseException) -> ApiError | None:
         if code in UNAVAILABLE_CODES:
             return ApiError(503, "storage_unavailable", "The database is busy; retry shortly (retrying with the "
                             "same ids is safe).", headers={"Retry-After": "1"})
+        if _unreachable(seen):
+            return ApiError(503, "storage_unavailable", "The database did not answer; retry shortly (retrying "
+                            "with the same ids is safe: a write that landed is not applied twice).",
+                            headers={"Retry-After": "1"})
         seen = seen.__cause__ or seen.__context__
     return None
 

@@ -56,8 +56,22 @@ def cancellation_reasons(err: TransactWriteError) -> list[str]:
     return [r.code if r else "None" for r in (err.cancellation_reasons or [])]
 
 
+def answered(err: TransactWriteError) -> bool:
+    """Did DynamoDB answer (an error response), or did botocore give up without one (connection, timeout)?"""
+    return isinstance(getattr(err.cause, "response", None), dict)
+
+
+def response_code(err: TransactWriteError) -> str | None:
+    """DynamoDB's error code, or None without an answer (PynamoDB's `cause_response_code` raises then)."""
+    response = getattr(err.cause, "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = response.get("Error", {}).get("Code")
+    return str(code) if code is not None else None
+
+
 def is_conflict(err: TransactWriteError) -> bool:
-    return "TransactionConflict" in cancellation_reasons(err) or err.cause_response_code in (
+    return "TransactionConflict" in cancellation_reasons(err) or response_code(err) in (
         "TransactionConflictException",
         "TransactionInProgressException",
     )
@@ -84,7 +98,12 @@ def write(build: Callable[[Tx], T]) -> T:
                 result = build(tx)
             return result
         except TransactWriteError as err:
-            if err.cause_response_code == "IdempotentParameterMismatchException":
+            if not answered(err):
+                # Connection errors or read timeouts through every botocore retry: the write may have landed,
+                # so this is no cancellation (callers would read it as a refusal); it surfaces as it is and the
+                # route answers 503 (errors.storage_unavailable): the client's retry replays or writes once.
+                raise
+            if response_code(err) == "IdempotentParameterMismatchException":
                 # Same token, other parameters: another attempt of this very request got there first.
                 # Reported like a failed condition on the first item (the exactly-once record), so callers replay.
                 raise TransactionFailed(["ConditionalCheckFailed"]) from err

@@ -39,13 +39,14 @@ from typing import Any
 import botocore.session
 import pynamodb.connection.base as pynamodb_base
 import pytest
-from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 from moto.core.responses import ActionResult
 from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException
 from moto.dynamodb.responses import DynamoHandler
 
 from chalicelib.schemas.pos import PurchaseIn, RefundIn
 from chalicelib.services.pos import purchases, refunds
+from chalicelib.services.reporting.reconciliation import reconcile
 from chalicelib.services.tenancy import keys as api_keys
 from chalicelib.storage import loyalty, transactions
 from chalicelib.storage.tables import TABLES
@@ -62,6 +63,9 @@ class NetworkFaults:
     def __init__(self, session: botocore.session.Session) -> None:
         self.planned: list[str] = []
         self.lose_every_response = False
+        self.lose_every_request = False
+        self.response_lost_as: type[Exception] = ReadTimeoutError
+        """What the client sees when a response is lost: a read timeout, or the connection closed under it."""
         self.sends: list[str] = []
         self.before_moto: Callable[[], None] | None = None
         self._fault = ""
@@ -75,14 +79,15 @@ class NetworkFaults:
         hook, self.before_moto = self.before_moto, None
         if hook is not None:
             hook()
-        self._fault = self.planned.pop(0) if self.planned else (LOSE_RESPONSE if self.lose_every_response else "")
+        every = LOSE_RESPONSE if self.lose_every_response else LOSE_REQUEST if self.lose_every_request else ""
+        self._fault = self.planned.pop(0) if self.planned else every
         self.sends.append(self._fault or "delivered")
         if self._fault == LOSE_REQUEST:
             raise EndpointConnectionError(endpoint_url=request.url)
 
     def _after_moto(self, request: Any, event_name: str, **_: Any) -> None:
         if event_name == EVENT and self._fault == LOSE_RESPONSE:  # moto has applied (or cancelled) it by now
-            raise ReadTimeoutError(endpoint_url=request.url)
+            raise self.response_lost_as(endpoint_url=request.url)
 
 
 @pytest.fixture
@@ -204,9 +209,9 @@ REFUND_LEDGER = [("accrual", 200), ("redemption", -30), ("accrual", 48), ("rever
 
 
 def receipt_refunded(receipt_id: str) -> tuple[int, int, int]:
-    stored = loyalty.get_doc(loyalty.receipt_pk(TENANT, receipt_id), loyalty.RECEIPT_SK)
+    stored = loyalty.get_receipt(TENANT, receipt_id)
     assert stored is not None
-    doc, _ = stored
+    doc = stored.doc.dump()
     return int(doc["refunded_amount"]), int(doc["points_reversed"]), int(doc["points_returned"])
 
 
@@ -239,6 +244,45 @@ def test_refund_whose_every_response_was_lost_is_5xx_then_the_resend_gets_the_an
     assert {k: resent.data[k] for k in REFUND} == REFUND and resent.data["replayed"] is True
     assert receipt_refunded("r-1") == (50_000, 24, 15)
     assert_balance(api, tenant, card, 209)
+
+
+# --- every answer lost: a 503 the till retries, never a 500 -------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["purchase", "refund"])
+@pytest.mark.parametrize("lost", [(LOSE_REQUEST, EndpointConnectionError), (LOSE_RESPONSE, ReadTimeoutError),
+                                  (LOSE_RESPONSE, ConnectionClosedError)],
+                         ids=["request-lost", "read-timeout", "connection-closed"])
+def test_every_answer_lost_is_503_with_retry_after_and_the_retry_lands_once(
+        api: Api, tenant: TenantKeys, card: str, purchased: dict[str, Any], faults: NetworkFaults,
+        kind: str, lost: tuple[str, type[Exception]]) -> None:
+    """botocore gave up on connection errors or read timeouts: the write may or may not have landed. The till is
+    told to retry (503 storage_unavailable, Retry-After), not that the server failed (500); its retry with the
+    same receipt (refund) id is processed once, or answered from what landed."""
+    fault, error_class = lost
+    if kind == "purchase":
+        path, body, answer = "/v1/purchases", purchase_body(card, "r-2", 100_000, redeem=10), {"balance": 257}
+        entries = [("redemption", -10), ("accrual", 49)]
+    else:
+        path, body, answer = "/v1/refunds", {"refund_id": "f-1", "receipt_id": "r-1", "amount": 50_000}, REFUND
+        entries = [("reversal", -24), ("return", 15)]
+    before = [(e["type"], e["points"]) for e in ledger(card)]
+    faults.response_lost_as = error_class
+    faults.lose_every_request, faults.lose_every_response = fault == LOSE_REQUEST, fault == LOSE_RESPONSE
+    r = api.post(path, tenant.pos, body, headers={"Idempotency-Key": f"{kind}-1"})
+    assert (r.status_code, r.data["error"]["code"], r.headers.get("Retry-After")) == (503, "storage_unavailable",
+                                                                                      "1"), r.data
+    assert len(faults.sends) > 1 and set(faults.sends) == {fault}, "botocore retried, every attempt was lost"
+    landed = [(e["type"], e["points"]) for e in ledger(card)]
+    assert landed == (before + entries if fault == LOSE_RESPONSE else before)
+    faults.lose_every_request = faults.lose_every_response = False
+    for _ in range(2):  # the till's retry, and a duplicate of it
+        resent = api.post(path, tenant.pos, body, headers={"Idempotency-Key": f"{kind}-1"})
+        assert resent.status_code == 200, resent.data
+        assert {k: resent.data[k] for k in answer} == answer
+    assert [(e["type"], e["points"]) for e in ledger(card)] == before + entries, "applied exactly once"
+    report = reconcile(TENANT)
+    assert report.ok and report.cards == 1, report.mismatches
 
 
 # --- DynamoDB's ClientRequestToken rules, emulated on moto ---------------------------------------------
