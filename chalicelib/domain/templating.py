@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, Undefined, meta, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.filters import FILTERS
 from jinja2.runtime import LoopContext
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
 Channel = Literal["sms", "email"]
@@ -81,6 +82,15 @@ class RenderError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class OverLimit(RenderError):
+    """Rendering hit a cap (size, time, loop iterations, value size) or the sandbox stopped it.
+
+    Unlike a value a recipient lacks, this does not depend on who receives
+    the message, so a template that does it for the sample recipient is
+    refused when saved (`trial_render`).
+    """
 
 
 @dataclass(frozen=True)
@@ -309,8 +319,8 @@ def _const_int(node: nodes.Node) -> int | None:
             return None
         if isinstance(node, nodes.Pow):
             if right < 0 or (abs(left) > 1 and right * math.log2(abs(left)) > MAX_INT_BITS):
-                return 2 ** MAX_INT_BITS
-            return left ** right
+                return 1 << MAX_INT_BITS
+            return int(left**right)  # right >= 0 here: an int (mypy types int ** int as Any)
         fn = _CONST_OPS.get(type(node))
         if fn is None or (isinstance(node, nodes.FloorDiv) and right == 0):
             return None
@@ -437,17 +447,17 @@ def _render_one(source: str, context: Mapping[str, Any], max_chars: int, budget:
         for chunk in template.generate(context):
             size += len(chunk)
             if size > max_chars:
-                raise RenderError(f"the {what} is longer than {max_chars} characters")
+                raise OverLimit(f"the {what} is longer than {max_chars} characters")
             budget.check_time()
             out.append(chunk)
     except RenderError:
         raise
     except SecurityError as exc:
-        raise RenderError(f"the {what} was stopped by the sandbox: {exc}") from None
+        raise OverLimit(f"the {what} was stopped by the sandbox: {exc}") from None
     except TemplateError as exc:
         raise RenderError(f"the {what} could not be rendered: {exc.message or type(exc).__name__}") from None
     except (RecursionError, MemoryError):
-        raise RenderError(f"the {what} used too many resources") from None
+        raise OverLimit(f"the {what} used too many resources") from None
     except (ArithmeticError, TypeError) as exc:
         raise RenderError(f"the {what} could not be rendered: {type(exc).__name__}: {str(exc)[:200]}") from None
     except Exception as exc:
@@ -469,7 +479,7 @@ def render(channel: Channel, subject: str | None, body: str, variables: Mapping[
         rendered_subject = " ".join(_render_one(subject, context, MAX_SUBJECT_CHARS, budget, "subject").split())
         text = _render_one(body, context, MAX_EMAIL_BODY_BYTES, budget, "body")
         if len(text.encode()) > MAX_EMAIL_BODY_BYTES:
-            raise RenderError(f"the body is larger than {MAX_EMAIL_BODY_BYTES} bytes")
+            raise OverLimit(f"the body is larger than {MAX_EMAIL_BODY_BYTES} bytes")
         if not rendered_subject or not text.strip():
             raise RenderError("the rendered message is empty")
         return Rendered(subject=rendered_subject, body=text, sms_segments=None, encoding=None)
@@ -478,6 +488,52 @@ def render(channel: Channel, subject: str | None, body: str, variables: Mapping[
         raise RenderError("the rendered message is empty")
     segments, encoding = sms_segments(text)
     if segments > MAX_SMS_SEGMENTS:
-        raise RenderError(f"the SMS takes {segments} segments; at most {MAX_SMS_SEGMENTS} are allowed")
+        raise OverLimit(f"the SMS takes {segments} segments; at most {MAX_SMS_SEGMENTS} are allowed")
     return Rendered(subject=None, body=text, sms_segments=segments, encoding=encoding)
 
+
+
+# --- the trial render at save ---------------------------------------------------------------
+
+class _SampleExtra(dict[str, Any]):
+    """`extra` of the sample recipient: every key a campaign might pass has a value, so every branch renders."""
+
+    def __missing__(self, key: str) -> str:
+        return "sample"
+
+
+SAMPLE_VARIABLES: Mapping[str, Any] = {
+    "first_name": "Anna", "last_name": "Ivanova", "balance": 1250, "tier": "Gold", "expiring_points": 300,
+    "expiring_date": "2026-12-31", "coupon_code": "SAMPLE-2026", "unsubscribe_url": "https://example.com/u/sample",
+    "tenant_name": "Sample Coffee",
+}
+"""A representative recipient (the shapes mail_context gives), for rendering a template before it is saved."""
+
+
+def trial_render(channel: Channel, subject: str | None, body: str, *,
+                 time_budget: float = TIME_BUDGET_SECONDS) -> list[Problem]:
+    """The field that cannot render within the run-time limits for the sample recipient, if any.
+
+    Run at save, after `validate`: a template that builds a huge number or
+    string, loops past the budget or outgrows its message would fail for
+    every recipient, so it is refused then rather than at send. Values a
+    recipient may lack (an undefined `extra` key, a type mismatch) are not
+    judged here: they depend on the recipient.
+    """
+    context: dict[str, Any] = {name: SAMPLE_VARIABLES.get(name) for name in ALLOWED_VARIABLES}
+    context["extra"] = _SampleExtra()
+    budget = _Budget(deadline=time.monotonic() + time_budget)
+    fields = [("subject", subject or "", MAX_SUBJECT_CHARS)] if channel == "email" else []
+    fields.append(("body", body, MAX_EMAIL_BODY_BYTES if channel == "email" else MAX_SMS_SEGMENTS * 153))
+    for field, source, cap in fields:
+        try:
+            text = _render_one(source, context, cap, budget, field)
+            if field == "body" and channel == "email" and len(text.encode()) > MAX_EMAIL_BODY_BYTES:
+                raise OverLimit(f"the body is larger than {MAX_EMAIL_BODY_BYTES} bytes")
+            if field == "body" and channel == "sms" and (segments := sms_segments(text.strip())[0]) > MAX_SMS_SEGMENTS:
+                raise OverLimit(f"the SMS takes {segments} segments; at most {MAX_SMS_SEGMENTS} are allowed")
+        except OverLimit as err:
+            return [Problem(field, err.message)]
+        except RenderError:
+            continue
+    return []

@@ -93,6 +93,51 @@ def test_invalid_templates_are_refused_by_field(api: Api, tenant: TenantKeys, ch
     assert api.get("/v1/templates/welcome", tenant.admin).status_code == 404, "nothing saved"
 
 
+NESTED_LOOPS = "{% for i in range(999) %}{% for j in range(999) %}{% endfor %}{% endfor %}Hi"
+
+
+@pytest.mark.parametrize("changes,field,issue", [
+    ({"body": "{{ 9**9**9 }}"}, "body", "the body was stopped by the sandbox: a number too large was built"),
+    ({"body": NESTED_LOOPS}, "body", "the body was stopped by the sandbox: loops ran more than 10000 iterations"),
+    ({"body": "{{ 'a' * 10**9 }}"}, "body", "the body was stopped by the sandbox: a value longer than 20000"),
+    ({"body": "{% for i in range(1000) %}{{ first_name * 20 }}{% endfor %}"}, "body",
+     "the body is longer than 20480 characters"),
+    ({"subject": "{% for i in range(100) %}{{ tier }}-{% endfor %}"}, "subject",
+     "the subject is longer than 300 characters"),
+    ({"body": "{% if extra.vip %}{{ (first_name ~ first_name) * 100000 }}{% endif %}"}, "body",
+     "a value longer than 20000 was built"),
+    ({"channel": "sms", "subject": None, "body": "{% for i in range(100) %}Привет {% endfor %}"}, "body",
+     "the SMS takes 11 segments; at most 10 are allowed"),
+])
+def test_a_template_that_cannot_render_within_its_limits_is_refused_when_saved(
+        api: Api, tenant: TenantKeys, changes: dict[str, Any], field: str, issue: str) -> None:
+    r = api.post("/v1/templates", tenant.admin, {**WELCOME, **changes})
+    assert (r.status_code, r.data["error"]["code"]) == (422, "render_failed"), r.data
+    assert r.data["error"]["details"] == [{"field": field, "issue": r.data["error"]["details"][0]["issue"]}]
+    assert issue in r.data["error"]["details"][0]["issue"]
+    assert r.data["error"]["message"].startswith("The template cannot be saved: it does not render within its limits")
+    assert api.get("/v1/templates/welcome", tenant.admin).status_code == 404, "nothing saved"
+    assert api.post("/v1/templates", tenant.admin, WELCOME).status_code == 201
+    change = {k: v for k, v in {**WELCOME, **changes}.items() if k != "id"}
+    updated = api.put("/v1/templates/welcome", tenant.admin, {**change, "version": 1})
+    assert (updated.status_code, updated.data["error"]["code"]) == (422, "render_failed"), updated.data
+    kept = api.get("/v1/templates/welcome", tenant.admin).data
+    assert (kept["version"], kept["body"], kept["subject"]) == (1, WELCOME["body"], WELCOME["subject"])
+
+
+@pytest.mark.parametrize("body", [
+    "{{ extra.order_id }} for {{ first_name }}",  # a key only the campaign passes
+    "{% if balance > 1000000 %}{% for i in range(1000) %}{{ first_name }}{% endfor %}{% endif %}Hi",
+    "{{ extra.count + 1 }} items",  # the campaign's value may be a number: not judged at save
+    "{% for i in range(1000) %}.{% endfor %}",  # 1,000 characters: within the limits
+])
+def test_templates_that_render_within_their_limits_for_the_sample_recipient_are_saved(
+        api: Api, tenant: TenantKeys, body: str) -> None:
+    r = api.post("/v1/templates", tenant.admin, {**WELCOME, "body": body})
+    assert r.status_code == 201, r.data
+    assert api.get("/v1/templates/welcome", tenant.admin).data["body"] == body
+
+
 def test_preview_for_a_real_customer_and_the_unsubscribe_link_works(api: Api, tenant: TenantKeys,
                                                                     customer: str) -> None:
     assert api.post("/v1/templates", tenant.admin, WELCOME).status_code == 201

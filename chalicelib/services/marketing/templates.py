@@ -1,9 +1,11 @@
 """Message templates: saved only when valid, rendered per recipient for the mail worker and for previews.
 
 A template is validated when saved (syntax, unknown variables, constructs the
-sandbox refuses) and re-checked when rendered, so a stored template that
-slipped past an older rule still fails safely, as that one message's
-RenderError.
+sandbox refuses), and rendered for a sample recipient within the run-time
+limits (a number or string bomb, a loop past its budget, a message past its
+size is refused then, not at send). It is re-checked when rendered, so a
+stored template that slipped past an older rule still fails safely, as that
+one message's RenderError.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from chalicelib import clock
 from chalicelib.domain import templating
-from chalicelib.domain.templating import Rendered, RenderError
+from chalicelib.domain.templating import Channel, Rendered, RenderError
 from chalicelib.errors import ApiError, ErrorDetail, conflict
 from chalicelib.schemas.templates import (
     DraftPreviewIn,
@@ -35,11 +37,21 @@ def not_found(template_id: str) -> ApiError:
                     [ErrorDetail("template_id", "not found")])
 
 
-def _check(channel: str, subject: str | None, body: str) -> None:
+def _check(channel: Channel, subject: str | None, body: str) -> None:
     problems = templating.validate(channel, subject, body)
     if problems:
         raise ApiError(422, "invalid_template", "The template cannot be saved: " + problems[0].issue,
                        [ErrorDetail(p.field, p.issue) for p in problems])
+
+
+def _check_saveable(channel: Channel, subject: str | None, body: str) -> None:
+    """Valid, and renders within the run-time limits for a sample recipient: a save never stores a template
+    that would fail for every recipient (a preview still renders an unsaved one for a real customer)."""
+    _check(channel, subject, body)
+    problems = templating.trial_render(channel, subject, body)
+    if problems:
+        raise ApiError(422, "render_failed", "The template cannot be saved: it does not render within its limits: "
+                       + problems[0].issue, [ErrorDetail(p.field, p.issue) for p in problems])
 
 
 def _read(tenant_id: str, template_id: str) -> dict[str, Any]:
@@ -70,7 +82,7 @@ def _audit(tx: Tx, tenant_id: str, action: str, template_id: str, actor: str, at
 
 
 def create(tenant_id: str, body: TemplateIn, actor: str) -> TemplateOut:
-    _check(body.channel, body.subject, body.body)
+    _check_saveable(body.channel, body.subject, body.body)
     at = clock.now()
     doc = _doc(body, at.isoformat())
 
@@ -103,7 +115,7 @@ def update(tenant_id: str, template_id: str, body: TemplateUpdate, actor: str) -
     version = int(current["version"])
     if body.version is not None and body.version != version:
         raise _changed(template_id)
-    _check(body.channel, body.subject, body.body)
+    _check_saveable(body.channel, body.subject, body.body)
     at = clock.now()
     doc = _doc(body, str(current["created_at"]))
 
@@ -128,7 +140,7 @@ def render_for(tenant_id: str, template_id: str, channel: str, variables: dict[s
     return templating.render(doc["channel"], doc.get("subject"), doc["body"], variables)
 
 
-def _preview(tenant_id: str, channel: str, subject: str | None, body: str, spec: PreviewIn) -> PreviewOut:
+def _preview(tenant_id: str, channel: Channel, subject: str | None, body: str, spec: PreviewIn) -> PreviewOut:
     found = customers.find(tenant_id, spec.customer_id)
     values = mail_context.variables(tenant_id, found.scope, found.customer_id, coupon_code=spec.coupon_code,
                                     extra=dict(spec.extra), channel=channel)
