@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.campaigns import Campaign, CampaignCreate, CampaignResults
 from chalicelib.schemas.common import Page, PageQuery
 
-results = lazy_module("chalicelib.services.marketing.campaign_results")
-campaigns = lazy_module("chalicelib.services.marketing.campaigns")
+if TYPE_CHECKING:
+    from chalicelib.services.marketing import campaign_results as results
+    from chalicelib.services.marketing import campaigns
+else:
+    results = lazy_module("chalicelib.services.marketing.campaign_results")
+    campaigns = lazy_module("chalicelib.services.marketing.campaigns")
 
 router = Router("Campaigns")
 ADMIN = {Role.TENANT_ADMIN}

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.card_series import CardSeries, CardSeriesCreate, SeriesCard
 from chalicelib.schemas.common import Page, PageQuery
 
-card_series = lazy_module("chalicelib.services.pos.card_series")
-tenancy = lazy_module("chalicelib.services.tenancy.tenancy")
+if TYPE_CHECKING:
+    from chalicelib.services.pos import card_series
+    from chalicelib.services.tenancy import tenancy
+else:
+    card_series = lazy_module("chalicelib.services.pos.card_series")
+    tenancy = lazy_module("chalicelib.services.tenancy.tenancy")
 
 router = Router("Card series")
 ADMIN = {Role.TENANT_ADMIN}

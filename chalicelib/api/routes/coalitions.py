@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.roles import Role
@@ -16,7 +18,10 @@ from chalicelib.schemas.coalitions import (
 )
 from chalicelib.schemas.common import Page, PageQuery
 
-coalitions = lazy_module("chalicelib.services.program.coalitions")
+if TYPE_CHECKING:
+    from chalicelib.services.program import coalitions
+else:
+    coalitions = lazy_module("chalicelib.services.program.coalitions")
 
 router = Router("Coalitions")
 AGENCY = {Role.AGENCY}

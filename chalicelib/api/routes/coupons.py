@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.coupons import Campaign, CampaignCreate, CampaignUpdate, CouponCodeView, CouponLookup
 
-coupons = lazy_module("chalicelib.services.program.coupons")
+if TYPE_CHECKING:
+    from chalicelib.services.program import coupons
+else:
+    coupons = lazy_module("chalicelib.services.program.coupons")
 
 router = Router("Coupons")
 ADMIN = {Role.TENANT_ADMIN}

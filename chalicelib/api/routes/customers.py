@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 from chalice import Response
 
@@ -25,7 +26,10 @@ from chalicelib.schemas.customers import (
     Withdrawn,
 )
 
-customers = lazy_module("chalicelib.services.customers.customers")
+if TYPE_CHECKING:
+    from chalicelib.services.customers import customers
+else:
+    customers = lazy_module("chalicelib.services.customers.customers")
 
 router = Router("Customers")
 

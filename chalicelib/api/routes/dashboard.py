@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes.common import lazy_module, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.dashboard import Dashboard, DashboardQuery
 
-dashboard = lazy_module("chalicelib.services.reporting.dashboard")
-tenancy = lazy_module("chalicelib.services.tenancy.tenancy")
+if TYPE_CHECKING:
+    from chalicelib.services.reporting import dashboard
+    from chalicelib.services.tenancy import tenancy
+else:
+    dashboard = lazy_module("chalicelib.services.reporting.dashboard")
+    tenancy = lazy_module("chalicelib.services.tenancy.tenancy")
 
 router = Router("Dashboard")
 SUMMARY = ("Today's and this month's key figures (local time of the tenant), from counters kept as purchases, "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -13,7 +13,10 @@ from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Input, Output, Page, Query, Slug
 from chalicelib.schemas.pos import Card, ReceiptId
 
-sweeps = lazy_module("chalicelib.services.program.sweeps")
+if TYPE_CHECKING:
+    from chalicelib.services.program import sweeps
+else:
+    sweeps = lazy_module("chalicelib.services.program.sweeps")
 
 router = Router("Expiry and tiers")
 CARD_READERS = {Role.POS, Role.TENANT_ADMIN, Role.SUPPORT}

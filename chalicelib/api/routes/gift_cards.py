@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
@@ -11,7 +11,10 @@ from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.gift_cards import GiftCard, GiftCardAdjustmentIn, GiftCardSale, GiftCardTopUp
 from chalicelib.schemas.pos import MoneyEntry
 
-gift_cards = lazy_module("chalicelib.services.pos.gift_cards")
+if TYPE_CHECKING:
+    from chalicelib.services.pos import gift_cards
+else:
+    gift_cards = lazy_module("chalicelib.services.pos.gift_cards")
 
 router = Router("Gift cards")
 SELLERS = {Role.POS, Role.TENANT_ADMIN}

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.imports import CustomerImport, ImportCreate, ImportCreated, ImportInline
 
-customer_import = lazy_module("chalicelib.services.customers.imports")
+if TYPE_CHECKING:
+    from chalicelib.services.customers import imports as customer_import
+else:
+    customer_import = lazy_module("chalicelib.services.customers.imports")
 
 router = Router("Customer imports")
 ADMIN = {Role.TENANT_ADMIN}

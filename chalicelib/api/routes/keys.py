@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes.common import lazy_module, page
 from chalicelib.domain.grammar import article
@@ -11,7 +13,10 @@ from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.keys import KeyCreate, KeyCreated, KeyInfo, KeyRotate, WhoAmI
 from chalicelib.services.tenancy.scopes import Scope, own_scope
 
-api_keys = lazy_module("chalicelib.services.tenancy.keys")
+if TYPE_CHECKING:
+    from chalicelib.services.tenancy import keys as api_keys
+else:
+    api_keys = lazy_module("chalicelib.services.tenancy.keys")
 
 router = Router("Keys")
 MANAGERS = {Role.PLATFORM, Role.AGENCY, Role.TENANT_ADMIN}

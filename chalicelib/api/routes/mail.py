@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes.common import lazy_module, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.mail import MailSettings
 
-mail_settings = lazy_module("chalicelib.services.marketing.mail_settings")
+if TYPE_CHECKING:
+    from chalicelib.services.marketing import mail_settings
+else:
+    mail_settings = lazy_module("chalicelib.services.marketing.mail_settings")
 
 router = Router("Mail")
 ADMIN = {Role.TENANT_ADMIN}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
@@ -22,9 +22,12 @@ from chalicelib.schemas.pos import (
     RefundResult,
 )
 
-cards = lazy_module("chalicelib.services.pos.cards")
-purchases = lazy_module("chalicelib.services.pos.purchases")
-refunds = lazy_module("chalicelib.services.pos.refunds")
+if TYPE_CHECKING:
+    from chalicelib.services.pos import cards, purchases, refunds
+else:
+    cards = lazy_module("chalicelib.services.pos.cards")
+    purchases = lazy_module("chalicelib.services.pos.purchases")
+    refunds = lazy_module("chalicelib.services.pos.refunds")
 
 router = Router("POS")
 POS = {Role.POS}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
@@ -10,7 +10,10 @@ from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.pos_batches import BatchAccepted, BatchIn, BatchQuery, BatchStatus, BatchSummary
 
-pos_batches = lazy_module("chalicelib.services.pos.pos_batches")
+if TYPE_CHECKING:
+    from chalicelib.services.pos import pos_batches
+else:
+    pos_batches = lazy_module("chalicelib.services.pos.pos_batches")
 
 router = Router("POS")
 UPLOADERS = {Role.POS, Role.TENANT_ADMIN}

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes.common import lazy_module, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.reports import Report, ReportCreate
 
-service = lazy_module("chalicelib.services.reporting.reports.service")
+if TYPE_CHECKING:
+    from chalicelib.services.reporting.reports import service
+else:
+    service = lazy_module("chalicelib.services.reporting.reports.service")
 
 router = Router("Reports")
 ADMIN = {Role.TENANT_ADMIN}

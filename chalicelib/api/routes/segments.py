@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.roles import Role
@@ -16,7 +18,10 @@ from chalicelib.schemas.segments import (
     SegmentUpdate,
 )
 
-segments = lazy_module("chalicelib.services.marketing.segments")
+if TYPE_CHECKING:
+    from chalicelib.services.marketing import segments
+else:
+    segments = lazy_module("chalicelib.services.marketing.segments")
 
 router = Router("Segments")
 ADMIN = {Role.TENANT_ADMIN}

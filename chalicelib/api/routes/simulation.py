@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes.common import lazy_module, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.reports import Report
 from chalicelib.schemas.simulation import SimulationRequest, SimulationResult
 
-simulation = lazy_module("chalicelib.services.reporting.simulation_requests")
+if TYPE_CHECKING:
+    from chalicelib.services.reporting import simulation_requests as simulation
+else:
+    simulation = lazy_module("chalicelib.services.reporting.simulation_requests")
 
 router = Router("Simulation")
 SUMMARY = ("Replay the program's receipts of the UTC days [from, to) through its current rules and a proposed "

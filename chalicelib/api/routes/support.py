@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
@@ -12,7 +13,10 @@ from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Output, Query
 from chalicelib.schemas.customers import Consent
 
-support = lazy_module("chalicelib.services.customers.support")
+if TYPE_CHECKING:
+    from chalicelib.services.customers import support
+else:
+    support = lazy_module("chalicelib.services.customers.support")
 
 router = Router("Support")
 READERS = {Role.SUPPORT, Role.TENANT_ADMIN}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.api.registry import PUBLIC, Request, Router
 from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.roles import Role
@@ -19,7 +21,10 @@ from chalicelib.schemas.surveys import (
     SurveyResults,
 )
 
-surveys = lazy_module("chalicelib.services.customers.surveys")
+if TYPE_CHECKING:
+    from chalicelib.services.customers import surveys
+else:
+    surveys = lazy_module("chalicelib.services.customers.surveys")
 
 router = Router("Surveys")
 ADMIN = {Role.TENANT_ADMIN}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.roles import Role
@@ -16,7 +18,10 @@ from chalicelib.schemas.templates import (
     TemplateUpdate,
 )
 
-templates = lazy_module("chalicelib.services.marketing.templates")
+if TYPE_CHECKING:
+    from chalicelib.services.marketing import templates
+else:
+    templates = lazy_module("chalicelib.services.marketing.templates")
 
 router = Router("Templates")
 ADMIN = {Role.TENANT_ADMIN}

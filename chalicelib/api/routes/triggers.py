@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes.common import lazy_module, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.triggers import TriggerSettings, TriggerSettingsOut
 
-triggers = lazy_module("chalicelib.services.marketing.triggers")
+if TYPE_CHECKING:
+    from chalicelib.services.marketing import triggers
+else:
+    triggers = lazy_module("chalicelib.services.marketing.triggers")
 
 router = Router("Triggers")
 ADMIN = {Role.TENANT_ADMIN}

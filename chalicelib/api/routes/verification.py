@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.api.registry import PUBLIC, Request, Router
 from chalicelib.api.routes.common import lazy_module
 from chalicelib.schemas.verification import PhoneVerified, VerificationCheck, VerificationStart, VerificationStarted
 
-verification = lazy_module("chalicelib.services.customers.verification")
+if TYPE_CHECKING:
+    from chalicelib.services.customers import verification
+else:
+    verification = lazy_module("chalicelib.services.customers.verification")
 
 router = Router("Phone verification")
 

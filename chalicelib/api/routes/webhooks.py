@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.api.registry import Request, Router
 from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.webhooks import Delivery, PingAccepted, Webhook, WebhookCreate, WebhookCreated, WebhookUpdate
 
-webhooks = lazy_module("chalicelib.services.integrations.webhooks")
+if TYPE_CHECKING:
+    from chalicelib.services.integrations import webhooks
+else:
+    webhooks = lazy_module("chalicelib.services.integrations.webhooks")
 
 router = Router("Webhooks")
 ADMIN = {Role.TENANT_ADMIN}
