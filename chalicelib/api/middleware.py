@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chalice import Chalice, Response
+from chalice.app import Chalice, Response
 from chalice.app import Request as ChaliceRequest
 
 from chalicelib.api.registry import request_id

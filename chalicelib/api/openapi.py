@@ -6,7 +6,15 @@ import re
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
-from pydantic.json_schema import CoreModeRef, DefsRef, GenerateJsonSchema, models_json_schema
+from pydantic.json_schema import (
+    CoreModeRef,
+    CoreRef,
+    DefsRef,
+    GenerateJsonSchema,
+    JsonSchemaMode,
+    JsonSchemaValue,
+    models_json_schema,
+)
 
 from chalicelib.api.registry import RouteSpec
 from chalicelib.schemas.common import ErrorResponse
@@ -79,7 +87,7 @@ class _StableNames(GenerateJsonSchema):
             if "." in name and ident.isdigit():
                 self.known.setdefault(int(ident), name)
         qualified = _ARG.sub(lambda m: f"{self.known.get(int(m.group(2)), m.group(1))}:{m.group(2)}", core_ref)
-        return super().get_defs_ref((qualified, mode))
+        return super().get_defs_ref((CoreRef(qualified), mode))
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
@@ -96,7 +104,7 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     return params
 
 
-Refs = dict[tuple[type[BaseModel], str], dict[str, Any]]
+Refs = dict[tuple[Any, JsonSchemaMode], JsonSchemaValue]
 """Each model's `$ref` by (model, mode), as models_json_schema keys them."""
 
 

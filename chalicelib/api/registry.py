@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalice import Chalice, Response
+from chalice.app import Chalice, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.domain.customers import reference_only

@@ -59,7 +59,7 @@ def originals(order: Sequence[int], keys: Sequence[Hashable], known: set[Hashabl
 
 def tally(statuses: Sequence[Status]) -> dict[str, int]:
     """How many receipts are in each status (every receipt is counted exactly once)."""
-    counts = dict.fromkeys(STATUSES, 0)
+    counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
     for status in statuses:
         counts[status] += 1
     return counts

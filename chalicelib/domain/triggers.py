@@ -182,7 +182,7 @@ def feedback(snap: Snapshot, program_id: str, now: datetime) -> Fire | None:
 
 def active(snap: Snapshot) -> bool:
     """Merged pointers and erased records never get messages; blocked cards are skipped by card-based triggers."""
-    return snap.doc.get("status", "active") == "active"
+    return bool(snap.doc.get("status", "active") == "active")
 
 
 def usable_cards(cards: Sequence[CardState]) -> list[CardState]:

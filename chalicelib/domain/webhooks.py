@@ -12,6 +12,7 @@ import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 EVENT_TYPES: tuple[str, ...] = (
@@ -52,7 +53,8 @@ def event_id(tenant_id: str, event_type: str, subject_id: str) -> str:
     return "evt_" + digest[:32]
 
 
-def envelope(event_id_: str, event_type: str, created_at: datetime, tenant_id: str, data: dict) -> dict:
+def envelope(event_id_: str, event_type: str, created_at: datetime, tenant_id: str,
+             data: dict[str, Any]) -> dict[str, Any]:
     return {"id": event_id_, "type": event_type, "created_at": created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "tenant_id": tenant_id, "data": data}
 
@@ -150,7 +152,8 @@ def delay_after(attempt: int) -> timedelta:
         raise ValueError("attempts start at 1")
     if attempt > 8:
         return MAX_DELAY
-    return min(MAX_DELAY, FIRST_DELAY * (2 ** (attempt - 1)))
+    delay: timedelta = FIRST_DELAY * (2 ** (attempt - 1))
+    return min(MAX_DELAY, delay)
 
 
 def next_attempt(attempt: int, first_attempt_at: datetime, now: datetime) -> datetime | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -56,7 +56,7 @@ class SegmentFilter(Input):
             raise ValueError("purchased_within_days must exceed no_purchase_for_days, or nobody can match")
         return self
 
-    def as_doc(self) -> dict:
+    def as_doc(self) -> dict[str, Any]:
         """The stored form: only the conditions set."""
         return self.model_dump(mode="json", exclude_none=True)
 

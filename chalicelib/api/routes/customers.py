@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from chalice import Response
+from chalice.app import Response
 
 from chalicelib.api.registry import PUBLIC, Request, Router
 from chalicelib.api.routes.common import lazy_module, tenant_id_of
@@ -34,7 +34,7 @@ else:
 router = Router("Customers")
 
 
-def reread(principal: Principal, kept: dict) -> CustomerOut:
+def reread(principal: Principal, kept: dict[str, Any]) -> CustomerOut:
     """A replayed answer: the customer as stored now (the idempotency record keeps only the id)."""
     return customers.get(tenant_id_of(principal), kept["customer_id"])
 
