@@ -10,15 +10,17 @@ the workers and the schedules import what they use on their first call.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from chalice import Chalice, Cron
-from chalice.app import AuthRequest, AuthResponse, CloudWatchEvent, SQSEvent
+from chalice.app import AuthRequest, AuthResponse, Chalice, CloudWatchEvent, Cron, SQSEvent
 
 from chalicelib import clock
 from chalicelib.api import middleware, registry
 from chalicelib.api import routes as _routes  # noqa: F401  (declares every route)
 from chalicelib.settings import settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 app = Chalice(app_name="loyalty")
 app.api.binary_types = []
@@ -36,7 +38,7 @@ middleware.install(app)
 
 
 @app.on_sqs_message(queue=settings.jobs_queue, batch_size=1, name="jobs_worker")
-def jobs_worker(event: SQSEvent) -> dict[str, Any]:
+def jobs_worker(event: SQSEvent) -> PartialItemFailureResponse:
     """One job per invocation: each job spends up to its own time budget (~10 s), well inside the 60 s timeout."""
     from chalicelib.workers import jobs
 
@@ -44,7 +46,7 @@ def jobs_worker(event: SQSEvent) -> dict[str, Any]:
 
 
 @app.on_sqs_message(queue=settings.mail_queue, batch_size=10, name="mail_worker")
-def mail_worker(event: SQSEvent) -> dict[str, Any]:
+def mail_worker(event: SQSEvent) -> PartialItemFailureResponse:
     """Up to 10 recipients per invocation; only transiently failed ones are redelivered."""
     from chalicelib.workers import mail
 
@@ -52,7 +54,7 @@ def mail_worker(event: SQSEvent) -> dict[str, Any]:
 
 
 @app.on_sqs_message(queue=settings.reports_queue, batch_size=1, name="reports_worker")
-def reports_worker(event: SQSEvent) -> dict[str, Any]:
+def reports_worker(event: SQSEvent) -> PartialItemFailureResponse:
     """One report per invocation, up to the 900 s timeout; a build failure is recorded on the report."""
     from chalicelib.workers import reports
 
@@ -60,7 +62,7 @@ def reports_worker(event: SQSEvent) -> dict[str, Any]:
 
 
 @app.on_sqs_message(queue=settings.webhooks_queue, batch_size=5, name="webhooks_worker")
-def webhooks_worker(event: SQSEvent) -> dict[str, Any]:
+def webhooks_worker(event: SQSEvent) -> PartialItemFailureResponse:
     """Up to 5 delivery attempts (5 s timeout each) per invocation; a failed attempt re-queues itself with backoff."""
     from chalicelib.workers import webhooks
 
@@ -80,3 +82,11 @@ def mail_triggers(event: CloudWatchEvent) -> None:
     from chalicelib.services.marketing import triggers
 
     triggers.start_due(clock.now())
+
+
+@app.schedule(Cron(0, 3, "*", "*", "?", "*"), name="nightly_reconciliation")
+def nightly_reconciliation(event: CloudWatchEvent) -> None:
+    """Nightly, after the sweep: one reconciliation job per card scope on the jobs queue (an alarm on any mismatch)."""
+    from chalicelib.services.reporting import reconciliation
+
+    reconciliation.start_nightly(clock.now())

@@ -21,6 +21,7 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,9 @@ STAGE_RATE_LIMIT = 1000
 STAGE_BURST_LIMIT = 2000
 """Stage-wide throttle (all clients together): above every plan's own rate, the only limit without a usage key."""
 API_5XX_PERCENT = 1
+RECONCILIATION_ALARM_PERIOD = 24 * 3600
+"""The mismatch alarm looks at a day: one nightly run's jobs all fall in it, and it stays raised until a clean night
+(a shorter period would return to OK minutes after the run, though nothing was repaired)."""
 QUEUE_AGE_ALARM_SECONDS = {"JobsQueue": 900, "MailQueue": 900, "ReportsQueue": 1800, "WebhooksQueue": 1800}
 """How old the oldest waiting message may get (two 5-minute periods in a row) before an alarm: reports take up to
 15 minutes each, so a report queued 30 minutes ago and not started means the reports worker is stuck or starved."""
@@ -108,7 +112,7 @@ def table_suffix(model: type[Model]) -> str:
     return name[len(prefix):]
 
 
-def _key_schema(keys: list[dict[str, str]]) -> list[dict[str, str]]:
+def _key_schema(keys: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
     return [{"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in keys]
 
 
@@ -365,8 +369,11 @@ FUNCTIONS: dict[str, FunctionAccess] = {
     "daily_sweep": FunctionAccess({"DirectoryTable": R, "LoyaltyTable": R}, send=("JobsQueue",)),
     # Reads trigger settings, claims the day (a conditional write), queues one trigger run per program.
     "mail_triggers": FunctionAccess({"DirectoryTable": R, "LoyaltyTable": RW}, send=("JobsQueue",)),
+    # Lists active tenants and their card scopes, queues one reconciliation job per scope (the jobs worker scans).
+    "nightly_reconciliation": FunctionAccess({"DirectoryTable": R}, send=("JobsQueue",)),
 }
-WORKERS = ("jobs_worker", "mail_worker", "reports_worker", "webhooks_worker", "daily_sweep", "mail_triggers")
+WORKERS = ("jobs_worker", "mail_worker", "reports_worker", "webhooks_worker", "daily_sweep", "mail_triggers",
+           "nightly_reconciliation")
 """Functions without a caller waiting: an error is only visible as the Lambda Errors metric."""
 
 
@@ -432,9 +439,9 @@ def role_policy(key: str) -> list[dict[str, Any]]:
     if access.receive:
         statements.append({"Sid": "QueueReceive", "Effect": "Allow", "Action": QUEUE_RECEIVE,
                            "Resource": [{"Fn::GetAtt": [access.receive, "Arn"]}]})
-    for prefix, actions in access.s3.items():
+    for prefix, object_actions in access.s3.items():
         statements.append({
-            "Sid": "Objects" + prefix.strip("/").capitalize(), "Effect": "Allow", "Action": list(actions),
+            "Sid": "Objects" + prefix.strip("/").capitalize(), "Effect": "Allow", "Action": list(object_actions),
             "Resource": [_arn(f"s3:::{NAME_PREFIX}-reports/{prefix}*")],
         })
     if access.mail_send:
@@ -625,6 +632,7 @@ def alarms(tables: dict[str, Any], queues: dict[str, Any]) -> dict[str, Any]:
                 Namespace="AWS/Lambda", MetricName="Errors", Dimensions=_dims(fn), Statistic="Sum", Period=300,
                 Threshold=0, ComparisonOperator="GreaterThanThreshold",
             )
+    resources["ReconciliationMismatchesAlarm"] = reconciliation_alarm()
     for logical_id, table in tables.items():
         name = table["Properties"]["TableName"]
         short = name["Fn::Sub"].removeprefix(f"{NAME_PREFIX}-")
@@ -640,6 +648,19 @@ def alarms(tables: dict[str, Any], queues: dict[str, Any]) -> dict[str, Any]:
             Threshold=0, ComparisonOperator="GreaterThanThreshold",
         )
     return resources
+
+
+def reconciliation_alarm() -> dict[str, Any]:
+    """Any card whose balance disagrees with its ledger, found by the nightly reconciliation (its own metric)."""
+    from chalicelib.observability import NAMESPACE
+    from chalicelib.services.reporting import reconciliation
+
+    return _alarm(
+        "reconciliation-mismatches", "The nightly reconciliation found cards whose balance disagrees with their "
+        "ledger: see the jobs worker's 'reconciliation mismatch' log lines, then `cli reconcile --scope`.",
+        Namespace=NAMESPACE, MetricName=reconciliation.METRIC, Dimensions=_dims(reconciliation.METRIC_DIMENSIONS),
+        Statistic="Sum", Period=RECONCILIATION_ALARM_PERIOD, Threshold=0, ComparisonOperator="GreaterThanThreshold",
+    )
 
 
 def _dims(dimensions: dict[str, Any]) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from chalicelib.services.customers import imports as customer_import
 from chalicelib.services.marketing import campaigns, triggers
 from chalicelib.services.pos import card_series, pos_batches
 from chalicelib.services.program import coupons, sweeps
+from chalicelib.services.reporting import reconciliation
 from chalicelib.services.tenancy import purge, tenancy
 from chalicelib.settings import settings
 from chalicelib.storage import queues
@@ -42,6 +43,7 @@ JOBS: dict[str, Callable[[dict[str, Any]], None]] = {
     coupons.GENERATE_JOB: coupons.handle_job,
     customer_import.IMPORT_JOB: customer_import.handle_job,
     pos_batches.PROCESS_JOB: pos_batches.handle_job,
+    reconciliation.JOB: reconciliation.handle_job,
     sweeps.SCOPE_JOB: sweeps.handle_job,
     triggers.RUN_JOB: triggers.handle_job,
 }

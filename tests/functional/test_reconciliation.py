@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 from typing import Any
 
 import pytest
 
+from app import app
 from chalicelib import cli
+from chalicelib.observability import logger
 from chalicelib.services.reporting.reconciliation import Mismatch, reconcile
 from chalicelib.storage.loyalty import CARD_SK, card_pk
 from chalicelib.storage.tables import LoyaltyRecord
 from tests.functional.conftest import Api, TenantKeys
+from tests.functional.jobqueue import receive_all, run_worker
 from tests.functional.test_pos_rules import buy, new_card, set_program
 
 
@@ -61,3 +67,44 @@ def test_a_tampered_card_is_named_in_its_scope_only_and_the_cli_fails(
     out = capsys.readouterr().out
     assert f"MISMATCH {other_tenant.tenant_id} card {theirs}: points: card 41, ledger 34" in out
     assert "1 mismatch(es)" in out
+
+
+SCHEDULED = {"version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.events",
+             "account": "123456789012", "time": "2026-12-03T03:00:00Z", "region": "eu-central-1",
+             "resources": [], "detail": {}}
+
+
+def test_the_nightly_schedule_reconciles_every_scope_and_counts_mismatches_in_a_metric(
+    api: Api, tenant: TenantKeys, other_tenant: TenantKeys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    traffic(api, tenant)
+    theirs = traffic(api, other_tenant)[0]
+    tamper(other_tenant.tenant_id, theirs, 7)
+    receive_all()
+
+    app.handler_map["nightly_reconciliation"](SCHEDULED, None)
+    jobs = [json.loads(body) for body in receive_all()]
+    assert sorted((job["job"], job["scope"]) for job in jobs) == sorted([
+        ("reconcile.scope", other_tenant.tenant_id), ("reconcile.scope", tenant.tenant_id)])
+    assert receive_all() == [], "one job per scope, nothing else"
+
+    buffer = io.StringIO()
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    previous = handler.setStream(buffer)
+    capsys.readouterr()
+    try:
+        assert run_worker([json.dumps(job) for job in jobs]) == {"batchItemFailures": []}
+    finally:
+        handler.setStream(previous)
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines() + capsys.readouterr().out.splitlines()
+             if line.startswith("{")]
+    metrics = {line["scope"]: line for line in lines if "ReconciliationMismatches" in line}
+    assert {scope: line["ReconciliationMismatches"] for scope, line in metrics.items()} == {
+        tenant.tenant_id: [0.0], other_tenant.tenant_id: [1.0]}
+    emf = metrics[other_tenant.tenant_id]["_aws"]["CloudWatchMetrics"][0]
+    assert (emf["Namespace"], emf["Dimensions"], metrics[other_tenant.tenant_id]["service"]) == (
+        "Loyalty", [["service"]], "loyalty"), "the dimensions the alarm in infra/template.py names"
+    found = [line for line in lines if line.get("message") == "reconciliation mismatch"]
+    assert [(f["scope"], f["card"], f["field"], f["card_value"], f["ledger_value"]) for f in found] == [
+        (other_tenant.tenant_id, theirs, "points", 41, 34)]

@@ -366,3 +366,28 @@ def test_alarms_cover_dlqs_workers_throttles_5xx_and_queue_age(resources: dict[s
     assert names == {"5XXError", "Count"} and rate["Threshold"] == 1
     assert resources["AlarmEmailSubscription"]["Condition"] == "HasAlarmEmail"
 
+
+
+def test_nightly_reconciliation_is_scheduled_with_its_own_role_and_alarms_on_any_mismatch(
+        resources: dict[str, Any]) -> None:
+    from chalice.app import ScheduledEventConfig
+
+    from app import app
+
+    (schedule,) = [s for s in app.event_sources
+                   if isinstance(s, ScheduledEventConfig) and s.name == "nightly_reconciliation"]
+    assert schedule.schedule_expression.to_string() == "cron(0 3 * * ? *)", "nightly, after the 02:00 sweep"
+    statements = _statements(resources, "NightlyReconciliation")
+    assert set(statements) == {"Logs", "TablesRead", "QueuesSend"}, "lists tenants, queues jobs; never scans"
+    assert _granted_tables(statements["TablesRead"]) == {"DirectoryTable"}
+    assert statements["QueuesSend"]["Resource"] == [{"Fn::GetAtt": ["JobsQueue", "Arn"]}]
+    assert "NightlyReconciliationErrorsAlarm" in resources
+
+    alarm = resources["ReconciliationMismatchesAlarm"]["Properties"]
+    assert {k: alarm[k] for k in ("Namespace", "MetricName", "Dimensions", "Statistic", "Period", "Threshold",
+                                  "ComparisonOperator", "AlarmActions", "TreatMissingData")} == {
+        "Namespace": "Loyalty", "MetricName": "ReconciliationMismatches",
+        "Dimensions": [{"Name": "service", "Value": "loyalty"}], "Statistic": "Sum", "Period": 86400,
+        "Threshold": 0, "ComparisonOperator": "GreaterThanThreshold", "AlarmActions": [{"Ref": "AlarmTopic"}],
+        "TreatMissingData": "notBreaching"}
+    assert alarm["AlarmName"] == {"Fn::Sub": "loyalty-${Stage}-reconciliation-mismatches"}

@@ -111,7 +111,7 @@ def test_reports_bucket_is_private_encrypted_tls_only_and_expiring(resources: di
 
 def test_every_function_has_its_own_role_and_no_wildcard_data_grant(resources: dict[str, Any]) -> None:
     functions = _of_type(resources, "AWS::Serverless::Function")
-    assert len(functions) == len(template.FUNCTIONS) == 8
+    assert len(functions) == len(template.FUNCTIONS) == 9
     roles = [fn["Properties"]["Role"]["Fn::GetAtt"][0] for fn in functions.values()]
     assert len(set(roles)) == len(roles)
     assert all(resources[role]["Type"] == "AWS::IAM::Role" for role in roles)
@@ -133,7 +133,7 @@ def test_every_schedule_exists(resources: dict[str, Any]) -> None:
     from app import app
 
     schedules = [s for s in app.event_sources if isinstance(s, ScheduledEventConfig)]
-    assert {s.name for s in schedules} >= {"daily_sweep", "mail_triggers"}
+    assert {s.name for s in schedules} >= {"daily_sweep", "mail_triggers", "nightly_reconciliation"}
     for schedule in schedules:
         events = resources[to_cfn_resource_name(schedule.name)]["Properties"]["Events"]
         assert [e["Type"] for e in events.values()] == ["Schedule"], schedule.name
