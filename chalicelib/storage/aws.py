@@ -26,9 +26,8 @@ _CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeou
 def client(service: str) -> Any:
     with _lock:
         if service not in _clients:
-            _clients[service] = boto3.session.Session().client(
-                service, region_name=settings.region, config=_CONFIG
-            )
+            session: Any = boto3.session.Session()  # the stubs type client() per literal service name
+            _clients[service] = session.client(service, region_name=settings.region, config=_CONFIG)
         return _clients[service]
 
 

@@ -21,7 +21,7 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.domain.cards import CardState
 from chalicelib.storage import loyalty, pagination
-from chalicelib.storage.tables import LoyaltyRecord, condition_failed, get_item
+from chalicelib.storage.tables import LoyaltyRecord, condition_failed, doc_of, get_item
 from chalicelib.storage.transactions import Tx
 
 SERIES_KIND = "card_series"
@@ -56,7 +56,7 @@ def get_series(tenant_id: str, series_id: str) -> tuple[dict[str, Any], int] | N
     rec = get_item(LoyaltyRecord, series_list_pk(tenant_id), _series_sk(series_id))
     if rec is None:
         return None
-    return rec.doc.as_dict(), int(rec.version)
+    return doc_of(rec), int(rec.version)
 
 
 def _save_if_unchanged(rec: LoyaltyRecord, version: int) -> bool:
@@ -86,14 +86,14 @@ def list_series(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[di
                                                 consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
-    return [r.doc.as_dict() for r in records], next_cursor
+    return [doc_of(r) for r in records], next_cursor
 
 
 def all_series(tenant_id: str) -> Iterator[dict[str, Any]]:
     """Every series of the tenant (a handful of rows per tenant: used to budget the number space)."""
     for rec in LoyaltyRecord.query(series_list_pk(tenant_id), LoyaltyRecord.sk.startswith("series#"),
                                    consistent_read=True):
-        yield rec.doc.as_dict()
+        yield doc_of(rec)
 
 
 # --- chunks ---------------------------------------------------------------------
@@ -103,7 +103,7 @@ def get_chunk(tenant_id: str, series_id: str, index: int) -> tuple[list[str], in
     rec = get_item(LoyaltyRecord, series_pk(tenant_id, series_id), _chunk_sk(index))
     if rec is None:
         return None
-    return [str(n) for n in rec.doc.as_dict()["numbers"]], int(rec.version), rec.at
+    return [str(n) for n in doc_of(rec)["numbers"]], int(rec.version), rec.at
 
 
 def claim_chunk(tenant_id: str, series_id: str, index: int, numbers: list[str], at: datetime) -> bool:
@@ -133,7 +133,7 @@ def chunk_numbers(tenant_id: str, series_id: str, first: int, last: int) -> list
     records = LoyaltyRecord.batch_get([(pk, _chunk_sk(i)) for i in range(first, last + 1)], consistent_read=True)
     numbers: list[str] = []
     for rec in sorted(records, key=lambda r: r.sk):
-        numbers.extend(str(n) for n in rec.doc.as_dict()["numbers"])
+        numbers.extend(str(n) for n in doc_of(rec)["numbers"])
     return numbers
 
 
@@ -156,7 +156,7 @@ def card_owners(tenant_id: str, numbers: list[str]) -> dict[str, str | None]:
     prefix = loyalty.card_pk(tenant_id, "")
     owners: dict[str, str | None] = {}
     for rec in LoyaltyRecord.batch_get(keys, consistent_read=True):
-        series_id = rec.doc.as_dict().get("series_id")
+        series_id = doc_of(rec).get("series_id")
         owners[rec.pk[len(prefix):]] = str(series_id) if series_id else None
     return owners
 

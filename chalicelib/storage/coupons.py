@@ -21,7 +21,9 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.schemas.coupons import Campaign
 from chalicelib.storage import pagination, transactions
-from chalicelib.storage.tables import LoyaltyRecord, get_item
+from chalicelib.storage.documents.common import Versioned
+from chalicelib.storage.documents.coupons import CouponCode, CouponGrant, CustomerUses
+from chalicelib.storage.tables import LoyaltyRecord, doc_of, get_item
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
 CAMPAIGN_KIND = "coupon_campaign"
@@ -51,56 +53,63 @@ def use_pk(tenant_id: str, campaign_id: str, holder: str) -> str:
 
 @dataclass
 class CodeState:
+    """A code as read: its campaign, its uses so far and the version a use must still find."""
+
     code: str
     campaign_id: str
     uses: int
     version: int
 
 
-def get_campaign(tenant_id: str, campaign_id: str) -> tuple[Campaign, int] | None:
-    rec = get_item(LoyaltyRecord, campaigns_pk(tenant_id), campaign_sk(campaign_id))
-    if rec is None:
-        return None
+def _campaign(rec: LoyaltyRecord) -> Campaign:
     # Not strict: the stored document holds enum values and ISO times as JSON text.
-    return Campaign.model_validate(rec.doc.as_dict(), strict=False), int(rec.version)
+    return Campaign.model_validate(doc_of(rec), strict=False)
+
+
+def get_campaign(tenant_id: str, campaign_id: str) -> Versioned[Campaign] | None:
+    rec = get_item(LoyaltyRecord, campaigns_pk(tenant_id), campaign_sk(campaign_id))
+    return Versioned(_campaign(rec), int(rec.version)) if rec else None
+
+
+def _code_state(code: str, rec: LoyaltyRecord) -> CodeState:
+    doc = CouponCode.load(doc_of(rec))
+    return CodeState(code=code, campaign_id=doc.campaign_id, uses=doc.uses, version=int(rec.version))
 
 
 def get_code(tenant_id: str, code: str) -> CodeState | None:
     rec = get_item(LoyaltyRecord, code_pk(tenant_id, code), CODE_SK)
-    if rec is None:
-        return None
-    doc = rec.doc.as_dict()
-    return CodeState(code=code, campaign_id=str(doc["campaign_id"]), uses=int(doc.get("uses", 0)),
-                     version=int(rec.version))
+    return _code_state(code, rec) if rec else None
 
 
-def customer_uses(tenant_id: str, campaign_id: str, holder: str) -> tuple[int, int]:
-    """(uses, version) of a campaign by one customer; (0, 0) when never used."""
+def customer_uses(tenant_id: str, campaign_id: str, holder: str) -> Versioned[CustomerUses]:
+    """One customer's uses of a campaign and their version; 0 uses at version 0 when never used."""
     rec = get_item(LoyaltyRecord, use_pk(tenant_id, campaign_id, holder), USE_SK)
     if rec is None:
-        return 0, 0
-    return int(rec.doc.as_dict().get("uses", 0)), int(rec.version)
+        return Versioned(CustomerUses(uses=0), 0)
+    return Versioned(CustomerUses.load(doc_of(rec)), int(rec.version))
 
 
 def code_record(tenant_id: str, code: str, campaign_id: str, at: datetime) -> LoyaltyRecord:
     """A new code, unused, listed under its campaign."""
-    return LoyaltyRecord(code_pk(tenant_id, code), CODE_SK, kind="coupon", doc={"campaign_id": campaign_id, "uses": 0},
-                         version=1, at=at, gsi1pk=campaign_codes_pk(tenant_id, campaign_id), gsi1sk=code)
+    return LoyaltyRecord(code_pk(tenant_id, code), CODE_SK, kind="coupon",
+                         doc=CouponCode(campaign_id=campaign_id, uses=0).dump(), version=1, at=at,
+                         gsi1pk=campaign_codes_pk(tenant_id, campaign_id), gsi1sk=code)
 
 
 def count_code_use(tx: Tx, tenant_id: str, state: CodeState, delta: int, at: datetime) -> None:
     """Set the code's uses to uses + delta, if nobody changed it since it was read."""
     rec = code_record(tenant_id, state.code, state.campaign_id, at)
-    rec.doc = {"campaign_id": state.campaign_id, "uses": max(state.uses + delta, 0)}
+    rec.doc = CouponCode(campaign_id=state.campaign_id, uses=max(state.uses + delta, 0)).dump()
     rec.version = state.version + 1
     tx.save(rec, condition=LoyaltyRecord.version == state.version)
 
 
-def count_customer_use(tx: Tx, tenant_id: str, campaign_id: str, holder: str, uses: int, version: int, delta: int,
-                       at: datetime) -> None:
+def count_customer_use(tx: Tx, tenant_id: str, campaign_id: str, holder: str, read: Versioned[CustomerUses],
+                       delta: int, at: datetime) -> None:
     """Set one customer's uses of a campaign to uses + delta, guarded by the version read (0: must not exist)."""
+    version = read.version
     rec = LoyaltyRecord(use_pk(tenant_id, campaign_id, holder), USE_SK, kind="coupon_use",
-                        doc={"uses": max(uses + delta, 0)}, version=version + 1, at=at)
+                        doc=CustomerUses(uses=max(read.doc.uses + delta, 0)).dump(), version=version + 1, at=at)
     condition = LoyaltyRecord.pk.does_not_exist() if version == 0 else LoyaltyRecord.version == version
     tx.save(rec, condition=condition)
 
@@ -150,7 +159,7 @@ def list_campaigns(tenant_id: str, limit: int, cursor: str | None) -> tuple[list
                                                 page_size=size, last_evaluated_key=start, consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
-    return [Campaign.model_validate(r.doc.as_dict(), strict=False) for r in records], next_cursor
+    return [_campaign(r) for r in records], next_cursor
 
 
 def list_codes(tenant_id: str, campaign_id: str, limit: int, cursor: str | None
@@ -163,12 +172,7 @@ def list_codes(tenant_id: str, campaign_id: str, limit: int, cursor: str | None
         limit=limit, cursor=cursor, hash_attr="gsi1pk", hash_value=hash_value,
         key_attrs=("gsi1pk", "gsi1sk", "pk", "sk"),
     )
-    states = []
-    for rec in records:
-        doc = rec.doc.as_dict()
-        states.append(CodeState(code=str(rec.gsi1sk), campaign_id=str(doc["campaign_id"]),
-                                uses=int(doc.get("uses", 0)), version=int(rec.version)))
-    return states, next_cursor
+    return [_code_state(str(rec.gsi1sk), rec) for rec in records], next_cursor
 
 
 class BatchOutcome(StrEnum):
@@ -217,7 +221,7 @@ def grant_pk(tenant_id: str, grant_key: str) -> str:
 def granted_code(tenant_id: str, grant_key: str) -> str | None:
     """The code an earlier grant with this key minted, if any."""
     rec = get_item(LoyaltyRecord, grant_pk(tenant_id, grant_key), GRANT_SK)
-    return str(rec.doc.as_dict()["code"]) if rec else None
+    return CouponGrant.load(doc_of(rec)).code if rec else None
 
 
 def add_granted_code(tenant_id: str, campaign_id: str, code: str, holder: str, grant_key: str,
@@ -229,8 +233,9 @@ def add_granted_code(tenant_id: str, campaign_id: str, code: str, holder: str, g
     """
 
     def build(tx: Tx) -> None:
-        tx.save(LoyaltyRecord(grant_pk(tenant_id, grant_key), GRANT_SK, kind="coupon_grant",
-                              doc={"code": code, "campaign_id": campaign_id, "holder": holder}, version=1, at=at),
+        grant = CouponGrant(code=code, campaign_id=campaign_id, holder=holder)
+        tx.save(LoyaltyRecord(grant_pk(tenant_id, grant_key), GRANT_SK, kind="coupon_grant", doc=grant.dump(),
+                              version=1, at=at),
                 condition=LoyaltyRecord.pk.does_not_exist())
         add_code(tx, tenant_id, code, campaign_id, at)
 

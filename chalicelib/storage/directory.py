@@ -23,7 +23,7 @@ from chalicelib.schemas.tenancy import (
     Tenant,
 )
 from chalicelib.storage import pagination, transactions
-from chalicelib.storage.tables import DirectoryRecord, agency_partition, get_item, tenant_partition
+from chalicelib.storage.tables import DirectoryRecord, agency_partition, doc_of, get_item, tenant_partition
 
 TENANT_SK = "tenant"
 AGENCY_SK = "agency"
@@ -44,7 +44,7 @@ def _store_sk(store_id: str) -> str:
 # --- agencies -----------------------------------------------------------------
 
 def _agency(rec: DirectoryRecord) -> Agency:
-    return Agency.model_validate({**rec.doc.as_dict(), "created_at": rec.created_at})
+    return Agency.model_validate({**doc_of(rec), "created_at": rec.created_at})
 
 
 def agency_record(spec: AgencyCreate, ts: datetime) -> DirectoryRecord:
@@ -77,7 +77,7 @@ def _gsi_page(hash_value: str, limit: int, cursor: str | None) -> tuple[list[Dir
 # --- tenants ------------------------------------------------------------------
 
 def _tenant(rec: DirectoryRecord) -> Tenant:
-    return Tenant.model_validate({**rec.doc.as_dict(), "created_at": rec.created_at, "updated_at": rec.updated_at})
+    return Tenant.model_validate({**doc_of(rec), "created_at": rec.created_at, "updated_at": rec.updated_at})
 
 
 def tenant_record(tenant_id: str, tenant_doc: dict[str, Any], ts: datetime) -> DirectoryRecord:
@@ -129,9 +129,9 @@ def update_tenant(tenant_id: str, changes: dict[str, Any]) -> Tenant | None:
     rec = get_item(DirectoryRecord, tenant_partition(tenant_id), TENANT_SK)
     if rec is None:
         return None
-    doc = rec.doc.as_dict()
+    doc = doc_of(rec)
     doc.update(changes)
-    if doc == rec.doc.as_dict():
+    if doc == doc_of(rec):
         return _tenant(rec)
     rec.doc = doc
     rec.updated_at = now()
@@ -165,7 +165,7 @@ def _program(tenant_id: str, rec: DirectoryRecord) -> Program:
     """The head carries its rule version in the optimistic-lock attribute (one bump per version), a version
     item in its sort key. Heads written before versioning have no `effective_at`: in force since always."""
     number = rec.version if rec.sk.startswith("program#") else int(rec.sk.rsplit("#", 1)[1])
-    return Program.model_validate({**rec.doc.as_dict(), "tenant_id": tenant_id, "version": number,
+    return Program.model_validate({**doc_of(rec), "tenant_id": tenant_id, "version": number,
                                    "created_at": rec.created_at, "updated_at": rec.updated_at}, strict=False)
 
 
@@ -179,7 +179,7 @@ def program_version_record(tenant_id: str, spec: ProgramSpec, number: int, effec
 
 
 def _store(tenant_id: str, rec: DirectoryRecord) -> Store:
-    return Store.model_validate({**rec.doc.as_dict(), "tenant_id": tenant_id, "created_at": rec.created_at,
+    return Store.model_validate({**doc_of(rec), "tenant_id": tenant_id, "created_at": rec.created_at,
                                  "updated_at": rec.updated_at}, strict=False)
 
 
@@ -289,7 +289,7 @@ def _upsert(
                 raise conflict("concurrent_change", "Created concurrently by another request; retry.") from None
             raise
         return rec, "created"
-    if rec.doc.as_dict() == doc:
+    if doc_of(rec) == doc:
         return rec, "unchanged"
     rec.doc = doc
     rec.updated_at = ts
@@ -336,7 +336,7 @@ def put_program(
         number, outcome, condition = 1, "created", DirectoryRecord.pk.does_not_exist()
     else:
         current = _program(tenant_id, head)
-        if _rules(head.doc.as_dict()) == _rules(doc) and _same_timing(current.effective_at, effective_at, ts):
+        if _rules(doc_of(head)) == _rules(doc) and _same_timing(current.effective_at, effective_at, ts):
             return current, "unchanged"
         head.doc = doc
         head.updated_at = ts
@@ -398,7 +398,7 @@ def _coalition_sk(coalition_id: str) -> str:
 
 
 def coalition_of(rec: DirectoryRecord) -> Coalition:
-    return Coalition.model_validate({**rec.doc.as_dict(), "created_at": rec.created_at,
+    return Coalition.model_validate({**doc_of(rec), "created_at": rec.created_at,
                                      "updated_at": rec.updated_at})
 
 
@@ -446,7 +446,7 @@ def list_coalitions(agency_id: str, limit: int, cursor: str | None) -> tuple[lis
 
 def with_changes(rec: DirectoryRecord, changes: dict[str, Any], ts: datetime) -> DirectoryRecord:
     """The record with `changes` merged into its doc (not saved)."""
-    rec.doc = {**rec.doc.as_dict(), **changes}
+    rec.doc = {**doc_of(rec), **changes}
     rec.updated_at = ts
     return rec
 

@@ -7,7 +7,9 @@ from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
-from chalicelib.storage.tables import LoyaltyRecord, get_item
+from chalicelib.storage.documents.common import Versioned
+from chalicelib.storage.documents.idempotency import IdempotencyRecord
+from chalicelib.storage.tables import LoyaltyRecord, doc_of, get_item
 
 SK = "idempotency"
 RETENTION = timedelta(hours=24)
@@ -17,18 +19,17 @@ def _pk(partition: str, route: str, key: str) -> str:
     return f"{partition}#idem#{route}#{key}"
 
 
-def get(partition: str, route: str, key: str) -> dict[str, Any] | None:
+def get(partition: str, route: str, key: str) -> Versioned[IdempotencyRecord] | None:
     rec = get_item(LoyaltyRecord, _pk(partition, route, key), SK)
-    if rec is None:
-        return None
-    return {**rec.doc.as_dict(), "version": int(rec.version)}
+    return Versioned(IdempotencyRecord.load(doc_of(rec)), int(rec.version)) if rec else None
 
 
 def claim(partition: str, route: str, key: str, fingerprint: str, at: datetime, lease: timedelta,
           *, replacing_version: int | None = None) -> bool:
     """Mark the key in flight; False if someone else holds it (or completed it) meanwhile."""
     rec = LoyaltyRecord(_pk(partition, route, key), SK, kind="idempotency",
-                        doc={"state": "in_flight", "fingerprint": fingerprint, "lease_until": (at + lease).isoformat()},
+                        doc=IdempotencyRecord(state="in_flight", fingerprint=fingerprint,
+                                              lease_until=(at + lease).isoformat()).dump(),
                         version=(replacing_version or 0) + 1, at=at,
                         expires_at_epoch=int((at + RETENTION).timestamp()))
     condition = (LoyaltyRecord.pk.does_not_exist() if replacing_version is None

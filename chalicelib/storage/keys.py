@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.schemas.keys import KeyInfo
@@ -81,7 +82,7 @@ def add_new(tx: TransactWrite, rec: ApiKeyRecord) -> None:
 
 
 def revoke(tx: TransactWrite, partition: str, key_id: str, at: datetime, rotated_to: str | None = None) -> None:
-    actions = [ApiKeyRecord.status.set(REVOKED), ApiKeyRecord.revoked_at.set(at)]
+    actions: list[Action] = [ApiKeyRecord.status.set(REVOKED), ApiKeyRecord.revoked_at.set(at)]
     if rotated_to:
         actions.append(ApiKeyRecord.rotated_to.set(rotated_to))
     tx.update(

@@ -10,14 +10,19 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple, TypeVar, overload
 
 from chalicelib import clock
 from chalicelib.domain.cards import CardState
 from chalicelib.schemas.pos import LedgerEntry, MoneyEntry
 from chalicelib.storage import pagination
-from chalicelib.storage.tables import LoyaltyRecord, get_item
+from chalicelib.storage.documents.common import Document, Versioned
+from chalicelib.storage.documents.receipts import Receipt, Refund
+from chalicelib.storage.tables import LoyaltyRecord, doc_of, get_item
 from chalicelib.storage.transactions import Tx
+
+D = TypeVar("D", bound=Document)
+E = TypeVar("E", LedgerEntry, MoneyEntry)
 
 CARD_SK = "card"
 RECEIPT_SK = "receipt"
@@ -62,11 +67,11 @@ def receipt_pk(tenant_id: str, receipt_id: str) -> str:
     return f"{tenant_id}#receipt#{receipt_id}"
 
 
-def receipt_docs(tenant_id: str, receipt_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Receipt id -> its stored record, for those that exist: BatchGetItem, 100 keys per call, not one read each."""
+def receipts(tenant_id: str, receipt_ids: list[str]) -> dict[str, Receipt]:
+    """Receipt id -> its stored receipt, for those that exist: BatchGetItem, 100 keys per call, not one read each."""
     prefix = receipt_pk(tenant_id, "")
     keys = [(receipt_pk(tenant_id, r), RECEIPT_SK) for r in dict.fromkeys(receipt_ids)]
-    return {rec.pk[len(prefix):]: rec.doc.as_dict() for rec in LoyaltyRecord.batch_get(keys)}
+    return {rec.pk[len(prefix):]: Receipt.load(doc_of(rec)) for rec in LoyaltyRecord.batch_get(keys)}
 
 
 def refund_pk(tenant_id: str, refund_id: str) -> str:
@@ -81,7 +86,7 @@ def adjustment_pk(tenant_id: str, adjustment_id: str) -> str:
 
 def get_card(tenant_id: str, number: str) -> CardState | None:
     rec = get_item(LoyaltyRecord, card_pk(tenant_id, number), CARD_SK)
-    return CardState.from_doc(number, int(rec.version), rec.doc.as_dict()) if rec else None
+    return CardState.from_doc(number, int(rec.version), doc_of(rec)) if rec else None
 
 
 def _card_record(tenant_id: str, card: CardState, version: int, at: datetime) -> LoyaltyRecord:
@@ -122,8 +127,19 @@ def add_entry(tx: Tx, tenant_id: str, number: str, entry: LedgerEntry | MoneyEnt
             condition=LoyaltyRecord.pk.does_not_exist())
 
 
+@overload
+def list_entries(tenant_id: str, number: str, limit: int, cursor: str | None) -> tuple[list[LedgerEntry], str | None]:
+    ...
+
+
+@overload
 def list_entries(tenant_id: str, number: str, limit: int, cursor: str | None,
-                 model: type[LedgerEntry] | type[MoneyEntry] = LedgerEntry) -> tuple[list, str | None]:
+                 model: type[E]) -> tuple[list[E], str | None]:
+    ...
+
+
+def list_entries(tenant_id: str, number: str, limit: int, cursor: str | None,
+                 model: Any = LedgerEntry) -> tuple[list[Any], str | None]:
     """The card's ledger, newest first (`MoneyEntry` for a gift card)."""
     pk = card_pk(tenant_id, number)
     records, next_cursor = pagination.page_of(
@@ -132,18 +148,28 @@ def list_entries(tenant_id: str, number: str, limit: int, cursor: str | None,
                                                 consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
-    return [model.model_validate(r.doc.as_dict()) for r in records], next_cursor
+    return [model.model_validate(doc_of(r)) for r in records], next_cursor
 
 
 def ledger_sum(tenant_id: str, number: str, field: str = "points") -> int:
     """Sum of every ledger entry of a card (the source of truth the balance must equal); `amount` for money."""
     pk = card_pk(tenant_id, number)
-    return sum(int(r.doc.as_dict().get(field, 0)) for r in
+    return sum(int(doc_of(r).get(field, 0)) for r in
                LoyaltyRecord.query(pk, LoyaltyRecord.sk.startswith("entry#"), consistent_read=True))
 
 
-def card_rows(scope: str | None) -> Iterator[tuple[str, str, str, dict[str, Any], int]]:
-    """Every card and ledger row of `scope` (every scope if None): (scope, number, sk, doc, version).
+class CardRow(NamedTuple):
+    """A card's item (sk `card`) or one of its ledger entries (sk `entry#...`), as stored."""
+
+    scope: str
+    number: str
+    sk: str
+    doc: dict[str, Any]
+    version: int
+
+
+def card_rows(scope: str | None) -> Iterator[CardRow]:
+    """Every card and ledger row of `scope` (every scope if None).
 
     A filtered Scan, proportional to the table: reconciliation is a rare
     operator job (and the check after tests and load runs), never on a request
@@ -156,7 +182,7 @@ def card_rows(scope: str | None) -> Iterator[tuple[str, str, str, dict[str, Any]
         owner, _, number = rec.pk.partition(marker)
         if (scope is not None and owner != scope) or not (rec.sk == CARD_SK or rec.sk.startswith("entry#")):
             continue
-        yield owner, number, rec.sk, rec.doc.as_dict(), int(rec.version or 0)
+        yield CardRow(owner, number, rec.sk, doc_of(rec), int(rec.version or 0))
 
 
 def due_cards(scope: str, day: date, limit: int, cursor: dict[str, Any] | None
@@ -172,7 +198,7 @@ def _indexed_entries(index_pk: str, start: datetime, end: datetime) -> Iterator[
     low, high = entry_sk(start, 0, ""), entry_sk(end, 0, "")
     for rec in LoyaltyRecord.due_and_partner.query(index_pk, LoyaltyRecord.gsi1sk.between(low, high)):
         if rec.sk < high:
-            yield rec.doc.as_dict()
+            yield doc_of(rec)
 
 
 def partner_entries(scope: str, partner_id: str, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
@@ -187,18 +213,29 @@ def breakage_entries(scope: str, start: datetime, end: datetime) -> Iterator[dic
 
 # --- receipts, refunds, adjustments: processed requests and their answers ---------------
 
-def get_doc(pk: str, sk: str) -> tuple[dict[str, Any], int] | None:
+def get_doc(pk: str, sk: str, model: type[D]) -> Versioned[D] | None:
+    """One processed-request record (or other versioned document) as `model`, with its version."""
     rec = get_item(LoyaltyRecord, pk, sk)
-    return (rec.doc.as_dict(), int(rec.version)) if rec else None
+    return Versioned(model.load(doc_of(rec)), int(rec.version)) if rec else None
 
 
-def add_once(tx: Tx, pk: str, sk: str, kind: str, doc: dict[str, Any], at: datetime) -> None:
+def get_receipt(tenant_id: str, receipt_id: str) -> Versioned[Receipt] | None:
+    return get_doc(receipt_pk(tenant_id, receipt_id), RECEIPT_SK, Receipt)
+
+
+def get_refund(tenant_id: str, refund_id: str) -> Versioned[Refund] | None:
+    return get_doc(refund_pk(tenant_id, refund_id), REFUND_SK, Refund)
+
+
+def add_once(tx: Tx, pk: str, sk: str, kind: str, doc: Document, at: datetime) -> None:
     """Record a processed request; a second one with the same id fails the transaction (exactly once)."""
-    tx.save(LoyaltyRecord(pk, sk, kind=kind, doc=doc, version=1, at=at), condition=LoyaltyRecord.pk.does_not_exist())
+    tx.save(LoyaltyRecord(pk, sk, kind=kind, doc=doc.dump(), version=1, at=at),
+            condition=LoyaltyRecord.pk.does_not_exist())
 
 
-def replace_versioned(tx: Tx, pk: str, sk: str, kind: str, doc: dict[str, Any], version: int, at: datetime) -> None:
-    tx.save(LoyaltyRecord(pk, sk, kind=kind, doc=doc, version=version + 1, at=at),
+def replace_versioned(tx: Tx, pk: str, sk: str, kind: str, doc: Document, version: int, at: datetime) -> None:
+    """Replace a document read at `version`; fails the transaction if anyone changed it since."""
+    tx.save(LoyaltyRecord(pk, sk, kind=kind, doc=doc.dump(), version=version + 1, at=at),
             condition=LoyaltyRecord.version == version)
 
 

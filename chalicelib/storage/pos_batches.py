@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.storage import loyalty, pagination, transactions
-from chalicelib.storage.tables import LoyaltyRecord, get_item
+from chalicelib.storage.tables import LoyaltyRecord, doc_of, get_item
 from chalicelib.storage.transactions import Tx
 
 HEADER_SK = "batch"
@@ -100,11 +100,11 @@ def create(tenant_id: str, batch_id: str, header: dict[str, Any], receipt_chunks
 
 def get(tenant_id: str, batch_id: str) -> tuple[dict[str, Any], int] | None:
     rec = get_item(LoyaltyRecord, batch_pk(tenant_id, batch_id), HEADER_SK)
-    return (rec.doc.as_dict(), int(rec.version)) if rec else None
+    return (doc_of(rec), int(rec.version)) if rec else None
 
 
 def _chunks(tenant_id: str, batch_id: str, prefix: str) -> list[str]:
-    return [str(rec.doc.as_dict()["payload"]) for rec in
+    return [str(doc_of(rec)["payload"]) for rec in
             LoyaltyRecord.query(batch_pk(tenant_id, batch_id), LoyaltyRecord.sk.startswith(prefix),
                                 consistent_read=True)]
 
@@ -124,7 +124,7 @@ def some_result_chunks(tenant_id: str, batch_id: str, tag: str, first: int, last
     pk = batch_pk(tenant_id, batch_id)
     records = LoyaltyRecord.batch_get([(pk, _results_sk(tag, k)) for k in range(first, last + 1)],
                                       consistent_read=True)
-    return [str(r.doc.as_dict()["payload"]) for r in sorted(records, key=lambda r: r.sk)]
+    return [str(doc_of(r)["payload"]) for r in sorted(records, key=lambda r: r.sk)]
 
 
 def save_progress(tenant_id: str, batch_id: str, header: dict[str, Any], version: int,
@@ -152,8 +152,8 @@ def list_batches(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[d
                                                 last_evaluated_key=start, consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
-    ids = [str(r.doc.as_dict()["batch_id"]) for r in records]
-    headers = {rec.pk: rec.doc.as_dict() for rec in
+    ids = [str(doc_of(r)["batch_id"]) for r in records]
+    headers = {rec.pk: doc_of(rec) for rec in
                LoyaltyRecord.batch_get([(batch_pk(tenant_id, b), HEADER_SK) for b in ids], consistent_read=True)}
     return [headers[batch_pk(tenant_id, b)] for b in ids if batch_pk(tenant_id, b) in headers], next_cursor
 

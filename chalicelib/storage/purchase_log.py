@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal, cast
 
 from chalicelib.storage.customers import customer_pk
-from chalicelib.storage.tables import LoyaltyRecord
+from chalicelib.storage.tables import LoyaltyRecord, doc_of
 from chalicelib.storage.transactions import Tx
 
 PREFIX = "purchase#"
@@ -47,11 +47,6 @@ def _stamp(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def sale_time(receipt: dict[str, Any]) -> datetime:
-    """When a stored receipt's sale happened: `purchased_at` (offline receipts), else when it was processed."""
-    return datetime.fromisoformat(str(receipt.get("purchased_at") or receipt["at"]))
-
-
 def add(tx: Tx, scope: str, customer_id: str, *, tenant_id: str, purchased_at: datetime, receipt_id: str,
         total: int, kind: Kind, store_id: str, at: datetime, refund_id: str | None = None) -> None:
     """Queue one entry in the purchase's (or refund's) transaction; `at` is when it was processed."""
@@ -72,8 +67,8 @@ def between(scope: str, customer_id: str, start: datetime, end: datetime) -> lis
     condition = LoyaltyRecord.sk.between(f"{PREFIX}{_stamp(start)}", f"{PREFIX}{_stamp(end)}")
     out: list[Entry] = []
     for rec in LoyaltyRecord.query(customer_pk(scope, customer_id), condition):
-        doc = rec.doc.as_dict()
+        doc = doc_of(rec)
         out.append(Entry(purchased_at=datetime.fromisoformat(str(doc["purchased_at"]).replace("Z", "+00:00")),
-                         kind=doc["kind"], receipt_id=str(doc["receipt_id"]), total=int(doc["total"]),
+                         kind=cast(Kind, doc["kind"]), receipt_id=str(doc["receipt_id"]), total=int(doc["total"]),
                          store_id=str(doc["store_id"]), refund_id=doc.get("refund_id")))
     return out

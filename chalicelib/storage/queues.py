@@ -11,7 +11,7 @@ from chalicelib.storage.aws import client
 
 @lru_cache(maxsize=16)
 def queue_url(queue_name: str) -> str:
-    return client("sqs").get_queue_url(QueueName=queue_name)["QueueUrl"]
+    return str(client("sqs").get_queue_url(QueueName=queue_name)["QueueUrl"])
 
 
 def send(queue_name: str, message: dict[str, Any], *, delay_seconds: int = 0) -> str:
@@ -19,7 +19,7 @@ def send(queue_name: str, message: dict[str, Any], *, delay_seconds: int = 0) ->
         QueueUrl=queue_url(queue_name), MessageBody=json.dumps(message, separators=(",", ":")),
         DelaySeconds=delay_seconds,
     )
-    return response["MessageId"]
+    return str(response["MessageId"])
 
 
 def send_batch(queue_name: str, messages: list[dict[str, Any]]) -> int:

@@ -120,7 +120,7 @@ def card_states(tenant_id: str, numbers: list[str]) -> list[CardState]:
 
 def receipt_totals(tenant_id: str, receipt_ids: list[str]) -> dict[str, int]:
     """Receipt id -> its total (minor units), for the receipts that exist."""
-    return {rid: int(doc.get("total", 0)) for rid, doc in loyalty.receipt_docs(tenant_id, receipt_ids).items()}
+    return {rid: receipt.total for rid, receipt in loyalty.receipts(tenant_id, receipt_ids).items()}
 
 
 # --- the file -----------------------------------------------------------------------

@@ -26,6 +26,11 @@ from pynamodb.models import Model
 from chalicelib.settings import settings
 
 
+def _doc_attribute() -> MapAttribute[str, Any]:
+    """An untyped map (PynamoDB's raw MapAttribute): the entity's fields, whatever the document model."""
+    return MapAttribute(default=dict)  # type: ignore[no-untyped-call]  # PynamoDB leaves __init__ unannotated
+
+
 class _Meta:
     region = settings.region
     billing_mode = "PAY_PER_REQUEST"
@@ -34,7 +39,7 @@ class _Meta:
     max_retry_attempts = 3
 
 
-class ByAgencyIndex(GlobalSecondaryIndex["DirectoryRecord"]):
+class ByAgencyIndex(GlobalSecondaryIndex["DirectoryRecord"]):  # type: ignore[no-untyped-call]
     """Lets an agency list its own tenants (gsi1pk = agency#<id>)."""
 
     class Meta:
@@ -63,7 +68,7 @@ class DirectoryRecord(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     kind = UnicodeAttribute()
-    doc = MapAttribute(default=dict)
+    doc = _doc_attribute()
     version = VersionAttribute()
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
@@ -105,12 +110,12 @@ class AuditRecord(Model):
     action = UnicodeAttribute()
     actor = UnicodeAttribute()
     target = UnicodeAttribute(null=True)
-    detail = MapAttribute(default=dict)
+    detail = _doc_attribute()
     at = UTCDateTimeAttribute()
     expires_at_epoch = NumberAttribute(null=True)
 
 
-class DueAndPartnerIndex(GlobalSecondaryIndex["LoyaltyRecord"]):
+class DueAndPartnerIndex(GlobalSecondaryIndex["LoyaltyRecord"]):  # type: ignore[no-untyped-call]
     """One sparse, overloaded index: only items that set gsi1pk are in it.
 
     <scope>#due#<YYYY-MM-DD>     / <card number>   cards with work for the daily sweep that day (points or money
@@ -128,7 +133,7 @@ class DueAndPartnerIndex(GlobalSecondaryIndex["LoyaltyRecord"]):
     gsi1sk = UnicodeAttribute(range_key=True)
 
 
-class LedgerByDayIndex(GlobalSecondaryIndex["LoyaltyRecord"]):
+class LedgerByDayIndex(GlobalSecondaryIndex["LoyaltyRecord"]):  # type: ignore[no-untyped-call]
     """Points ledger entries by day, for exports by time without a scan (sparse: only entries set gsi2pk).
 
     <scope>#ledger#<YYYY-MM-DD>#<shard> / <entry sk>#<card number>   shard = crc32(card number) % 8, so one
@@ -178,7 +183,7 @@ class LoyaltyRecord(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     kind = UnicodeAttribute()
-    doc = MapAttribute(default=dict)
+    doc = _doc_attribute()
     version = NumberAttribute(default=0)
     at = UTCDateTimeAttribute()
     expires_at_epoch = NumberAttribute(null=True)
@@ -215,7 +220,7 @@ class PersonRecord(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     kind = UnicodeAttribute()
-    doc = MapAttribute(default=dict)
+    doc = _doc_attribute()
     version = NumberAttribute(default=0)
     at = UTCDateTimeAttribute()
     expires_at_epoch = NumberAttribute(null=True)
@@ -240,6 +245,13 @@ def get_item(model: type[M], pk: str, sk: str) -> M | None:
         return model.get(pk, sk, consistent_read=True)
     except DoesNotExist:
         return None
+
+
+def doc_of(rec: DirectoryRecord | LoyaltyRecord | PersonRecord | AuditRecord) -> dict[str, Any]:
+    """A record's map attribute as a plain dict (`as_dict` is unannotated in PynamoDB)."""
+    doc = rec.detail if isinstance(rec, AuditRecord) else rec.doc
+    out: dict[str, Any] = doc.as_dict()  # type: ignore[no-untyped-call]
+    return out
 
 
 def condition_failed(err: Exception) -> bool:

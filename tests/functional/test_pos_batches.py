@@ -22,6 +22,7 @@ from chalicelib.services.pos import purchases
 from chalicelib.services.program import sweeps
 from chalicelib.storage import loyalty, transactions
 from chalicelib.storage import pos_batches as batch_store
+from chalicelib.storage.documents.receipts import Receipt
 from tests.functional import jobqueue
 from tests.functional.conftest import Api, TenantKeys
 
@@ -442,11 +443,11 @@ def test_a_receipt_kept_before_its_points_expiry_was_stored_dates_it_from_proces
     r = api.post("/v1/purchases", tenant.pos, online_body(sale("old", card, 100_000, clock.now())))
     assert r.status_code == 200 and r.data["points_earned"] == 50
     pk = loyalty.receipt_pk(tenant.tenant_id, "old")
-    stored = loyalty.get_doc(pk, loyalty.RECEIPT_SK)
-    assert stored is not None and stored[0]["points_expire_at"] == iso(clock.now() + timedelta(days=10))
-    doc = {k: v for k, v in stored[0].items() if k != "points_expire_at"}  # as the code before this field kept it
-    transactions.write(lambda tx: loyalty.replace_versioned(tx, pk, loyalty.RECEIPT_SK, "receipt", doc, stored[1],
-                                                            clock.now()))
+    stored = loyalty.get_receipt(tenant.tenant_id, "old")
+    assert stored is not None and stored.doc.points_expire_at == iso(clock.now() + timedelta(days=10))
+    doc = {k: v for k, v in stored.doc.dump().items() if k != "points_expire_at"}  # as the code before this field kept it
+    transactions.write(lambda tx: loyalty.replace_versioned(tx, pk, loyalty.RECEIPT_SK, "receipt",
+                                                            Receipt.load(doc), stored.version, clock.now()))
     clock.advance(days=10, hours=1)
 
     r = api.post("/v1/refunds", tenant.pos, {"refund_id": "old-r", "receipt_id": "old"})

@@ -607,9 +607,9 @@ class PosMachine(RuleBasedStateMachine):
     def check_receipt(self, receipt_id: str) -> None:
         """The stored receipt has exactly the model's refund totals, never more than it sold."""
         rc = self.receipts[receipt_id]
-        stored = loyalty.get_doc(loyalty.receipt_pk(TENANT, receipt_id), loyalty.RECEIPT_SK)
+        stored = loyalty.get_receipt(TENANT, receipt_id)
         assert stored is not None
-        doc, _ = stored
+        doc = stored.doc.dump()
         assert int(doc["refunded_amount"]) == rc.refunded_amount <= int(doc["total"]) == rc.total
         assert int(doc["points_reversed"]) == rc.reversed <= rc.earned
         assert int(doc["points_returned"]) == rc.returned <= rc.redeemed

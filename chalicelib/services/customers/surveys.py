@@ -196,10 +196,10 @@ def invite(tenant_id: str, survey_id: str, body: InvitationIn) -> tuple[int, Inv
         raise _unprocessable("not_a_feedback_survey", "Invitations are for feedback surveys.", "survey_id")
     if doc["status"] == SurveyStatus.CLOSED.value:
         raise conflict("survey_closed", "This survey is closed.")
-    receipt = loyalty.get_doc(loyalty.receipt_pk(tenant_id, body.receipt_id), loyalty.RECEIPT_SK)
+    receipt = loyalty.get_receipt(tenant_id, body.receipt_id)
     if receipt is None:
         raise ApiError(404, "receipt_not_found", "No such receipt.", [ErrorDetail("receipt_id", "not found")])
-    number, scope = receipt[0].get("card_number"), receipt[0].get("card_scope") or tenant_id
+    number, scope = receipt.doc.card_number, receipt.doc.card_scope or tenant_id
     card = loyalty.get_card(str(scope), str(number)) if number else None
     if card is None or not card.customer_id:
         raise _unprocessable("receipt_without_customer", "This receipt has no registered customer to invite.",
@@ -285,12 +285,12 @@ def _invited(tenant_id: str, survey_id: str, token: str, at: datetime) -> tuple[
     except links.BadLink:
         claims = {}
     receipt_id = str(claims.get("r", ""))
-    receipt = (loyalty.get_doc(loyalty.receipt_pk(tenant_id, receipt_id), loyalty.RECEIPT_SK)
+    receipt = (loyalty.get_receipt(tenant_id, receipt_id)
                if claims.get("t") == tenant_id and claims.get("s") == survey_id else None)
     if receipt is None:
         raise ApiError(400, "invalid_invitation", "This invitation is not valid for this survey.",
                        [ErrorDetail("invitation", "invalid or expired")])
-    scope, customer_id = str(receipt[0].get("card_scope") or tenant_id), str(claims["c"])
+    scope, customer_id = str(receipt.doc.card_scope or tenant_id), str(claims["c"])
     got = customer_records.get(scope, customer_id)
     if got is not None and got[0].get("status") == "merged" and got[0].get("merged_into"):
         customer_id = str(got[0]["merged_into"])
@@ -298,7 +298,7 @@ def _invited(tenant_id: str, survey_id: str, token: str, at: datetime) -> tuple[
     if got is None or got[0].get("status") == "erased":
         raise ApiError(400, "invalid_invitation", "This invitation's customer no longer exists.",
                        [ErrorDetail("invitation", "customer gone")])
-    return scope, customer_id, receipt_id, receipt[0].get("store_id")
+    return scope, customer_id, receipt_id, receipt.doc.store_id
 
 
 @dataclass(frozen=True)

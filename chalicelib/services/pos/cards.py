@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import Any
 
 from chalicelib.domain.cards import CardKind, CardState, CardStatus, generate_number, luhn_valid
 from chalicelib.domain.ids import new_id
@@ -24,6 +25,7 @@ from chalicelib.services.program import catalog
 from chalicelib.services.reporting import dashboard
 from chalicelib.storage import audit, loyalty, people, transactions
 from chalicelib.storage import customers as customer_records
+from chalicelib.storage.documents.operations import Adjustment
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
 NUMBER_ATTEMPTS = 5
@@ -59,7 +61,7 @@ def _program(tenant_id: str, program_id: str) -> tuple[str, Program]:
     raise refused(422, "unknown_program", f"Program {program_id!r} does not exist.", "program_id")
 
 
-def _customer_view(scope: str, customer_id: str, doc: dict) -> Customer:
+def _customer_view(scope: str, customer_id: str, doc: dict[str, Any]) -> Customer:
     personal = customers.person(scope, customer_id)
     return Customer(customer_id=customer_id, **{k: personal.get(k) for k in ("phone", "email", "first_name",
                                                                               "last_name")},
@@ -254,7 +256,7 @@ def adjust(tenant_id: str, number: str, spec: AdjustmentIn, actor: str) -> Ledge
         def build(tx: Tx, card: CardState = card, entry: LedgerEntry = entry, at: datetime = at,
                   scope: str = located.scope) -> None:
             loyalty.add_once(tx, pk, loyalty.ADJUSTMENT_SK, "adjustment",
-                             {"request_hash": fingerprint, "entry": entry.model_dump(mode="json")}, at)
+                             Adjustment(request_hash=fingerprint, entry=entry.model_dump(mode="json")), at)
             loyalty.save_card(tx, scope, card, at)
             loyalty.add_entry(tx, scope, number, entry, 0)
             audit.add(tx, audit.entry(tenant_id, action="card.adjusted", actor=actor, at=at, target=f"card:{number}",
@@ -275,11 +277,10 @@ def adjust(tenant_id: str, number: str, spec: AdjustmentIn, actor: str) -> Ledge
 
 
 def _stored_adjustment(pk: str, fingerprint: str) -> LedgerEntry | None:
-    stored = loyalty.get_doc(pk, loyalty.ADJUSTMENT_SK)
+    stored = loyalty.get_doc(pk, loyalty.ADJUSTMENT_SK, Adjustment)
     if stored is None:
         return None
-    doc, _ = stored
-    if doc["request_hash"] != fingerprint:
+    if stored.doc.request_hash != fingerprint:
         raise refused(422, "idempotency_key_reused", "This adjustment_id was already used for another adjustment.",
                       "adjustment_id")
-    return LedgerEntry.model_validate(doc["entry"])
+    return LedgerEntry.model_validate(stored.doc.entry)

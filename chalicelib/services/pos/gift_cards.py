@@ -16,6 +16,7 @@ manual correction shares the points cards' adjustment record, so an
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable
@@ -36,9 +37,13 @@ from chalicelib.services.pos.purchases import refused
 from chalicelib.services.program import catalog
 from chalicelib.services.tenancy import tenancy
 from chalicelib.storage import audit, loyalty, transactions
+from chalicelib.storage.documents.common import Document
+from chalicelib.storage.documents.operations import Adjustment, GiftSale, GiftTopUp
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
 Answer = TypeVar("Answer", GiftCard, MoneyEntry)
+Kept = TypeVar("Kept", GiftSale, GiftTopUp, Adjustment)
+Sold = TypeVar("Sold", GiftSale, GiftTopUp)
 SALE_SK = "gift_sale"
 TOPUP_SK = "gift_topup"
 MAX_ATTEMPTS = 40
@@ -136,20 +141,19 @@ def _check_movable(card: CardState, at: datetime) -> None:
 
 # --- exactly once ---------------------------------------------------------------------
 
-def _stored(pk: str, sk: str, fingerprint: str, what: str, field: str) -> dict | None:
+def _stored(pk: str, sk: str, model: type[Kept], fingerprint: str, what: str, field: str) -> Kept | None:
     """The kept record of an already processed operation; refuses the same id with another body."""
-    stored = loyalty.get_doc(pk, sk)
+    stored = loyalty.get_doc(pk, sk, model)
     if stored is None:
         return None
-    doc, _ = stored
-    if doc["request_hash"] != fingerprint:
+    if stored.doc.request_hash != fingerprint:
         raise refused(422, "idempotency_key_reused", f"{what} was already used with a different body.", field)
-    return doc
+    return stored.doc
 
 
-def _replayed(pk: str, sk: str, fingerprint: str, what: str, field: str) -> GiftCard | None:
-    doc = _stored(pk, sk, fingerprint, what, field)
-    return GiftCard.model_validate({**doc["response"], "replayed": True}) if doc else None
+def _replayed(pk: str, sk: str, model: type[Sold], fingerprint: str, what: str, field: str) -> GiftCard | None:
+    doc = _stored(pk, sk, model, fingerprint, what, field)
+    return GiftCard.model_validate({**doc.response, "replayed": True}) if doc else None
 
 
 @dataclass
@@ -159,8 +163,22 @@ class _Move(Generic[Answer]):
     card: CardState
     new_card: bool
     entry: MoneyEntry
-    record: dict
+    record: Document
     answer: Answer
+
+
+def _write_move(tx: Tx, *, tenant_id: str, record_key: tuple[str, str, str], move: _Move[Answer], at: datetime,
+                extra: Callable[[Tx, _Move[Answer], datetime], None] | None) -> None:
+    """The record first (its failure means 'already processed'), then the card (version-guarded) and the entry."""
+    pk, sk, kind = record_key
+    loyalty.add_once(tx, pk, sk, kind, move.record, at)
+    if move.new_card:
+        loyalty.add_card(tx, tenant_id, move.card, at)
+    else:
+        loyalty.save_card(tx, tenant_id, move.card, at)
+    loyalty.add_entry(tx, tenant_id, move.card.number, move.entry, 0)
+    if extra is not None:
+        extra(tx, move, at)
 
 
 def _run(tenant_id: str, compute: Callable[[datetime], _Move[Answer]], replay: Callable[[], Answer | None],
@@ -171,31 +189,22 @@ def _run(tenant_id: str, compute: Callable[[datetime], _Move[Answer]], replay: C
     A failed record condition means the id was processed already: its stored answer is returned. A failed
     card condition means someone changed the card (or took the new number): recompute from a fresh read.
     """
-    pk, sk, kind = record_key
     deadline = time.monotonic() + RETRY_SECONDS
     for attempt in range(MAX_ATTEMPTS):
         at = loyalty.now()
         try:
-            move = compute(at)
+            computed = compute(at)
         except ApiError:
             previous = replay()  # a retry must get its answer even if the rules would now refuse it
             if previous is not None:
                 return previous, True
             raise
 
-        def build(tx: Tx, move: _Move[Answer] = move, at: datetime = at) -> None:
-            loyalty.add_once(tx, pk, sk, kind, move.record, at)
-            if move.new_card:
-                loyalty.add_card(tx, tenant_id, move.card, at)
-            else:
-                loyalty.save_card(tx, tenant_id, move.card, at)
-            loyalty.add_entry(tx, tenant_id, move.card.number, move.entry, 0)
-            if extra is not None:
-                extra(tx, move, at)
-
+        build = functools.partial(_write_move, tenant_id=tenant_id, record_key=record_key, move=computed, at=at,
+                                  extra=extra)
         try:
             transactions.write(build)
-            return move.answer, False
+            return computed.answer, False
         except TransactionFailed as err:
             if err.condition_failed(0):
                 previous = replay()
@@ -242,13 +251,13 @@ def sell(tenant_id: str, principal: Principal, body: GiftCardSale, actor: str) -
         entry = MoneyEntry(entry_id=new_id(), type="sale", amount=body.amount, balance_after=card.money, at=at,
                            operation_id=body.sale_id, actor=actor, rule_version=program.version, store_id=store_id)
         answer = view(card, currency, at)
-        record = {"request_hash": fingerprint, "card_number": card.number, "program_id": program.id,
-                  "amount": body.amount, "store_id": store_id, "at": at.isoformat(),
-                  "response": answer.model_dump(mode="json")}
+        record = GiftSale(request_hash=fingerprint, card_number=card.number, program_id=program.id,
+                          amount=body.amount, store_id=store_id, at=at.isoformat(),
+                          response=answer.model_dump(mode="json"))
         return _Move(card, existing is None, entry, record, answer)
 
     def replay() -> GiftCard | None:
-        return _replayed(pk, SALE_SK, fingerprint, f"Sale {body.sale_id!r}", "sale_id")
+        return _replayed(pk, SALE_SK, GiftSale, fingerprint, f"Sale {body.sale_id!r}", "sale_id")
 
     return _run(tenant_id, compute, replay, (pk, SALE_SK, "gift_sale"))
 
@@ -278,12 +287,12 @@ def top_up(tenant_id: str, principal: Principal, number: str, body: GiftCardTopU
         entry = MoneyEntry(entry_id=new_id(), type="topup", amount=body.amount, balance_after=card.money, at=at,
                            operation_id=body.topup_id, actor=actor, rule_version=program.version, store_id=store_id)
         answer = view(card, currency, at)
-        record = {"request_hash": fingerprint, "card_number": number, "amount": body.amount, "store_id": store_id,
-                  "at": at.isoformat(), "response": answer.model_dump(mode="json")}
+        record = GiftTopUp(request_hash=fingerprint, card_number=number, amount=body.amount, store_id=store_id,
+                           at=at.isoformat(), response=answer.model_dump(mode="json"))
         return _Move(card, False, entry, record, answer)
 
     def replay() -> GiftCard | None:
-        return _replayed(pk, TOPUP_SK, fingerprint, f"Top-up {body.topup_id!r}", "topup_id")
+        return _replayed(pk, TOPUP_SK, GiftTopUp, fingerprint, f"Top-up {body.topup_id!r}", "topup_id")
 
     return _run(tenant_id, compute, replay, (pk, TOPUP_SK, "gift_topup"))
 
@@ -317,12 +326,13 @@ def adjust(tenant_id: str, number: str, body: GiftCardAdjustmentIn, actor: str) 
         entry = MoneyEntry(entry_id=new_id(), type="adjustment", amount=body.amount, balance_after=card.money, at=at,
                            operation_id=body.adjustment_id, reason=body.reason, actor=actor,
                            rule_version=program.version)
-        record = {"request_hash": fingerprint, "entry": entry.model_dump(mode="json")}
+        record = Adjustment(request_hash=fingerprint, entry=entry.model_dump(mode="json"))
         return _Move(card, False, entry, record, entry)
 
     def replay() -> MoneyEntry | None:
-        doc = _stored(pk, loyalty.ADJUSTMENT_SK, fingerprint, f"Adjustment {body.adjustment_id!r}", "adjustment_id")
-        return MoneyEntry.model_validate(doc["entry"]) if doc else None
+        doc = _stored(pk, loyalty.ADJUSTMENT_SK, Adjustment, fingerprint, f"Adjustment {body.adjustment_id!r}",
+                      "adjustment_id")
+        return MoneyEntry.model_validate(doc.entry) if doc else None
 
     def audited(tx: Tx, move: _Move[MoneyEntry], at: datetime) -> None:
         audit.add(tx, audit.entry(tenant_id, action="gift_card.adjusted", actor=actor, at=at, target=f"card:{number}",

@@ -61,20 +61,21 @@ def run(partition: str, route: str, key: str, print_: str, call: Callable[[], tu
     claimed = False
     if existing is None:
         claimed = store.claim(partition, route, key, print_, now, LEASE)
-    elif existing["state"] == "in_flight" and datetime.fromisoformat(existing["lease_until"]) < now:
-        claimed = store.claim(partition, route, key, print_, now, LEASE, replacing_version=existing["version"])
+    elif existing.doc.state == "in_flight" and existing.doc.lease_ends < now:
+        claimed = store.claim(partition, route, key, print_, now, LEASE, replacing_version=existing.version)
     if not claimed:
         existing = store.get(partition, route, key) or existing
         if existing is None:
             raise ApiError(409, "idempotency_in_flight", "A request with this Idempotency-Key is in progress; retry.",
                            headers={"Retry-After": "1"})
-        if existing["fingerprint"] != print_:
+        kept = existing.doc
+        if kept.fingerprint != print_:
             raise ApiError(422, "idempotency_key_reused", "This Idempotency-Key was used with a different request.",
                            [ErrorDetail("Idempotency-Key", "reused with a different method, path or body")])
-        if existing["state"] != "completed":
+        if kept.state != "completed":
             raise ApiError(409, "idempotency_in_flight", "A request with this Idempotency-Key is in progress; retry.",
                            headers={"Retry-After": "1"})
-        return Stored(int(existing["status"]), existing["body"], dict(existing.get("headers") or {})), True
+        return Stored(int(kept.status or 0), kept.body, dict(kept.headers or {})), True
     try:
         status, body, headers = call()
     except BaseException:

@@ -52,6 +52,9 @@ from chalicelib.services.reporting import dashboard
 from chalicelib.storage import coupons as coupon_store
 from chalicelib.storage import customers as customer_records
 from chalicelib.storage import loyalty, people, purchase_log, transactions
+from chalicelib.storage.documents.common import Versioned
+from chalicelib.storage.documents.coupons import CustomerUses
+from chalicelib.storage.documents.receipts import Receipt, ReceiptCoupon, ReceiptGiftCard, ReceiptLine, Refund
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
 MAX_ATTEMPTS = 40
@@ -77,25 +80,25 @@ def request_hash(body: PurchaseIn) -> str:
     return FINGERPRINT_V2 + hashlib.sha256(sale.encode()).hexdigest()
 
 
-def _legacy_hashes(body: PurchaseIn, doc: dict[str, Any]) -> set[str]:
+def _legacy_hashes(body: PurchaseIn, doc: Receipt) -> set[str]:
     """The old whole-body fingerprints this sale could have been stored under (receipts kept before v2).
 
     The old hash included `purchased_at`: null when the online call omitted
     it, else the time sent, which the receipt keeps as its `purchased_at`.
     """
     times = {None, body.purchased_at}
-    if doc.get("purchased_at"):
-        times.add(datetime.fromisoformat(str(doc["purchased_at"])))
+    if doc.purchased_at:
+        times.add(datetime.fromisoformat(doc.purchased_at))
     return {hashlib.sha256(body.model_copy(update={"purchased_at": t}).model_dump_json().encode()).hexdigest()
             for t in times}
 
 
-def same_sale(body: PurchaseIn) -> Callable[[dict[str, Any]], bool]:
+def same_sale(body: PurchaseIn) -> Callable[[Receipt], bool]:
     """Whether a stored receipt was recorded from this sale, whichever fingerprint version it was stored with."""
     fingerprint = request_hash(body)
 
-    def check(doc: dict[str, Any]) -> bool:
-        stored = str(doc["request_hash"])
+    def check(doc: Receipt) -> bool:
+        stored = doc.request_hash
         if stored.startswith(FINGERPRINT_V2):
             return stored == fingerprint
         return stored in _legacy_hashes(body, doc)
@@ -220,8 +223,8 @@ class CouponUse:
     holder: str
     state: coupon_store.CodeState | None
     """The code's counter, when the campaign counts uses of each code."""
-    customer: tuple[int, int] | None
-    """(uses, version) of the customer's counter, when the campaign limits uses per customer."""
+    customer: Versioned[CustomerUses] | None
+    """The customer's counter as read, when the campaign limits uses per customer."""
 
 
 @dataclass
@@ -235,9 +238,10 @@ class ReferralWrite:
 
 
 @dataclass
-class Outcome:
+class Moves:
+    """What a purchase changes besides its receipt: the answer so far, cards, ledger entries and counters."""
+
     result: PurchaseResult
-    receipt: dict[str, Any]
     cards: list[Located] = field(default_factory=list)
     entries: list[tuple[Located, LedgerEntry | MoneyEntry]] = field(default_factory=list)
     coupon_uses: list[CouponUse] = field(default_factory=list)
@@ -245,6 +249,18 @@ class Outcome:
     """(scope, customer id) whose derived stats this receipt adds to."""
     stats: customer_rules.PurchaseStats | None = None
     referral: ReferralWrite | None = None
+
+
+@dataclass
+class Outcome:
+    """A computed purchase, ready to write: its moves and the receipt to keep."""
+
+    moves: Moves
+    receipt: Receipt
+
+    @property
+    def result(self) -> PurchaseResult:
+        return self.moves.result
 
 
 def _coupons(tenant_id: str, body: PurchaseIn, located: Located | None, program: Program | None,
@@ -265,13 +281,13 @@ def _coupons(tenant_id: str, body: PurchaseIn, located: Located | None, program:
             continue
         state = coupon_store.get_code(tenant_id, code) if code not in seen else None
         found = coupon_store.get_campaign(tenant_id, state.campaign_id) if state else None
-        campaign = found[0] if found else None
+        campaign = found.doc if found else None
         holder = located.card.customer_id or f"card:{located.card.number}"
         customer = None
         if campaign is not None and campaign.limits.per_customer:
             customer = coupon_store.customer_uses(tenant_id, campaign.id, holder)
         usage = coupon_rules.Usage(uses=state.uses if state else 0,
-                                   customer_uses=(customer[0] if customer else 0) + per_campaign.get(
+                                   customer_uses=(customer.doc.uses if customer else 0) + per_campaign.get(
                                        campaign.id if campaign else "", 0))
         refusal = coupon_rules.check(campaign, usage, program_id=program.id, total=body.total, categories=categories,
                                      at=at, points_card=program.kind is ProgramKind.POINTS, seen=seen, code=code)
@@ -324,146 +340,245 @@ def _activate(card: CardState, program: Program, at: datetime) -> bool:
 
 
 def compute(tenant_id: str, principal: Principal, body: PurchaseIn, at: datetime, actor: str) -> Outcome:
-    """Everything this purchase does, from fresh reads; nothing written. Raises ApiError when it is refused."""
+    """Everything this purchase does, from fresh reads; nothing written. Raises ApiError when it is refused.
+
+    The steps read top-down: identify the points card and its program, decide
+    the coupons, price the receipt, move the card's points (tier, referral),
+    take gift card money, then describe the receipt to keep.
+    """
     rules_at = body.purchased_at or at
-    if body.card_number is not None:
-        located: Located | None = locate(tenant_id, body.card_number)
-    elif body.phone is not None:
-        located = locate_by_phone(tenant_id, body.phone, body.store_id, rules_at)
-    else:
-        located = None
-    store = store_of(tenant_id, principal, body.store_id)
-    program = program_for(located, store, rules_at) if located else None
-    if program is not None and program.kind is ProgramKind.GIFT:
-        raise refused(422, "gift_card_as_loyalty_card", "This is a gift card: send it in gift_cards.", "card_number")
-
-    card = located.card if located else None
-    activated = False
-    if card is not None and program is not None:
-        check_card_usable(card)
-        activated = _activate(card, program, at)
-        if body.redeem_points and card.status is not CardStatus.ACTIVE:
-            raise refused(422, "card_not_active", "Register the card (attach a customer) before redeeming points.",
-                          "redeem_points")
-
-    applied, coupon_results, coupon_uses = _coupons(tenant_id, body, located, program, rules_at)
+    located = _identify(tenant_id, body, rules_at)
+    sale = Sale(tenant_id, body, store_of(tenant_id, principal, body.store_id), at, rules_at, actor)
+    held = _points_card(sale, located)
+    applied, coupon_results, coupon_uses = _coupons(tenant_id, body, located, held.program if held else None,
+                                                    rules_at)
     lines = [earning.Line(i.sku, i.category, i.quantity, i.amount) for i in body.items]
-    tier_rules = program.tiers if program else None
-    tier_now = tiers.current(tier_rules, card.tiers) if tier_rules and card else None
+    priced = _price(sale, held, lines, applied)
+    _coupon_effects(coupon_results, coupon_uses, priced)
+    moves = Moves(result=PurchaseResult(receipt_id=body.receipt_id, card_number=None, points_earned=0,
+                                        points_redeemed=0, discount=priced.discount, payable=priced.payable,
+                                        balance=0, pending=0, coupons=coupon_results),
+                  coupon_uses=coupon_uses)
+    points = _move_points(sale, held, priced, moves) if held is not None else PointsMoved()
+    gifts = _take_gift_money(sale, priced, moves)
+    return Outcome(moves, _receipt(sale, held, priced, lines, moves, points, gifts))
+
+
+@dataclass
+class Sale:
+    """What every step of one purchase needs: the request, its store, who processes it, and its two moments."""
+
+    tenant_id: str
+    body: PurchaseIn
+    store: Store
+    at: datetime
+    """When the purchase is processed."""
+    rules_at: datetime
+    """When the sale happened: the rules then in force apply (an offline receipt's `purchased_at`)."""
+    actor: str
+
+
+@dataclass
+class Held:
+    """The customer's points (or discount) card, where it lives, and its program's rules at the sale."""
+
+    located: Located
+    program: Program
+    activated: bool
+    """Whether this purchase activates the card."""
+
+    @property
+    def card(self) -> CardState:
+        return self.located.card
+
+
+@dataclass
+class PointsMoved:
+    """What the points step leaves for the receipt to keep (nothing when no points card was shown)."""
+
+    tier_value: int = 0
+    points_expire_at: datetime | None = None
+
+
+def _identify(tenant_id: str, body: PurchaseIn, rules_at: datetime) -> Located | None:
+    """The card the till named (by number or the customer's phone), or None for an anonymous sale."""
+    if body.card_number is not None:
+        return locate(tenant_id, body.card_number)
+    if body.phone is not None:
+        return locate_by_phone(tenant_id, body.phone, body.store_id, rules_at)
+    return None
+
+
+def _points_card(sale: Sale, located: Located | None) -> Held | None:
+    """The card checked usable at this store under its program, activated by this purchase if it may be."""
+    if located is None:
+        return None
+    program = program_for(located, sale.store, sale.rules_at)
+    if program.kind is ProgramKind.GIFT:
+        raise refused(422, "gift_card_as_loyalty_card", "This is a gift card: send it in gift_cards.", "card_number")
+    card = located.card
+    check_card_usable(card)
+    activated = _activate(card, program, sale.at)
+    if sale.body.redeem_points and card.status is not CardStatus.ACTIVE:
+        raise refused(422, "card_not_active", "Register the card (attach a customer) before redeeming points.",
+                      "redeem_points")
+    return Held(located, program, activated)
+
+
+def _price(sale: Sale, held: Held | None, lines: list[earning.Line],
+           applied: list[pricing.CouponApplied]) -> pricing.Priced:
+    """Discounts, coupons, points redemption and points earned; a refused redemption is a 422."""
+    body = sale.body
     try:
-        priced = pricing.price(program, lines, tier=tier_now, coupons=applied, redeem=body.redeem_points,
-                               spendable=card.wallet.spendable(at), store_id=store.id,
-                               at=rules_at) if program and card else _no_program(lines, body)
+        if held is None:
+            return _no_program(lines, body)
+        card, program = held.card, held.program
+        tier_now = tiers.current(program.tiers, card.tiers) if program.tiers else None
+        return pricing.price(program, lines, tier=tier_now, coupons=applied, redeem=body.redeem_points,
+                             spendable=card.wallet.spendable(sale.at), store_id=sale.store.id, at=sale.rules_at)
     except pricing.RedemptionRefused as exc:
         if exc.code != "redeem_exceeds_limit":
             raise refused(422, exc.code, exc.message, "redeem_points") from None
         raise ApiError(422, exc.code, exc.message,
                        [ErrorDetail("redeem_points", f"allowed maximum: {exc.allowed}")]) from None
+
+
+def _coupon_effects(results: list[CouponResult], uses: list[CouponUse], priced: pricing.Priced) -> None:
+    """Each applied coupon's answer shows the discount and bonus points pricing gave it."""
     by_code = {c.code: c for c in priced.coupons}
-    for result, use in zip([r for r in coupon_results if r.applied], coupon_uses, strict=True):
+    for result, use in zip([r for r in results if r.applied], uses, strict=True):
         done = by_code[use.code]
         result.discount, result.bonus_points = done.discount, done.bonus_points
 
-    outcome = Outcome(result=PurchaseResult(receipt_id=body.receipt_id, card_number=None, points_earned=0,
-                                            points_redeemed=0, discount=priced.discount, payable=priced.payable,
-                                            balance=0, pending=0, coupons=coupon_results),
-                      receipt={}, coupon_uses=coupon_uses)
-    partner = partner_of(tenant_id, located.scope, store) if located else None
-    version = program.version if program else None
-    tier_value = 0
-    upgrade = None
-    points_expire_at = None
-    if card is not None and program is not None and located is not None:
-        wallet = card.wallet
-        try:
-            wallet.spend(body.redeem_points, at)
-        except InsufficientPoints as exc:
-            raise refused(422, "insufficient_points", f"Only {exc.available} points are spendable.",
-                          "redeem_points") from None
-        stamp = {"at": at, "receipt_id": body.receipt_id, "actor": actor, "rule_version": version,
-                 "store_id": store.id, "partner_id": partner}
-        balance = wallet.total
-        if body.redeem_points:
-            outcome.entries.append((located, LedgerEntry(entry_id=new_id(), type="redemption",
-                                                         points=-body.redeem_points, balance_after=balance, **stamp)))
-        earned = priced.points_earned
-        sold = sale_lot(earned, rules_at, pending_days=program.pending_days, expiry_days=program.expiry_days,
-                        source=body.receipt_id)
-        expired = wallet.earn_at(sold, at)
-        points_expire_at = sold.expires_at
-        wallet.compact(at)
-        if priced.earned.points:
-            balance += priced.earned.points
-            outcome.entries.append((located, LedgerEntry(entry_id=new_id(), type="accrual",
-                                                         points=priced.earned.points, balance_after=balance, **stamp)))
-        for coupon in priced.coupons:
-            if coupon.bonus_points:
-                balance += coupon.bonus_points
-                outcome.entries.append((located, LedgerEntry(entry_id=new_id(), type="bonus",
-                                                             points=coupon.bonus_points, balance_after=balance,
-                                                             coupon=coupon_rules.display(coupon.code), **stamp)))
-        if expired:
-            balance -= expired
-            outcome.entries.append((located, LedgerEntry(
-                entry_id=new_id(), type="expiry", points=-expired, balance_after=balance,
-                reason="expired before the receipt was processed (expiry counts from the sale)", **stamp)))
-        if tier_rules is not None:
-            tier_value = priced.payable if tier_rules.metric is TierMetric.SPEND else earned
-            change = tiers.record(card.tiers, tier_rules, tier_value, at)
-            if change is not None and change.reason == "upgrade":
-                upgrade = TierUpgrade(previous=change.previous, tier=change.tier)
-                reached = tiers.qualification(card.tiers, tier_rules, at)
-                outcome.entries.append((located, LedgerEntry(
-                    entry_id=new_id(), type="tier", points=0, balance_after=balance, tier=change.tier,
-                    previous_tier=change.previous, reason=f"upgrade: qualification {reached} reached {change.tier}",
-                    **stamp)))
-        outcome.cards.append(located)
-        referral_points = _referral(outcome, located, program, body.total, stamp, at, rules_at)
-        if card.customer_id is not None:
-            outcome.customer = (located.scope, card.customer_id)
-            outcome.stats = customer_rules.receipt_stats(body.total, store.id,
-                                                         [(ln.category, ln.amount) for ln in body.items])
-        outcome.result = outcome.result.model_copy(update={
-            "card_number": card.number, "points_earned": earned, "points_redeemed": body.redeem_points,
-            "balance": wallet.spendable(at), "pending": wallet.pending(at), "tier": card.tier,
-            "tier_upgrade": upgrade, "promotions": priced.earned.promotions, "card_activated": activated,
-            "rule_version": version, "referral_points": referral_points,
-        })
 
-    gifts = _gift_tenders(tenant_id, body, store, priced.payable, rules_at)
+def _move_points(sale: Sale, held: Held, priced: pricing.Priced, moves: Moves) -> PointsMoved:
+    """Spend and earn on the points card, with its ledger entries; then its tier, referral and customer stats."""
+    body, located, program, card = sale.body, held.located, held.program, held.card
+    version = program.version
+    stamp = {"at": sale.at, "receipt_id": body.receipt_id, "actor": sale.actor, "rule_version": version,
+             "store_id": sale.store.id, "partner_id": partner_of(sale.tenant_id, located.scope, sale.store)}
+    balance, expires_at = _ledger_of_sale(sale, held, priced, moves, stamp)
+    earned = priced.points_earned
+    tier_value, upgrade = _tier_step(sale, held, priced, moves, balance, stamp)
+    moves.cards.append(located)
+    referral_points = _referral(moves, located, program, body.total, stamp, sale.at, sale.rules_at)
+    if card.customer_id is not None:
+        moves.customer = (located.scope, card.customer_id)
+        moves.stats = customer_rules.receipt_stats(body.total, sale.store.id,
+                                                   [(ln.category, ln.amount) for ln in body.items])
+    wallet = card.wallet
+    moves.result = moves.result.model_copy(update={
+        "card_number": card.number, "points_earned": earned, "points_redeemed": body.redeem_points,
+        "balance": wallet.spendable(sale.at), "pending": wallet.pending(sale.at), "tier": card.tier,
+        "tier_upgrade": upgrade, "promotions": priced.earned.promotions, "card_activated": held.activated,
+        "rule_version": version, "referral_points": referral_points,
+    })
+    return PointsMoved(tier_value=tier_value, points_expire_at=expires_at)
+
+
+def _ledger_of_sale(sale: Sale, held: Held, priced: pricing.Priced, moves: Moves, stamp: dict[str, Any]
+                    ) -> tuple[int, datetime | None]:
+    """Redeem, then earn (as of the sale), with coupon bonuses and any points already expired since the sale.
+
+    Returns the card's balance after these entries and when the earned points expire.
+    """
+    body, located, program = sale.body, held.located, held.program
+    wallet = held.card.wallet
+    try:
+        wallet.spend(body.redeem_points, sale.at)
+    except InsufficientPoints as exc:
+        raise refused(422, "insufficient_points", f"Only {exc.available} points are spendable.",
+                      "redeem_points") from None
+    balance = wallet.total
+    if body.redeem_points:
+        moves.entries.append((located, LedgerEntry(entry_id=new_id(), type="redemption",
+                                                   points=-body.redeem_points, balance_after=balance, **stamp)))
+    sold = sale_lot(priced.points_earned, sale.rules_at, pending_days=program.pending_days,
+                    expiry_days=program.expiry_days, source=body.receipt_id)
+    expired = wallet.earn_at(sold, sale.at)
+    wallet.compact(sale.at)
+    if priced.earned.points:
+        balance += priced.earned.points
+        moves.entries.append((located, LedgerEntry(entry_id=new_id(), type="accrual",
+                                                   points=priced.earned.points, balance_after=balance, **stamp)))
+    for coupon in priced.coupons:
+        if coupon.bonus_points:
+            balance += coupon.bonus_points
+            moves.entries.append((located, LedgerEntry(entry_id=new_id(), type="bonus",
+                                                       points=coupon.bonus_points, balance_after=balance,
+                                                       coupon=coupon_rules.display(coupon.code), **stamp)))
+    if expired:
+        balance -= expired
+        moves.entries.append((located, LedgerEntry(
+            entry_id=new_id(), type="expiry", points=-expired, balance_after=balance,
+            reason="expired before the receipt was processed (expiry counts from the sale)", **stamp)))
+    return balance, sold.expires_at
+
+
+def _tier_step(sale: Sale, held: Held, priced: pricing.Priced, moves: Moves, balance: int, stamp: dict[str, Any]
+               ) -> tuple[int, TierUpgrade | None]:
+    """Count the sale towards the card's tier (spend or points, per the program); an upgrade gets a ledger entry.
+
+    Returns the value counted (the receipt keeps it for refunds) and the upgrade, if any.
+    """
+    tier_rules, card = held.program.tiers, held.card
+    if tier_rules is None:
+        return 0, None
+    tier_value = priced.payable if tier_rules.metric is TierMetric.SPEND else priced.points_earned
+    change = tiers.record(card.tiers, tier_rules, tier_value, sale.at)
+    if change is None or change.reason != "upgrade":
+        return tier_value, None
+    reached = tiers.qualification(card.tiers, tier_rules, sale.at)
+    moves.entries.append((held.located, LedgerEntry(
+        entry_id=new_id(), type="tier", points=0, balance_after=balance, tier=change.tier,
+        previous_tier=change.previous, reason=f"upgrade: qualification {reached} reached {change.tier}",
+        **stamp)))
+    return tier_value, TierUpgrade(previous=change.previous, tier=change.tier)
+
+
+def _take_gift_money(sale: Sale, priced: pricing.Priced, moves: Moves) -> list[tuple[Located, int]]:
+    """Take each gift card's tender (checked in `_gift_tenders`), with its money entry; sets what is left to pay."""
+    gifts = _gift_tenders(sale.tenant_id, sale.body, sale.store, priced.payable, sale.rules_at)
     charges = []
     for gift, amount in gifts:
-        gift_program = catalog.program_at(gift.scope, gift.card.program_id, rules_at)
-        outcome.cards.append(gift)
-        outcome.entries.append((gift, MoneyEntry(
-            entry_id=new_id(), type="spend", amount=-amount, balance_after=gift.card.money, at=at,
-            receipt_id=body.receipt_id, actor=actor, store_id=store.id, partner_id=partner_of(tenant_id, gift.scope,
-                                                                                              store),
+        gift_program = catalog.program_at(gift.scope, gift.card.program_id, sale.rules_at)
+        moves.cards.append(gift)
+        moves.entries.append((gift, MoneyEntry(
+            entry_id=new_id(), type="spend", amount=-amount, balance_after=gift.card.money, at=sale.at,
+            receipt_id=sale.body.receipt_id, actor=sale.actor, store_id=sale.store.id,
+            partner_id=partner_of(sale.tenant_id, gift.scope, sale.store),
             rule_version=gift_program.version if gift_program else None)))
         charges.append(GiftCharge(card_number=gift.card.number, amount=amount, balance=gift.card.money))
-    outcome.result = outcome.result.model_copy(update={
+    moves.result = moves.result.model_copy(update={
         "gift_cards": charges, "to_pay": priced.payable - sum(c.amount for c in charges)})
+    return gifts
 
-    outcome.receipt = {
-        "card_number": card.number if card else None, "card_scope": located.scope if located else None,
-        "program_id": program.id if program else None, "store_id": store.id, "total": body.total,
-        "discount": priced.discount, "points_discount": priced.points_discount, "payable": priced.payable,
-        "points_earned": outcome.result.points_earned,
-        "points_redeemed": body.redeem_points, "rule_version": version, "partner_id": partner,
-        "tier_value": tier_value,
-        "lines": [{"sku": ln.sku, "category": ln.category, "quantity": ln.quantity, "amount": ln.amount,
-                   "weight": w, "refunded_quantity": 0, "refunded_amount": 0}
-                  for ln, w in zip(lines, priced.earned.weights, strict=True)],
-        "coupons": [{"code": u.code, "campaign_id": u.campaign_id, "holder": u.holder,
-                     "counted_code": u.state is not None, "counted_customer": u.customer is not None}
-                    for u in coupon_uses],
-        "gift_cards": [{"card_number": g.card.number, "scope": g.scope, "amount": amount, "returned": 0}
-                       for g, amount in gifts],
-        "refunded_amount": 0, "refunded_weight_scaled": 0, "points_reversed": 0, "points_returned": 0,
-        "at": at.isoformat(), "purchased_at": rules_at.isoformat(),
-        "points_expire_at": points_expire_at.isoformat() if points_expire_at else None,
-    }
-    return outcome
+
+def _receipt(sale: Sale, held: Held | None, priced: pricing.Priced, lines: list[earning.Line], moves: Moves,
+             points: PointsMoved, gifts: list[tuple[Located, int]]) -> Receipt:
+    """The receipt to keep (its fingerprint and answer are added when it is written): what refunds work from."""
+    body, store = sale.body, sale.store
+    located = held.located if held else None
+    return Receipt(
+        card_number=located.card.number if located else None, card_scope=located.scope if located else None,
+        program_id=held.program.id if held else None, store_id=store.id, total=body.total,
+        discount=priced.discount, points_discount=priced.points_discount, payable=priced.payable,
+        points_earned=moves.result.points_earned, points_redeemed=body.redeem_points,
+        rule_version=held.program.version if held else None,
+        partner_id=partner_of(sale.tenant_id, located.scope, store) if located else None,
+        tier_value=points.tier_value,
+        lines=[ReceiptLine(sku=ln.sku, category=ln.category, quantity=ln.quantity, amount=ln.amount, weight=w,
+                           refunded_quantity=0, refunded_amount=0)
+               for ln, w in zip(lines, priced.earned.weights, strict=True)],
+        coupons=[ReceiptCoupon(code=u.code, campaign_id=u.campaign_id, holder=u.holder,
+                               counted_code=u.state is not None, counted_customer=u.customer is not None)
+                 for u in moves.coupon_uses],
+        gift_cards=[ReceiptGiftCard(card_number=g.card.number, scope=g.scope, amount=amount, returned=0)
+                    for g, amount in gifts],
+        refunded_amount=0, refunded_weight_scaled=0, points_reversed=0, points_returned=0,
+        at=sale.at.isoformat(), purchased_at=sale.rules_at.isoformat(),
+        points_expire_at=points.points_expire_at.isoformat() if points.points_expire_at else None,
+    )
 
 
 def _referrer_card(scope: str, referrer_id: str, program_id: str, friend_card: str) -> CardState | None:
@@ -476,7 +591,7 @@ def _referrer_card(scope: str, referrer_id: str, program_id: str, friend_card: s
     return None
 
 
-def _referral(outcome: Outcome, located: Located, program: Program, total: int, stamp: dict[str, Any],
+def _referral(moves: Moves, located: Located, program: Program, total: int, stamp: dict[str, Any],
               at: datetime, sold_at: datetime) -> int:
     """Reward a referral on the friend's first qualifying purchase: both cards, in this purchase's transaction.
 
@@ -510,21 +625,21 @@ def _referral(outcome: Outcome, located: Located, program: Program, total: int, 
     source = f"referral:{card.customer_id}"
     if reward.friend_points:
         card.wallet.earn(Lot(reward.friend_points, at, matures, expiry_of(program, at), source))
-        outcome.entries.append((located, LedgerEntry(
+        moves.entries.append((located, LedgerEntry(
             entry_id=new_id(), type="bonus", points=reward.friend_points, balance_after=card.wallet.total,
             reason="referral: first qualifying purchase", **stamp)))
     write = ReferralWrite(friend=({**referral, "rewarded_at": at.isoformat()}, got[1]))
     if reward.referrer_points and referrer_card is not None and referrer is not None:
         referrer_card.wallet.earn(Lot(reward.referrer_points, at, matures, expiry_of(program, at), source))
         referrer_at = Located(scope, referrer_card)
-        outcome.cards.append(referrer_at)
-        outcome.entries.append((referrer_at, LedgerEntry(
+        moves.cards.append(referrer_at)
+        moves.entries.append((referrer_at, LedgerEntry(
             entry_id=new_id(), type="bonus", points=reward.referrer_points,
             balance_after=referrer_card.wallet.total, reason=f"referral: friend {card.customer_id}",
             **{**stamp, "receipt_id": None})))
         write.referrer = (referrer_id, {**referrer_referral, "friends_rewarded": int(
             referrer_referral.get("friends_rewarded", 0)) + 1}, referrer[1])
-    outcome.referral = write
+    moves.referral = write
     return reward.friend_points
 
 
@@ -546,26 +661,28 @@ def quote(tenant_id: str, principal: Principal, body: PurchaseIn) -> PurchaseRes
 Answer = TypeVar("Answer", PurchaseResult, RefundResult)
 
 
-def stored_answer(pk: str, sk: str, same: str | Callable[[dict[str, Any]], bool], answer: type[Answer], what: str,
-                  field: str) -> Answer | None:
+Kept = TypeVar("Kept", Receipt, Refund)
+
+
+def stored_answer(stored: Versioned[Kept] | None, same: str | Callable[[Kept], bool], answer: type[Answer],
+                  what: str, field: str) -> Answer | None:
     """The kept answer of an already processed request (marked replayed); refuses the same id with another body.
 
     `same` is the request's fingerprint, or a check of the stored record (a
     receipt may carry an older fingerprint version).
     """
-    stored = loyalty.get_doc(pk, sk)
     if stored is None:
         return None
-    doc, _ = stored
-    matches = same(doc) if callable(same) else doc["request_hash"] == same
+    doc = stored.doc
+    matches = same(doc) if callable(same) else doc.request_hash == same
     if not matches:
         raise refused(422, "idempotency_key_reused", f"{what} was already processed with a different body.", field)
-    return answer.model_validate({**doc["response"], "replayed": True})
+    return answer.model_validate({**doc.response, "replayed": True})
 
 
 def replay(tenant_id: str, body: PurchaseIn) -> PurchaseResult | None:
-    return stored_answer(loyalty.receipt_pk(tenant_id, body.receipt_id), loyalty.RECEIPT_SK, same_sale(body),
-                         PurchaseResult, f"Receipt {body.receipt_id!r}", "receipt_id")
+    return stored_answer(loyalty.get_receipt(tenant_id, body.receipt_id), same_sale(body), PurchaseResult,
+                         f"Receipt {body.receipt_id!r}", "receipt_id")
 
 
 def write_coupon_uses(tx: Tx, tenant_id: str, uses: list[CouponUse], delta: int, at: datetime) -> None:
@@ -573,28 +690,27 @@ def write_coupon_uses(tx: Tx, tenant_id: str, uses: list[CouponUse], delta: int,
         if use.state is not None:
             coupon_store.count_code_use(tx, tenant_id, use.state, delta, at)
         if use.customer is not None:
-            coupon_store.count_customer_use(tx, tenant_id, use.campaign_id, use.holder, use.customer[0],
-                                            use.customer[1], delta, at)
+            coupon_store.count_customer_use(tx, tenant_id, use.campaign_id, use.holder, use.customer, delta, at)
 
 
-def _write(tx: Tx, *, tenant_id: str, receipt_id: str, outcome: Outcome, receipt: dict, at: datetime) -> None:
+def _write(tx: Tx, *, tenant_id: str, receipt_id: str, moves: Moves, receipt: Receipt, at: datetime) -> None:
     """Receipt first (index 0: its failure means 'already processed'); every later item is version-guarded."""
     loyalty.add_once(tx, loyalty.receipt_pk(tenant_id, receipt_id), loyalty.RECEIPT_SK, "receipt", receipt, at)
-    for located in outcome.cards:
+    for located in moves.cards:
         loyalty.save_card(tx, located.scope, located.card, at)
-    write_coupon_uses(tx, tenant_id, outcome.coupon_uses, +1, at)
-    for seq, (located, entry) in enumerate(outcome.entries):
+    write_coupon_uses(tx, tenant_id, moves.coupon_uses, +1, at)
+    for seq, (located, entry) in enumerate(moves.entries):
         loyalty.add_entry(tx, located.scope, located.card.number, entry, seq)
-    dashboard.count_purchase(tx, tenant_id, receipt_id, receipt, activated=outcome.result.card_activated, at=at)
-    if outcome.customer is not None and outcome.stats is not None:
-        scope, customer_id = outcome.customer
-        customer_records.count_receipt(tx, scope, customer_id, outcome.stats, at,
-                                       referral=outcome.referral.friend if outcome.referral else None)
-        purchase_log.add(tx, scope, customer_id, tenant_id=tenant_id, purchased_at=purchase_log.sale_time(receipt),
-                         receipt_id=receipt_id, total=outcome.stats.spend, kind="purchase",
-                         store_id=outcome.stats.store_id, at=at)
-        if outcome.referral is not None and outcome.referral.referrer is not None:
-            referrer_id, section, version = outcome.referral.referrer
+    dashboard.count_purchase(tx, tenant_id, receipt_id, receipt.dump(), activated=moves.result.card_activated, at=at)
+    if moves.customer is not None and moves.stats is not None:
+        scope, customer_id = moves.customer
+        customer_records.count_receipt(tx, scope, customer_id, moves.stats, at,
+                                       referral=moves.referral.friend if moves.referral else None)
+        purchase_log.add(tx, scope, customer_id, tenant_id=tenant_id, purchased_at=receipt.sold_at,
+                         receipt_id=receipt_id, total=moves.stats.spend, kind="purchase",
+                         store_id=moves.stats.store_id, at=at)
+        if moves.referral is not None and moves.referral.referrer is not None:
+            referrer_id, section, version = moves.referral.referrer
             customer_records.update(tx, scope, referrer_id, version, {"referral": section})
 
 
@@ -635,8 +751,9 @@ def purchase(tenant_id: str, principal: Principal, body: PurchaseIn, actor: str)
             if previous is not None:
                 return _emitted(tenant_id, body, previous)
             raise
-        receipt = {**outcome.receipt, "request_hash": fingerprint, "response": outcome.result.model_dump(mode="json")}
-        build = functools.partial(_write, tenant_id=tenant_id, receipt_id=body.receipt_id, outcome=outcome,
+        receipt = outcome.receipt.model_copy(update={"request_hash": fingerprint,
+                                                     "response": outcome.result.model_dump(mode="json")})
+        build = functools.partial(_write, tenant_id=tenant_id, receipt_id=body.receipt_id, moves=outcome.moves,
                                   receipt=receipt, at=at)
         done = write_once(build, outcome.result, lambda: replay(tenant_id, body))
         if done is not None:

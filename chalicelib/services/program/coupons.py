@@ -51,6 +51,7 @@ from chalicelib.settings import settings
 from chalicelib.storage import audit, queues, transactions
 from chalicelib.storage import coupons as store
 from chalicelib.storage.coupons import BatchOutcome
+from chalicelib.storage.documents.common import Versioned
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
 GENERATE_JOB = "coupons.generate"
@@ -144,7 +145,7 @@ def create(tenant_id: str, spec: CampaignCreate, actor: str) -> tuple[int, Campa
 
 # --- reading and editing -----------------------------------------------------------------
 
-def _require(tenant_id: str, campaign_id: str) -> tuple[Campaign, int]:
+def _require(tenant_id: str, campaign_id: str) -> Versioned[Campaign]:
     loaded = store.get_campaign(tenant_id, campaign_id) if is_slug(campaign_id) else None
     if loaded is None:
         raise _campaign_not_found()
@@ -152,7 +153,7 @@ def _require(tenant_id: str, campaign_id: str) -> tuple[Campaign, int]:
 
 
 def get(tenant_id: str, campaign_id: str) -> Campaign:
-    return _require(tenant_id, campaign_id)[0]
+    return _require(tenant_id, campaign_id).doc
 
 
 def list_all(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Campaign], str | None]:
@@ -202,7 +203,8 @@ def _save_update(tenant_id: str, changed: Campaign, version: int, detail: dict[s
 def update(tenant_id: str, campaign_id: str, change: CampaignUpdate, actor: str) -> Campaign:
     """Rename, pause or resume, or move the end of validity; versioned, audited, retried if the job saves meanwhile."""
     for _ in range(UPDATE_ATTEMPTS):
-        campaign, version = _require(tenant_id, campaign_id)
+        loaded = _require(tenant_id, campaign_id)
+        campaign, version = loaded.doc, loaded.version
         changes = _changes(campaign, change)
         if not changes:
             return campaign
@@ -214,7 +216,7 @@ def update(tenant_id: str, campaign_id: str, change: CampaignUpdate, actor: str)
 
 def codes(tenant_id: str, campaign_id: str, limit: int, cursor: str | None
           ) -> tuple[list[CouponCodeView], str | None]:
-    campaign, _ = _require(tenant_id, campaign_id)
+    campaign = _require(tenant_id, campaign_id).doc
     states, next_cursor = store.list_codes(tenant_id, campaign_id, limit, cursor)
     views = [CouponCodeView(code=rules.display(s.code), campaign_id=s.campaign_id, uses=s.uses,
                             max_uses=campaign.limits.uses_per_code) for s in states]
@@ -228,7 +230,7 @@ def lookup(tenant_id: str, raw_code: str) -> CouponLookup:
     loaded = store.get_campaign(tenant_id, state.campaign_id) if state is not None else None
     if state is None or loaded is None:
         raise _coupon_not_found()
-    campaign = loaded[0]
+    campaign = loaded.doc
     limits = campaign.limits
     refusal = rules.check(campaign, rules.Usage(uses=state.uses, customer_uses=0), program_id=campaign.program_id,
                           total=limits.min_receipt, categories=limits.categories[:1], at=clock.now(),
@@ -268,7 +270,7 @@ def generate(tenant_id: str, campaign_id: str, budget_seconds: float | None) -> 
             logger.warning("coupon campaign gone; job dropped", extra={"tenant_id": tenant_id,
                                                                         "campaign_id": campaign_id})
             return True
-        campaign, version = loaded
+        campaign, version = loaded.doc, loaded.version
         if campaign.mode != "unique" or campaign.generation is not GenerationStatus.GENERATING:
             return True
         if batches and deadline is not None and time.monotonic() >= deadline:
@@ -322,7 +324,7 @@ def grant_code(tenant_id: str, campaign_id: str, holder: str, grant_key: str, at
     have the generated codes' shape, so purchases and quotes accept them.
     Returned in display form.
     """
-    campaign, _ = _require(tenant_id, campaign_id)
+    campaign = _require(tenant_id, campaign_id).doc
     if campaign.mode == "shared":
         assert campaign.code is not None, "a shared campaign has its code"
         return rules.display(campaign.code)

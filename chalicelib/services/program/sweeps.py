@@ -41,6 +41,8 @@ from chalicelib.services.pos import cards as card_service
 from chalicelib.services.program import catalog
 from chalicelib.settings import settings
 from chalicelib.storage import audit, directory, loyalty, pagination, queues, transactions
+from chalicelib.storage.documents.common import Versioned
+from chalicelib.storage.documents.operations import SweepState, TierAssignment
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
 SCOPE_JOB = "sweep.scope"
@@ -110,25 +112,25 @@ def _state_pk(scope: str) -> str:
 
 
 def last_completed(scope: str) -> date | None:
-    stored = loyalty.get_doc(_state_pk(scope), STATE_SK)
-    return date.fromisoformat(stored[0]["completed"]) if stored else None
+    stored = loyalty.get_doc(_state_pk(scope), STATE_SK, SweepState)
+    return stored.doc.completed_day if stored else None
 
 
 def _record_completed(scope: str, day: date) -> None:
     """Remember the last day whose partition is done; never moves back (a late or duplicate job loses)."""
     for _ in range(CARD_ATTEMPTS):
-        stored = loyalty.get_doc(_state_pk(scope), STATE_SK)
-        if stored and date.fromisoformat(stored[0]["completed"]) >= day:
+        stored = loyalty.get_doc(_state_pk(scope), STATE_SK, SweepState)
+        if stored and stored.doc.completed_day >= day:
             return
         at = loyalty.now()
-        doc = {"completed": day.isoformat()}
+        doc = SweepState(completed=day.isoformat())
 
-        def build(tx: Tx, stored: tuple[dict[str, Any], int] | None = stored, doc: dict[str, str] = doc,
+        def build(tx: Tx, stored: Versioned[SweepState] | None = stored, doc: SweepState = doc,
                   at: datetime = at) -> None:
             if stored is None:
                 loyalty.add_once(tx, _state_pk(scope), STATE_SK, "sweep_state", doc, at)
             else:
-                loyalty.replace_versioned(tx, _state_pk(scope), STATE_SK, "sweep_state", doc, stored[1], at)
+                loyalty.replace_versioned(tx, _state_pk(scope), STATE_SK, "sweep_state", doc, stored.version, at)
 
         try:
             transactions.write(build)
@@ -376,14 +378,14 @@ def _assignment_hash(number: str, tier: str, reason: str, until: datetime | None
 
 
 def _stored_assignment(pk: str, fingerprint: str) -> Card | None:
-    stored = loyalty.get_doc(pk, TIER_ASSIGNMENT_SK)
+    stored = loyalty.get_doc(pk, TIER_ASSIGNMENT_SK, TierAssignment)
     if stored is None:
         return None
-    doc, _ = stored
-    if doc["request_hash"] != fingerprint:
+    doc = stored.doc
+    if doc.request_hash != fingerprint:
         raise ApiError(422, "idempotency_key_reused", "This assignment_id was already used for another assignment.",
                        [ErrorDetail("assignment_id", "already used")])
-    return Card.model_validate(doc["card"])
+    return Card.model_validate(doc.card)
 
 
 def _refuse_or_replay(pk: str, fingerprint: str, err: ApiError) -> Card:
@@ -425,7 +427,7 @@ def assign_tier(tenant_id: str, number: str, *, tier: str, reason: str, until: d
         def build(tx: Tx, card: CardState = card, entry: LedgerEntry = entry, answer: Card = answer,
                   at: datetime = at, scope: str = scope, previous: str | None = change.previous) -> None:
             loyalty.add_once(tx, pk, TIER_ASSIGNMENT_SK, "tier_assignment",
-                             {"request_hash": fingerprint, "card": answer.model_dump(mode="json")}, at)
+                             TierAssignment(request_hash=fingerprint, card=answer.model_dump(mode="json")), at)
             loyalty.save_card(tx, scope, card, at)
             loyalty.add_entry(tx, scope, number, entry, 0)
             audit.add(tx, audit.entry(tenant_id, action="card.tier_assigned", actor=actor, at=at,

@@ -151,10 +151,10 @@ def run(tenant_id: str, current: Program, proposed: ProgramSpec, start: date, en
         count += len(found)
         if receipt_limit is not None and count > receipt_limit:
             raise TooLarge
-        stored_receipts = loyalty.receipt_docs(tenant_id, list(found))
+        stored_receipts = loyalty.receipts(tenant_id, list(found))
         for receipt_id, (number, holder) in found.items():
             stored = stored_receipts.get(receipt_id)
-            receipt = rules.receipt_from_doc(receipt_id, stored, holder) if stored else None
+            receipt = rules.receipt_from_doc(receipt_id, stored.dump(), holder) if stored else None
             if receipt is not None:
                 replay.add(receipt)
                 if proposed.tiers is not None:

@@ -196,7 +196,7 @@ def authenticate(token: str | None) -> Principal:
         raise AuthFailure("invalid_key", "The API key is not valid.")
     if key_store.effective_status(rec, _now()) == key_store.REVOKED:
         raise AuthFailure("revoked_key", "The API key has been revoked.")
-    agency_id = rec.agency_id
+    agency_id: str | None = rec.agency_id
     if scope_kind is ScopeKind.TENANT:
         status, agency_id = _tenant_status(parsed.owner)
         if status is None:

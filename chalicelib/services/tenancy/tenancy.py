@@ -29,6 +29,7 @@ from chalicelib.services.tenancy import keys as api_keys
 from chalicelib.services.tenancy.scopes import Scope
 from chalicelib.settings import settings
 from chalicelib.storage import audit, directory, queues, transactions, usage_keys
+from chalicelib.storage import keys as key_store
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
 
@@ -49,7 +50,7 @@ def create_agency(spec: AgencyCreate, actor: str) -> AgencyProvisioned:
 
     def build(tx: Tx) -> None:
         directory.add_new(tx, agency_rec)
-        api_keys.key_store.add_new(tx, key_rec)
+        key_store.add_new(tx, key_rec)
         audit.add(tx, audit.entry("platform", action="agency.created", actor=actor, at=at,
                                   target=f"agency:{spec.agency_id}"))
 
@@ -107,7 +108,7 @@ def provision_tenant(agency_id: str, spec: TenantCreate, actor: str) -> TenantPr
         for rec in store_recs:
             directory.add_new(tx, rec)
         for key_rec, _ in minted_keys:
-            api_keys.key_store.add_new(tx, key_rec)
+            key_store.add_new(tx, key_rec)
         audit.add(tx, audit.entry(scope.partition, action="tenant.provisioned", actor=actor, at=at,
                                   target=f"tenant:{spec.tenant_id}", detail={"agency_id": agency_id}))
 

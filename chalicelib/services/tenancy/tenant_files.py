@@ -130,7 +130,7 @@ def _short(value: Any) -> str:
 
 
 def _issue(error: Any) -> str:
-    kind, msg = error["type"], error["msg"]
+    kind, msg = str(error["type"]), str(error["msg"])
     if kind == "extra_forbidden":
         return "unknown field (check the spelling; see the comments in tenants/*.yaml for the allowed fields)"
     if kind == "missing":
@@ -157,7 +157,8 @@ def _reference_problems(raw: dict[str, Any]) -> list[str]:
     reject a file the API would accept.
     """
     problems: list[str] = []
-    tenant = raw.get("tenant") if isinstance(raw.get("tenant"), dict) else {}
+    found = raw.get("tenant")
+    tenant: dict[str, Any] = found if isinstance(found, dict) else {}
     partners = {_text(p.get("id")) for p in _as_list(tenant.get("partners")) if isinstance(p, dict)}
     stores = _as_list(raw.get("stores"))
     first_store: dict[Any, int] = {}
@@ -294,7 +295,8 @@ def _provision_parts(tf: TenantFile) -> tuple[ProgramSpec, list[StoreSpec], bool
 
 
 def _spec_doc(entity: Any, spec_type: type[ProgramSpec | StoreSpec]) -> dict[str, Any]:
-    return entity.model_dump(mode="json", include=set(spec_type.model_fields))
+    doc: dict[str, Any] = entity.model_dump(mode="json", include=set(spec_type.model_fields))
+    return doc
 
 
 def apply_tenant_file(path: Path, actor: str = "cli", *, tenant_file: TenantFile | None = None) -> ApplyReport:

@@ -1,0 +1,69 @@
+"""Stored items written by the code before the document models load into them and dump back identically."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chalicelib.storage.documents.coupons import CouponCode, CouponGrant, CustomerUses
+from chalicelib.storage.documents.idempotency import IdempotencyRecord
+from chalicelib.storage.documents.operations import Adjustment, GiftSale, GiftTopUp, SweepState, TierAssignment
+from chalicelib.storage.documents.receipts import Receipt, Refund
+
+LINE = {"sku": "latte", "category": "coffee", "quantity": 2, "amount": 500, "weight": 500, "refunded_quantity": 0,
+        "refunded_amount": 0}
+RECEIPT: dict[str, Any] = {
+    "card_number": "7001234567890", "card_scope": "coffee-house", "program_id": "main", "store_id": "s1",
+    "total": 500, "discount": 0, "points_discount": 0, "payable": 500, "points_earned": 25, "points_redeemed": 0,
+    "rule_version": 1, "partner_id": None, "tier_value": 0, "lines": [LINE],
+    "coupons": [{"code": "ABC", "campaign_id": "c1", "holder": "card:1", "counted_code": True,
+                 "counted_customer": False}],
+    "gift_cards": [{"card_number": "9", "scope": "coffee-house", "amount": 100, "returned": 0}],
+    "refunded_amount": 0, "refunded_weight_scaled": 0, "points_reversed": 0, "points_returned": 0,
+    "at": "2026-01-01T10:00:00+00:00", "purchased_at": "2026-01-01T10:00:00+00:00", "points_expire_at": None,
+    "request_hash": "v2:abc", "response": {"receipt_id": "r1", "balance": 25},
+}
+OLD_RECEIPT = {k: v for k, v in RECEIPT.items()
+               if k not in ("card_scope", "tier_value", "coupons", "gift_cards", "purchased_at", "points_expire_at")}
+
+DOCS = [
+    (Receipt, RECEIPT),
+    (Receipt, OLD_RECEIPT),
+    (Receipt, {**RECEIPT, "card_number": None, "card_scope": None, "program_id": None, "an_unknown_key": 1}),
+    (Refund, {"receipt_id": "r1", "request_hash": "h", "response": {"amount_refunded": 5}}),
+    (Adjustment, {"request_hash": "h", "entry": {"entry_id": "e", "type": "adjustment", "points": 5}}),
+    (TierAssignment, {"request_hash": "h", "card": {"number": "1"}}),
+    (GiftSale, {"request_hash": "h", "card_number": "1", "program_id": "gift", "amount": 100, "store_id": "s1",
+                "at": "2026-01-01T10:00:00+00:00", "response": {"balance": 100}}),
+    (GiftTopUp, {"request_hash": "h", "card_number": "1", "amount": 100, "store_id": None,
+                 "at": "2026-01-01T10:00:00+00:00", "response": {"balance": 100}}),
+    (SweepState, {"completed": "2026-01-01"}),
+    (CouponCode, {"campaign_id": "c1", "uses": 0}),
+    (CouponCode, {"campaign_id": "c1"}),
+    (CustomerUses, {"uses": 3}),
+    (CouponGrant, {"code": "ABC", "campaign_id": "c1", "holder": "cust-1"}),
+    (IdempotencyRecord, {"state": "in_flight", "fingerprint": "f", "lease_until": "2026-01-01T10:00:00+00:00"}),
+    (IdempotencyRecord, {"state": "completed", "fingerprint": "f", "lease_until": "2026-01-01T10:00:00+00:00",
+                         "status": 201, "body": {"id": "x"}, "headers": {"Location": "/x"}}),
+]
+
+
+@pytest.mark.parametrize(("model", "stored"), DOCS)
+def test_stored_item_round_trips(model: Any, stored: dict[str, Any]) -> None:
+    assert model.load(stored).dump() == stored
+
+
+def test_old_receipt_reads_with_the_defaults_its_readers_assumed() -> None:
+    receipt = Receipt.load(OLD_RECEIPT)
+    assert (receipt.coupons, receipt.gift_cards, receipt.card_scope, receipt.tier_value) == ([], [], None, None)
+    assert not receipt.keeps_points_expiry and receipt.sold_at == receipt.processed_at
+    assert Receipt.load(RECEIPT).keeps_points_expiry
+
+
+def test_a_refund_update_keeps_unknown_and_absent_keys() -> None:
+    receipt = Receipt.load({**OLD_RECEIPT, "legacy": "kept"})
+    line = receipt.lines[0].model_copy(update={"refunded_amount": 100})
+    after = receipt.model_copy(update={"lines": [line], "refunded_amount": 100, "gift_cards": []}).dump()
+    assert after == {**OLD_RECEIPT, "legacy": "kept", "lines": [{**LINE, "refunded_amount": 100}],
+                     "refunded_amount": 100, "gift_cards": []}
