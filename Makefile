@@ -21,8 +21,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: venv
 	$(BIN)/python -m infra.local.run
 
+# ruff (style, complexity <= 15), the architecture contracts (.importlinter), the template's freshness.
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --config .importlinter
 	$(BIN)/python -m infra.template --check
 
 # The documentation site (docs/, mkdocs.yml) into build/site; --strict: a broken link or anchor fails.

@@ -221,7 +221,8 @@ _app: Chalice | None = None
 
 def current_principal(app: Chalice) -> tuple[Principal | None, ApiError | None]:
     """The authorizer's verdict, as passed through the request context."""
-    ctx = (app.current_request.context or {}).get("authorizer") or {}
+    request = app.current_request
+    ctx = ((request.context if request is not None else None) or {}).get("authorizer") or {}
     if ctx.get("auth_error") == "auth_unavailable":
         return None, ApiError(503, "auth_unavailable", str(ctx.get("auth_message")), headers={"Retry-After": "1"})
     if ctx.get("auth_error"):
@@ -270,8 +271,9 @@ def _make_view(spec: RouteSpec, handler: Handler) -> Callable[..., Response]:
         try:
             principal = _authorise(spec)
             req = _app.current_request
+            assert req is not None, "a view runs inside a request"
 
-            def execute() -> tuple[int, Any, dict[str, str]]:
+            def execute() -> tuple[int, Any, dict[str, Any]]:
                 """The route's answer as (status, body, headers); business errors are answers too."""
                 try:
                     too_long = [k for k, v in path_params.items() if len(v.encode()) > MAX_PATH_PARAM_BYTES]
@@ -281,8 +283,8 @@ def _make_view(spec: RouteSpec, handler: Handler) -> Callable[..., Response]:
                     if spec.query is None and req.query_params:
                         raise validation_error("This route takes no query parameters.",
                                                [ErrorDetail(k, "unknown parameter") for k in req.query_params])
-                    query = parse_query(spec.query, req.query_params) if spec.query else None
-                    body = parse_body(spec.body, req.raw_body) if spec.body else None
+                    query = parse_query(spec.query, dict(req.query_params or {})) if spec.query else None
+                    body = parse_body(spec.body, _raw(req.raw_body)) if spec.body else None
                     identity = (req.context or {}).get("identity") or {}
                     result = handler(Request(principal, dict(path_params), body, query, rid, dict(req.headers),
                                              str(identity.get("sourceIp") or "-")))
@@ -293,10 +295,10 @@ def _make_view(spec: RouteSpec, handler: Handler) -> Callable[..., Response]:
                     return err.status, api_error_body(err, None), dict(err.headers)
 
             key = req.headers.get("idempotency-key") if spec.method == "POST" and principal else None
-            if key is None:
+            if key is None or principal is None:
                 status, body, headers = execute()
             else:
-                print_ = idempotency.fingerprint(spec.method, req.path, req.raw_body)
+                print_ = idempotency.fingerprint(spec.method, req.path, _raw(req.raw_body))
                 stored, replayed = idempotency.run(own_scope(principal).partition, f"{spec.method} {spec.path}", key,
                                                    print_, execute, keep=reference_only if spec.personal else None)
                 status, body, headers = stored.status, stored.body, dict(stored.headers)
@@ -314,17 +316,22 @@ def _make_view(spec: RouteSpec, handler: Handler) -> Callable[..., Response]:
                 logger.warning("storage unavailable", extra={"route": f"{spec.method} {spec.path}"})
                 return _json_response(503, api_error_body(busy, rid), dict(busy.headers), rid, "application/json")
             logger.exception("unhandled error", extra={"route": f"{spec.method} {spec.path}"})
-            err = ApiError(500, "internal_error", "An internal error occurred; it has been logged.")
-            return _json_response(500, api_error_body(err, rid), {}, rid, "application/json")
+            internal = ApiError(500, "internal_error", "An internal error occurred; it has been logged.")
+            return _json_response(500, api_error_body(internal, rid), {}, rid, "application/json")
 
     return view
+
+
+def _raw(body: str | bytes | None) -> bytes | None:
+    """The request body as bytes (Chalice gives bytes, or text in some local paths)."""
+    return body.encode() if isinstance(body, str) else body
 
 
 def _to_response(spec: RouteSpec, result: Any, rid: str) -> Response:
     if isinstance(result, Response):
         result.headers.setdefault("X-Request-Id", rid)
         return result
-    status, headers = spec.status, {}
+    status, headers = spec.status, dict[str, str]()
     if isinstance(result, tuple):
         status, result, *extra = result
         headers = extra[0] if extra else {}
