@@ -240,7 +240,7 @@ def cmd_triggers(args: argparse.Namespace) -> int:
     runs = 0
     for tenant in catalog.active_tenants():
         for program_id, doc in trigger_store.all_settings(tenant.tenant_id).items():
-            if not any((doc.get(kind) or {}).get("enabled") for kind in triggers.rules.KINDS):
+            if not any(spec.enabled for spec in doc.triggers().values()):
                 continue
             run = triggers.run_now(tenant.tenant_id, program_id)
             runs += 1

@@ -13,9 +13,20 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from pynamodb.expressions.condition import Condition
+
 from chalicelib.domain.customers import SHARDS, PurchaseStats, empty_stats, shard_of
 from chalicelib.domain.ids import new_id
 from chalicelib.storage import pagination
+from chalicelib.storage.documents.common import Document, Versioned
+from chalicelib.storage.documents.customer import (
+    CardLink,
+    ConsentState,
+    CustomerDoc,
+    ReferralCode,
+    ReferralSection,
+    Stats,
+)
 from chalicelib.storage.tables import LoyaltyRecord, get_item
 from chalicelib.storage.transactions import Tx
 
@@ -36,22 +47,33 @@ def list_pk(scope: str, shard: int) -> str:
     return f"{scope}#customers#{shard:02d}"
 
 
-def get(scope: str, customer_id: str) -> tuple[dict[str, Any], int] | None:
-    """The record's doc (with `created_at`) and version, or None."""
+def _customer(rec: LoyaltyRecord) -> CustomerDoc:
+    doc = CustomerDoc.of(rec.doc)
+    doc.created_at = rec.at
+    return doc
+
+
+def get(scope: str, customer_id: str) -> Versioned[CustomerDoc] | None:
+    """The record's doc (with `created_at`, the record's time) and version, or None."""
     rec = get_item(LoyaltyRecord, customer_pk(scope, customer_id), CUSTOMER_SK)
-    return ({**rec.doc.as_dict(), "created_at": rec.at}, int(rec.version)) if rec else None
+    return Versioned(_customer(rec), int(rec.version)) if rec else None
 
 
-def add(tx: Tx, scope: str, customer_id: str, doc: dict[str, Any], at: datetime) -> None:
+def _stored(value: Any) -> Any:
+    """A section as stored: a document dumped, anything else as given."""
+    return value.dump() if isinstance(value, Document) else value
+
+
+def add(tx: Tx, scope: str, customer_id: str, doc: CustomerDoc, at: datetime) -> None:
     """A new customer record (fails if the id exists), listed in its shard of the scope's customer index."""
-    body = {"stats": empty_stats(), "status": "active", **doc}
+    body = {"stats": empty_stats(), "status": "active", **doc.dump()}
     tx.save(LoyaltyRecord(customer_pk(scope, customer_id), CUSTOMER_SK, kind="customer", doc=body, version=1, at=at,
                           gsi1pk=list_pk(scope, shard_of(customer_id)), gsi1sk=customer_id),
             condition=LoyaltyRecord.pk.does_not_exist())
 
 
 def update(tx: Tx, scope: str, customer_id: str, version: int, sections: dict[str, Any],
-           stats_read: dict[str, Any] | None = None) -> None:
+           stats_read: Stats | None = None) -> None:
     """Replace whole sections of the record if it is still at `version`.
 
     Stats move by ADDs that do not bump the version, so a write that must not
@@ -63,19 +85,19 @@ def update(tx: Tx, scope: str, customer_id: str, version: int, sections: dict[st
         raise ValueError(f"not an updatable section: {sorted(unknown)}")
     if "stats" in sections and stats_read is None:
         raise ValueError("replacing stats needs the stats read (stats_read)")
-    actions = [LoyaltyRecord.doc[name].set(value) for name, value in sections.items() if value is not None]
+    actions = [LoyaltyRecord.doc[name].set(_stored(value)) for name, value in sections.items() if value is not None]
     actions += [LoyaltyRecord.doc[name].remove() for name, value in sections.items() if value is None]
     actions.append(LoyaltyRecord.version.add(1))
     condition = LoyaltyRecord.version == version
     if stats_read is not None:
         stats = LoyaltyRecord.doc["stats"]
-        condition &= stats["purchase_count"] == int(stats_read.get("purchase_count", 0))
-        condition &= stats["refund_count"] == int(stats_read.get("refund_count", 0))
+        condition &= stats["purchase_count"] == stats_read.purchase_count
+        condition &= stats["refund_count"] == stats_read.refund_count
     tx.update(LoyaltyRecord(customer_pk(scope, customer_id), CUSTOMER_SK), actions=actions, condition=condition)
 
 
 def count_receipt(tx: Tx, scope: str, customer_id: str, change: PurchaseStats, at: datetime, *,
-                  referral: tuple[dict[str, Any], int] | None = None) -> None:
+                  referral: Versioned[ReferralSection] | None = None) -> None:
     """Add one receipt (or refund) to the customer's stats: atomic ADDs, no read, exactly once with the receipt.
 
     `referral` = (new referral section, version read): the receipt that
@@ -91,16 +113,16 @@ def count_receipt(tx: Tx, scope: str, customer_id: str, change: PurchaseStats, a
     else:
         actions.append(stats["refund_count"].add(1))
     actions += [stats["categories"][name].add(amount) for name, amount in sorted(change.categories.items())]
-    condition = LoyaltyRecord.pk.exists()
+    condition: Condition = LoyaltyRecord.pk.exists()
     if referral is not None:
-        actions += [LoyaltyRecord.doc["referral"].set(referral[0]), LoyaltyRecord.version.add(1)]
-        condition = LoyaltyRecord.version == referral[1]
+        actions += [LoyaltyRecord.doc["referral"].set(referral.doc.dump()), LoyaltyRecord.version.add(1)]
+        condition = LoyaltyRecord.version == referral.version
     tx.update(LoyaltyRecord(customer_pk(scope, customer_id), CUSTOMER_SK), actions=actions, condition=condition)
 
 
 def link_card(tx: Tx, scope: str, customer_id: str, number: str, program_id: str, at: datetime) -> None:
     tx.save(LoyaltyRecord(customer_pk(scope, customer_id), f"card#{number}", kind="card_link",
-                          doc={"program_id": program_id}, at=at))
+                          doc=CardLink(program_id=program_id).dump(), at=at))
 
 
 def unlink_card(tx: Tx, scope: str, customer_id: str, number: str) -> None:
@@ -110,34 +132,35 @@ def unlink_card(tx: Tx, scope: str, customer_id: str, number: str) -> None:
 def card_links(scope: str, customer_id: str) -> list[tuple[str, str]]:
     """(card number, program id) of each card linked to the customer."""
     pk = customer_pk(scope, customer_id)
-    return [(r.sk.split("#", 1)[1], str(r.doc.as_dict().get("program_id", ""))) for r in
-            LoyaltyRecord.query(pk, LoyaltyRecord.sk.startswith("card#"), consistent_read=True)]
+    return [(r.sk.split("#", 1)[1], CardLink.of(r.doc).program_id)
+            for r in LoyaltyRecord.query(pk, LoyaltyRecord.sk.startswith("card#"), consistent_read=True)]
 
 
 def card_numbers(scope: str, customer_id: str) -> list[str]:
     return [number for number, _ in card_links(scope, customer_id)]
 
 
-def add_consent_event(tx: Tx, scope: str, customer_id: str, consent: dict[str, Any], at: datetime, seq: int) -> None:
+def add_consent_event(tx: Tx, scope: str, customer_id: str, consent: ConsentState, at: datetime, seq: int) -> None:
     """One line of the consent history: what was decided, when, where, on which text version."""
-    sk = f"consent#{at.isoformat()}#{seq:02d}#{consent['kind']}#{new_id(6)}"
-    tx.save(LoyaltyRecord(customer_pk(scope, customer_id), sk, kind="consent", doc=consent, at=at),
+    sk = f"consent#{at.isoformat()}#{seq:02d}#{consent.kind}#{new_id(6)}"
+    tx.save(LoyaltyRecord(customer_pk(scope, customer_id), sk, kind="consent", doc=consent.dump(), at=at),
             condition=LoyaltyRecord.pk.does_not_exist())
 
 
-def consent_history(scope: str, customer_id: str) -> list[dict[str, Any]]:
-    return [r.doc.as_dict() for r in LoyaltyRecord.query(
+def consent_history(scope: str, customer_id: str) -> list[ConsentState]:
+    return [ConsentState.of(r.doc) for r in LoyaltyRecord.query(
         customer_pk(scope, customer_id), LoyaltyRecord.sk.startswith("consent#"), consistent_read=True)]
 
 
 def referral_owner(scope: str, code: str) -> str | None:
     rec = get_item(LoyaltyRecord, referral_pk(scope, code), REFERRAL_SK)
-    return str(rec.doc.as_dict()["customer_id"]) if rec else None
+    return ReferralCode.of(rec.doc).customer_id if rec else None
 
 
 def add_referral_code(tx: Tx, scope: str, code: str, customer_id: str, at: datetime) -> None:
-    tx.save(LoyaltyRecord(referral_pk(scope, code), REFERRAL_SK, kind="referral", doc={"customer_id": customer_id},
-                          at=at), condition=LoyaltyRecord.pk.does_not_exist())
+    tx.save(LoyaltyRecord(referral_pk(scope, code), REFERRAL_SK, kind="referral",
+                          doc=ReferralCode(customer_id=customer_id).dump(), at=at),
+            condition=LoyaltyRecord.pk.does_not_exist())
 
 
 def delete_referral_code(tx: Tx, scope: str, code: str) -> None:
@@ -145,16 +168,16 @@ def delete_referral_code(tx: Tx, scope: str, code: str) -> None:
 
 
 def list_page(scope: str, shard: int, limit: int, cursor: str | None
-              ) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
+              ) -> tuple[list[tuple[str, CustomerDoc]], str | None]:
     """One page of one shard of the scope's customers: (customer id, doc) pairs and the next cursor."""
     pk = list_pk(scope, shard)
     start = pagination.decode(cursor, hash_attr="gsi1pk", hash_value=pk, key_attrs=("gsi1pk", "gsi1sk", "pk", "sk"))
     result = LoyaltyRecord.due_and_partner.query(pk, limit=limit, last_evaluated_key=start)
-    rows = [(r.pk.rsplit("#", 1)[1], {**r.doc.as_dict(), "created_at": r.at}) for r in result]
+    rows = [(r.pk.rsplit("#", 1)[1], _customer(r)) for r in result]
     return rows, pagination.encode(result.last_evaluated_key)
 
 
-def iter_all(scope: str, page: int = 200) -> Iterator[tuple[str, dict[str, Any]]]:
+def iter_all(scope: str, page: int = 200) -> Iterator[tuple[str, CustomerDoc]]:
     """Every customer record of the scope, shard by shard (segments, exports, reports)."""
     for shard in range(SHARDS):
         cursor: str | None = None

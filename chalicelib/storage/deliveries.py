@@ -10,12 +10,14 @@ No personal data here: recipients are customer ids only.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib.storage.customers import customer_pk
+from chalicelib.storage.documents.common import raw
+from chalicelib.storage.documents.delivery import DeliveryRecord, MailSettingsDoc
 from chalicelib.storage.tables import LoyaltyRecord, condition_failed, get_item
 
 DELIVERY_SK = "delivery"
@@ -40,33 +42,41 @@ def settings_pk(tenant_id: str) -> str:
 
 # --- exactly-once claims ------------------------------------------------------------
 
-def claim(tenant_id: str, dedup_key: str, now: datetime, lease: timedelta) -> tuple[str | None, dict[str, Any]]:
-    """Take the message: (token, {}) if ours to send, else (None, the existing record's doc).
+@dataclass(frozen=True)
+class Claim:
+    """A claim's answer: our token when the message is ours to send, else the record that holds it."""
+
+    token: str | None
+    existing: DeliveryRecord
+
+
+def claim(tenant_id: str, dedup_key: str, now: datetime, lease: timedelta) -> Claim:
+    """Take the message: a token if ours to send, else no token and the existing record.
 
     A claim is a lease: a worker that died mid-send leaves `sending` behind,
     which another copy may take over once `lease_until` has passed.
     """
     token = uuid.uuid4().hex
-    doc = {"state": "sending", "token": token, "lease_until": (now + lease).isoformat()}
-    record = LoyaltyRecord(delivery_pk(tenant_id, dedup_key), DELIVERY_SK, kind="delivery", doc=doc, at=now,
+    doc = DeliveryRecord(state="sending", token=token, lease_until=(now + lease).isoformat())
+    record = LoyaltyRecord(delivery_pk(tenant_id, dedup_key), DELIVERY_SK, kind="delivery", doc=doc.dump(), at=now,
                            expires_at_epoch=int((now + DELIVERY_TTL).timestamp()))
     expired = (LoyaltyRecord.doc["state"] == "sending") & (LoyaltyRecord.doc["lease_until"] < now.isoformat())
     try:
         record.save(condition=LoyaltyRecord.pk.does_not_exist() | expired)
-        return token, {}
+        return Claim(token, DeliveryRecord())
     except PutError as err:
         if not condition_failed(err):
             raise
     existing = get_item(LoyaltyRecord, delivery_pk(tenant_id, dedup_key), DELIVERY_SK)
-    return None, existing.doc.as_dict() if existing else {"state": "sending"}
+    return Claim(None, DeliveryRecord.of(existing.doc) if existing else DeliveryRecord(state="sending"))
 
 
 def finish(tenant_id: str, dedup_key: str, token: str, state: str, now: datetime, *, reason: str | None = None,
            provider_id: str | None = None) -> bool:
     """Record the outcome under our claim; False if the claim was lost (another worker took it over)."""
-    doc = {"state": state, "token": token, "reason": reason, "provider_id": provider_id, "at": now.isoformat()}
-    record = LoyaltyRecord(delivery_pk(tenant_id, dedup_key), DELIVERY_SK, kind="delivery",
-                           doc={k: v for k, v in doc.items() if v is not None}, at=now,
+    given = {"state": state, "token": token, "reason": reason, "provider_id": provider_id, "at": now.isoformat()}
+    doc = DeliveryRecord.load({k: v for k, v in given.items() if v is not None})
+    record = LoyaltyRecord(delivery_pk(tenant_id, dedup_key), DELIVERY_SK, kind="delivery", doc=doc.dump(), at=now,
                            expires_at_epoch=int((now + DELIVERY_TTL).timestamp()))
     try:
         record.save(condition=LoyaltyRecord.doc["token"] == token)
@@ -87,9 +97,9 @@ def release(tenant_id: str, dedup_key: str, token: str) -> None:
             raise
 
 
-def get_delivery(tenant_id: str, dedup_key: str) -> dict[str, Any] | None:
+def get_delivery(tenant_id: str, dedup_key: str) -> DeliveryRecord | None:
     rec = get_item(LoyaltyRecord, delivery_pk(tenant_id, dedup_key), DELIVERY_SK)
-    return rec.doc.as_dict() if rec else None
+    return DeliveryRecord.of(rec.doc) if rec else None
 
 
 # --- weekly cap --------------------------------------------------------------------------
@@ -140,15 +150,15 @@ def add_counts(tenant_id: str, source_kind: str, source_id: str, status: str, re
 
 def counts(tenant_id: str, source_kind: str, source_id: str) -> dict[str, int]:
     rec = get_item(LoyaltyRecord, stats_pk(tenant_id, source_kind, source_id), COUNTS_SK)
-    return {k: int(v) for k, v in rec.doc.as_dict().items()} if rec else {}
+    return {k: int(v) for k, v in raw(rec.doc).items()} if rec else {}
 
 
 # --- settings -----------------------------------------------------------------------------
 
-def get_settings(tenant_id: str) -> dict[str, Any] | None:
+def get_settings(tenant_id: str) -> MailSettingsDoc | None:
     rec = get_item(LoyaltyRecord, settings_pk(tenant_id), SETTINGS_SK)
-    return rec.doc.as_dict() if rec else None
+    return MailSettingsDoc.of(rec.doc) if rec else None
 
 
-def put_settings(tenant_id: str, doc: dict[str, Any], now: datetime) -> None:
-    LoyaltyRecord(settings_pk(tenant_id), SETTINGS_SK, kind="mail_settings", doc=doc, at=now).save()
+def put_settings(tenant_id: str, doc: MailSettingsDoc, now: datetime) -> None:
+    LoyaltyRecord(settings_pk(tenant_id), SETTINGS_SK, kind="mail_settings", doc=doc.dump(), at=now).save()

@@ -22,6 +22,8 @@ from botocore.exceptions import ClientError
 from chalicelib.settings import settings
 from chalicelib.storage import pagination
 from chalicelib.storage.aws import client
+from chalicelib.storage.documents.common import Versioned
+from chalicelib.storage.documents.customer_import import ImportJob
 from chalicelib.storage.tables import LoyaltyRecord, get_item, save_if
 from chalicelib.storage.transactions import Tx
 
@@ -58,25 +60,25 @@ def result_key(tenant_id: str, import_id: str) -> str:
 
 # --- the job record -----------------------------------------------------------------
 
-def add(tx: Tx, tenant_id: str, import_id: str, doc: dict[str, Any], at: datetime) -> None:
-    tx.save(LoyaltyRecord(list_pk(tenant_id), _sk(import_id), kind=KIND, doc=doc, version=1, at=at),
+def add(tx: Tx, tenant_id: str, import_id: str, doc: ImportJob, at: datetime) -> None:
+    tx.save(LoyaltyRecord(list_pk(tenant_id), _sk(import_id), kind=KIND, doc=doc.dump(), version=1, at=at),
             condition=LoyaltyRecord.pk.does_not_exist())
 
 
-def get(tenant_id: str, import_id: str) -> tuple[dict[str, Any], int] | None:
+def get(tenant_id: str, import_id: str) -> Versioned[ImportJob] | None:
     rec = get_item(LoyaltyRecord, list_pk(tenant_id), _sk(import_id))
     if rec is None:
         return None
-    return rec.doc.as_dict(), int(rec.version)
+    return Versioned(ImportJob.of(rec.doc), int(rec.version))
 
 
-def save(tenant_id: str, import_id: str, doc: dict[str, Any], version: int, at: datetime) -> bool:
+def save(tenant_id: str, import_id: str, doc: ImportJob, version: int, at: datetime) -> bool:
     """Replace an import read at `version`; False if anyone changed it since (the caller re-reads)."""
-    rec = LoyaltyRecord(list_pk(tenant_id), _sk(import_id), kind=KIND, doc=doc, version=version + 1, at=at)
+    rec = LoyaltyRecord(list_pk(tenant_id), _sk(import_id), kind=KIND, doc=doc.dump(), version=version + 1, at=at)
     return save_if(rec, LoyaltyRecord.version == version)
 
 
-def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[ImportJob], str | None]:
     """The tenant's imports, newest first (ids start with their creation time)."""
     pk = list_pk(tenant_id)
     records, next_cursor = pagination.page_of(
@@ -85,7 +87,7 @@ def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict
                                                 consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
-    return [r.doc.as_dict() for r in records], next_cursor
+    return [ImportJob.of(r.doc) for r in records], next_cursor
 
 
 # --- the files ----------------------------------------------------------------------

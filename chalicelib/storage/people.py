@@ -6,11 +6,14 @@ call joins a loyalty-table transaction: this table may live in another region.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError
 
+from chalicelib.storage.documents.common import Versioned
+from chalicelib.storage.documents.person import AnswersDoc, PersonDoc, PhoneOwner
 from chalicelib.storage.tables import PersonRecord, get_item
 
 PROFILE_SK = "profile"
@@ -19,6 +22,22 @@ PHONE_SK = "phone"
 
 class Conflict(Exception):
     """A versioned write lost to a concurrent one."""
+
+
+@dataclass(frozen=True)
+class StoredAnswers:
+    """A response's personal answers with the time they were written (a merge copies both)."""
+
+    doc: AnswersDoc
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Everything in a customer's personal-data partition, by kind: what an export or a merge reads whole."""
+
+    profile: PersonDoc | None = None
+    answers: list[StoredAnswers] = field(default_factory=list)
 
 
 def person_pk(scope: str, customer_id: str) -> str:
@@ -31,13 +50,13 @@ def phone_pk(scope: str, phone: str) -> str:
 
 def customer_by_phone(scope: str, phone: str) -> str | None:
     rec = get_item(PersonRecord, phone_pk(scope, phone), PHONE_SK)
-    return str(rec.doc.as_dict()["customer_id"]) if rec else None
+    return PhoneOwner.of(rec.doc).customer_id if rec else None
 
 
 def claim_phone(scope: str, phone: str, customer_id: str, at: datetime) -> str:
     """Point the phone at `customer_id` unless it already points somewhere: returns the owner."""
     try:
-        PersonRecord(phone_pk(scope, phone), PHONE_SK, kind="phone", doc={"customer_id": customer_id},
+        PersonRecord(phone_pk(scope, phone), PHONE_SK, kind="phone", doc=PhoneOwner(customer_id=customer_id).dump(),
                      at=at).save(condition=PersonRecord.pk.does_not_exist())
         return customer_id
     except PutError as err:
@@ -49,7 +68,8 @@ def claim_phone(scope: str, phone: str, customer_id: str, at: datetime) -> str:
 
 def point_phone(scope: str, phone: str, customer_id: str, at: datetime) -> None:
     """Re-point a phone (merging duplicates: the duplicate's phone now finds the kept customer)."""
-    PersonRecord(phone_pk(scope, phone), PHONE_SK, kind="phone", doc={"customer_id": customer_id}, at=at).save()
+    PersonRecord(phone_pk(scope, phone), PHONE_SK, kind="phone", doc=PhoneOwner(customer_id=customer_id).dump(),
+                 at=at).save()
 
 
 def release_phone(scope: str, phone: str, customer_id: str) -> None:
@@ -62,16 +82,16 @@ def release_phone(scope: str, phone: str, customer_id: str) -> None:
             raise
 
 
-def get_person(scope: str, customer_id: str) -> tuple[dict[str, Any], int] | None:
+def get_person(scope: str, customer_id: str) -> Versioned[PersonDoc] | None:
     rec = get_item(PersonRecord, person_pk(scope, customer_id), PROFILE_SK)
-    return (rec.doc.as_dict(), int(rec.version)) if rec else None
+    return Versioned(PersonDoc.of(rec.doc), int(rec.version)) if rec else None
 
 
-def put_person(scope: str, customer_id: str, doc: dict[str, Any], version: int, at: datetime) -> int:
+def put_person(scope: str, customer_id: str, doc: PersonDoc, version: int, at: datetime) -> int:
     """Write the personal fields if the stored version is still `version` (0: not yet stored); the new version."""
     condition = (PersonRecord.pk.does_not_exist() if version == 0 else PersonRecord.version == version)
     try:
-        PersonRecord(person_pk(scope, customer_id), PROFILE_SK, kind="person", doc=doc, version=version + 1,
+        PersonRecord(person_pk(scope, customer_id), PROFILE_SK, kind="person", doc=doc.dump(), version=version + 1,
                      at=at).save(condition=condition)
     except PutError as err:
         if err.cause_response_code == "ConditionalCheckFailedException":
@@ -84,18 +104,24 @@ def add_answers(scope: str, customer_id: str, survey_id: str, response_id: str, 
                 at: datetime) -> None:
     """A survey response's personal answers (free text, phone, e-mail, dates), next to the profile they describe."""
     PersonRecord(person_pk(scope, customer_id), f"answers#{survey_id}#{response_id}", kind="answers",
-                 doc={"survey_id": survey_id, "response_id": response_id, "answers": answers}, at=at).save()
+                 doc=AnswersDoc(survey_id=survey_id, response_id=response_id, answers=answers).dump(), at=at).save()
 
 
 def get_answers(scope: str, customer_id: str, survey_id: str, response_id: str) -> dict[str, Any] | None:
     rec = get_item(PersonRecord, person_pk(scope, customer_id), f"answers#{survey_id}#{response_id}")
-    return dict(rec.doc.as_dict()["answers"]) if rec else None
+    return dict(AnswersDoc.of(rec.doc).answers) if rec else None
 
 
-def items(scope: str, customer_id: str) -> list[dict[str, Any]]:
+def items(scope: str, customer_id: str) -> Partition:
     """Everything in the customer's partition (profile, answers): the export reads it whole."""
-    return [{"sk": r.sk, "kind": r.kind, "at": r.at, **r.doc.as_dict()}
-            for r in PersonRecord.query(person_pk(scope, customer_id), consistent_read=True)]
+    profile: PersonDoc | None = None
+    answers: list[StoredAnswers] = []
+    for rec in PersonRecord.query(person_pk(scope, customer_id), consistent_read=True):
+        if rec.kind == "person" and profile is None:
+            profile = PersonDoc.of(rec.doc)
+        elif rec.kind == "answers":
+            answers.append(StoredAnswers(AnswersDoc.of(rec.doc), rec.at))
+    return Partition(profile, answers)
 
 
 def erase(scope: str, customer_id: str, phones: list[str]) -> int:

@@ -26,6 +26,8 @@ from chalicelib.domain.cards import CardState
 from chalicelib.settings import settings
 from chalicelib.storage import loyalty, pagination
 from chalicelib.storage.aws import client
+from chalicelib.storage.documents.common import Versioned, raw
+from chalicelib.storage.documents.report import ReportDoc
 from chalicelib.storage.tables import LoyaltyRecord, get_item, save_if
 from chalicelib.storage.transactions import Tx
 
@@ -49,31 +51,31 @@ def file_key(tenant_id: str, report_id: str, extension: str) -> str:
 
 # --- the request record -----------------------------------------------------------------
 
-def _record(tenant_id: str, report_id: str, doc: dict[str, Any], version: int, at: datetime,
+def _record(tenant_id: str, report_id: str, doc: ReportDoc, version: int, at: datetime,
             created_at: datetime) -> LoyaltyRecord:
-    return LoyaltyRecord(list_pk(tenant_id), report_id, kind=KIND, doc=doc, version=version, at=at,
+    return LoyaltyRecord(list_pk(tenant_id), report_id, kind=KIND, doc=doc.dump(), version=version, at=at,
                          expires_at_epoch=int((created_at + RECORD_TTL).timestamp()))
 
 
-def add(tx: Tx, tenant_id: str, report_id: str, doc: dict[str, Any], at: datetime) -> None:
+def add(tx: Tx, tenant_id: str, report_id: str, doc: ReportDoc, at: datetime) -> None:
     """Record a new request (ids are fresh: the condition only guards against a clash)."""
     tx.save(_record(tenant_id, report_id, doc, 1, at, at), condition=LoyaltyRecord.pk.does_not_exist())
 
 
-def get(tenant_id: str, report_id: str) -> tuple[dict[str, Any], int] | None:
+def get(tenant_id: str, report_id: str) -> Versioned[ReportDoc] | None:
     rec = get_item(LoyaltyRecord, list_pk(tenant_id), report_id)
     if rec is None or rec.kind != KIND:
         return None
-    return rec.doc.as_dict(), int(rec.version)
+    return Versioned(ReportDoc.of(rec.doc), int(rec.version))
 
 
-def save(tenant_id: str, report_id: str, doc: dict[str, Any], version: int, at: datetime,
+def save(tenant_id: str, report_id: str, doc: ReportDoc, version: int, at: datetime,
          created_at: datetime) -> bool:
     """Replace a record read at `version`; False if anyone changed it since (a concurrent worker won)."""
     return save_if(_record(tenant_id, report_id, doc, version + 1, at, created_at), LoyaltyRecord.version == version)
 
 
-def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[ReportDoc], str | None]:
     """The tenant's reports, newest first (ids start with their creation time)."""
     pk = list_pk(tenant_id)
     records, next_cursor = pagination.page_of(
@@ -81,7 +83,7 @@ def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict
                                                 last_evaluated_key=start, consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
-    return [r.doc.as_dict() for r in records], next_cursor
+    return [ReportDoc.of(r.doc) for r in records], next_cursor
 
 
 # --- what reports read ------------------------------------------------------------------
@@ -95,7 +97,7 @@ def ledger_day(scope: str, day: date, shard: int, page_size: int = 1000) -> Iter
     pk = f"{scope}#ledger#{day.isoformat()}#{shard}"
     for rec in LoyaltyRecord.ledger_by_day.query(pk, page_size=page_size):
         sort_key = str(rec.gsi2sk)
-        yield sort_key, sort_key.rsplit("#", 1)[1], rec.doc.as_dict()
+        yield sort_key, sort_key.rsplit("#", 1)[1], raw(rec.doc)
 
 
 def card_facts(tenant_id: str, numbers: list[str]) -> dict[str, tuple[str, str | None]]:
@@ -104,7 +106,7 @@ def card_facts(tenant_id: str, numbers: list[str]) -> dict[str, tuple[str, str |
     found: dict[str, tuple[str, str | None]] = {}
     keys = [(loyalty.card_pk(tenant_id, n), loyalty.CARD_SK) for n in dict.fromkeys(numbers)]
     for rec in LoyaltyRecord.batch_get(keys, attributes_to_get=["pk", "sk", "doc"]):
-        doc = rec.doc.as_dict()
+        doc = raw(rec.doc)
         customer = doc.get("customer_id")
         found[rec.pk[len(prefix):]] = (str(doc.get("program_id", "")), str(customer) if customer else None)
     return found
@@ -114,7 +116,7 @@ def card_states(tenant_id: str, numbers: list[str]) -> list[CardState]:
     """The given cards as they are now (BatchGetItem, 100 keys per call; unknown numbers left out)."""
     prefix = loyalty.card_pk(tenant_id, "")
     keys = [(loyalty.card_pk(tenant_id, n), loyalty.CARD_SK) for n in dict.fromkeys(numbers)]
-    return [CardState.from_doc(rec.pk[len(prefix):], int(rec.version), rec.doc.as_dict())
+    return [CardState.from_doc(rec.pk[len(prefix):], int(rec.version), raw(rec.doc))
             for rec in LoyaltyRecord.batch_get(keys)]
 
 

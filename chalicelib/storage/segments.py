@@ -11,9 +11,10 @@ admins editing one segment never silently overwrite each other.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from chalicelib.storage import pagination
+from chalicelib.storage.documents.common import Versioned
+from chalicelib.storage.documents.segment import SegmentDoc
 from chalicelib.storage.tables import LoyaltyRecord, get_item
 from chalicelib.storage.transactions import Tx
 
@@ -28,29 +29,30 @@ def _sk(segment_id: str) -> str:
     return f"segment#{segment_id}"
 
 
-def _as_dict(rec: LoyaltyRecord) -> dict[str, Any]:
-    return {**rec.doc.as_dict(), "segment_id": rec.sk.split("#", 1)[1], "version": int(rec.version),
-            "updated_at": rec.at}
+def _segment(rec: LoyaltyRecord) -> Versioned[SegmentDoc]:
+    doc = SegmentDoc.of(rec.doc)
+    doc.segment_id, doc.updated_at = rec.sk.split("#", 1)[1], rec.at
+    return Versioned(doc, int(rec.version))
 
 
-def get(tenant_id: str, segment_id: str) -> dict[str, Any] | None:
-    """The segment's doc with `segment_id`, `version` and `updated_at`, or None."""
+def get(tenant_id: str, segment_id: str) -> Versioned[SegmentDoc] | None:
+    """The segment (with `segment_id` and `updated_at` from the record) and its version, or None."""
     rec = get_item(LoyaltyRecord, segments_pk(tenant_id), _sk(segment_id))
     if rec is None:
         return None
-    return _as_dict(rec)
+    return _segment(rec)
 
 
-def add(tx: Tx, tenant_id: str, segment_id: str, doc: dict[str, Any], at: datetime) -> None:
+def add(tx: Tx, tenant_id: str, segment_id: str, doc: SegmentDoc, at: datetime) -> None:
     """A new segment; fails the transaction if the id exists."""
-    tx.save(LoyaltyRecord(segments_pk(tenant_id), _sk(segment_id), kind=SEGMENT_KIND, doc=doc, version=1, at=at),
-            condition=LoyaltyRecord.pk.does_not_exist())
+    tx.save(LoyaltyRecord(segments_pk(tenant_id), _sk(segment_id), kind=SEGMENT_KIND, doc=doc.dump(), version=1,
+                          at=at), condition=LoyaltyRecord.pk.does_not_exist())
 
 
-def replace(tx: Tx, tenant_id: str, segment_id: str, doc: dict[str, Any], version: int, at: datetime) -> None:
+def replace(tx: Tx, tenant_id: str, segment_id: str, doc: SegmentDoc, version: int, at: datetime) -> None:
     """Replace a segment read at `version`; fails the transaction if it changed or was deleted since."""
-    tx.save(LoyaltyRecord(segments_pk(tenant_id), _sk(segment_id), kind=SEGMENT_KIND, doc=doc, version=version + 1,
-                          at=at), condition=LoyaltyRecord.version == version)
+    tx.save(LoyaltyRecord(segments_pk(tenant_id), _sk(segment_id), kind=SEGMENT_KIND, doc=doc.dump(),
+                          version=version + 1, at=at), condition=LoyaltyRecord.version == version)
 
 
 def delete(tx: Tx, tenant_id: str, segment_id: str, version: int) -> None:
@@ -58,7 +60,7 @@ def delete(tx: Tx, tenant_id: str, segment_id: str, version: int) -> None:
     tx.delete(LoyaltyRecord(segments_pk(tenant_id), _sk(segment_id)), condition=LoyaltyRecord.version == version)
 
 
-def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Versioned[SegmentDoc]], str | None]:
     """The tenant's segments, newest first."""
     pk = segments_pk(tenant_id)
     records, next_cursor = pagination.page_of(
@@ -67,4 +69,4 @@ def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict
                                                 consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
-    return [_as_dict(r) for r in records], next_cursor
+    return [_segment(r) for r in records], next_cursor

@@ -27,6 +27,8 @@ from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib.storage import pagination, transactions
 from chalicelib.storage.customers import customer_pk
+from chalicelib.storage.documents.common import Versioned, raw
+from chalicelib.storage.documents.survey import InvitationUse, ResponseDoc, RewardMarker, SurveyDoc
 from chalicelib.storage.tables import AuditRecord, LoyaltyRecord, get_item
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
@@ -78,17 +80,17 @@ def rate_pk(tenant_id: str, survey_id: str, address_hash: str) -> str:
 
 # --- definitions ------------------------------------------------------------------------
 
-def get_survey(tenant_id: str, survey_id: str) -> tuple[dict[str, Any], int] | None:
+def get_survey(tenant_id: str, survey_id: str) -> Versioned[SurveyDoc] | None:
     rec = get_item(LoyaltyRecord, surveys_pk(tenant_id), survey_sk(survey_id))
-    return (rec.doc.as_dict(), int(rec.version)) if rec else None
+    return Versioned(SurveyDoc.of(rec.doc), int(rec.version)) if rec else None
 
 
-def add_survey(tenant_id: str, survey_id: str, doc: dict[str, Any], at: datetime, audit_rec: AuditRecord) -> bool:
+def add_survey(tenant_id: str, survey_id: str, doc: SurveyDoc, at: datetime, audit_rec: AuditRecord) -> bool:
     """The definition, its empty counter shards and the audit entry in one transaction; False if the id is taken."""
 
     def build(tx: Tx) -> None:
-        tx.save(LoyaltyRecord(surveys_pk(tenant_id), survey_sk(survey_id), kind=SURVEY_KIND, doc=doc, version=1,
-                              at=at), condition=LoyaltyRecord.pk.does_not_exist())
+        tx.save(LoyaltyRecord(surveys_pk(tenant_id), survey_sk(survey_id), kind=SURVEY_KIND, doc=doc.dump(),
+                              version=1, at=at), condition=LoyaltyRecord.pk.does_not_exist())
         for shard in range(SHARDS):
             tx.save(LoyaltyRecord(surveys_pk(tenant_id), stats_sk(survey_id, shard), kind="survey_stats",
                                   doc={"n": 0}, at=at), condition=LoyaltyRecord.pk.does_not_exist())
@@ -97,19 +99,19 @@ def add_survey(tenant_id: str, survey_id: str, doc: dict[str, Any], at: datetime
     return transactions.written(build)
 
 
-def replace_survey(tenant_id: str, survey_id: str, doc: dict[str, Any], version: int, at: datetime,
+def replace_survey(tenant_id: str, survey_id: str, doc: SurveyDoc, version: int, at: datetime,
                    audit_rec: AuditRecord) -> bool:
     """Replace the definition read at `version`, with its audit entry; False if it changed since."""
 
     def build(tx: Tx) -> None:
-        tx.save(LoyaltyRecord(surveys_pk(tenant_id), survey_sk(survey_id), kind=SURVEY_KIND, doc=doc,
+        tx.save(LoyaltyRecord(surveys_pk(tenant_id), survey_sk(survey_id), kind=SURVEY_KIND, doc=doc.dump(),
                               version=version + 1, at=at), condition=LoyaltyRecord.version == version)
         tx.save(audit_rec)
 
     return transactions.written(build)
 
 
-def list_surveys(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+def list_surveys(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[SurveyDoc], str | None]:
     """The tenant's surveys by id."""
     pk = surveys_pk(tenant_id)
     records, next_cursor = pagination.page_of(
@@ -117,7 +119,7 @@ def list_surveys(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[d
                                                 page_size=size, last_evaluated_key=start, consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
-    return [r.doc.as_dict() for r in records], next_cursor
+    return [SurveyDoc.of(r.doc) for r in records], next_cursor
 
 
 def counters(tenant_id: str, survey_id: str) -> dict[str, int]:
@@ -125,7 +127,7 @@ def counters(tenant_id: str, survey_id: str) -> dict[str, int]:
     total: dict[str, int] = {}
     for rec in LoyaltyRecord.query(surveys_pk(tenant_id), LoyaltyRecord.sk.startswith(f"stats#{survey_id}#"),
                                    consistent_read=True):
-        for key, value in rec.doc.as_dict().items():
+        for key, value in raw(rec.doc).items():
             total[key] = total.get(key, 0) + int(value)
     return total
 
@@ -133,7 +135,7 @@ def counters(tenant_id: str, survey_id: str) -> dict[str, int]:
 # --- responses ------------------------------------------------------------------------------
 
 def record_response(tenant_id: str, scope: str, customer_id: str | None, survey_id: str, response_id: str,
-                    summary: dict[str, Any], counter_keys: list[str], shard: int, invitation_receipt: str | None,
+                    summary: ResponseDoc, counter_keys: list[str], shard: int, invitation_receipt: str | None,
                     at: datetime) -> bool:
     """The summary, the counters and (for an invitation) its one-use marker, all or nothing.
 
@@ -149,10 +151,10 @@ def record_response(tenant_id: str, scope: str, customer_id: str | None, survey_
     def build(tx: Tx) -> None:
         if invitation_receipt is not None:
             tx.save(LoyaltyRecord(invitation_pk(tenant_id, survey_id, invitation_receipt), USED_SK,
-                                  kind="survey_invitation", doc={"response_id": response_id}, at=at),
+                                  kind="survey_invitation", doc=InvitationUse(response_id=response_id).dump(), at=at),
                     condition=LoyaltyRecord.pk.does_not_exist())
         tx.save(LoyaltyRecord(response_pk(tenant_id, scope, customer_id, survey_id, response_id),
-                              response_sk(survey_id, response_id), kind="survey_response", doc=summary, at=at,
+                              response_sk(survey_id, response_id), kind="survey_response", doc=summary.dump(), at=at,
                               gsi1pk=responses_index_pk(tenant_id, survey_id),
                               gsi1sk=f"{at.isoformat()}#{response_id}"),
                 condition=LoyaltyRecord.pk.does_not_exist())
@@ -181,18 +183,20 @@ def set_response_reward(scope: str, customer_id: str, survey_id: str, response_i
         actions=[LoyaltyRecord.doc["reward"].set(reward)], condition=LoyaltyRecord.pk.exists())
 
 
-def _response(rec: LoyaltyRecord) -> dict[str, Any]:
-    return {**rec.doc.as_dict(), "at": rec.at.isoformat()}
+def _response(rec: LoyaltyRecord) -> ResponseDoc:
+    doc = ResponseDoc.of(rec.doc)
+    doc.at = rec.at.isoformat()
+    return doc
 
 
-def responses_of(scope: str, customer_id: str) -> list[dict[str, Any]]:
+def responses_of(scope: str, customer_id: str) -> list[ResponseDoc]:
     """Every response summary of one customer (the data subject's export): survey_id, response_id, at, answers..."""
     return [_response(r) for r in LoyaltyRecord.query(customer_pk(scope, customer_id),
                                                       LoyaltyRecord.sk.startswith("survey#"), consistent_read=True)]
 
 
 def list_responses(tenant_id: str, survey_id: str, limit: int, cursor: str | None
-                   ) -> tuple[list[dict[str, Any]], str | None]:
+                   ) -> tuple[list[ResponseDoc], str | None]:
     """One page of a survey's response summaries, oldest first, through gsi1 (eventually consistent)."""
     hash_value = responses_index_pk(tenant_id, survey_id)
     records, next_cursor = pagination.page_of(
@@ -206,25 +210,25 @@ def list_responses(tenant_id: str, survey_id: str, limit: int, cursor: str | Non
 
 # --- rewards ----------------------------------------------------------------------------------
 
-def claim_reward(scope: str, customer_id: str, survey_id: str, doc: dict[str, Any], at: datetime
-                 ) -> dict[str, Any] | None:
+def claim_reward(scope: str, customer_id: str, survey_id: str, doc: RewardMarker, at: datetime
+                 ) -> RewardMarker | None:
     """Write the reward marker if the customer has none for this survey: None when claimed, else the existing one."""
     try:
-        LoyaltyRecord(customer_pk(scope, customer_id), reward_sk(survey_id), kind="survey_reward", doc=doc,
+        LoyaltyRecord(customer_pk(scope, customer_id), reward_sk(survey_id), kind="survey_reward", doc=doc.dump(),
                       at=at).save(condition=LoyaltyRecord.pk.does_not_exist())
         return None
     except PutError as err:
         if err.cause_response_code != "ConditionalCheckFailedException":
             raise
     rec = get_item(LoyaltyRecord, customer_pk(scope, customer_id), reward_sk(survey_id))
-    return rec.doc.as_dict() if rec else claim_reward(scope, customer_id, survey_id, doc, at)
+    return RewardMarker.of(rec.doc) if rec else claim_reward(scope, customer_id, survey_id, doc, at)
 
 
-def take_over_reward(scope: str, customer_id: str, survey_id: str, lease_read: str, doc: dict[str, Any],
+def take_over_reward(scope: str, customer_id: str, survey_id: str, lease_read: str, doc: RewardMarker,
                      at: datetime) -> bool:
     """Take a pending marker whose lease ran out (its request died halfway); False if another request did."""
     try:
-        LoyaltyRecord(customer_pk(scope, customer_id), reward_sk(survey_id), kind="survey_reward", doc=doc,
+        LoyaltyRecord(customer_pk(scope, customer_id), reward_sk(survey_id), kind="survey_reward", doc=doc.dump(),
                       at=at).save(condition=(LoyaltyRecord.doc["status"] == "pending")
                                   & (LoyaltyRecord.doc["lease_until"] == lease_read))
     except PutError as err:
@@ -234,8 +238,8 @@ def take_over_reward(scope: str, customer_id: str, survey_id: str, lease_read: s
     return True
 
 
-def finish_reward(scope: str, customer_id: str, survey_id: str, doc: dict[str, Any], at: datetime) -> None:
-    LoyaltyRecord(customer_pk(scope, customer_id), reward_sk(survey_id), kind="survey_reward", doc=doc,
+def finish_reward(scope: str, customer_id: str, survey_id: str, doc: RewardMarker, at: datetime) -> None:
+    LoyaltyRecord(customer_pk(scope, customer_id), reward_sk(survey_id), kind="survey_reward", doc=doc.dump(),
                   at=at).save()
 
 
@@ -280,7 +284,7 @@ def move_responses(scope: str, from_customer: str, to_customer: str) -> int:
     moved = 0
     for rec in LoyaltyRecord.query(customer_pk(scope, from_customer), LoyaltyRecord.sk.startswith("survey"),
                                    consistent_read=True):
-        doc = rec.doc.as_dict()
+        doc = raw(rec.doc)
         if "customer_id" in doc:
             doc["customer_id"] = to_customer
         copy = LoyaltyRecord(customer_pk(scope, to_customer), rec.sk, kind=rec.kind, doc=doc, at=rec.at,

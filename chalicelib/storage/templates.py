@@ -15,6 +15,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.storage import pagination
+from chalicelib.storage.documents.template import TemplateDoc
 from chalicelib.storage.tables import LoyaltyRecord
 from chalicelib.storage.transactions import Tx
 
@@ -30,7 +31,9 @@ def _sk(template_id: str) -> str:
 
 
 def _as_dict(rec: LoyaltyRecord) -> dict[str, Any]:
-    return {**rec.doc.as_dict(), "id": rec.sk.split("#", 1)[1], "version": int(rec.version), "updated_at": rec.at}
+    """The stored template (checked against its model) with `id`, `version` and `updated_at` from the record."""
+    doc = TemplateDoc.of(rec.doc).dump()
+    return {**doc, "id": rec.sk.split("#", 1)[1], "version": int(rec.version), "updated_at": rec.at}
 
 
 def get(tenant_id: str, template_id: str) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
+from chalicelib.storage.documents.trigger import TriggerRunState, TriggerSettingsDoc
 from chalicelib.storage.tables import LoyaltyRecord, condition_failed, get_item
 
 RUN_PREFIX = "run#"
@@ -21,18 +22,26 @@ def triggers_pk(tenant_id: str) -> str:
     return f"{tenant_id}#mail-triggers"
 
 
-def get_settings(tenant_id: str, program_id: str) -> tuple[dict[str, Any], datetime] | None:
+def _settings(rec: LoyaltyRecord) -> TriggerSettingsDoc:
+    doc = TriggerSettingsDoc.of(rec.doc)
+    doc.updated_at = rec.at
+    return doc
+
+
+def get_settings(tenant_id: str, program_id: str) -> TriggerSettingsDoc | None:
+    """The program's trigger settings (with `updated_at`, the record's time), or None if never saved."""
     rec = get_item(LoyaltyRecord, triggers_pk(tenant_id), PROGRAM_PREFIX + program_id)
-    return (rec.doc.as_dict(), rec.at) if rec else None
+    return _settings(rec) if rec else None
 
 
-def put_settings(tenant_id: str, program_id: str, doc: dict[str, Any], at: datetime) -> None:
-    LoyaltyRecord(triggers_pk(tenant_id), PROGRAM_PREFIX + program_id, kind="mail_triggers", doc=doc, at=at).save()
+def put_settings(tenant_id: str, program_id: str, doc: TriggerSettingsDoc, at: datetime) -> None:
+    LoyaltyRecord(triggers_pk(tenant_id), PROGRAM_PREFIX + program_id, kind="mail_triggers", doc=doc.dump(),
+                  at=at).save()
 
 
-def all_settings(tenant_id: str) -> dict[str, dict[str, Any]]:
+def all_settings(tenant_id: str) -> dict[str, TriggerSettingsDoc]:
     """Every program's trigger settings of the tenant: program id -> settings (a handful of items)."""
-    return {rec.sk.removeprefix(PROGRAM_PREFIX): rec.doc.as_dict()
+    return {rec.sk.removeprefix(PROGRAM_PREFIX): _settings(rec)
             for rec in LoyaltyRecord.query(triggers_pk(tenant_id), LoyaltyRecord.sk.startswith(PROGRAM_PREFIX),
                                            consistent_read=True)}
 
@@ -64,6 +73,6 @@ def save_run(tenant_id: str, program_id: str, run: dict[str, Any], at: datetime)
     record.update(actions=[LoyaltyRecord.doc["last_run"].set(run), LoyaltyRecord.at.set(at)])
 
 
-def run_state(tenant_id: str, program_id: str) -> dict[str, Any]:
+def run_state(tenant_id: str, program_id: str) -> TriggerRunState:
     rec = get_item(LoyaltyRecord, triggers_pk(tenant_id), RUN_PREFIX + program_id)
-    return rec.doc.as_dict() if rec else {}
+    return TriggerRunState.of(rec.doc) if rec else TriggerRunState()

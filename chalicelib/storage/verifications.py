@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib.domain.verification import Attempt, Status
+from chalicelib.storage.documents.verification import VerificationDoc
 from chalicelib.storage.tables import LoyaltyRecord, condition_failed, get_item, save_if
 
 CODE_SK = "code"
@@ -51,9 +52,9 @@ def rate_pk(tenant_id: str, key: str) -> str:
 def add(tenant_id: str, verification_id: str, phone_hash: str, code_hash: str, purpose: str, at: datetime,
         expires_at: datetime) -> bool:
     """A new pending verification; False if the id is taken (a random id: practically never)."""
-    doc: dict[str, Any] = {"phone_hash": phone_hash, "code_hash": code_hash, "purpose": purpose,
-                           "status": Status.PENDING.value, "expires_at": expires_at.isoformat()}
-    record = LoyaltyRecord(verification_pk(tenant_id, verification_id), CODE_SK, kind="verification", doc=doc,
+    doc = VerificationDoc(phone_hash=phone_hash, code_hash=code_hash, purpose=purpose,
+                          status=Status.PENDING.value, expires_at=expires_at.isoformat())
+    record = LoyaltyRecord(verification_pk(tenant_id, verification_id), CODE_SK, kind="verification", doc=doc.dump(),
                            version=0, at=at, expires_at_epoch=int(at.timestamp()) + KEEP_SECONDS)
     return save_if(record, LoyaltyRecord.pk.does_not_exist())
 
@@ -62,12 +63,12 @@ def get(tenant_id: str, verification_id: str) -> Verification | None:
     rec = get_item(LoyaltyRecord, verification_pk(tenant_id, verification_id), CODE_SK)
     if rec is None:
         return None
-    doc = rec.doc.as_dict()
-    state = Attempt(status=Status(doc["status"]), attempts=int(rec.version),
-                    expires_at=datetime.fromisoformat(doc["expires_at"]), code_hash=str(doc["code_hash"]))
-    return Verification(tenant_id=tenant_id, verification_id=verification_id, phone_hash=str(doc["phone_hash"]),
-                        purpose=str(doc.get("purpose", "")), state=state, used_for=doc.get("used_for"),
-                        finished="finished_at" in doc)
+    doc = VerificationDoc.of(rec.doc)
+    state = Attempt(status=Status(doc.status), attempts=int(rec.version),
+                    expires_at=datetime.fromisoformat(doc.expires_at), code_hash=doc.code_hash)
+    return Verification(tenant_id=tenant_id, verification_id=verification_id, phone_hash=doc.phone_hash,
+                        purpose=doc.purpose, state=state, used_for=doc.used_for,
+                        finished="finished_at" in doc.model_fields_set)
 
 
 def spend_attempt(tenant_id: str, verification_id: str, attempts_read: int, verified: bool, at: datetime) -> bool:
@@ -76,7 +77,7 @@ def spend_attempt(tenant_id: str, verification_id: str, attempts_read: int, veri
     Conditional on the attempt count read and on the status still being
     pending, so parallel guesses cannot share one attempt: the loser re-reads.
     """
-    actions = [LoyaltyRecord.version.set(attempts_read + 1)]
+    actions: list[Action] = [LoyaltyRecord.version.set(attempts_read + 1)]
     if verified:
         actions += [LoyaltyRecord.doc["status"].set(Status.VERIFIED.value),
                     LoyaltyRecord.doc["verified_at"].set(at.isoformat())]

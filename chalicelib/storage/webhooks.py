@@ -19,6 +19,8 @@ from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib.domain.ids import new_id
 from chalicelib.storage import pagination
+from chalicelib.storage.documents.common import Versioned
+from chalicelib.storage.documents.webhook import EndpointDoc, WebhookDeliveryDoc
 from chalicelib.storage.tables import LoyaltyRecord, condition_failed, get_item
 
 ENDPOINT_PREFIX = "endpoint#"
@@ -45,21 +47,21 @@ def stamp(at: datetime) -> str:
 
 # --- endpoints --------------------------------------------------------------------------------
 
-def get_endpoint(tenant_id: str, endpoint_id: str) -> tuple[dict[str, Any], int] | None:
+def get_endpoint(tenant_id: str, endpoint_id: str) -> Versioned[EndpointDoc] | None:
     rec = get_item(LoyaltyRecord, endpoints_pk(tenant_id), ENDPOINT_PREFIX + endpoint_id)
-    return (rec.doc.as_dict(), int(rec.version)) if rec else None
+    return Versioned(EndpointDoc.of(rec.doc), int(rec.version)) if rec else None
 
 
-def add_endpoint(tenant_id: str, endpoint_id: str, doc: dict[str, Any], at: datetime) -> None:
-    LoyaltyRecord(endpoints_pk(tenant_id), ENDPOINT_PREFIX + endpoint_id, kind="webhook_endpoint", doc=doc,
+def add_endpoint(tenant_id: str, endpoint_id: str, doc: EndpointDoc, at: datetime) -> None:
+    LoyaltyRecord(endpoints_pk(tenant_id), ENDPOINT_PREFIX + endpoint_id, kind="webhook_endpoint", doc=doc.dump(),
                   version=1, at=at).save(condition=LoyaltyRecord.pk.does_not_exist())
 
 
-def save_endpoint(tenant_id: str, endpoint_id: str, doc: dict[str, Any], version: int, at: datetime) -> int:
+def save_endpoint(tenant_id: str, endpoint_id: str, doc: EndpointDoc, version: int, at: datetime) -> int:
     """Replace the endpoint if still at `version` (and not deleted meanwhile); the new version, or Changed."""
     try:
-        LoyaltyRecord(endpoints_pk(tenant_id), ENDPOINT_PREFIX + endpoint_id, kind="webhook_endpoint", doc=doc,
-                      version=version + 1, at=at).save(condition=LoyaltyRecord.version == version)
+        LoyaltyRecord(endpoints_pk(tenant_id), ENDPOINT_PREFIX + endpoint_id, kind="webhook_endpoint",
+                      doc=doc.dump(), version=version + 1, at=at).save(condition=LoyaltyRecord.version == version)
     except PutError as err:
         if condition_failed(err):
             raise Changed(endpoint_id) from None
@@ -78,19 +80,19 @@ def delete_endpoint(tenant_id: str, endpoint_id: str) -> bool:
     return True
 
 
-def all_endpoints(tenant_id: str) -> list[dict[str, Any]]:
+def all_endpoints(tenant_id: str) -> list[EndpointDoc]:
     """Every endpoint of the tenant (at most a handful): one query."""
-    return [rec.doc.as_dict() for rec in LoyaltyRecord.query(
+    return [EndpointDoc.of(rec.doc) for rec in LoyaltyRecord.query(
         endpoints_pk(tenant_id), LoyaltyRecord.sk.startswith(ENDPOINT_PREFIX), consistent_read=True)]
 
 
-def list_endpoints(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+def list_endpoints(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[EndpointDoc], str | None]:
     pk = endpoints_pk(tenant_id)
     records, next_cursor = pagination.page_of(
         lambda size, start: LoyaltyRecord.query(pk, LoyaltyRecord.sk.startswith(ENDPOINT_PREFIX), limit=size,
                                                 page_size=size, last_evaluated_key=start, consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"))
-    return [r.doc.as_dict() for r in records], next_cursor
+    return [EndpointDoc.of(r.doc) for r in records], next_cursor
 
 
 # --- the delivery log -------------------------------------------------------------------------
@@ -104,12 +106,12 @@ def claim_attempt(tenant_id: str, endpoint_id: str, event_id: str, event_type: s
     """Take attempt `attempt` of an event; a token for `finish_attempt`, or None when it is not this attempt's
     turn (already delivered or failed, already attempted, or another worker is attempting it right now)."""
     token = new_id(16)
-    doc = {"type": event_type, "status": "pending", "attempts": attempt, "token": token, "claimed_at": stamp(now),
-           "first_attempt_at": stamp(now), "last_attempt_at": stamp(now), "last_status_code": None,
-           "last_error": None, "duration_ms": None, "next_attempt_at": None}
+    doc = WebhookDeliveryDoc(type=event_type, status="pending", attempts=attempt, token=token,
+                             claimed_at=stamp(now), first_attempt_at=stamp(now), last_attempt_at=stamp(now),
+                             last_status_code=None, last_error=None, duration_ms=None, next_attempt_at=None)
     pk = log_pk(tenant_id, endpoint_id)
     try:
-        LoyaltyRecord(pk, event_id, kind="webhook_delivery", doc=doc, at=now,
+        LoyaltyRecord(pk, event_id, kind="webhook_delivery", doc=doc.dump(), at=now,
                       expires_at_epoch=int((now + LOG_RETENTION).timestamp()), gsi1pk=pk,
                       gsi1sk=f"{stamp(now)}#{event_id}").save(condition=LoyaltyRecord.pk.does_not_exist())
         return token
@@ -149,28 +151,35 @@ def record_dropped(tenant_id: str, endpoint_id: str, event_id: str, event_type: 
     """A delivery not attempted (the endpoint is disabled): shown in the log as failed, unless already final."""
     pk = log_pk(tenant_id, endpoint_id)
     existing = get_item(LoyaltyRecord, pk, event_id)
-    if existing is not None and existing.doc.as_dict().get("status") in FINAL:
+    before = WebhookDeliveryDoc.of(existing.doc) if existing else None
+    if before is not None and before.status in FINAL:
         return
-    doc = {**(existing.doc.as_dict() if existing else {"type": event_type, "attempts": 0,
-                                                         "first_attempt_at": None, "last_attempt_at": None,
-                                                         "last_status_code": None, "duration_ms": None}),
+    doc = {**(before.dump() if before is not None else {"type": event_type, "attempts": 0,
+                                                   "first_attempt_at": None, "last_attempt_at": None,
+                                                   "last_status_code": None, "duration_ms": None}),
            "status": "failed", "last_error": reason, "next_attempt_at": None, "token": None}
     LoyaltyRecord(pk, event_id, kind="webhook_delivery", doc=doc, at=existing.at if existing else now,
                   expires_at_epoch=int((now + LOG_RETENTION).timestamp()), gsi1pk=pk,
                   gsi1sk=existing.gsi1sk if existing else f"{stamp(now)}#{event_id}").save()
 
 
-def get_delivery(tenant_id: str, endpoint_id: str, event_id: str) -> dict[str, Any] | None:
+def _delivery(rec: LoyaltyRecord) -> WebhookDeliveryDoc:
+    doc = WebhookDeliveryDoc.of(rec.doc)
+    doc.event_id = rec.sk
+    return doc
+
+
+def get_delivery(tenant_id: str, endpoint_id: str, event_id: str) -> WebhookDeliveryDoc | None:
     rec = get_item(LoyaltyRecord, log_pk(tenant_id, endpoint_id), event_id)
-    return {**rec.doc.as_dict(), "event_id": event_id} if rec else None
+    return _delivery(rec) if rec else None
 
 
 def list_deliveries(tenant_id: str, endpoint_id: str, limit: int, cursor: str | None
-                    ) -> tuple[list[dict[str, Any]], str | None]:
+                    ) -> tuple[list[WebhookDeliveryDoc], str | None]:
     """Newest first (by first attempt), through the sparse gsi1: eventually consistent, like any index."""
     pk = log_pk(tenant_id, endpoint_id)
     records, next_cursor = pagination.page_of(
         lambda size, start: LoyaltyRecord.due_and_partner.query(pk, scan_index_forward=False, limit=size,
                                                                 page_size=size, last_evaluated_key=start),
         limit=limit, cursor=cursor, hash_attr="gsi1pk", hash_value=pk, key_attrs=("pk", "sk", "gsi1pk", "gsi1sk"))
-    return [{**r.doc.as_dict(), "event_id": r.sk} for r in records], next_cursor
+    return [_delivery(r) for r in records], next_cursor

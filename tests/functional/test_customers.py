@@ -57,7 +57,7 @@ def test_profile_is_normalised_stored_and_read_back(api: Api, tenant: TenantKeys
 def test_personal_fields_live_only_in_the_personal_data_table(api: Api, tenant: TenantKeys) -> None:
     customer = create(api, tenant.admin, ANNA)
     stored = people.get_person(tenant.tenant_id, customer["customer_id"])
-    assert stored is not None and stored[0]["phone"] == "+79161234567" and stored[0]["last_name"] == "Петрова"
+    assert stored is not None and stored.doc.phone == "+79161234567" and stored.doc.last_name == "Петрова"
     from chalicelib.storage.tables import LoyaltyRecord
 
     texts = [str(r.doc.as_dict()) + r.pk + r.sk for r in LoyaltyRecord.scan()]

@@ -654,7 +654,7 @@ def test_email_rejected_is_final_and_an_ses_outage_is_redelivered(api: Api, mail
     bodies = [json.dumps(message(mailer.tenant_id, cid, "email")) for cid in (anna, boris)]
     records = mail_records(bodies)
     assert mail.handle_records(records) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
-    assert deliveries.get_delivery(mailer.tenant_id, json.loads(bodies[0])["dedup_key"])["reason"] == (
+    assert deliveries.get_delivery(mailer.tenant_id, json.loads(bodies[0])["dedup_key"]).reason == (
         "provider_error: MessageRejected")
     assert deliveries.get_delivery(mailer.tenant_id, json.loads(bodies[1])["dedup_key"]) is None, "claim released"
     assert emails_sent() == []

@@ -129,7 +129,7 @@ def test_sms_and_email_are_sent_with_rendered_text(api: Api, mailer: TenantKeys)
     assert link.startswith("Unsubscribe: ") and "/v1/public/unsubscribe/one-click?token=" in link
     assert email.destinations["ToAddresses"] == ["anna@example.com"]
     record = deliveries.get_delivery(mailer.tenant_id, f"campaign:c1:sms:{cid}")
-    assert record is not None and record["state"] == "sent" and record["provider_id"]
+    assert record is not None and record.state == "sent" and record.provider_id
     assert deliveries.counts(mailer.tenant_id, "campaign", "c1") == {"sent": 2}
     assert deliveries.sent_in_week(mailer.tenant_id, cid, "2026-W45") == 2
 
@@ -162,7 +162,7 @@ def test_no_consent_withdrawn_or_erased_customers_get_nothing(api: Api, mailer: 
     assert sms_sent() == []
     reasons = {cid: deliveries.get_delivery(mailer.tenant_id, f"campaign:c1:sms:{cid}") for cid in
                (silent, withdrawn, erased)}
-    assert {cid: (d or {}).get("reason") for cid, d in reasons.items()} == {
+    assert {cid: (d.reason if d else None) for cid, d in reasons.items()} == {
         silent: "no_consent", withdrawn: "opted_out", erased: "erased"}
     assert deliveries.counts(mailer.tenant_id, "campaign", "c1") == {
         "suppressed": 3, "suppressed:no_consent": 1, "suppressed:opted_out": 1, "suppressed:erased": 1}
@@ -175,7 +175,7 @@ def test_quiet_hours_hold_sms_in_the_tenant_zone_but_not_email(api: Api, mailer:
     assert run(message(mailer.tenant_id, cid, "sms"), message(mailer.tenant_id, cid, "email")) == []
     assert sms_sent() == []
     assert len(emails_sent()) == 1
-    assert deliveries.get_delivery(mailer.tenant_id, f"campaign:c1:sms:{cid}")["reason"] == "quiet_hours"
+    assert deliveries.get_delivery(mailer.tenant_id, f"campaign:c1:sms:{cid}").reason == "quiet_hours"
     clock.advance(hours=10, minutes=30)  # 06:00 UTC = 09:00 Moscow: a new message may go
     assert run(message(mailer.tenant_id, cid, "sms", source_id="c2")) == []
     assert len(sms_sent()) == 1
@@ -188,7 +188,7 @@ def test_weekly_cap_per_customer_resets_with_the_iso_week(api: Api, mailer: Tena
     bodies = [message(mailer.tenant_id, cid, "email", source_id=f"c{i}") for i in range(3)]
     assert run(*bodies, message(mailer.tenant_id, other, "email", source_id="c0")) == []
     assert len(emails_sent()) == 3, "two for Anna, one for Boris"
-    assert deliveries.get_delivery(mailer.tenant_id, f"campaign:c2:email:{cid}")["reason"] == "frequency_cap"
+    assert deliveries.get_delivery(mailer.tenant_id, f"campaign:c2:email:{cid}").reason == "frequency_cap"
     assert deliveries.counts(mailer.tenant_id, "campaign", "c2") == {"suppressed": 1, "suppressed:frequency_cap": 1}
     clock.advance(days=6, hours=11)  # Sunday 2026-11-08 21:00 UTC = Monday 00:00 in Moscow: ISO week 46 there
     assert run(message(mailer.tenant_id, cid, "email", source_id="c3")) == []
@@ -255,7 +255,7 @@ def test_a_refused_number_fails_once_without_retry_or_cap(api: Api, mailer: Tena
     body = message(mailer.tenant_id, cid, "sms")
     assert run(body) == []
     assert sns.calls == 1
-    assert deliveries.get_delivery(mailer.tenant_id, body["dedup_key"])["reason"] == "provider_error: InvalidParameter"
+    assert deliveries.get_delivery(mailer.tenant_id, body["dedup_key"]).reason == "provider_error: InvalidParameter"
     assert deliveries.sent_in_week(mailer.tenant_id, cid, "2026-W45") == 0
     assert run(body) == [] and sns.calls == 1 and sms_sent() == []
 
@@ -267,9 +267,9 @@ def test_a_render_error_fails_only_that_message(api: Api, mailer: TenantKeys) ->
     assert run(*bodies) == [], "a template error is permanent: retrying cannot fix it"
     assert sorted(phone for phone, _ in sms_sent()) == ["+79161234560", "+79161234562"]
     failed = deliveries.get_delivery(mailer.tenant_id, bodies[1]["dedup_key"])
-    assert failed == {"state": "failed", "token": failed["token"],
-                      "reason": "render_error: template 'retired-sms' does not exist",
-                      "at": failed["at"]}
+    assert failed is not None and failed.dump() == {"state": "failed", "token": failed.token,
+                                                    "reason": "render_error: template 'retired-sms' does not exist",
+                                                    "at": failed.at}
     assert deliveries.counts(mailer.tenant_id, "campaign", "c1") == {"sent": 2, "failed": 1,
                                                                      "failed:render_error": 1}
     assert deliveries.sent_in_week(mailer.tenant_id, ids[1], "2026-W45") == 0
@@ -314,6 +314,6 @@ def test_another_tenants_customer_is_never_reached(api: Api, mailer: TenantKeys,
     assert sms_sent() == [] and emails_sent() == []
     assert rendering == []
     for body in (forged, also):
-        assert deliveries.get_delivery(other_tenant.tenant_id, body["dedup_key"])["reason"] == "customer_not_found"
+        assert deliveries.get_delivery(other_tenant.tenant_id, body["dedup_key"]).reason == "customer_not_found"
     assert deliveries.get_delivery(mailer.tenant_id, forged["dedup_key"]) is None
     assert deliveries.counts(mailer.tenant_id, "campaign", "c1") == {}

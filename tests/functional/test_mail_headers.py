@@ -90,7 +90,7 @@ def test_email_carries_one_click_headers_and_decodes_to_cyrillic(api: Api, maile
     assert (one_click.status_code, one_click.data["kind"]) == (200, "email")
     assert run(message(mailer.tenant_id, cid, "email", template="ru-email", source_id="c2")) == []
     assert len(sent()) == 1
-    assert deliveries.get_delivery(mailer.tenant_id, f"campaign:c2:email:{cid}")["reason"] == "opted_out"
+    assert deliveries.get_delivery(mailer.tenant_id, f"campaign:c2:email:{cid}").reason == "opted_out"
 
 
 def test_sms_links_are_absolute_once_the_base_url_is_set(api: Api, mailer: TenantKeys,  # noqa: F811

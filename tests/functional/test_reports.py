@@ -344,8 +344,8 @@ def test_a_report_left_running_is_reported_timed_out(api: Api, tenant: TenantKey
     late = api.get(f"/v1/reports/{rid}", tenant.admin).data
     assert late["status"] == "failed" and late["failure"]["code"] == "timed_out"
     run_worker([json.dumps({"tenant_id": tenant.tenant_id, "report_id": rid})])
-    doc, _ = store.get(tenant.tenant_id, rid)
-    assert doc["status"] == "failed" and doc["failure"]["code"] == "timed_out", "the redelivery records it"
+    doc = store.get(tenant.tenant_id, rid).doc
+    assert doc.status == "failed" and doc.failure["code"] == "timed_out", "the redelivery records it"
 
 
 def test_old_reports_show_expired_and_queued_ones_are_not_left_waiting(api: Api, tenant: TenantKeys,

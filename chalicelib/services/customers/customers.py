@@ -40,6 +40,9 @@ from chalicelib.services.tenancy import signing
 from chalicelib.storage import audit, loyalty, people, transactions
 from chalicelib.storage import customers as records
 from chalicelib.storage import surveys as survey_store
+from chalicelib.storage.documents.common import Versioned
+from chalicelib.storage.documents.customer import ConsentState, CustomerDoc, Profile
+from chalicelib.storage.documents.person import PersonDoc
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
 Mode = Literal["keep", "fill", "overwrite"]
@@ -51,10 +54,16 @@ PERSON_ATTEMPTS = 5
 
 @dataclass(frozen=True)
 class Found:
+    """A customer record as read: where it lives, its document and the version a write must still find."""
+
     scope: str
     customer_id: str
-    doc: dict[str, Any]
+    doc: CustomerDoc
     version: int
+
+    @classmethod
+    def of(cls, scope: str, customer_id: str, got: Versioned[CustomerDoc]) -> Found:
+        return cls(scope, customer_id, got.doc, got.version)
 
 
 def not_found() -> ApiError:
@@ -85,7 +94,7 @@ def find(tenant_id: str, customer_id: str) -> Found:
     for scope in catalog.card_scopes(tenant_id):
         got = records.get(scope, customer_id)
         if got is not None:
-            return Found(scope, customer_id, got[0], got[1])
+            return Found.of(scope, customer_id, got)
     raise not_found()
 
 
@@ -98,32 +107,32 @@ def find_by_phone(tenant_id: str, phone: str) -> Found | None:
         customer_id = people.customer_by_phone(scope, phone)
         got = records.get(scope, customer_id) if customer_id else None
         if customer_id and got is not None:
-            return Found(scope, customer_id, got[0], got[1])
+            return Found.of(scope, customer_id, got)
     return None
 
 
-def person(scope: str, customer_id: str) -> dict[str, Any]:
+def person(scope: str, customer_id: str) -> PersonDoc:
+    """The customer's personal fields (an empty profile when none were ever given)."""
     got = people.get_person(scope, customer_id)
-    return got[0] if got else {}
+    return got.doc if got else PersonDoc()
 
 
-def view(found: Found, person_doc: dict[str, Any] | None = None) -> CustomerOut:
+def view(found: Found, person_doc: PersonDoc | None = None) -> CustomerOut:
     doc = found.doc
-    pdoc = person(found.scope, found.customer_id) if person_doc is None else person_doc
-    profile = doc.get("profile") or {}
-    consents = [Consent.model_validate(c) for _, c in sorted((doc.get("consents") or {}).items())]
-    referral = doc.get("referral") or {}
+    pdoc = (person(found.scope, found.customer_id) if person_doc is None else person_doc).dump()
+    profile = doc.profile_or_empty()
+    consents = [Consent.model_validate(c.dump()) for _, c in sorted(doc.consents.items())]
+    referral = doc.referral_or_empty()
     return CustomerOut(
-        customer_id=found.customer_id, status=doc.get("status", "active"),
+        customer_id=found.customer_id, status=doc.status,
         **{k: pdoc.get(k) for k in PERSONAL_FIELDS},
-        tags=profile.get("tags") or [], preferred_channel=profile.get("preferred_channel"),
-        acquisition=profile.get("acquisition"), consents=consents,
-        stats=CustomerStats.model_validate(rules.stats_view(doc.get("stats") or {})),
-        referral=Referral(code=referral.get("code"), referred_by=referral.get("referred_by"),
-                          rewarded_at=referral.get("rewarded_at"),
-                          friends_rewarded=int(referral.get("friends_rewarded", 0))),
-        cards=records.card_numbers(found.scope, found.customer_id), merged_into=doc.get("merged_into"),
-        created_at=doc["created_at"], updated_at=doc.get("updated_at"), erased_at=doc.get("erased_at"))
+        tags=profile.tags or [], preferred_channel=profile.preferred_channel,
+        acquisition=_acquisition(profile), consents=consents,
+        stats=CustomerStats.model_validate(rules.stats_view(doc.stats.dump())),
+        referral=Referral(code=referral.code, referred_by=referral.referred_by, rewarded_at=referral.rewarded_at,
+                          friends_rewarded=referral.friends_rewarded),
+        cards=records.card_numbers(found.scope, found.customer_id), merged_into=doc.merged_into,
+        created_at=doc.created_at, updated_at=doc.updated_at, erased_at=doc.erased_at)
 
 
 def get(tenant_id: str, customer_id: str) -> CustomerOut:
@@ -136,7 +145,7 @@ def find_by_card(tenant_id: str, number: str) -> Found | None:
         if card is not None and card.customer_id:
             got = records.get(scope, card.customer_id)
             if got is not None:
-                return Found(scope, card.customer_id, got[0], got[1])
+                return Found.of(scope, card.customer_id, got)
     return None
 
 
@@ -160,8 +169,8 @@ def search(tenant_id: str, phone: str | None, card: str | None) -> CustomerOut:
 
 # --- creating -----------------------------------------------------------------------------
 
-def _consent_doc(consent: ConsentIn, at: datetime, actor: str) -> dict[str, Any]:
-    return {**consent.model_dump(mode="json"), "at": at.isoformat(), "actor": actor}
+def _consent_doc(consent: ConsentIn, at: datetime, actor: str) -> ConsentState:
+    return ConsentState.load({**consent.model_dump(mode="json"), "at": at.isoformat(), "actor": actor})
 
 
 def _resolve_referrer(scope: str, code: str | None, spec: CustomerCreate) -> str | None:
@@ -171,23 +180,23 @@ def _resolve_referrer(scope: str, code: str | None, spec: CustomerCreate) -> str
     if owner is None:
         raise _unprocessable("unknown_referral_code", "No member has this referral code.", "referral_code")
     referrer = person(scope, owner)
-    same_phone = spec.phone is not None and spec.phone == referrer.get("phone")
-    same_email = spec.email is not None and spec.email == referrer.get("email")
+    same_phone = spec.phone is not None and spec.phone == referrer.phone
+    same_email = spec.email is not None and spec.email == referrer.email
     if same_phone or same_email:
         raise _unprocessable("referral_self", "A member cannot refer themselves.", "referral_code")
     return owner
 
 
-def _new_record(spec: CustomerCreate, referrer: str | None, code: str, at: datetime, actor: str) -> dict[str, Any]:
+def _new_record(spec: CustomerCreate, referrer: str | None, code: str, at: datetime, actor: str) -> CustomerDoc:
     acquisition = spec.acquisition.model_dump(mode="json", exclude_none=True) if spec.acquisition else None
     if acquisition is None and referrer:
         acquisition = {"channel": "referral"}
-    return {
+    return CustomerDoc.load({
         "profile": {"tags": list(spec.tags), "preferred_channel": spec.model_dump(mode="json")["preferred_channel"],
                     "acquisition": acquisition},
-        "consents": {c.kind.value: _consent_doc(c, at, actor) for c in spec.consents},
+        "consents": {c.kind.value: _consent_doc(c, at, actor).dump() for c in spec.consents},
         "referral": {"code": code, "referred_by": referrer, "friends_rewarded": 0},
-    }
+    })
 
 
 def _write_record(tenant_id: str, scope: str, customer_id: str, spec: CustomerCreate, referrer: str | None,
@@ -197,7 +206,7 @@ def _write_record(tenant_id: str, scope: str, customer_id: str, spec: CustomerCr
         code = rules.new_referral_code()
         doc = _new_record(spec, referrer, code, at, actor)
 
-        def build(tx: Tx, doc: dict[str, Any] = doc, code: str = code) -> None:
+        def build(tx: Tx, doc: CustomerDoc = doc, code: str = code) -> None:
             records.add(tx, scope, customer_id, doc, at)
             records.add_referral_code(tx, scope, code, customer_id, at)
             for seq, consent in enumerate(spec.consents):
@@ -241,12 +250,12 @@ def ensure(tenant_id: str, scope: str, spec: CustomerCreate, actor: str, *, mode
         customer_id = people.claim_phone(scope, spec.phone, customer_id, at)
     existing = records.get(scope, customer_id)
     if existing is not None:
-        found = Found(scope, customer_id, existing[0], existing[1])
-        if found.doc.get("status") == "merged" and found.doc.get("merged_into"):
-            got = records.get(scope, found.doc["merged_into"])
+        found = Found.of(scope, customer_id, existing)
+        if found.doc.status == "merged" and found.doc.merged_into:
+            got = records.get(scope, found.doc.merged_into)
             if got is not None:
-                found = Found(scope, found.doc["merged_into"], got[0], got[1])
-        if found.doc.get("status") == "erased":
+                found = Found.of(scope, found.doc.merged_into, got)
+        if found.doc.status == "erased":
             raise conflict("customer_erased", "This customer was erased; their phone cannot be reused yet.", "phone")
         if mode != "keep":
             _update_person(found, _personal(spec), overwrite=mode == "overwrite")
@@ -264,11 +273,11 @@ def _store_person(scope: str, customer_id: str, personal: dict[str, Any], at: da
     """Write the personal fields of a new id; an earlier crashed attempt's copy is completed, not duplicated."""
     for _ in range(PERSON_ATTEMPTS):
         got = people.get_person(scope, customer_id)
-        doc = rules.merge_personal(got[0], personal) if got else dict(personal)
-        if got and doc == got[0]:
+        doc = rules.merge_personal(got.doc.dump(), personal) if got else dict(personal)
+        if got and doc == got.doc.dump():
             return
         try:
-            people.put_person(scope, customer_id, doc, got[1] if got else 0, at)
+            people.put_person(scope, customer_id, PersonDoc.load(doc), got.version if got else 0, at)
             return
         except people.Conflict:
             continue
@@ -296,13 +305,14 @@ def _update_person(found: Found, changes: dict[str, Any], *, overwrite: bool = T
     at = clock.now()
     for _ in range(PERSON_ATTEMPTS):
         got = people.get_person(found.scope, found.customer_id)
-        current, version = got if got else ({}, 0)
+        stored, version = (got.doc, got.version) if got else (PersonDoc(), 0)
+        current = stored.dump()
         if overwrite:
             doc = {k: v for k, v in {**current, **changes}.items() if v is not None}
         else:
             doc = rules.merge_personal(current, {k: v for k, v in changes.items() if v is not None})
         new_phone = doc.get("phone")
-        old_phone = current.get("phone")
+        old_phone = stored.phone
         if new_phone != old_phone and new_phone:
             owner = people.claim_phone(found.scope, new_phone, found.customer_id, at)
             if owner != found.customer_id:
@@ -313,14 +323,15 @@ def _update_person(found: Found, changes: dict[str, Any], *, overwrite: bool = T
                     raise ApiError(409, "phone_taken", f"Customer {owner} already has this phone; merge them with "
                                    f"POST /v1/customers/{found.customer_id}/merge.", [ErrorDetail("phone", owner)])
         if new_phone != old_phone and old_phone:
-            doc["phones"] = [p for p in current.get("phones", [old_phone]) if p != old_phone] or None
+            held = stored.phones if "phones" in stored.model_fields_set else [old_phone]
+            doc["phones"] = [p for p in held or [] if p != old_phone] or None
             doc = {k: v for k, v in doc.items() if v is not None}
         if new_phone:
             doc["phones"] = list(dict.fromkeys([*(doc.get("phones") or []), new_phone]))
         if doc == current:
             return
         try:
-            people.put_person(found.scope, found.customer_id, doc, version, at)
+            people.put_person(found.scope, found.customer_id, PersonDoc.load(doc), version, at)
         except people.Conflict:
             continue
         if old_phone and old_phone != new_phone:
@@ -330,13 +341,13 @@ def _update_person(found: Found, changes: dict[str, Any], *, overwrite: bool = T
 
 
 def _require_active(found: Found) -> None:
-    status = found.doc.get("status", "active")
+    status = found.doc.status
     if status == "erased":
         raise ApiError(410, "customer_erased", "This customer's personal data was erased.",
                        [ErrorDetail("customer_id", "erased")])
     if status == "merged":
-        raise ApiError(409, "customer_merged", f"This customer was merged into {found.doc.get('merged_into')}.",
-                       [ErrorDetail("customer_id", str(found.doc.get("merged_into")))])
+        raise ApiError(409, "customer_merged", f"This customer was merged into {found.doc.merged_into}.",
+                       [ErrorDetail("customer_id", str(found.doc.merged_into))])
 
 
 def _save_sections(found: Found, sections: dict[str, Any], extra: Callable[[Tx, Found], None] | None = None
@@ -353,15 +364,22 @@ def _save_sections(found: Found, sections: dict[str, Any], extra: Callable[[Tx, 
 
         try:
             transactions.write(build)
-            return Found(found.scope, found.customer_id, {**found.doc, **changes}, found.version + 1)
+            return Found(found.scope, found.customer_id, _changed(found.doc, changes), found.version + 1)
         except TransactionFailed as err:
             if not err.condition_failed(0):
                 raise
         got = records.get(found.scope, found.customer_id)
         if got is None:
             raise not_found()
-        found = Found(found.scope, found.customer_id, got[0], got[1])
+        found = Found.of(found.scope, found.customer_id, got)
     raise conflict("customer_changed", "The customer is being changed concurrently; retry.")
+
+
+def _changed(doc: CustomerDoc, sections: dict[str, Any]) -> CustomerDoc:
+    """The document with whole sections replaced, as the write just did; the record's time stays."""
+    changed = CustomerDoc.load({**doc.dump(), **sections})
+    changed.created_at = doc.created_at
+    return changed
 
 
 def update(tenant_id: str, customer_id: str, spec: CustomerUpdate, actor: str) -> CustomerOut:
@@ -370,12 +388,13 @@ def update(tenant_id: str, customer_id: str, spec: CustomerUpdate, actor: str) -
     check_fields(tenant_id, spec.personal())
     _update_person(found, spec.personal())
     sent = spec.model_fields_set
-    profile = dict(found.doc.get("profile") or {})
+    before = found.doc.profile.dump() if found.doc.profile else {}
+    profile = dict(before)
     dumped = spec.model_dump(mode="json", exclude_none=True)
     for name in ("tags", "preferred_channel", "acquisition"):
         if name in sent:
             profile[name] = dumped.get(name)
-    if profile != (found.doc.get("profile") or {}):
+    if profile != before:
         found = _save_sections(found, {"profile": profile})
     audit.put(audit.entry(tenant_id, action="customer.updated", actor=actor, at=clock.now(),
                           target=f"customer:{customer_id}", detail={"fields": ",".join(sorted(sent))}))
@@ -391,8 +410,8 @@ def set_consents(found: Found, consents: list[ConsentIn], actor: str) -> Found:
         for seq, doc in enumerate(docs):
             records.add_consent_event(tx, found.scope, found.customer_id, doc, at, seq)
 
-    current = dict(found.doc.get("consents") or {})
-    current.update({d["kind"]: d for d in docs})
+    current = found.doc.consents_dump()
+    current.update({d.kind: d.dump() for d in docs})
     return _save_sections(found, {"consents": current}, history)
 
 
@@ -422,11 +441,11 @@ def withdraw_by_token(token: str) -> str:
     got = records.get(scope, customer_id)
     if got is None:
         raise ApiError(404, "customer_not_found", "This customer no longer exists.", [ErrorDetail("token", "gone")])
-    found = Found(scope, customer_id, got[0], got[1])
-    consent = (found.doc.get("consents") or {}).get(kind)
-    if consent is not None and not consent.get("granted"):
+    found = Found.of(scope, customer_id, got)
+    consent = found.doc.consents.get(kind)
+    if consent is not None and not consent.granted:
         return kind
-    version = (consent or {}).get("text_version") or privacy(scope).consent_text_version
+    version = (consent.text_version if consent else None) or privacy(scope).consent_text_version
     set_consents(found, [ConsentIn(kind=ConsentKind(kind), granted=False, source="link", text_version=version)], "link")
     return kind
 
@@ -447,12 +466,12 @@ def merge(tenant_id: str, keep_id: str, duplicate_id: str, actor: str) -> Custom
     dup = find(tenant_id, duplicate_id)
     if dup.scope != keep.scope:
         raise _unprocessable("other_scope", "The two customers belong to different programs' bases.", "duplicate_id")
-    if dup.doc.get("status") == "merged" and dup.doc.get("merged_into") != keep_id:
-        raise conflict("customer_merged", f"Customer {duplicate_id} was merged into {dup.doc.get('merged_into')}.",
+    if dup.doc.status == "merged" and dup.doc.merged_into != keep_id:
+        raise conflict("customer_merged", f"Customer {duplicate_id} was merged into {dup.doc.merged_into}.",
                        "duplicate_id")
-    if dup.doc.get("status") == "erased":
+    if dup.doc.status == "erased":
         raise ApiError(410, "customer_erased", "The duplicate was erased.", [ErrorDetail("duplicate_id", "erased")])
-    if dup.doc.get("status") != "merged":
+    if dup.doc.status != "merged":
         _merge_records(keep, dup, actor)
     _merge_people(keep.scope, keep_id, duplicate_id)
     survey_store.move_responses(keep.scope, duplicate_id, keep_id)
@@ -468,7 +487,7 @@ def _merge_records(keep: Found, dup: Found, actor: str) -> None:
             if "ConditionalCheckFailed" not in err.reasons:
                 raise
         keep, dup = _reread(keep), _reread(dup)
-        if dup.doc.get("status") == "merged":
+        if dup.doc.status == "merged":
             return
     raise conflict("customer_changed", "The customers are being changed concurrently; retry.")
 
@@ -476,33 +495,33 @@ def _merge_records(keep: Found, dup: Found, actor: str) -> None:
 def _merge_writes(keep: Found, dup: Found, actor: str, at: datetime) -> Callable[[Tx], None]:
     """The loyalty half of a merge as one transaction: both records (versions and stats guarded) and the cards."""
     cards = [c for c in (loyalty.get_card(dup.scope, n) for n in records.card_numbers(dup.scope, dup.customer_id)) if c]
-    stats = rules.merge_stats(keep.doc.get("stats") or {}, dup.doc.get("stats") or {})
-    consents = rules.merge_consents(keep.doc.get("consents") or {}, dup.doc.get("consents") or {})
-    kp, dp = keep.doc.get("profile") or {}, dup.doc.get("profile") or {}
-    profile = {**kp, "tags": list(dict.fromkeys([*(kp.get("tags") or []), *(dp.get("tags") or [])])),
-               "preferred_channel": kp.get("preferred_channel") or dp.get("preferred_channel"),
-               "acquisition": kp.get("acquisition") or dp.get("acquisition")}
-    referral = dict(keep.doc.get("referral") or {})
-    dref = dup.doc.get("referral") or {}
-    referral["friends_rewarded"] = int(referral.get("friends_rewarded", 0)) + int(dref.get("friends_rewarded", 0))
-    if not referral.get("referred_by") and dref.get("referred_by") not in (None, keep.customer_id):
-        referral["referred_by"] = dref.get("referred_by")
-        referral["rewarded_at"] = dref.get("rewarded_at")
+    stats = rules.merge_stats(keep.doc.stats.dump(), dup.doc.stats.dump())
+    consents = rules.merge_consents(keep.doc.consents_dump(), dup.doc.consents_dump())
+    kp, dp = keep.doc.profile_or_empty(), dup.doc.profile_or_empty()
+    profile = {**kp.dump(), "tags": list(dict.fromkeys([*(kp.tags or []), *(dp.tags or [])])),
+               "preferred_channel": kp.preferred_channel or dp.preferred_channel,
+               "acquisition": _acquisition(kp) or _acquisition(dp)}
+    keep_ref, dref = keep.doc.referral_or_empty(), dup.doc.referral_or_empty()
+    referral = keep_ref.dump()
+    referral["friends_rewarded"] = keep_ref.friends_rewarded + dref.friends_rewarded
+    if not keep_ref.referred_by and dref.referred_by not in (None, keep.customer_id):
+        referral["referred_by"] = dref.referred_by
+        referral["rewarded_at"] = dref.rewarded_at
 
     def build(tx: Tx) -> None:
         records.update(tx, keep.scope, keep.customer_id, keep.version,
                        {"profile": profile, "consents": consents, "referral": referral, "stats": stats,
-                        "updated_at": at.isoformat()}, stats_read=keep.doc.get("stats") or {})
+                        "updated_at": at.isoformat()}, stats_read=keep.doc.stats)
         records.update(tx, dup.scope, dup.customer_id, dup.version,
                        {"status": "merged", "merged_into": keep.customer_id, "updated_at": at.isoformat()},
-                       stats_read=dup.doc.get("stats") or {})
+                       stats_read=dup.doc.stats)
         for card in cards:
             card.customer_id = keep.customer_id
             loyalty.save_card(tx, dup.scope, card, at)
             records.unlink_card(tx, dup.scope, dup.customer_id, card.number)
             records.link_card(tx, dup.scope, keep.customer_id, card.number, card.program_id, at)
-        if dref.get("code"):
-            records.delete_referral_code(tx, dup.scope, dref["code"])
+        if dref.code:
+            records.delete_referral_code(tx, dup.scope, dref.code)
         audit.add(tx, audit.entry(keep.scope, action="customer.merged", actor=actor, at=at,
                                   target=f"customer:{keep.customer_id}",
                                   detail={"duplicate_id": dup.customer_id, "cards": ",".join(c.number for c in cards)}))
@@ -510,11 +529,15 @@ def _merge_writes(keep: Found, dup: Found, actor: str, at: datetime) -> Callable
     return build
 
 
+def _acquisition(profile: Profile) -> dict[str, Any] | None:
+    return profile.acquisition.dump() if profile.acquisition else None
+
+
 def _reread(found: Found) -> Found:
     got = records.get(found.scope, found.customer_id)
     if got is None:
         raise not_found()
-    return Found(found.scope, found.customer_id, got[0], got[1])
+    return Found.of(found.scope, found.customer_id, got)
 
 
 def _merge_people(scope: str, keep_id: str, duplicate_id: str) -> None:
@@ -522,26 +545,24 @@ def _merge_people(scope: str, keep_id: str, duplicate_id: str) -> None:
     dup = people.get_person(scope, duplicate_id)
     if dup is None:
         return
-    dup_doc = dup[0]
+    dup_doc = dup.doc
     at = clock.now()
     for _ in range(PERSON_ATTEMPTS):
         got = people.get_person(scope, keep_id)
-        current, version = got if got else ({}, 0)
-        doc = rules.merge_personal(current, {k: v for k, v in dup_doc.items() if k != "phones"})
-        phones = list(dict.fromkeys([*(current.get("phones") or ([current["phone"]] if current.get("phone") else [])),
-                                     *(dup_doc.get("phones") or ([dup_doc["phone"]] if dup_doc.get("phone") else []))]))
+        current, version = (got.doc, got.version) if got else (PersonDoc(), 0)
+        doc = rules.merge_personal(current.dump(), {k: v for k, v in dup_doc.dump().items() if k != "phones"})
+        phones = list(dict.fromkeys([*current.all_phones(), *dup_doc.all_phones()]))
         if phones:
             doc["phones"] = phones
         try:
-            people.put_person(scope, keep_id, doc, version, at)
+            people.put_person(scope, keep_id, PersonDoc.load(doc), version, at)
             break
         except people.Conflict:
             continue
-    for phone in dup_doc.get("phones") or ([dup_doc["phone"]] if dup_doc.get("phone") else []):
+    for phone in dup_doc.all_phones():
         people.point_phone(scope, phone, keep_id, at)
-    for item in people.items(scope, duplicate_id):
-        if item["kind"] == "answers":
-            people.add_answers(scope, keep_id, item["survey_id"], item["response_id"], item["answers"], item["at"])
+    for item in people.items(scope, duplicate_id).answers:
+        people.add_answers(scope, keep_id, item.doc.survey_id, item.doc.response_id, item.doc.answers, item.at)
     people.erase(scope, duplicate_id, [])
 
 
@@ -551,9 +572,8 @@ def export(tenant_id: str, customer_id: str, actor: str) -> CustomerExport:
     """Everything stored about the customer, as JSON: the data subject's access request."""
     found = find(tenant_id, customer_id)
     at = clock.now()
-    person_items = people.items(found.scope, customer_id)
-    profile = next((i for i in person_items if i["kind"] == "person"), {})
-    personal = {k: v for k, v in profile.items() if k not in ("sk", "kind", "at")}
+    partition = people.items(found.scope, customer_id)
+    personal = partition.profile or PersonDoc()
     cards: list[dict[str, Any]] = []
     truncated = False
     for number in records.card_numbers(found.scope, customer_id):
@@ -569,16 +589,16 @@ def export(tenant_id: str, customer_id: str, actor: str) -> CustomerExport:
         cards.append({"number": number, "program_id": card.program_id if card else None,
                       "status": card.status.value if card else None,
                       "balance": card.wallet.spendable(at) if card else 0, "ledger": entries[:EXPORT_LEDGER_LIMIT]})
-    answers = {(i["survey_id"], i["response_id"]): i["answers"] for i in person_items if i["kind"] == "answers"}
+    answers = {(i.doc.survey_id, i.doc.response_id): i.doc.answers for i in partition.answers}
     responses = []
     for response in survey_store.responses_of(found.scope, customer_id):
-        key = (response.get("survey_id"), response.get("response_id"))
-        responses.append({**response, "answers": {**(response.get("answers") or {}), **answers.pop(key, {})}})
+        key = (response.survey_id, response.response_id)
+        responses.append({**response.exported(), "answers": {**(response.answers or {}), **answers.pop(key, {})}})
     responses += [{"survey_id": s, "response_id": r, "answers": a} for (s, r), a in answers.items()]
     audit.put(audit.entry(tenant_id, action="customer.exported", actor=actor, at=at,
                           target=f"customer:{customer_id}"))
     return CustomerExport(exported_at=at, customer=view(found, personal),
-                          consent_history=[Consent.model_validate(c) for c in
+                          consent_history=[Consent.model_validate(c.dump()) for c in
                                            records.consent_history(found.scope, customer_id)],
                           cards=cards, survey_responses=responses, truncated=truncated)
 
@@ -592,14 +612,14 @@ def erase(tenant_id: str, customer_id: str, reason: str, actor: str) -> Customer
     Repeating the call finishes an erasure interrupted halfway.
     """
     found = find(tenant_id, customer_id)
-    if found.doc.get("status") == "merged":
+    if found.doc.status == "merged":
         _require_active(found)
     pdoc = person(found.scope, customer_id)
-    phones = list(dict.fromkeys([*(pdoc.get("phones") or []), *([pdoc["phone"]] if pdoc.get("phone") else [])]))
-    if found.doc.get("status") != "erased":
+    phones = list(dict.fromkeys([*(pdoc.phones or []), *([pdoc.phone] if pdoc.phone else [])]))
+    if found.doc.status != "erased":
         at = clock.now()
-        acquisition = (found.doc.get("profile") or {}).get("acquisition") or {}
-        code = (found.doc.get("referral") or {}).get("code")
+        acquisition = found.doc.profile_or_empty().acquisition
+        code = found.doc.referral_or_empty().code
 
         def extra(tx: Tx, f: Found) -> None:
             if code:
@@ -607,10 +627,10 @@ def erase(tenant_id: str, customer_id: str, reason: str, actor: str) -> Customer
             audit.add(tx, audit.entry(tenant_id, action="customer.erased", actor=actor, at=at,
                                       target=f"customer:{customer_id}", detail={"reason": reason}))
 
-        referral = {k: v for k, v in (found.doc.get("referral") or {}).items() if k != "code"}
+        referral = {k: v for k, v in found.doc.referral_or_empty().dump().items() if k != "code"}
         found = _save_sections(found, {
             "status": "erased", "erased_at": at.isoformat(), "referral": referral,
-            "profile": {"tags": [], "acquisition": {"channel": acquisition["channel"]} if acquisition else None},
+            "profile": {"tags": [], "acquisition": {"channel": acquisition.channel} if acquisition else None},
         }, extra)
     people.erase(found.scope, customer_id, phones)
-    return view(found, {})
+    return view(found, PersonDoc())

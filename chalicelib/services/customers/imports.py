@@ -53,6 +53,8 @@ from chalicelib.settings import settings
 from chalicelib.storage import audit, loyalty, queues, transactions
 from chalicelib.storage import customers as customer_records
 from chalicelib.storage import imports as store
+from chalicelib.storage.documents.common import Versioned
+from chalicelib.storage.documents.customer_import import ImportJob
 from chalicelib.storage.transactions import Tx
 
 IMPORT_JOB = "customers.import"
@@ -70,10 +72,10 @@ FINISHED = (ImportStatus.DONE, ImportStatus.FAILED)
 
 # --- creating, starting, reading --------------------------------------------------------
 
-def _view(tenant_id: str, doc: dict[str, Any]) -> CustomerImport:
-    fields = {k: v for k, v in doc.items() if k in CustomerImport.model_fields}
-    if doc["status"] in FINISHED and int(doc.get("rejected", 0)) and doc.get("result_ready"):
-        fields["result_url"] = store.result_url(tenant_id, doc["import_id"], RESULT_SECONDS)
+def _view(tenant_id: str, doc: ImportJob) -> CustomerImport:
+    fields = {k: v for k, v in doc.dump().items() if k in CustomerImport.model_fields}
+    if doc.status in FINISHED and doc.rejected and doc.result_ready:
+        fields["result_url"] = store.result_url(tenant_id, doc.import_id, RESULT_SECONDS)
     return CustomerImport.model_validate(fields)
 
 
@@ -90,9 +92,9 @@ def _check_program(tenant_id: str, program_id: str | None) -> None:
         raise ApiError(422, code, f"Program {program_id!r} {issue}.", [ErrorDetail("program_id", issue)])
 
 
-def _new_doc(tenant_id: str, spec: ImportCreate, at: datetime) -> dict[str, Any]:
+def _new_doc(tenant_id: str, spec: ImportCreate, at: datetime) -> ImportJob:
     import_id = f"{at:%Y%m%d-%H%M%S}-{new_id(6)}"
-    return {
+    return ImportJob.load({
         "import_id": import_id, "filename": spec.filename, "status": ImportStatus.AWAITING_UPLOAD.value,
         "program_id": spec.program_id,
         "default_consents": [c.model_dump(mode="json") for c in spec.default_consents],
@@ -102,18 +104,18 @@ def _new_doc(tenant_id: str, spec: ImportCreate, at: datetime) -> dict[str, Any]
         "bytes_done": 0, "bytes_total": 0, "line": 1, "parts": [], "chunks": 0,
         "error": None, "created_at": at.isoformat(), "started_at": None, "completed_at": None,
         "committed_at": at.isoformat(),
-    }
+    })
 
 
-def _record(tenant_id: str, spec: ImportCreate, actor: str) -> dict[str, Any]:
+def _record(tenant_id: str, spec: ImportCreate, actor: str) -> ImportJob:
     _check_program(tenant_id, spec.program_id)
     at = clock.now()
     doc = _new_doc(tenant_id, spec, at)
 
     def build(tx: Tx) -> None:
-        store.add(tx, tenant_id, doc["import_id"], doc, at)
+        store.add(tx, tenant_id, doc.import_id, doc, at)
         audit.add(tx, audit.entry(tenant_id, action="customer_import.created", actor=actor, at=at,
-                                  target=f"customer_import:{doc['import_id']}",
+                                  target=f"customer_import:{doc.import_id}",
                                   detail={"program_id": spec.program_id or ""}))
 
     transactions.write(build)
@@ -123,14 +125,14 @@ def _record(tenant_id: str, spec: ImportCreate, actor: str) -> dict[str, Any]:
 def create(tenant_id: str, spec: ImportCreate, actor: str) -> ImportCreated:
     """The import record and where to PUT the file (a presigned URL, valid 15 minutes)."""
     doc = _record(tenant_id, spec, actor)
-    import_id = doc["import_id"]
+    import_id = doc.import_id
     return ImportCreated(**_view(tenant_id, doc).model_dump(),
                          upload_url=store.upload_url(tenant_id, import_id, UPLOAD_SECONDS),
                          upload_key=store.upload_key(tenant_id, import_id),
                          upload_expires_at=clock.now() + timedelta(seconds=UPLOAD_SECONDS))
 
 
-def _require(tenant_id: str, import_id: str) -> tuple[dict[str, Any], int]:
+def _require(tenant_id: str, import_id: str) -> Versioned[ImportJob]:
     loaded = store.get(tenant_id, import_id) if IMPORT_ID.fullmatch(import_id) else None
     if loaded is None:
         raise not_found("Customer import")
@@ -138,7 +140,7 @@ def _require(tenant_id: str, import_id: str) -> tuple[dict[str, Any], int]:
 
 
 def get(tenant_id: str, import_id: str) -> CustomerImport:
-    return _view(tenant_id, _require(tenant_id, import_id)[0])
+    return _view(tenant_id, _require(tenant_id, import_id).doc)
 
 
 def list_all(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[CustomerImport], str | None]:
@@ -151,21 +153,22 @@ def job_message(tenant_id: str, import_id: str, cursor: int) -> dict[str, Any]:
     return {"job": IMPORT_JOB, "tenant_id": tenant_id, "import_id": import_id, "cursor": cursor}
 
 
-def _fail(tenant_id: str, doc: dict[str, Any], version: int, error: str) -> None:
+def _fail(tenant_id: str, doc: ImportJob, version: int, error: str) -> None:
     at = clock.now()
-    doc.update(status=ImportStatus.FAILED.value, error=error, completed_at=at.isoformat())
-    store.save(tenant_id, doc["import_id"], doc, version, at)
+    doc.status, doc.error, doc.completed_at = ImportStatus.FAILED.value, error, at.isoformat()
+    store.save(tenant_id, doc.import_id, doc, version, at)
 
 
-def _begin(tenant_id: str, import_id: str, actor: str) -> tuple[dict[str, Any], bool]:
+def _begin(tenant_id: str, import_id: str, actor: str) -> tuple[ImportJob, bool]:
     """Check the uploaded file's header and mark the import queued: (doc, whether this call began it).
 
     An import already queued or running is left as it is (the caller may
     queue another message: a lost one is then replaced, a duplicate is
     harmless); a finished one is a 409.
     """
-    doc, version = _require(tenant_id, import_id)
-    status = ImportStatus(doc["status"])
+    loaded = _require(tenant_id, import_id)
+    doc, version = loaded.doc, loaded.version
+    status = ImportStatus(doc.status)
     if status in (ImportStatus.QUEUED, ImportStatus.RUNNING):
         return doc, False
     if status in FINISHED:
@@ -183,25 +186,25 @@ def _begin(tenant_id: str, import_id: str, actor: str) -> tuple[dict[str, Any], 
             sample = store.read_upload(tenant_id, import_id, etag, 0, rules.HEADER_SAMPLE_BYTES - 1)
         except store.FileChanged:
             raise conflict("upload_changed", "The file was replaced while starting; start again.") from None
-        header = rules.read_header(sample, size, doc.get("overrides") or {})
+        header = rules.read_header(sample, size, doc.overrides or {})
         if header.unknown:
             problem = ("unknown columns: " + ", ".join(header.unknown)
                        + " (map them with `columns`, or `skip` them)")
         elif header.problems:
             problem = "; ".join(header.problems)
     if problem is not None:
-        doc["bytes_total"] = size
+        doc.bytes_total = size
         _fail(tenant_id, doc, version, problem)
         details = [ErrorDetail(f"columns.{name}", "unknown column") for name in header.unknown] if header else []
         raise ApiError(422, "unknown_columns" if header and header.unknown else "bad_file",
                        f"The import cannot start: {problem}.", details or [ErrorDetail("file", problem)])
     assert header is not None
     at = clock.now()
-    doc.update(status=ImportStatus.QUEUED.value, bytes_total=size, etag=etag, bytes_done=header.length, line=2,
-               encoding=header.encoding, delimiter=header.delimiter, columns=list(header.columns),
-               started_at=at.isoformat(), committed_at=at.isoformat())
+    doc.status, doc.bytes_total, doc.etag, doc.bytes_done = ImportStatus.QUEUED.value, size, etag, header.length
+    doc.line, doc.encoding, doc.delimiter = 2, header.encoding, header.delimiter
+    doc.columns, doc.started_at, doc.committed_at = list(header.columns), at.isoformat(), at.isoformat()
     if not store.save(tenant_id, import_id, doc, version, at):
-        return _require(tenant_id, import_id)[0], False
+        return _require(tenant_id, import_id).doc, False
     audit.put(audit.entry(tenant_id, action="customer_import.started", actor=actor, at=at,
                           target=f"customer_import:{import_id}", detail={"bytes": str(size)}))
     return doc, True
@@ -210,14 +213,14 @@ def _begin(tenant_id: str, import_id: str, actor: str) -> tuple[dict[str, Any], 
 def start(tenant_id: str, import_id: str, actor: str) -> tuple[int, CustomerImport]:
     """202: queued for the jobs worker (again, if it was queued already: a lost message is replaced)."""
     doc, _ = _begin(tenant_id, import_id, actor)
-    queues.send(settings.jobs_queue, job_message(tenant_id, import_id, int(doc["bytes_done"])))
+    queues.send(settings.jobs_queue, job_message(tenant_id, import_id, doc.bytes_done))
     return 202, _view(tenant_id, doc)
 
 
 def inline(tenant_id: str, spec: ImportInline, actor: str) -> tuple[int, CustomerImport]:
     """A small file in the body: stored like an upload, then imported within the request."""
     doc = _record(tenant_id, spec, actor)
-    import_id = doc["import_id"]
+    import_id = doc.import_id
     store.put_upload(tenant_id, import_id, spec.csv.encode("utf-8"))
     _begin(tenant_id, import_id, actor)
     try:
@@ -247,14 +250,14 @@ class _Chunk:
 @dataclass
 class _Run:
     tenant_id: str
-    doc: dict[str, Any]
+    doc: ImportJob
     ctx: rules.RowContext
     committed_at: datetime
     seen: set[str] = field(default_factory=set)
 
     @property
     def import_id(self) -> str:
-        return str(self.doc["import_id"])
+        return self.doc.import_id
 
     @property
     def actor(self) -> str:
@@ -274,9 +277,9 @@ def _created_here(run: _Run, customer_id: str) -> bool:
     got = customer_records.get(run.tenant_id, customer_id)
     if got is None:
         return False
-    acquisition = (got[0].get("profile") or {}).get("acquisition") or {}
-    created_at = got[0].get("created_at")
-    return (acquisition.get("channel") == "import" and acquisition.get("source") == run.import_id
+    acquisition = got.doc.profile_or_empty().acquisition
+    created_at = got.doc.created_at
+    return (acquisition is not None and acquisition.channel == "import" and acquisition.source == run.import_id
             and isinstance(created_at, datetime) and created_at > run.committed_at)
 
 
@@ -288,7 +291,7 @@ def _card_for(run: _Run, number: str, phone: str) -> tuple[CardIssue | None, str
         if owner == card.customer_id:
             return None, None
         return None, "card_number: the card belongs to another customer"
-    program_id = card.program_id if card is not None else run.doc.get("program_id")
+    program_id = card.program_id if card is not None else run.doc.program_id
     if card is None and not luhn_valid(number):
         return None, "card_number: fails its Luhn check digit"
     if program_id is None:
@@ -315,7 +318,7 @@ def _import_row(run: _Run, chunk: _Chunk, customer: CustomerCreate, card_number:
     if registration is not None:
         cards.issue(run.tenant_id, registration, run.actor)
         issued += 1
-    program_id = run.doc.get("program_id")
+    program_id = run.doc.program_id
     if program_id and not any(p == program_id for _, p in customer_records.card_links(run.tenant_id, customer_id)):
         cards.issue(run.tenant_id, CardIssue(program_id=program_id, customer=CustomerCreate(phone=customer.phone)),
                     run.actor)
@@ -327,8 +330,8 @@ def _import_row(run: _Run, chunk: _Chunk, customer: CustomerCreate, card_number:
 
 
 def _row(run: _Run, chunk: _Chunk, record: rules.RawRecord) -> None:
-    delimiter = str(run.doc["delimiter"])
-    text = rules.decode(record.raw, str(run.doc["encoding"]))
+    delimiter = str(run.doc.delimiter)
+    text = rules.decode(record.raw, str(run.doc.encoding))
     shown = text if text is not None else record.raw.decode("utf-8", errors="replace")
     if record.too_long:
         chunk.rejected.append((record.line, shown[:200], f"row: longer than {rules.MAX_ROW_BYTES} bytes"))
@@ -341,7 +344,7 @@ def _row(run: _Run, chunk: _Chunk, record: rules.RawRecord) -> None:
     except csv.Error as exc:
         chunk.rejected.append((record.line, text, f"row: malformed CSV ({exc})"))
         return
-    parsed = rules.parse_row(values, run.doc["columns"], run.ctx)
+    parsed = rules.parse_row(values, run.doc.columns or [], run.ctx)
     if parsed.customer is None:
         chunk.rejected.append((record.line, text, "; ".join(parsed.errors)))
         return
@@ -358,9 +361,9 @@ def _row(run: _Run, chunk: _Chunk, record: rules.RawRecord) -> None:
 def _run_chunk(run: _Run) -> _Chunk:
     """Rows from the committed offset: `CHUNK_ROWS` records or `CHUNK_BYTES`, whichever ends first."""
     doc = run.doc
-    start, rows_before = int(doc["bytes_done"]), int(doc["rows"])
-    chunk = _Chunk(end=start, line=int(doc["line"]))
-    stream = store.Stream(run.tenant_id, run.import_id, str(doc["etag"]), start)
+    start, rows_before = doc.bytes_done, doc.rows
+    chunk = _Chunk(end=start, line=doc.line)
+    stream = store.Stream(run.tenant_id, run.import_id, str(doc.etag), start)
     try:
         for count, record in enumerate(rules.records(stream.chunks(), start, chunk.line)):
             if count >= CHUNK_ROWS or record.start - start >= CHUNK_BYTES:
@@ -378,49 +381,50 @@ def _run_chunk(run: _Run) -> _Chunk:
 
 
 def _commit(run: _Run, version: int, chunk: _Chunk) -> bool:
-    doc = dict(run.doc)
-    number = int(doc["chunks"]) + 1
+    doc = run.doc.model_copy(deep=True)
+    number = doc.chunks + 1
     if chunk.rejected:
         store.put_part(run.tenant_id, run.import_id, number,
-                       rules.result_lines(chunk.rejected, str(doc["delimiter"])))
-        doc["parts"] = [*doc["parts"], number]
+                       rules.result_lines(chunk.rejected, str(doc.delimiter)))
+        doc.parts = [*doc.parts, number]
     at = clock.now()
-    doc.update(status=ImportStatus.RUNNING.value, chunks=number, bytes_done=chunk.end, line=chunk.line,
-               rows=int(doc["rows"]) + chunk.rows, created=int(doc["created"]) + chunk.created,
-               updated=int(doc["updated"]) + chunk.updated, rejected=int(doc["rejected"]) + len(chunk.rejected),
-               cards_issued=int(doc["cards_issued"]) + chunk.cards_issued, committed_at=at.isoformat())
+    doc.status, doc.chunks, doc.bytes_done, doc.line = ImportStatus.RUNNING.value, number, chunk.end, chunk.line
+    doc.rows, doc.created = doc.rows + chunk.rows, doc.created + chunk.created
+    doc.updated, doc.rejected = doc.updated + chunk.updated, doc.rejected + len(chunk.rejected)
+    doc.cards_issued, doc.committed_at = doc.cards_issued + chunk.cards_issued, at.isoformat()
     if chunk.over_limit_at is not None:
-        doc["error"] = (f"The file has more than {rules.MAX_ROWS} rows: the rows from line {chunk.over_limit_at} "
-                        "on were not imported.")
+        doc.error = (f"The file has more than {rules.MAX_ROWS} rows: the rows from line {chunk.over_limit_at} "
+                     "on were not imported.")
     return store.save(run.tenant_id, run.import_id, doc, version, at)
 
 
-def _finish(tenant_id: str, doc: dict[str, Any], version: int) -> bool:
+def _finish(tenant_id: str, doc: ImportJob, version: int) -> bool:
     """Join the result parts into result.csv (UTF-8 with a BOM, which Excel needs) and close the import."""
-    import_id = str(doc["import_id"])
-    parts = [int(p) for p in doc["parts"]]
+    import_id = doc.import_id
+    parts = [int(p) for p in doc.parts]
     if parts:
-        head = rules.BOM + rules.result_head(str(doc["delimiter"])).encode("utf-8")
+        head = rules.BOM + rules.result_head(str(doc.delimiter)).encode("utf-8")
         store.join_result(tenant_id, import_id, head, parts)
     at = clock.now()
-    failed = bool(doc.get("error"))
-    doc.update(status=(ImportStatus.FAILED if failed else ImportStatus.DONE).value, completed_at=at.isoformat(),
-               result_ready=bool(parts))
+    failed = bool(doc.error)
+    doc.status = (ImportStatus.FAILED if failed else ImportStatus.DONE).value
+    doc.completed_at, doc.result_ready = at.isoformat(), bool(parts)
     if not store.save(tenant_id, import_id, doc, version, at):
         return False
     if parts:
         store.delete_parts(tenant_id, import_id, parts)
     audit.put(audit.entry(tenant_id, action="customer_import.finished", actor=f"import:{import_id}", at=at,
                           target=f"customer_import:{import_id}",
-                          detail={k: str(doc[k]) for k in ("status", "rows", "created", "updated", "rejected")}))
+                          detail={"status": doc.status, "rows": str(doc.rows), "created": str(doc.created),
+                                  "updated": str(doc.updated), "rejected": str(doc.rejected)}))
     logger.info("customer import finished", extra={"tenant_id": tenant_id, "import_id": import_id,
-                                                   "status": doc["status"]})
+                                                   "status": doc.status})
     return True
 
 
-def _context(tenant_id: str, doc: dict[str, Any]) -> rules.RowContext:
-    return rules.RowContext(import_id=str(doc["import_id"]), consent_text_version=str(doc["consent_text_version"]),
-                            default_consents=list(doc.get("default_consents") or []),
+def _context(tenant_id: str, doc: ImportJob) -> rules.RowContext:
+    return rules.RowContext(import_id=doc.import_id, consent_text_version=doc.consent_text_version,
+                            default_consents=list(doc.default_consents or []),
                             disabled=frozenset(customers.privacy(tenant_id).disabled_fields))
 
 
@@ -437,24 +441,24 @@ def process(tenant_id: str, import_id: str, budget_seconds: float | None) -> boo
         if loaded is None:
             logger.warning("customer import gone; job dropped", extra={"tenant_id": tenant_id, "import_id": import_id})
             return True
-        doc, version = loaded
-        status = ImportStatus(doc["status"])
+        doc, version = loaded.doc, loaded.version
+        status = ImportStatus(doc.status)
         if status in FINISHED or status is ImportStatus.AWAITING_UPLOAD:
             return True
-        if doc.get("error") or int(doc["bytes_done"]) >= int(doc["bytes_total"]):
+        if doc.error or doc.bytes_done >= doc.bytes_total:
             if _finish(tenant_id, doc, version):
                 return True
             continue
         if chunks_done and deadline is not None and time.monotonic() >= deadline:
             return False
         ctx = ctx or _context(tenant_id, doc)
-        run = _Run(tenant_id, doc, ctx, datetime.fromisoformat(str(doc["committed_at"])))
+        run = _Run(tenant_id, doc, ctx, datetime.fromisoformat(doc.committed_at))
         try:
             chunk = _run_chunk(run)
         except store.FileChanged:
             _fail(tenant_id, doc, version, "the uploaded file was replaced after the import started")
             continue
-        if chunk.end == int(doc["bytes_done"]) and chunk.over_limit_at is None:
+        if chunk.end == doc.bytes_done and chunk.over_limit_at is None:
             _fail(tenant_id, doc, version, "the uploaded file is shorter than when the import started")
             continue
         if _commit(run, version, chunk):
@@ -467,5 +471,5 @@ def handle_job(message: dict[str, Any]) -> None:
     tenant_id, import_id = str(message["tenant_id"]), str(message["import_id"])
     if not process(tenant_id, import_id, BUDGET_SECONDS):
         loaded = store.get(tenant_id, import_id)
-        cursor = int(loaded[0]["bytes_done"]) if loaded else 0
+        cursor = loaded.doc.bytes_done if loaded else 0
         queues.send(settings.jobs_queue, job_message(tenant_id, import_id, cursor))

@@ -23,6 +23,7 @@ from chalicelib.services.pos import cards
 from chalicelib.services.pos.purchases import Located
 from chalicelib.storage import customers as records
 from chalicelib.storage import loyalty
+from chalicelib.storage.documents.person import PersonDoc
 
 RECENT_ENTRIES = 20
 
@@ -62,8 +63,8 @@ def mask_email(email: str | None) -> str | None:
     return f"{local[:1]}***@{domain}"
 
 
-def _name(person: dict) -> str | None:
-    parts = [person.get(k) for k in ("first_name", "middle_name", "last_name")]
+def _name(person: PersonDoc) -> str | None:
+    parts = [person.first_name, person.middle_name, person.last_name]
     return " ".join(p for p in parts if p) or None
 
 
@@ -101,7 +102,7 @@ def lookup(tenant_id: str, phone: str | None, card: str | None) -> SupportView:
             entries, _ = loyalty.list_entries(found.scope, number, RECENT_ENTRIES, None)
             recent += [(number, cards.redacted(e, tenant_id)) for e in entries]
     recent.sort(key=lambda pair: pair[1].at, reverse=True)
-    consents = [Consent.model_validate(c) for _, c in sorted((found.doc.get("consents") or {}).items())]
-    return SupportView(customer_id=found.customer_id, name=_name(person), phone=mask_phone(person.get("phone")),
-                       email=mask_email(person.get("email")), status=str(found.doc.get("status", "active")),
+    consents = [Consent.model_validate(c.dump()) for _, c in sorted(found.doc.consents.items())]
+    return SupportView(customer_id=found.customer_id, name=_name(person), phone=mask_phone(person.phone),
+                       email=mask_email(person.email), status=found.doc.status,
                        consents=consents, cards=views, recent=recent[:RECENT_ENTRIES])

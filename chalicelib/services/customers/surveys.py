@@ -69,6 +69,8 @@ from chalicelib.storage import audit, directory, loyalty, people
 from chalicelib.storage import coupons as coupon_store
 from chalicelib.storage import customers as customer_records
 from chalicelib.storage import surveys as store
+from chalicelib.storage.documents.common import Versioned
+from chalicelib.storage.documents.survey import ResponseDoc, RewardMarker, SurveyDoc, SurveyReward
 
 INVITATION_PURPOSE = "survey"
 INVITATION_DAYS = 30
@@ -85,16 +87,16 @@ def _unprocessable(code: str, message: str, field_name: str) -> ApiError:
     return ApiError(422, code, message, [ErrorDetail(field_name, message)])
 
 
-def _questions(doc: dict[str, Any]) -> list[Question]:
+def _questions(doc: SurveyDoc) -> list[Question]:
     # Not strict: the stored document holds enum values as JSON text.
-    return [Question.model_validate(q, strict=False) for q in doc["questions"]]
+    return [Question.model_validate(q, strict=False) for q in doc.questions]
 
 
-def _view(doc: dict[str, Any]) -> Survey:
-    return Survey.model_validate(doc)
+def _view(doc: SurveyDoc) -> Survey:
+    return Survey.model_validate(doc.dump())
 
 
-def _require(tenant_id: str, survey_id: str) -> tuple[dict[str, Any], int]:
+def _require(tenant_id: str, survey_id: str) -> Versioned[SurveyDoc]:
     loaded = store.get_survey(tenant_id, survey_id) if is_slug(survey_id) else None
     if loaded is None:
         raise _not_found()
@@ -119,9 +121,9 @@ def _check_reward(tenant_id: str, spec: SurveyDefinition) -> None:
         raise _unprocessable("unknown_campaign", "This coupon campaign does not exist.", "reward.campaign_id")
 
 
-def _doc(survey_id: str, spec: SurveyDefinition, created_at: str, updated_at: str | None) -> dict[str, Any]:
+def _doc(survey_id: str, spec: SurveyDefinition, created_at: str, updated_at: str | None) -> SurveyDoc:
     body = spec.model_dump(mode="json", exclude={"id"})
-    return {**body, "id": survey_id, "created_at": created_at, "updated_at": updated_at}
+    return SurveyDoc.load({**body, "id": survey_id, "created_at": created_at, "updated_at": updated_at})
 
 
 def create(tenant_id: str, spec: SurveyCreate, actor: str) -> tuple[int, Survey]:
@@ -136,7 +138,7 @@ def create(tenant_id: str, spec: SurveyCreate, actor: str) -> tuple[int, Survey]
 
 
 def get(tenant_id: str, survey_id: str) -> Survey:
-    return _view(_require(tenant_id, survey_id)[0])
+    return _view(_require(tenant_id, survey_id).doc)
 
 
 def list_all(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Survey], str | None]:
@@ -147,7 +149,8 @@ def list_all(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Surve
 def replace(tenant_id: str, survey_id: str, spec: SurveyDefinition, actor: str) -> Survey:
     """Replace the definition. Once it has responses, existing questions keep their meaning (see the domain rule)."""
     _check_reward(tenant_id, spec)
-    doc, version = _require(tenant_id, survey_id)
+    loaded = _require(tenant_id, survey_id)
+    doc, version = loaded.doc, loaded.version
     if store.counters(tenant_id, survey_id).get(rules.TOTAL, 0) > 0:
         problems = rules.incompatible_changes(_questions(doc), list(spec.questions))
         if problems:
@@ -155,7 +158,7 @@ def replace(tenant_id: str, survey_id: str, spec: SurveyDefinition, actor: str) 
                            "reworded and options or questions added, but not removed or retyped.",
                            [ErrorDetail(f, issue) for f, issue in problems])
     at = clock.now()
-    new_doc = _doc(survey_id, spec, doc["created_at"], at.isoformat())
+    new_doc = _doc(survey_id, spec, doc.created_at, at.isoformat())
     entry = audit.entry(tenant_id, action="survey.updated", actor=actor, at=at, target=f"survey:{survey_id}",
                         detail={"status": spec.status.value, "questions": str(len(spec.questions))})
     if not store.replace_survey(tenant_id, survey_id, new_doc, version, at, entry):
@@ -165,7 +168,7 @@ def replace(tenant_id: str, survey_id: str, spec: SurveyDefinition, actor: str) 
 
 def results(tenant_id: str, survey_id: str) -> SurveyResults:
     """Aggregates only: counts per option, rating averages, NPS; never an individual answer."""
-    doc, _ = _require(tenant_id, survey_id)
+    doc = _require(tenant_id, survey_id).doc
     summary = rules.results(_questions(doc), store.counters(tenant_id, survey_id))
     return SurveyResults.model_validate({"survey_id": survey_id, **summary})
 
@@ -177,13 +180,13 @@ def responses(tenant_id: str, survey_id: str, limit: int, cursor: str | None
     rows, next_cursor = store.list_responses(tenant_id, survey_id, limit, cursor)
     out = []
     for row in rows:
-        scope, customer_id = str(row.get("scope") or tenant_id), row.get("customer_id")
-        personal = (people.get_answers(scope, str(customer_id), survey_id, str(row["response_id"])) or {}
+        scope, customer_id = str(row.scope or tenant_id), row.customer_id
+        personal = (people.get_answers(scope, str(customer_id), survey_id, row.response_id) or {}
                     if customer_id else {})
         out.append(SurveyResponse(
-            response_id=row["response_id"], survey_id=survey_id, customer_id=customer_id, at=row["at"],
-            answers={**(row.get("answers") or {}), **personal}, receipt_id=row.get("receipt_id"),
-            store_id=row.get("store_id"), reward=row.get("reward")))
+            response_id=row.response_id, survey_id=survey_id, customer_id=customer_id, at=row.at,
+            answers={**(row.answers or {}), **personal}, receipt_id=row.receipt_id,
+            store_id=row.store_id, reward=row.reward))
     return out, next_cursor
 
 
@@ -191,10 +194,10 @@ def responses(tenant_id: str, survey_id: str, limit: int, cursor: str | None
 
 def invite(tenant_id: str, survey_id: str, body: InvitationIn) -> tuple[int, Invitation]:
     """A signed link for the customer of a receipt to rate it (mailings send it)."""
-    doc, _ = _require(tenant_id, survey_id)
-    if doc["kind"] != SurveyKind.FEEDBACK.value:
+    doc = _require(tenant_id, survey_id).doc
+    if doc.kind != SurveyKind.FEEDBACK.value:
         raise _unprocessable("not_a_feedback_survey", "Invitations are for feedback surveys.", "survey_id")
-    if doc["status"] == SurveyStatus.CLOSED.value:
+    if doc.status == SurveyStatus.CLOSED.value:
         raise conflict("survey_closed", "This survey is closed.")
     receipt = loyalty.get_receipt(tenant_id, body.receipt_id)
     if receipt is None:
@@ -213,7 +216,7 @@ def invite(tenant_id: str, survey_id: str, body: InvitationIn) -> tuple[int, Inv
 
 # --- the public form --------------------------------------------------------------------------------
 
-def _open_survey(tenant_id: str, survey_id: str, at: datetime) -> dict[str, Any]:
+def _open_survey(tenant_id: str, survey_id: str, at: datetime) -> SurveyDoc:
     """An active survey in its window; an unknown or inactive tenant and a draft look like an unknown survey."""
     if not (is_slug(tenant_id) and is_slug(survey_id)):
         raise _not_found()
@@ -221,15 +224,15 @@ def _open_survey(tenant_id: str, survey_id: str, at: datetime) -> dict[str, Any]
     if tenant is None or tenant.status is not TenantStatus.ACTIVE:
         raise _not_found()
     loaded = store.get_survey(tenant_id, survey_id)
-    if loaded is None or loaded[0]["status"] == SurveyStatus.DRAFT.value:
+    if loaded is None or loaded.doc.status == SurveyStatus.DRAFT.value:
         raise _not_found()
-    doc = loaded[0]
-    if doc["status"] == SurveyStatus.CLOSED.value:
+    doc = loaded.doc
+    if doc.status == SurveyStatus.CLOSED.value:
         raise conflict("survey_closed", "This survey is closed.")
-    if doc.get("starts_at") and at < datetime.fromisoformat(doc["starts_at"]):
-        raise conflict("survey_not_started", f"This survey opens at {doc['starts_at']}.")
-    if doc.get("ends_at") and at >= datetime.fromisoformat(doc["ends_at"]):
-        raise conflict("survey_ended", f"This survey ended at {doc['ends_at']}.")
+    if doc.starts_at and at < datetime.fromisoformat(doc.starts_at):
+        raise conflict("survey_not_started", f"This survey opens at {doc.starts_at}.")
+    if doc.ends_at and at >= datetime.fromisoformat(doc.ends_at):
+        raise conflict("survey_ended", f"This survey ended at {doc.ends_at}.")
     return doc
 
 
@@ -241,10 +244,10 @@ def public(tenant_id: str, survey_id: str) -> PublicSurvey:
                                 scale=(q.scale or rules.DEFAULT_SCALE) if q.type == "rating" else None,
                                 consent_kind=q.consent_kind, consent_text_version=q.consent_text_version)
                  for q in _questions(doc)]
-    return PublicSurvey(tenant_id=tenant_id, survey_id=survey_id, title=doc["title"],
-                        description=doc.get("description"), kind=doc["kind"], questions=questions,
-                        reward=rules.reward_text(doc["reward"]), ends_at=doc.get("ends_at"),
-                        verify_phone=bool(doc.get("verify_phone", True)))
+    return PublicSurvey(tenant_id=tenant_id, survey_id=survey_id, title=doc.title,
+                        description=doc.description, kind=doc.kind, questions=questions,
+                        reward=rules.reward_text(doc.reward.dump()), ends_at=doc.ends_at,
+                        verify_phone=bool(doc.verify_phone))
 
 
 def _count_hit(tenant_id: str, survey_id: str, source_ip: str, limit: int, at: datetime) -> None:
@@ -292,10 +295,10 @@ def _invited(tenant_id: str, survey_id: str, token: str, at: datetime) -> tuple[
                        [ErrorDetail("invitation", "invalid or expired")])
     scope, customer_id = str(receipt.doc.card_scope or tenant_id), str(claims["c"])
     got = customer_records.get(scope, customer_id)
-    if got is not None and got[0].get("status") == "merged" and got[0].get("merged_into"):
-        customer_id = str(got[0]["merged_into"])
+    if got is not None and got.doc.status == "merged" and got.doc.merged_into:
+        customer_id = got.doc.merged_into
         got = customer_records.get(scope, customer_id)
-    if got is None or got[0].get("status") == "erased":
+    if got is None or got.doc.status == "erased":
         raise ApiError(400, "invalid_invitation", "This invitation's customer no longer exists.",
                        [ErrorDetail("invitation", "customer gone")])
     return scope, customer_id, receipt_id, receipt.doc.store_id
@@ -325,7 +328,7 @@ def respond(tenant_id: str, survey_id: str, body: ResponseIn, source_ip: str) ->
     """
     at = clock.now()
     doc = _open_survey(tenant_id, survey_id, at)
-    _count_hit(tenant_id, survey_id, source_ip, int(doc["rate_limit_per_hour"]), at)
+    _count_hit(tenant_id, survey_id, source_ip, doc.rate_limit_per_hour, at)
     questions = _questions(doc)
     checked = rules.check_answers(questions, body.answers, at.date())
     if checked.errors:
@@ -342,16 +345,16 @@ def respond(tenant_id: str, survey_id: str, body: ResponseIn, source_ip: str) ->
     if personal and who.customer_id is not None:
         people.add_answers(who.scope, who.customer_id, survey_id, who.response_id, personal, at)
     unrewarded = RewardOut(granted=False, reason=who.unrewarded) if who.unrewarded else None
-    summary = {"survey_id": survey_id, "response_id": who.response_id, "customer_id": who.customer_id,
-               "scope": who.scope, "answers": plain, "receipt_id": who.receipt_id, "store_id": who.store_id,
-               "reward": unrewarded.model_dump(mode="json") if unrewarded else None}
+    summary = ResponseDoc(survey_id=survey_id, response_id=who.response_id, customer_id=who.customer_id,
+                          scope=who.scope, answers=plain, receipt_id=who.receipt_id, store_id=who.store_id,
+                          reward=unrewarded.model_dump(mode="json") if unrewarded else None)
     shard = int(hashlib.sha256(who.response_id.encode()).hexdigest(), 16) % store.SHARDS
     if not store.record_response(tenant_id, who.scope, who.customer_id, survey_id, who.response_id, summary,
                                  rules.counter_keys(questions, kept), shard, who.receipt_id, at):
         raise _already_answered(body)
     if who.verification_id is not None:
         verification.finish(tenant_id, who.verification_id)
-    reward = unrewarded or _rewarded(tenant_id, survey_id, who, doc["reward"])
+    reward = unrewarded or _rewarded(tenant_id, survey_id, who, doc.reward)
     from chalicelib.services.integrations import webhooks
 
     webhooks.survey_completed(tenant_id, summary, reward)
@@ -366,7 +369,7 @@ def _already_answered(body: ResponseIn) -> ApiError:
                     "phone again.", "phone_verification")
 
 
-def _rewarded(tenant_id: str, survey_id: str, who: Respondent, spec: dict[str, Any]) -> RewardOut:
+def _rewarded(tenant_id: str, survey_id: str, who: Respondent, spec: SurveyReward) -> RewardOut:
     assert who.customer_id is not None
     reward = _reward(tenant_id, who.scope, who.customer_id, survey_id, spec, f"survey:{survey_id}")
     store.set_response_reward(who.scope, who.customer_id, survey_id, who.response_id, reward.model_dump(mode="json"))
@@ -409,9 +412,9 @@ def _verified_respondent(tenant_id: str, survey_id: str, proof: str, profile: ru
     return Respondent(tenant_id, customer_id, response_id, verification_id=verification_id)
 
 
-def _unidentified_respondent(tenant_id: str, doc: dict[str, Any], questions: list[Question]) -> Respondent:
+def _unidentified_respondent(tenant_id: str, doc: SurveyDoc, questions: list[Question]) -> Respondent:
     """Nobody in particular: kept as answers only, or refused where the survey only takes known respondents."""
-    if not doc.get("verify_phone", True):
+    if not doc.verify_phone:
         return Respondent(tenant_id, None, new_id(), unrewarded="anonymous")
     if any(q.maps_to is not None and q.maps_to.value == "phone" for q in questions):
         return Respondent(tenant_id, None, new_id(), unrewarded="phone_not_verified")
@@ -432,7 +435,7 @@ def _card_of(tenant_id: str, scope: str, customer_id: str, program_id: str, acto
     owned = sorted(n for n, p in customer_records.card_links(scope, customer_id) if p == program_id)
     if owned:
         return owned[0]
-    phone = customers.person(scope, customer_id).get("phone")
+    phone = customers.person(scope, customer_id).phone
     if not phone:
         raise _unprocessable("customer_has_no_phone", "A card is issued to a customer identified by phone.",
                              "reward")
@@ -440,42 +443,43 @@ def _card_of(tenant_id: str, scope: str, customer_id: str, program_id: str, acto
     return card.number
 
 
-def _grant(tenant_id: str, scope: str, customer_id: str, survey_id: str, spec: dict[str, Any],
+def _grant(tenant_id: str, scope: str, customer_id: str, survey_id: str, spec: SurveyReward,
            actor: str) -> RewardOut:
-    kind = spec["kind"]
+    kind = spec.kind
     if kind == "card":
         return RewardOut(granted=True, kind=kind,
-                         card_number=_card_of(tenant_id, scope, customer_id, spec["program_id"], actor))
+                         card_number=_card_of(tenant_id, scope, customer_id, str(spec.program_id), actor))
     if kind == "points":
-        number = _card_of(tenant_id, scope, customer_id, spec["program_id"], actor)
-        points = int(spec["points"])
+        number = _card_of(tenant_id, scope, customer_id, str(spec.program_id), actor)
+        points = int(spec.points or 0)
         cards.adjust(tenant_id, number, AdjustmentIn(adjustment_id=_adjustment_id(survey_id, customer_id),
                                                      points=points, reason=f"survey {survey_id}"), actor)
         return RewardOut(granted=True, kind=kind, card_number=number, points=points)
-    code = coupons.grant_code(tenant_id, spec["campaign_id"], customer_id, f"survey:{survey_id}:{customer_id}",
+    code = coupons.grant_code(tenant_id, str(spec.campaign_id), customer_id, f"survey:{survey_id}:{customer_id}",
                               clock.now())
     return RewardOut(granted=True, kind=kind, coupon_code=code)
 
 
-def _reward(tenant_id: str, scope: str, customer_id: str, survey_id: str, spec: dict[str, Any],
+def _reward(tenant_id: str, scope: str, customer_id: str, survey_id: str, spec: SurveyReward,
             actor: str) -> RewardOut:
     """The survey's reward for this customer, exactly once (see the module docstring for the ordering)."""
-    kind = spec.get("kind", "none")
+    kind = spec.kind
     if kind == "none":
         return RewardOut(granted=False, reason="no_reward")
     at = clock.now()
-    marker = {"status": "pending", "reward": spec, "lease_until": (at + REWARD_LEASE).isoformat(),
-              "started_at": at.isoformat()}
+    marker = RewardMarker(status="pending", reward=spec, lease_until=(at + REWARD_LEASE).isoformat(),
+                          started_at=at.isoformat())
     existing = store.claim_reward(scope, customer_id, survey_id, marker, at)
     if existing is not None:
-        if existing.get("status") == "granted":
-            return RewardOut(granted=False, reason="already_rewarded", kind=existing["reward"]["kind"])
-        lease = str(existing.get("lease_until", ""))
-        marker = {**marker, "reward": existing["reward"]}
+        if existing.status == "granted":
+            return RewardOut(granted=False, reason="already_rewarded", kind=existing.reward.kind)
+        lease = str(existing.lease_until or "")
+        marker = RewardMarker(status="pending", reward=existing.reward, lease_until=marker.lease_until,
+                              started_at=marker.started_at)
         if lease > at.isoformat() or not store.take_over_reward(scope, customer_id, survey_id, lease, marker, at):
-            return RewardOut(granted=False, reason="reward_pending", kind=existing["reward"]["kind"])
+            return RewardOut(granted=False, reason="reward_pending", kind=existing.reward.kind)
     try:
-        out = _grant(tenant_id, scope, customer_id, survey_id, marker["reward"], actor)
+        out = _grant(tenant_id, scope, customer_id, survey_id, marker.reward, actor)
     except ApiError as err:
         if err.status >= 500:
             raise
@@ -484,6 +488,6 @@ def _reward(tenant_id: str, scope: str, customer_id: str, survey_id: str, spec: 
                                                        "code": err.code})
         return RewardOut(granted=False, reason="reward_unavailable", kind=kind)
     store.finish_reward(scope, customer_id, survey_id,
-                        {"status": "granted", "reward": marker["reward"], "granted_at": at.isoformat(),
-                         "result": out.model_dump(mode="json", exclude_none=True)}, at)
+                        RewardMarker(status="granted", reward=marker.reward, granted_at=at.isoformat(),
+                                     result=out.model_dump(mode="json", exclude_none=True)), at)
     return out

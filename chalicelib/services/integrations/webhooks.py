@@ -57,6 +57,10 @@ from chalicelib.schemas.webhooks import (
 from chalicelib.settings import settings
 from chalicelib.storage import audit, loyalty, queues
 from chalicelib.storage import webhooks as store
+from chalicelib.storage.documents.campaign import MailCampaignDoc
+from chalicelib.storage.documents.common import Versioned
+from chalicelib.storage.documents.survey import ResponseDoc
+from chalicelib.storage.documents.webhook import EndpointDoc, WebhookDeliveryDoc
 
 MAX_ENDPOINTS = 10
 CACHE_SECONDS = 60.0
@@ -92,7 +96,7 @@ def _subscriptions(tenant_id: str) -> list[tuple[str, frozenset[str]]]:
         hit = _cache.get(tenant_id)
         if hit is not None and hit[0] > now:
             return hit[1]
-    subs = [(str(doc["id"]), frozenset(doc["events"])) for doc in store.all_endpoints(tenant_id) if doc["enabled"]]
+    subs = [(doc.id, frozenset(doc.events)) for doc in store.all_endpoints(tenant_id) if doc.enabled]
     with _cache_lock:
         _cache[tenant_id] = (now + CACHE_SECONDS, subs)
     return subs
@@ -201,18 +205,21 @@ def tier_entries(scope: str, card_number: str, program_id: str, entries: Iterabl
                          f"entry:{card_number}:{entry.entry_id}")
 
 
-def survey_completed(tenant_id: str, summary: dict[str, Any], reward: RewardOut) -> None:
+def survey_completed(tenant_id: str, summary: ResponseDoc, reward: RewardOut) -> None:
     """Ids only: answers may hold personal data and stay out of the event."""
-    data = {k: summary.get(k) for k in ("survey_id", "response_id", "customer_id", "receipt_id", "store_id")}
+    data: dict[str, Any] = {"survey_id": summary.survey_id, "response_id": summary.response_id,
+                            "customer_id": summary.customer_id, "receipt_id": summary.receipt_id,
+                            "store_id": summary.store_id}
     data["reward_points"] = int(reward.points or 0) if reward.granted else 0
-    emit(tenant_id, "survey.completed", f"response:{summary['survey_id']}:{summary['response_id']}", data,
+    emit(tenant_id, "survey.completed", f"response:{summary.survey_id}:{summary.response_id}", data,
          clock.now())
 
 
-def campaign_finished(tenant_id: str, campaign_id: str, doc: dict[str, Any]) -> None:
-    counts = {str(k): int(v) for k, v in (doc.get("counts") or {}).items() if isinstance(v, int | float)}
+def campaign_finished(tenant_id: str, campaign_id: str, doc: MailCampaignDoc) -> None:
+    stored = doc.counts.dump() if doc.counts else {}
+    counts = {str(k): int(v) for k, v in stored.items() if isinstance(v, int | float)}
     emit(tenant_id, "campaign.finished", f"campaign:{campaign_id}",
-         {"campaign_id": campaign_id, "status": doc.get("status"), "finished_at": doc.get("finished_at"),
+         {"campaign_id": campaign_id, "status": doc.status, "finished_at": doc.finished_at,
           "counts": counts}, clock.now())
 
 
@@ -290,17 +297,18 @@ def _dt(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value)) if value else None
 
 
-def view(doc: dict[str, Any]) -> Webhook:
-    return Webhook(id=doc["id"], url=doc["url"], events=list(doc["events"]), description=doc.get("description"),
-                   enabled=bool(doc["enabled"]), disabled_reason=doc.get("disabled_reason"),
-                   disabled_at=_dt(doc.get("disabled_at")), notice=doc.get("notice"),
-                   consecutive_failures=int(doc.get("consecutive_failures") or 0),
-                   failing_since=_dt(doc.get("failing_since")), secret_hint="..." + str(doc["secret"])[-4:],
-                   previous_secret_until=_dt(doc.get("previous_secret_until")), created_at=_dt(doc["created_at"]),
-                   updated_at=_dt(doc["updated_at"]))
+def view(doc: EndpointDoc) -> Webhook:
+    """The endpoint as the API shows it: the secret only as a hint."""
+    return Webhook(id=doc.id, url=doc.url, events=list(doc.events), description=doc.description,
+                   enabled=bool(doc.enabled), disabled_reason=doc.disabled_reason,
+                   disabled_at=_dt(doc.disabled_at), notice=doc.notice,
+                   consecutive_failures=int(doc.consecutive_failures or 0),
+                   failing_since=_dt(doc.failing_since), secret_hint="..." + doc.secret[-4:],
+                   previous_secret_until=_dt(doc.previous_secret_until), created_at=_dt(doc.created_at),
+                   updated_at=_dt(doc.updated_at))
 
 
-def _require(tenant_id: str, endpoint_id: str) -> tuple[dict[str, Any], int]:
+def _require(tenant_id: str, endpoint_id: str) -> Versioned[EndpointDoc]:
     got = store.get_endpoint(tenant_id, endpoint_id) if len(endpoint_id) <= 40 else None
     if got is None:
         raise not_found("Webhook endpoint")
@@ -318,18 +326,18 @@ def create(tenant_id: str, spec: WebhookCreate, actor: str) -> WebhookCreated:
         raise _unprocessable("too_many_webhooks", f"A tenant may register at most {MAX_ENDPOINTS} endpoints.", "url")
     at = clock.now()
     endpoint_id = "wh_" + new_id(12)
-    doc = {"id": endpoint_id, "url": url, "events": events, "description": spec.description, "enabled": True,
-           "secret": rules.new_secret(), "previous_secret": None, "previous_secret_until": None,
-           "consecutive_failures": 0, "failing_since": None, "disabled_reason": None, "disabled_at": None,
-           "notice": None, "created_at": at.isoformat(), "updated_at": at.isoformat()}
+    doc = EndpointDoc(id=endpoint_id, url=url, events=events, description=spec.description, enabled=True,
+                      secret=rules.new_secret(), previous_secret=None, previous_secret_until=None,
+                      consecutive_failures=0, failing_since=None, disabled_reason=None, disabled_at=None,
+                      notice=None, created_at=at.isoformat(), updated_at=at.isoformat())
     store.add_endpoint(tenant_id, endpoint_id, doc, at)
     clear_cache(tenant_id)
     _audit(tenant_id, "webhook.created", actor, at, endpoint_id, url=url, events=",".join(events))
-    return WebhookCreated(**view(doc).model_dump(), secret=doc["secret"])
+    return WebhookCreated(**view(doc).model_dump(), secret=doc.secret)
 
 
 def get(tenant_id: str, endpoint_id: str) -> Webhook:
-    return view(_require(tenant_id, endpoint_id)[0])
+    return view(_require(tenant_id, endpoint_id).doc)
 
 
 def list_all(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Webhook], str | None]:
@@ -337,8 +345,8 @@ def list_all(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Webho
     return [view(doc) for doc in docs], next_cursor
 
 
-def _change(tenant_id: str, endpoint_id: str, apply: Callable[[dict[str, Any], datetime], bool],
-            attempts: int = 5) -> dict[str, Any] | None:
+def _change(tenant_id: str, endpoint_id: str, apply: Callable[[EndpointDoc, datetime], bool],
+            attempts: int = 5) -> EndpointDoc | None:
     """Read, change and save the endpoint under its version, re-reading if it changed meanwhile.
 
     `apply` edits the doc and says whether to save it. None when the endpoint is gone.
@@ -347,11 +355,11 @@ def _change(tenant_id: str, endpoint_id: str, apply: Callable[[dict[str, Any], d
         got = store.get_endpoint(tenant_id, endpoint_id)
         if got is None:
             return None
-        doc, version = got
+        doc, version = got.doc, got.version
         at = clock.now()
         if not apply(doc, at):
             return doc
-        doc["updated_at"] = at.isoformat()
+        doc.updated_at = at.isoformat()
         try:
             store.save_endpoint(tenant_id, endpoint_id, doc, version, at)
         except store.Changed:
@@ -361,8 +369,9 @@ def _change(tenant_id: str, endpoint_id: str, apply: Callable[[dict[str, Any], d
     raise conflict("webhook_busy", "The endpoint is being changed by other requests; retry shortly.")
 
 
-def _reset_health(doc: dict[str, Any]) -> None:
-    doc.update(consecutive_failures=0, failing_since=None, disabled_reason=None, disabled_at=None, notice=None)
+def _reset_health(doc: EndpointDoc) -> None:
+    doc.consecutive_failures, doc.failing_since, doc.disabled_reason = 0, None, None
+    doc.disabled_at, doc.notice = None, None
 
 
 def update(tenant_id: str, endpoint_id: str, spec: WebhookUpdate, actor: str) -> Webhook:
@@ -370,31 +379,31 @@ def update(tenant_id: str, endpoint_id: str, spec: WebhookUpdate, actor: str) ->
     url = _check_url(spec.url) if spec.url is not None else None
     events = _check_events(spec.events) if spec.events is not None else None
 
-    def apply(doc: dict[str, Any], at: datetime) -> bool:
+    def apply(doc: EndpointDoc, at: datetime) -> bool:
         if url is not None:
-            doc["url"] = url
+            doc.url = url
         if events is not None:
-            doc["events"] = events
+            doc.events = events
         if "description" in spec.model_fields_set:
-            doc["description"] = spec.description
+            doc.description = spec.description
         if spec.enabled is True:
-            doc["enabled"] = True
+            doc.enabled = True
             _reset_health(doc)
-        elif spec.enabled is False and doc["enabled"]:
-            doc.update(enabled=False, disabled_reason="disabled by an admin", disabled_at=at.isoformat())
+        elif spec.enabled is False and doc.enabled:
+            doc.enabled, doc.disabled_reason, doc.disabled_at = False, "disabled by an admin", at.isoformat()
         return True
 
     doc = _change(tenant_id, endpoint_id, apply)
     if doc is None:
         raise not_found("Webhook endpoint")
     _audit(tenant_id, "webhook.updated", actor, clock.now(), endpoint_id,
-           fields=",".join(sorted(spec.model_fields_set)), enabled=str(doc["enabled"]).lower())
+           fields=",".join(sorted(spec.model_fields_set)), enabled=str(doc.enabled).lower())
     return view(doc)
 
 
 def delete(tenant_id: str, endpoint_id: str, actor: str) -> Webhook:
     """Delete the endpoint; its delivery log goes with the log items' own 30-day TTL."""
-    doc, _ = _require(tenant_id, endpoint_id)
+    doc = _require(tenant_id, endpoint_id).doc
     if not store.delete_endpoint(tenant_id, endpoint_id):
         raise not_found("Webhook endpoint")
     clear_cache(tenant_id)
@@ -406,22 +415,22 @@ def rotate(tenant_id: str, endpoint_id: str, actor: str) -> WebhookCreated:
     """A new secret; the current one keeps signing (a second `v1=`) for 24 h so receivers can roll over."""
     _require(tenant_id, endpoint_id)
 
-    def apply(doc: dict[str, Any], at: datetime) -> bool:
-        doc.update(previous_secret=doc["secret"], previous_secret_until=(at + rules.ROTATION_OVERLAP).isoformat(),
-                   secret=rules.new_secret())
+    def apply(doc: EndpointDoc, at: datetime) -> bool:
+        doc.previous_secret, doc.previous_secret_until = doc.secret, (at + rules.ROTATION_OVERLAP).isoformat()
+        doc.secret = rules.new_secret()
         return True
 
     doc = _change(tenant_id, endpoint_id, apply)
     if doc is None:
         raise not_found("Webhook endpoint")
     _audit(tenant_id, "webhook.secret_rotated", actor, clock.now(), endpoint_id,
-           previous_until=str(doc["previous_secret_until"]))
-    return WebhookCreated(**view(doc).model_dump(), secret=doc["secret"])
+           previous_until=str(doc.previous_secret_until))
+    return WebhookCreated(**view(doc).model_dump(), secret=doc.secret)
 
 
 def ping(tenant_id: str, endpoint_id: str) -> PingAccepted:
-    doc, _ = _require(tenant_id, endpoint_id)
-    if not doc["enabled"]:
+    doc = _require(tenant_id, endpoint_id).doc
+    if not doc.enabled:
         raise conflict("webhook_disabled", "The endpoint is disabled; re-enable it (PATCH enabled=true) first.",
                        "enabled")
     at = clock.now()
@@ -437,17 +446,17 @@ def deliveries(tenant_id: str, endpoint_id: str, limit: int, cursor: str | None)
     return [_delivery_view(doc) for doc in docs], next_cursor
 
 
-def _delivery_view(doc: dict[str, Any]) -> Delivery:
-    def when(key: str) -> datetime | None:
-        return _dt(str(doc[key]).replace("Z", "+00:00")) if doc.get(key) else None
+def _delivery_view(doc: WebhookDeliveryDoc) -> Delivery:
+    def when(stamped: str | None) -> datetime | None:
+        return _dt(stamped.replace("Z", "+00:00")) if stamped else None
 
-    return Delivery(event_id=doc["event_id"], type=doc["type"], status=doc["status"],
-                    attempts=int(doc.get("attempts") or 0),
-                    last_status_code=int(doc["last_status_code"]) if doc.get("last_status_code") else None,
-                    last_error=doc.get("last_error"),
-                    duration_ms=int(doc["duration_ms"]) if doc.get("duration_ms") is not None else None,
-                    first_attempt_at=when("first_attempt_at"), last_attempt_at=when("last_attempt_at"),
-                    next_attempt_at=when("next_attempt_at"))
+    return Delivery(event_id=doc.event_id, type=doc.type, status=doc.status,
+                    attempts=int(doc.attempts or 0),
+                    last_status_code=int(doc.last_status_code) if doc.last_status_code else None,
+                    last_error=doc.last_error,
+                    duration_ms=int(doc.duration_ms) if doc.duration_ms is not None else None,
+                    first_attempt_at=when(doc.first_attempt_at), last_attempt_at=when(doc.last_attempt_at),
+                    next_attempt_at=when(doc.next_attempt_at))
 
 
 # --- delivering -------------------------------------------------------------------------------
@@ -509,10 +518,9 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Attempt:
         pool.close()
 
 
-def _headers(event: dict[str, Any], body: bytes, doc: dict[str, Any], attempt: int, now: datetime) -> dict[str, str]:
+def _headers(event: dict[str, Any], body: bytes, doc: EndpointDoc, attempt: int, now: datetime) -> dict[str, str]:
     timestamp = int(now.timestamp())
-    keys = rules.signing_secrets(doc["secret"], doc.get("previous_secret"), _dt(doc.get("previous_secret_until")),
-                                 now)
+    keys = rules.signing_secrets(doc.secret, doc.previous_secret, _dt(doc.previous_secret_until), now)
     return {"Content-Type": "application/json", "User-Agent": USER_AGENT, "Loyalty-Event-Id": str(event["id"]),
             "Loyalty-Event-Type": str(event["type"]), "Loyalty-Timestamp": str(timestamp),
             "Loyalty-Signature": rules.signature_header(keys, timestamp, body), "Loyalty-Attempt": str(attempt)}
@@ -541,12 +549,12 @@ def deliver(message: DeliveryMessage) -> str:
     if got is None:
         logger.info("webhook dropped: endpoint deleted", extra=log)
         return "dropped"
-    doc, _ = got
+    doc = got.doc
     event_id, event_type = str(event["id"]), str(event["type"])
     reason = None
-    if not doc["enabled"]:
+    if not doc.enabled:
         reason = "dropped: endpoint disabled"
-    elif event_type != rules.PING and event_type not in doc["events"]:
+    elif event_type != rules.PING and event_type not in doc.events:
         reason = "dropped: endpoint no longer subscribed to this event type"
     if reason is not None:
         store.record_dropped(tenant_id, endpoint_id, event_id, event_type, reason, now)
@@ -558,7 +566,7 @@ def deliver(message: DeliveryMessage) -> str:
         return "duplicate"
     first = message.first_attempt_at or store.stamp(now)
     body = body_of(event)
-    attempt = post(doc["url"], body, _headers(event, body, doc, message.attempt, now))
+    attempt = post(doc.url, body, _headers(event, body, doc, message.attempt, now))
     outcome = {"last_status_code": attempt.status_code, "last_error": attempt.error,
                "duration_ms": attempt.duration_ms}
     if attempt.ok:
@@ -593,23 +601,22 @@ def _record_health(tenant_id: str, endpoint_id: str, *, success: bool, final: bo
     """Keep the endpoint's failure state; disable it (with a notice) once it keeps failing."""
     disabled: dict[str, str] = {}
 
-    def apply(doc: dict[str, Any], at: datetime) -> bool:
+    def apply(doc: EndpointDoc, at: datetime) -> bool:
         if success:
-            if not doc.get("consecutive_failures") and not doc.get("failing_since"):
+            if not doc.consecutive_failures and not doc.failing_since:
                 return False
-            doc.update(consecutive_failures=0, failing_since=None)
+            doc.consecutive_failures, doc.failing_since = 0, None
             return True
         changed = False
-        if not doc.get("failing_since"):
-            doc["failing_since"], changed = at.isoformat(), True
+        if not doc.failing_since:
+            doc.failing_since, changed = at.isoformat(), True
         if final:
-            doc["consecutive_failures"], changed = int(doc.get("consecutive_failures") or 0) + 1, True
-        reason = rules.disable_reason(rules.Health(int(doc.get("consecutive_failures") or 0),
-                                                   _dt(doc.get("failing_since"))), at)
-        if reason is not None and doc["enabled"]:
+            doc.consecutive_failures, changed = int(doc.consecutive_failures or 0) + 1, True
+        reason = rules.disable_reason(rules.Health(int(doc.consecutive_failures or 0), _dt(doc.failing_since)), at)
+        if reason is not None and doc.enabled:
             notice = (f"Disabled automatically at {at.strftime('%Y-%m-%dT%H:%M:%SZ')}: {reason}. Deliveries to it "
                       "are dropped; fix the receiver, then re-enable it (PATCH enabled=true).")
-            doc.update(enabled=False, disabled_reason=reason, disabled_at=at.isoformat(), notice=notice)
+            doc.enabled, doc.disabled_reason, doc.disabled_at, doc.notice = False, reason, at.isoformat(), notice
             disabled.update(reason=reason, notice=notice)
             changed = True
         return changed
@@ -617,7 +624,7 @@ def _record_health(tenant_id: str, endpoint_id: str, *, success: bool, final: bo
     doc = _change(tenant_id, endpoint_id, apply)
     if doc is not None and disabled:
         _audit(tenant_id, "webhook.disabled", ACTOR, clock.now(), endpoint_id, reason=disabled["reason"],
-               url=str(doc["url"]))
+               url=doc.url)
         _count("WebhookEndpointsDisabled", tenant_id)
         logger.warning("webhook endpoint disabled", extra={"tenant_id": tenant_id, "endpoint_id": endpoint_id,
                                                            "reason": disabled["reason"]})

@@ -54,10 +54,10 @@ class _Group:
 def _opted_out(scope: str, customer_id: str, channel: str, since: datetime) -> bool:
     """The customer's latest decision on the channel is a withdrawal made at or after the send."""
     got = customer_records.get(scope, customer_id)
-    consent = ((got[0].get("consents") or {}) if got else {}).get(channel) or {}
-    if consent.get("granted", True) or not consent.get("at"):
+    consent = got.doc.consents.get(channel) if got else None
+    if consent is None or consent.granted or not consent.at:
         return False
-    return datetime.fromisoformat(str(consent["at"])) >= since
+    return datetime.fromisoformat(consent.at) >= since
 
 
 def _view(group: _Group, conversion: int | None, per_member: int | None) -> GroupResults:

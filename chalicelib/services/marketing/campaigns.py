@@ -32,6 +32,8 @@ from chalicelib.services.program import catalog, coupons
 from chalicelib.settings import settings
 from chalicelib.storage import audit, queues
 from chalicelib.storage import campaigns as store
+from chalicelib.storage.documents.campaign import FanOutCounts, MailCampaignDoc
+from chalicelib.storage.documents.common import Versioned
 
 FANOUT_JOB = "campaign.fanout"
 SCAN = 200
@@ -44,25 +46,27 @@ def not_found() -> ApiError:
     return ApiError(404, "campaign_not_found", "No such campaign.", [ErrorDetail("campaign_id", "not found")])
 
 
-def _require(tenant_id: str, campaign_id: str) -> tuple[dict[str, Any], int]:
+def _require(tenant_id: str, campaign_id: str) -> Versioned[MailCampaignDoc]:
     got = store.get(tenant_id, campaign_id)
     if got is None:
         raise not_found()
     return got
 
 
-def _counts(doc: dict[str, Any]) -> CampaignCounts:
-    base = doc.get("counts") or {}
-    return CampaignCounts(targeted=int(base.get("targeted", 0)), control=int(base.get("control", 0)),
-                          queued=int(base.get("queued", 0)),
-                          **delivery.counts(str(doc["tenant_id"]), "campaign", str(doc["id"])).model_dump())
+def _counts(doc: MailCampaignDoc) -> CampaignCounts:
+    base = doc.counts or FanOutCounts()
+    return CampaignCounts(targeted=base.targeted, control=base.control, queued=base.queued,
+                          **delivery.counts(doc.tenant_id, "campaign", doc.id).model_dump())
 
 
-def view(doc: dict[str, Any]) -> Campaign:
-    fields = {k: doc.get(k) for k in ("id", "name", "segment_id", "channel", "template_id", "coupon_campaign_id",
-                                      "send_at", "send_at_requested", "holdout_bps", "attribution_days", "status",
-                                      "started_at", "finished_at", "failure", "created_at")}
-    return Campaign(**fields, counts=_counts(doc))
+def view(doc: MailCampaignDoc) -> Campaign:
+    """The campaign as the API shows it, with its fan-out and delivery counts."""
+    return Campaign(id=doc.id, name=doc.name, segment_id=doc.segment_id, channel=doc.channel,
+                    template_id=doc.template_id, coupon_campaign_id=doc.coupon_campaign_id, send_at=doc.send_at,
+                    send_at_requested=doc.send_at_requested, holdout_bps=doc.holdout_bps,
+                    attribution_days=doc.attribution_days, status=doc.status, started_at=doc.started_at,
+                    finished_at=doc.finished_at, failure=doc.failure, created_at=doc.created_at,
+                    counts=_counts(doc))
 
 
 def job_message(tenant_id: str, campaign_id: str) -> dict[str, str]:
@@ -90,9 +94,10 @@ def create(tenant_id: str, spec: CampaignCreate, actor: str) -> Campaign:
         send_at = delivery_rules.next_allowed(requested, catalog.timezone(tenant_id),
                                               quiet.start, quiet.end)
     moved_from = requested if send_at != requested else None
-    doc = {**spec.model_dump(mode="json"), "send_at": send_at.isoformat(), "tenant_id": tenant_id,
-           "send_at_requested": moved_from.isoformat() if moved_from else None, "status": "scheduled",
-           "counts": {"targeted": 0, "control": 0, "queued": 0}, "position": [0, None]}
+    doc = MailCampaignDoc.load({
+        **spec.model_dump(mode="json"), "send_at": send_at.isoformat(), "tenant_id": tenant_id,
+        "send_at_requested": moved_from.isoformat() if moved_from else None, "status": "scheduled",
+        "counts": {"targeted": 0, "control": 0, "queued": 0}, "position": [0, None]})
     if not store.add(tenant_id, spec.id, doc, at):
         raise conflict("campaign_exists", f"Campaign {spec.id!r} already exists.", "id")
     audit.put(audit.entry(tenant_id, action="campaign.created", actor=actor, at=at, target=f"campaign:{spec.id}",
@@ -103,7 +108,7 @@ def create(tenant_id: str, spec: CampaignCreate, actor: str) -> Campaign:
 
 
 def get(tenant_id: str, campaign_id: str) -> Campaign:
-    return view(_require(tenant_id, campaign_id)[0])
+    return view(_require(tenant_id, campaign_id).doc)
 
 
 def list_all(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Campaign], str | None]:
@@ -114,12 +119,13 @@ def list_all(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Campa
 def cancel(tenant_id: str, campaign_id: str, actor: str) -> Campaign:
     """Stop a campaign not yet sent: the fan-out stops at its next page; messages already queued still go."""
     for _ in range(5):
-        doc, version = _require(tenant_id, campaign_id)
-        if doc["status"] not in ("scheduled", "sending"):
-            raise conflict("campaign_finished", f"The campaign is {doc['status']}.", "campaign_id")
-        doc["status"], doc["finished_at"] = "cancelled", clock.now().isoformat()
+        got = _require(tenant_id, campaign_id)
+        doc, version = got.doc, got.version
+        if doc.status not in ("scheduled", "sending"):
+            raise conflict("campaign_finished", f"The campaign is {doc.status}.", "campaign_id")
+        doc.status, doc.finished_at = "cancelled", clock.now().isoformat()
         try:
-            store.save(tenant_id, campaign_id, doc, version, doc["created_at"])
+            store.save(tenant_id, campaign_id, doc, version, _created(doc))
         except store.Changed:
             continue
         audit.put(audit.entry(tenant_id, action="campaign.cancelled", actor=actor, at=clock.now(),
@@ -128,41 +134,48 @@ def cancel(tenant_id: str, campaign_id: str, actor: str) -> Campaign:
     raise conflict("campaign_busy", "The campaign is being changed; retry.", "campaign_id")
 
 
-def _message(tenant_id: str, doc: dict[str, Any], member: segments.Member, coupon_code: str | None) -> dict[str, Any]:
+def _created(doc: MailCampaignDoc) -> datetime:
+    """The record's time, which a save keeps (a campaign read from storage always has it)."""
+    assert doc.created_at is not None
+    return doc.created_at
+
+
+def _message(tenant_id: str, doc: MailCampaignDoc, member: segments.Member, coupon_code: str | None
+             ) -> dict[str, Any]:
     return {"v": 1, "tenant_id": tenant_id, "scope": member.scope, "customer_id": member.customer_id,
-            "channel": doc["channel"], "template_id": doc["template_id"],
-            "source": {"kind": "campaign", "id": doc["id"], "occasion": doc["id"]},
-            "dedup_key": rules.message_key(doc["id"], member.customer_id), "coupon_code": coupon_code, "extra": {}}
+            "channel": doc.channel, "template_id": doc.template_id,
+            "source": {"kind": "campaign", "id": doc.id, "occasion": doc.id},
+            "dedup_key": rules.message_key(doc.id, member.customer_id), "coupon_code": coupon_code, "extra": {}}
 
 
-def _coupon(tenant_id: str, doc: dict[str, Any], customer_id: str, at: datetime) -> str | None:
-    if not doc.get("coupon_campaign_id"):
+def _coupon(tenant_id: str, doc: MailCampaignDoc, customer_id: str, at: datetime) -> str | None:
+    if not doc.coupon_campaign_id:
         return None
-    return coupons.grant_code(tenant_id, doc["coupon_campaign_id"], customer_id,
-                              f"mail:{doc['id']}:{customer_id}", at)
+    return coupons.grant_code(tenant_id, doc.coupon_campaign_id, customer_id,
+                              f"mail:{doc.id}:{customer_id}", at)
 
 
-def fan_out_page(tenant_id: str, doc: dict[str, Any], at: datetime
+def fan_out_page(tenant_id: str, doc: MailCampaignDoc, at: datetime
                  ) -> tuple[dict[str, int], segments.Position | None]:
     """About SCAN members of the segment: control group recorded, messages queued in batches of 10.
 
     Returns the count deltas and where the walk goes on (None: the segment is done).
     """
-    shard, cursor = doc.get("position") or [0, None]
+    shard, cursor = doc.position or [0, None]
     position: segments.Position | None = (int(shard), cursor)
     found: list[segments.Member] = []
     while position is not None and len(found) < SCAN:  # across shards, so batches of 10 stay full
-        page, position = segments.members_page(tenant_id, doc["segment_id"], at, position, SCAN, with_cards=False)
+        page, position = segments.members_page(tenant_id, doc.segment_id, at, position, SCAN, with_cards=False)
         found += page
     rows: list[tuple[str, str]] = []
     messages: list[dict[str, Any]] = []
     for member in found:
-        if rules.in_control_group(doc["id"], member.customer_id, int(doc["holdout_bps"])):
+        if rules.in_control_group(doc.id, member.customer_id, doc.holdout_bps):
             rows.append((member.customer_id, "control"))
             continue
         rows.append((member.customer_id, "target"))
         messages.append(_message(tenant_id, doc, member, _coupon(tenant_id, doc, member.customer_id, at)))
-    store.add_recipients(tenant_id, doc["id"], rows, at)
+    store.add_recipients(tenant_id, doc.id, rows, at)
     for start in range(0, len(messages), 10):
         queues.send_batch(settings.mail_queue, messages[start:start + 10])
     control = sum(1 for _, group in rows if group == "control")
@@ -175,32 +188,33 @@ def handle_job(message: dict[str, Any], budget_seconds: float = BUDGET_SECONDS) 
     got = store.get(tenant_id, campaign_id)
     if got is None:
         return
-    doc, version = got
-    if doc["status"] not in ("scheduled", "sending"):
+    doc, version = got.doc, got.version
+    if doc.status not in ("scheduled", "sending"):
         return
     now = clock.now()
-    wait = (datetime.fromisoformat(doc["send_at"]) - now).total_seconds()
+    wait = (datetime.fromisoformat(doc.send_at) - now).total_seconds()
     if wait > 0:
         queues.send(settings.jobs_queue, job_message(tenant_id, campaign_id), delay_seconds=rules.delay_until(wait))
         return
     deadline = time.monotonic() + budget_seconds
-    if doc["status"] == "scheduled":
-        doc["status"], doc["started_at"] = "sending", now.isoformat()
+    if doc.status == "scheduled":
+        doc.status, doc.started_at = "sending", now.isoformat()
     while True:
         try:
             deltas, position = fan_out_page(tenant_id, doc, now)
         except ApiError as err:
-            doc["status"], doc["failure"], doc["finished_at"] = "failed", err.message, clock.now().isoformat()
+            doc.status, doc.failure, doc.finished_at = "failed", err.message, clock.now().isoformat()
             _save_quietly(tenant_id, campaign_id, doc, version)
             return
-        counts = doc.setdefault("counts", {})
+        counts = (doc.counts or FanOutCounts()).dump()
         for key, value in deltas.items():
             counts[key] = int(counts.get(key, 0)) + value
-        doc["position"] = list(position) if position else None
+        doc.counts = FanOutCounts.load(counts)
+        doc.position = list(position) if position else None
         if position is None:
-            doc["status"], doc["finished_at"] = "sent", clock.now().isoformat()
+            doc.status, doc.finished_at = "sent", clock.now().isoformat()
         try:
-            version = store.save(tenant_id, campaign_id, doc, version, doc["created_at"])
+            version = store.save(tenant_id, campaign_id, doc, version, _created(doc))
         except store.Changed:
             logger.info("campaign saved by another run; this copy stops", extra={"campaign_id": campaign_id})
             return
@@ -214,8 +228,8 @@ def handle_job(message: dict[str, Any], budget_seconds: float = BUDGET_SECONDS) 
             return
 
 
-def _save_quietly(tenant_id: str, campaign_id: str, doc: dict[str, Any], version: int) -> None:
+def _save_quietly(tenant_id: str, campaign_id: str, doc: MailCampaignDoc, version: int) -> None:
     try:
-        store.save(tenant_id, campaign_id, doc, version, doc["created_at"])
+        store.save(tenant_id, campaign_id, doc, version, _created(doc))
     except store.Changed:
         logger.info("campaign changed while failing; the other run decides", extra={"campaign_id": campaign_id})

@@ -79,7 +79,8 @@ def mime_message(sender: str, to: str, subject: str, body: str, headers: Mapping
     message = MIMEText(body, "plain", "utf-8")
     message["From"] = sender
     message["To"] = to
-    message["Subject"] = Header(subject, "utf-8", header_name="Subject")
+    # typeshed types header values as str; the email package folds a Header object itself (RFC 2047).
+    message["Subject"] = Header(subject, "utf-8", header_name="Subject")  # type: ignore[assignment]
     for name, value in headers.items():
         message[name] = value
     return message.as_bytes(policy=MIME_POLICY)

@@ -56,10 +56,10 @@ def counts(tenant_id: str, source_kind: str, source_id: str) -> DeliveryCounts:
 def deliver(message: MailMessage) -> Outcome:
     """Send the message or record why not. Raises TransientSendError (claim released) when SQS should retry."""
     now = clock.now()
-    token, existing = deliveries.claim(message.tenant_id, message.dedup_key, now, LEASE)
+    claimed = deliveries.claim(message.tenant_id, message.dedup_key, now, LEASE)
+    token, existing = claimed.token, claimed.existing
     if token is None:
-        return Outcome(existing.get("state", "sending"), existing.get("reason"), existing.get("provider_id"),
-                       duplicate=True)
+        return Outcome(existing.state, existing.reason, existing.provider_id, duplicate=True)
     try:
         outcome = _attempt(message, now)
     except Exception:
@@ -92,7 +92,7 @@ def _attempt(message: MailMessage, now: datetime) -> Outcome:
     tz = catalog.timezone(message.tenant_id)
     week = rules.week_key(now, tz)
     sent = deliveries.sent_in_week(found.scope, found.customer_id, week) if config.weekly_cap else 0
-    reason = rules.decide(found.doc.get("consents") or {}, found.doc.get("status", "active"), message.channel, now,
+    reason = rules.decide(found.doc.consents_dump(), found.doc.status, message.channel, now,
                           tz, config.quiet_hours.start, config.quiet_hours.end, sent, config.weekly_cap)
     if reason:
         return Outcome("suppressed", reason)

@@ -70,8 +70,8 @@ def variables(tenant_id: str, scope: str, customer_id: str, *, coupon_code: str 
     cards = _cards(scope, customer_id)
     expiring_points, expiring_date = _soonest_expiry(cards, at, tz)
     return {
-        "first_name": person.get("first_name"),
-        "last_name": person.get("last_name"),
+        "first_name": person.first_name,
+        "last_name": person.last_name,
         "balance": sum(card.wallet.spendable(at) for card in cards),
         "tier": next((card.tier for card in cards if card.tier), None),
         "expiring_points": expiring_points,
@@ -85,5 +85,6 @@ def variables(tenant_id: str, scope: str, customer_id: str, *, coupon_code: str 
 
 def contact(scope: str, customer_id: str, channel: str) -> str | None:
     """The customer's phone (sms) or e-mail (email) from the personal-data table, if any."""
-    value = customers.person(scope, customer_id).get("phone" if channel == "sms" else "email")
+    person = customers.person(scope, customer_id)
+    value = person.phone if channel == "sms" else person.email
     return str(value) if value else None

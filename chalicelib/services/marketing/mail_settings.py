@@ -7,12 +7,13 @@ from chalicelib.errors import ApiError, ErrorDetail
 from chalicelib.schemas.mail import MailSettings
 from chalicelib.services.marketing import channels
 from chalicelib.storage import deliveries
+from chalicelib.storage.documents.delivery import MailSettingsDoc
 
 
 def get(tenant_id: str) -> MailSettings:
     """The saved settings, or the defaults (quiet 21:00-09:00, 3 a week, SNS, no sender yet)."""
     doc = deliveries.get_settings(tenant_id)
-    return MailSettings.model_validate(doc) if doc else MailSettings()
+    return MailSettings.model_validate(doc.dump()) if doc else MailSettings()
 
 
 def put(tenant_id: str, spec: MailSettings) -> MailSettings:
@@ -26,5 +27,5 @@ def put(tenant_id: str, spec: MailSettings) -> MailSettings:
         except (channels.PermanentSendError, channels.TransientSendError) as err:
             raise ApiError(422, "email_identity_rejected", "SES did not accept the sender address.",
                            [ErrorDetail("email_from", str(err))]) from None
-    deliveries.put_settings(tenant_id, spec.model_dump(mode="json"), clock.now())
+    deliveries.put_settings(tenant_id, MailSettingsDoc.load(spec.model_dump(mode="json")), clock.now())
     return spec

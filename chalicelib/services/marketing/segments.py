@@ -17,7 +17,6 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from chalicelib import clock
@@ -39,6 +38,9 @@ from chalicelib.services.program import catalog
 from chalicelib.storage import audit, loyalty, people, transactions
 from chalicelib.storage import customers as records
 from chalicelib.storage import segments as store
+from chalicelib.storage.documents.common import Versioned
+from chalicelib.storage.documents.customer import CustomerDoc
+from chalicelib.storage.documents.segment import SegmentDoc
 from chalicelib.storage.transactions import Tx
 
 
@@ -97,17 +99,17 @@ def _cards(scope: str, customer_id: str) -> list[CardState]:
 
 def _birth_date(scope: str, customer_id: str) -> date | None:
     got = people.get_person(scope, customer_id)
-    raw = got[0].get("birth_date") if got else None
+    raw = got.doc.birth_date if got else None
     return date.fromisoformat(str(raw)) if raw else None
 
 
-def _member(scope: str, customer_id: str, doc: dict[str, Any], cards: list[CardState], at: datetime) -> Member:
-    consents = {kind: bool(c.get("granted")) for kind, c in sorted((doc.get("consents") or {}).items())}
+def _member(scope: str, customer_id: str, doc: CustomerDoc, cards: list[CardState], at: datetime) -> Member:
+    consents = {kind: bool(c.granted) for kind, c in sorted(doc.consents.items())}
     return Member(
         customer_id=customer_id, scope=scope,
         cards=tuple(MemberCard(c.number, c.program_id, c.status.value, c.tier, c.wallet.spendable(at),
                                c.wallet.pending(at)) for c in cards),
-        consents=consents, preferred_channel=(doc.get("profile") or {}).get("preferred_channel"))
+        consents=consents, preferred_channel=doc.profile_or_empty().preferred_channel)
 
 
 def _domain_filter(flt: SegmentFilter | rules.Filter) -> rules.Filter:
@@ -115,7 +117,7 @@ def _domain_filter(flt: SegmentFilter | rules.Filter) -> rules.Filter:
 
 
 def _matching(tenant_id: str, flt: SegmentFilter | rules.Filter, at: datetime, with_cards: bool = True
-              ) -> Callable[[str, dict[str, Any]], Member | None]:
+              ) -> Callable[[str, CustomerDoc], Member | None]:
     """A per-customer test: cheap conditions on the record first, cards and birth date only for candidates.
 
     `with_cards=False` skips reading cards unless the filter needs them (the
@@ -127,12 +129,13 @@ def _matching(tenant_id: str, flt: SegmentFilter | rules.Filter, at: datetime, w
                                 birthday_within_days=None)
     scope = tenant_id
 
-    def match(customer_id: str, doc: dict[str, Any]) -> Member | None:
-        if not rules.matches(cheap, rules.Snapshot(customer_id, doc), ctx):
+    def match(customer_id: str, doc: CustomerDoc) -> Member | None:
+        plain = doc.plain()
+        if not rules.matches(cheap, rules.Snapshot(customer_id, plain), ctx):
             return None
         cards = _cards(scope, customer_id) if with_cards or full.needs_cards else []
         born = _birth_date(scope, customer_id) if full.needs_birth_date else None
-        if rules.matches(full, rules.Snapshot(customer_id, doc, cards, born), ctx):
+        if rules.matches(full, rules.Snapshot(customer_id, plain, cards, born), ctx):
             return _member(scope, customer_id, doc, cards if with_cards else [], at)
         return None
 
@@ -159,7 +162,7 @@ def members_page(tenant_id: str, segment_id: str, at: datetime, position: Positi
     Fan-outs walk a segment this way so a job can stop on a time budget and
     resume from a saved position.
     """
-    match = _matching(tenant_id, _filter_of(_read(tenant_id, segment_id)), at, with_cards)
+    match = _matching(tenant_id, _filter_of(_read(tenant_id, segment_id).doc), at, with_cards)
     shard, cursor = position
     rows, next_cursor = records.list_page(tenant_id, shard, scan, cursor)
     found = [m for m in (match(cid, doc) for cid, doc in rows) if m is not None]
@@ -170,7 +173,7 @@ def members_page(tenant_id: str, segment_id: str, at: datetime, position: Positi
 
 def members(tenant_id: str, segment_id: str) -> Iterator[Member]:
     """A saved segment's members now (mailings, reports); 404 ApiError if the segment does not exist."""
-    return evaluate(tenant_id, _filter_of(_read(tenant_id, segment_id)), clock.now())
+    return evaluate(tenant_id, _filter_of(_read(tenant_id, segment_id).doc), clock.now())
 
 
 def _check_references(tenant_id: str, flt: SegmentFilter) -> None:
@@ -188,7 +191,8 @@ def _check_references(tenant_id: str, flt: SegmentFilter) -> None:
 
 def preview(tenant_id: str, flt: SegmentFilter) -> PreviewOut:
     _check_references(tenant_id, flt)
-    count, sample = 0, []
+    count = 0
+    sample: list[str] = []
     for member in evaluate(tenant_id, flt, clock.now()):
         count += 1
         if len(sample) < SAMPLE_SIZE:
@@ -198,34 +202,41 @@ def preview(tenant_id: str, flt: SegmentFilter) -> PreviewOut:
 
 def count(tenant_id: str, segment_id: str) -> SegmentCount:
     at = clock.now()
-    flt = _filter_of(_read(tenant_id, segment_id))
+    flt = _filter_of(_read(tenant_id, segment_id).doc)
     return SegmentCount(segment_id=segment_id, count=sum(1 for _ in evaluate(tenant_id, flt, at)), at=at)
 
 
 # --- definitions -----------------------------------------------------------------------
 
-def _filter_of(doc: dict[str, Any]) -> SegmentFilter:
-    return SegmentFilter.model_validate(doc.get("filter") or {}, strict=False)
+def _filter_of(doc: SegmentDoc) -> SegmentFilter:
+    return SegmentFilter.model_validate(doc.filter or {}, strict=False)
 
 
-def _read(tenant_id: str, segment_id: str) -> dict[str, Any]:
-    doc = store.get(tenant_id, segment_id)
-    if doc is None:
+def _read(tenant_id: str, segment_id: str) -> Versioned[SegmentDoc]:
+    got = store.get(tenant_id, segment_id)
+    if got is None:
         raise not_found(segment_id)
-    return doc
+    return got
 
 
-def _out(doc: dict[str, Any]) -> SegmentOut:
-    return SegmentOut(segment_id=doc["segment_id"], name=doc["name"], description=doc.get("description"),
-                      filter=_filter_of(doc), version=doc["version"], created_at=doc["created_at"],
-                      updated_at=doc["updated_at"])
+def _out(got: Versioned[SegmentDoc]) -> SegmentOut:
+    doc = got.doc
+    return SegmentOut(segment_id=doc.segment_id, name=doc.name, description=doc.description,
+                      filter=_filter_of(doc), version=got.version, created_at=doc.created_at,
+                      updated_at=doc.updated_at)
 
 
-def _doc(body: SegmentIn, created_at: str) -> dict[str, Any]:
-    doc = {"name": body.name, "filter": body.filter.as_doc(), "created_at": created_at}
+def _doc(body: SegmentIn, created_at: str) -> SegmentDoc:
+    doc = SegmentDoc(name=body.name, filter=body.filter.as_doc(), created_at=created_at)
     if body.description:
-        doc["description"] = body.description
+        doc.description = body.description
     return doc
+
+
+def _written(doc: SegmentDoc, segment_id: str, version: int, at: datetime) -> Versioned[SegmentDoc]:
+    """What a write just stored, as a read would give it back."""
+    doc.segment_id, doc.updated_at = segment_id, at
+    return Versioned(doc, version)
 
 
 def _audit(tx: Tx, tenant_id: str, action: str, segment_id: str, actor: str, at: datetime) -> None:
@@ -248,7 +259,7 @@ def create(tenant_id: str, body: SegmentIn, actor: str) -> SegmentOut:
         _audit(tx, tenant_id, "segment.created", segment_id, actor, at)
 
     transactions.write(build)
-    return _out({**doc, "segment_id": segment_id, "version": 1, "updated_at": at})
+    return _out(_written(doc, segment_id, 1, at))
 
 
 def get(tenant_id: str, segment_id: str) -> SegmentOut:
@@ -268,12 +279,12 @@ def _changed(segment_id: str) -> ApiError:
 def update(tenant_id: str, segment_id: str, body: SegmentUpdate, actor: str) -> SegmentOut:
     """Replace the definition; with `version`, only if nobody changed it since that version."""
     current = _read(tenant_id, segment_id)
-    version = int(current["version"])
+    version = current.version
     if body.version is not None and body.version != version:
         raise _changed(segment_id)
     _check_references(tenant_id, body.filter)
     at = clock.now()
-    doc = _doc(body, str(current["created_at"]))
+    doc = _doc(body, current.doc.created_at)
 
     def build(tx: Tx) -> None:
         store.replace(tx, tenant_id, segment_id, doc, version, at)
@@ -281,7 +292,7 @@ def update(tenant_id: str, segment_id: str, body: SegmentUpdate, actor: str) -> 
 
     if not transactions.written(build):
         raise _changed(segment_id)
-    return _out({**doc, "segment_id": segment_id, "version": version + 1, "updated_at": at})
+    return _out(_written(doc, segment_id, version + 1, at))
 
 
 def delete(tenant_id: str, segment_id: str, actor: str) -> SegmentOut:
@@ -290,7 +301,7 @@ def delete(tenant_id: str, segment_id: str, actor: str) -> SegmentOut:
     at = clock.now()
 
     def build(tx: Tx) -> None:
-        store.delete(tx, tenant_id, segment_id, int(current["version"]))
+        store.delete(tx, tenant_id, segment_id, current.version)
         _audit(tx, tenant_id, "segment.deleted", segment_id, actor, at)
 
     if not transactions.written(build):

@@ -48,6 +48,8 @@ from chalicelib.settings import settings
 from chalicelib.storage import audit, deliveries, directory, loyalty, purchase_log, queues
 from chalicelib.storage import customers as records
 from chalicelib.storage import triggers as store
+from chalicelib.storage.documents.customer import CustomerDoc
+from chalicelib.storage.documents.trigger import TriggerSettingsDoc, TriggerSpec
 
 RUN_JOB = "triggers.run"
 BUDGET_SECONDS = 10.0
@@ -107,9 +109,10 @@ def get(tenant_id: str, program_id: str) -> TriggerSettingsOut:
     """The program's trigger settings (all off until saved), counts per trigger and the last run."""
     program = _program(tenant_id, program_id)
     stored = store.get_settings(tenant_id, program.id)
-    spec = TriggerSettings.model_validate(stored[0]) if stored else TriggerSettings()
-    last = store.run_state(tenant_id, program.id).get("last_run")
-    return TriggerSettingsOut(**spec.model_dump(), program_id=program.id, updated_at=stored[1] if stored else None,
+    spec = TriggerSettings.model_validate(stored.dump()) if stored else TriggerSettings()
+    last = store.run_state(tenant_id, program.id).last_run
+    return TriggerSettingsOut(**spec.model_dump(), program_id=program.id,
+                              updated_at=stored.updated_at if stored else None,
                               stats=_stats(tenant_id, program.id),
                               last_run=TriggerRun.model_validate(last) if last else None)
 
@@ -118,7 +121,7 @@ def put(tenant_id: str, program_id: str, spec: TriggerSettings, actor: str) -> T
     program = _program(tenant_id, program_id)
     _check(tenant_id, spec)
     at = clock.now()
-    store.put_settings(tenant_id, program.id, spec.model_dump(mode="json"), at)
+    store.put_settings(tenant_id, program.id, TriggerSettingsDoc.load(spec.model_dump(mode="json")), at)
     audit.put(audit.entry(tenant_id, action="triggers.updated", actor=actor, at=at, target=f"program:{program.id}",
                           detail={"enabled": ",".join(k for k in rules.KINDS if getattr(spec, k).enabled)}))
     return get(tenant_id, program.id)
@@ -141,8 +144,8 @@ def job_message(tenant_id: str, program_id: str, day: date, position: list[Any] 
     return message
 
 
-def _enabled(doc: dict[str, Any]) -> bool:
-    return any((doc.get(kind) or {}).get("enabled") for kind in rules.KINDS)
+def _enabled(doc: TriggerSettingsDoc) -> bool:
+    return any(spec.enabled for spec in doc.triggers().values())
 
 
 def start_due(now: datetime) -> list[tuple[str, str, date]]:
@@ -154,7 +157,7 @@ def start_due(now: datetime) -> list[tuple[str, str, date]]:
             continue
         tz = ZoneInfo(tenant.timezone)
         for program_id, doc in programs.items():
-            day = rules.local_run_day(now, tz, str(doc.get("send_time", "10:00")))
+            day = rules.local_run_day(now, tz, doc.send_time)
             if day is not None and store.claim_day(tenant.tenant_id, program_id, day, now):
                 queues.send(settings.jobs_queue, job_message(tenant.tenant_id, program_id, day))
                 started.append((tenant.tenant_id, program_id, day))
@@ -183,7 +186,7 @@ def _previous_tier(scope: str, card: CardState) -> str | None:
     return None
 
 
-def _snapshot(scope: str, customer_id: str, doc: dict[str, Any], program: Program, on: dict[str, Any],
+def _snapshot(scope: str, customer_id: str, doc: CustomerDoc, program: Program, on: dict[str, Any],
               now: datetime) -> rules.Snapshot:
     """Read only what the enabled triggers need: the program's cards, the birth date, recent receipts."""
     numbers = [n for n, p in records.card_links(scope, customer_id) if p == program.id]
@@ -191,11 +194,11 @@ def _snapshot(scope: str, customer_id: str, doc: dict[str, Any], program: Progra
     cards_now = [card for card in found if card is not None]
     birth_date = None
     if "birthday" in on and cards_now:
-        raw = customers.person(scope, customer_id).get("birth_date")
+        raw = customers.person(scope, customer_id).birth_date
         birth_date = date.fromisoformat(str(raw)) if raw else None
     purchases: list[rules.Purchase] = []
     since = now - timedelta(days=rules.CATCH_UP_DAYS)
-    last = (doc.get("stats") or {}).get("last_purchase_at")
+    last = doc.stats.last_purchase_at
     if "feedback" in on and cards_now and last and datetime.fromisoformat(str(last)) > since:
         net: dict[str, tuple[datetime, int]] = {}
         for entry in purchase_log.between(scope, customer_id, since, now + timedelta(seconds=1)):
@@ -207,7 +210,7 @@ def _snapshot(scope: str, customer_id: str, doc: dict[str, Any], program: Progra
             if card.tiers.since is not None and since < card.tiers.since <= now:
                 previous[card.number] = _previous_tier(scope, card)
     ranks = {program.id: {t.id: i for i, t in enumerate(program.tiers.levels)}} if program.tiers else {}
-    return rules.Snapshot(customer_id, doc, cards_now, birth_date, purchases, ranks, previous)
+    return rules.Snapshot(customer_id, doc.plain(), cards_now, birth_date, purchases, ranks, previous)
 
 
 def _adjustment_id(fire: rules.Fire, customer_id: str) -> str:
@@ -215,19 +218,19 @@ def _adjustment_id(fire: rules.Fire, customer_id: str) -> str:
     return plain if len(plain) <= 64 else "bday-" + hashlib.sha256(plain.encode()).hexdigest()[:48]
 
 
-def _birthday_gifts(tenant_id: str, spec: dict[str, Any], fire: rules.Fire, customer_id: str,
+def _birthday_gifts(tenant_id: str, spec: TriggerSpec, fire: rules.Fire, customer_id: str,
                     now: datetime) -> tuple[str | None, dict[str, str | int]]:
     """Points and a coupon code for the birthday, each exactly once per customer per program per year."""
     extra: dict[str, str | int] = {}
-    points = int(spec.get("bonus_points") or 0)
+    points = int(spec.bonus_points or 0)
     if points and fire.card_number:
         cards.adjust(tenant_id, fire.card_number,
                      AdjustmentIn(adjustment_id=_adjustment_id(fire, customer_id), points=points,
                                   reason=f"birthday {fire.occasion}"), ACTOR)
         extra["bonus_points"] = points
     code = None
-    if spec.get("coupon_campaign_id"):
-        code = coupons.grant_code(tenant_id, str(spec["coupon_campaign_id"]), customer_id,
+    if spec.coupon_campaign_id:
+        code = coupons.grant_code(tenant_id, spec.coupon_campaign_id, customer_id,
                                   f"trigger:birthday:{fire.program_id}:{fire.occasion}:{customer_id}", now)
     return code, extra
 
@@ -237,7 +240,7 @@ def _survey_url(tenant_id: str, survey_id: str, receipt_id: str) -> str:
     return settings.public_base_url.rstrip("/") + invitation.url_path
 
 
-def _message(tenant_id: str, scope: str, customer_id: str, fire: rules.Fire, spec: dict[str, Any], now: datetime
+def _message(tenant_id: str, scope: str, customer_id: str, fire: rules.Fire, spec: TriggerSpec, now: datetime
              ) -> dict[str, Any] | None:
     """The mail message of one fire, after its gifts; None when it already went out or cannot be made."""
     key = fire.dedup_key(customer_id)
@@ -250,7 +253,7 @@ def _message(tenant_id: str, scope: str, customer_id: str, fire: rules.Fire, spe
             code, gifts = _birthday_gifts(tenant_id, spec, fire, customer_id, now)
             extra.update(gifts)
         if fire.kind == "feedback":
-            extra["survey_url"] = _survey_url(tenant_id, str(spec["survey_id"]), fire.occasion)
+            extra["survey_url"] = _survey_url(tenant_id, str(spec.survey_id), fire.occasion)
     except ApiError as err:
         if err.status >= 500:
             raise
@@ -258,12 +261,12 @@ def _message(tenant_id: str, scope: str, customer_id: str, fire: rules.Fire, spe
                                                  "trigger": fire.kind, "code": err.code})
         return None
     return {"v": 1, "tenant_id": tenant_id, "scope": scope, "customer_id": customer_id,
-            "channel": spec["channel"], "template_id": spec["template_id"],
+            "channel": spec.channel, "template_id": spec.template_id,
             "source": {"kind": "trigger", "id": source_id(fire.program_id, fire.kind), "occasion": fire.occasion},
             "dedup_key": key, "coupon_code": code, "extra": extra}
 
 
-def _walk(scope: str, position: list[Any]) -> Iterator[tuple[list[tuple[str, dict[str, Any]]], list[Any] | None]]:
+def _walk(scope: str, position: list[Any]) -> Iterator[tuple[list[tuple[str, CustomerDoc]], list[Any] | None]]:
     """Pages of the scope's customers from `position` ([shard, cursor]) with the position after each page."""
     shard, cursor = int(position[0]), position[1]
     while True:
@@ -287,7 +290,8 @@ def run_program(tenant_id: str, program_id: str, position: list[Any] | None = No
     if tenant is None or tenant.status is not TenantStatus.ACTIVE or stored is None or program is None:
         progress.done = progress.skipped = True
         return progress
-    on = {kind: spec for kind, spec in stored[0].items() if kind in rules.KINDS and spec.get("enabled")}
+    specs = {kind: spec for kind, spec in stored.triggers().items() if spec.enabled}
+    on = {kind: spec.dump() for kind, spec in specs.items()}
     tz = ZoneInfo(tenant.timezone)
     deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
     scope = tenant_id
@@ -298,7 +302,7 @@ def run_program(tenant_id: str, program_id: str, position: list[Any] | None = No
             progress.customers += 1
             snap = _snapshot(scope, customer_id, doc, program, on, now)
             for fire in rules.due(snap, program.id, on, now, tz):
-                message = _message(tenant_id, scope, customer_id, fire, on[fire.kind], now)
+                message = _message(tenant_id, scope, customer_id, fire, specs[fire.kind], now)
                 if message is not None:
                     messages.append(message)
                     progress.by_kind[fire.kind] = progress.by_kind.get(fire.kind, 0) + 1

@@ -231,5 +231,5 @@ def answer_at_once(tenant_id: str, program_id: str, body: SimulationRequest) -> 
 def proposal_of(tenant_id: str, report_id: str) -> ProgramBody | None:
     """The proposal kept in a simulation report's record (None for one requested without it)."""
     loaded = report_store.get(tenant_id, report_id)
-    raw = loaded[0].get("proposed") if loaded else None
+    raw = loaded.doc.proposed if loaded else None
     return ProgramBody.model_validate(raw, strict=False) if raw else None

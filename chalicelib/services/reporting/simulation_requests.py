@@ -8,8 +8,6 @@ above both, and no module imports back.
 
 from __future__ import annotations
 
-from typing import Any
-
 from chalicelib import clock
 from chalicelib.domain.roles import Role
 from chalicelib.errors import ApiError
@@ -22,6 +20,7 @@ from chalicelib.services.tenancy import tenancy
 from chalicelib.settings import settings
 from chalicelib.storage import audit, queues, transactions
 from chalicelib.storage import reports as report_store
+from chalicelib.storage.documents.report import ReportDoc
 from chalicelib.storage.transactions import Tx
 
 REPORT_TYPE = "simulation"
@@ -46,18 +45,18 @@ def _request_report(tenant_id: str, program_id: str, body: SimulationRequest, ac
     """Record a `simulation` report with its proposal, and queue it (as reports.service.create does)."""
     at = clock.now()
     report_id = reports.new_report_id()
-    doc: dict[str, Any] = {
+    doc = ReportDoc.load({
         "report_id": report_id, "type": REPORT_TYPE, "program_id": program_id, "from": body.from_.isoformat(),
         "to": body.to.isoformat(), "format": "csv", "delimiter": ",", "status": ReportStatus.QUEUED.value,
         "created_at": at.isoformat(), "proposed": body.proposed.model_dump(mode="json"),
-    }
+    })
 
     def build(tx: Tx) -> None:
         report_store.add(tx, tenant_id, report_id, doc, at)
         audit.add(tx, audit.entry(tenant_id, action="report.requested", actor=actor, at=at,
                                   target=f"report:{report_id}",
                                   detail={"type": REPORT_TYPE, "program_id": program_id, "format": "csv",
-                                          "from": doc["from"], "to": doc["to"]}))
+                                          "from": doc.from_, "to": doc.to}))
 
     transactions.write(build)
     try:
@@ -66,9 +65,10 @@ def _request_report(tenant_id: str, program_id: str, body: SimulationRequest, ac
         logger.exception("report not queued", extra={"tenant_id": tenant_id, "report_id": report_id})
         loaded = report_store.get(tenant_id, report_id)
         if loaded is not None:
-            failed = {**loaded[0], "status": ReportStatus.FAILED.value, "completed_at": clock.now().isoformat(),
-                      "failure": {"code": "not_queued", "message": "The report could not be queued."}}
-            report_store.save(tenant_id, report_id, failed, loaded[1], clock.now(), at)
+            failed = ReportDoc.load({
+                **loaded.doc.dump(), "status": ReportStatus.FAILED.value, "completed_at": clock.now().isoformat(),
+                "failure": {"code": "not_queued", "message": "The report could not be queued."}})
+            report_store.save(tenant_id, report_id, failed, loaded.version, clock.now(), at)
         raise ApiError(503, "queue_unavailable", "The simulation could not be queued; try again.",
                        headers={"Retry-After": "5"}) from None
     return reports.get(tenant_id, report_id, role)

@@ -18,6 +18,11 @@ from pydantic import BaseModel, ConfigDict
 T = TypeVar("T")
 
 
+def raw(stored: Any) -> dict[str, Any]:
+    """A record's `doc` map as plain values, for the few items with open-ended keys (counters, verbatim copies)."""
+    return dict(stored.as_dict())
+
+
 @dataclass(frozen=True)
 class Versioned(Generic[T]):
     """A document as read, with the version an optimistic write must still find."""
@@ -29,12 +34,17 @@ class Versioned(Generic[T]):
 class Document(BaseModel):
     """Base of the stored-document models: lenient on the way in, byte-for-byte on the way out."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     @classmethod
     def load(cls, raw: Mapping[str, Any]) -> Self:
         return cls.model_validate(dict(raw))
 
+    @classmethod
+    def of(cls, stored: Any) -> Self:
+        """The document of a record's `doc` map attribute (whose `as_dict` pynamodb leaves untyped)."""
+        return cls.model_validate(stored.as_dict())
+
     def dump(self) -> dict[str, Any]:
-        """The stored form: only the keys that were read or set, nested documents alike."""
-        return self.model_dump(mode="python", exclude_unset=True)
+        """The stored form: only the keys that were read or set, nested documents alike, under their stored names."""
+        return self.model_dump(mode="python", exclude_unset=True, by_alias=True)

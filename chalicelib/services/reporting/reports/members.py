@@ -28,7 +28,8 @@ def rows(ctx: ReportContext) -> Iterator[list[Any]]:
     for customer_id, doc, cards in program_cards.members(scope, ctx.program.id):
         registered = program_cards.registered(doc)
         if registered is not None and start <= registered < end:
-            yield reporting.member_row(customer_id, doc, customers.person(scope, customer_id), disabled, cards)
+            yield reporting.member_row(customer_id, doc.plain(), customers.person(scope, customer_id).dump(), disabled,
+                                       cards)
 
 
 MEMBERS = ReportType(

@@ -12,27 +12,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
 
 from chalicelib.domain import reporting
 from chalicelib.domain.cards import CardState
 from chalicelib.storage import customers as records
 from chalicelib.storage import reports as store
+from chalicelib.storage.documents.customer import CustomerDoc
 
 BATCH = 100
 
 
-def registered(doc: dict[str, Any]) -> datetime | None:
-    created = doc.get("created_at")
-    if isinstance(created, datetime):
-        return created
-    return datetime.fromisoformat(str(created)) if created else None
+def registered(doc: CustomerDoc) -> datetime | None:
+    """When the customer registered: the record's time."""
+    return doc.created_at
 
 
-def members(scope: str, program_id: str) -> Iterator[tuple[str, dict[str, Any], list[str]]]:
+def members(scope: str, program_id: str) -> Iterator[tuple[str, CustomerDoc, list[str]]]:
     """(customer id, record, the program's card numbers) of every active customer with a card of the program."""
     for customer_id, doc in records.iter_all(scope):
-        if not reporting.is_member(doc):
+        if not reporting.is_member(doc.plain()):
             continue
         cards = [number for number, program in records.card_links(scope, customer_id) if program == program_id]
         if cards:

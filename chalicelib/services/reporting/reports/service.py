@@ -37,6 +37,7 @@ from chalicelib.services.tenancy import tenancy
 from chalicelib.settings import settings
 from chalicelib.storage import audit, queues, transactions
 from chalicelib.storage import reports as store
+from chalicelib.storage.documents.report import ReportDoc
 from chalicelib.storage.transactions import Tx
 
 REPORT_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[a-z0-9]{6}$")
@@ -116,19 +117,19 @@ def create(tenant_id: str, spec: ReportCreate, actor: str, role: Role) -> tuple[
     ids = _subject(tenant_id, spec, rtype)
     at = clock.now()
     report_id = new_report_id()
-    doc: dict[str, Any] = {
+    doc = ReportDoc.load({
         "report_id": report_id, "type": rtype.name, **ids,
         "from": spec.from_.isoformat(), "to": spec.to.isoformat(), "format": spec.format,
         "delimiter": spec.delimiter, "status": ReportStatus.QUEUED.value, "created_at": at.isoformat(),
         "requested_by": role.value,
-    }
+    })
 
     def build(tx: Tx) -> None:
         store.add(tx, tenant_id, report_id, doc, at)
         audit.add(tx, audit.entry(tenant_id, action="report.requested", actor=actor, at=at,
                                   target=f"report:{report_id}",
                                   detail={"type": rtype.name, **{k: v for k, v in ids.items() if v is not None},
-                                          "format": spec.format, "from": doc["from"], "to": doc["to"]}))
+                                          "format": spec.format, "from": doc.from_, "to": doc.to}))
 
     transactions.write(build)
     try:
@@ -146,41 +147,43 @@ def create_for_agency(agency_id: str, tenant_id: str, spec: ReportCreate, actor:
     return create(tenancy.require_tenant_of_agency(agency_id, tenant_id).tenant_id, spec, actor, Role.AGENCY)
 
 
-def _requested_by(doc: dict[str, Any]) -> Role:
-    return Role(str(doc.get("requested_by") or Role.TENANT_ADMIN.value))
+def _requested_by(doc: ReportDoc) -> Role:
+    return Role(str(doc.requested_by or Role.TENANT_ADMIN.value))
 
 
-def _may_download(doc: dict[str, Any], role: Role) -> bool:
+def _may_download(doc: ReportDoc, role: Role) -> bool:
     """Only the roles that may request a type get its file (an agency sees a members export's status, no link);
     a file built with the agency's fuller view goes to agency keys only."""
-    rtype = TYPES.get(str(doc["type"]))
+    rtype = TYPES.get(doc.type)
     if rtype is None or role not in rtype.roles:
         return False
     return not (rtype.agency_view and _requested_by(doc) == Role.AGENCY and role != Role.AGENCY)
 
 
-def _subject_id(doc: dict[str, Any]) -> str | None:
-    return next((str(doc[name]) for name in SUBJECT_FIELDS.values() if doc.get(name)), None)
+def _subject_id(doc: ReportDoc) -> str | None:
+    subjects = doc.subjects()
+    return next((str(subjects[name]) for name in SUBJECT_FIELDS.values() if subjects.get(name)), None)
 
 
-def _view(tenant_id: str, doc: dict[str, Any], role: Role) -> Report:
+def _view(tenant_id: str, doc: ReportDoc, role: Role) -> Report:
     now = clock.now()
-    status, failure = reporting.effective_status(doc, now)
+    status, failure = reporting.effective_status(doc.dump(), now)
     url = expires = None
     if status == ReportStatus.READY and _may_download(doc, role):
-        name = reporting.filename(str(doc["type"]), _subject_id(doc) or "all", date.fromisoformat(str(doc["from"])),
-                                  date.fromisoformat(str(doc["to"])), str(doc["format"]))
-        url = store.download_url(tenant_id, str(doc["report_id"]), str(doc["format"]), name, URL_SECONDS)
+        name = reporting.filename(doc.type, _subject_id(doc) or "all", date.fromisoformat(doc.from_),
+                                  date.fromisoformat(doc.to), doc.format)
+        url = store.download_url(tenant_id, doc.report_id, doc.format, name, URL_SECONDS)
         expires = now + timedelta(seconds=URL_SECONDS)
+    subjects = doc.subjects()
     return Report.model_validate({
-        "report_id": doc["report_id"], "type": doc["type"],
-        **{name: doc.get(name) for name in SUBJECT_FIELDS.values()}, "from": doc["from"],
-        "to": doc["to"], "format": doc["format"], "status": status,
-        "rows": int(doc["rows"]) if doc.get("rows") is not None else None,
-        "size_bytes": int(doc["size_bytes"]) if doc.get("size_bytes") is not None else None,
+        "report_id": doc.report_id, "type": doc.type,
+        **{name: subjects.get(name) for name in SUBJECT_FIELDS.values()}, "from": doc.from_,
+        "to": doc.to, "format": doc.format, "status": status,
+        "rows": int(doc.rows) if doc.rows is not None else None,
+        "size_bytes": int(doc.size_bytes) if doc.size_bytes is not None else None,
         "failure": ReportFailure(**failure) if failure else None,
-        "created_at": doc["created_at"], "started_at": doc.get("started_at"),
-        "completed_at": doc.get("completed_at"), "download_url": url, "download_expires_at": expires,
+        "created_at": doc.created_at, "started_at": doc.started_at,
+        "completed_at": doc.completed_at, "download_url": url, "download_expires_at": expires,
     })
 
 
@@ -188,7 +191,7 @@ def get(tenant_id: str, report_id: str, role: Role = Role.TENANT_ADMIN) -> Repor
     loaded = store.get(tenant_id, report_id) if REPORT_ID.fullmatch(report_id) else None
     if loaded is None:
         raise not_found("Report")
-    return _view(tenant_id, loaded[0], role)
+    return _view(tenant_id, loaded.doc, role)
 
 
 def get_for_agency(agency_id: str, tenant_id: str, report_id: str) -> Report:
@@ -210,28 +213,29 @@ def list_for_agency(agency_id: str, tenant_id: str, limit: int, cursor: str | No
 def _finish(tenant_id: str, report_id: str, changes: dict[str, Any]) -> bool:
     """Apply `changes` to the report as it is now; False if it is gone or another writer got there first."""
     loaded = store.get(tenant_id, report_id)
-    return loaded is not None and _save(tenant_id, *loaded, changes) is not None
+    return loaded is not None and _save(tenant_id, loaded.doc, loaded.version, changes) is not None
 
 
-def _save(tenant_id: str, doc: dict[str, Any], version: int, changes: dict[str, Any]) -> dict[str, Any] | None:
+def _save(tenant_id: str, doc: ReportDoc, version: int, changes: dict[str, Any]) -> ReportDoc | None:
     """The report with `changes`, saved if still at `version` (else None: another writer got there first)."""
     at = clock.now()
-    doc = {**doc, **changes}
+    stored = {**doc.dump(), **changes}
     if changes.get("status") in (ReportStatus.READY, ReportStatus.FAILED):
-        doc["completed_at"] = at.isoformat()
-    created = reporting.parse_at(doc["created_at"]) or at
-    return doc if store.save(tenant_id, str(doc["report_id"]), doc, version, at, created) else None
+        stored["completed_at"] = at.isoformat()
+    changed = ReportDoc.load(stored)
+    created = reporting.parse_at(changed.created_at) or at
+    return changed if store.save(tenant_id, changed.report_id, changed, version, at, created) else None
 
 
-def _context(tenant_id: str, doc: dict[str, Any], rtype: ReportType) -> ReportContext:
-    subject_id = doc.get(SUBJECT_FIELDS[rtype.subject])
+def _context(tenant_id: str, doc: ReportDoc, rtype: ReportType) -> ReportContext:
+    subject_id = doc.subjects().get(SUBJECT_FIELDS[rtype.subject])
     program = None
     if rtype.subject == "program":
         program = catalog.program(tenant_id, str(subject_id))
         if program is None:
             raise ReportError("unknown_program", f"Program {subject_id!r} no longer exists.")
-    return ReportContext(tenant_id=tenant_id, report_id=str(doc["report_id"]),
-                         start=date.fromisoformat(str(doc["from"])), end=date.fromisoformat(str(doc["to"])),
+    return ReportContext(tenant_id=tenant_id, report_id=doc.report_id,
+                         start=date.fromisoformat(doc.from_), end=date.fromisoformat(doc.to),
                          subject_id=str(subject_id) if subject_id else None, subject_program=program,
                          role=_requested_by(doc))
 
@@ -260,14 +264,14 @@ def build(tenant_id: str, report_id: str) -> None:
     if loaded is None:
         logger.warning("report gone; message dropped", extra={"tenant_id": tenant_id, "report_id": report_id})
         return
-    doc, version = loaded
-    status = doc["status"]
-    log = {"tenant_id": tenant_id, "report_id": report_id, "type": doc["type"]}
+    doc, version = loaded.doc, loaded.version
+    status = doc.status
+    log = {"tenant_id": tenant_id, "report_id": report_id, "type": doc.type}
     if status in (ReportStatus.READY, ReportStatus.FAILED):
         logger.info("report already finished; duplicate message ignored", extra=log)
         return
     if status == ReportStatus.RUNNING:
-        if reporting.is_stale_running(doc, clock.now()):
+        if reporting.is_stale_running(doc.dump(), clock.now()):
             code, message = reporting.TIMED_OUT
             _save(tenant_id, doc, version, {"status": ReportStatus.FAILED.value,
                                             "failure": {"code": code, "message": message}})
@@ -282,11 +286,11 @@ def build(tenant_id: str, report_id: str) -> None:
         return
     doc, version = claimed, version + 1
     try:
-        rtype = TYPES.get(str(doc["type"]))
+        rtype = TYPES.get(doc.type)
         if rtype is None:
-            raise ReportError("unknown_report_type", f"Report type {doc['type']!r} is no longer offered.")
+            raise ReportError("unknown_report_type", f"Report type {doc.type!r} is no longer offered.")
         context = _context(tenant_id, doc, rtype)
-        rows, size = _write(rtype, context, str(doc["format"]), str(doc.get("delimiter") or ","))
+        rows, size = _write(rtype, context, doc.format, str(doc.delimiter or ","))
     except Exception as exc:
         if isinstance(exc, output.TooManyRows):
             exc = ReportError("too_many_rows", f"More than {output.XLSX_MAX_ROWS:,} rows do not fit in one XLSX "
@@ -306,4 +310,4 @@ def build(tenant_id: str, report_id: str) -> None:
         logger.info("report ready", extra={**log, "rows": rows, "size_bytes": size})
         from chalicelib.services.integrations import webhooks
 
-        webhooks.report_ready(tenant_id, report_id, str(doc["type"]), rows, size)
+        webhooks.report_ready(tenant_id, report_id, doc.type, rows, size)

@@ -36,7 +36,8 @@ def _members(ctx: ReportContext) -> tuple[reporting.MemberCounts, int]:
     for _, doc, cards in program_cards.members(ctx.tenant_id, ctx.program.id):
         when = program_cards.registered(doc)
         if when is not None and when.date() < ctx.end:
-            channel = ((doc.get("profile") or {}).get("acquisition") or {}).get("channel")
+            acquisition = doc.profile_or_empty().acquisition
+            channel = acquisition.channel if acquisition else None
             counts.add(when.date(), ctx.start, channel)
         numbers.extend(cards)
     for card in program_cards.cards_of(ctx.tenant_id, iter(numbers)):
