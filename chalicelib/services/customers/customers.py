@@ -66,12 +66,180 @@ class Found:
         return cls(scope, customer_id, got.doc, got.version)
 
 
+def create(tenant_id: str, spec: CustomerCreate, actor: str) -> tuple[int, CustomerOut]:
+    """`POST /v1/customers`: 201 with the new customer; 409 if the phone already belongs to one."""
+    scope = tenant_id
+    if spec.phone:
+        existing = people.customer_by_phone(scope, spec.phone)
+        if existing is not None and records.get(scope, existing) is not None:
+            raise ApiError(409, "customer_exists", f"Customer {existing} already has this phone; update it with "
+                           f"PATCH /v1/customers/{existing}.", [ErrorDetail("phone", existing)])
+    customer_id, created = ensure(tenant_id, scope, spec, actor, mode="keep")
+    return (201 if created else 200), get(tenant_id, customer_id)
+
+
+def get(tenant_id: str, customer_id: str) -> CustomerOut:
+    """`GET /v1/customers/{id}`: the customer with personal fields, cards and stats, from any base the tenant sees."""
+    return view(find(tenant_id, customer_id))
+
+
+def search(tenant_id: str, phone: str | None, card: str | None) -> CustomerOut:
+    """Find by phone (any format, normalised) or by card number."""
+    found = None
+    if phone:
+        try:
+            found = find_by_phone(tenant_id, normalise(phone))
+        except ValueError as exc:
+            raise ApiError(400, "validation_error", str(exc), [ErrorDetail("phone", str(exc))]) from None
+    elif card:
+        found = find_by_card(tenant_id, card)
+    else:
+        raise ApiError(400, "validation_error", "Give phone or card.", [ErrorDetail("phone", "phone or card")])
+    if found is None:
+        raise ApiError(404, "customer_not_found", "No customer matches.",
+                       [ErrorDetail("phone" if phone else "card", "not found")])
+    return view(found)
+
+
+def update(tenant_id: str, customer_id: str, spec: CustomerUpdate, actor: str) -> CustomerOut:
+    """`PATCH /v1/customers/{id}`: personal fields go to the personal-data table, profile sections to the record."""
+    found = find(tenant_id, customer_id)
+    _require_active(found)
+    check_fields(tenant_id, spec.personal())
+    _update_person(found, spec.personal())
+    sent = spec.model_fields_set
+    before = found.doc.profile.dump() if found.doc.profile else {}
+    profile = dict(before)
+    dumped = spec.model_dump(mode="json", exclude_none=True)
+    for name in ("tags", "preferred_channel", "acquisition"):
+        if name in sent:
+            profile[name] = dumped.get(name)
+    if profile != before:
+        found = _save_sections(found, {"profile": profile})
+    audit.put(audit.entry(tenant_id, action="customer.updated", actor=actor, at=clock.now(),
+                          target=f"customer:{customer_id}", detail={"fields": ",".join(sorted(sent))}))
+    return get(tenant_id, customer_id)
+
+
+def change_consents(tenant_id: str, customer_id: str, consents: list[ConsentIn], actor: str) -> CustomerOut:
+    """`POST /v1/customers/{id}/consents`: record decisions (current state and history line each)."""
+    found = find(tenant_id, customer_id)
+    _require_active(found)
+    return view(set_consents(found, consents, actor))
+
+
+def withdraw_by_token(token: str) -> str:
+    """The public one-click withdrawal: the consent kind withdrawn. Repeating it changes nothing."""
+    claims = check_unsubscribe_token(token)
+    scope, customer_id, kind = str(claims["s"]), str(claims["c"]), str(claims["k"])
+    got = records.get(scope, customer_id)
+    if got is None:
+        raise ApiError(404, "customer_not_found", "This customer no longer exists.", [ErrorDetail("token", "gone")])
+    found = Found.of(scope, customer_id, got)
+    consent = found.doc.consents.get(kind)
+    if consent is not None and not consent.granted:
+        return kind
+    version = (consent.text_version if consent else None) or privacy(scope).consent_text_version
+    set_consents(found, [ConsentIn(kind=ConsentKind(kind), granted=False, source="link", text_version=version)], "link")
+    return kind
+
+
+def merge(tenant_id: str, keep_id: str, duplicate_id: str, actor: str) -> CustomerOut:
+    """Fold a duplicate into the kept customer: cards, history, stats, consents, survey answers and missing fields move.
+
+    The loyalty half (cards re-pointed, stats added, the duplicate marked
+    merged) is one transaction; the personal half follows and is re-run by a
+    repeated call, which finds the duplicate already marked.
+    """
+    if keep_id == duplicate_id:
+        raise _unprocessable("same_customer", "A customer cannot be merged into itself.", "duplicate_id")
+    keep = find(tenant_id, keep_id)
+    _require_active(keep)
+    dup = find(tenant_id, duplicate_id)
+    if dup.scope != keep.scope:
+        raise _unprocessable("other_scope", "The two customers belong to different programs' bases.", "duplicate_id")
+    if dup.doc.status == "merged" and dup.doc.merged_into != keep_id:
+        raise conflict("customer_merged", f"Customer {duplicate_id} was merged into {dup.doc.merged_into}.",
+                       "duplicate_id")
+    if dup.doc.status == "erased":
+        raise ApiError(410, "customer_erased", "The duplicate was erased.", [ErrorDetail("duplicate_id", "erased")])
+    if dup.doc.status != "merged":
+        _merge_records(keep, dup, actor)
+    _merge_people(keep.scope, keep_id, duplicate_id)
+    survey_store.move_responses(keep.scope, duplicate_id, keep_id)
+    return get(tenant_id, keep_id)
+
+
+def export(tenant_id: str, customer_id: str, actor: str) -> CustomerExport:
+    """Everything stored about the customer, as JSON: the data subject's access request."""
+    found = find(tenant_id, customer_id)
+    at = clock.now()
+    partition = people.items(found.scope, customer_id)
+    personal = partition.profile or PersonDoc()
+    cards: list[dict[str, Any]] = []
+    truncated = False
+    for number in records.card_numbers(found.scope, customer_id):
+        card = loyalty.get_card(found.scope, number)
+        entries: list[dict[str, Any]] = []
+        cursor = None
+        while len(entries) < EXPORT_LEDGER_LIMIT:
+            page, cursor = loyalty.list_entries(found.scope, number, 200, cursor)
+            entries += [e.model_dump(mode="json") for e in page]
+            if cursor is None:
+                break
+        truncated = truncated or cursor is not None
+        cards.append({"number": number, "program_id": card.program_id if card else None,
+                      "status": card.status.value if card else None,
+                      "balance": card.wallet.spendable(at) if card else 0, "ledger": entries[:EXPORT_LEDGER_LIMIT]})
+    answers = {(i.doc.survey_id, i.doc.response_id): i.doc.answers for i in partition.answers}
+    responses = []
+    for response in survey_store.responses_of(found.scope, customer_id):
+        key = (response.survey_id, response.response_id)
+        responses.append({**response.exported(), "answers": {**(response.answers or {}), **answers.pop(key, {})}})
+    responses += [{"survey_id": s, "response_id": r, "answers": a} for (s, r), a in answers.items()]
+    audit.put(audit.entry(tenant_id, action="customer.exported", actor=actor, at=at,
+                          target=f"customer:{customer_id}"))
+    return CustomerExport(exported_at=at, customer=view(found, personal),
+                          consent_history=[Consent.model_validate(c.dump()) for c in
+                                           records.consent_history(found.scope, customer_id)],
+                          cards=cards, survey_responses=responses, truncated=truncated)
+
+
+def erase(tenant_id: str, customer_id: str, reason: str, actor: str) -> CustomerOut:
+    """Erase a customer's personal data everywhere, keeping the ledger consistent for accounting.
+
+    The loyalty record keeps its id, stats and cards (balances and ledgers are
+    accounting records with no personal fields) and loses tags, preferences
+    and acquisition details; the personal-data partition and phone index go.
+    Repeating the call finishes an erasure interrupted halfway.
+    """
+    found = find(tenant_id, customer_id)
+    if found.doc.status == "merged":
+        _require_active(found)
+    pdoc = person(found.scope, customer_id)
+    phones = list(dict.fromkeys([*(pdoc.phones or []), *([pdoc.phone] if pdoc.phone else [])]))
+    if found.doc.status != "erased":
+        at = clock.now()
+        acquisition = found.doc.profile_or_empty().acquisition
+        code = found.doc.referral_or_empty().code
+
+        def extra(tx: Tx, f: Found) -> None:
+            if code:
+                records.delete_referral_code(tx, f.scope, code)
+            audit.add(tx, audit.entry(tenant_id, action="customer.erased", actor=actor, at=at,
+                                      target=f"customer:{customer_id}", detail={"reason": reason}))
+
+        referral = {k: v for k, v in found.doc.referral_or_empty().dump().items() if k != "code"}
+        found = _save_sections(found, {
+            "status": "erased", "erased_at": at.isoformat(), "referral": referral,
+            "profile": {"tags": [], "acquisition": {"channel": acquisition.channel} if acquisition else None},
+        }, extra)
+    people.erase(found.scope, customer_id, phones)
+    return view(found, PersonDoc())
+
+
 def not_found() -> ApiError:
     return ApiError(404, "customer_not_found", "No such customer.", [ErrorDetail("customer_id", "not found")])
-
-
-def _unprocessable(code: str, message: str, field_name: str) -> ApiError:
-    return ApiError(422, code, message, [ErrorDetail(field_name, message)])
 
 
 def privacy(tenant_id: str) -> Privacy:
@@ -135,10 +303,6 @@ def view(found: Found, person_doc: PersonDoc | None = None) -> CustomerOut:
         created_at=doc.created_at, updated_at=doc.updated_at, erased_at=doc.erased_at)
 
 
-def get(tenant_id: str, customer_id: str) -> CustomerOut:
-    return view(find(tenant_id, customer_id))
-
-
 def find_by_card(tenant_id: str, number: str) -> Found | None:
     for scope in catalog.card_scopes(tenant_id):
         card = loyalty.get_card(scope, number)
@@ -149,25 +313,77 @@ def find_by_card(tenant_id: str, number: str) -> Found | None:
     return None
 
 
-def search(tenant_id: str, phone: str | None, card: str | None) -> CustomerOut:
-    """Find by phone (any format, normalised) or by card number."""
-    found = None
-    if phone:
-        try:
-            found = find_by_phone(tenant_id, normalise(phone))
-        except ValueError as exc:
-            raise ApiError(400, "validation_error", str(exc), [ErrorDetail("phone", str(exc))]) from None
-    elif card:
-        found = find_by_card(tenant_id, card)
-    else:
-        raise ApiError(400, "validation_error", "Give phone or card.", [ErrorDetail("phone", "phone or card")])
-    if found is None:
-        raise ApiError(404, "customer_not_found", "No customer matches.",
-                       [ErrorDetail("phone" if phone else "card", "not found")])
-    return view(found)
-
-
 # --- creating -----------------------------------------------------------------------------
+
+def ensure(tenant_id: str, scope: str, spec: CustomerCreate, actor: str, *, mode: Mode = "fill",
+           extra: Callable[[Tx], None] | None = None) -> tuple[str, bool]:
+    """The customer with this phone (created if new): (customer id, created).
+
+    `extra(tx)` joins the creating transaction (a card issued with its new
+    customer); it is not run when the customer already existed. Consents sent
+    are recorded either way; the referral code only links a new customer.
+    """
+    check_fields(tenant_id, spec.personal())
+    referrer = _resolve_referrer(scope, spec.referral_code, spec)
+    at = clock.now()
+    customer_id = new_id()
+    if spec.phone:
+        customer_id = people.claim_phone(scope, spec.phone, customer_id, at)
+    existing = records.get(scope, customer_id)
+    if existing is not None:
+        found = Found.of(scope, customer_id, existing)
+        if found.doc.status == "merged" and found.doc.merged_into:
+            got = records.get(scope, found.doc.merged_into)
+            if got is not None:
+                found = Found.of(scope, found.doc.merged_into, got)
+        if found.doc.status == "erased":
+            raise conflict("customer_erased", "This customer was erased; their phone cannot be reused yet.", "phone")
+        if mode != "keep":
+            _update_person(found, _personal(spec), overwrite=mode == "overwrite")
+        if spec.consents:
+            set_consents(found, spec.consents, actor)
+        return found.customer_id, False
+    _store_person(scope, customer_id, _personal(spec), at)
+    created = _write_record(tenant_id, scope, customer_id, spec, referrer, at, actor, extra)
+    if not created:  # a concurrent or earlier attempt wrote it first: same id, same phone
+        return customer_id, False
+    return customer_id, True
+
+
+# --- changing ------------------------------------------------------------------------------
+
+def set_consents(found: Found, consents: list[ConsentIn], actor: str) -> Found:
+    """Record consent decisions: the current state per kind plus a history line each (time, source, text)."""
+    at = clock.now()
+    docs = [_consent_doc(c, at, actor) for c in consents]
+
+    def history(tx: Tx, _: Found) -> None:
+        for seq, doc in enumerate(docs):
+            records.add_consent_event(tx, found.scope, found.customer_id, doc, at, seq)
+
+    current = found.doc.consents_dump()
+    current.update({d.kind: d.dump() for d in docs})
+    return _save_sections(found, {"consents": current}, history)
+
+
+def unsubscribe_token(scope: str, customer_id: str, kind: str) -> str:
+    """The signed one-click withdrawal link's token that every message carries (no expiry: it must always work)."""
+    return links.sign(signing.link_secret(), UNSUBSCRIBE, {"s": scope, "c": customer_id, "k": kind})
+
+
+def check_unsubscribe_token(token: str) -> dict[str, Any]:
+    """The claims of a valid unsubscribe token; 400 `invalid_link` otherwise."""
+    try:
+        return links.verify(signing.link_secret(), UNSUBSCRIBE, token, clock.now())
+    except links.BadLink:
+        raise ApiError(400, "invalid_link", "This link is not valid.", [ErrorDetail("token", "invalid")]) from None
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+def _unprocessable(code: str, message: str, field_name: str) -> ApiError:
+    return ApiError(422, code, message, [ErrorDetail(field_name, message)])
+
 
 def _consent_doc(consent: ConsentIn, at: datetime, actor: str) -> ConsentState:
     return ConsentState.load({**consent.model_dump(mode="json"), "at": at.isoformat(), "actor": actor})
@@ -234,41 +450,6 @@ def _personal(spec: CustomerCreate | CustomerUpdate) -> dict[str, Any]:
     return {k: v for k, v in spec.personal().items() if v is not None}
 
 
-def ensure(tenant_id: str, scope: str, spec: CustomerCreate, actor: str, *, mode: Mode = "fill",
-           extra: Callable[[Tx], None] | None = None) -> tuple[str, bool]:
-    """The customer with this phone (created if new): (customer id, created).
-
-    `extra(tx)` joins the creating transaction (a card issued with its new
-    customer); it is not run when the customer already existed. Consents sent
-    are recorded either way; the referral code only links a new customer.
-    """
-    check_fields(tenant_id, spec.personal())
-    referrer = _resolve_referrer(scope, spec.referral_code, spec)
-    at = clock.now()
-    customer_id = new_id()
-    if spec.phone:
-        customer_id = people.claim_phone(scope, spec.phone, customer_id, at)
-    existing = records.get(scope, customer_id)
-    if existing is not None:
-        found = Found.of(scope, customer_id, existing)
-        if found.doc.status == "merged" and found.doc.merged_into:
-            got = records.get(scope, found.doc.merged_into)
-            if got is not None:
-                found = Found.of(scope, found.doc.merged_into, got)
-        if found.doc.status == "erased":
-            raise conflict("customer_erased", "This customer was erased; their phone cannot be reused yet.", "phone")
-        if mode != "keep":
-            _update_person(found, _personal(spec), overwrite=mode == "overwrite")
-        if spec.consents:
-            set_consents(found, spec.consents, actor)
-        return found.customer_id, False
-    _store_person(scope, customer_id, _personal(spec), at)
-    created = _write_record(tenant_id, scope, customer_id, spec, referrer, at, actor, extra)
-    if not created:  # a concurrent or earlier attempt wrote it first: same id, same phone
-        return customer_id, False
-    return customer_id, True
-
-
 def _store_person(scope: str, customer_id: str, personal: dict[str, Any], at: datetime) -> None:
     """Write the personal fields of a new id; an earlier crashed attempt's copy is completed, not duplicated."""
     for _ in range(PERSON_ATTEMPTS):
@@ -283,20 +464,6 @@ def _store_person(scope: str, customer_id: str, personal: dict[str, Any], at: da
             continue
     raise conflict("customer_changed", "The customer is being changed concurrently; retry.")
 
-
-def create(tenant_id: str, spec: CustomerCreate, actor: str) -> tuple[int, CustomerOut]:
-    """`POST /v1/customers`: 201 with the new customer; 409 if the phone already belongs to one."""
-    scope = tenant_id
-    if spec.phone:
-        existing = people.customer_by_phone(scope, spec.phone)
-        if existing is not None and records.get(scope, existing) is not None:
-            raise ApiError(409, "customer_exists", f"Customer {existing} already has this phone; update it with "
-                           f"PATCH /v1/customers/{existing}.", [ErrorDetail("phone", existing)])
-    customer_id, created = ensure(tenant_id, scope, spec, actor, mode="keep")
-    return (201 if created else 200), get(tenant_id, customer_id)
-
-
-# --- changing ------------------------------------------------------------------------------
 
 def _update_person(found: Found, changes: dict[str, Any], *, overwrite: bool = True) -> None:
     """Apply personal-field changes (None removes a field); a phone change moves the phone index."""
@@ -380,102 +547,6 @@ def _changed(doc: CustomerDoc, sections: dict[str, Any]) -> CustomerDoc:
     changed = CustomerDoc.load({**doc.dump(), **sections})
     changed.created_at = doc.created_at
     return changed
-
-
-def update(tenant_id: str, customer_id: str, spec: CustomerUpdate, actor: str) -> CustomerOut:
-    found = find(tenant_id, customer_id)
-    _require_active(found)
-    check_fields(tenant_id, spec.personal())
-    _update_person(found, spec.personal())
-    sent = spec.model_fields_set
-    before = found.doc.profile.dump() if found.doc.profile else {}
-    profile = dict(before)
-    dumped = spec.model_dump(mode="json", exclude_none=True)
-    for name in ("tags", "preferred_channel", "acquisition"):
-        if name in sent:
-            profile[name] = dumped.get(name)
-    if profile != before:
-        found = _save_sections(found, {"profile": profile})
-    audit.put(audit.entry(tenant_id, action="customer.updated", actor=actor, at=clock.now(),
-                          target=f"customer:{customer_id}", detail={"fields": ",".join(sorted(sent))}))
-    return get(tenant_id, customer_id)
-
-
-def set_consents(found: Found, consents: list[ConsentIn], actor: str) -> Found:
-    """Record consent decisions: the current state per kind plus a history line each (time, source, text)."""
-    at = clock.now()
-    docs = [_consent_doc(c, at, actor) for c in consents]
-
-    def history(tx: Tx, _: Found) -> None:
-        for seq, doc in enumerate(docs):
-            records.add_consent_event(tx, found.scope, found.customer_id, doc, at, seq)
-
-    current = found.doc.consents_dump()
-    current.update({d.kind: d.dump() for d in docs})
-    return _save_sections(found, {"consents": current}, history)
-
-
-def change_consents(tenant_id: str, customer_id: str, consents: list[ConsentIn], actor: str) -> CustomerOut:
-    found = find(tenant_id, customer_id)
-    _require_active(found)
-    return view(set_consents(found, consents, actor))
-
-
-def unsubscribe_token(scope: str, customer_id: str, kind: str) -> str:
-    """The signed one-click withdrawal link's token that every message carries (no expiry: it must always work)."""
-    return links.sign(signing.link_secret(), UNSUBSCRIBE, {"s": scope, "c": customer_id, "k": kind})
-
-
-def check_unsubscribe_token(token: str) -> dict[str, Any]:
-    """The claims of a valid unsubscribe token; 400 `invalid_link` otherwise."""
-    try:
-        return links.verify(signing.link_secret(), UNSUBSCRIBE, token, clock.now())
-    except links.BadLink:
-        raise ApiError(400, "invalid_link", "This link is not valid.", [ErrorDetail("token", "invalid")]) from None
-
-
-def withdraw_by_token(token: str) -> str:
-    """The public one-click withdrawal: the consent kind withdrawn. Repeating it changes nothing."""
-    claims = check_unsubscribe_token(token)
-    scope, customer_id, kind = str(claims["s"]), str(claims["c"]), str(claims["k"])
-    got = records.get(scope, customer_id)
-    if got is None:
-        raise ApiError(404, "customer_not_found", "This customer no longer exists.", [ErrorDetail("token", "gone")])
-    found = Found.of(scope, customer_id, got)
-    consent = found.doc.consents.get(kind)
-    if consent is not None and not consent.granted:
-        return kind
-    version = (consent.text_version if consent else None) or privacy(scope).consent_text_version
-    set_consents(found, [ConsentIn(kind=ConsentKind(kind), granted=False, source="link", text_version=version)], "link")
-    return kind
-
-
-# --- merge ------------------------------------------------------------------------------------
-
-def merge(tenant_id: str, keep_id: str, duplicate_id: str, actor: str) -> CustomerOut:
-    """Fold a duplicate into the kept customer: cards, history, stats, consents, survey answers and missing fields move.
-
-    The loyalty half (cards re-pointed, stats added, the duplicate marked
-    merged) is one transaction; the personal half follows and is re-run by a
-    repeated call, which finds the duplicate already marked.
-    """
-    if keep_id == duplicate_id:
-        raise _unprocessable("same_customer", "A customer cannot be merged into itself.", "duplicate_id")
-    keep = find(tenant_id, keep_id)
-    _require_active(keep)
-    dup = find(tenant_id, duplicate_id)
-    if dup.scope != keep.scope:
-        raise _unprocessable("other_scope", "The two customers belong to different programs' bases.", "duplicate_id")
-    if dup.doc.status == "merged" and dup.doc.merged_into != keep_id:
-        raise conflict("customer_merged", f"Customer {duplicate_id} was merged into {dup.doc.merged_into}.",
-                       "duplicate_id")
-    if dup.doc.status == "erased":
-        raise ApiError(410, "customer_erased", "The duplicate was erased.", [ErrorDetail("duplicate_id", "erased")])
-    if dup.doc.status != "merged":
-        _merge_records(keep, dup, actor)
-    _merge_people(keep.scope, keep_id, duplicate_id)
-    survey_store.move_responses(keep.scope, duplicate_id, keep_id)
-    return get(tenant_id, keep_id)
 
 
 def _merge_records(keep: Found, dup: Found, actor: str) -> None:
@@ -564,73 +635,3 @@ def _merge_people(scope: str, keep_id: str, duplicate_id: str) -> None:
     for item in people.items(scope, duplicate_id).answers:
         people.add_answers(scope, keep_id, item.doc.survey_id, item.doc.response_id, item.doc.answers, item.at)
     people.erase(scope, duplicate_id, [])
-
-
-# --- export and erasure -------------------------------------------------------------------------
-
-def export(tenant_id: str, customer_id: str, actor: str) -> CustomerExport:
-    """Everything stored about the customer, as JSON: the data subject's access request."""
-    found = find(tenant_id, customer_id)
-    at = clock.now()
-    partition = people.items(found.scope, customer_id)
-    personal = partition.profile or PersonDoc()
-    cards: list[dict[str, Any]] = []
-    truncated = False
-    for number in records.card_numbers(found.scope, customer_id):
-        card = loyalty.get_card(found.scope, number)
-        entries: list[dict[str, Any]] = []
-        cursor = None
-        while len(entries) < EXPORT_LEDGER_LIMIT:
-            page, cursor = loyalty.list_entries(found.scope, number, 200, cursor)
-            entries += [e.model_dump(mode="json") for e in page]
-            if cursor is None:
-                break
-        truncated = truncated or cursor is not None
-        cards.append({"number": number, "program_id": card.program_id if card else None,
-                      "status": card.status.value if card else None,
-                      "balance": card.wallet.spendable(at) if card else 0, "ledger": entries[:EXPORT_LEDGER_LIMIT]})
-    answers = {(i.doc.survey_id, i.doc.response_id): i.doc.answers for i in partition.answers}
-    responses = []
-    for response in survey_store.responses_of(found.scope, customer_id):
-        key = (response.survey_id, response.response_id)
-        responses.append({**response.exported(), "answers": {**(response.answers or {}), **answers.pop(key, {})}})
-    responses += [{"survey_id": s, "response_id": r, "answers": a} for (s, r), a in answers.items()]
-    audit.put(audit.entry(tenant_id, action="customer.exported", actor=actor, at=at,
-                          target=f"customer:{customer_id}"))
-    return CustomerExport(exported_at=at, customer=view(found, personal),
-                          consent_history=[Consent.model_validate(c.dump()) for c in
-                                           records.consent_history(found.scope, customer_id)],
-                          cards=cards, survey_responses=responses, truncated=truncated)
-
-
-def erase(tenant_id: str, customer_id: str, reason: str, actor: str) -> CustomerOut:
-    """Erase a customer's personal data everywhere, keeping the ledger consistent for accounting.
-
-    The loyalty record keeps its id, stats and cards (balances and ledgers are
-    accounting records with no personal fields) and loses tags, preferences
-    and acquisition details; the personal-data partition and phone index go.
-    Repeating the call finishes an erasure interrupted halfway.
-    """
-    found = find(tenant_id, customer_id)
-    if found.doc.status == "merged":
-        _require_active(found)
-    pdoc = person(found.scope, customer_id)
-    phones = list(dict.fromkeys([*(pdoc.phones or []), *([pdoc.phone] if pdoc.phone else [])]))
-    if found.doc.status != "erased":
-        at = clock.now()
-        acquisition = found.doc.profile_or_empty().acquisition
-        code = found.doc.referral_or_empty().code
-
-        def extra(tx: Tx, f: Found) -> None:
-            if code:
-                records.delete_referral_code(tx, f.scope, code)
-            audit.add(tx, audit.entry(tenant_id, action="customer.erased", actor=actor, at=at,
-                                      target=f"customer:{customer_id}", detail={"reason": reason}))
-
-        referral = {k: v for k, v in found.doc.referral_or_empty().dump().items() if k != "code"}
-        found = _save_sections(found, {
-            "status": "erased", "erased_at": at.isoformat(), "referral": referral,
-            "profile": {"tags": [], "acquisition": {"channel": acquisition.channel} if acquisition else None},
-        }, extra)
-    people.erase(found.scope, customer_id, phones)
-    return view(found, PersonDoc())

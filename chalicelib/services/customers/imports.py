@@ -70,7 +70,136 @@ TRANSIENT = {"customer_changed", "card_changed", "referral_codes_exhausted", "nu
 FINISHED = (ImportStatus.DONE, ImportStatus.FAILED)
 
 
+@dataclass
+class _Chunk:
+    end: int
+    line: int
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)
+    cards_issued: int = 0
+    over_limit_at: int | None = None
+    """The line of the first row past `MAX_ROWS`, if the file has more."""
+
+
+@dataclass
+class _Run:
+    tenant_id: str
+    doc: ImportJob
+    ctx: rules.RowContext
+    committed_at: datetime
+    seen: set[str] = field(default_factory=set)
+
+    @property
+    def import_id(self) -> str:
+        return self.doc.import_id
+
+    @property
+    def actor(self) -> str:
+        return f"import:{self.import_id}"
+
+
+def create(tenant_id: str, spec: ImportCreate, actor: str) -> ImportCreated:
+    """The import record and where to PUT the file (a presigned URL, valid 15 minutes)."""
+    doc = _record(tenant_id, spec, actor)
+    import_id = doc.import_id
+    return ImportCreated(**_view(tenant_id, doc).model_dump(),
+                         upload_url=store.upload_url(tenant_id, import_id, UPLOAD_SECONDS),
+                         upload_key=store.upload_key(tenant_id, import_id),
+                         upload_expires_at=clock.now() + timedelta(seconds=UPLOAD_SECONDS))
+
+
+def start(tenant_id: str, import_id: str, actor: str) -> tuple[int, CustomerImport]:
+    """202: queued for the jobs worker (again, if it was queued already: a lost message is replaced)."""
+    doc, _ = _begin(tenant_id, import_id, actor)
+    queues.send(settings.jobs_queue, job_message(tenant_id, import_id, doc.bytes_done))
+    return 202, _view(tenant_id, doc)
+
+
+def inline(tenant_id: str, spec: ImportInline, actor: str) -> tuple[int, CustomerImport]:
+    """A small file in the body: stored like an upload, then imported within the request."""
+    doc = _record(tenant_id, spec, actor)
+    import_id = doc.import_id
+    store.put_upload(tenant_id, import_id, spec.csv.encode("utf-8"))
+    _begin(tenant_id, import_id, actor)
+    try:
+        process(tenant_id, import_id, budget_seconds=None)
+    except Exception:
+        # Resumable by design: let the worker finish what the request could not.
+        logger.exception("inline import failed; queued", extra={"tenant_id": tenant_id, "import_id": import_id})
+        queues.send(settings.jobs_queue, job_message(tenant_id, import_id, 0))
+    return 201, get(tenant_id, import_id)
+
+
+def get(tenant_id: str, import_id: str) -> CustomerImport:
+    """One import with its progress; the result file's link once it finished with rejected rows."""
+    return _view(tenant_id, _require(tenant_id, import_id).doc)
+
+
+def list_all(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[CustomerImport], str | None]:
+    """The tenant's imports, newest first."""
+    docs, next_cursor = store.list_page(tenant_id, limit, cursor)
+    return [_view(tenant_id, d) for d in docs], next_cursor
+
+
+        # else: another run committed this chunk first; re-read and go on from its offset
+def handle_job(message: dict[str, Any]) -> None:
+    """The jobs worker's entry: run for a while, then hand the rest to a fresh message."""
+    tenant_id, import_id = str(message["tenant_id"]), str(message["import_id"])
+    if not process(tenant_id, import_id, BUDGET_SECONDS):
+        loaded = store.get(tenant_id, import_id)
+        cursor = loaded.doc.bytes_done if loaded else 0
+        queues.send(settings.jobs_queue, job_message(tenant_id, import_id, cursor))
+
+
 # --- creating, starting, reading --------------------------------------------------------
+
+def job_message(tenant_id: str, import_id: str, cursor: int) -> dict[str, Any]:
+    """`cursor` is informative: the committed offset in the record is what a run resumes from."""
+    return {"job": IMPORT_JOB, "tenant_id": tenant_id, "import_id": import_id, "cursor": cursor}
+
+
+# --- processing -----------------------------------------------------------------------------
+
+def process(tenant_id: str, import_id: str, budget_seconds: float | None) -> bool:
+    """Import chunks for about `budget_seconds` (None: to the end). True when nothing is left to do.
+
+    At least one chunk per call, so every job message makes progress.
+    """
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+    chunks_done = 0
+    ctx: rules.RowContext | None = None
+    while True:
+        loaded = store.get(tenant_id, import_id)
+        if loaded is None:
+            logger.warning("customer import gone; job dropped", extra={"tenant_id": tenant_id, "import_id": import_id})
+            return True
+        doc, version = loaded.doc, loaded.version
+        status = ImportStatus(doc.status)
+        if status in FINISHED or status is ImportStatus.AWAITING_UPLOAD:
+            return True
+        if doc.error or doc.bytes_done >= doc.bytes_total:
+            if _finish(tenant_id, doc, version):
+                return True
+            continue
+        if chunks_done and deadline is not None and time.monotonic() >= deadline:
+            return False
+        ctx = ctx or _context(tenant_id, doc)
+        run = _Run(tenant_id, doc, ctx, datetime.fromisoformat(doc.committed_at))
+        try:
+            chunk = _run_chunk(run)
+        except store.FileChanged:
+            _fail(tenant_id, doc, version, "the uploaded file was replaced after the import started")
+            continue
+        if chunk.end == doc.bytes_done and chunk.over_limit_at is None:
+            _fail(tenant_id, doc, version, "the uploaded file is shorter than when the import started")
+            continue
+        if _commit(run, version, chunk):
+            chunks_done += 1
+
+
+# --- helpers --------------------------------------------------------------------------------------------
 
 def _view(tenant_id: str, doc: ImportJob) -> CustomerImport:
     fields = {k: v for k, v in doc.dump().items() if k in CustomerImport.model_fields}
@@ -122,35 +251,11 @@ def _record(tenant_id: str, spec: ImportCreate, actor: str) -> ImportJob:
     return doc
 
 
-def create(tenant_id: str, spec: ImportCreate, actor: str) -> ImportCreated:
-    """The import record and where to PUT the file (a presigned URL, valid 15 minutes)."""
-    doc = _record(tenant_id, spec, actor)
-    import_id = doc.import_id
-    return ImportCreated(**_view(tenant_id, doc).model_dump(),
-                         upload_url=store.upload_url(tenant_id, import_id, UPLOAD_SECONDS),
-                         upload_key=store.upload_key(tenant_id, import_id),
-                         upload_expires_at=clock.now() + timedelta(seconds=UPLOAD_SECONDS))
-
-
 def _require(tenant_id: str, import_id: str) -> Versioned[ImportJob]:
     loaded = store.get(tenant_id, import_id) if IMPORT_ID.fullmatch(import_id) else None
     if loaded is None:
         raise not_found("Customer import")
     return loaded
-
-
-def get(tenant_id: str, import_id: str) -> CustomerImport:
-    return _view(tenant_id, _require(tenant_id, import_id).doc)
-
-
-def list_all(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[CustomerImport], str | None]:
-    docs, next_cursor = store.list_page(tenant_id, limit, cursor)
-    return [_view(tenant_id, d) for d in docs], next_cursor
-
-
-def job_message(tenant_id: str, import_id: str, cursor: int) -> dict[str, Any]:
-    """`cursor` is informative: the committed offset in the record is what a run resumes from."""
-    return {"job": IMPORT_JOB, "tenant_id": tenant_id, "import_id": import_id, "cursor": cursor}
 
 
 def _fail(tenant_id: str, doc: ImportJob, version: int, error: str) -> None:
@@ -208,60 +313,6 @@ def _begin(tenant_id: str, import_id: str, actor: str) -> tuple[ImportJob, bool]
     audit.put(audit.entry(tenant_id, action="customer_import.started", actor=actor, at=at,
                           target=f"customer_import:{import_id}", detail={"bytes": str(size)}))
     return doc, True
-
-
-def start(tenant_id: str, import_id: str, actor: str) -> tuple[int, CustomerImport]:
-    """202: queued for the jobs worker (again, if it was queued already: a lost message is replaced)."""
-    doc, _ = _begin(tenant_id, import_id, actor)
-    queues.send(settings.jobs_queue, job_message(tenant_id, import_id, doc.bytes_done))
-    return 202, _view(tenant_id, doc)
-
-
-def inline(tenant_id: str, spec: ImportInline, actor: str) -> tuple[int, CustomerImport]:
-    """A small file in the body: stored like an upload, then imported within the request."""
-    doc = _record(tenant_id, spec, actor)
-    import_id = doc.import_id
-    store.put_upload(tenant_id, import_id, spec.csv.encode("utf-8"))
-    _begin(tenant_id, import_id, actor)
-    try:
-        process(tenant_id, import_id, budget_seconds=None)
-    except Exception:
-        # Resumable by design: let the worker finish what the request could not.
-        logger.exception("inline import failed; queued", extra={"tenant_id": tenant_id, "import_id": import_id})
-        queues.send(settings.jobs_queue, job_message(tenant_id, import_id, 0))
-    return 201, get(tenant_id, import_id)
-
-
-# --- processing -----------------------------------------------------------------------------
-
-@dataclass
-class _Chunk:
-    end: int
-    line: int
-    rows: int = 0
-    created: int = 0
-    updated: int = 0
-    rejected: list[tuple[int, str, str]] = field(default_factory=list)
-    cards_issued: int = 0
-    over_limit_at: int | None = None
-    """The line of the first row past `MAX_ROWS`, if the file has more."""
-
-
-@dataclass
-class _Run:
-    tenant_id: str
-    doc: ImportJob
-    ctx: rules.RowContext
-    committed_at: datetime
-    seen: set[str] = field(default_factory=set)
-
-    @property
-    def import_id(self) -> str:
-        return self.doc.import_id
-
-    @property
-    def actor(self) -> str:
-        return f"import:{self.import_id}"
 
 
 def _reason(err: ApiError) -> str:
@@ -426,50 +477,3 @@ def _context(tenant_id: str, doc: ImportJob) -> rules.RowContext:
     return rules.RowContext(import_id=doc.import_id, consent_text_version=doc.consent_text_version,
                             default_consents=list(doc.default_consents or []),
                             disabled=frozenset(customers.privacy(tenant_id).disabled_fields))
-
-
-def process(tenant_id: str, import_id: str, budget_seconds: float | None) -> bool:
-    """Import chunks for about `budget_seconds` (None: to the end). True when nothing is left to do.
-
-    At least one chunk per call, so every job message makes progress.
-    """
-    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
-    chunks_done = 0
-    ctx: rules.RowContext | None = None
-    while True:
-        loaded = store.get(tenant_id, import_id)
-        if loaded is None:
-            logger.warning("customer import gone; job dropped", extra={"tenant_id": tenant_id, "import_id": import_id})
-            return True
-        doc, version = loaded.doc, loaded.version
-        status = ImportStatus(doc.status)
-        if status in FINISHED or status is ImportStatus.AWAITING_UPLOAD:
-            return True
-        if doc.error or doc.bytes_done >= doc.bytes_total:
-            if _finish(tenant_id, doc, version):
-                return True
-            continue
-        if chunks_done and deadline is not None and time.monotonic() >= deadline:
-            return False
-        ctx = ctx or _context(tenant_id, doc)
-        run = _Run(tenant_id, doc, ctx, datetime.fromisoformat(doc.committed_at))
-        try:
-            chunk = _run_chunk(run)
-        except store.FileChanged:
-            _fail(tenant_id, doc, version, "the uploaded file was replaced after the import started")
-            continue
-        if chunk.end == doc.bytes_done and chunk.over_limit_at is None:
-            _fail(tenant_id, doc, version, "the uploaded file is shorter than when the import started")
-            continue
-        if _commit(run, version, chunk):
-            chunks_done += 1
-        # else: another run committed this chunk first; re-read and go on from its offset
-
-
-def handle_job(message: dict[str, Any]) -> None:
-    """The jobs worker's entry: run for a while, then hand the rest to a fresh message."""
-    tenant_id, import_id = str(message["tenant_id"]), str(message["import_id"])
-    if not process(tenant_id, import_id, BUDGET_SECONDS):
-        loaded = store.get(tenant_id, import_id)
-        cursor = loaded.doc.bytes_done if loaded else 0
-        queues.send(settings.jobs_queue, job_message(tenant_id, import_id, cursor))

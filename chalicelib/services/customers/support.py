@@ -43,6 +43,29 @@ class SupportView:
     """(card number, entry), newest first, across the customer's points cards."""
 
 
+def lookup(tenant_id: str, phone: str | None, card: str | None) -> SupportView:
+    """The customer with this phone (any format) or card number, in the tenant's bases; 404 otherwise."""
+    found = _find(tenant_id, phone, card)
+    at = loyalty.now()
+    person = customers.person(found.scope, found.customer_id)
+    views: list[Card] = []
+    recent: list[tuple[str, LedgerEntry]] = []
+    for number in records.card_numbers(found.scope, found.customer_id):
+        state = loyalty.get_card(found.scope, number)
+        if state is None:
+            continue
+        gift = cards.is_gift(Located(found.scope, state))
+        views.append(cards.view(state, at, gift=gift))
+        if not gift:
+            entries, _ = loyalty.list_entries(found.scope, number, RECENT_ENTRIES, None)
+            recent += [(number, cards.redacted(e, tenant_id)) for e in entries]
+    recent.sort(key=lambda pair: pair[1].at, reverse=True)
+    consents = [Consent.model_validate(c.dump()) for _, c in sorted(found.doc.consents.items())]
+    return SupportView(customer_id=found.customer_id, name=_name(person), phone=mask_phone(person.phone),
+                       email=mask_email(person.email), status=found.doc.status,
+                       consents=consents, cards=views, recent=recent[:RECENT_ENTRIES])
+
+
 def mask_phone(e164: str | None) -> str | None:
     """`+79161234567` -> `+7 *** ***-45-67`: the country code and the last four digits only."""
     if not e164:
@@ -83,26 +106,3 @@ def _find(tenant_id: str, phone: str | None, card: str | None) -> Found:
         raise ApiError(404, "customer_not_found", "No customer matches.",
                        [ErrorDetail("phone" if phone else "card", "not found")])
     return found
-
-
-def lookup(tenant_id: str, phone: str | None, card: str | None) -> SupportView:
-    """The customer with this phone (any format) or card number, in the tenant's bases; 404 otherwise."""
-    found = _find(tenant_id, phone, card)
-    at = loyalty.now()
-    person = customers.person(found.scope, found.customer_id)
-    views: list[Card] = []
-    recent: list[tuple[str, LedgerEntry]] = []
-    for number in records.card_numbers(found.scope, found.customer_id):
-        state = loyalty.get_card(found.scope, number)
-        if state is None:
-            continue
-        gift = cards.is_gift(Located(found.scope, state))
-        views.append(cards.view(state, at, gift=gift))
-        if not gift:
-            entries, _ = loyalty.list_entries(found.scope, number, RECENT_ENTRIES, None)
-            recent += [(number, cards.redacted(e, tenant_id)) for e in entries]
-    recent.sort(key=lambda pair: pair[1].at, reverse=True)
-    consents = [Consent.model_validate(c.dump()) for _, c in sorted(found.doc.consents.items())]
-    return SupportView(customer_id=found.customer_id, name=_name(person), phone=mask_phone(person.phone),
-                       email=mask_email(person.email), status=found.doc.status,
-                       consents=consents, cards=views, recent=recent[:RECENT_ENTRIES])

@@ -79,231 +79,6 @@ REWARD_LEASE = timedelta(seconds=60)
 WINDOW_SECONDS = 3600
 
 
-def _not_found() -> ApiError:
-    return ApiError(404, "survey_not_found", "No such survey.")
-
-
-def _unprocessable(code: str, message: str, field_name: str) -> ApiError:
-    return ApiError(422, code, message, [ErrorDetail(field_name, message)])
-
-
-def _questions(doc: SurveyDoc) -> list[Question]:
-    # Not strict: the stored document holds enum values as JSON text.
-    return [Question.model_validate(q, strict=False) for q in doc.questions]
-
-
-def _view(doc: SurveyDoc) -> Survey:
-    return Survey.model_validate(doc.dump())
-
-
-def _require(tenant_id: str, survey_id: str) -> Versioned[SurveyDoc]:
-    loaded = store.get_survey(tenant_id, survey_id) if is_slug(survey_id) else None
-    if loaded is None:
-        raise _not_found()
-    return loaded
-
-
-# --- definitions (tenant admin) ---------------------------------------------------------------
-
-def _check_reward(tenant_id: str, spec: SurveyDefinition) -> None:
-    """The reward must point at something that can be given: a live points program, an existing campaign."""
-    reward = spec.reward
-    if isinstance(reward, CardReward | PointsReward):
-        program = catalog.program(tenant_id, reward.program_id)
-        if program is None or program.status is ProgramStatus.ARCHIVED:
-            raise _unprocessable("unknown_program", f"Program {reward.program_id!r} does not exist or is archived.",
-                                 "reward.program_id")
-        if program.kind is ProgramKind.GIFT or (reward.kind == "points" and program.kind is not ProgramKind.POINTS):
-            raise _unprocessable("program_kind_not_supported",
-                                 f"Program {reward.program_id!r} cannot take this reward (it has no points).",
-                                 "reward.program_id")
-    elif isinstance(reward, CouponReward) and coupon_store.get_campaign(tenant_id, reward.campaign_id) is None:
-        raise _unprocessable("unknown_campaign", "This coupon campaign does not exist.", "reward.campaign_id")
-
-
-def _doc(survey_id: str, spec: SurveyDefinition, created_at: str, updated_at: str | None) -> SurveyDoc:
-    body = spec.model_dump(mode="json", exclude={"id"})
-    return SurveyDoc.load({**body, "id": survey_id, "created_at": created_at, "updated_at": updated_at})
-
-
-def create(tenant_id: str, spec: SurveyCreate, actor: str) -> tuple[int, Survey]:
-    _check_reward(tenant_id, spec)
-    at = clock.now()
-    doc = _doc(spec.id, spec, at.isoformat(), None)
-    entry = audit.entry(tenant_id, action="survey.created", actor=actor, at=at, target=f"survey:{spec.id}",
-                        detail={"kind": spec.kind.value, "status": spec.status.value, "reward": spec.reward.kind})
-    if not store.add_survey(tenant_id, spec.id, doc, at, entry):
-        raise conflict("survey_exists", f"Survey {spec.id!r} already exists.", "id")
-    return 201, _view(doc)
-
-
-def get(tenant_id: str, survey_id: str) -> Survey:
-    return _view(_require(tenant_id, survey_id).doc)
-
-
-def list_all(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Survey], str | None]:
-    docs, next_cursor = store.list_surveys(tenant_id, limit, cursor)
-    return [_view(d) for d in docs], next_cursor
-
-
-def replace(tenant_id: str, survey_id: str, spec: SurveyDefinition, actor: str) -> Survey:
-    """Replace the definition. Once it has responses, existing questions keep their meaning (see the domain rule)."""
-    _check_reward(tenant_id, spec)
-    loaded = _require(tenant_id, survey_id)
-    doc, version = loaded.doc, loaded.version
-    if store.counters(tenant_id, survey_id).get(rules.TOTAL, 0) > 0:
-        problems = rules.incompatible_changes(_questions(doc), list(spec.questions))
-        if problems:
-            raise ApiError(409, "survey_has_responses", "The survey has responses: existing questions can be "
-                           "reworded and options or questions added, but not removed or retyped.",
-                           [ErrorDetail(f, issue) for f, issue in problems])
-    at = clock.now()
-    new_doc = _doc(survey_id, spec, doc.created_at, at.isoformat())
-    entry = audit.entry(tenant_id, action="survey.updated", actor=actor, at=at, target=f"survey:{survey_id}",
-                        detail={"status": spec.status.value, "questions": str(len(spec.questions))})
-    if not store.replace_survey(tenant_id, survey_id, new_doc, version, at, entry):
-        raise conflict("survey_changed", "The survey was changed concurrently; read it again and retry.")
-    return _view(new_doc)
-
-
-def results(tenant_id: str, survey_id: str) -> SurveyResults:
-    """Aggregates only: counts per option, rating averages, NPS; never an individual answer."""
-    doc = _require(tenant_id, survey_id).doc
-    summary = rules.results(_questions(doc), store.counters(tenant_id, survey_id))
-    return SurveyResults.model_validate({"survey_id": survey_id, **summary})
-
-
-def responses(tenant_id: str, survey_id: str, limit: int, cursor: str | None
-              ) -> tuple[list[SurveyResponse], str | None]:
-    """The survey's responses with their personal answers, read back from the personal-data table."""
-    _require(tenant_id, survey_id)
-    rows, next_cursor = store.list_responses(tenant_id, survey_id, limit, cursor)
-    out = []
-    for row in rows:
-        scope, customer_id = str(row.scope or tenant_id), row.customer_id
-        personal = (people.get_answers(scope, str(customer_id), survey_id, row.response_id) or {}
-                    if customer_id else {})
-        out.append(SurveyResponse(
-            response_id=row.response_id, survey_id=survey_id, customer_id=customer_id, at=row.at,
-            answers={**(row.answers or {}), **personal}, receipt_id=row.receipt_id,
-            store_id=row.store_id, reward=row.reward))
-    return out, next_cursor
-
-
-# --- invitations after a purchase --------------------------------------------------------------
-
-def invite(tenant_id: str, survey_id: str, body: InvitationIn) -> tuple[int, Invitation]:
-    """A signed link for the customer of a receipt to rate it (mailings send it)."""
-    doc = _require(tenant_id, survey_id).doc
-    if doc.kind != SurveyKind.FEEDBACK.value:
-        raise _unprocessable("not_a_feedback_survey", "Invitations are for feedback surveys.", "survey_id")
-    if doc.status == SurveyStatus.CLOSED.value:
-        raise conflict("survey_closed", "This survey is closed.")
-    receipt = loyalty.get_receipt(tenant_id, body.receipt_id)
-    if receipt is None:
-        raise ApiError(404, "receipt_not_found", "No such receipt.", [ErrorDetail("receipt_id", "not found")])
-    number, scope = receipt.doc.card_number, receipt.doc.card_scope or tenant_id
-    card = loyalty.get_card(str(scope), str(number)) if number else None
-    if card is None or not card.customer_id:
-        raise _unprocessable("receipt_without_customer", "This receipt has no registered customer to invite.",
-                             "receipt_id")
-    expires_at = clock.now() + timedelta(days=INVITATION_DAYS)
-    token = links.sign(signing.link_secret(), INVITATION_PURPOSE,
-                       {"t": tenant_id, "s": survey_id, "c": card.customer_id, "r": body.receipt_id}, expires_at)
-    return 201, Invitation(token=token, url_path=f"/surveys/{tenant_id}/{survey_id}?invitation={token}",
-                           expires_at=expires_at)
-
-
-# --- the public form --------------------------------------------------------------------------------
-
-def _open_survey(tenant_id: str, survey_id: str, at: datetime) -> SurveyDoc:
-    """An active survey in its window; an unknown or inactive tenant and a draft look like an unknown survey."""
-    if not (is_slug(tenant_id) and is_slug(survey_id)):
-        raise _not_found()
-    tenant = directory.get_tenant(tenant_id)
-    if tenant is None or tenant.status is not TenantStatus.ACTIVE:
-        raise _not_found()
-    loaded = store.get_survey(tenant_id, survey_id)
-    if loaded is None or loaded.doc.status == SurveyStatus.DRAFT.value:
-        raise _not_found()
-    doc = loaded.doc
-    if doc.status == SurveyStatus.CLOSED.value:
-        raise conflict("survey_closed", "This survey is closed.")
-    if doc.starts_at and at < datetime.fromisoformat(doc.starts_at):
-        raise conflict("survey_not_started", f"This survey opens at {doc.starts_at}.")
-    if doc.ends_at and at >= datetime.fromisoformat(doc.ends_at):
-        raise conflict("survey_ended", f"This survey ended at {doc.ends_at}.")
-    return doc
-
-
-def public(tenant_id: str, survey_id: str) -> PublicSurvey:
-    doc = _open_survey(tenant_id, survey_id, clock.now())
-    questions = [PublicQuestion(id=q.id, type=q.type, label=q.label, required=q.required,
-                                options=[{"id": o.id, "label": o.label} for o in q.options],
-                                max_length=(q.max_length or rules.DEFAULT_TEXT_LENGTH) if q.type == "text" else None,
-                                scale=(q.scale or rules.DEFAULT_SCALE) if q.type == "rating" else None,
-                                consent_kind=q.consent_kind, consent_text_version=q.consent_text_version)
-                 for q in _questions(doc)]
-    return PublicSurvey(tenant_id=tenant_id, survey_id=survey_id, title=doc.title,
-                        description=doc.description, kind=doc.kind, questions=questions,
-                        reward=rules.reward_text(doc.reward.dump()), ends_at=doc.ends_at,
-                        verify_phone=bool(doc.verify_phone))
-
-
-def _count_hit(tenant_id: str, survey_id: str, source_ip: str, limit: int, at: datetime) -> None:
-    """Fixed hourly window per address and survey; the address is kept only as a keyed SHA-256."""
-    address = hashlib.sha256(f"{signing.link_secret()}|{source_ip}".encode()).hexdigest()
-    epoch = int(at.timestamp())
-    window = epoch // WINDOW_SECONDS
-    ends = (window + 1) * WINDOW_SECONDS
-    if not store.count_hit(tenant_id, survey_id, address, window, limit, ends + WINDOW_SECONDS, at):
-        raise ApiError(429, "rate_limited", "Too many responses from this address; retry later.",
-                       [ErrorDetail("source", f"at most {limit} responses per hour")],
-                       headers={"Retry-After": str(ends - epoch)})
-
-
-def _consents(survey_id: str, profile: rules.Profile) -> list[dict[str, Any]]:
-    return [{"kind": c.kind, "granted": c.granted, "source": f"survey:{survey_id}", "text_version": c.text_version}
-            for c in profile.consents]
-
-
-def _customer_spec(survey_id: str, profile: rules.Profile, questions: list[Question]) -> CustomerCreate:
-    data: dict[str, Any] = {**profile.personal, "tags": profile.tags, "consents": _consents(survey_id, profile),
-                            "acquisition": {"channel": "survey", "source": survey_id}}
-    try:
-        return CustomerCreate.model_validate_json(json.dumps(data))
-    except ValidationError as err:
-        by_field = {q.maps_to.value: q.id for q in questions if q.maps_to is not None}
-        details = []
-        for item in err.errors(include_url=False):
-            name = str(item["loc"][0]) if item["loc"] else ""
-            details.append(ErrorDetail(f"answers.{by_field[name]}" if name in by_field else "answers", item["msg"]))
-        raise validation_error("The answers are invalid.", details) from None
-
-
-def _invited(tenant_id: str, survey_id: str, token: str, at: datetime) -> tuple[str, str, str, str | None]:
-    """(scope, customer id, receipt id, store id) from a valid invitation for this survey."""
-    try:
-        claims = links.verify(signing.link_secret(), INVITATION_PURPOSE, token, at)
-    except links.BadLink:
-        claims = {}
-    receipt_id = str(claims.get("r", ""))
-    receipt = (loyalty.get_receipt(tenant_id, receipt_id)
-               if claims.get("t") == tenant_id and claims.get("s") == survey_id else None)
-    if receipt is None:
-        raise ApiError(400, "invalid_invitation", "This invitation is not valid for this survey.",
-                       [ErrorDetail("invitation", "invalid or expired")])
-    scope, customer_id = str(receipt.doc.card_scope or tenant_id), str(claims["c"])
-    got = customer_records.get(scope, customer_id)
-    if got is not None and got.doc.status == "merged" and got.doc.merged_into:
-        customer_id = got.doc.merged_into
-        got = customer_records.get(scope, customer_id)
-    if got is None or got.doc.status == "erased":
-        raise ApiError(400, "invalid_invitation", "This invitation's customer no longer exists.",
-                       [ErrorDetail("invitation", "customer gone")])
-    return scope, customer_id, receipt_id, receipt.doc.store_id
-
-
 @dataclass(frozen=True)
 class Respondent:
     """Who stands behind a response: a customer (invitation or verified phone), or nobody in particular."""
@@ -360,6 +135,229 @@ def respond(tenant_id: str, survey_id: str, body: ResponseIn, source_ip: str) ->
     webhooks.survey_completed(tenant_id, summary, reward)
     return 201, ResponseAccepted(response_id=who.response_id, verified=who.customer_id is not None, reward=reward,
                                  message="Thank you for your answers.")
+
+
+def public(tenant_id: str, survey_id: str) -> PublicSurvey:
+    """The public form of an open survey: questions without their mapping, the reward in words."""
+    doc = _open_survey(tenant_id, survey_id, clock.now())
+    questions = [PublicQuestion(id=q.id, type=q.type, label=q.label, required=q.required,
+                                options=[{"id": o.id, "label": o.label} for o in q.options],
+                                max_length=(q.max_length or rules.DEFAULT_TEXT_LENGTH) if q.type == "text" else None,
+                                scale=(q.scale or rules.DEFAULT_SCALE) if q.type == "rating" else None,
+                                consent_kind=q.consent_kind, consent_text_version=q.consent_text_version)
+                 for q in _questions(doc)]
+    return PublicSurvey(tenant_id=tenant_id, survey_id=survey_id, title=doc.title,
+                        description=doc.description, kind=doc.kind, questions=questions,
+                        reward=rules.reward_text(doc.reward.dump()), ends_at=doc.ends_at,
+                        verify_phone=bool(doc.verify_phone))
+
+
+def create(tenant_id: str, spec: SurveyCreate, actor: str) -> tuple[int, Survey]:
+    """A new survey definition (201); the reward must name something that can be given."""
+    _check_reward(tenant_id, spec)
+    at = clock.now()
+    doc = _doc(spec.id, spec, at.isoformat(), None)
+    entry = audit.entry(tenant_id, action="survey.created", actor=actor, at=at, target=f"survey:{spec.id}",
+                        detail={"kind": spec.kind.value, "status": spec.status.value, "reward": spec.reward.kind})
+    if not store.add_survey(tenant_id, spec.id, doc, at, entry):
+        raise conflict("survey_exists", f"Survey {spec.id!r} already exists.", "id")
+    return 201, _view(doc)
+
+
+def get(tenant_id: str, survey_id: str) -> Survey:
+    """The survey's definition as stored."""
+    return _view(_require(tenant_id, survey_id).doc)
+
+
+def list_all(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Survey], str | None]:
+    """The tenant's surveys by id."""
+    docs, next_cursor = store.list_surveys(tenant_id, limit, cursor)
+    return [_view(d) for d in docs], next_cursor
+
+
+def replace(tenant_id: str, survey_id: str, spec: SurveyDefinition, actor: str) -> Survey:
+    """Replace the definition. Once it has responses, existing questions keep their meaning (see the domain rule)."""
+    _check_reward(tenant_id, spec)
+    loaded = _require(tenant_id, survey_id)
+    doc, version = loaded.doc, loaded.version
+    if store.counters(tenant_id, survey_id).get(rules.TOTAL, 0) > 0:
+        problems = rules.incompatible_changes(_questions(doc), list(spec.questions))
+        if problems:
+            raise ApiError(409, "survey_has_responses", "The survey has responses: existing questions can be "
+                           "reworded and options or questions added, but not removed or retyped.",
+                           [ErrorDetail(f, issue) for f, issue in problems])
+    at = clock.now()
+    new_doc = _doc(survey_id, spec, doc.created_at, at.isoformat())
+    entry = audit.entry(tenant_id, action="survey.updated", actor=actor, at=at, target=f"survey:{survey_id}",
+                        detail={"status": spec.status.value, "questions": str(len(spec.questions))})
+    if not store.replace_survey(tenant_id, survey_id, new_doc, version, at, entry):
+        raise conflict("survey_changed", "The survey was changed concurrently; read it again and retry.")
+    return _view(new_doc)
+
+
+def results(tenant_id: str, survey_id: str) -> SurveyResults:
+    """Aggregates only: counts per option, rating averages, NPS; never an individual answer."""
+    doc = _require(tenant_id, survey_id).doc
+    summary = rules.results(_questions(doc), store.counters(tenant_id, survey_id))
+    return SurveyResults.model_validate({"survey_id": survey_id, **summary})
+
+
+def responses(tenant_id: str, survey_id: str, limit: int, cursor: str | None
+              ) -> tuple[list[SurveyResponse], str | None]:
+    """The survey's responses with their personal answers, read back from the personal-data table."""
+    _require(tenant_id, survey_id)
+    rows, next_cursor = store.list_responses(tenant_id, survey_id, limit, cursor)
+    out = []
+    for row in rows:
+        scope, customer_id = str(row.scope or tenant_id), row.customer_id
+        personal = (people.get_answers(scope, str(customer_id), survey_id, row.response_id) or {}
+                    if customer_id else {})
+        out.append(SurveyResponse(
+            response_id=row.response_id, survey_id=survey_id, customer_id=customer_id, at=row.at,
+            answers={**(row.answers or {}), **personal}, receipt_id=row.receipt_id,
+            store_id=row.store_id, reward=row.reward))
+    return out, next_cursor
+
+
+def invite(tenant_id: str, survey_id: str, body: InvitationIn) -> tuple[int, Invitation]:
+    """A signed link for the customer of a receipt to rate it (mailings send it)."""
+    doc = _require(tenant_id, survey_id).doc
+    if doc.kind != SurveyKind.FEEDBACK.value:
+        raise _unprocessable("not_a_feedback_survey", "Invitations are for feedback surveys.", "survey_id")
+    if doc.status == SurveyStatus.CLOSED.value:
+        raise conflict("survey_closed", "This survey is closed.")
+    receipt = loyalty.get_receipt(tenant_id, body.receipt_id)
+    if receipt is None:
+        raise ApiError(404, "receipt_not_found", "No such receipt.", [ErrorDetail("receipt_id", "not found")])
+    number, scope = receipt.doc.card_number, receipt.doc.card_scope or tenant_id
+    card = loyalty.get_card(str(scope), str(number)) if number else None
+    if card is None or not card.customer_id:
+        raise _unprocessable("receipt_without_customer", "This receipt has no registered customer to invite.",
+                             "receipt_id")
+    expires_at = clock.now() + timedelta(days=INVITATION_DAYS)
+    token = links.sign(signing.link_secret(), INVITATION_PURPOSE,
+                       {"t": tenant_id, "s": survey_id, "c": card.customer_id, "r": body.receipt_id}, expires_at)
+    return 201, Invitation(token=token, url_path=f"/surveys/{tenant_id}/{survey_id}?invitation={token}",
+                           expires_at=expires_at)
+
+
+def _not_found() -> ApiError:
+    return ApiError(404, "survey_not_found", "No such survey.")
+
+
+def _unprocessable(code: str, message: str, field_name: str) -> ApiError:
+    return ApiError(422, code, message, [ErrorDetail(field_name, message)])
+
+
+def _questions(doc: SurveyDoc) -> list[Question]:
+    # Not strict: the stored document holds enum values as JSON text.
+    return [Question.model_validate(q, strict=False) for q in doc.questions]
+
+
+def _view(doc: SurveyDoc) -> Survey:
+    return Survey.model_validate(doc.dump())
+
+
+def _require(tenant_id: str, survey_id: str) -> Versioned[SurveyDoc]:
+    loaded = store.get_survey(tenant_id, survey_id) if is_slug(survey_id) else None
+    if loaded is None:
+        raise _not_found()
+    return loaded
+
+
+def _check_reward(tenant_id: str, spec: SurveyDefinition) -> None:
+    """The reward must point at something that can be given: a live points program, an existing campaign."""
+    reward = spec.reward
+    if isinstance(reward, CardReward | PointsReward):
+        program = catalog.program(tenant_id, reward.program_id)
+        if program is None or program.status is ProgramStatus.ARCHIVED:
+            raise _unprocessable("unknown_program", f"Program {reward.program_id!r} does not exist or is archived.",
+                                 "reward.program_id")
+        if program.kind is ProgramKind.GIFT or (reward.kind == "points" and program.kind is not ProgramKind.POINTS):
+            raise _unprocessable("program_kind_not_supported",
+                                 f"Program {reward.program_id!r} cannot take this reward (it has no points).",
+                                 "reward.program_id")
+    elif isinstance(reward, CouponReward) and coupon_store.get_campaign(tenant_id, reward.campaign_id) is None:
+        raise _unprocessable("unknown_campaign", "This coupon campaign does not exist.", "reward.campaign_id")
+
+
+def _doc(survey_id: str, spec: SurveyDefinition, created_at: str, updated_at: str | None) -> SurveyDoc:
+    body = spec.model_dump(mode="json", exclude={"id"})
+    return SurveyDoc.load({**body, "id": survey_id, "created_at": created_at, "updated_at": updated_at})
+
+
+def _open_survey(tenant_id: str, survey_id: str, at: datetime) -> SurveyDoc:
+    """An active survey in its window; an unknown or inactive tenant and a draft look like an unknown survey."""
+    if not (is_slug(tenant_id) and is_slug(survey_id)):
+        raise _not_found()
+    tenant = directory.get_tenant(tenant_id)
+    if tenant is None or tenant.status is not TenantStatus.ACTIVE:
+        raise _not_found()
+    loaded = store.get_survey(tenant_id, survey_id)
+    if loaded is None or loaded.doc.status == SurveyStatus.DRAFT.value:
+        raise _not_found()
+    doc = loaded.doc
+    if doc.status == SurveyStatus.CLOSED.value:
+        raise conflict("survey_closed", "This survey is closed.")
+    if doc.starts_at and at < datetime.fromisoformat(doc.starts_at):
+        raise conflict("survey_not_started", f"This survey opens at {doc.starts_at}.")
+    if doc.ends_at and at >= datetime.fromisoformat(doc.ends_at):
+        raise conflict("survey_ended", f"This survey ended at {doc.ends_at}.")
+    return doc
+
+
+def _count_hit(tenant_id: str, survey_id: str, source_ip: str, limit: int, at: datetime) -> None:
+    """Fixed hourly window per address and survey; the address is kept only as a keyed SHA-256."""
+    address = hashlib.sha256(f"{signing.link_secret()}|{source_ip}".encode()).hexdigest()
+    epoch = int(at.timestamp())
+    window = epoch // WINDOW_SECONDS
+    ends = (window + 1) * WINDOW_SECONDS
+    if not store.count_hit(tenant_id, survey_id, address, window, limit, ends + WINDOW_SECONDS, at):
+        raise ApiError(429, "rate_limited", "Too many responses from this address; retry later.",
+                       [ErrorDetail("source", f"at most {limit} responses per hour")],
+                       headers={"Retry-After": str(ends - epoch)})
+
+
+def _consents(survey_id: str, profile: rules.Profile) -> list[dict[str, Any]]:
+    return [{"kind": c.kind, "granted": c.granted, "source": f"survey:{survey_id}", "text_version": c.text_version}
+            for c in profile.consents]
+
+
+def _customer_spec(survey_id: str, profile: rules.Profile, questions: list[Question]) -> CustomerCreate:
+    data: dict[str, Any] = {**profile.personal, "tags": profile.tags, "consents": _consents(survey_id, profile),
+                            "acquisition": {"channel": "survey", "source": survey_id}}
+    try:
+        return CustomerCreate.model_validate_json(json.dumps(data))
+    except ValidationError as err:
+        by_field = {q.maps_to.value: q.id for q in questions if q.maps_to is not None}
+        details = []
+        for item in err.errors(include_url=False):
+            name = str(item["loc"][0]) if item["loc"] else ""
+            details.append(ErrorDetail(f"answers.{by_field[name]}" if name in by_field else "answers", item["msg"]))
+        raise validation_error("The answers are invalid.", details) from None
+
+
+def _invited(tenant_id: str, survey_id: str, token: str, at: datetime) -> tuple[str, str, str, str | None]:
+    """(scope, customer id, receipt id, store id) from a valid invitation for this survey."""
+    try:
+        claims = links.verify(signing.link_secret(), INVITATION_PURPOSE, token, at)
+    except links.BadLink:
+        claims = {}
+    receipt_id = str(claims.get("r", ""))
+    receipt = (loyalty.get_receipt(tenant_id, receipt_id)
+               if claims.get("t") == tenant_id and claims.get("s") == survey_id else None)
+    if receipt is None:
+        raise ApiError(400, "invalid_invitation", "This invitation is not valid for this survey.",
+                       [ErrorDetail("invitation", "invalid or expired")])
+    scope, customer_id = str(receipt.doc.card_scope or tenant_id), str(claims["c"])
+    got = customer_records.get(scope, customer_id)
+    if got is not None and got.doc.status == "merged" and got.doc.merged_into:
+        customer_id = got.doc.merged_into
+        got = customer_records.get(scope, customer_id)
+    if got is None or got.doc.status == "erased":
+        raise ApiError(400, "invalid_invitation", "This invitation's customer no longer exists.",
+                       [ErrorDetail("invitation", "customer gone")])
+    return scope, customer_id, receipt_id, receipt.doc.store_id
 
 
 def _already_answered(body: ResponseIn) -> ApiError:
@@ -421,8 +419,6 @@ def _unidentified_respondent(tenant_id: str, doc: SurveyDoc, questions: list[Que
     raise ApiError(400, "invitation_required", "This survey is answered through an invitation link or with a "
                    "verified phone.", [ErrorDetail("invitation", "required")])
 
-
-# --- rewards ------------------------------------------------------------------------------------------
 
 def _adjustment_id(survey_id: str, customer_id: str) -> str:
     """The deterministic id that makes the points credit exactly-once (at most 64 characters)."""

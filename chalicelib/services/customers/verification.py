@@ -38,29 +38,6 @@ CHECK_RACES = 3
 SEND_RETRY_AFTER = "30"
 
 
-def _not_found() -> ApiError:
-    return ApiError(404, "verification_not_found", "No such verification; ask for a new code.")
-
-
-def _active_tenant_name(tenant_id: str) -> str:
-    """The name the SMS signs with; an unknown, malformed or inactive tenant is one 404."""
-    tenant = directory.get_tenant(tenant_id) if is_slug(tenant_id) else None
-    if tenant is None or tenant.status is not TenantStatus.ACTIVE:
-        raise ApiError(404, "not_found", "No such tenant.")
-    return tenant.name
-
-
-def _count(tenant_id: str, key: str, limit: int, at: datetime, field_name: str, what: str) -> None:
-    """Count one code under a fixed hourly window, or 429 with the seconds until the window ends."""
-    epoch = int(at.timestamp())
-    window = epoch // rules.WINDOW_SECONDS
-    ends = (window + 1) * rules.WINDOW_SECONDS
-    if not store.count_send(tenant_id, key, window, limit, ends + rules.WINDOW_SECONDS, at):
-        raise ApiError(429, "rate_limited", f"Too many codes {what}; retry later.",
-                       [ErrorDetail(field_name, f"at most {limit} codes per hour")],
-                       headers={"Retry-After": str(ends - epoch)})
-
-
 def start(tenant_id: str, body: VerificationStart, source_ip: str) -> tuple[int, VerificationStarted]:
     """Send a code to the phone; the same answer for a known and an unknown phone."""
     name = _active_tenant_name(tenant_id)
@@ -81,19 +58,6 @@ def start(tenant_id: str, body: VerificationStart, source_ip: str) -> tuple[int,
                                     attempts=rules.MAX_ATTEMPTS, message="A code was sent to this phone by SMS.")
 
 
-def _send(tenant_id: str, phone: str, text: str) -> None:
-    """The code goes now, as a transactional SMS (no quiet hours, no weekly cap); a failure is one clear error."""
-    config = mail_settings.get(tenant_id)
-    try:
-        channels.sms_provider(config.sms_provider).send_sms(phone, text, config.sms_sender_id, True)
-    except channels.TransientSendError:
-        raise ApiError(503, "sms_unavailable", "The SMS could not be sent just now; ask for a new code shortly.",
-                       headers={"Retry-After": SEND_RETRY_AFTER}) from None
-    except channels.PermanentSendError:
-        raise ApiError(422, "phone_rejected", "The SMS gateway refused this phone number.",
-                       [ErrorDetail("phone", "cannot receive SMS")]) from None
-
-
 def check(tenant_id: str, verification_id: str, body: VerificationCheck) -> PhoneVerified:
     """Judge one code: a right one earns the proof; every try counts, parallel tries included."""
     if not ID_PATTERN.fullmatch(verification_id):
@@ -112,35 +76,6 @@ def check(tenant_id: str, verification_id: str, body: VerificationCheck) -> Phon
             return _outcome(tenant_id, verification_id, body.phone, verdict, found.state, secret, at)
     raise ApiError(409, "verification_busy", "Another check of this code is under way; try again.",
                    headers={"Retry-After": "1"})
-
-
-def _refuse_settled(verdict: rules.Verdict) -> None:
-    """Verdicts that spend no attempt: the code was already good once, or no tries are left."""
-    if verdict is rules.Verdict.SETTLED:
-        raise ApiError(409, "code_already_used", "This code was already used; ask for a new one.",
-                       [ErrorDetail("code", "already used")])
-    if verdict is rules.Verdict.EXHAUSTED:
-        raise ApiError(429, "too_many_attempts", "Too many wrong codes; ask for a new one.",
-                       [ErrorDetail("code", f"at most {rules.MAX_ATTEMPTS} tries")])
-
-
-def _outcome(tenant_id: str, verification_id: str, phone: str, verdict: rules.Verdict, state: rules.Attempt,
-             secret: str, at: datetime) -> PhoneVerified:
-    if verdict is rules.Verdict.EXPIRED:
-        raise ApiError(400, "code_expired", "This code has expired; ask for a new one.",
-                       [ErrorDetail("code", "expired")])
-    if verdict is rules.Verdict.WRONG:
-        left = rules.attempts_left(state)
-        issue = f"wrong code, {left} tries left" if left else "wrong code, no tries left: ask for a new one"
-        raise ApiError(400, "wrong_code", "The code is not right.", [ErrorDetail("code", issue)])
-    expires_at = at + rules.PROOF_TTL
-    proof = links.sign(secret, rules.PROOF_PURPOSE, {"t": tenant_id, "v": verification_id, "ph": phone}, expires_at)
-    return PhoneVerified(phone=phone, proof=proof, expires_at=expires_at)
-
-
-def _invalid_proof(field_name: str) -> ApiError:
-    return ApiError(400, "invalid_verification", "The phone verification is not valid; verify the phone again.",
-                    [ErrorDetail(field_name, "invalid or expired")])
 
 
 def proven_phone(tenant_id: str, proof: str, field_name: str) -> tuple[str, str]:
@@ -174,3 +109,68 @@ def spend(tenant_id: str, verification_id: str, used_for: str, field_name: str) 
 def finish(tenant_id: str, verification_id: str) -> None:
     """The action recorded its result: the proof can no longer be retried, only refused as a replay."""
     store.finish(tenant_id, verification_id, clock.now())
+
+
+def _not_found() -> ApiError:
+    return ApiError(404, "verification_not_found", "No such verification; ask for a new code.")
+
+
+def _active_tenant_name(tenant_id: str) -> str:
+    """The name the SMS signs with; an unknown, malformed or inactive tenant is one 404."""
+    tenant = directory.get_tenant(tenant_id) if is_slug(tenant_id) else None
+    if tenant is None or tenant.status is not TenantStatus.ACTIVE:
+        raise ApiError(404, "not_found", "No such tenant.")
+    return tenant.name
+
+
+def _count(tenant_id: str, key: str, limit: int, at: datetime, field_name: str, what: str) -> None:
+    """Count one code under a fixed hourly window, or 429 with the seconds until the window ends."""
+    epoch = int(at.timestamp())
+    window = epoch // rules.WINDOW_SECONDS
+    ends = (window + 1) * rules.WINDOW_SECONDS
+    if not store.count_send(tenant_id, key, window, limit, ends + rules.WINDOW_SECONDS, at):
+        raise ApiError(429, "rate_limited", f"Too many codes {what}; retry later.",
+                       [ErrorDetail(field_name, f"at most {limit} codes per hour")],
+                       headers={"Retry-After": str(ends - epoch)})
+
+
+def _send(tenant_id: str, phone: str, text: str) -> None:
+    """The code goes now, as a transactional SMS (no quiet hours, no weekly cap); a failure is one clear error."""
+    config = mail_settings.get(tenant_id)
+    try:
+        channels.sms_provider(config.sms_provider).send_sms(phone, text, config.sms_sender_id, True)
+    except channels.TransientSendError:
+        raise ApiError(503, "sms_unavailable", "The SMS could not be sent just now; ask for a new code shortly.",
+                       headers={"Retry-After": SEND_RETRY_AFTER}) from None
+    except channels.PermanentSendError:
+        raise ApiError(422, "phone_rejected", "The SMS gateway refused this phone number.",
+                       [ErrorDetail("phone", "cannot receive SMS")]) from None
+
+
+def _refuse_settled(verdict: rules.Verdict) -> None:
+    """Verdicts that spend no attempt: the code was already good once, or no tries are left."""
+    if verdict is rules.Verdict.SETTLED:
+        raise ApiError(409, "code_already_used", "This code was already used; ask for a new one.",
+                       [ErrorDetail("code", "already used")])
+    if verdict is rules.Verdict.EXHAUSTED:
+        raise ApiError(429, "too_many_attempts", "Too many wrong codes; ask for a new one.",
+                       [ErrorDetail("code", f"at most {rules.MAX_ATTEMPTS} tries")])
+
+
+def _outcome(tenant_id: str, verification_id: str, phone: str, verdict: rules.Verdict, state: rules.Attempt,
+             secret: str, at: datetime) -> PhoneVerified:
+    if verdict is rules.Verdict.EXPIRED:
+        raise ApiError(400, "code_expired", "This code has expired; ask for a new one.",
+                       [ErrorDetail("code", "expired")])
+    if verdict is rules.Verdict.WRONG:
+        left = rules.attempts_left(state)
+        issue = f"wrong code, {left} tries left" if left else "wrong code, no tries left: ask for a new one"
+        raise ApiError(400, "wrong_code", "The code is not right.", [ErrorDetail("code", issue)])
+    expires_at = at + rules.PROOF_TTL
+    proof = links.sign(secret, rules.PROOF_PURPOSE, {"t": tenant_id, "v": verification_id, "ph": phone}, expires_at)
+    return PhoneVerified(phone=phone, proof=proof, expires_at=expires_at)
+
+
+def _invalid_proof(field_name: str) -> ApiError:
+    return ApiError(400, "invalid_verification", "The phone verification is not valid; verify the phone again.",
+                    [ErrorDetail(field_name, "invalid or expired")])

@@ -80,50 +80,185 @@ _cache: dict[str, tuple[float, list[tuple[str, frozenset[str]]]]] = {}
 _cache_lock = threading.Lock()
 
 
-def clear_cache(tenant_id: str | None = None) -> None:
-    """Forget cached subscriptions (after a change here; tests between stacks)."""
-    with _cache_lock:
-        if tenant_id is None:
-            _cache.clear()
-        else:
-            _cache.pop(tenant_id, None)
+@dataclass(frozen=True)
+class Attempt:
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def _subscriptions(tenant_id: str) -> list[tuple[str, frozenset[str]]]:
-    """(endpoint id, event types) of the tenant's enabled endpoints, read at most once a minute per process."""
-    now = time.monotonic()
-    with _cache_lock:
-        hit = _cache.get(tenant_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-    subs = [(doc.id, frozenset(doc.events)) for doc in store.all_endpoints(tenant_id) if doc.enabled]
-    with _cache_lock:
-        _cache[tenant_id] = (now + CACHE_SECONDS, subs)
-    return subs
+def create(tenant_id: str, spec: WebhookCreate, actor: str) -> WebhookCreated:
+    """Register an endpoint (at most MAX_ENDPOINTS); its signing secret is shown this once."""
+    url, events = _check_url(spec.url), _check_events(spec.events)
+    if len(store.all_endpoints(tenant_id)) >= MAX_ENDPOINTS:
+        raise _unprocessable("too_many_webhooks", f"A tenant may register at most {MAX_ENDPOINTS} endpoints.", "url")
+    at = clock.now()
+    endpoint_id = "wh_" + new_id(12)
+    doc = EndpointDoc(id=endpoint_id, url=url, events=events, description=spec.description, enabled=True,
+                      secret=rules.new_secret(), previous_secret=None, previous_secret_until=None,
+                      consecutive_failures=0, failing_since=None, disabled_reason=None, disabled_at=None,
+                      notice=None, created_at=at.isoformat(), updated_at=at.isoformat())
+    store.add_endpoint(tenant_id, endpoint_id, doc, at)
+    clear_cache(tenant_id)
+    _audit(tenant_id, "webhook.created", actor, at, endpoint_id, url=url, events=",".join(events))
+    return WebhookCreated(**view(doc).model_dump(), secret=doc.secret)
 
 
-def subscribed(tenant_id: str, event_type: str) -> list[str]:
-    """Endpoint ids that want this event type."""
-    return [endpoint_id for endpoint_id, events in _subscriptions(tenant_id) if event_type in events]
+def get(tenant_id: str, endpoint_id: str) -> Webhook:
+    """The endpoint, its secret only as a hint."""
+    return view(_require(tenant_id, endpoint_id).doc)
 
 
-# --- emitting -------------------------------------------------------------------------------
-
-def _count(name: str, tenant_id: str) -> None:
-    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
-        metric.add_dimension(name="tenant_id", value=tenant_id)
-
-
-def _message(tenant_id: str, endpoint_id: str, event: dict[str, Any], attempt: int = 1,
-             first_attempt_at: str | None = None, not_before: datetime | None = None) -> dict[str, Any]:
-    return DeliveryMessage(tenant_id=tenant_id, endpoint_id=endpoint_id, event=event, attempt=attempt,
-                           first_attempt_at=first_attempt_at,
-                           not_before=not_before.isoformat() if not_before else None).model_dump(mode="json")
+def list_all(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Webhook], str | None]:
+    """The tenant's endpoints."""
+    docs, next_cursor = store.list_endpoints(tenant_id, limit, cursor)
+    return [view(doc) for doc in docs], next_cursor
 
 
-def _send_all(messages: list[dict[str, Any]]) -> None:
-    for start in range(0, len(messages), 10):
-        queues.send_batch(settings.webhooks_queue, messages[start:start + 10])
+def update(tenant_id: str, endpoint_id: str, spec: WebhookUpdate, actor: str) -> Webhook:
+    """Change url, events, description or enabled; re-enabling clears the failure state."""
+    _require(tenant_id, endpoint_id)
+    url = _check_url(spec.url) if spec.url is not None else None
+    events = _check_events(spec.events) if spec.events is not None else None
+
+    def apply(doc: EndpointDoc, at: datetime) -> bool:
+        if url is not None:
+            doc.url = url
+        if events is not None:
+            doc.events = events
+        if "description" in spec.model_fields_set:
+            doc.description = spec.description
+        if spec.enabled is True:
+            doc.enabled = True
+            _reset_health(doc)
+        elif spec.enabled is False and doc.enabled:
+            doc.enabled, doc.disabled_reason, doc.disabled_at = False, "disabled by an admin", at.isoformat()
+        return True
+
+    doc = _change(tenant_id, endpoint_id, apply)
+    if doc is None:
+        raise not_found("Webhook endpoint")
+    _audit(tenant_id, "webhook.updated", actor, clock.now(), endpoint_id,
+           fields=",".join(sorted(spec.model_fields_set)), enabled=str(doc.enabled).lower())
+    return view(doc)
+
+
+def delete(tenant_id: str, endpoint_id: str, actor: str) -> Webhook:
+    """Delete the endpoint; its delivery log goes with the log items' own 30-day TTL."""
+    doc = _require(tenant_id, endpoint_id).doc
+    if not store.delete_endpoint(tenant_id, endpoint_id):
+        raise not_found("Webhook endpoint")
+    clear_cache(tenant_id)
+    _audit(tenant_id, "webhook.deleted", actor, clock.now(), endpoint_id)
+    return view(doc)
+
+
+def rotate(tenant_id: str, endpoint_id: str, actor: str) -> WebhookCreated:
+    """A new secret; the current one keeps signing (a second `v1=`) for 24 h so receivers can roll over."""
+    _require(tenant_id, endpoint_id)
+
+    def apply(doc: EndpointDoc, at: datetime) -> bool:
+        doc.previous_secret, doc.previous_secret_until = doc.secret, (at + rules.ROTATION_OVERLAP).isoformat()
+        doc.secret = rules.new_secret()
+        return True
+
+    doc = _change(tenant_id, endpoint_id, apply)
+    if doc is None:
+        raise not_found("Webhook endpoint")
+    _audit(tenant_id, "webhook.secret_rotated", actor, clock.now(), endpoint_id,
+           previous_until=str(doc.previous_secret_until))
+    return WebhookCreated(**view(doc).model_dump(), secret=doc.secret)
+
+
+def ping(tenant_id: str, endpoint_id: str) -> PingAccepted:
+    """Queue a `webhook.ping` to one enabled endpoint (not subscribable: sent only on request)."""
+    doc = _require(tenant_id, endpoint_id).doc
+    if not doc.enabled:
+        raise conflict("webhook_disabled", "The endpoint is disabled; re-enable it (PATCH enabled=true) first.",
+                       "enabled")
+    at = clock.now()
+    event = rules.envelope(rules.event_id(tenant_id, rules.PING, f"ping:{endpoint_id}:{new_id(16)}"), rules.PING,
+                           at, tenant_id, {"endpoint_id": endpoint_id})
+    queues.send(settings.webhooks_queue, _message(tenant_id, endpoint_id, event))
+    return PingAccepted(event_id=event["id"], type=rules.PING)
+
+
+def deliveries(tenant_id: str, endpoint_id: str, limit: int, cursor: str | None) -> tuple[list[Delivery], str | None]:
+    """The endpoint's delivery log, newest first."""
+    _require(tenant_id, endpoint_id)
+    docs, next_cursor = store.list_deliveries(tenant_id, endpoint_id, limit, cursor)
+    return [_delivery_view(doc) for doc in docs], next_cursor
+
+
+def deliver(message: DeliveryMessage) -> str:
+    """One attempt of one event to one endpoint; the outcome (for the worker's log line).
+
+    deferred | dropped | duplicate | delivered | retrying | failed. Raises only
+    when SQS or DynamoDB fail: the worker reports the message for redelivery.
+    """
+    now = clock.now()
+    tenant_id, endpoint_id, event = message.tenant_id, message.endpoint_id, message.event
+    log = {"tenant_id": tenant_id, "endpoint_id": endpoint_id, "event_id": event.get("id"),
+           "attempt": message.attempt}
+    not_before = _dt(message.not_before)
+    if not_before is not None and now < not_before:
+        queues.send(settings.webhooks_queue, message.model_dump(mode="json"),
+                    delay_seconds=rules.sqs_delay(not_before, now))
+        return "deferred"
+    got = store.get_endpoint(tenant_id, endpoint_id)
+    if got is None:
+        logger.info("webhook dropped: endpoint deleted", extra=log)
+        return "dropped"
+    doc = got.doc
+    event_id, event_type = str(event["id"]), str(event["type"])
+    reason = None
+    if not doc.enabled:
+        reason = "dropped: endpoint disabled"
+    elif event_type != rules.PING and event_type not in doc.events:
+        reason = "dropped: endpoint no longer subscribed to this event type"
+    if reason is not None:
+        store.record_dropped(tenant_id, endpoint_id, event_id, event_type, reason, now)
+        logger.info("webhook " + reason, extra=log)
+        return "dropped"
+    token = store.claim_attempt(tenant_id, endpoint_id, event_id, event_type, message.attempt, now, LEASE)
+    if token is None:
+        logger.info("webhook attempt already taken; duplicate message ignored", extra=log)
+        return "duplicate"
+    first = message.first_attempt_at or store.stamp(now)
+    body = body_of(event)
+    attempt = post(doc.url, body, _headers(event, body, doc, message.attempt, now))
+    outcome = {"last_status_code": attempt.status_code, "last_error": attempt.error,
+               "duration_ms": attempt.duration_ms}
+    if attempt.ok:
+        try:
+            store.finish_attempt(tenant_id, endpoint_id, event_id, token,
+                                 {**outcome, "status": "delivered", "next_attempt_at": None, "token": None})
+            _record_health(tenant_id, endpoint_id, success=True, final=False)
+        except Exception:
+            # The receiver has the event: a redelivery (after the queue's visibility timeout, long past the
+            # claim's lease) would POST it again, so the message is done even if its log entry stays pending.
+            logger.exception("webhook delivered but its outcome was not recorded", extra=log)
+        logger.info("webhook delivered", extra={**log, "status_code": attempt.status_code})
+        return "delivered"
+    due = rules.next_attempt(message.attempt, _dt(first.replace("Z", "+00:00")) or now, now)
+    if due is not None:
+        queues.send(settings.webhooks_queue,
+                    _message(tenant_id, endpoint_id, event, message.attempt + 1, first, due),
+                    delay_seconds=rules.sqs_delay(due, now))
+        status = "retrying"
+    else:
+        status = "failed"
+    store.finish_attempt(tenant_id, endpoint_id, event_id, token,
+                         {**outcome, "status": status, "next_attempt_at": store.stamp(due) if due else None,
+                          "token": None})
+    _record_health(tenant_id, endpoint_id, success=False, final=due is None)
+    logger.info("webhook attempt failed", extra={**log, "status": status, "status_code": attempt.status_code,
+                                                 "error": attempt.error})
+    return status
 
 
 def emit(tenant_id: str, event_type: str, subject_id: str, data: dict[str, Any], at: datetime) -> str | None:
@@ -148,6 +283,22 @@ def emit(tenant_id: str, event_type: str, subject_id: str, data: dict[str, Any],
             logger.exception("webhook emit failure not counted")
         return None
 
+
+def clear_cache(tenant_id: str | None = None) -> None:
+    """Forget cached subscriptions (after a change here; tests between stacks)."""
+    with _cache_lock:
+        if tenant_id is None:
+            _cache.clear()
+        else:
+            _cache.pop(tenant_id, None)
+
+
+def subscribed(tenant_id: str, event_type: str) -> list[str]:
+    """Endpoint ids that want this event type."""
+    return [endpoint_id for endpoint_id, events in _subscriptions(tenant_id) if event_type in events]
+
+
+# --- emitting -------------------------------------------------------------------------------
 
 def purchase_processed(tenant_id: str, store_id: str, total: int, result: PurchaseResult) -> None:
     """purchase.processed, and card.activated / tier.changed when the purchase did that (fresh or replayed)."""
@@ -270,33 +421,6 @@ def points_expiring(scope: str, day: date) -> int:
 
 # --- the admin API ------------------------------------------------------------------------------
 
-def _unprocessable(code: str, message: str, field_name: str) -> ApiError:
-    return ApiError(422, code, message, [ErrorDetail(field_name, message)])
-
-
-def _check_url(url: str) -> str:
-    try:
-        return rules.check_url(url, settings.webhooks_allow_loopback_http)
-    except rules.UnsafeUrl as exc:
-        raise _unprocessable("invalid_webhook_url", f"The URL is not allowed: {exc}.", "url") from None
-
-
-def _check_events(events: list[str]) -> list[str]:
-    for i, name in enumerate(events):
-        if name == rules.PING:
-            raise _unprocessable("unknown_event_type", f"{rules.PING} is not subscribed to: POST "
-                                 "/v1/webhooks/{id}/ping sends it to that endpoint, whatever its events.",
-                                 f"events[{i}]")
-        if name not in rules.EVENT_TYPES:
-            raise _unprocessable("unknown_event_type", f"Unknown event type {name!r} (one of: "
-                                 f"{', '.join(rules.EVENT_TYPES)}).", f"events[{i}]")
-    return list(dict.fromkeys(events))
-
-
-def _dt(value: Any) -> datetime | None:
-    return datetime.fromisoformat(str(value)) if value else None
-
-
 def view(doc: EndpointDoc) -> Webhook:
     """The endpoint as the API shows it: the secret only as a hint."""
     return Webhook(id=doc.id, url=doc.url, events=list(doc.events), description=doc.description,
@@ -308,173 +432,7 @@ def view(doc: EndpointDoc) -> Webhook:
                    updated_at=_dt(doc.updated_at))
 
 
-def _require(tenant_id: str, endpoint_id: str) -> Versioned[EndpointDoc]:
-    got = store.get_endpoint(tenant_id, endpoint_id) if len(endpoint_id) <= 40 else None
-    if got is None:
-        raise not_found("Webhook endpoint")
-    return got
-
-
-def _audit(tenant_id: str, action: str, actor: str, at: datetime, endpoint_id: str, **detail: str) -> None:
-    audit.put(audit.entry(tenant_id, action=action, actor=actor, at=at, target=f"webhook:{endpoint_id}",
-                          detail=detail))
-
-
-def create(tenant_id: str, spec: WebhookCreate, actor: str) -> WebhookCreated:
-    url, events = _check_url(spec.url), _check_events(spec.events)
-    if len(store.all_endpoints(tenant_id)) >= MAX_ENDPOINTS:
-        raise _unprocessable("too_many_webhooks", f"A tenant may register at most {MAX_ENDPOINTS} endpoints.", "url")
-    at = clock.now()
-    endpoint_id = "wh_" + new_id(12)
-    doc = EndpointDoc(id=endpoint_id, url=url, events=events, description=spec.description, enabled=True,
-                      secret=rules.new_secret(), previous_secret=None, previous_secret_until=None,
-                      consecutive_failures=0, failing_since=None, disabled_reason=None, disabled_at=None,
-                      notice=None, created_at=at.isoformat(), updated_at=at.isoformat())
-    store.add_endpoint(tenant_id, endpoint_id, doc, at)
-    clear_cache(tenant_id)
-    _audit(tenant_id, "webhook.created", actor, at, endpoint_id, url=url, events=",".join(events))
-    return WebhookCreated(**view(doc).model_dump(), secret=doc.secret)
-
-
-def get(tenant_id: str, endpoint_id: str) -> Webhook:
-    return view(_require(tenant_id, endpoint_id).doc)
-
-
-def list_all(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Webhook], str | None]:
-    docs, next_cursor = store.list_endpoints(tenant_id, limit, cursor)
-    return [view(doc) for doc in docs], next_cursor
-
-
-def _change(tenant_id: str, endpoint_id: str, apply: Callable[[EndpointDoc, datetime], bool],
-            attempts: int = 5) -> EndpointDoc | None:
-    """Read, change and save the endpoint under its version, re-reading if it changed meanwhile.
-
-    `apply` edits the doc and says whether to save it. None when the endpoint is gone.
-    """
-    for _ in range(attempts):
-        got = store.get_endpoint(tenant_id, endpoint_id)
-        if got is None:
-            return None
-        doc, version = got.doc, got.version
-        at = clock.now()
-        if not apply(doc, at):
-            return doc
-        doc.updated_at = at.isoformat()
-        try:
-            store.save_endpoint(tenant_id, endpoint_id, doc, version, at)
-        except store.Changed:
-            continue
-        clear_cache(tenant_id)
-        return doc
-    raise conflict("webhook_busy", "The endpoint is being changed by other requests; retry shortly.")
-
-
-def _reset_health(doc: EndpointDoc) -> None:
-    doc.consecutive_failures, doc.failing_since, doc.disabled_reason = 0, None, None
-    doc.disabled_at, doc.notice = None, None
-
-
-def update(tenant_id: str, endpoint_id: str, spec: WebhookUpdate, actor: str) -> Webhook:
-    _require(tenant_id, endpoint_id)
-    url = _check_url(spec.url) if spec.url is not None else None
-    events = _check_events(spec.events) if spec.events is not None else None
-
-    def apply(doc: EndpointDoc, at: datetime) -> bool:
-        if url is not None:
-            doc.url = url
-        if events is not None:
-            doc.events = events
-        if "description" in spec.model_fields_set:
-            doc.description = spec.description
-        if spec.enabled is True:
-            doc.enabled = True
-            _reset_health(doc)
-        elif spec.enabled is False and doc.enabled:
-            doc.enabled, doc.disabled_reason, doc.disabled_at = False, "disabled by an admin", at.isoformat()
-        return True
-
-    doc = _change(tenant_id, endpoint_id, apply)
-    if doc is None:
-        raise not_found("Webhook endpoint")
-    _audit(tenant_id, "webhook.updated", actor, clock.now(), endpoint_id,
-           fields=",".join(sorted(spec.model_fields_set)), enabled=str(doc.enabled).lower())
-    return view(doc)
-
-
-def delete(tenant_id: str, endpoint_id: str, actor: str) -> Webhook:
-    """Delete the endpoint; its delivery log goes with the log items' own 30-day TTL."""
-    doc = _require(tenant_id, endpoint_id).doc
-    if not store.delete_endpoint(tenant_id, endpoint_id):
-        raise not_found("Webhook endpoint")
-    clear_cache(tenant_id)
-    _audit(tenant_id, "webhook.deleted", actor, clock.now(), endpoint_id)
-    return view(doc)
-
-
-def rotate(tenant_id: str, endpoint_id: str, actor: str) -> WebhookCreated:
-    """A new secret; the current one keeps signing (a second `v1=`) for 24 h so receivers can roll over."""
-    _require(tenant_id, endpoint_id)
-
-    def apply(doc: EndpointDoc, at: datetime) -> bool:
-        doc.previous_secret, doc.previous_secret_until = doc.secret, (at + rules.ROTATION_OVERLAP).isoformat()
-        doc.secret = rules.new_secret()
-        return True
-
-    doc = _change(tenant_id, endpoint_id, apply)
-    if doc is None:
-        raise not_found("Webhook endpoint")
-    _audit(tenant_id, "webhook.secret_rotated", actor, clock.now(), endpoint_id,
-           previous_until=str(doc.previous_secret_until))
-    return WebhookCreated(**view(doc).model_dump(), secret=doc.secret)
-
-
-def ping(tenant_id: str, endpoint_id: str) -> PingAccepted:
-    doc = _require(tenant_id, endpoint_id).doc
-    if not doc.enabled:
-        raise conflict("webhook_disabled", "The endpoint is disabled; re-enable it (PATCH enabled=true) first.",
-                       "enabled")
-    at = clock.now()
-    event = rules.envelope(rules.event_id(tenant_id, rules.PING, f"ping:{endpoint_id}:{new_id(16)}"), rules.PING,
-                           at, tenant_id, {"endpoint_id": endpoint_id})
-    queues.send(settings.webhooks_queue, _message(tenant_id, endpoint_id, event))
-    return PingAccepted(event_id=event["id"], type=rules.PING)
-
-
-def deliveries(tenant_id: str, endpoint_id: str, limit: int, cursor: str | None) -> tuple[list[Delivery], str | None]:
-    _require(tenant_id, endpoint_id)
-    docs, next_cursor = store.list_deliveries(tenant_id, endpoint_id, limit, cursor)
-    return [_delivery_view(doc) for doc in docs], next_cursor
-
-
-def _delivery_view(doc: WebhookDeliveryDoc) -> Delivery:
-    def when(stamped: str | None) -> datetime | None:
-        return _dt(stamped.replace("Z", "+00:00")) if stamped else None
-
-    return Delivery(event_id=doc.event_id, type=doc.type, status=doc.status,
-                    attempts=int(doc.attempts or 0),
-                    last_status_code=int(doc.last_status_code) if doc.last_status_code else None,
-                    last_error=doc.last_error,
-                    duration_ms=int(doc.duration_ms) if doc.duration_ms is not None else None,
-                    first_attempt_at=when(doc.first_attempt_at), last_attempt_at=when(doc.last_attempt_at),
-                    next_attempt_at=when(doc.next_attempt_at))
-
-
 # --- delivering -------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Attempt:
-    status_code: int | None
-    error: str | None
-    duration_ms: int
-
-    @property
-    def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-
-def _resolve(host: str, port: int) -> list[str]:
-    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
-
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> Attempt:
     """POST once: resolve, refuse private addresses (unless loopback is allowed), connect to the checked address
@@ -518,83 +476,133 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Attempt:
         pool.close()
 
 
+def body_of(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+def _subscriptions(tenant_id: str) -> list[tuple[str, frozenset[str]]]:
+    """(endpoint id, event types) of the tenant's enabled endpoints, read at most once a minute per process."""
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(tenant_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+    subs = [(doc.id, frozenset(doc.events)) for doc in store.all_endpoints(tenant_id) if doc.enabled]
+    with _cache_lock:
+        _cache[tenant_id] = (now + CACHE_SECONDS, subs)
+    return subs
+
+
+def _count(name: str, tenant_id: str) -> None:
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
+        metric.add_dimension(name="tenant_id", value=tenant_id)
+
+
+def _message(tenant_id: str, endpoint_id: str, event: dict[str, Any], attempt: int = 1,
+             first_attempt_at: str | None = None, not_before: datetime | None = None) -> dict[str, Any]:
+    return DeliveryMessage(tenant_id=tenant_id, endpoint_id=endpoint_id, event=event, attempt=attempt,
+                           first_attempt_at=first_attempt_at,
+                           not_before=not_before.isoformat() if not_before else None).model_dump(mode="json")
+
+
+def _send_all(messages: list[dict[str, Any]]) -> None:
+    for start in range(0, len(messages), 10):
+        queues.send_batch(settings.webhooks_queue, messages[start:start + 10])
+
+
+def _unprocessable(code: str, message: str, field_name: str) -> ApiError:
+    return ApiError(422, code, message, [ErrorDetail(field_name, message)])
+
+
+def _check_url(url: str) -> str:
+    try:
+        return rules.check_url(url, settings.webhooks_allow_loopback_http)
+    except rules.UnsafeUrl as exc:
+        raise _unprocessable("invalid_webhook_url", f"The URL is not allowed: {exc}.", "url") from None
+
+
+def _check_events(events: list[str]) -> list[str]:
+    for i, name in enumerate(events):
+        if name == rules.PING:
+            raise _unprocessable("unknown_event_type", f"{rules.PING} is not subscribed to: POST "
+                                 "/v1/webhooks/{id}/ping sends it to that endpoint, whatever its events.",
+                                 f"events[{i}]")
+        if name not in rules.EVENT_TYPES:
+            raise _unprocessable("unknown_event_type", f"Unknown event type {name!r} (one of: "
+                                 f"{', '.join(rules.EVENT_TYPES)}).", f"events[{i}]")
+    return list(dict.fromkeys(events))
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromisoformat(str(value)) if value else None
+
+
+def _require(tenant_id: str, endpoint_id: str) -> Versioned[EndpointDoc]:
+    got = store.get_endpoint(tenant_id, endpoint_id) if len(endpoint_id) <= 40 else None
+    if got is None:
+        raise not_found("Webhook endpoint")
+    return got
+
+
+def _audit(tenant_id: str, action: str, actor: str, at: datetime, endpoint_id: str, **detail: str) -> None:
+    audit.put(audit.entry(tenant_id, action=action, actor=actor, at=at, target=f"webhook:{endpoint_id}",
+                          detail=detail))
+
+
+def _change(tenant_id: str, endpoint_id: str, apply: Callable[[EndpointDoc, datetime], bool],
+            attempts: int = 5) -> EndpointDoc | None:
+    """Read, change and save the endpoint under its version, re-reading if it changed meanwhile.
+
+    `apply` edits the doc and says whether to save it. None when the endpoint is gone.
+    """
+    for _ in range(attempts):
+        got = store.get_endpoint(tenant_id, endpoint_id)
+        if got is None:
+            return None
+        doc, version = got.doc, got.version
+        at = clock.now()
+        if not apply(doc, at):
+            return doc
+        doc.updated_at = at.isoformat()
+        try:
+            store.save_endpoint(tenant_id, endpoint_id, doc, version, at)
+        except store.Changed:
+            continue
+        clear_cache(tenant_id)
+        return doc
+    raise conflict("webhook_busy", "The endpoint is being changed by other requests; retry shortly.")
+
+
+def _reset_health(doc: EndpointDoc) -> None:
+    doc.consecutive_failures, doc.failing_since, doc.disabled_reason = 0, None, None
+    doc.disabled_at, doc.notice = None, None
+
+
+def _delivery_view(doc: WebhookDeliveryDoc) -> Delivery:
+    def when(stamped: str | None) -> datetime | None:
+        return _dt(stamped.replace("Z", "+00:00")) if stamped else None
+
+    return Delivery(event_id=doc.event_id, type=doc.type, status=doc.status,
+                    attempts=int(doc.attempts or 0),
+                    last_status_code=int(doc.last_status_code) if doc.last_status_code else None,
+                    last_error=doc.last_error,
+                    duration_ms=int(doc.duration_ms) if doc.duration_ms is not None else None,
+                    first_attempt_at=when(doc.first_attempt_at), last_attempt_at=when(doc.last_attempt_at),
+                    next_attempt_at=when(doc.next_attempt_at))
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
 def _headers(event: dict[str, Any], body: bytes, doc: EndpointDoc, attempt: int, now: datetime) -> dict[str, str]:
     timestamp = int(now.timestamp())
     keys = rules.signing_secrets(doc.secret, doc.previous_secret, _dt(doc.previous_secret_until), now)
     return {"Content-Type": "application/json", "User-Agent": USER_AGENT, "Loyalty-Event-Id": str(event["id"]),
             "Loyalty-Event-Type": str(event["type"]), "Loyalty-Timestamp": str(timestamp),
             "Loyalty-Signature": rules.signature_header(keys, timestamp, body), "Loyalty-Attempt": str(attempt)}
-
-
-def body_of(event: dict[str, Any]) -> bytes:
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def deliver(message: DeliveryMessage) -> str:
-    """One attempt of one event to one endpoint; the outcome (for the worker's log line).
-
-    deferred | dropped | duplicate | delivered | retrying | failed. Raises only
-    when SQS or DynamoDB fail: the worker reports the message for redelivery.
-    """
-    now = clock.now()
-    tenant_id, endpoint_id, event = message.tenant_id, message.endpoint_id, message.event
-    log = {"tenant_id": tenant_id, "endpoint_id": endpoint_id, "event_id": event.get("id"),
-           "attempt": message.attempt}
-    not_before = _dt(message.not_before)
-    if not_before is not None and now < not_before:
-        queues.send(settings.webhooks_queue, message.model_dump(mode="json"),
-                    delay_seconds=rules.sqs_delay(not_before, now))
-        return "deferred"
-    got = store.get_endpoint(tenant_id, endpoint_id)
-    if got is None:
-        logger.info("webhook dropped: endpoint deleted", extra=log)
-        return "dropped"
-    doc = got.doc
-    event_id, event_type = str(event["id"]), str(event["type"])
-    reason = None
-    if not doc.enabled:
-        reason = "dropped: endpoint disabled"
-    elif event_type != rules.PING and event_type not in doc.events:
-        reason = "dropped: endpoint no longer subscribed to this event type"
-    if reason is not None:
-        store.record_dropped(tenant_id, endpoint_id, event_id, event_type, reason, now)
-        logger.info("webhook " + reason, extra=log)
-        return "dropped"
-    token = store.claim_attempt(tenant_id, endpoint_id, event_id, event_type, message.attempt, now, LEASE)
-    if token is None:
-        logger.info("webhook attempt already taken; duplicate message ignored", extra=log)
-        return "duplicate"
-    first = message.first_attempt_at or store.stamp(now)
-    body = body_of(event)
-    attempt = post(doc.url, body, _headers(event, body, doc, message.attempt, now))
-    outcome = {"last_status_code": attempt.status_code, "last_error": attempt.error,
-               "duration_ms": attempt.duration_ms}
-    if attempt.ok:
-        try:
-            store.finish_attempt(tenant_id, endpoint_id, event_id, token,
-                                 {**outcome, "status": "delivered", "next_attempt_at": None, "token": None})
-            _record_health(tenant_id, endpoint_id, success=True, final=False)
-        except Exception:
-            # The receiver has the event: a redelivery (after the queue's visibility timeout, long past the
-            # claim's lease) would POST it again, so the message is done even if its log entry stays pending.
-            logger.exception("webhook delivered but its outcome was not recorded", extra=log)
-        logger.info("webhook delivered", extra={**log, "status_code": attempt.status_code})
-        return "delivered"
-    due = rules.next_attempt(message.attempt, _dt(first.replace("Z", "+00:00")) or now, now)
-    if due is not None:
-        queues.send(settings.webhooks_queue,
-                    _message(tenant_id, endpoint_id, event, message.attempt + 1, first, due),
-                    delay_seconds=rules.sqs_delay(due, now))
-        status = "retrying"
-    else:
-        status = "failed"
-    store.finish_attempt(tenant_id, endpoint_id, event_id, token,
-                         {**outcome, "status": status, "next_attempt_at": store.stamp(due) if due else None,
-                          "token": None})
-    _record_health(tenant_id, endpoint_id, success=False, final=due is None)
-    logger.info("webhook attempt failed", extra={**log, "status": status, "status_code": attempt.status_code,
-                                                 "error": attempt.error})
-    return status
 
 
 def _record_health(tenant_id: str, endpoint_id: str, *, success: bool, final: bool) -> None:

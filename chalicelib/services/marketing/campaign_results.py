@@ -51,20 +51,6 @@ class _Group:
         return rules.GroupTotals(self.members, self.buyers, self.receipts, self.revenue)
 
 
-def _opted_out(scope: str, customer_id: str, channel: str, since: datetime) -> bool:
-    """The customer's latest decision on the channel is a withdrawal made at or after the send."""
-    got = customer_records.get(scope, customer_id)
-    consent = got.doc.consents.get(channel) if got else None
-    if consent is None or consent.granted or not consent.at:
-        return False
-    return datetime.fromisoformat(consent.at) >= since
-
-
-def _view(group: _Group, conversion: int | None, per_member: int | None) -> GroupResults:
-    return GroupResults(members=group.members, buyers=group.buyers, receipts=group.receipts, revenue=group.revenue,
-                        refunded=group.refunded, conversion_bps=conversion, revenue_per_member=per_member)
-
-
 def results(tenant_id: str, campaign_id: str) -> CampaignResults:
     """The campaign's results as of now (404 campaign_not_found for another tenant's or an unknown campaign)."""
     campaign = campaigns.get(tenant_id, campaign_id)
@@ -91,3 +77,17 @@ def results(tenant_id: str, campaign_id: str) -> CampaignResults:
         target=_view(target, done.target_conversion_bps, done.target_revenue_per_member),
         control=_view(control, done.control_conversion_bps, done.control_revenue_per_member),
         conversion_uplift_bps=done.conversion_uplift_bps, incremental_revenue=done.incremental_revenue)
+
+
+def _opted_out(scope: str, customer_id: str, channel: str, since: datetime) -> bool:
+    """The customer's latest decision on the channel is a withdrawal made at or after the send."""
+    got = customer_records.get(scope, customer_id)
+    consent = got.doc.consents.get(channel) if got else None
+    if consent is None or consent.granted or not consent.at:
+        return False
+    return datetime.fromisoformat(consent.at) >= since
+
+
+def _view(group: _Group, conversion: int | None, per_member: int | None) -> GroupResults:
+    return GroupResults(members=group.members, buyers=group.buyers, receipts=group.receipts, revenue=group.revenue,
+                        refunded=group.refunded, conversion_bps=conversion, revenue_per_member=per_member)

@@ -42,37 +42,6 @@ BUDGET_SECONDS = 20.0
 """Work per job run, well inside the jobs worker's 60 s timeout; then it re-queues itself."""
 
 
-def not_found() -> ApiError:
-    return ApiError(404, "campaign_not_found", "No such campaign.", [ErrorDetail("campaign_id", "not found")])
-
-
-def _require(tenant_id: str, campaign_id: str) -> Versioned[MailCampaignDoc]:
-    got = store.get(tenant_id, campaign_id)
-    if got is None:
-        raise not_found()
-    return got
-
-
-def _counts(doc: MailCampaignDoc) -> CampaignCounts:
-    base = doc.counts or FanOutCounts()
-    return CampaignCounts(targeted=base.targeted, control=base.control, queued=base.queued,
-                          **delivery.counts(doc.tenant_id, "campaign", doc.id).model_dump())
-
-
-def view(doc: MailCampaignDoc) -> Campaign:
-    """The campaign as the API shows it, with its fan-out and delivery counts."""
-    return Campaign(id=doc.id, name=doc.name, segment_id=doc.segment_id, channel=doc.channel,
-                    template_id=doc.template_id, coupon_campaign_id=doc.coupon_campaign_id, send_at=doc.send_at,
-                    send_at_requested=doc.send_at_requested, holdout_bps=doc.holdout_bps,
-                    attribution_days=doc.attribution_days, status=doc.status, started_at=doc.started_at,
-                    finished_at=doc.finished_at, failure=doc.failure, created_at=doc.created_at,
-                    counts=_counts(doc))
-
-
-def job_message(tenant_id: str, campaign_id: str) -> dict[str, str]:
-    return {"job": FANOUT_JOB, "tenant_id": tenant_id, "campaign_id": campaign_id}
-
-
 def create(tenant_id: str, spec: CampaignCreate, actor: str) -> Campaign:
     """Check what the campaign names, store it `scheduled` and queue its fan-out (delayed until `send_at`).
 
@@ -108,10 +77,12 @@ def create(tenant_id: str, spec: CampaignCreate, actor: str) -> Campaign:
 
 
 def get(tenant_id: str, campaign_id: str) -> Campaign:
+    """The campaign with its fan-out and delivery counts."""
     return view(_require(tenant_id, campaign_id).doc)
 
 
 def list_all(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Campaign], str | None]:
+    """The tenant's campaigns, newest first."""
     docs, next_cursor = store.list_page(tenant_id, limit, cursor)
     return [view(d) for d in docs], next_cursor
 
@@ -132,54 +103,6 @@ def cancel(tenant_id: str, campaign_id: str, actor: str) -> Campaign:
                               target=f"campaign:{campaign_id}"))
         return view(doc)
     raise conflict("campaign_busy", "The campaign is being changed; retry.", "campaign_id")
-
-
-def _created(doc: MailCampaignDoc) -> datetime:
-    """The record's time, which a save keeps (a campaign read from storage always has it)."""
-    assert doc.created_at is not None
-    return doc.created_at
-
-
-def _message(tenant_id: str, doc: MailCampaignDoc, member: segments.Member, coupon_code: str | None
-             ) -> dict[str, Any]:
-    return {"v": 1, "tenant_id": tenant_id, "scope": member.scope, "customer_id": member.customer_id,
-            "channel": doc.channel, "template_id": doc.template_id,
-            "source": {"kind": "campaign", "id": doc.id, "occasion": doc.id},
-            "dedup_key": rules.message_key(doc.id, member.customer_id), "coupon_code": coupon_code, "extra": {}}
-
-
-def _coupon(tenant_id: str, doc: MailCampaignDoc, customer_id: str, at: datetime) -> str | None:
-    if not doc.coupon_campaign_id:
-        return None
-    return coupons.grant_code(tenant_id, doc.coupon_campaign_id, customer_id,
-                              f"mail:{doc.id}:{customer_id}", at)
-
-
-def fan_out_page(tenant_id: str, doc: MailCampaignDoc, at: datetime
-                 ) -> tuple[dict[str, int], segments.Position | None]:
-    """About SCAN members of the segment: control group recorded, messages queued in batches of 10.
-
-    Returns the count deltas and where the walk goes on (None: the segment is done).
-    """
-    shard, cursor = doc.position or [0, None]
-    position: segments.Position | None = (int(shard), cursor)
-    found: list[segments.Member] = []
-    while position is not None and len(found) < SCAN:  # across shards, so batches of 10 stay full
-        page, position = segments.members_page(tenant_id, doc.segment_id, at, position, SCAN, with_cards=False)
-        found += page
-    rows: list[tuple[str, str]] = []
-    messages: list[dict[str, Any]] = []
-    for member in found:
-        if rules.in_control_group(doc.id, member.customer_id, doc.holdout_bps):
-            rows.append((member.customer_id, "control"))
-            continue
-        rows.append((member.customer_id, "target"))
-        messages.append(_message(tenant_id, doc, member, _coupon(tenant_id, doc, member.customer_id, at)))
-    store.add_recipients(tenant_id, doc.id, rows, at)
-    for start in range(0, len(messages), 10):
-        queues.send_batch(settings.mail_queue, messages[start:start + 10])
-    control = sum(1 for _, group in rows if group == "control")
-    return {"targeted": len(rows), "control": control, "queued": len(messages)}, position
 
 
 def handle_job(message: dict[str, Any], budget_seconds: float = BUDGET_SECONDS) -> None:
@@ -226,6 +149,85 @@ def handle_job(message: dict[str, Any], budget_seconds: float = BUDGET_SECONDS) 
         if time.monotonic() > deadline:
             queues.send(settings.jobs_queue, job_message(tenant_id, campaign_id))
             return
+
+
+def not_found() -> ApiError:
+    return ApiError(404, "campaign_not_found", "No such campaign.", [ErrorDetail("campaign_id", "not found")])
+
+
+def view(doc: MailCampaignDoc) -> Campaign:
+    """The campaign as the API shows it, with its fan-out and delivery counts."""
+    return Campaign(id=doc.id, name=doc.name, segment_id=doc.segment_id, channel=doc.channel,
+                    template_id=doc.template_id, coupon_campaign_id=doc.coupon_campaign_id, send_at=doc.send_at,
+                    send_at_requested=doc.send_at_requested, holdout_bps=doc.holdout_bps,
+                    attribution_days=doc.attribution_days, status=doc.status, started_at=doc.started_at,
+                    finished_at=doc.finished_at, failure=doc.failure, created_at=doc.created_at,
+                    counts=_counts(doc))
+
+
+def job_message(tenant_id: str, campaign_id: str) -> dict[str, str]:
+    return {"job": FANOUT_JOB, "tenant_id": tenant_id, "campaign_id": campaign_id}
+
+
+def fan_out_page(tenant_id: str, doc: MailCampaignDoc, at: datetime
+                 ) -> tuple[dict[str, int], segments.Position | None]:
+    """About SCAN members of the segment: control group recorded, messages queued in batches of 10.
+
+    Returns the count deltas and where the walk goes on (None: the segment is done).
+    """
+    shard, cursor = doc.position or [0, None]
+    position: segments.Position | None = (int(shard), cursor)
+    found: list[segments.Member] = []
+    while position is not None and len(found) < SCAN:  # across shards, so batches of 10 stay full
+        page, position = segments.members_page(tenant_id, doc.segment_id, at, position, SCAN, with_cards=False)
+        found += page
+    rows: list[tuple[str, str]] = []
+    messages: list[dict[str, Any]] = []
+    for member in found:
+        if rules.in_control_group(doc.id, member.customer_id, doc.holdout_bps):
+            rows.append((member.customer_id, "control"))
+            continue
+        rows.append((member.customer_id, "target"))
+        messages.append(_message(tenant_id, doc, member, _coupon(tenant_id, doc, member.customer_id, at)))
+    store.add_recipients(tenant_id, doc.id, rows, at)
+    for start in range(0, len(messages), 10):
+        queues.send_batch(settings.mail_queue, messages[start:start + 10])
+    control = sum(1 for _, group in rows if group == "control")
+    return {"targeted": len(rows), "control": control, "queued": len(messages)}, position
+
+
+def _require(tenant_id: str, campaign_id: str) -> Versioned[MailCampaignDoc]:
+    got = store.get(tenant_id, campaign_id)
+    if got is None:
+        raise not_found()
+    return got
+
+
+def _counts(doc: MailCampaignDoc) -> CampaignCounts:
+    base = doc.counts or FanOutCounts()
+    return CampaignCounts(targeted=base.targeted, control=base.control, queued=base.queued,
+                          **delivery.counts(doc.tenant_id, "campaign", doc.id).model_dump())
+
+
+def _created(doc: MailCampaignDoc) -> datetime:
+    """The record's time, which a save keeps (a campaign read from storage always has it)."""
+    assert doc.created_at is not None
+    return doc.created_at
+
+
+def _message(tenant_id: str, doc: MailCampaignDoc, member: segments.Member, coupon_code: str | None
+             ) -> dict[str, Any]:
+    return {"v": 1, "tenant_id": tenant_id, "scope": member.scope, "customer_id": member.customer_id,
+            "channel": doc.channel, "template_id": doc.template_id,
+            "source": {"kind": "campaign", "id": doc.id, "occasion": doc.id},
+            "dedup_key": rules.message_key(doc.id, member.customer_id), "coupon_code": coupon_code, "extra": {}}
+
+
+def _coupon(tenant_id: str, doc: MailCampaignDoc, customer_id: str, at: datetime) -> str | None:
+    if not doc.coupon_campaign_id:
+        return None
+    return coupons.grant_code(tenant_id, doc.coupon_campaign_id, customer_id,
+                              f"mail:{doc.id}:{customer_id}", at)
 
 
 def _save_quietly(tenant_id: str, campaign_id: str, doc: MailCampaignDoc, version: int) -> None:

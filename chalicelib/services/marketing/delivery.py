@@ -36,23 +36,6 @@ class Outcome:
     duplicate: bool = False
 
 
-def _customer(message: MailMessage) -> customers.Found | None:
-    """The customer, looked up only in the tenant's own scopes: another tenant's customer does not exist here."""
-    try:
-        found = customers.find(message.tenant_id, message.customer_id)
-    except ApiError:
-        return None
-    return found if found.scope == message.scope else None
-
-
-def counts(tenant_id: str, source_kind: str, source_id: str) -> DeliveryCounts:
-    """The outcome counters of one campaign or trigger (written once per message by `_record`)."""
-    raw = deliveries.counts(tenant_id, source_kind, source_id)
-    return DeliveryCounts(sent=raw.get("sent", 0), failed=raw.get("failed", 0), suppressed=raw.get("suppressed", 0),
-                          suppressed_by_reason={k.split(":", 1)[1]: v for k, v in raw.items()
-                                                if k.startswith("suppressed:")})
-
-
 def deliver(message: MailMessage) -> Outcome:
     """Send the message or record why not. Raises TransientSendError (claim released) when SQS should retry."""
     now = clock.now()
@@ -67,6 +50,23 @@ def deliver(message: MailMessage) -> Outcome:
         raise
     _record(message, token, outcome)
     return outcome
+
+
+def counts(tenant_id: str, source_kind: str, source_id: str) -> DeliveryCounts:
+    """The outcome counters of one campaign or trigger (written once per message by `_record`)."""
+    raw = deliveries.counts(tenant_id, source_kind, source_id)
+    return DeliveryCounts(sent=raw.get("sent", 0), failed=raw.get("failed", 0), suppressed=raw.get("suppressed", 0),
+                          suppressed_by_reason={k.split(":", 1)[1]: v for k, v in raw.items()
+                                                if k.startswith("suppressed:")})
+
+
+def _customer(message: MailMessage) -> customers.Found | None:
+    """The customer, looked up only in the tenant's own scopes: another tenant's customer does not exist here."""
+    try:
+        found = customers.find(message.tenant_id, message.customer_id)
+    except ApiError:
+        return None
+    return found if found.scope == message.scope else None
 
 
 def _record(message: MailMessage, token: str, outcome: Outcome) -> None:

@@ -79,12 +79,129 @@ class Member:
         return sum(c.balance for c in self.cards)
 
 
+def create(tenant_id: str, body: SegmentIn, actor: str) -> SegmentOut:
+    """Save a segment definition; the programs and stores it names must exist."""
+    _check_references(tenant_id, body.filter)
+    at = clock.now()
+    segment_id = new_segment_id(at)
+    doc = _doc(body, at.isoformat())
+
+    def build(tx: Tx) -> None:
+        store.add(tx, tenant_id, segment_id, doc, at)
+        _audit(tx, tenant_id, "segment.created", segment_id, actor, at)
+
+    transactions.write(build)
+    return _out(_written(doc, segment_id, 1, at))
+
+
+def get(tenant_id: str, segment_id: str) -> SegmentOut:
+    """A saved segment with its version (for a conditional update)."""
+    return _out(_read(tenant_id, segment_id))
+
+
+def list_segments(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[SegmentOut], str | None]:
+    """The tenant's saved segments, newest first."""
+    docs, next_cursor = store.list_page(tenant_id, limit, cursor)
+    return [_out(d) for d in docs], next_cursor
+
+
+def update(tenant_id: str, segment_id: str, body: SegmentUpdate, actor: str) -> SegmentOut:
+    """Replace the definition; with `version`, only if nobody changed it since that version."""
+    current = _read(tenant_id, segment_id)
+    version = current.version
+    if body.version is not None and body.version != version:
+        raise _changed(segment_id)
+    _check_references(tenant_id, body.filter)
+    at = clock.now()
+    doc = _doc(body, current.doc.created_at)
+
+    def build(tx: Tx) -> None:
+        store.replace(tx, tenant_id, segment_id, doc, version, at)
+        _audit(tx, tenant_id, "segment.updated", segment_id, actor, at)
+
+    if not transactions.written(build):
+        raise _changed(segment_id)
+    return _out(_written(doc, segment_id, version + 1, at))
+
+
+def delete(tenant_id: str, segment_id: str, actor: str) -> SegmentOut:
+    """Delete the definition; answers with what was deleted."""
+    current = _read(tenant_id, segment_id)
+    at = clock.now()
+
+    def build(tx: Tx) -> None:
+        store.delete(tx, tenant_id, segment_id, current.version)
+        _audit(tx, tenant_id, "segment.deleted", segment_id, actor, at)
+
+    if not transactions.written(build):
+        raise _changed(segment_id)
+    return _out(current)
+
+
+def preview(tenant_id: str, flt: SegmentFilter) -> PreviewOut:
+    """How many customers an unsaved filter matches now, with a few ids: nothing is stored."""
+    _check_references(tenant_id, flt)
+    count = 0
+    sample: list[str] = []
+    for member in evaluate(tenant_id, flt, clock.now()):
+        count += 1
+        if len(sample) < SAMPLE_SIZE:
+            sample.append(member.customer_id)
+    return PreviewOut(count=count, sample=sample)
+
+
+def count(tenant_id: str, segment_id: str) -> SegmentCount:
+    """How many customers a saved segment holds now (evaluated, never cached)."""
+    at = clock.now()
+    flt = _filter_of(_read(tenant_id, segment_id).doc)
+    return SegmentCount(segment_id=segment_id, count=sum(1 for _ in evaluate(tenant_id, flt, at)), at=at)
+
+
 def not_found(segment_id: str) -> ApiError:
     return ApiError(404, "segment_not_found", f"Segment {segment_id!r} does not exist.",
                     [ErrorDetail("segment_id", "not found")])
 
 
 # --- evaluation ------------------------------------------------------------------------
+
+def evaluate(tenant_id: str, flt: SegmentFilter | rules.Filter, at: datetime) -> Iterator[Member]:
+    """The tenant's own customers matching `flt` at `at`, lazily (see the module docstring for the cost)."""
+    match = _matching(tenant_id, flt, at)
+    for customer_id, doc in records.iter_all(tenant_id):
+        member = match(customer_id, doc)
+        if member is not None:
+            yield member
+
+
+def members_page(tenant_id: str, segment_id: str, at: datetime, position: Position, scan: int, *,
+                 with_cards: bool = True) -> tuple[list[Member], Position | None]:
+    """Up to `scan` customers examined from `position`: the members among them and where to go on (None: done).
+
+    Fan-outs walk a segment this way so a job can stop on a time budget and
+    resume from a saved position.
+    """
+    match = _matching(tenant_id, _filter_of(_read(tenant_id, segment_id).doc), at, with_cards)
+    shard, cursor = position
+    rows, next_cursor = records.list_page(tenant_id, shard, scan, cursor)
+    found = [m for m in (match(cid, doc) for cid, doc in rows) if m is not None]
+    if next_cursor is not None:
+        return found, (shard, next_cursor)
+    return found, ((shard + 1, None) if shard + 1 < SHARDS else None)
+
+
+def members(tenant_id: str, segment_id: str) -> Iterator[Member]:
+    """A saved segment's members now (mailings, reports); 404 ApiError if the segment does not exist."""
+    return evaluate(tenant_id, _filter_of(_read(tenant_id, segment_id).doc), clock.now())
+
+
+# --- definitions -----------------------------------------------------------------------
+
+def new_segment_id(at: datetime) -> str:
+    """Creation time first, so the tenant's list reads newest first."""
+    return f"{at:%Y%m%d-%H%M%S}-{new_id(6)}"
+
+
+# --- helpers --------------------------------------------------------------------------------------------
 
 def _context(tenant_id: str, flt: rules.Filter, at: datetime) -> rules.Context:
     tz = ZoneInfo(catalog.timezone(tenant_id))
@@ -142,40 +259,6 @@ def _matching(tenant_id: str, flt: SegmentFilter | rules.Filter, at: datetime, w
     return match
 
 
-def evaluate(tenant_id: str, flt: SegmentFilter | rules.Filter, at: datetime) -> Iterator[Member]:
-    """The tenant's own customers matching `flt` at `at`, lazily (see the module docstring for the cost)."""
-    match = _matching(tenant_id, flt, at)
-    for customer_id, doc in records.iter_all(tenant_id):
-        member = match(customer_id, doc)
-        if member is not None:
-            yield member
-
-
-Position = tuple[int, str | None]
-"""Where a paged walk over a scope's customers resumes: (shard, cursor within it)."""
-
-
-def members_page(tenant_id: str, segment_id: str, at: datetime, position: Position, scan: int, *,
-                 with_cards: bool = True) -> tuple[list[Member], Position | None]:
-    """Up to `scan` customers examined from `position`: the members among them and where to go on (None: done).
-
-    Fan-outs walk a segment this way so a job can stop on a time budget and
-    resume from a saved position.
-    """
-    match = _matching(tenant_id, _filter_of(_read(tenant_id, segment_id).doc), at, with_cards)
-    shard, cursor = position
-    rows, next_cursor = records.list_page(tenant_id, shard, scan, cursor)
-    found = [m for m in (match(cid, doc) for cid, doc in rows) if m is not None]
-    if next_cursor is not None:
-        return found, (shard, next_cursor)
-    return found, ((shard + 1, None) if shard + 1 < SHARDS else None)
-
-
-def members(tenant_id: str, segment_id: str) -> Iterator[Member]:
-    """A saved segment's members now (mailings, reports); 404 ApiError if the segment does not exist."""
-    return evaluate(tenant_id, _filter_of(_read(tenant_id, segment_id).doc), clock.now())
-
-
 def _check_references(tenant_id: str, flt: SegmentFilter) -> None:
     """A filter naming a program or store the tenant does not have would match nobody, silently: refuse it."""
     at = clock.now()
@@ -188,25 +271,6 @@ def _check_references(tenant_id: str, flt: SegmentFilter) -> None:
         raise ApiError(422, "unknown_store", f"Store {missing[0]!r} does not exist in this tenant.",
                        [ErrorDetail("filter.store_ids", f"no such store: {', '.join(missing[:5])}")])
 
-
-def preview(tenant_id: str, flt: SegmentFilter) -> PreviewOut:
-    _check_references(tenant_id, flt)
-    count = 0
-    sample: list[str] = []
-    for member in evaluate(tenant_id, flt, clock.now()):
-        count += 1
-        if len(sample) < SAMPLE_SIZE:
-            sample.append(member.customer_id)
-    return PreviewOut(count=count, sample=sample)
-
-
-def count(tenant_id: str, segment_id: str) -> SegmentCount:
-    at = clock.now()
-    flt = _filter_of(_read(tenant_id, segment_id).doc)
-    return SegmentCount(segment_id=segment_id, count=sum(1 for _ in evaluate(tenant_id, flt, at)), at=at)
-
-
-# --- definitions -----------------------------------------------------------------------
 
 def _filter_of(doc: SegmentDoc) -> SegmentFilter:
     return SegmentFilter.model_validate(doc.filter or {}, strict=False)
@@ -243,67 +307,12 @@ def _audit(tx: Tx, tenant_id: str, action: str, segment_id: str, actor: str, at:
     audit.add(tx, audit.entry(tenant_id, action=action, actor=actor, at=at, target=f"segment:{segment_id}"))
 
 
-def new_segment_id(at: datetime) -> str:
-    """Creation time first, so the tenant's list reads newest first."""
-    return f"{at:%Y%m%d-%H%M%S}-{new_id(6)}"
-
-
-def create(tenant_id: str, body: SegmentIn, actor: str) -> SegmentOut:
-    _check_references(tenant_id, body.filter)
-    at = clock.now()
-    segment_id = new_segment_id(at)
-    doc = _doc(body, at.isoformat())
-
-    def build(tx: Tx) -> None:
-        store.add(tx, tenant_id, segment_id, doc, at)
-        _audit(tx, tenant_id, "segment.created", segment_id, actor, at)
-
-    transactions.write(build)
-    return _out(_written(doc, segment_id, 1, at))
-
-
-def get(tenant_id: str, segment_id: str) -> SegmentOut:
-    return _out(_read(tenant_id, segment_id))
-
-
-def list_segments(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[SegmentOut], str | None]:
-    docs, next_cursor = store.list_page(tenant_id, limit, cursor)
-    return [_out(d) for d in docs], next_cursor
-
-
 def _changed(segment_id: str) -> ApiError:
     return conflict("segment_changed", f"Segment {segment_id!r} was changed since you read it; read it again.",
                     "version")
 
 
-def update(tenant_id: str, segment_id: str, body: SegmentUpdate, actor: str) -> SegmentOut:
-    """Replace the definition; with `version`, only if nobody changed it since that version."""
-    current = _read(tenant_id, segment_id)
-    version = current.version
-    if body.version is not None and body.version != version:
-        raise _changed(segment_id)
-    _check_references(tenant_id, body.filter)
-    at = clock.now()
-    doc = _doc(body, current.doc.created_at)
-
-    def build(tx: Tx) -> None:
-        store.replace(tx, tenant_id, segment_id, doc, version, at)
-        _audit(tx, tenant_id, "segment.updated", segment_id, actor, at)
-
-    if not transactions.written(build):
-        raise _changed(segment_id)
-    return _out(_written(doc, segment_id, version + 1, at))
+Position = tuple[int, str | None]
 
 
-def delete(tenant_id: str, segment_id: str, actor: str) -> SegmentOut:
-    """Delete the definition; answers with what was deleted."""
-    current = _read(tenant_id, segment_id)
-    at = clock.now()
-
-    def build(tx: Tx) -> None:
-        store.delete(tx, tenant_id, segment_id, current.version)
-        _audit(tx, tenant_id, "segment.deleted", segment_id, actor, at)
-
-    if not transactions.written(build):
-        raise _changed(segment_id)
-    return _out(current)
+"""Where a paged walk over a scope's customers resumes: (shard, cursor within it)."""

@@ -60,7 +60,152 @@ TIER_ENTRIES = 20
 ACTOR = "system:triggers"
 
 
+@dataclass
+class RunProgress:
+    done: bool
+    position: list[Any] | None = None
+    customers: int = 0
+    queued: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    skipped: bool = False
+    """No such active tenant, program or trigger settings: nothing ran, and no run is recorded."""
+
+
+def get(tenant_id: str, program_id: str) -> TriggerSettingsOut:
+    """The program's trigger settings (all off until saved), counts per trigger and the last run."""
+    program = _program(tenant_id, program_id)
+    stored = store.get_settings(tenant_id, program.id)
+    spec = TriggerSettings.model_validate(stored.dump()) if stored else TriggerSettings()
+    last = store.run_state(tenant_id, program.id).last_run
+    return TriggerSettingsOut(**spec.model_dump(), program_id=program.id,
+                              updated_at=stored.updated_at if stored else None,
+                              stats=_stats(tenant_id, program.id),
+                              last_run=TriggerRun.model_validate(last) if last else None)
+
+
+def put(tenant_id: str, program_id: str, spec: TriggerSettings, actor: str) -> TriggerSettingsOut:
+    """Save the program's trigger settings (templates and campaigns checked), audited; answers as `get` does."""
+    program = _program(tenant_id, program_id)
+    _check(tenant_id, spec)
+    at = clock.now()
+    store.put_settings(tenant_id, program.id, TriggerSettingsDoc.load(spec.model_dump(mode="json")), at)
+    audit.put(audit.entry(tenant_id, action="triggers.updated", actor=actor, at=at, target=f"program:{program.id}",
+                          detail={"enabled": ",".join(k for k in rules.KINDS if getattr(spec, k).enabled)}))
+    return get(tenant_id, program.id)
+
+
+def start_due(now: datetime) -> list[tuple[str, str, date]]:
+    """Queue today's run of every program whose send time has passed locally and whose day is not yet claimed."""
+    started = []
+    for tenant in catalog.active_tenants():
+        programs = {pid: doc for pid, doc in store.all_settings(tenant.tenant_id).items() if _enabled(doc)}
+        if not programs:
+            continue
+        tz = ZoneInfo(tenant.timezone)
+        for program_id, doc in programs.items():
+            day = rules.local_run_day(now, tz, doc.send_time)
+            if day is not None and store.claim_day(tenant.tenant_id, program_id, day, now):
+                queues.send(settings.jobs_queue, job_message(tenant.tenant_id, program_id, day))
+                started.append((tenant.tenant_id, program_id, day))
+    logger.info("trigger runs queued", extra={"runs": len(started)})
+    return started
+
+
+def handle_job(message: dict[str, Any], budget_seconds: float = BUDGET_SECONDS) -> None:
+    """The jobs worker's entry: run for a while, then hand the rest (and the running totals) to a new message."""
+    tenant_id, program_id = str(message["tenant_id"]), str(message["program_id"])
+    day = date.fromisoformat(str(message["day"]))
+    totals = message.get("totals") or {"customers": 0, "queued": 0, "by_kind": {},
+                                       "started_at": clock.now().isoformat()}
+    progress = run_program(tenant_id, program_id, message.get("position"), budget_seconds=budget_seconds)
+    if progress.skipped:  # a deleted tenant's or a forged message: a run record would be an orphan no purge finds
+        logger.info("trigger run skipped", extra={"tenant_id": tenant_id, "program_id": program_id})
+        return
+    totals = {**_merge(totals, progress), "started_at": totals.get("started_at", clock.now().isoformat())}
+    if not progress.done:
+        queues.send(settings.jobs_queue, job_message(tenant_id, program_id, day, progress.position, totals))
+        return
+    run = TriggerRun(day=day, started_at=datetime.fromisoformat(str(totals["started_at"])),
+                     finished_at=clock.now(), customers=totals["customers"], queued=totals["queued"],
+                     by_kind=totals["by_kind"])
+    store.save_run(tenant_id, program_id, run.model_dump(mode="json"), clock.now())
+    logger.info("trigger run done", extra={"tenant_id": tenant_id, "program_id": program_id,
+                                           "customers": run.customers, "queued": run.queued})
+
+
+def run_now(tenant_id: str, program_id: str) -> TriggerRun:
+    """The whole run in this process (the local stack's `cli triggers`, tests): today's local day, to the end."""
+    now = clock.now()
+    day = now.astimezone(ZoneInfo(catalog.timezone(tenant_id))).date()
+    progress = run_program(tenant_id, program_id)
+    run = TriggerRun(day=day, started_at=now, finished_at=clock.now(), customers=progress.customers,
+                     queued=progress.queued, by_kind=progress.by_kind)
+    store.save_run(tenant_id, program_id, run.model_dump(mode="json"), clock.now())
+    return run
+
+
 # --- settings ---------------------------------------------------------------------------
+
+def source_id(program_id: str, kind: str) -> str:
+    return f"{program_id}.{kind}"
+
+
+# --- the hourly start -------------------------------------------------------------------
+
+def job_message(tenant_id: str, program_id: str, day: date, position: list[Any] | None = None,
+                totals: dict[str, Any] | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"job": RUN_JOB, "tenant_id": tenant_id, "program_id": program_id,
+                               "day": day.isoformat()}
+    if position is not None:
+        message["position"] = position
+    if totals is not None:
+        message["totals"] = totals
+    return message
+
+
+# --- the run --------------------------------------------------------------------------
+
+def run_program(tenant_id: str, program_id: str, position: list[Any] | None = None, *,
+                budget_seconds: float | None = None) -> RunProgress:
+    """Run the program's triggers over the tenant's customers from `position`, until done or out of budget
+    (checked after each page that held customers, so every run makes progress)."""
+    progress = RunProgress(done=False)
+    tenant = directory.get_tenant(tenant_id)
+    stored = store.get_settings(tenant_id, program_id)
+    program = catalog.program_at(tenant_id, program_id, clock.now())
+    if tenant is None or tenant.status is not TenantStatus.ACTIVE or stored is None or program is None:
+        progress.done = progress.skipped = True
+        return progress
+    specs = {kind: spec for kind, spec in stored.triggers().items() if spec.enabled}
+    on = {kind: spec.dump() for kind, spec in specs.items()}
+    tz = ZoneInfo(tenant.timezone)
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+    scope = tenant_id
+    for rows, after in _walk(scope, position or [0, None]):
+        now = clock.now()
+        messages = []
+        for customer_id, doc in rows:
+            progress.customers += 1
+            snap = _snapshot(scope, customer_id, doc, program, on, now)
+            for fire in rules.due(snap, program.id, on, now, tz):
+                message = _message(tenant_id, scope, customer_id, fire, specs[fire.kind], now)
+                if message is not None:
+                    messages.append(message)
+                    progress.by_kind[fire.kind] = progress.by_kind.get(fire.kind, 0) + 1
+        for start in range(0, len(messages), 10):
+            queues.send_batch(settings.mail_queue, messages[start:start + 10])
+        progress.queued += len(messages)
+        if after is None:
+            progress.done = True
+            return progress
+        if progress.customers and deadline is not None and time.monotonic() >= deadline:
+            progress.position = after
+            return progress
+    progress.done = True
+    return progress
+
+
+# --- helpers --------------------------------------------------------------------------------------------
 
 def _program(tenant_id: str, program_id: str) -> Program:
     """A program of the tenant's own scope (a coalition's shared programs are the coalition's to mail)."""
@@ -105,77 +250,8 @@ def _stats(tenant_id: str, program_id: str) -> dict[str, DeliveryCounts]:
     return {kind: counts for kind, counts in out.items() if counts != DeliveryCounts()}
 
 
-def get(tenant_id: str, program_id: str) -> TriggerSettingsOut:
-    """The program's trigger settings (all off until saved), counts per trigger and the last run."""
-    program = _program(tenant_id, program_id)
-    stored = store.get_settings(tenant_id, program.id)
-    spec = TriggerSettings.model_validate(stored.dump()) if stored else TriggerSettings()
-    last = store.run_state(tenant_id, program.id).last_run
-    return TriggerSettingsOut(**spec.model_dump(), program_id=program.id,
-                              updated_at=stored.updated_at if stored else None,
-                              stats=_stats(tenant_id, program.id),
-                              last_run=TriggerRun.model_validate(last) if last else None)
-
-
-def put(tenant_id: str, program_id: str, spec: TriggerSettings, actor: str) -> TriggerSettingsOut:
-    program = _program(tenant_id, program_id)
-    _check(tenant_id, spec)
-    at = clock.now()
-    store.put_settings(tenant_id, program.id, TriggerSettingsDoc.load(spec.model_dump(mode="json")), at)
-    audit.put(audit.entry(tenant_id, action="triggers.updated", actor=actor, at=at, target=f"program:{program.id}",
-                          detail={"enabled": ",".join(k for k in rules.KINDS if getattr(spec, k).enabled)}))
-    return get(tenant_id, program.id)
-
-
-def source_id(program_id: str, kind: str) -> str:
-    return f"{program_id}.{kind}"
-
-
-# --- the hourly start -------------------------------------------------------------------
-
-def job_message(tenant_id: str, program_id: str, day: date, position: list[Any] | None = None,
-                totals: dict[str, Any] | None = None) -> dict[str, Any]:
-    message: dict[str, Any] = {"job": RUN_JOB, "tenant_id": tenant_id, "program_id": program_id,
-                               "day": day.isoformat()}
-    if position is not None:
-        message["position"] = position
-    if totals is not None:
-        message["totals"] = totals
-    return message
-
-
 def _enabled(doc: TriggerSettingsDoc) -> bool:
     return any(spec.enabled for spec in doc.triggers().values())
-
-
-def start_due(now: datetime) -> list[tuple[str, str, date]]:
-    """Queue today's run of every program whose send time has passed locally and whose day is not yet claimed."""
-    started = []
-    for tenant in catalog.active_tenants():
-        programs = {pid: doc for pid, doc in store.all_settings(tenant.tenant_id).items() if _enabled(doc)}
-        if not programs:
-            continue
-        tz = ZoneInfo(tenant.timezone)
-        for program_id, doc in programs.items():
-            day = rules.local_run_day(now, tz, doc.send_time)
-            if day is not None and store.claim_day(tenant.tenant_id, program_id, day, now):
-                queues.send(settings.jobs_queue, job_message(tenant.tenant_id, program_id, day))
-                started.append((tenant.tenant_id, program_id, day))
-    logger.info("trigger runs queued", extra={"runs": len(started)})
-    return started
-
-
-# --- the run --------------------------------------------------------------------------
-
-@dataclass
-class RunProgress:
-    done: bool
-    position: list[Any] | None = None
-    customers: int = 0
-    queued: int = 0
-    by_kind: dict[str, int] = field(default_factory=dict)
-    skipped: bool = False
-    """No such active tenant, program or trigger settings: nothing ran, and no run is recorded."""
 
 
 def _previous_tier(scope: str, card: CardState) -> str | None:
@@ -279,46 +355,6 @@ def _walk(scope: str, position: list[Any]) -> Iterator[tuple[list[tuple[str, Cus
         yield rows, [shard, cursor]
 
 
-def run_program(tenant_id: str, program_id: str, position: list[Any] | None = None, *,
-                budget_seconds: float | None = None) -> RunProgress:
-    """Run the program's triggers over the tenant's customers from `position`, until done or out of budget
-    (checked after each page that held customers, so every run makes progress)."""
-    progress = RunProgress(done=False)
-    tenant = directory.get_tenant(tenant_id)
-    stored = store.get_settings(tenant_id, program_id)
-    program = catalog.program_at(tenant_id, program_id, clock.now())
-    if tenant is None or tenant.status is not TenantStatus.ACTIVE or stored is None or program is None:
-        progress.done = progress.skipped = True
-        return progress
-    specs = {kind: spec for kind, spec in stored.triggers().items() if spec.enabled}
-    on = {kind: spec.dump() for kind, spec in specs.items()}
-    tz = ZoneInfo(tenant.timezone)
-    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
-    scope = tenant_id
-    for rows, after in _walk(scope, position or [0, None]):
-        now = clock.now()
-        messages = []
-        for customer_id, doc in rows:
-            progress.customers += 1
-            snap = _snapshot(scope, customer_id, doc, program, on, now)
-            for fire in rules.due(snap, program.id, on, now, tz):
-                message = _message(tenant_id, scope, customer_id, fire, specs[fire.kind], now)
-                if message is not None:
-                    messages.append(message)
-                    progress.by_kind[fire.kind] = progress.by_kind.get(fire.kind, 0) + 1
-        for start in range(0, len(messages), 10):
-            queues.send_batch(settings.mail_queue, messages[start:start + 10])
-        progress.queued += len(messages)
-        if after is None:
-            progress.done = True
-            return progress
-        if progress.customers and deadline is not None and time.monotonic() >= deadline:
-            progress.position = after
-            return progress
-    progress.done = True
-    return progress
-
-
 def _merge(totals: dict[str, Any] | None, progress: RunProgress) -> dict[str, Any]:
     merged = dict(totals or {"customers": 0, "queued": 0, "by_kind": {}})
     merged["customers"] = int(merged["customers"]) + progress.customers
@@ -328,36 +364,3 @@ def _merge(totals: dict[str, Any] | None, progress: RunProgress) -> dict[str, An
         by_kind[kind] = int(by_kind.get(kind, 0)) + n
     merged["by_kind"] = by_kind
     return merged
-
-
-def handle_job(message: dict[str, Any], budget_seconds: float = BUDGET_SECONDS) -> None:
-    """The jobs worker's entry: run for a while, then hand the rest (and the running totals) to a new message."""
-    tenant_id, program_id = str(message["tenant_id"]), str(message["program_id"])
-    day = date.fromisoformat(str(message["day"]))
-    totals = message.get("totals") or {"customers": 0, "queued": 0, "by_kind": {},
-                                       "started_at": clock.now().isoformat()}
-    progress = run_program(tenant_id, program_id, message.get("position"), budget_seconds=budget_seconds)
-    if progress.skipped:  # a deleted tenant's or a forged message: a run record would be an orphan no purge finds
-        logger.info("trigger run skipped", extra={"tenant_id": tenant_id, "program_id": program_id})
-        return
-    totals = {**_merge(totals, progress), "started_at": totals.get("started_at", clock.now().isoformat())}
-    if not progress.done:
-        queues.send(settings.jobs_queue, job_message(tenant_id, program_id, day, progress.position, totals))
-        return
-    run = TriggerRun(day=day, started_at=datetime.fromisoformat(str(totals["started_at"])),
-                     finished_at=clock.now(), customers=totals["customers"], queued=totals["queued"],
-                     by_kind=totals["by_kind"])
-    store.save_run(tenant_id, program_id, run.model_dump(mode="json"), clock.now())
-    logger.info("trigger run done", extra={"tenant_id": tenant_id, "program_id": program_id,
-                                           "customers": run.customers, "queued": run.queued})
-
-
-def run_now(tenant_id: str, program_id: str) -> TriggerRun:
-    """The whole run in this process (the local stack's `cli triggers`, tests): today's local day, to the end."""
-    now = clock.now()
-    day = now.astimezone(ZoneInfo(catalog.timezone(tenant_id))).date()
-    progress = run_program(tenant_id, program_id)
-    run = TriggerRun(day=day, started_at=now, finished_at=clock.now(), customers=progress.customers,
-                     queued=progress.queued, by_kind=progress.by_kind)
-    store.save_run(tenant_id, program_id, run.model_dump(mode="json"), clock.now())
-    return run

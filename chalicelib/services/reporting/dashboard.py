@@ -27,6 +27,19 @@ from chalicelib.storage import dashboard as store
 from chalicelib.storage.transactions import Tx
 
 
+def dashboard(tenant_id: str, program_id: str | None = None) -> Dashboard:
+    """The tenant's (or one program's) figures of today and this month, from the day counters."""
+    if program_id is not None:
+        _check_program(tenant_id, program_id)
+    at = clock.now()
+    timezone = catalog.timezone(tenant_id)
+    today = rules.local_day(at, timezone)
+    days = {day: rules.add_up(store.day_rows(tenant_id, day), program_id) for day in rules.month_days(today)}
+    month = rules.add_up(("", figures) for figures in days.values())
+    return Dashboard(today=_figures(days[today]), month=_figures(month), day=today, month_start=today.replace(day=1),
+                     as_of=at, timezone=timezone, program_id=program_id)
+
+
 def record(tx: Tx, tenant_id: str, program_id: str | None, key: str, deltas: dict[str, int], at: datetime) -> None:
     """Queue `deltas` on the tenant's counter for `at`'s local day, shard chosen by `key` (the record's own id)."""
     changes = rules.nonzero(deltas)
@@ -64,15 +77,3 @@ def _check_program(tenant_id: str, program_id: str) -> None:
 
 def _figures(totals: dict[str, int]) -> Figures:
     return Figures(**totals, **rules.derived(totals))
-
-
-def dashboard(tenant_id: str, program_id: str | None = None) -> Dashboard:
-    if program_id is not None:
-        _check_program(tenant_id, program_id)
-    at = clock.now()
-    timezone = catalog.timezone(tenant_id)
-    today = rules.local_day(at, timezone)
-    days = {day: rules.add_up(store.day_rows(tenant_id, day), program_id) for day in rules.month_days(today)}
-    month = rules.add_up(("", figures) for figures in days.values())
-    return Dashboard(today=_figures(days[today]), month=_figures(month), day=today, month_start=today.replace(day=1),
-                     as_of=at, timezone=timezone, program_id=program_id)

@@ -37,6 +37,22 @@ COLUMNS = (
 )
 
 
+def rows(ctx: ReportContext) -> Iterator[list[Any]]:
+    """One row per campaign (the one asked for, or those started in the period) with its results."""
+    chosen = [campaigns.get(ctx.tenant_id, ctx.subject_id)] if ctx.subject_id else _started_in_period(ctx)
+    for campaign in chosen:
+        yield _row(campaign, campaign_results.results(ctx.tenant_id, campaign.id))
+
+
+def charts(workbook: Workbook, sheet: Worksheet, count: int, ctx: ReportContext) -> None:
+    """Conversion of the target vs the control group per campaign (columns)."""
+    if count < 1:
+        return
+    output.column_chart(workbook, sheet, COLUMNS, count, COLUMNS[0],
+                        ("target_conversion_bps", "control_conversion_bps"), "Conversion: target vs control",
+                        "basis points (100 = 1%)")
+
+
 def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
@@ -69,21 +85,6 @@ def _row(campaign: Campaign, done: CampaignResults) -> list[Any]:
         done.delivered, done.failed, done.suppressed, *known, sum(by_reason.values()), done.opt_outs,
         *_group(done.target), *_group(done.control), done.conversion_uplift_bps, done.incremental_revenue,
     ]
-
-
-def rows(ctx: ReportContext) -> Iterator[list[Any]]:
-    chosen = [campaigns.get(ctx.tenant_id, ctx.subject_id)] if ctx.subject_id else _started_in_period(ctx)
-    for campaign in chosen:
-        yield _row(campaign, campaign_results.results(ctx.tenant_id, campaign.id))
-
-
-def charts(workbook: Workbook, sheet: Worksheet, count: int, ctx: ReportContext) -> None:
-    """Conversion of the target vs the control group per campaign (columns)."""
-    if count < 1:
-        return
-    output.column_chart(workbook, sheet, COLUMNS, count, COLUMNS[0],
-                        ("target_conversion_bps", "control_conversion_bps"), "Conversion: target vs control",
-                        "basis points (100 = 1%)")
 
 
 CAMPAIGN_RESULTS = ReportType(

@@ -28,11 +28,6 @@ LOOKUP_BATCH = 100
 Item = tuple[str, str, dict[str, Any]]
 
 
-def day_entries(tenant_id: str, day: date) -> Iterator[Item]:
-    """Every indexed points entry of the tenant on `day` (UTC), in time order (all programs)."""
-    return reporting.merge_by_key(store.ledger_day(tenant_id, day, shard) for shard in range(LEDGER_SHARDS))
-
-
 class Cards:
     """Card number -> (program id, customer id), looked up in batches, bounded."""
 
@@ -55,12 +50,17 @@ class Cards:
         return out
 
 
-def _of_program(batch: list[Item], cards: Cards, program_id: str) -> Iterator[tuple[str, str | None, dict[str, Any]]]:
-    facts = cards.facts([number for _, number, _ in batch])
-    for _, number, entry in batch:
-        program, customer_id = facts[number]
-        if program == program_id:
-            yield number, customer_id, entry
+def rows(ctx: ReportContext) -> Iterator[list[Any]]:
+    """Every ledger entry of the program's cards in the period, day by day."""
+    cards = Cards(ctx.tenant_id)
+    for day in reporting.days(ctx.start, ctx.end):
+        for number, customer_id, entry in program_entries(ctx.tenant_id, day, ctx.program.id, cards):
+            yield reporting.ledger_row(number, customer_id, entry)
+
+
+def day_entries(tenant_id: str, day: date) -> Iterator[Item]:
+    """Every indexed points entry of the tenant on `day` (UTC), in time order (all programs)."""
+    return reporting.merge_by_key(store.ledger_day(tenant_id, day, shard) for shard in range(LEDGER_SHARDS))
 
 
 def program_entries(tenant_id: str, day: date, program_id: str, cards: Cards
@@ -75,11 +75,12 @@ def program_entries(tenant_id: str, day: date, program_id: str, cards: Cards
     yield from _of_program(batch, cards, program_id)
 
 
-def rows(ctx: ReportContext) -> Iterator[list[Any]]:
-    cards = Cards(ctx.tenant_id)
-    for day in reporting.days(ctx.start, ctx.end):
-        for number, customer_id, entry in program_entries(ctx.tenant_id, day, ctx.program.id, cards):
-            yield reporting.ledger_row(number, customer_id, entry)
+def _of_program(batch: list[Item], cards: Cards, program_id: str) -> Iterator[tuple[str, str | None, dict[str, Any]]]:
+    facts = cards.facts([number for _, number, _ in batch])
+    for _, number, entry in batch:
+        program, customer_id = facts[number]
+        if program == program_id:
+            yield number, customer_id, entry
 
 
 LEDGER = ReportType(

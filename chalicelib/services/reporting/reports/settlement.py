@@ -31,19 +31,8 @@ COLUMNS = ("coalition_id", "partner_id", "currency", "point_value", *LINE_FIELDS
 TOTAL, POOL = "total", "pool"
 
 
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def settlement(ctx: ReportContext) -> Settlement:
-    """The partner's view, or every partner's line when the tenant's agency asked."""
-    coalition_id, start, end = str(ctx.subject_id), _midnight(ctx.start), _midnight(ctx.end)
-    if ctx.role == Role.AGENCY and coalition_id in {c.coalition_id for c in coalitions.of_tenant(ctx.tenant_id)}:
-        return coalitions.settlement(tenancy.require_tenant(ctx.tenant_id).agency_id, coalition_id, start, end)
-    return coalitions.partner_settlement(ctx.tenant_id, coalition_id, start, end)
-
-
 def rows(ctx: ReportContext) -> Iterator[list[Any]]:
+    """One row per partner of the coalition, then the totals: what each owes or is owed."""
     done = settlement(ctx)
     head = [done.coalition_id]
     tail = [done.currency, done.point_value]
@@ -64,6 +53,18 @@ def charts(workbook: Workbook, sheet: Worksheet, count: int, ctx: ReportContext)
         return
     output.column_chart(workbook, sheet, COLUMNS, partners, "partner_id", ("points_issued", "points_redeemed"),
                         "Points issued vs redeemed per partner")
+
+
+def settlement(ctx: ReportContext) -> Settlement:
+    """The partner's view, or every partner's line when the tenant's agency asked."""
+    coalition_id, start, end = str(ctx.subject_id), _midnight(ctx.start), _midnight(ctx.end)
+    if ctx.role == Role.AGENCY and coalition_id in {c.coalition_id for c in coalitions.of_tenant(ctx.tenant_id)}:
+        return coalitions.settlement(tenancy.require_tenant(ctx.tenant_id).agency_id, coalition_id, start, end)
+    return coalitions.partner_settlement(ctx.tenant_id, coalition_id, start, end)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 COALITION_SETTLEMENT = ReportType(

@@ -20,11 +20,8 @@ COLUMNS = ("section", "key", "receipts", "points_current", "points_proposed", "e
 FIGURES = COLUMNS[2:8]
 
 
-def _row(section: str, key: str, figures: dict[str, Any], **extra: Any) -> list[Any]:
-    return [section, key, *(figures[c] for c in FIGURES), *(extra.get(c, "") for c in COLUMNS[8:])]
-
-
 def rows(ctx: ReportContext) -> Iterator[list[Any]]:
+    """The recorded proposal replayed over the period next to the current rules."""
     proposal = sim.proposal_of(ctx.tenant_id, ctx.report_id)
     if proposal is None:
         raise ReportError("no_proposal", "A simulation is requested with POST /v1/programs/{id}/simulate.")
@@ -40,6 +37,10 @@ def rows(ctx: ReportContext) -> Iterator[list[Any]]:
     rate = answer.redemption_rate
     yield _row("total", "", answer.totals.model_dump(), customers_affected=answer.customers_affected,
                redemption_rate_bps=rate.rate_bps, redemption_rate_basis=rate.basis)
+
+
+def _row(section: str, key: str, figures: dict[str, Any], **extra: Any) -> list[Any]:
+    return [section, key, *(figures[c] for c in FIGURES), *(extra.get(c, "") for c in COLUMNS[8:])]
 
 
 SIMULATION = ReportType(

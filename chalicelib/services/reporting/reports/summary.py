@@ -29,34 +29,8 @@ from chalicelib.services.reporting.reports.base import ReportContext, ReportType
 from chalicelib.storage import reports as store
 
 
-def _members(ctx: ReportContext) -> tuple[reporting.MemberCounts, int]:
-    counts = reporting.MemberCounts()
-    liability = 0
-    numbers: list[str] = []
-    for _, doc, cards in program_cards.members(ctx.tenant_id, ctx.program.id):
-        when = program_cards.registered(doc)
-        if when is not None and when.date() < ctx.end:
-            acquisition = doc.profile_or_empty().acquisition
-            channel = acquisition.channel if acquisition else None
-            counts.add(when.date(), ctx.start, channel)
-        numbers.extend(cards)
-    for card in program_cards.cards_of(ctx.tenant_id, iter(numbers)):
-        liability += card.wallet.total
-    return counts, liability
-
-
-def _figures(ctx: ReportContext) -> Iterator[reporting.DayFigures]:
-    cards = ledger.Cards(ctx.tenant_id)
-    for day in reporting.days(ctx.start, ctx.end):
-        figures = reporting.DayFigures()
-        for number, customer_id, entry in ledger.program_entries(ctx.tenant_id, day, ctx.program.id, cards):
-            figures.add(customer_id or number, entry)
-        totals = store.receipt_totals(ctx.tenant_id, list(figures.receipts)) if figures.receipts else {}
-        figures.receipts = {rid: totals.get(rid, 0) for rid in figures.receipts}
-        yield figures
-
-
 def rows(ctx: ReportContext) -> Iterator[list[Any]]:
+    """The program summary: one row per day of the period, members and liability included."""
     counts, liability = _members(ctx)
     yield from reporting.summary_rows(ctx.start, ctx.end, counts, _figures(ctx), liability,
                                       ctx.program.redemption.point_value)
@@ -87,6 +61,33 @@ def charts(workbook: Workbook, sheet: Worksheet, count: int, ctx: ReportContext)
     points.add_series(series("points_redeemed"))
     points.set_title({"name": "Points earned vs redeemed"})
     page.insert_chart("A24", points, {"x_scale": 2, "y_scale": 1.5})
+
+
+def _members(ctx: ReportContext) -> tuple[reporting.MemberCounts, int]:
+    counts = reporting.MemberCounts()
+    liability = 0
+    numbers: list[str] = []
+    for _, doc, cards in program_cards.members(ctx.tenant_id, ctx.program.id):
+        when = program_cards.registered(doc)
+        if when is not None and when.date() < ctx.end:
+            acquisition = doc.profile_or_empty().acquisition
+            channel = acquisition.channel if acquisition else None
+            counts.add(when.date(), ctx.start, channel)
+        numbers.extend(cards)
+    for card in program_cards.cards_of(ctx.tenant_id, iter(numbers)):
+        liability += card.wallet.total
+    return counts, liability
+
+
+def _figures(ctx: ReportContext) -> Iterator[reporting.DayFigures]:
+    cards = ledger.Cards(ctx.tenant_id)
+    for day in reporting.days(ctx.start, ctx.end):
+        figures = reporting.DayFigures()
+        for number, customer_id, entry in ledger.program_entries(ctx.tenant_id, day, ctx.program.id, cards):
+            figures.add(customer_id or number, entry)
+        totals = store.receipt_totals(ctx.tenant_id, list(figures.receipts)) if figures.receipts else {}
+        figures.receipts = {rid: totals.get(rid, 0) for rid in figures.receipts}
+        yield figures
 
 
 PROGRAM_SUMMARY = ReportType(

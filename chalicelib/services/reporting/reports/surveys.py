@@ -30,25 +30,8 @@ MAX_CHARTS = 20
 """Charts per workbook: one per question with options, up to this many."""
 
 
-def share_bps(count: int, total: int) -> int | None:
-    """count / total in basis points, rounded half up; None when nobody answered."""
-    return (count * 20_000 + total) // (2 * total) if total > 0 else None
-
-
-def _parts(q: QuestionResult) -> list[tuple[str, str, int]]:
-    """(option, label, count) rows under the question's summary row."""
-    if q.options is not None:
-        return [(o.id, o.label, o.count) for o in q.options]
-    parts = [(value, value, n) for value, n in (q.distribution or {}).items()]
-    if q.type == QuestionType.NPS:
-        parts += [("promoters", "promoters (9-10)", q.promoters or 0), ("passives", "passives (7-8)", q.passives or 0),
-                  ("detractors", "detractors (0-6)", q.detractors or 0)]
-    if q.granted is not None:
-        parts += [("granted", "granted", q.granted), ("declined", "declined", q.declined or 0)]
-    return parts
-
-
 def rows(ctx: ReportContext) -> Iterator[list[Any]]:
+    """One row per question option (or rating value) with its count; chart ranges go to `ctx.notes`."""
     results = surveys.results(ctx.tenant_id, str(ctx.subject_id))
     charts: list[tuple[str, str, int, int]] = []
     ctx.notes["charts"] = charts
@@ -89,6 +72,24 @@ def charts(workbook: Workbook, sheet: Worksheet, count: int, ctx: ReportContext)
         chart.add_series(series)
         chart.set_title({"name": title[:255]})
         page.insert_chart(i * 22, 0, chart, {"x_scale": 1.5, "y_scale": 1.4})
+
+
+def share_bps(count: int, total: int) -> int | None:
+    """count / total in basis points, rounded half up; None when nobody answered."""
+    return (count * 20_000 + total) // (2 * total) if total > 0 else None
+
+
+def _parts(q: QuestionResult) -> list[tuple[str, str, int]]:
+    """(option, label, count) rows under the question's summary row."""
+    if q.options is not None:
+        return [(o.id, o.label, o.count) for o in q.options]
+    parts = [(value, value, n) for value, n in (q.distribution or {}).items()]
+    if q.type == QuestionType.NPS:
+        parts += [("promoters", "promoters (9-10)", q.promoters or 0), ("passives", "passives (7-8)", q.passives or 0),
+                  ("detractors", "detractors (0-6)", q.detractors or 0)]
+    if q.granted is not None:
+        parts += [("granted", "granted", q.granted), ("declined", "declined", q.declined or 0)]
+    return parts
 
 
 SURVEY_RESULTS = ReportType(
