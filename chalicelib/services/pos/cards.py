@@ -62,7 +62,7 @@ def _program(tenant_id: str, program_id: str) -> tuple[str, Program]:
 
 
 def _customer_view(scope: str, customer_id: str, doc: dict[str, Any]) -> Customer:
-    personal = customers.person(scope, customer_id)
+    personal = customers.person(scope, customer_id).dump()
     return Customer(customer_id=customer_id, **{k: personal.get(k) for k in ("phone", "email", "first_name",
                                                                               "last_name")},
                     created_at=doc["created_at"])
@@ -168,7 +168,7 @@ def lookup_by_phone(tenant_id: str, phone: str) -> CustomerCards:
         got = customer_records.get(scope, customer_id) if customer_id else None
         if customer_id is None or got is None:
             continue
-        customer = customer or _customer_view(scope, customer_id, got[0])
+        customer = customer or _customer_view(scope, customer_id, got.doc.plain())
         for number in customer_records.card_numbers(scope, customer_id):
             card = loyalty.get_card(scope, number)
             if card:
