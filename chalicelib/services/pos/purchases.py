@@ -54,6 +54,7 @@ from chalicelib.storage import customers as customer_records
 from chalicelib.storage import loyalty, people, purchase_log, transactions
 from chalicelib.storage.documents.common import Versioned
 from chalicelib.storage.documents.coupons import CustomerUses
+from chalicelib.storage.documents.customer import ReferralSection
 from chalicelib.storage.documents.receipts import Receipt, ReceiptCoupon, ReceiptGiftCard, ReceiptLine, Refund
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
@@ -228,13 +229,21 @@ class CouponUse:
 
 
 @dataclass
+class Referrer:
+    """The referrer's id, new referral section (one more friend rewarded) and their record's version."""
+
+    customer_id: str
+    referral: Versioned[ReferralSection]
+
+
+@dataclass
 class ReferralWrite:
     """The referral marks a qualifying purchase writes, each guarded by the version read."""
 
-    friend: tuple[dict[str, Any], int]
+    friend: Versioned[ReferralSection]
     """The friend's new referral section (rewarded_at set) and their record's version."""
-    referrer: tuple[str, dict[str, Any], int] | None = None
-    """The referrer's id, new referral section (one more friend rewarded) and version."""
+    referrer: Referrer | None = None
+    """The referrer, when they are rewarded too."""
 
 
 @dataclass
@@ -606,19 +615,18 @@ def _referral(moves: Moves, located: Located, program: Program, total: int, stam
     if rules_ is None or card.customer_id is None:
         return 0
     got = customer_records.get(scope, card.customer_id)
-    referral = (got[0].get("referral") or {}) if got else {}
-    referrer_id = referral.get("referred_by")
-    if got is None or not referrer_id or referral.get("rewarded_at") or total < rules_.min_purchase:
+    referral = got.doc.referral_or_empty() if got else ReferralSection()
+    referrer_id = referral.referred_by
+    if got is None or not referrer_id or referral.rewarded_at or total < rules_.min_purchase:
         return 0
     referrer = customer_records.get(scope, referrer_id)
-    active = referrer is not None and referrer[0].get("status", "active") == "active"
+    active = referrer is not None and referrer.doc.status == "active"
     referrer_card = _referrer_card(scope, referrer_id, program.id, card.number) if active else None
-    referrer_referral = (referrer[0].get("referral") or {}) if referrer else {}
+    referrer_referral = referrer.doc.referral_or_empty() if referrer else ReferralSection()
     reward = customer_rules.referral_reward(
-        referral, total, friend_points=rules_.friend_points, referrer_points=rules_.referrer_points,
+        referral.dump(), total, friend_points=rules_.friend_points, referrer_points=rules_.referrer_points,
         min_purchase=rules_.min_purchase, max_per_referrer=rules_.max_per_referrer,
-        referrer_rewarded=int(referrer_referral.get("friends_rewarded", 0)),
-        referrer_has_card=referrer_card is not None)
+        referrer_rewarded=referrer_referral.friends_rewarded, referrer_has_card=referrer_card is not None)
     if reward is None:
         return 0
     matures = sold_at + timedelta(days=program.pending_days)
@@ -628,7 +636,7 @@ def _referral(moves: Moves, located: Located, program: Program, total: int, stam
         moves.entries.append((located, LedgerEntry(
             entry_id=new_id(), type="bonus", points=reward.friend_points, balance_after=card.wallet.total,
             reason="referral: first qualifying purchase", **stamp)))
-    write = ReferralWrite(friend=({**referral, "rewarded_at": at.isoformat()}, got[1]))
+    write = ReferralWrite(friend=Versioned(referral.model_copy(update={"rewarded_at": at.isoformat()}), got.version))
     if reward.referrer_points and referrer_card is not None and referrer is not None:
         referrer_card.wallet.earn(Lot(reward.referrer_points, at, matures, expiry_of(program, at), source))
         referrer_at = Located(scope, referrer_card)
@@ -637,8 +645,8 @@ def _referral(moves: Moves, located: Located, program: Program, total: int, stam
             entry_id=new_id(), type="bonus", points=reward.referrer_points,
             balance_after=referrer_card.wallet.total, reason=f"referral: friend {card.customer_id}",
             **{**stamp, "receipt_id": None})))
-        write.referrer = (referrer_id, {**referrer_referral, "friends_rewarded": int(
-            referrer_referral.get("friends_rewarded", 0)) + 1}, referrer[1])
+        write.referrer = Referrer(referrer_id, Versioned(referrer_referral.model_copy(
+            update={"friends_rewarded": referrer_referral.friends_rewarded + 1}), referrer.version))
     moves.referral = write
     return reward.friend_points
 
@@ -710,8 +718,9 @@ def _write(tx: Tx, *, tenant_id: str, receipt_id: str, moves: Moves, receipt: Re
                          receipt_id=receipt_id, total=moves.stats.spend, kind="purchase",
                          store_id=moves.stats.store_id, at=at)
         if moves.referral is not None and moves.referral.referrer is not None:
-            referrer_id, section, version = moves.referral.referrer
-            customer_records.update(tx, scope, referrer_id, version, {"referral": section})
+            referrer = moves.referral.referrer
+            customer_records.update(tx, scope, referrer.customer_id, referrer.referral.version,
+                                    {"referral": referrer.referral.doc})
 
 
 def changed_underneath(err: TransactionFailed) -> bool:
