@@ -21,9 +21,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: venv
 	$(BIN)/python -m infra.local.run
 
-# ruff (style, complexity <= 15), the architecture contracts (.importlinter), the template's freshness.
+# ruff (style, complexity <= 15), mypy (strict for domain and storage), the architecture contracts
+# (.importlinter), the template's freshness.
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/lint-imports --config .importlinter
 	$(BIN)/python -m infra.template --check
 

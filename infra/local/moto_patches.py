@@ -173,7 +173,7 @@ def _shimmed_transact_write_items(self: Any, transact_items: list[dict[str, Any]
         _in_shim.reset(token)
 
 
-def _check_moto() -> tuple[type, ModuleType]:
+def _check_moto() -> tuple[Any, ModuleType]:
     import moto
     import moto.dynamodb.models as models
 
@@ -187,7 +187,7 @@ def _check_moto() -> tuple[type, ModuleType]:
     digest = hashlib.sha256(source.encode()).hexdigest()
     if digest != TRANSACT_WRITE_ITEMS_SHA256:
         raise MotoVersionError(f"moto's DynamoDBBackend.transact_write_items is not the 5.2.5 source (sha256 {digest})")
-    if models.copy is not copy:
+    if vars(models)["copy"] is not copy:
         raise MotoVersionError("moto.dynamodb.models.copy is not the copy module: something else patched it")
     return models.DynamoDBBackend, models
 
@@ -207,7 +207,7 @@ def install_transaction_shim() -> None:
     from moto.dynamodb.models.table import Table
 
     _original = backend_type.transact_write_items
-    models.copy = _CopyKeepingTables(copy, Table)  # type: ignore[assignment]
+    setattr(models, "copy", _CopyKeepingTables(copy, Table))  # noqa: B010 (a module global moto reads by name)
     backend_type.transact_write_items = _shimmed_transact_write_items
 
 
@@ -219,7 +219,7 @@ def uninstall_transaction_shim() -> None:
 
     assert _original is not None
     models.DynamoDBBackend.transact_write_items = _original  # type: ignore[method-assign]
-    models.copy = copy  # type: ignore[assignment]
+    setattr(models, "copy", copy)  # noqa: B010 (a module global moto reads by name)
 
 
 # --- SQS: SendMessage in O(1) -------------------------------------------------------------------
@@ -292,7 +292,7 @@ def uninstall_sqs_send_fix() -> None:
         return
     from moto.sqs.models import Queue, SQSBackend
 
-    SQSBackend.send_message = _original_send  # type: ignore[method-assign]
+    SQSBackend.send_message = _original_send  # type: ignore[method-assign,assignment]
     Queue.attributes = _original_attributes  # type: ignore[assignment,method-assign]
 
 
@@ -395,5 +395,5 @@ def uninstall_query_fix() -> None:
         return
     from moto.dynamodb.models.table import Table
 
-    Table.query = _original_query  # type: ignore[method-assign]
+    Table.query = _original_query  # type: ignore[method-assign,assignment]
     note_write()

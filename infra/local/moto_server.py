@@ -72,7 +72,7 @@ def _service(environ: dict[str, Any]) -> str:
     if marker in auth:
         scope = auth.split(marker, 1)[1].split(",", 1)[0].split("/")
         if len(scope) >= 4:
-            return scope[3].lower()
+            return str(scope[3]).lower()
     return ""
 
 
@@ -208,7 +208,7 @@ def sms_outbox() -> list[dict[str, str]]:
 def _request_handler(base: type[Any], verbose: bool) -> type[Any]:
     """moto's request handler, without an access-log line per AWS call unless verbose (errors still log)."""
 
-    class Handler(base):  # type: ignore[misc, valid-type]
+    class Handler(base):  # type: ignore[misc]
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             if verbose:
                 super().log_request(code, size)

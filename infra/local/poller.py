@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import boto3
 from chalice.app import SQSEventConfig
@@ -51,7 +51,7 @@ def _handler(app_module: ModuleType, source: SQSEventConfig) -> Handler:
     handler = getattr(app_module, attribute, None) or app_module.app.handler_map.get(source.name)
     if handler is None:
         raise LookupError(f"no handler {source.handler_string} for SQS event source {source.name}")
-    return handler
+    return cast(Handler, handler)
 
 
 def workers(app_module: ModuleType, sqs: Any | None = None, config: Any | None = None) -> list[Worker]:

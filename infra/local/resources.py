@@ -63,7 +63,7 @@ class _Resolver:
 
 
 def _create_table(ddb: Any, props: dict[str, Any]) -> str:
-    name = props["TableName"]
+    name = str(props["TableName"])
     kwargs: dict[str, Any] = {
         "TableName": name,
         "AttributeDefinitions": props["AttributeDefinitions"],
@@ -89,13 +89,13 @@ def _create_table(ddb: Any, props: dict[str, Any]) -> str:
 
 
 def _create_queue(sqs: Any, props: dict[str, Any]) -> str:
-    name = props["QueueName"]
+    name = str(props["QueueName"])
     try:
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     except ClientError as err:
         if "NonExistentQueue" not in err.response["Error"]["Code"]:
             raise
-        attributes = {
+        attributes: dict[str, str] = {
             key: str(props[key]).lower() if isinstance(props[key], bool) else str(props[key])
             for key in ("VisibilityTimeout", "MessageRetentionPeriod", "SqsManagedSseEnabled", "DelaySeconds")
             if key in props
@@ -103,11 +103,11 @@ def _create_queue(sqs: Any, props: dict[str, Any]) -> str:
         if "RedrivePolicy" in props:
             attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
 
 
 def _create_bucket(s3: Any, props: dict[str, Any], region: str) -> str:
-    name = props["BucketName"]
+    name = str(props["BucketName"])
     try:
         s3.head_bucket(Bucket=name)
         return name
