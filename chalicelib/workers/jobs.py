@@ -15,29 +15,16 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
-from chalicelib.observability import logger
 from chalicelib.services.customers import imports as customer_import
 from chalicelib.services.marketing import campaigns, triggers
 from chalicelib.services.pos import card_series, pos_batches
 from chalicelib.services.program import coupons, sweeps
 from chalicelib.services.reporting import reconciliation
 from chalicelib.services.tenancy import purge, tenancy
-from chalicelib.settings import settings
-from chalicelib.storage import queues
 from chalicelib.workers.batch import Worker, json_object
 
-
-def _purge(message: dict[str, Any]) -> None:
-    tenant_id = str(message["tenant_id"])
-    progress = purge.purge_tenant_page(tenant_id, cursor=message.get("cursor"))
-    if progress.done:
-        logger.info("tenant purged", extra={"tenant_id": tenant_id})
-    else:
-        queues.send(settings.jobs_queue, {"job": tenancy.PURGE_JOB, "tenant_id": tenant_id, "cursor": progress.cursor})
-
-
 JOBS: dict[str, Callable[[dict[str, Any]], None]] = {
-    tenancy.PURGE_JOB: _purge,
+    tenancy.PURGE_JOB: purge.handle_job,
     campaigns.FANOUT_JOB: campaigns.handle_job,
     card_series.GENERATE_JOB: card_series.handle_job,
     coupons.GENERATE_JOB: coupons.handle_job,

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.observability import logger
 from chalicelib.services.tenancy import keys as key_service
-from chalicelib.storage import audit, directory, loyalty, people
+from chalicelib.settings import settings
+from chalicelib.storage import audit, directory, loyalty, people, queues
 from chalicelib.storage import keys as api_keys
 from chalicelib.storage.tables import tenant_partition
 
@@ -18,6 +20,16 @@ class Progress:
     done: bool
     cursor: dict[str, Any] | None = None
     """Which table's scan resumes where: `{"table": "people"|"loyalty", "key": ...}` (not keyed by tenant)."""
+
+
+def handle_job(message: dict[str, Any]) -> None:
+    """One page of a purge job; the rest goes back on the jobs queue with its position, until nothing is left."""
+    tenant_id = str(message["tenant_id"])
+    progress = purge_tenant_page(tenant_id, cursor=message.get("cursor"))
+    if progress.done:
+        logger.info("tenant purged", extra={"tenant_id": tenant_id})
+    else:
+        queues.send(settings.jobs_queue, {**message, "cursor": progress.cursor})
 
 
 def purge_tenant_page(tenant_id: str, max_items: int | None = None, cursor: dict[str, Any] | None = None) -> Progress:
