@@ -14,13 +14,15 @@ list is read back from the chunk records in order.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from pynamodb.exceptions import PutError
 
 from chalicelib.domain.cards import CardState
 from chalicelib.storage import loyalty, pagination
+from chalicelib.storage.documents.card_series import SeriesChunk, SeriesDoc
+from chalicelib.storage.documents.common import Versioned
 from chalicelib.storage.tables import LoyaltyRecord, condition_failed, doc_of, get_item
 from chalicelib.storage.transactions import Tx
 
@@ -44,19 +46,28 @@ def _chunk_sk(index: int) -> str:
     return f"chunk#{index:06d}"
 
 
+@dataclass(frozen=True)
+class ClaimedChunk:
+    """A chunk as read: its numbers, the version a swap must still find, and when it was claimed."""
+
+    numbers: list[str]
+    version: int
+    claimed_at: datetime
+
 
 # --- series ---------------------------------------------------------------------
 
-def add_series(tx: Tx, tenant_id: str, series_id: str, doc: dict[str, Any], at: datetime) -> None:
-    tx.save(LoyaltyRecord(series_list_pk(tenant_id), _series_sk(series_id), kind=SERIES_KIND, doc=doc, version=1,
-                          at=at), condition=LoyaltyRecord.pk.does_not_exist())
+def add_series(tx: Tx, tenant_id: str, series_id: str, doc: SeriesDoc, at: datetime) -> None:
+    tx.save(LoyaltyRecord(series_list_pk(tenant_id), _series_sk(series_id), kind=SERIES_KIND, doc=doc.dump(),
+                          version=1, at=at), condition=LoyaltyRecord.pk.does_not_exist())
 
 
-def get_series(tenant_id: str, series_id: str) -> tuple[dict[str, Any], int] | None:
+def get_series(tenant_id: str, series_id: str) -> Versioned[SeriesDoc] | None:
+    """The series with the version `save_series` must still find, or None."""
     rec = get_item(LoyaltyRecord, series_list_pk(tenant_id), _series_sk(series_id))
     if rec is None:
         return None
-    return doc_of(rec), int(rec.version)
+    return Versioned(SeriesDoc.of(rec.doc), int(rec.version))
 
 
 def _save_if_unchanged(rec: LoyaltyRecord, version: int) -> bool:
@@ -70,14 +81,14 @@ def _save_if_unchanged(rec: LoyaltyRecord, version: int) -> bool:
     return True
 
 
-def save_series(tenant_id: str, series_id: str, doc: dict[str, Any], version: int, at: datetime) -> bool:
+def save_series(tenant_id: str, series_id: str, doc: SeriesDoc, version: int, at: datetime) -> bool:
     """Replace a series read at `version`; False if anyone changed it since (the caller re-reads)."""
-    rec = LoyaltyRecord(series_list_pk(tenant_id), _series_sk(series_id), kind=SERIES_KIND, doc=doc,
+    rec = LoyaltyRecord(series_list_pk(tenant_id), _series_sk(series_id), kind=SERIES_KIND, doc=doc.dump(),
                         version=version + 1, at=at)
     return _save_if_unchanged(rec, version)
 
 
-def list_series(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+def list_series(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[SeriesDoc], str | None]:
     """The tenant's series, newest first."""
     pk = series_list_pk(tenant_id)
     records, next_cursor = pagination.page_of(
@@ -86,30 +97,30 @@ def list_series(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[di
                                                 consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
-    return [doc_of(r) for r in records], next_cursor
+    return [SeriesDoc.of(r.doc) for r in records], next_cursor
 
 
-def all_series(tenant_id: str) -> Iterator[dict[str, Any]]:
+def all_series(tenant_id: str) -> Iterator[SeriesDoc]:
     """Every series of the tenant (a handful of rows per tenant: used to budget the number space)."""
     for rec in LoyaltyRecord.query(series_list_pk(tenant_id), LoyaltyRecord.sk.startswith("series#"),
                                    consistent_read=True):
-        yield doc_of(rec)
+        yield SeriesDoc.of(rec.doc)
 
 
 # --- chunks ---------------------------------------------------------------------
 
-def get_chunk(tenant_id: str, series_id: str, index: int) -> tuple[list[str], int, datetime] | None:
+def get_chunk(tenant_id: str, series_id: str, index: int) -> ClaimedChunk | None:
     """Chunk `index`'s numbers, its version and when it was claimed (the cards' `issued_at`)."""
     rec = get_item(LoyaltyRecord, series_pk(tenant_id, series_id), _chunk_sk(index))
     if rec is None:
         return None
-    return [str(n) for n in doc_of(rec)["numbers"]], int(rec.version), rec.at
+    return ClaimedChunk(SeriesChunk.of(rec.doc).numbers, int(rec.version), rec.at)
 
 
 def claim_chunk(tenant_id: str, series_id: str, index: int, numbers: list[str], at: datetime) -> bool:
     """Fix chunk `index`'s numbers; False if another run claimed it first (then use theirs)."""
     rec = LoyaltyRecord(series_pk(tenant_id, series_id), _chunk_sk(index), kind=CHUNK_KIND,
-                        doc={"numbers": numbers}, version=1, at=at)
+                        doc=SeriesChunk(numbers=numbers).dump(), version=1, at=at)
     try:
         rec.save(condition=LoyaltyRecord.pk.does_not_exist())
     except PutError as err:
@@ -123,7 +134,7 @@ def replace_chunk(tenant_id: str, series_id: str, index: int, numbers: list[str]
                   at: datetime) -> bool:
     """Swap numbers taken by someone else for fresh ones; keeps the claim time; False if changed since."""
     rec = LoyaltyRecord(series_pk(tenant_id, series_id), _chunk_sk(index), kind=CHUNK_KIND,
-                        doc={"numbers": numbers}, version=version + 1, at=at)
+                        doc=SeriesChunk(numbers=numbers).dump(), version=version + 1, at=at)
     return _save_if_unchanged(rec, version)
 
 
@@ -133,7 +144,7 @@ def chunk_numbers(tenant_id: str, series_id: str, first: int, last: int) -> list
     records = LoyaltyRecord.batch_get([(pk, _chunk_sk(i)) for i in range(first, last + 1)], consistent_read=True)
     numbers: list[str] = []
     for rec in sorted(records, key=lambda r: r.sk):
-        numbers.extend(str(n) for n in doc_of(rec)["numbers"])
+        numbers.extend(SeriesChunk.of(rec.doc).numbers)
     return numbers
 
 

@@ -15,10 +15,11 @@ refused anyway).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from chalicelib.storage import loyalty, pagination, transactions
-from chalicelib.storage.tables import LoyaltyRecord, doc_of, get_item
+from chalicelib.storage.documents.common import Versioned
+from chalicelib.storage.documents.pos_batches import BatchChunk, BatchHeader, BatchListing
+from chalicelib.storage.tables import LoyaltyRecord, get_item
 from chalicelib.storage.transactions import Tx
 
 HEADER_SK = "batch"
@@ -47,32 +48,32 @@ def _results_sk(tag: str, k: int) -> str:
     return f"results#{tag}#{k:04d}"
 
 
-def _expiry(header: dict[str, Any]) -> int:
-    return loyalty.ttl_epoch(datetime.fromisoformat(str(header["created_at"])), KEEP_DAYS)
+def _expiry(header: BatchHeader) -> int:
+    return loyalty.ttl_epoch(datetime.fromisoformat(header.created_at), KEEP_DAYS)
 
 
-def _header_record(tenant_id: str, batch_id: str, header: dict[str, Any], version: int,
+def _header_record(tenant_id: str, batch_id: str, header: BatchHeader, version: int,
                    at: datetime) -> LoyaltyRecord:
-    return LoyaltyRecord(batch_pk(tenant_id, batch_id), HEADER_SK, kind=BATCH_KIND, doc=header, version=version,
-                         at=at, expires_at_epoch=_expiry(header))
+    return LoyaltyRecord(batch_pk(tenant_id, batch_id), HEADER_SK, kind=BATCH_KIND, doc=header.dump(),
+                         version=version, at=at, expires_at_epoch=_expiry(header))
 
 
-def _chunk_record(tenant_id: str, batch_id: str, sk: str, payload: str, header: dict[str, Any],
+def _chunk_record(tenant_id: str, batch_id: str, sk: str, payload: str, header: BatchHeader,
                   at: datetime) -> LoyaltyRecord:
-    return LoyaltyRecord(batch_pk(tenant_id, batch_id), sk, kind=CHUNK_KIND, doc={"payload": payload}, version=1,
-                         at=at, expires_at_epoch=_expiry(header))
+    return LoyaltyRecord(batch_pk(tenant_id, batch_id), sk, kind=CHUNK_KIND, doc=BatchChunk(payload=payload).dump(),
+                         version=1, at=at, expires_at_epoch=_expiry(header))
 
 
 # --- creating ------------------------------------------------------------------------
 
-def create(tenant_id: str, batch_id: str, header: dict[str, Any], receipt_chunks: list[str],
+def create(tenant_id: str, batch_id: str, header: BatchHeader, receipt_chunks: list[str],
            result_chunks: list[str], at: datetime) -> bool:
     """Store a whole batch; False if the batch id is already taken (read it to see by what).
 
     One transaction when it fits; otherwise the chunks first and the header
     last, so a batch is visible only once all of it is stored.
     """
-    tag = str(header["tag"])
+    tag = header.tag
     chunks = ([_chunk_record(tenant_id, batch_id, _receipts_sk(tag, k), p, header, at)
                for k, p in enumerate(receipt_chunks)]
               + [_chunk_record(tenant_id, batch_id, _results_sk(tag, k), p, header, at)
@@ -86,8 +87,9 @@ def create(tenant_id: str, batch_id: str, header: dict[str, Any], receipt_chunks
 
     def build(tx: Tx) -> None:
         tx.save(_header_record(tenant_id, batch_id, header, 1, at), condition=LoyaltyRecord.pk.does_not_exist())
-        tx.save(LoyaltyRecord(list_pk(tenant_id), f"{header['created_at']}#{batch_id}", kind=BATCH_KIND,
-                              doc={"batch_id": batch_id}, version=1, at=at, expires_at_epoch=_expiry(header)),
+        tx.save(LoyaltyRecord(list_pk(tenant_id), f"{header.created_at}#{batch_id}", kind=BATCH_KIND,
+                              doc=BatchListing(batch_id=batch_id).dump(), version=1, at=at,
+                              expires_at_epoch=_expiry(header)),
                 condition=LoyaltyRecord.pk.does_not_exist())
         if together:
             for rec in chunks:
@@ -98,13 +100,14 @@ def create(tenant_id: str, batch_id: str, header: dict[str, Any], receipt_chunks
 
 # --- reading -------------------------------------------------------------------------
 
-def get(tenant_id: str, batch_id: str) -> tuple[dict[str, Any], int] | None:
+def get(tenant_id: str, batch_id: str) -> Versioned[BatchHeader] | None:
+    """The batch header with the version `save_progress` must still find, or None."""
     rec = get_item(LoyaltyRecord, batch_pk(tenant_id, batch_id), HEADER_SK)
-    return (doc_of(rec), int(rec.version)) if rec else None
+    return Versioned(BatchHeader.of(rec.doc), int(rec.version)) if rec else None
 
 
 def _chunks(tenant_id: str, batch_id: str, prefix: str) -> list[str]:
-    return [str(doc_of(rec)["payload"]) for rec in
+    return [BatchChunk.of(rec.doc).payload for rec in
             LoyaltyRecord.query(batch_pk(tenant_id, batch_id), LoyaltyRecord.sk.startswith(prefix),
                                 consistent_read=True)]
 
@@ -124,16 +127,16 @@ def some_result_chunks(tenant_id: str, batch_id: str, tag: str, first: int, last
     pk = batch_pk(tenant_id, batch_id)
     records = LoyaltyRecord.batch_get([(pk, _results_sk(tag, k)) for k in range(first, last + 1)],
                                       consistent_read=True)
-    return [str(doc_of(r)["payload"]) for r in sorted(records, key=lambda r: r.sk)]
+    return [BatchChunk.of(r.doc).payload for r in sorted(records, key=lambda r: r.sk)]
 
 
-def save_progress(tenant_id: str, batch_id: str, header: dict[str, Any], version: int,
+def save_progress(tenant_id: str, batch_id: str, header: BatchHeader, version: int,
                   changed: dict[int, str], at: datetime) -> bool:
     """The header (if still at `version`) and the results chunks that changed, in one transaction.
 
     False when another run of the job moved the batch on first: that run carries it on.
     """
-    tag = str(header["tag"])
+    tag = header.tag
 
     def build(tx: Tx) -> None:
         tx.save(_header_record(tenant_id, batch_id, header, version + 1, at),
@@ -144,7 +147,7 @@ def save_progress(tenant_id: str, batch_id: str, header: dict[str, Any], version
     return transactions.written(build)
 
 
-def list_batches(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+def list_batches(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[BatchHeader], str | None]:
     """The tenant's batch headers, newest first."""
     pk = list_pk(tenant_id)
     records, next_cursor = pagination.page_of(
@@ -152,8 +155,8 @@ def list_batches(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[d
                                                 last_evaluated_key=start, consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
-    ids = [str(doc_of(r)["batch_id"]) for r in records]
-    headers = {rec.pk: doc_of(rec) for rec in
+    ids = [BatchListing.of(r.doc).batch_id for r in records]
+    headers = {rec.pk: BatchHeader.of(rec.doc) for rec in
                LoyaltyRecord.batch_get([(batch_pk(tenant_id, b), HEADER_SK) for b in ids], consistent_read=True)}
     return [headers[batch_pk(tenant_id, b)] for b in ids if batch_pk(tenant_id, b) in headers], next_cursor
 

@@ -15,6 +15,7 @@ from chalicelib.domain.cards import luhn_valid
 from chalicelib.services.pos import card_series
 from chalicelib.settings import settings
 from chalicelib.storage import card_series as series_store
+from chalicelib.storage.documents.card_series import SeriesDoc
 from chalicelib.storage.tables import LoyaltyRecord
 from tests.functional.conftest import Api, TenantKeys
 from tests.functional.jobqueue import drain, receive_all, run_worker, sqs_event
@@ -174,8 +175,8 @@ def test_a_crash_between_writing_a_chunk_and_counting_it_creates_no_extra_cards(
     real_save = series_store.save_series
     crashed: list[int] = []
 
-    def crash_once_when_counting(tenant_id: str, sid: str, doc: dict, version: int, at: Any) -> bool:
-        if doc["created"] == 1_000 and not crashed:
+    def crash_once_when_counting(tenant_id: str, sid: str, doc: SeriesDoc, version: int, at: Any) -> bool:
+        if doc.created == 1_000 and not crashed:
             crashed.append(version)
             raise RuntimeError("Lambda timed out")
         return real_save(tenant_id, sid, doc, version, at)

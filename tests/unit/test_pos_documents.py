@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 
+from chalicelib.storage.documents.card_series import SeriesChunk, SeriesDoc
 from chalicelib.storage.documents.coupons import CouponCode, CouponGrant, CustomerUses
 from chalicelib.storage.documents.idempotency import IdempotencyRecord
 from chalicelib.storage.documents.operations import Adjustment, GiftSale, GiftTopUp, SweepState, TierAssignment
+from chalicelib.storage.documents.pos_batches import BatchChunk, BatchHeader, BatchListing
 from chalicelib.storage.documents.receipts import Receipt, Refund
 
 LINE = {"sku": "latte", "category": "coffee", "quantity": 2, "amount": 500, "weight": 500, "refunded_quantity": 0,
@@ -23,6 +25,18 @@ RECEIPT: dict[str, Any] = {
     "refunded_amount": 0, "refunded_weight_scaled": 0, "points_reversed": 0, "points_returned": 0,
     "at": "2026-01-01T10:00:00+00:00", "purchased_at": "2026-01-01T10:00:00+00:00", "points_expire_at": None,
     "request_hash": "v2:abc", "response": {"receipt_id": "r1", "balance": 25},
+}
+SERIES: dict[str, Any] = {
+    "series_id": "20260101-100000-abc123", "program_id": "main", "name": None, "prefix": "70", "length": 13,
+    "count": 1200, "created": 0, "chunk_size": 500, "status": "queued", "error": None,
+    "created_at": "2026-01-01T10:00:00+00:00", "completed_at": None,
+}
+BATCH: dict[str, Any] = {
+    "batch_id": "till-1:2026-01-01", "fingerprint": "ab" * 32, "tag": "abababababab", "store_id": None,
+    "bound_store": "s1", "principal": {"role": "pos", "key_id": "k1", "owner": "t1", "store_id": "s1"},
+    "actor": "key:k1", "created_at": "2026-01-01T10:00:00+00:00", "completed_at": None, "total": 3,
+    "to_process": 2, "position": 0, "known": [1], "counts": {"pending": 2, "ok": 0, "duplicate": 0, "error": 1},
+    "status": "accepted",
 }
 OLD_RECEIPT = {k: v for k, v in RECEIPT.items()
                if k not in ("card_scope", "tier_value", "coupons", "gift_cards", "purchased_at", "points_expire_at")}
@@ -39,6 +53,17 @@ DOCS = [
     (GiftTopUp, {"request_hash": "h", "card_number": "1", "amount": 100, "store_id": None,
                  "at": "2026-01-01T10:00:00+00:00", "response": {"balance": 100}}),
     (SweepState, {"completed": "2026-01-01"}),
+    (SeriesDoc, SERIES),
+    (SeriesDoc, {**SERIES, "name": "Spring", "created": 1200, "status": "completed",
+                 "completed_at": "2026-01-01T10:05:00+00:00"}),
+    (SeriesDoc, {**SERIES, "created": 500, "status": "failed", "error": "No free card numbers could be found."}),
+    (SeriesChunk, {"numbers": ["7012345678903", "7098765432106"]}),
+    (BatchHeader, BATCH),
+    (BatchHeader, {**BATCH, "store_id": "s2", "bound_store": None, "principal": {"role": "tenant_admin"},
+                   "completed_at": "2026-01-01T10:01:00+00:00", "position": 2, "known": [],
+                   "counts": {"pending": 0, "ok": 2, "duplicate": 0, "error": 1}, "status": "done"}),
+    (BatchChunk, {"payload": '[{"index":0,"kind":"purchase"}]'}),
+    (BatchListing, {"batch_id": "till-1:2026-01-01"}),
     (CouponCode, {"campaign_id": "c1", "uses": 0}),
     (CouponCode, {"campaign_id": "c1"}),
     (CustomerUses, {"uses": 3}),
@@ -67,3 +92,15 @@ def test_a_refund_update_keeps_unknown_and_absent_keys() -> None:
     after = receipt.model_copy(update={"lines": [line], "refunded_amount": 100, "gift_cards": []}).dump()
     assert after == {**OLD_RECEIPT, "legacy": "kept", "lines": [{**LINE, "refunded_amount": 100}],
                      "refunded_amount": 100, "gift_cards": []}
+
+
+def test_series_and_batch_headers_built_by_the_services_write_every_key_the_old_dicts_had() -> None:
+    assert SeriesDoc(**SERIES).dump() == SERIES
+    assert BatchHeader(**BATCH).dump() == BATCH
+
+
+def test_progress_updates_change_only_the_updated_keys() -> None:
+    series = SeriesDoc.load({**SERIES, "legacy": 1}).model_copy(update={"created": 500, "status": "running"})
+    assert series.dump() == {**SERIES, "legacy": 1, "created": 500, "status": "running"}
+    header = BatchHeader.load(BATCH).model_copy(update={"position": 2, "status": "done"})
+    assert header.dump() == {**BATCH, "position": 2, "status": "done"}

@@ -63,6 +63,7 @@ from chalicelib.services.tenancy import tenancy
 from chalicelib.settings import settings
 from chalicelib.storage import audit, queues, transactions
 from chalicelib.storage import card_series as store
+from chalicelib.storage.documents.card_series import SeriesDoc
 from chalicelib.storage.transactions import Tx
 
 GENERATE_JOB = "card_series.generate"
@@ -101,13 +102,13 @@ def _program(tenant_id: str, program_id: str) -> Program:
     return program
 
 
-def _view(doc: dict[str, Any]) -> CardSeries:
-    return CardSeries.model_validate({k: v for k, v in doc.items() if k in CardSeries.model_fields})
+def _view(doc: SeriesDoc) -> CardSeries:
+    return CardSeries.model_validate({k: v for k, v in doc.dump().items() if k in CardSeries.model_fields})
 
 
 def _used_in_space(tenant_id: str, prefix: str, length: int) -> int:
-    return sum(int(d["created"] if d["status"] == SeriesStatus.FAILED else d["count"])
-               for d in store.all_series(tenant_id) if d["prefix"] == prefix and int(d["length"]) == length)
+    return sum(d.created if d.status == SeriesStatus.FAILED else d.count
+               for d in store.all_series(tenant_id) if d.prefix == prefix and d.length == length)
 
 
 def job_message(tenant_id: str, series_id: str) -> dict[str, str]:
@@ -130,11 +131,9 @@ def create(tenant_id: str, spec: CardSeriesCreate, actor: str) -> tuple[int, Car
         raise ApiError(422, code, message, [ErrorDetail("count" if code == "series_too_large" else "length", message)])
     at = _now()
     series_id = new_series_id(at)
-    doc: dict[str, Any] = {
-        "series_id": series_id, "program_id": program.id, "name": spec.name, "prefix": prefix, "length": length,
-        "count": spec.count, "created": 0, "chunk_size": CHUNK, "status": SeriesStatus.QUEUED.value,
-        "error": None, "created_at": at.isoformat(), "completed_at": None,
-    }
+    doc = SeriesDoc(series_id=series_id, program_id=program.id, name=spec.name, prefix=prefix, length=length,
+                    count=spec.count, created=0, chunk_size=CHUNK, status=SeriesStatus.QUEUED.value,
+                    error=None, created_at=at.isoformat(), completed_at=None)
 
     def build(tx: Tx) -> None:
         store.add_series(tx, tenant_id, series_id, doc, at)
@@ -162,11 +161,11 @@ def create_for_agency(agency_id: str, tenant_id: str, spec: CardSeriesCreate, ac
     return create(tenant.tenant_id, spec, actor)
 
 
-def _require(tenant_id: str, series_id: str) -> dict[str, Any]:
+def _require(tenant_id: str, series_id: str) -> SeriesDoc:
     loaded = store.get_series(tenant_id, series_id) if SERIES_ID.fullmatch(series_id) else None
     if loaded is None:
         raise not_found("Card series")
-    return loaded[0]
+    return loaded.doc
 
 
 def get(tenant_id: str, series_id: str) -> CardSeries:
@@ -182,7 +181,7 @@ def numbers(tenant_id: str, series_id: str, limit: int, cursor: str | None) -> t
     """The series' numbers in generation order, counted chunks only (a running series shows what is done)."""
     doc = _require(tenant_id, series_id)
     start = store.decode_position(tenant_id, series_id, cursor)
-    created, size = int(doc["created"]), int(doc["chunk_size"])
+    created, size = doc.created, doc.chunk_size
     end = min(start + limit, created)
     if start >= end:
         return [], None
@@ -199,15 +198,15 @@ def numbers(tenant_id: str, series_id: str, limit: int, cursor: str | None) -> t
 class _Series:
     tenant_id: str
     series_id: str
-    doc: dict[str, Any]
+    doc: SeriesDoc
 
     @property
     def prefix(self) -> str:
-        return str(self.doc["prefix"])
+        return self.doc.prefix
 
     @property
     def length(self) -> int:
-        return int(self.doc["length"])
+        return self.doc.length
 
 
 def _fresh_numbers(s: _Series, n: int, exclude: set[str]) -> list[str]:
@@ -236,18 +235,18 @@ def _write_chunk(s: _Series, index: int, n: int) -> None:
         at = _now()
         fresh = _fresh_numbers(s, n, set())
         if store.claim_chunk(s.tenant_id, s.series_id, index, fresh, at):
-            chunk, just_checked = (fresh, 1, at), True
+            chunk, just_checked = store.ClaimedChunk(fresh, 1, at), True
         else:
             chunk = store.get_chunk(s.tenant_id, s.series_id, index)
             assert chunk is not None, "a claimed chunk is never deleted"
-    chosen, version, issued_at = chunk
+    chosen, version, issued_at = chunk.numbers, chunk.version, chunk.claimed_at
     for _ in range(MAX_ROUNDS):
         # Numbers we claimed a moment ago were all free then; re-reading them would not close the race.
         owners = {} if just_checked else store.card_owners(s.tenant_id, chosen)
         just_checked = False
         foreign = [x for x in chosen if x in owners and owners[x] != s.series_id]
         if not foreign:
-            cards = [CardState(number=x, program_id=str(s.doc["program_id"]), kind=CardKind.PLASTIC,
+            cards = [CardState(number=x, program_id=s.doc.program_id, kind=CardKind.PLASTIC,
                                status=CardStatus.ISSUED, wallet=Wallet(), issued_at=issued_at, series_id=s.series_id)
                      for x in chosen if x not in owners]
             store.put_new_cards(s.tenant_id, cards, issued_at)
@@ -259,7 +258,7 @@ def _write_chunk(s: _Series, index: int, n: int) -> None:
         else:
             reread = store.get_chunk(s.tenant_id, s.series_id, index)
             assert reread is not None, "a claimed chunk is never deleted"
-            chosen, version, issued_at = reread
+            chosen, version, issued_at = reread.numbers, reread.version, reread.claimed_at
     raise NumbersExhausted
 
 
@@ -277,30 +276,31 @@ def generate(tenant_id: str, series_id: str, budget_seconds: float | None) -> bo
         if loaded is None:
             logger.warning("card series gone; job dropped", extra={"tenant_id": tenant_id, "series_id": series_id})
             return True
-        doc, version = loaded
-        if doc["status"] in (SeriesStatus.COMPLETED, SeriesStatus.FAILED):
+        doc, version = loaded.doc, loaded.version
+        if doc.status in (SeriesStatus.COMPLETED, SeriesStatus.FAILED):
             return True
         if chunks_done and deadline is not None and time.monotonic() >= deadline:
             return False
         s = _Series(tenant_id, series_id, doc)
-        count, created, size = int(doc["count"]), int(doc["created"]), int(doc["chunk_size"])
+        count, created, size = doc.count, doc.created, doc.chunk_size
         n = max(0, min(size, count - created))
         if n:
             try:
                 _write_chunk(s, created // size, n)
             except NumbersExhausted:
-                doc.update(status=SeriesStatus.FAILED.value,
-                           error="No free card numbers could be found: the number space is crowded.")
-                store.save_series(tenant_id, series_id, doc, version, _now())
+                failed = doc.model_copy(update={
+                    "status": SeriesStatus.FAILED.value,
+                    "error": "No free card numbers could be found: the number space is crowded."})
+                store.save_series(tenant_id, series_id, failed, version, _now())
                 logger.error("card series failed", extra={"tenant_id": tenant_id, "series_id": series_id})
                 continue
         at = _now()
-        doc["created"] = created + n
-        done = doc["created"] >= count
-        doc["status"] = (SeriesStatus.COMPLETED if done else SeriesStatus.RUNNING).value
+        done = created + n >= count
+        progressed: dict[str, Any] = {
+            "created": created + n, "status": (SeriesStatus.COMPLETED if done else SeriesStatus.RUNNING).value}
         if done:
-            doc["completed_at"] = at.isoformat()
-        if store.save_series(tenant_id, series_id, doc, version, at):
+            progressed["completed_at"] = at.isoformat()
+        if store.save_series(tenant_id, series_id, doc.model_copy(update=progressed), version, at):
             chunks_done += 1
         # else: another run counted this chunk first; re-read and continue from its progress
 

@@ -56,6 +56,7 @@ from chalicelib.services.pos import purchases, refunds
 from chalicelib.settings import settings
 from chalicelib.storage import pos_batches as store
 from chalicelib.storage import queues
+from chalicelib.storage.documents.pos_batches import BatchHeader
 
 PROCESS_JOB = "pos_batch.process"
 BUDGET_SECONDS = 40.0
@@ -145,22 +146,22 @@ def parse_receipt(raw: dict[str, Any], default_store: str | None, now: datetime)
 
 # --- upload ---------------------------------------------------------------------------
 
-def _counts(header: dict[str, Any]) -> BatchCounts:
-    return BatchCounts.model_validate(header["counts"])
+def _counts(header: BatchHeader) -> BatchCounts:
+    return BatchCounts.model_validate(header.counts)
 
 
-def _accepted(header: dict[str, Any], replayed: bool) -> BatchAccepted:
-    return BatchAccepted(batch_id=header["batch_id"], status=header["status"], receipts=int(header["total"]),
-                         counts=_counts(header), status_url=status_url(header["batch_id"]), replayed=replayed)
+def _accepted(header: BatchHeader, replayed: bool) -> BatchAccepted:
+    return BatchAccepted(batch_id=header.batch_id, status=header.status, receipts=header.total,
+                         counts=_counts(header), status_url=status_url(header.batch_id), replayed=replayed)
 
 
-def _existing(tenant_id: str, header: dict[str, Any], print_: str) -> tuple[int, BatchAccepted, dict[str, str]]:
+def _existing(tenant_id: str, header: BatchHeader, print_: str) -> tuple[int, BatchAccepted, dict[str, str]]:
     """The same upload again: its batch as it is now; another body under the same id: 409."""
-    if header["fingerprint"] != print_:
-        raise conflict("batch_conflict", f"Batch {header['batch_id']!r} was already uploaded with a different "
+    if header.fingerprint != print_:
+        raise conflict("batch_conflict", f"Batch {header.batch_id!r} was already uploaded with a different "
                        "body.", "batch_id")
-    if header["status"] == "accepted":
-        queues.send(settings.jobs_queue, job_message(tenant_id, header["batch_id"]))  # in case the first send failed
+    if header.status == "accepted":
+        queues.send(settings.jobs_queue, job_message(tenant_id, header.batch_id))  # in case the first send failed
     return 200, _accepted(header, True), {"Idempotent-Replayed": "true"}
 
 
@@ -196,7 +197,7 @@ def accept(tenant_id: str, principal: Principal, body: BatchIn,
     print_ = fingerprint(body, principal)
     found = store.get(tenant_id, body.batch_id)
     if found is not None:
-        return _existing(tenant_id, found[0], print_)
+        return _existing(tenant_id, found.doc, print_)
 
     now = clock.now()
     parsed = [parse_receipt(raw, body.store_id, now) for raw in body.receipts]
@@ -207,17 +208,17 @@ def accept(tenant_id: str, principal: Principal, body: BatchIn,
     entries = [_result_entry(i, raw, p) for i, (raw, p) in enumerate(zip(body.receipts, parsed, strict=True))]
     counts = rules.tally([e["status"] for e in entries])
     state = rules.batch_state(0, len(valid))
-    header: dict[str, Any] = {
-        "batch_id": body.batch_id, "fingerprint": print_, "tag": print_[:12], "store_id": body.store_id,
-        "bound_store": principal.store_id, "principal": principal.to_context(), "actor": actor,
-        "created_at": now.isoformat(), "completed_at": now.isoformat() if state == "done" else None,
-        "total": len(entries), "to_process": len(valid), "position": 0, "known": known, "counts": counts,
-        "status": state,
-    }
+    header = BatchHeader(
+        batch_id=body.batch_id, fingerprint=print_, tag=print_[:12], store_id=body.store_id,
+        bound_store=principal.store_id, principal=principal.to_context(), actor=actor,
+        created_at=now.isoformat(), completed_at=now.isoformat() if state == "done" else None,
+        total=len(entries), to_process=len(valid), position=0, known=known, counts=counts,
+        status=state,
+    )
     if not store.create(tenant_id, body.batch_id, header, _receipt_chunks(valid), _result_chunks(entries), now):
         raced = store.get(tenant_id, body.batch_id)
         assert raced is not None, "a batch header is never deleted before it expires"
-        return _existing(tenant_id, raced[0], print_)
+        return _existing(tenant_id, raced.doc, print_)
     if valid:
         queues.send(settings.jobs_queue, job_message(tenant_id, body.batch_id))
     logger.info("offline batch accepted", extra={"tenant_id": tenant_id, "batch_id": body.batch_id,
@@ -264,19 +265,19 @@ def _run(tenant_id: str, principal: Principal, actor: str, item: dict[str, Any],
 class _Run:
     tenant_id: str
     batch_id: str
-    header: dict[str, Any]
+    header: BatchHeader
     version: int
     entries: list[dict[str, Any]]
 
     def save(self, position: int, changed: set[int]) -> bool:
         """Position, counts and the changed results chunks, if no other run got ahead."""
-        header = dict(self.header)
-        header["position"] = position
-        header["counts"] = rules.tally([e["status"] for e in self.entries])
-        header["status"] = rules.batch_state(position, int(header["to_process"]))
+        status = rules.batch_state(position, self.header.to_process)
         at = clock.now()
-        if header["status"] == "done":
-            header["completed_at"] = at.isoformat()
+        progressed: dict[str, Any] = {"position": position, "counts": rules.tally([e["status"] for e in self.entries]),
+                                      "status": status}
+        if status == "done":
+            progressed["completed_at"] = at.isoformat()
+        header = self.header.model_copy(update=progressed)
         size = store.RESULTS_PER_ITEM
         payloads = {k: json.dumps(self.entries[k * size:(k + 1) * size], separators=(",", ":")) for k in changed}
         if not store.save_progress(self.tenant_id, self.batch_id, header, self.version, payloads, at):
@@ -295,24 +296,24 @@ def process(tenant_id: str, batch_id: str, budget_seconds: float | None) -> bool
     if loaded is None:
         logger.warning("offline batch gone; job dropped", extra={"tenant_id": tenant_id, "batch_id": batch_id})
         return True
-    header, version = loaded
-    if header["status"] == "done":
+    header, version = loaded.doc, loaded.version
+    if header.status == "done":
         return True
-    tag, total = str(header["tag"]), int(header["total"])
+    tag, total = header.tag, header.total
     items = {int(r["index"]): r for chunk in store.receipt_chunks(tenant_id, batch_id, tag) for r in json.loads(chunk)}
     entries = [e for chunk in store.result_chunks(tenant_id, batch_id, tag) for e in json.loads(chunk)]
     order = rules.processing_order([datetime.fromisoformat(items[i]["at"]) if i in items else None
                                     for i in range(total)])
     keys = [(items[i]["kind"], items[i]["key"]) if i in items else None for i in range(total)]
-    originals = rules.originals(order, keys, {keys[int(i)] for i in header["known"]})
-    principal = Principal.from_context(header["principal"])
+    originals = rules.originals(order, keys, {keys[i] for i in header.known})
+    principal = Principal.from_context(header.principal)
     assert principal is not None, "stored at upload from an authenticated principal"
     run = _Run(tenant_id, batch_id, header, version, entries)
     deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
-    position, since, changed = int(header["position"]), 0, set()
+    position, since, changed = header.position, 0, set()
     while position < len(order):
         index = order[position]
-        entries[index] = _run(tenant_id, principal, str(header["actor"]), items[index], index in originals,
+        entries[index] = _run(tenant_id, principal, header.actor, items[index], index in originals,
                               entries[index])
         changed.add(index // store.RESULTS_PER_ITEM)
         position, since = position + 1, since + 1
@@ -325,7 +326,7 @@ def process(tenant_id: str, batch_id: str, budget_seconds: float | None) -> bool
             since, changed = 0, set()
             if out_of_time and not finished:
                 return False
-    if run.header["status"] != "done":
+    if run.header.status != "done":
         run.save(position, changed)
     return True
 
@@ -341,34 +342,34 @@ def handle_job(message: dict[str, Any]) -> None:
 
 # --- reading ---------------------------------------------------------------------------
 
-def _visible(header: dict[str, Any], principal: Principal) -> bool:
+def _visible(header: BatchHeader, principal: Principal) -> bool:
     """A key bound to one store sees only the batches uploaded by keys of that store."""
-    return principal.store_id is None or header.get("bound_store") == principal.store_id
+    return principal.store_id is None or header.bound_store == principal.store_id
 
 
-def _summary_of(header: dict[str, Any]) -> dict[str, Any]:
-    return {"batch_id": header["batch_id"], "status": header["status"], "total": int(header["total"]),
-            "counts": header["counts"], "store_id": header.get("store_id"), "created_at": header["created_at"],
-            "completed_at": header.get("completed_at")}
+def _summary_of(header: BatchHeader) -> dict[str, Any]:
+    return {"batch_id": header.batch_id, "status": header.status, "total": header.total,
+            "counts": header.counts, "store_id": header.store_id, "created_at": header.created_at,
+            "completed_at": header.completed_at}
 
 
-def _require(tenant_id: str, principal: Principal, batch_id: str) -> dict[str, Any]:
+def _require(tenant_id: str, principal: Principal, batch_id: str) -> BatchHeader:
     found = store.get(tenant_id, batch_id) if re.fullmatch(BATCH_ID, batch_id) else None
-    if found is None or not _visible(found[0], principal):
+    if found is None or not _visible(found.doc, principal):
         raise not_found("Batch")
-    return found[0]
+    return found.doc
 
 
 def get(tenant_id: str, principal: Principal, batch_id: str, limit: int, cursor: str | None) -> BatchStatus:
     """The batch, and a page of its receipts in upload order with their status and result or error."""
     header = _require(tenant_id, principal, batch_id)
-    total, size = int(header["total"]), store.RESULTS_PER_ITEM
+    total, size = header.total, store.RESULTS_PER_ITEM
     start = min(store.decode_position(tenant_id, batch_id, cursor), total)
     end = min(start + limit, total)
     page: list[dict[str, Any]] = []
     if start < end:
         first = start // size
-        chunks = store.some_result_chunks(tenant_id, batch_id, str(header["tag"]), first, (end - 1) // size)
+        chunks = store.some_result_chunks(tenant_id, batch_id, header.tag, first, (end - 1) // size)
         flat = [e for chunk in chunks for e in json.loads(chunk)]
         page = flat[start - first * size:end - first * size]
     next_cursor = store.encode_position(tenant_id, batch_id, end) if end < total else None
