@@ -10,11 +10,11 @@ template never silently overwrite each other.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.storage import pagination
+from chalicelib.storage.documents.common import Versioned
 from chalicelib.storage.documents.template import TemplateDoc
 from chalicelib.storage.tables import LoyaltyRecord
 from chalicelib.storage.transactions import Tx
@@ -30,34 +30,35 @@ def _sk(template_id: str) -> str:
     return f"template#{template_id}"
 
 
-def _as_dict(rec: LoyaltyRecord) -> dict[str, Any]:
-    """The stored template (checked against its model) with `id`, `version` and `updated_at` from the record."""
-    doc = TemplateDoc.of(rec.doc).dump()
-    return {**doc, "id": rec.sk.split("#", 1)[1], "version": int(rec.version), "updated_at": rec.at}
+def _template(rec: LoyaltyRecord) -> Versioned[TemplateDoc]:
+    """The stored template with `template_id` and `updated_at` from the record, and its version."""
+    doc = TemplateDoc.of(rec.doc)
+    doc.template_id, doc.updated_at = rec.sk.split("#", 1)[1], rec.at
+    return Versioned(doc, int(rec.version))
 
 
-def get(tenant_id: str, template_id: str) -> dict[str, Any] | None:
-    """The template's doc with `id`, `version` and `updated_at`, or None."""
+def get(tenant_id: str, template_id: str) -> Versioned[TemplateDoc] | None:
+    """The template (with `template_id` and `updated_at`) and its version, or None."""
     try:
         rec = LoyaltyRecord.get(templates_pk(tenant_id), _sk(template_id), consistent_read=True)
     except DoesNotExist:
         return None
-    return _as_dict(rec)
+    return _template(rec)
 
 
-def add(tx: Tx, tenant_id: str, template_id: str, doc: dict[str, Any], at: datetime) -> None:
+def add(tx: Tx, tenant_id: str, template_id: str, doc: TemplateDoc, at: datetime) -> None:
     """A new template; fails the transaction if the id is taken."""
-    tx.save(LoyaltyRecord(templates_pk(tenant_id), _sk(template_id), kind=TEMPLATE_KIND, doc=doc, version=1, at=at),
-            condition=LoyaltyRecord.pk.does_not_exist())
+    tx.save(LoyaltyRecord(templates_pk(tenant_id), _sk(template_id), kind=TEMPLATE_KIND, doc=doc.dump(), version=1,
+                          at=at), condition=LoyaltyRecord.pk.does_not_exist())
 
 
-def replace(tx: Tx, tenant_id: str, template_id: str, doc: dict[str, Any], version: int, at: datetime) -> None:
+def replace(tx: Tx, tenant_id: str, template_id: str, doc: TemplateDoc, version: int, at: datetime) -> None:
     """Replace a template read at `version`; fails the transaction if it changed since."""
-    tx.save(LoyaltyRecord(templates_pk(tenant_id), _sk(template_id), kind=TEMPLATE_KIND, doc=doc,
+    tx.save(LoyaltyRecord(templates_pk(tenant_id), _sk(template_id), kind=TEMPLATE_KIND, doc=doc.dump(),
                           version=version + 1, at=at), condition=LoyaltyRecord.version == version)
 
 
-def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Versioned[TemplateDoc]], str | None]:
     """The tenant's templates by id."""
     pk = templates_pk(tenant_id)
     records, next_cursor = pagination.page_of(
@@ -65,4 +66,4 @@ def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[dict
                                                 page_size=size, last_evaluated_key=start, consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
-    return [_as_dict(r) for r in records], next_cursor
+    return [_template(r) for r in records], next_cursor

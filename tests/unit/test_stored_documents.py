@@ -191,3 +191,10 @@ def test_a_report_keeps_from_under_its_stored_name() -> None:
 def test_versioned_names_the_doc_and_its_version() -> None:
     got = Versioned(PhoneOwner(customer_id="c1"), 3)
     assert got.doc.customer_id == "c1" and got.version == 3
+
+
+def test_a_templates_id_and_record_time_ride_along_but_are_never_stored() -> None:
+    stored = {"name": "Hi", "channel": "sms", "body": "Hi {{ first_name }}", "created_at": AT}
+    doc = TemplateDoc.load(stored)
+    doc.template_id, doc.updated_at = "hello", datetime(2026, 3, 2, tzinfo=UTC)
+    assert doc.dump() == stored

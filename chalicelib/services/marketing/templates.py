@@ -11,7 +11,7 @@ one message's RenderError.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from chalicelib import clock
 from chalicelib.domain import templating
@@ -29,6 +29,8 @@ from chalicelib.services.customers import customers
 from chalicelib.services.marketing import mail_context
 from chalicelib.storage import audit, transactions
 from chalicelib.storage import templates as store
+from chalicelib.storage.documents.common import Versioned
+from chalicelib.storage.documents.template import TemplateDoc
 from chalicelib.storage.transactions import Tx
 
 
@@ -54,27 +56,39 @@ def _check_saveable(channel: Channel, subject: str | None, body: str) -> None:
                        + problems[0].issue, [ErrorDetail(p.field, p.issue) for p in problems])
 
 
-def _read(tenant_id: str, template_id: str) -> dict[str, Any]:
-    doc = store.get(tenant_id, template_id)
-    if doc is None:
+def _read(tenant_id: str, template_id: str) -> Versioned[TemplateDoc]:
+    found = store.get(tenant_id, template_id)
+    if found is None:
         raise not_found(template_id)
-    return doc
+    return found
 
 
-def _out(doc: dict[str, Any]) -> TemplateOut:
-    used = set(templating.variables_used(doc["body"]))
-    if doc.get("subject"):
-        used |= set(templating.variables_used(doc["subject"]))
-    return TemplateOut(id=doc["id"], name=doc["name"], channel=doc["channel"], subject=doc.get("subject"),
-                       body=doc["body"], variables=sorted(used), version=doc["version"],
-                       created_at=doc["created_at"], updated_at=doc["updated_at"])
+def _channel(doc: TemplateDoc) -> Channel:
+    """The stored channel as the renderer takes it: a save only ever stores a `Channel` value."""
+    return cast(Channel, doc.channel)
 
 
-def _doc(body: TemplateIn | TemplateUpdate, created_at: str) -> dict[str, Any]:
-    doc = {"name": body.name, "channel": body.channel, "body": body.body, "created_at": created_at}
+def _out(read: Versioned[TemplateDoc]) -> TemplateOut:
+    doc = read.doc
+    used = set(templating.variables_used(doc.body))
+    if doc.subject:
+        used |= set(templating.variables_used(doc.subject))
+    return TemplateOut(id=doc.template_id, name=doc.name, channel=_channel(doc), subject=doc.subject,
+                       body=doc.body, variables=sorted(used), version=read.version,
+                       created_at=doc.created_at, updated_at=doc.updated_at)
+
+
+def _doc(body: TemplateIn | TemplateUpdate, created_at: str) -> TemplateDoc:
+    doc = TemplateDoc(name=body.name, channel=body.channel, body=body.body, created_at=created_at)
     if body.subject is not None:
-        doc["subject"] = body.subject
+        doc.subject = body.subject
     return doc
+
+
+def _written(doc: TemplateDoc, template_id: str, version: int, at: datetime) -> Versioned[TemplateDoc]:
+    """What a write just stored, as a read would give it back."""
+    doc.template_id, doc.updated_at = template_id, at
+    return Versioned(doc, version)
 
 
 def _audit(tx: Tx, tenant_id: str, action: str, template_id: str, actor: str, at: datetime) -> None:
@@ -92,7 +106,7 @@ def create(tenant_id: str, body: TemplateIn, actor: str) -> TemplateOut:
 
     if not transactions.written(build):
         raise conflict("template_exists", f"Template {body.id!r} already exists.", "id")
-    return _out({**doc, "id": body.id, "version": 1, "updated_at": at})
+    return _out(_written(doc, body.id, 1, at))
 
 
 def get(tenant_id: str, template_id: str) -> TemplateOut:
@@ -112,12 +126,12 @@ def _changed(template_id: str) -> ApiError:
 def update(tenant_id: str, template_id: str, body: TemplateUpdate, actor: str) -> TemplateOut:
     """Replace the template; with `version`, only if nobody changed it since that version."""
     current = _read(tenant_id, template_id)
-    version = int(current["version"])
+    version = current.version
     if body.version is not None and body.version != version:
         raise _changed(template_id)
     _check_saveable(body.channel, body.subject, body.body)
     at = clock.now()
-    doc = _doc(body, str(current["created_at"]))
+    doc = _doc(body, current.doc.created_at)
 
     def build(tx: Tx) -> None:
         store.replace(tx, tenant_id, template_id, doc, version, at)
@@ -125,19 +139,20 @@ def update(tenant_id: str, template_id: str, body: TemplateUpdate, actor: str) -
 
     if not transactions.written(build):
         raise _changed(template_id)
-    return _out({**doc, "id": template_id, "version": version + 1, "updated_at": at})
+    return _out(_written(doc, template_id, version + 1, at))
 
 
 # --- rendering --------------------------------------------------------------------------
 
 def render_for(tenant_id: str, template_id: str, channel: str, variables: dict[str, Any]) -> Rendered:
     """One message from a saved template (the mail worker's call); RenderError fails that message only."""
-    doc = store.get(tenant_id, template_id)
-    if doc is None:
+    found = store.get(tenant_id, template_id)
+    if found is None:
         raise RenderError(f"template {template_id!r} does not exist")
-    if doc["channel"] != channel:
-        raise RenderError(f"template {template_id!r} is for {doc['channel']}, not {channel}")
-    return templating.render(doc["channel"], doc.get("subject"), doc["body"], variables)
+    doc = found.doc
+    if doc.channel != channel:
+        raise RenderError(f"template {template_id!r} is for {doc.channel}, not {channel}")
+    return templating.render(_channel(doc), doc.subject, doc.body, variables)
 
 
 def _preview(tenant_id: str, channel: Channel, subject: str | None, body: str, spec: PreviewIn) -> PreviewOut:
@@ -155,8 +170,8 @@ def _preview(tenant_id: str, channel: Channel, subject: str | None, body: str, s
 
 def preview(tenant_id: str, template_id: str, spec: PreviewIn) -> PreviewOut:
     """A saved template rendered for one of the tenant's customers; nothing is sent or written."""
-    doc = _read(tenant_id, template_id)
-    return _preview(tenant_id, doc["channel"], doc.get("subject"), doc["body"], spec)
+    doc = _read(tenant_id, template_id).doc
+    return _preview(tenant_id, _channel(doc), doc.subject, doc.body, spec)
 
 
 def preview_draft(tenant_id: str, spec: DraftPreviewIn) -> PreviewOut:
