@@ -21,9 +21,10 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.domain.cards import CardState
 from chalicelib.storage import loyalty, pagination
+from chalicelib.storage.documents.card import CardFacts
 from chalicelib.storage.documents.card_series import SeriesChunk, SeriesDoc
 from chalicelib.storage.documents.common import Versioned
-from chalicelib.storage.tables import LoyaltyRecord, condition_failed, doc_of, get_item
+from chalicelib.storage.tables import LoyaltyRecord, condition_failed, get_item
 from chalicelib.storage.transactions import Tx
 
 SERIES_KIND = "card_series"
@@ -167,8 +168,7 @@ def card_owners(tenant_id: str, numbers: list[str]) -> dict[str, str | None]:
     prefix = loyalty.card_pk(tenant_id, "")
     owners: dict[str, str | None] = {}
     for rec in LoyaltyRecord.batch_get(keys, consistent_read=True):
-        series_id = doc_of(rec).get("series_id")
-        owners[rec.pk[len(prefix):]] = str(series_id) if series_id else None
+        owners[rec.pk[len(prefix):]] = CardFacts.of(rec.doc).series_id or None
     return owners
 
 

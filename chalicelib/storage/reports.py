@@ -26,6 +26,7 @@ from chalicelib.domain.cards import CardState
 from chalicelib.settings import settings
 from chalicelib.storage import loyalty, pagination
 from chalicelib.storage.aws import client
+from chalicelib.storage.documents.card import CardFacts
 from chalicelib.storage.documents.common import Versioned, raw
 from chalicelib.storage.documents.report import ReportDoc
 from chalicelib.storage.tables import LoyaltyRecord, get_item, save_if
@@ -106,9 +107,8 @@ def card_facts(tenant_id: str, numbers: list[str]) -> dict[str, tuple[str, str |
     found: dict[str, tuple[str, str | None]] = {}
     keys = [(loyalty.card_pk(tenant_id, n), loyalty.CARD_SK) for n in dict.fromkeys(numbers)]
     for rec in LoyaltyRecord.batch_get(keys, attributes_to_get=["pk", "sk", "doc"]):
-        doc = raw(rec.doc)
-        customer = doc.get("customer_id")
-        found[rec.pk[len(prefix):]] = (str(doc.get("program_id", "")), str(customer) if customer else None)
+        facts = CardFacts.of(rec.doc)
+        found[rec.pk[len(prefix):]] = (facts.program_id, facts.customer_id or None)
     return found
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.storage.documents.card import CardFacts
 from chalicelib.storage.documents.card_series import SeriesChunk, SeriesDoc
 from chalicelib.storage.documents.coupons import CouponCode, CouponGrant, CustomerUses
 from chalicelib.storage.documents.idempotency import IdempotencyRecord
@@ -53,6 +54,9 @@ DOCS = [
     (GiftTopUp, {"request_hash": "h", "card_number": "1", "amount": 100, "store_id": None,
                  "at": "2026-01-01T10:00:00+00:00", "response": {"balance": 100}}),
     (SweepState, {"completed": "2026-01-01"}),
+    (CardFacts, {"program_id": "main", "kind": "plastic", "status": "active", "issued_at": "2026-01-01T10:00:00+00:00",
+                 "wallet": {"lots": []}, "customer_id": "c1", "series_id": "20260101-100000-abc123"}),
+    (CardFacts, {"program_id": "main", "kind": "virtual", "status": "issued"}),
     (SeriesDoc, SERIES),
     (SeriesDoc, {**SERIES, "name": "Spring", "created": 1200, "status": "completed",
                  "completed_at": "2026-01-01T10:05:00+00:00"}),
@@ -104,3 +108,8 @@ def test_progress_updates_change_only_the_updated_keys() -> None:
     assert series.dump() == {**SERIES, "legacy": 1, "created": 500, "status": "running"}
     header = BatchHeader.load(BATCH).model_copy(update={"position": 2, "status": "done"})
     assert header.dump() == {**BATCH, "position": 2, "status": "done"}
+
+
+def test_card_facts_read_absent_keys_as_no_program_and_no_owner() -> None:
+    facts = CardFacts.load({"kind": "plastic"})
+    assert (facts.program_id, facts.customer_id, facts.series_id) == ("", None, None)

@@ -709,7 +709,7 @@ def _write(tx: Tx, *, tenant_id: str, receipt_id: str, moves: Moves, receipt: Re
     write_coupon_uses(tx, tenant_id, moves.coupon_uses, +1, at)
     for seq, (located, entry) in enumerate(moves.entries):
         loyalty.add_entry(tx, located.scope, located.card.number, entry, seq)
-    dashboard.count_purchase(tx, tenant_id, receipt_id, receipt.dump(), activated=moves.result.card_activated, at=at)
+    dashboard.count_purchase(tx, tenant_id, receipt_id, receipt, activated=moves.result.card_activated, at=at)
     if moves.customer is not None and moves.stats is not None:
         scope, customer_id = moves.customer
         customer_records.count_receipt(tx, scope, customer_id, moves.stats, at,

@@ -16,7 +16,6 @@ uncached read is never stale.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from chalicelib import clock
 from chalicelib.domain import dashboard as rules
@@ -24,6 +23,7 @@ from chalicelib.errors import ApiError, ErrorDetail
 from chalicelib.schemas.dashboard import Dashboard, Figures
 from chalicelib.services.program import catalog
 from chalicelib.storage import dashboard as store
+from chalicelib.storage.documents.receipts import Receipt
 from chalicelib.storage.transactions import Tx
 
 
@@ -48,10 +48,11 @@ def record(tx: Tx, tenant_id: str, program_id: str | None, key: str, deltas: dic
         store.count(tx, tenant_id, program_id, day, rules.shard_of(key), changes, at)
 
 
-def count_purchase(tx: Tx, tenant_id: str, receipt_id: str, receipt: dict[str, Any], *, activated: bool,
+def count_purchase(tx: Tx, tenant_id: str, receipt_id: str, receipt: Receipt, *, activated: bool,
                    at: datetime) -> None:
-    record(tx, tenant_id, receipt.get("program_id"), receipt_id,
-           rules.purchase_figures(receipt, activated=activated), at)
+    """Queue what the receipt being written adds to its program's day (the domain rule reads its stored form)."""
+    record(tx, tenant_id, receipt.program_id, receipt_id, rules.purchase_figures(receipt.dump(), activated=activated),
+           at)
 
 
 def count_refund(tx: Tx, tenant_id: str, refund_id: str, program_id: str | None, *, amount: int,

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
 
 from chalicelib import clock
 from chalicelib.domain import dashboard as dashboard_rules
@@ -27,6 +26,7 @@ from chalicelib.domain import reporting
 from chalicelib.domain import simulation as rules
 from chalicelib.domain.tiers import TierState
 from chalicelib.errors import ApiError, ErrorDetail, not_found
+from chalicelib.schemas.pos import LedgerEntry
 from chalicelib.schemas.simulation import (
     RedemptionRate,
     SimulatedCategory,
@@ -75,8 +75,8 @@ class Observed:
     redeemed: int = 0
     redemptions: int = 0
 
-    def add(self, entry: dict[str, Any]) -> None:
-        kind, points = entry.get("type"), int(entry.get("points", 0))
+    def add(self, entry: LedgerEntry) -> None:
+        kind, points = entry.type, entry.points
         if kind in ("accrual", "bonus") and points > 0:
             self.earned += points
         elif kind == "redemption":
@@ -109,11 +109,11 @@ def _receipts_of_day(tenant_id: str, program_id: str, day: date, cards: ledger.C
     A purchase's accrual, bonus and redemption entries share its moment, so a receipt is on one day only.
     """
     found: dict[str, tuple[str, str]] = {}
-    for number, customer_id, entry in ledger.program_entries(tenant_id, day, program_id, cards):
+    for number, customer_id, doc in ledger.program_entries(tenant_id, day, program_id, cards):
+        entry = ledger.entry_of(doc)
         observed.add(entry)
-        receipt_id = entry.get("receipt_id")
-        if entry.get("type") in RECEIPT_TYPES and receipt_id:
-            found.setdefault(str(receipt_id), (number, customer_id or f"card:{number}"))
+        if entry.type in RECEIPT_TYPES and entry.receipt_id:
+            found.setdefault(entry.receipt_id, (number, customer_id or f"card:{number}"))
     return found
 
 

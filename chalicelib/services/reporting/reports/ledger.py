@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any
 
 from chalicelib.domain import reporting
+from chalicelib.schemas.pos import LedgerEntry
 from chalicelib.services.reporting.reports.base import ReportContext, ReportType
 from chalicelib.storage import reports as store
 from chalicelib.storage.loyalty import LEDGER_SHARDS
@@ -81,6 +82,11 @@ def _of_program(batch: list[Item], cards: Cards, program_id: str) -> Iterator[tu
         program, customer_id = facts[number]
         if program == program_id:
             yield number, customer_id, entry
+
+
+def entry_of(doc: dict[str, Any]) -> LedgerEntry:
+    """An entry of the by-day index as the model it was written from (only points entries are indexed)."""
+    return LedgerEntry.model_validate(doc)
 
 
 LEDGER = ReportType(

@@ -28,9 +28,10 @@ def rows(ctx: ReportContext) -> Iterator[list[Any]]:
     moves: Counter[tuple[str, str]] = Counter()
     cards = ledger.Cards(ctx.tenant_id)
     for day in reporting.days(ctx.start, ctx.end):
-        for _, _, entry in ledger.program_entries(ctx.tenant_id, day, ctx.program.id, cards):
-            if entry.get("type") == "tier":
-                moves[(str(entry.get("previous_tier") or NO_TIER), str(entry.get("tier") or NO_TIER))] += 1
+        for _, _, doc in ledger.program_entries(ctx.tenant_id, day, ctx.program.id, cards):
+            entry = ledger.entry_of(doc)
+            if entry.type == "tier":
+                moves[(entry.previous_tier or NO_TIER, entry.tier or NO_TIER)] += 1
     ctx.notes["tiers_now"] = len(now)
     yield from reporting.tier_rows(now, moves)
 
