@@ -87,31 +87,8 @@ def new_series_id(at: datetime) -> str:
 
 # --- creating and reading --------------------------------------------------------------
 
-def _now() -> datetime:
-    return clock.now()
-
-
-def _program(tenant_id: str, program_id: str) -> Program:
-    program = catalog.program(tenant_id, program_id)
-    if program is None:
-        raise ApiError(422, "unknown_program", f"Program {program_id!r} does not exist.",
-                       [ErrorDetail("program_id", "no such program")])
-    if program.status is ProgramStatus.ARCHIVED:
-        raise ApiError(422, "program_archived", f"Program {program_id!r} is archived.",
-                       [ErrorDetail("program_id", "archived")])
-    return program
-
-
-def _view(doc: SeriesDoc) -> CardSeries:
-    return CardSeries.model_validate({k: v for k, v in doc.dump().items() if k in CardSeries.model_fields})
-
-
-def _used_in_space(tenant_id: str, prefix: str, length: int) -> int:
-    return sum(d.created if d.status == SeriesStatus.FAILED else d.count
-               for d in store.all_series(tenant_id) if d.prefix == prefix and d.length == length)
-
-
 def job_message(tenant_id: str, series_id: str) -> dict[str, str]:
+    """The jobs-queue message that makes (or carries on making) one series."""
     return {"job": GENERATE_JOB, "tenant_id": tenant_id, "series_id": series_id}
 
 
@@ -155,24 +132,20 @@ def create(tenant_id: str, spec: CardSeriesCreate, actor: str) -> tuple[int, Car
 
 
 def create_for_agency(agency_id: str, tenant_id: str, spec: CardSeriesCreate, actor: str) -> tuple[int, CardSeries]:
+    """An agency's series for one of its tenants; a tenant being deleted gets no new cards."""
     tenant = tenancy.require_tenant_of_agency(agency_id, tenant_id)
     if tenant.status.value == "deleting":
         raise conflict("tenant_deleting", "This tenant is being deleted.")
     return create(tenant.tenant_id, spec, actor)
 
 
-def _require(tenant_id: str, series_id: str) -> SeriesDoc:
-    loaded = store.get_series(tenant_id, series_id) if SERIES_ID.fullmatch(series_id) else None
-    if loaded is None:
-        raise not_found("Card series")
-    return loaded.doc
-
-
 def get(tenant_id: str, series_id: str) -> CardSeries:
+    """The series as far as it got (a running one shows its progress)."""
     return _view(_require(tenant_id, series_id))
 
 
 def list_all(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[CardSeries], str | None]:
+    """The tenant's series, newest first."""
     docs, next_cursor = store.list_series(tenant_id, limit, cursor)
     return [_view(d) for d in docs], next_cursor
 
@@ -193,6 +166,91 @@ def numbers(tenant_id: str, series_id: str, limit: int, cursor: str | None) -> t
 
 
 # --- generating ---------------------------------------------------------------------
+
+def generate(tenant_id: str, series_id: str, budget_seconds: float | None) -> bool:
+    """Make the series' cards chunk by chunk for about `budget_seconds` (None: to the end).
+
+    Returns True when nothing is left to do (completed, failed, or gone),
+    False when the budget ran out first. At least one chunk per call, so a
+    job always makes progress.
+    """
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+    chunks_done = 0
+    while True:
+        loaded = store.get_series(tenant_id, series_id)
+        if loaded is None:
+            logger.warning("card series gone; job dropped", extra={"tenant_id": tenant_id, "series_id": series_id})
+            return True
+        doc, version = loaded.doc, loaded.version
+        if doc.status in (SeriesStatus.COMPLETED, SeriesStatus.FAILED):
+            return True
+        if chunks_done and deadline is not None and time.monotonic() >= deadline:
+            return False
+        s = _Series(tenant_id, series_id, doc)
+        count, created, size = doc.count, doc.created, doc.chunk_size
+        n = max(0, min(size, count - created))
+        if n:
+            try:
+                _write_chunk(s, created // size, n)
+            except NumbersExhausted:
+                failed = doc.model_copy(update={
+                    "status": SeriesStatus.FAILED.value,
+                    "error": "No free card numbers could be found: the number space is crowded."})
+                store.save_series(tenant_id, series_id, failed, version, _now())
+                logger.error("card series failed", extra={"tenant_id": tenant_id, "series_id": series_id})
+                continue
+        at = _now()
+        done = created + n >= count
+        progressed: dict[str, Any] = {
+            "created": created + n, "status": (SeriesStatus.COMPLETED if done else SeriesStatus.RUNNING).value}
+        if done:
+            progressed["completed_at"] = at.isoformat()
+        if store.save_series(tenant_id, series_id, doc.model_copy(update=progressed), version, at):
+            chunks_done += 1
+        # else: another run counted this chunk first; re-read and continue from its progress
+
+
+def handle_job(message: dict[str, Any]) -> None:
+    """The jobs worker's entry: run for a while, then hand the rest to a fresh message."""
+    tenant_id, series_id = str(message["tenant_id"]), str(message["series_id"])
+    if not generate(tenant_id, series_id, BUDGET_SECONDS):
+        queues.send(settings.jobs_queue, job_message(tenant_id, series_id))
+    else:
+        logger.info("card series finished", extra={"tenant_id": tenant_id, "series_id": series_id})
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+def _now() -> datetime:
+    return clock.now()
+
+
+def _program(tenant_id: str, program_id: str) -> Program:
+    program = catalog.program(tenant_id, program_id)
+    if program is None:
+        raise ApiError(422, "unknown_program", f"Program {program_id!r} does not exist.",
+                       [ErrorDetail("program_id", "no such program")])
+    if program.status is ProgramStatus.ARCHIVED:
+        raise ApiError(422, "program_archived", f"Program {program_id!r} is archived.",
+                       [ErrorDetail("program_id", "archived")])
+    return program
+
+
+def _view(doc: SeriesDoc) -> CardSeries:
+    return CardSeries.model_validate({k: v for k, v in doc.dump().items() if k in CardSeries.model_fields})
+
+
+def _used_in_space(tenant_id: str, prefix: str, length: int) -> int:
+    return sum(d.created if d.status == SeriesStatus.FAILED else d.count
+               for d in store.all_series(tenant_id) if d.prefix == prefix and d.length == length)
+
+
+def _require(tenant_id: str, series_id: str) -> SeriesDoc:
+    loaded = store.get_series(tenant_id, series_id) if SERIES_ID.fullmatch(series_id) else None
+    if loaded is None:
+        raise not_found("Card series")
+    return loaded.doc
+
 
 @dataclass
 class _Series:
@@ -260,55 +318,3 @@ def _write_chunk(s: _Series, index: int, n: int) -> None:
             assert reread is not None, "a claimed chunk is never deleted"
             chosen, version, issued_at = reread.numbers, reread.version, reread.claimed_at
     raise NumbersExhausted
-
-
-def generate(tenant_id: str, series_id: str, budget_seconds: float | None) -> bool:
-    """Make the series' cards chunk by chunk for about `budget_seconds` (None: to the end).
-
-    Returns True when nothing is left to do (completed, failed, or gone),
-    False when the budget ran out first. At least one chunk per call, so a
-    job always makes progress.
-    """
-    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
-    chunks_done = 0
-    while True:
-        loaded = store.get_series(tenant_id, series_id)
-        if loaded is None:
-            logger.warning("card series gone; job dropped", extra={"tenant_id": tenant_id, "series_id": series_id})
-            return True
-        doc, version = loaded.doc, loaded.version
-        if doc.status in (SeriesStatus.COMPLETED, SeriesStatus.FAILED):
-            return True
-        if chunks_done and deadline is not None and time.monotonic() >= deadline:
-            return False
-        s = _Series(tenant_id, series_id, doc)
-        count, created, size = doc.count, doc.created, doc.chunk_size
-        n = max(0, min(size, count - created))
-        if n:
-            try:
-                _write_chunk(s, created // size, n)
-            except NumbersExhausted:
-                failed = doc.model_copy(update={
-                    "status": SeriesStatus.FAILED.value,
-                    "error": "No free card numbers could be found: the number space is crowded."})
-                store.save_series(tenant_id, series_id, failed, version, _now())
-                logger.error("card series failed", extra={"tenant_id": tenant_id, "series_id": series_id})
-                continue
-        at = _now()
-        done = created + n >= count
-        progressed: dict[str, Any] = {
-            "created": created + n, "status": (SeriesStatus.COMPLETED if done else SeriesStatus.RUNNING).value}
-        if done:
-            progressed["completed_at"] = at.isoformat()
-        if store.save_series(tenant_id, series_id, doc.model_copy(update=progressed), version, at):
-            chunks_done += 1
-        # else: another run counted this chunk first; re-read and continue from its progress
-
-
-def handle_job(message: dict[str, Any]) -> None:
-    """The jobs worker's entry: run for a while, then hand the rest to a fresh message."""
-    tenant_id, series_id = str(message["tenant_id"]), str(message["series_id"])
-    if not generate(tenant_id, series_id, BUDGET_SECONDS):
-        queues.send(settings.jobs_queue, job_message(tenant_id, series_id))
-    else:
-        logger.info("card series finished", extra={"tenant_id": tenant_id, "series_id": series_id})

@@ -42,30 +42,9 @@ def view(card: CardState, at: datetime | None = None, *, gift: bool = False) -> 
 
 
 def is_gift(located: Located) -> bool:
+    """Whether the card belongs to a gift program (its money is served by the gift card routes)."""
     program = catalog.program(located.scope, located.card.program_id)
     return program is not None and program.kind is ProgramKind.GIFT
-
-
-def _program(tenant_id: str, program_id: str) -> tuple[str, Program]:
-    """A program this tenant may issue cards of: its own, else a coalition's it is a partner of; and its scope."""
-    for scope in catalog.card_scopes(tenant_id):
-        program = catalog.program(scope, program_id)
-        if program is None:
-            continue
-        if program.status is ProgramStatus.ARCHIVED:
-            raise refused(422, "program_archived", f"Program {program_id!r} is archived.", "program_id")
-        if program.kind is ProgramKind.GIFT:
-            raise refused(422, "gift_program", f"Program {program_id!r} holds money: sell its cards with "
-                          "POST /v1/gift-cards.", "program_id")
-        return scope, program
-    raise refused(422, "unknown_program", f"Program {program_id!r} does not exist.", "program_id")
-
-
-def _customer_view(scope: str, customer_id: str, doc: dict[str, Any]) -> Customer:
-    personal = customers.person(scope, customer_id).dump()
-    return Customer(customer_id=customer_id, **{k: personal.get(k) for k in ("phone", "email", "first_name",
-                                                                              "last_name")},
-                    created_at=doc["created_at"])
 
 
 def issue(tenant_id: str, spec: CardIssue, actor: str) -> tuple[int, Card]:
@@ -125,35 +104,8 @@ def issue(tenant_id: str, spec: CardIssue, actor: str) -> tuple[int, Card]:
     raise ApiError(503, "numbers_exhausted", "Could not find a free card number; widen the program's number range.")
 
 
-def _check_registrable(card: CardState, program: Program, spec: CardIssue) -> None:
-    if card.program_id != program.id:
-        raise conflict("card_exists", f"Card {card.number} belongs to another program.", "number")
-    if card.customer_id is not None or spec.customer is None:
-        raise conflict("card_exists", f"Card {card.number} is already issued.", "number")
-
-
-def _register(tenant_id: str, scope: str, card: CardState, program: Program, customer_id: str, at: datetime
-              ) -> Card:
-    """Attach a customer to a pre-printed card from a series (activation on registration)."""
-    card.customer_id = customer_id
-    activated = card.status is CardStatus.ISSUED and program.activation is not Activation.FIRST_PURCHASE
-    if activated:
-        card.status, card.activated_at = CardStatus.ACTIVE, at
-
-    def build(tx: Tx) -> None:
-        loyalty.save_card(tx, scope, card, at)
-        customer_records.link_card(tx, scope, customer_id, card.number, program.id, at)
-        dashboard.count_card(tx, tenant_id, program.id, card.number, activated=activated, at=at)
-
-    try:
-        transactions.write(build)
-    except TransactionFailed:
-        raise conflict("card_changed", f"Card {card.number} changed concurrently; retry.", "number") from None
-    card.version += 1
-    return view(card, at)
-
-
 def get(tenant_id: str, number: str) -> Card:
+    """The card as the till sees it (with its money if it is a gift card)."""
     located = locate(tenant_id, number, "number")
     return view(located.card, gift=is_gift(located))
 
@@ -186,6 +138,7 @@ def redacted(entry: LedgerEntry, tenant_id: str) -> LedgerEntry:
 
 
 def ledger(tenant_id: str, number: str, limit: int, cursor: str | None) -> tuple[list[LedgerEntry], str | None]:
+    """A points card's entries, newest first; a gift card's money ledger has its own route."""
     located = locate(tenant_id, number, "number")
     if is_gift(located):
         raise refused(404, "card_not_found", f"Card {number} is a gift card: its money ledger is at "
@@ -274,6 +227,58 @@ def adjust(tenant_id: str, number: str, spec: AdjustmentIn, actor: str) -> Ledge
             if not err.condition_failed(1):
                 raise
     raise card_busy()
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+def _program(tenant_id: str, program_id: str) -> tuple[str, Program]:
+    """A program this tenant may issue cards of: its own, else a coalition's it is a partner of; and its scope."""
+    for scope in catalog.card_scopes(tenant_id):
+        program = catalog.program(scope, program_id)
+        if program is None:
+            continue
+        if program.status is ProgramStatus.ARCHIVED:
+            raise refused(422, "program_archived", f"Program {program_id!r} is archived.", "program_id")
+        if program.kind is ProgramKind.GIFT:
+            raise refused(422, "gift_program", f"Program {program_id!r} holds money: sell its cards with "
+                          "POST /v1/gift-cards.", "program_id")
+        return scope, program
+    raise refused(422, "unknown_program", f"Program {program_id!r} does not exist.", "program_id")
+
+
+def _customer_view(scope: str, customer_id: str, doc: dict[str, Any]) -> Customer:
+    personal = customers.person(scope, customer_id).dump()
+    return Customer(customer_id=customer_id, **{k: personal.get(k) for k in ("phone", "email", "first_name",
+                                                                              "last_name")},
+                    created_at=doc["created_at"])
+
+
+def _check_registrable(card: CardState, program: Program, spec: CardIssue) -> None:
+    if card.program_id != program.id:
+        raise conflict("card_exists", f"Card {card.number} belongs to another program.", "number")
+    if card.customer_id is not None or spec.customer is None:
+        raise conflict("card_exists", f"Card {card.number} is already issued.", "number")
+
+
+def _register(tenant_id: str, scope: str, card: CardState, program: Program, customer_id: str, at: datetime
+              ) -> Card:
+    """Attach a customer to a pre-printed card from a series (activation on registration)."""
+    card.customer_id = customer_id
+    activated = card.status is CardStatus.ISSUED and program.activation is not Activation.FIRST_PURCHASE
+    if activated:
+        card.status, card.activated_at = CardStatus.ACTIVE, at
+
+    def build(tx: Tx) -> None:
+        loyalty.save_card(tx, scope, card, at)
+        customer_records.link_card(tx, scope, customer_id, card.number, program.id, at)
+        dashboard.count_card(tx, tenant_id, program.id, card.number, activated=activated, at=at)
+
+    try:
+        transactions.write(build)
+    except TransactionFailed:
+        raise conflict("card_changed", f"Card {card.number} changed concurrently; retry.", "number") from None
+    card.version += 1
+    return view(card, at)
 
 
 def _stored_adjustment(pk: str, fingerprint: str) -> LedgerEntry | None:

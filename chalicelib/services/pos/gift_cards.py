@@ -51,171 +51,19 @@ RETRY_SECONDS = 2.5
 """Retry a card that others keep changing for this long (capped jittered backoff), then 409 card_busy."""
 
 
-def _fingerprint(what: str, body: GiftCardSale | GiftCardTopUp | GiftCardAdjustmentIn) -> str:
-    """What was asked, independent of JSON formatting and key order."""
-    return hashlib.sha256(f"{what}|{body.model_dump_json()}".encode()).hexdigest()
-
-
-def _refuse(problem: rules.Refusal, field: str = "amount") -> ApiError:
-    return ApiError(422, problem.code, problem.message, [ErrorDetail(field, problem.issue)])
-
-
 def currency_of(tenant_id: str) -> str:
+    """The tenant's currency, which every gift card amount is in."""
     return tenancy.require_tenant(tenant_id).currency
 
 
 def view(card: CardState, currency: str, at: datetime | None = None) -> GiftCard:
+    """A gift card as the API shows it, expired as of `at` (default now) even before the sweep marks it."""
     at = at or loyalty.now()
     expired = rules.is_expired(card, at)
     return GiftCard(number=card.number, program_id=card.program_id, kind=card.kind.value,
                     status=CardStatus.EXPIRED.value if expired else card.status.value, money=card.money,
                     currency=currency, expires_at=card.expires_at, expired=expired, issued_at=card.issued_at,
                     activated_at=card.activated_at, block_reason=card.block_reason)
-
-
-# --- look-ups and checks -------------------------------------------------------------
-
-def _gift_card(tenant_id: str, number: str) -> tuple[CardState, Program]:
-    """The card and its program, if it is a gift card of this tenant: a points card is not one, and never shows
-    its points as money."""
-    card = loyalty.get_card(tenant_id, number)
-    program = catalog.program(tenant_id, card.program_id) if card else None
-    if card is None or program is None or program.kind is not ProgramKind.GIFT:
-        raise refused(404, "gift_card_not_found", f"No gift card {number}.", "number")
-    return card, program
-
-
-def _gift_program(tenant_id: str, program_id: str) -> Program:
-    program = catalog.program(tenant_id, program_id)
-    if program is None:
-        raise refused(422, "unknown_program", f"Program {program_id!r} does not exist.", "program_id")
-    if program.kind is not ProgramKind.GIFT:
-        raise refused(422, "not_gift_program", f"Program {program_id!r} is not a gift program.", "program_id")
-    _check_active(program, "program_id")
-    return program
-
-
-def _check_active(program: Program, field: str) -> None:
-    if program.status is ProgramStatus.ARCHIVED:
-        raise refused(422, "program_archived", f"Program {program.id!r} is archived.", field)
-
-
-def _check_binding(principal: Principal, store_id: str | None) -> None:
-    """A key bound to one store acts for that store only (checked before any replay: a refusal, not an answer)."""
-    if principal.store_id is not None and store_id is not None and principal.store_id != store_id:
-        raise forbidden(f"This key is bound to store {principal.store_id!r}, not {store_id!r}.")
-
-
-def _store(tenant_id: str, principal: Principal, program: Program, store_id: str | None) -> str | None:
-    """The store the operation happens at (a bound key's own store by default): it must exist, be open and be
-    in the program's geography."""
-    store_id = store_id or principal.store_id
-    if store_id is None:
-        return None
-    store = catalog.stores(tenant_id).get(store_id)
-    if store is None or not store.active:
-        raise refused(422, "unknown_store", f"Store {store_id!r} does not exist or is closed.", "store_id")
-    covered = (not program.store_ids and not program.regions) or store.id in program.store_ids or (
-        bool(store.region) and store.region in program.regions)
-    if not covered:
-        raise refused(422, "store_not_in_program", f"Program {program.id!r} does not run at store {store_id!r}.",
-                      "store_id")
-    return store_id
-
-
-def _check_sold(card: CardState) -> None:
-    if card.status is CardStatus.ISSUED:
-        raise refused(422, "gift_card_not_sold", f"Card {card.number} has not been sold yet; sell it first.",
-                      "number")
-
-
-def _check_movable(card: CardState, at: datetime) -> None:
-    """Money can be loaded only onto a sold card that is neither blocked nor expired."""
-    if card.status is CardStatus.BLOCKED:
-        reason = f": {card.block_reason}" if card.block_reason else ""
-        raise refused(422, "card_blocked", f"Card {card.number} is blocked{reason}.", "number")
-    if rules.is_expired(card, at):
-        raise refused(422, "gift_card_expired", f"Card {card.number} has expired.", "number")
-    _check_sold(card)
-
-
-# --- exactly once ---------------------------------------------------------------------
-
-def _stored(pk: str, sk: str, model: type[Kept], fingerprint: str, what: str, field: str) -> Kept | None:
-    """The kept record of an already processed operation; refuses the same id with another body."""
-    stored = loyalty.get_doc(pk, sk, model)
-    if stored is None:
-        return None
-    if stored.doc.request_hash != fingerprint:
-        raise refused(422, "idempotency_key_reused", f"{what} was already used with a different body.", field)
-    return stored.doc
-
-
-def _replayed(pk: str, sk: str, model: type[Sold], fingerprint: str, what: str, field: str) -> GiftCard | None:
-    doc = _stored(pk, sk, model, fingerprint, what, field)
-    return GiftCard.model_validate({**doc.response, "replayed": True}) if doc else None
-
-
-@dataclass
-class _Move(Generic[Answer]):
-    """One computed operation, ready to write: its record, the card, the ledger entry, and what to answer."""
-
-    card: CardState
-    new_card: bool
-    entry: MoneyEntry
-    record: Document
-    answer: Answer
-
-
-def _write_move(tx: Tx, *, tenant_id: str, record_key: tuple[str, str, str], move: _Move[Answer], at: datetime,
-                extra: Callable[[Tx, _Move[Answer], datetime], None] | None) -> None:
-    """The record first (its failure means 'already processed'), then the card (version-guarded) and the entry."""
-    pk, sk, kind = record_key
-    loyalty.add_once(tx, pk, sk, kind, move.record, at)
-    if move.new_card:
-        loyalty.add_card(tx, tenant_id, move.card, at)
-    else:
-        loyalty.save_card(tx, tenant_id, move.card, at)
-    loyalty.add_entry(tx, tenant_id, move.card.number, move.entry, 0)
-    if extra is not None:
-        extra(tx, move, at)
-
-
-def _run(tenant_id: str, compute: Callable[[datetime], _Move[Answer]], replay: Callable[[], Answer | None],
-         record_key: tuple[str, str, str], extra: Callable[[Tx, _Move[Answer], datetime], None] | None = None
-         ) -> tuple[Answer, bool]:
-    """Compute, then write record (0), card (1), entry (2) in one transaction: (answer, replayed).
-
-    A failed record condition means the id was processed already: its stored answer is returned. A failed
-    card condition means someone changed the card (or took the new number): recompute from a fresh read.
-    """
-    deadline = time.monotonic() + RETRY_SECONDS
-    for attempt in range(MAX_ATTEMPTS):
-        at = loyalty.now()
-        try:
-            computed = compute(at)
-        except ApiError:
-            previous = replay()  # a retry must get its answer even if the rules would now refuse it
-            if previous is not None:
-                return previous, True
-            raise
-
-        build = functools.partial(_write_move, tenant_id=tenant_id, record_key=record_key, move=computed, at=at,
-                                  extra=extra)
-        try:
-            transactions.write(build)
-            return computed.answer, False
-        except TransactionFailed as err:
-            if err.condition_failed(0):
-                previous = replay()
-                if previous is not None:
-                    return previous, True
-            if not err.condition_failed(1):
-                raise
-        if time.monotonic() > deadline:
-            break
-        time.sleep(transactions.backoff(attempt))
-    raise card_busy()
 
 
 # --- use cases ------------------------------------------------------------------------
@@ -298,6 +146,7 @@ def top_up(tenant_id: str, principal: Principal, number: str, body: GiftCardTopU
 
 
 def get(tenant_id: str, number: str) -> GiftCard:
+    """One gift card with its money and status."""
     card, _ = _gift_card(tenant_id, number)
     return view(card, currency_of(tenant_id))
 
@@ -341,3 +190,155 @@ def adjust(tenant_id: str, number: str, body: GiftCardAdjustmentIn, actor: str) 
 
     entry, _ = _run(tenant_id, compute, replay, (pk, loyalty.ADJUSTMENT_SK, "adjustment"), audited)
     return entry
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+def _fingerprint(what: str, body: GiftCardSale | GiftCardTopUp | GiftCardAdjustmentIn) -> str:
+    """What was asked, independent of JSON formatting and key order."""
+    return hashlib.sha256(f"{what}|{body.model_dump_json()}".encode()).hexdigest()
+
+
+def _refuse(problem: rules.Refusal, field: str = "amount") -> ApiError:
+    return ApiError(422, problem.code, problem.message, [ErrorDetail(field, problem.issue)])
+
+
+def _gift_card(tenant_id: str, number: str) -> tuple[CardState, Program]:
+    """The card and its program, if it is a gift card of this tenant: a points card is not one, and never shows
+    its points as money."""
+    card = loyalty.get_card(tenant_id, number)
+    program = catalog.program(tenant_id, card.program_id) if card else None
+    if card is None or program is None or program.kind is not ProgramKind.GIFT:
+        raise refused(404, "gift_card_not_found", f"No gift card {number}.", "number")
+    return card, program
+
+
+def _gift_program(tenant_id: str, program_id: str) -> Program:
+    program = catalog.program(tenant_id, program_id)
+    if program is None:
+        raise refused(422, "unknown_program", f"Program {program_id!r} does not exist.", "program_id")
+    if program.kind is not ProgramKind.GIFT:
+        raise refused(422, "not_gift_program", f"Program {program_id!r} is not a gift program.", "program_id")
+    _check_active(program, "program_id")
+    return program
+
+
+def _check_active(program: Program, field: str) -> None:
+    if program.status is ProgramStatus.ARCHIVED:
+        raise refused(422, "program_archived", f"Program {program.id!r} is archived.", field)
+
+
+def _check_binding(principal: Principal, store_id: str | None) -> None:
+    """A key bound to one store acts for that store only (checked before any replay: a refusal, not an answer)."""
+    if principal.store_id is not None and store_id is not None and principal.store_id != store_id:
+        raise forbidden(f"This key is bound to store {principal.store_id!r}, not {store_id!r}.")
+
+
+def _store(tenant_id: str, principal: Principal, program: Program, store_id: str | None) -> str | None:
+    """The store the operation happens at (a bound key's own store by default): it must exist, be open and be
+    in the program's geography."""
+    store_id = store_id or principal.store_id
+    if store_id is None:
+        return None
+    store = catalog.stores(tenant_id).get(store_id)
+    if store is None or not store.active:
+        raise refused(422, "unknown_store", f"Store {store_id!r} does not exist or is closed.", "store_id")
+    covered = (not program.store_ids and not program.regions) or store.id in program.store_ids or (
+        bool(store.region) and store.region in program.regions)
+    if not covered:
+        raise refused(422, "store_not_in_program", f"Program {program.id!r} does not run at store {store_id!r}.",
+                      "store_id")
+    return store_id
+
+
+def _check_sold(card: CardState) -> None:
+    if card.status is CardStatus.ISSUED:
+        raise refused(422, "gift_card_not_sold", f"Card {card.number} has not been sold yet; sell it first.",
+                      "number")
+
+
+def _check_movable(card: CardState, at: datetime) -> None:
+    """Money can be loaded only onto a sold card that is neither blocked nor expired."""
+    if card.status is CardStatus.BLOCKED:
+        reason = f": {card.block_reason}" if card.block_reason else ""
+        raise refused(422, "card_blocked", f"Card {card.number} is blocked{reason}.", "number")
+    if rules.is_expired(card, at):
+        raise refused(422, "gift_card_expired", f"Card {card.number} has expired.", "number")
+    _check_sold(card)
+
+
+def _stored(pk: str, sk: str, model: type[Kept], fingerprint: str, what: str, field: str) -> Kept | None:
+    """The kept record of an already processed operation; refuses the same id with another body."""
+    stored = loyalty.get_doc(pk, sk, model)
+    if stored is None:
+        return None
+    if stored.doc.request_hash != fingerprint:
+        raise refused(422, "idempotency_key_reused", f"{what} was already used with a different body.", field)
+    return stored.doc
+
+
+def _replayed(pk: str, sk: str, model: type[Sold], fingerprint: str, what: str, field: str) -> GiftCard | None:
+    doc = _stored(pk, sk, model, fingerprint, what, field)
+    return GiftCard.model_validate({**doc.response, "replayed": True}) if doc else None
+
+
+@dataclass
+class _Move(Generic[Answer]):
+    """One computed operation, ready to write: its record, the card, the ledger entry, and what to answer."""
+
+    card: CardState
+    new_card: bool
+    entry: MoneyEntry
+    record: Document
+    answer: Answer
+
+
+def _write_move(tx: Tx, *, tenant_id: str, record_key: tuple[str, str, str], move: _Move[Answer], at: datetime,
+                extra: Callable[[Tx, _Move[Answer], datetime], None] | None) -> None:
+    """The record first (its failure means 'already processed'), then the card (version-guarded) and the entry."""
+    pk, sk, kind = record_key
+    loyalty.add_once(tx, pk, sk, kind, move.record, at)
+    if move.new_card:
+        loyalty.add_card(tx, tenant_id, move.card, at)
+    else:
+        loyalty.save_card(tx, tenant_id, move.card, at)
+    loyalty.add_entry(tx, tenant_id, move.card.number, move.entry, 0)
+    if extra is not None:
+        extra(tx, move, at)
+
+
+def _run(tenant_id: str, compute: Callable[[datetime], _Move[Answer]], replay: Callable[[], Answer | None],
+         record_key: tuple[str, str, str], extra: Callable[[Tx, _Move[Answer], datetime], None] | None = None
+         ) -> tuple[Answer, bool]:
+    """Compute, then write record (0), card (1), entry (2) in one transaction: (answer, replayed).
+
+    A failed record condition means the id was processed already: its stored answer is returned. A failed
+    card condition means someone changed the card (or took the new number): recompute from a fresh read.
+    """
+    deadline = time.monotonic() + RETRY_SECONDS
+    for attempt in range(MAX_ATTEMPTS):
+        at = loyalty.now()
+        try:
+            computed = compute(at)
+        except ApiError:
+            previous = replay()  # a retry must get its answer even if the rules would now refuse it
+            if previous is not None:
+                return previous, True
+            raise
+
+        build = functools.partial(_write_move, tenant_id=tenant_id, record_key=record_key, move=computed, at=at,
+                                  extra=extra)
+        try:
+            transactions.write(build)
+            return computed.answer, False
+        except TransactionFailed as err:
+            if err.condition_failed(0):
+                previous = replay()
+                if previous is not None:
+                    return previous, True
+            if not err.condition_failed(1):
+                raise
+        if time.monotonic() > deadline:
+            break
+        time.sleep(transactions.backoff(attempt))
+    raise card_busy()

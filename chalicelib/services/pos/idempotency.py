@@ -37,13 +37,8 @@ class Stored:
 
 
 def fingerprint(method: str, path: str, body: bytes | None) -> str:
+    """The request as an idempotency key must find it again: method, path and exact body bytes."""
     return hashlib.sha256(b"|".join([method.encode(), path.encode(), body or b""])).hexdigest()
-
-
-def _check_key(key: str) -> None:
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise ApiError(400, "invalid_idempotency_key", f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable "
-                       "characters.", [ErrorDetail("Idempotency-Key", "invalid")])
 
 
 def run(partition: str, route: str, key: str, print_: str, call: Callable[[], tuple[int, Any, dict[str, str]]],
@@ -86,3 +81,11 @@ def run(partition: str, route: str, key: str, print_: str, call: Callable[[], tu
     else:
         store.complete(partition, route, key, status, keep(body) if keep else body, headers)
     return Stored(status, body, headers), False
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+def _check_key(key: str) -> None:
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise ApiError(400, "invalid_idempotency_key", f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable "
+                       "characters.", [ErrorDetail("Idempotency-Key", "invalid")])

@@ -69,23 +69,6 @@ RECEIPTS_PER_CHUNK = 50
 BATCH_ID = r"^[A-Za-z0-9._:-]{1,64}$"
 
 
-def status_url(batch_id: str) -> str:
-    return f"/v1/pos/batches/{batch_id}"
-
-
-def job_message(tenant_id: str, batch_id: str) -> dict[str, str]:
-    return {"job": PROCESS_JOB, "tenant_id": tenant_id, "batch_id": batch_id}
-
-
-def fingerprint(body: BatchIn, principal: Principal) -> str:
-    """The upload, independent of JSON formatting and key order, and the store its key is bound to."""
-    canonical = json.dumps({"body": body.model_dump(mode="json"), "bound_store": principal.store_id},
-                           sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-# --- one receipt of an upload ----------------------------------------------------------
-
 @dataclass
 class Valid:
     kind: str
@@ -98,19 +81,24 @@ class Valid:
     refund_id: str | None
 
 
-def _error(code: str, message: str, details: list[ErrorDetail]) -> dict[str, Any]:
-    return {"code": code, "message": message, "field": details[0].field if details else None,
-            "details": [d.as_dict() for d in details]}
+def status_url(batch_id: str) -> str:
+    """Where the till polls the batch's progress (returned with the 202)."""
+    return f"/v1/pos/batches/{batch_id}"
 
 
-def _invalid(message: str, details: list[ErrorDetail]) -> dict[str, Any]:
-    return _error("validation_error", message, details)
+def job_message(tenant_id: str, batch_id: str) -> dict[str, str]:
+    """The jobs-queue message that processes (or carries on processing) one batch."""
+    return {"job": PROCESS_JOB, "tenant_id": tenant_id, "batch_id": batch_id}
 
 
-def _text(raw: dict[str, Any], name: str) -> str | None:
-    value = raw.get(name)
-    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
+def fingerprint(body: BatchIn, principal: Principal) -> str:
+    """The upload, independent of JSON formatting and key order, and the store its key is bound to."""
+    canonical = json.dumps({"body": body.model_dump(mode="json"), "bound_store": principal.store_id},
+                           sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
+
+# --- one receipt of an upload ----------------------------------------------------------
 
 def parse_receipt(raw: dict[str, Any], default_store: str | None, now: datetime) -> Valid | dict[str, Any]:
     """The receipt, checked as its online route would check it plus its own time; or the error to record."""
@@ -145,46 +133,6 @@ def parse_receipt(raw: dict[str, Any], default_store: str | None, now: datetime)
 
 
 # --- upload ---------------------------------------------------------------------------
-
-def _counts(header: BatchHeader) -> BatchCounts:
-    return BatchCounts.model_validate(header.counts)
-
-
-def _accepted(header: BatchHeader, replayed: bool) -> BatchAccepted:
-    return BatchAccepted(batch_id=header.batch_id, status=header.status, receipts=header.total,
-                         counts=_counts(header), status_url=status_url(header.batch_id), replayed=replayed)
-
-
-def _existing(tenant_id: str, header: BatchHeader, print_: str) -> tuple[int, BatchAccepted, dict[str, str]]:
-    """The same upload again: its batch as it is now; another body under the same id: 409."""
-    if header.fingerprint != print_:
-        raise conflict("batch_conflict", f"Batch {header.batch_id!r} was already uploaded with a different "
-                       "body.", "batch_id")
-    if header.status == "accepted":
-        queues.send(settings.jobs_queue, job_message(tenant_id, header.batch_id))  # in case the first send failed
-    return 200, _accepted(header, True), {"Idempotent-Replayed": "true"}
-
-
-def _result_entry(index: int, raw: dict[str, Any], parsed: Valid | dict[str, Any]) -> dict[str, Any]:
-    if isinstance(parsed, Valid):
-        return {"index": index, "kind": parsed.kind, "receipt_id": parsed.receipt_id, "refund_id": parsed.refund_id,
-                "status": "pending", "duplicate": False, "result": None, "error": None}
-    kind = raw.get("kind") if raw.get("kind") in ("purchase", "refund") else None
-    return {"index": index, "kind": kind, "receipt_id": _text(raw, "receipt_id"), "refund_id": _text(raw, "refund_id"),
-            "status": "error", "duplicate": False, "result": None, "error": parsed}
-
-
-def _receipt_chunks(valid: list[tuple[int, Valid]]) -> list[str]:
-    docs = [json.dumps({"index": i, "kind": v.kind, "key": v.key, "at": v.at.isoformat(), "body": v.body},
-                       separators=(",", ":")) for i, v in valid]
-    runs = rules.spans([len(d) + 1 for d in docs], CHUNK_BYTES, RECEIPTS_PER_CHUNK)
-    return ["[" + ",".join(docs[a:b]) + "]" for a, b in runs]
-
-
-def _result_chunks(entries: list[dict[str, Any]]) -> list[str]:
-    size = store.RESULTS_PER_ITEM
-    return [json.dumps(entries[k:k + size], separators=(",", ":")) for k in range(0, len(entries), size)]
-
 
 def accept(tenant_id: str, principal: Principal, body: BatchIn,
            actor: str) -> tuple[int, BatchAccepted, dict[str, str]]:
@@ -227,6 +175,143 @@ def accept(tenant_id: str, principal: Principal, body: BatchIn,
 
 
 # --- processing ------------------------------------------------------------------------
+
+def process(tenant_id: str, batch_id: str, budget_seconds: float | None) -> bool:
+    """Run the batch's receipts in order for about `budget_seconds` (None: to the end).
+
+    True when nothing is left to do (done, gone, or another run is ahead),
+    False when the budget ran out first. At least one receipt per call.
+    """
+    loaded = store.get(tenant_id, batch_id)
+    if loaded is None:
+        logger.warning("offline batch gone; job dropped", extra={"tenant_id": tenant_id, "batch_id": batch_id})
+        return True
+    header, version = loaded.doc, loaded.version
+    if header.status == "done":
+        return True
+    tag, total = header.tag, header.total
+    items = {int(r["index"]): r for chunk in store.receipt_chunks(tenant_id, batch_id, tag) for r in json.loads(chunk)}
+    entries = [e for chunk in store.result_chunks(tenant_id, batch_id, tag) for e in json.loads(chunk)]
+    order = rules.processing_order([datetime.fromisoformat(items[i]["at"]) if i in items else None
+                                    for i in range(total)])
+    keys = [(items[i]["kind"], items[i]["key"]) if i in items else None for i in range(total)]
+    originals = rules.originals(order, keys, {keys[i] for i in header.known})
+    principal = Principal.from_context(header.principal)
+    assert principal is not None, "stored at upload from an authenticated principal"
+    run = _Run(tenant_id, batch_id, header, version, entries)
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+    position, since, changed = header.position, 0, set()
+    while position < len(order):
+        index = order[position]
+        entries[index] = _run(tenant_id, principal, header.actor, items[index], index in originals,
+                              entries[index])
+        changed.add(index // store.RESULTS_PER_ITEM)
+        position, since = position + 1, since + 1
+        finished = position >= len(order)
+        out_of_time = deadline is not None and time.monotonic() >= deadline
+        if finished or out_of_time or since >= CHECKPOINT_EVERY:
+            if not run.save(position, changed):
+                logger.info("offline batch moved on by another run", extra={"batch_id": batch_id})
+                return True
+            since, changed = 0, set()
+            if out_of_time and not finished:
+                return False
+    if run.header.status != "done":
+        run.save(position, changed)
+    return True
+
+
+def handle_job(message: dict[str, Any]) -> None:
+    """The jobs worker's entry: run for a while, then hand the rest to a fresh message."""
+    tenant_id, batch_id = str(message["tenant_id"]), str(message["batch_id"])
+    if not process(tenant_id, batch_id, BUDGET_SECONDS):
+        queues.send(settings.jobs_queue, job_message(tenant_id, batch_id))
+    else:
+        logger.info("offline batch finished", extra={"tenant_id": tenant_id, "batch_id": batch_id})
+
+
+# --- reading ---------------------------------------------------------------------------
+
+def get(tenant_id: str, principal: Principal, batch_id: str, limit: int, cursor: str | None) -> BatchStatus:
+    """The batch, and a page of its receipts in upload order with their status and result or error."""
+    header = _require(tenant_id, principal, batch_id)
+    total, size = header.total, store.RESULTS_PER_ITEM
+    start = min(store.decode_position(tenant_id, batch_id, cursor), total)
+    end = min(start + limit, total)
+    page: list[dict[str, Any]] = []
+    if start < end:
+        first = start // size
+        chunks = store.some_result_chunks(tenant_id, batch_id, header.tag, first, (end - 1) // size)
+        flat = [e for chunk in chunks for e in json.loads(chunk)]
+        page = flat[start - first * size:end - first * size]
+    next_cursor = store.encode_position(tenant_id, batch_id, end) if end < total else None
+    receipts = [BatchReceipt.model_validate(e) for e in page]
+    return BatchStatus.model_validate({**_summary_of(header), "receipts": receipts,
+                                       "has_more": next_cursor is not None, "cursor": next_cursor})
+
+
+def list_recent(tenant_id: str, principal: Principal, limit: int, cursor: str | None
+                ) -> tuple[list[BatchSummary], str | None]:
+    """The tenant's batches, newest first (a store-bound key sees its store's only, so a page may be short)."""
+    headers, next_cursor = store.list_batches(tenant_id, limit, cursor)
+    return [BatchSummary.model_validate(_summary_of(h)) for h in headers if _visible(h, principal)], next_cursor
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+def _error(code: str, message: str, details: list[ErrorDetail]) -> dict[str, Any]:
+    return {"code": code, "message": message, "field": details[0].field if details else None,
+            "details": [d.as_dict() for d in details]}
+
+
+def _invalid(message: str, details: list[ErrorDetail]) -> dict[str, Any]:
+    return _error("validation_error", message, details)
+
+
+def _text(raw: dict[str, Any], name: str) -> str | None:
+    value = raw.get(name)
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
+
+
+def _counts(header: BatchHeader) -> BatchCounts:
+    return BatchCounts.model_validate(header.counts)
+
+
+def _accepted(header: BatchHeader, replayed: bool) -> BatchAccepted:
+    return BatchAccepted(batch_id=header.batch_id, status=header.status, receipts=header.total,
+                         counts=_counts(header), status_url=status_url(header.batch_id), replayed=replayed)
+
+
+def _existing(tenant_id: str, header: BatchHeader, print_: str) -> tuple[int, BatchAccepted, dict[str, str]]:
+    """The same upload again: its batch as it is now; another body under the same id: 409."""
+    if header.fingerprint != print_:
+        raise conflict("batch_conflict", f"Batch {header.batch_id!r} was already uploaded with a different "
+                       "body.", "batch_id")
+    if header.status == "accepted":
+        queues.send(settings.jobs_queue, job_message(tenant_id, header.batch_id))  # in case the first send failed
+    return 200, _accepted(header, True), {"Idempotent-Replayed": "true"}
+
+
+def _result_entry(index: int, raw: dict[str, Any], parsed: Valid | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(parsed, Valid):
+        return {"index": index, "kind": parsed.kind, "receipt_id": parsed.receipt_id, "refund_id": parsed.refund_id,
+                "status": "pending", "duplicate": False, "result": None, "error": None}
+    kind = raw.get("kind") if raw.get("kind") in ("purchase", "refund") else None
+    return {"index": index, "kind": kind, "receipt_id": _text(raw, "receipt_id"), "refund_id": _text(raw, "refund_id"),
+            "status": "error", "duplicate": False, "result": None, "error": parsed}
+
+
+def _receipt_chunks(valid: list[tuple[int, Valid]]) -> list[str]:
+    docs = [json.dumps({"index": i, "kind": v.kind, "key": v.key, "at": v.at.isoformat(), "body": v.body},
+                       separators=(",", ":")) for i, v in valid]
+    runs = rules.spans([len(d) + 1 for d in docs], CHUNK_BYTES, RECEIPTS_PER_CHUNK)
+    return ["[" + ",".join(docs[a:b]) + "]" for a, b in runs]
+
+
+def _result_chunks(entries: list[dict[str, Any]]) -> list[str]:
+    size = store.RESULTS_PER_ITEM
+    return [json.dumps(entries[k:k + size], separators=(",", ":")) for k in range(0, len(entries), size)]
+
 
 def _summary(result: PurchaseResult | RefundResult) -> dict[str, Any]:
     model = PurchaseSummary if isinstance(result, PurchaseResult) else RefundSummary
@@ -286,62 +371,6 @@ class _Run:
         return True
 
 
-def process(tenant_id: str, batch_id: str, budget_seconds: float | None) -> bool:
-    """Run the batch's receipts in order for about `budget_seconds` (None: to the end).
-
-    True when nothing is left to do (done, gone, or another run is ahead),
-    False when the budget ran out first. At least one receipt per call.
-    """
-    loaded = store.get(tenant_id, batch_id)
-    if loaded is None:
-        logger.warning("offline batch gone; job dropped", extra={"tenant_id": tenant_id, "batch_id": batch_id})
-        return True
-    header, version = loaded.doc, loaded.version
-    if header.status == "done":
-        return True
-    tag, total = header.tag, header.total
-    items = {int(r["index"]): r for chunk in store.receipt_chunks(tenant_id, batch_id, tag) for r in json.loads(chunk)}
-    entries = [e for chunk in store.result_chunks(tenant_id, batch_id, tag) for e in json.loads(chunk)]
-    order = rules.processing_order([datetime.fromisoformat(items[i]["at"]) if i in items else None
-                                    for i in range(total)])
-    keys = [(items[i]["kind"], items[i]["key"]) if i in items else None for i in range(total)]
-    originals = rules.originals(order, keys, {keys[i] for i in header.known})
-    principal = Principal.from_context(header.principal)
-    assert principal is not None, "stored at upload from an authenticated principal"
-    run = _Run(tenant_id, batch_id, header, version, entries)
-    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
-    position, since, changed = header.position, 0, set()
-    while position < len(order):
-        index = order[position]
-        entries[index] = _run(tenant_id, principal, header.actor, items[index], index in originals,
-                              entries[index])
-        changed.add(index // store.RESULTS_PER_ITEM)
-        position, since = position + 1, since + 1
-        finished = position >= len(order)
-        out_of_time = deadline is not None and time.monotonic() >= deadline
-        if finished or out_of_time or since >= CHECKPOINT_EVERY:
-            if not run.save(position, changed):
-                logger.info("offline batch moved on by another run", extra={"batch_id": batch_id})
-                return True
-            since, changed = 0, set()
-            if out_of_time and not finished:
-                return False
-    if run.header.status != "done":
-        run.save(position, changed)
-    return True
-
-
-def handle_job(message: dict[str, Any]) -> None:
-    """The jobs worker's entry: run for a while, then hand the rest to a fresh message."""
-    tenant_id, batch_id = str(message["tenant_id"]), str(message["batch_id"])
-    if not process(tenant_id, batch_id, BUDGET_SECONDS):
-        queues.send(settings.jobs_queue, job_message(tenant_id, batch_id))
-    else:
-        logger.info("offline batch finished", extra={"tenant_id": tenant_id, "batch_id": batch_id})
-
-
-# --- reading ---------------------------------------------------------------------------
-
 def _visible(header: BatchHeader, principal: Principal) -> bool:
     """A key bound to one store sees only the batches uploaded by keys of that store."""
     return principal.store_id is None or header.bound_store == principal.store_id
@@ -358,28 +387,3 @@ def _require(tenant_id: str, principal: Principal, batch_id: str) -> BatchHeader
     if found is None or not _visible(found.doc, principal):
         raise not_found("Batch")
     return found.doc
-
-
-def get(tenant_id: str, principal: Principal, batch_id: str, limit: int, cursor: str | None) -> BatchStatus:
-    """The batch, and a page of its receipts in upload order with their status and result or error."""
-    header = _require(tenant_id, principal, batch_id)
-    total, size = header.total, store.RESULTS_PER_ITEM
-    start = min(store.decode_position(tenant_id, batch_id, cursor), total)
-    end = min(start + limit, total)
-    page: list[dict[str, Any]] = []
-    if start < end:
-        first = start // size
-        chunks = store.some_result_chunks(tenant_id, batch_id, header.tag, first, (end - 1) // size)
-        flat = [e for chunk in chunks for e in json.loads(chunk)]
-        page = flat[start - first * size:end - first * size]
-    next_cursor = store.encode_position(tenant_id, batch_id, end) if end < total else None
-    receipts = [BatchReceipt.model_validate(e) for e in page]
-    return BatchStatus.model_validate({**_summary_of(header), "receipts": receipts,
-                                       "has_more": next_cursor is not None, "cursor": next_cursor})
-
-
-def list_recent(tenant_id: str, principal: Principal, limit: int, cursor: str | None
-                ) -> tuple[list[BatchSummary], str | None]:
-    """The tenant's batches, newest first (a store-bound key sees its store's only, so a page may be short)."""
-    headers, next_cursor = store.list_batches(tenant_id, limit, cursor)
-    return [BatchSummary.model_validate(_summary_of(h)) for h in headers if _visible(h, principal)], next_cursor

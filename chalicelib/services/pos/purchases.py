@@ -62,56 +62,9 @@ MAX_ATTEMPTS = 40
 RETRY_SECONDS = 2.5
 """Retry a card that others keep changing for this long (capped jittered backoff), then 409 card_busy."""
 
-
-def refused(status: int, code: str, message: str, field: str) -> ApiError:
-    return ApiError(status, code, message, [ErrorDetail(field, message)])
-
-
 FINGERPRINT_V2 = "v2:"
 """Marks receipt fingerprints that leave `purchased_at` out; an unmarked one is the old whole-body hash."""
 
-
-def request_hash(body: PurchaseIn) -> str:
-    """Fingerprint of the sale, independent of JSON formatting and key order, and of when it was sent.
-
-    `purchased_at` is left out: the online call may omit it (the sale is then
-    now) and an offline batch must send it, yet it is the same sale either way.
-    """
-    sale = body.model_dump_json(exclude={"purchased_at"})
-    return FINGERPRINT_V2 + hashlib.sha256(sale.encode()).hexdigest()
-
-
-def _legacy_hashes(body: PurchaseIn, doc: Receipt) -> set[str]:
-    """The old whole-body fingerprints this sale could have been stored under (receipts kept before v2).
-
-    The old hash included `purchased_at`: null when the online call omitted
-    it, else the time sent, which the receipt keeps as its `purchased_at`.
-    """
-    times = {None, body.purchased_at}
-    if doc.purchased_at:
-        times.add(datetime.fromisoformat(doc.purchased_at))
-    return {hashlib.sha256(body.model_copy(update={"purchased_at": t}).model_dump_json().encode()).hexdigest()
-            for t in times}
-
-
-def same_sale(body: PurchaseIn) -> Callable[[Receipt], bool]:
-    """Whether a stored receipt was recorded from this sale, whichever fingerprint version it was stored with."""
-    fingerprint = request_hash(body)
-
-    def check(doc: Receipt) -> bool:
-        stored = doc.request_hash
-        if stored.startswith(FINGERPRINT_V2):
-            return stored == fingerprint
-        return stored in _legacy_hashes(body, doc)
-
-    return check
-
-
-def expiry_of(program: Program, at: datetime) -> datetime | None:
-    return at + timedelta(days=program.expiry_days) if program.expiry_days else None
-
-
-# --- finding cards: the tenant's own, then its coalitions' --------------------------------
 
 @dataclass
 class Located:
@@ -119,101 +72,6 @@ class Located:
     """Who owns the card's data: the tenant, or `coalition.<id>`."""
     card: CardState
 
-
-def locate(tenant_id: str, number: str, field: str = "card_number") -> Located:
-    for scope in catalog.card_scopes(tenant_id):
-        card = loyalty.get_card(scope, number)
-        if card is not None:
-            return Located(scope, card)
-    raise refused(404, "card_not_found", f"No card {number} in this program.", field)
-
-
-def card_by_number(tenant_id: str, number: str, field: str = "card_number") -> CardState:
-    """The card, wherever this tenant may see it (use `locate` to write it: that also gives its scope)."""
-    return locate(tenant_id, number, field).card
-
-
-def partner_of(tenant_id: str, scope: str, store: Store | None) -> str | None:
-    """Who issued or accepted points: the partner tenant in a coalition, else the store's partner (if any)."""
-    if scope != tenant_id:
-        return tenant_id
-    return store.partner_id if store else None
-
-
-def _covers(program: Program, store: Store) -> bool:
-    if not program.store_ids and not program.regions:
-        return True
-    return store.id in program.store_ids or (bool(store.region) and store.region in program.regions)
-
-
-def _usable(card: CardState) -> bool:
-    return card.status in (CardStatus.ACTIVE, CardStatus.ISSUED)
-
-
-def locate_by_phone(tenant_id: str, phone: str, store_id: str, at: datetime) -> Located:
-    """The customer's one points or discount card whose program runs at this store (gift cards are not asked for)."""
-    store = catalog.stores(tenant_id).get(store_id)
-    candidates: list[Located] = []
-    known = False
-    for scope in catalog.card_scopes(tenant_id):
-        customer_id = people.customer_by_phone(scope, phone)
-        if customer_id is None:
-            continue
-        known = True
-        for number in customer_records.card_numbers(scope, customer_id):
-            card = loyalty.get_card(scope, number)
-            program = catalog.program_at(scope, card.program_id, at) if card else None
-            if (card and program and program.kind is not ProgramKind.GIFT and _usable(card)
-                    and (store is None or _covers(program, store))):
-                candidates.append(Located(scope, card))
-    if not known:
-        raise refused(404, "customer_not_found", "No customer with this phone number.", "phone")
-    if not candidates:
-        raise refused(404, "card_not_found", "The customer has no usable card for this store.", "phone")
-    if len(candidates) > 1:
-        numbers = ", ".join(c.card.number for c in candidates)
-        raise refused(422, "ambiguous_card", f"The customer has several cards here ({numbers}); send card_number.",
-                      "phone")
-    return candidates[0]
-
-
-def check_store_binding(principal: Principal, store_id: str) -> None:
-    """A key bound to one store acts for that store only, and never sees another store's answers."""
-    if principal.store_id is not None and principal.store_id != store_id:
-        raise forbidden(f"This key is bound to store {principal.store_id!r}, not {store_id!r}.")
-
-
-def store_of(tenant_id: str, principal: Principal, store_id: str) -> Store:
-    check_store_binding(principal, store_id)
-    store = catalog.stores(tenant_id).get(store_id)
-    if store is None or not store.active:
-        raise refused(422, "unknown_store", f"Store {store_id!r} does not exist or is closed.", "store_id")
-    return store
-
-
-def program_for(located: Located, store: Store, at: datetime, field: str = "card_number") -> Program:
-    """The card's program rules in force at `at`, checked to be live and to run at this store."""
-    card = located.card
-    program = catalog.program_at(located.scope, card.program_id, at)
-    if program is None:
-        raise refused(422, "program_not_found", f"The card's program {card.program_id!r} no longer exists.", field)
-    if program.status is ProgramStatus.ARCHIVED:
-        raise refused(422, "program_archived", f"Program {program.id!r} is archived.", field)
-    if not _covers(program, store):
-        raise refused(422, "store_not_in_program", f"Program {program.id!r} does not run at store {store.id!r}.",
-                      "store_id")
-    return program
-
-
-def check_card_usable(card: CardState, field: str = "card_number") -> None:
-    if card.status is CardStatus.BLOCKED:
-        reason = f": {card.block_reason}" if card.block_reason else ""
-        raise refused(422, "card_blocked", f"Card {card.number} is blocked{reason}.", field)
-    if card.status is CardStatus.EXPIRED:
-        raise refused(422, "card_expired", f"Card {card.number} has expired.", field)
-
-
-# --- the priced purchase ---------------------------------------------------------------------
 
 @dataclass
 class CouponUse:
@@ -270,6 +128,310 @@ class Outcome:
     @property
     def result(self) -> PurchaseResult:
         return self.moves.result
+
+
+@dataclass
+class Sale:
+    """What every step of one purchase needs: the request, its store, who processes it, and its two moments."""
+
+    tenant_id: str
+    body: PurchaseIn
+    store: Store
+    at: datetime
+    """When the purchase is processed."""
+    rules_at: datetime
+    """When the sale happened: the rules then in force apply (an offline receipt's `purchased_at`)."""
+    actor: str
+
+
+@dataclass
+class Held:
+    """The customer's points (or discount) card, where it lives, and its program's rules at the sale."""
+
+    located: Located
+    program: Program
+    activated: bool
+    """Whether this purchase activates the card."""
+
+    @property
+    def card(self) -> CardState:
+        return self.located.card
+
+
+@dataclass
+class PointsMoved:
+    """What the points step leaves for the receipt to keep (nothing when no points card was shown)."""
+
+    tier_value: int = 0
+    points_expire_at: datetime | None = None
+
+
+Answer = TypeVar("Answer", PurchaseResult, RefundResult)
+
+
+Kept = TypeVar("Kept", Receipt, Refund)
+
+
+def refused(status: int, code: str, message: str, field: str) -> ApiError:
+    """A refusal naming the one field it is about (the shape every POS error has)."""
+    return ApiError(status, code, message, [ErrorDetail(field, message)])
+
+
+def request_hash(body: PurchaseIn) -> str:
+    """Fingerprint of the sale, independent of JSON formatting and key order, and of when it was sent.
+
+    `purchased_at` is left out: the online call may omit it (the sale is then
+    now) and an offline batch must send it, yet it is the same sale either way.
+    """
+    sale = body.model_dump_json(exclude={"purchased_at"})
+    return FINGERPRINT_V2 + hashlib.sha256(sale.encode()).hexdigest()
+
+
+def same_sale(body: PurchaseIn) -> Callable[[Receipt], bool]:
+    """Whether a stored receipt was recorded from this sale, whichever fingerprint version it was stored with."""
+    fingerprint = request_hash(body)
+
+    def check(doc: Receipt) -> bool:
+        stored = doc.request_hash
+        if stored.startswith(FINGERPRINT_V2):
+            return stored == fingerprint
+        return stored in _legacy_hashes(body, doc)
+
+    return check
+
+
+def expiry_of(program: Program, at: datetime) -> datetime | None:
+    """When points earned at `at` expire under the program, or None if they never do."""
+    return at + timedelta(days=program.expiry_days) if program.expiry_days else None
+
+
+# --- finding cards: the tenant's own, then its coalitions' --------------------------------
+
+def locate(tenant_id: str, number: str, field: str = "card_number") -> Located:
+    """The card and the scope it lives in (the tenant, or a coalition it belongs to), or a 404."""
+    for scope in catalog.card_scopes(tenant_id):
+        card = loyalty.get_card(scope, number)
+        if card is not None:
+            return Located(scope, card)
+    raise refused(404, "card_not_found", f"No card {number} in this program.", field)
+
+
+def card_by_number(tenant_id: str, number: str, field: str = "card_number") -> CardState:
+    """The card, wherever this tenant may see it (use `locate` to write it: that also gives its scope)."""
+    return locate(tenant_id, number, field).card
+
+
+def partner_of(tenant_id: str, scope: str, store: Store | None) -> str | None:
+    """Who issued or accepted points: the partner tenant in a coalition, else the store's partner (if any)."""
+    if scope != tenant_id:
+        return tenant_id
+    return store.partner_id if store else None
+
+
+def locate_by_phone(tenant_id: str, phone: str, store_id: str, at: datetime) -> Located:
+    """The customer's one points or discount card whose program runs at this store (gift cards are not asked for)."""
+    store = catalog.stores(tenant_id).get(store_id)
+    candidates: list[Located] = []
+    known = False
+    for scope in catalog.card_scopes(tenant_id):
+        customer_id = people.customer_by_phone(scope, phone)
+        if customer_id is None:
+            continue
+        known = True
+        for number in customer_records.card_numbers(scope, customer_id):
+            card = loyalty.get_card(scope, number)
+            program = catalog.program_at(scope, card.program_id, at) if card else None
+            if (card and program and program.kind is not ProgramKind.GIFT and _usable(card)
+                    and (store is None or _covers(program, store))):
+                candidates.append(Located(scope, card))
+    if not known:
+        raise refused(404, "customer_not_found", "No customer with this phone number.", "phone")
+    if not candidates:
+        raise refused(404, "card_not_found", "The customer has no usable card for this store.", "phone")
+    if len(candidates) > 1:
+        numbers = ", ".join(c.card.number for c in candidates)
+        raise refused(422, "ambiguous_card", f"The customer has several cards here ({numbers}); send card_number.",
+                      "phone")
+    return candidates[0]
+
+
+def check_store_binding(principal: Principal, store_id: str) -> None:
+    """A key bound to one store acts for that store only, and never sees another store's answers."""
+    if principal.store_id is not None and principal.store_id != store_id:
+        raise forbidden(f"This key is bound to store {principal.store_id!r}, not {store_id!r}.")
+
+
+def store_of(tenant_id: str, principal: Principal, store_id: str) -> Store:
+    """The open store a POS call names, and that a store-bound key may use; else a refusal."""
+    check_store_binding(principal, store_id)
+    store = catalog.stores(tenant_id).get(store_id)
+    if store is None or not store.active:
+        raise refused(422, "unknown_store", f"Store {store_id!r} does not exist or is closed.", "store_id")
+    return store
+
+
+def program_for(located: Located, store: Store, at: datetime, field: str = "card_number") -> Program:
+    """The card's program rules in force at `at`, checked to be live and to run at this store."""
+    card = located.card
+    program = catalog.program_at(located.scope, card.program_id, at)
+    if program is None:
+        raise refused(422, "program_not_found", f"The card's program {card.program_id!r} no longer exists.", field)
+    if program.status is ProgramStatus.ARCHIVED:
+        raise refused(422, "program_archived", f"Program {program.id!r} is archived.", field)
+    if not _covers(program, store):
+        raise refused(422, "store_not_in_program", f"Program {program.id!r} does not run at store {store.id!r}.",
+                      "store_id")
+    return program
+
+
+def check_card_usable(card: CardState, field: str = "card_number") -> None:
+    """Refuse a blocked or expired card before anything is priced or written."""
+    if card.status is CardStatus.BLOCKED:
+        reason = f": {card.block_reason}" if card.block_reason else ""
+        raise refused(422, "card_blocked", f"Card {card.number} is blocked{reason}.", field)
+    if card.status is CardStatus.EXPIRED:
+        raise refused(422, "card_expired", f"Card {card.number} has expired.", field)
+
+
+# --- the priced purchase ---------------------------------------------------------------------
+
+def compute(tenant_id: str, principal: Principal, body: PurchaseIn, at: datetime, actor: str) -> Outcome:
+    """Everything this purchase does, from fresh reads; nothing written. Raises ApiError when it is refused.
+
+    The steps read top-down: identify the points card and its program, decide
+    the coupons, price the receipt, move the card's points (tier, referral),
+    take gift card money, then describe the receipt to keep.
+    """
+    rules_at = body.purchased_at or at
+    located = _identify(tenant_id, body, rules_at)
+    sale = Sale(tenant_id, body, store_of(tenant_id, principal, body.store_id), at, rules_at, actor)
+    held = _points_card(sale, located)
+    applied, coupon_results, coupon_uses = _coupons(tenant_id, body, located, held.program if held else None,
+                                                    rules_at)
+    lines = [earning.Line(i.sku, i.category, i.quantity, i.amount) for i in body.items]
+    priced = _price(sale, held, lines, applied)
+    _coupon_effects(coupon_results, coupon_uses, priced)
+    moves = Moves(result=PurchaseResult(receipt_id=body.receipt_id, card_number=None, points_earned=0,
+                                        points_redeemed=0, discount=priced.discount, payable=priced.payable,
+                                        balance=0, pending=0, coupons=coupon_results),
+                  coupon_uses=coupon_uses)
+    points = _move_points(sale, held, priced, moves) if held is not None else PointsMoved()
+    gifts = _take_gift_money(sale, priced, moves)
+    return Outcome(moves, _receipt(sale, held, priced, lines, moves, points, gifts))
+
+
+# --- the two entry points ---------------------------------------------------------------
+
+def quote(tenant_id: str, principal: Principal, body: PurchaseIn) -> PurchaseResult:
+    """The same answer a purchase would give now, with nothing written."""
+    return compute(tenant_id, principal, body, loyalty.now(), principal.key_id).result
+
+
+def stored_answer(stored: Versioned[Kept] | None, same: str | Callable[[Kept], bool], answer: type[Answer],
+                  what: str, field: str) -> Answer | None:
+    """The kept answer of an already processed request (marked replayed); refuses the same id with another body.
+
+    `same` is the request's fingerprint, or a check of the stored record (a
+    receipt may carry an older fingerprint version).
+    """
+    if stored is None:
+        return None
+    doc = stored.doc
+    matches = same(doc) if callable(same) else doc.request_hash == same
+    if not matches:
+        raise refused(422, "idempotency_key_reused", f"{what} was already processed with a different body.", field)
+    return answer.model_validate({**doc.response, "replayed": True})
+
+
+def replay(tenant_id: str, body: PurchaseIn) -> PurchaseResult | None:
+    """The stored answer of an already processed receipt, None if it is new; 409 if its body differs."""
+    return stored_answer(loyalty.get_receipt(tenant_id, body.receipt_id), same_sale(body), PurchaseResult,
+                         f"Receipt {body.receipt_id!r}", "receipt_id")
+
+
+def write_coupon_uses(tx: Tx, tenant_id: str, uses: list[CouponUse], delta: int, at: datetime) -> None:
+    """Queue the coupon counters' moves on the transaction (`delta` -1 gives uses back)."""
+    for use in uses:
+        if use.state is not None:
+            coupon_store.count_code_use(tx, tenant_id, use.state, delta, at)
+        if use.customer is not None:
+            coupon_store.count_customer_use(tx, tenant_id, use.campaign_id, use.holder, use.customer, delta, at)
+
+
+def changed_underneath(err: TransactionFailed) -> bool:
+    """A version guard after the first item failed: something was read stale; recompute and retry."""
+    return any(err.condition_failed(i) for i in range(1, len(err.reasons)))
+
+
+def write_once(build: Callable[[Tx], None], result: Answer, kept: Callable[[], Answer | None]) -> Answer | None:
+    """Write a purchase or refund whose first item is its exactly-once record.
+
+    Returns `result` when written, the kept answer when the id was already
+    processed, None when something read was changed underneath (recompute).
+    """
+    try:
+        transactions.write(build)
+        return result
+    except TransactionFailed as err:
+        if err.condition_failed(0):
+            previous = kept()
+            if previous is not None:
+                return previous
+        if not changed_underneath(err):
+            raise
+    return None
+
+
+def purchase(tenant_id: str, principal: Principal, body: PurchaseIn, actor: str) -> PurchaseResult:
+    """Price, earn, redeem and record one receipt exactly once, retrying a card that is busy."""
+    fingerprint = request_hash(body)
+    check_store_binding(principal, body.store_id)  # before the replay path: a refusal, not someone's answer
+    deadline = time.monotonic() + RETRY_SECONDS
+    for attempt in range(MAX_ATTEMPTS):
+        at = loyalty.now()
+        try:
+            outcome = compute(tenant_id, principal, body, at, actor)
+        except ApiError:
+            previous = replay(tenant_id, body)  # a retry must get its answer even if rules now refuse
+            if previous is not None:
+                return _emitted(tenant_id, body, previous)
+            raise
+        receipt = outcome.receipt.model_copy(update={"request_hash": fingerprint,
+                                                     "response": outcome.result.model_dump(mode="json")})
+        build = functools.partial(_write, tenant_id=tenant_id, receipt_id=body.receipt_id, moves=outcome.moves,
+                                  receipt=receipt, at=at)
+        done = write_once(build, outcome.result, lambda: replay(tenant_id, body))
+        if done is not None:
+            return _emitted(tenant_id, body, done)
+        if time.monotonic() > deadline:
+            break
+        time.sleep(transactions.backoff(attempt))
+    raise card_busy()
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+def _legacy_hashes(body: PurchaseIn, doc: Receipt) -> set[str]:
+    """The old whole-body fingerprints this sale could have been stored under (receipts kept before v2).
+
+    The old hash included `purchased_at`: null when the online call omitted
+    it, else the time sent, which the receipt keeps as its `purchased_at`.
+    """
+    times = {None, body.purchased_at}
+    if doc.purchased_at:
+        times.add(datetime.fromisoformat(doc.purchased_at))
+    return {hashlib.sha256(body.model_copy(update={"purchased_at": t}).model_dump_json().encode()).hexdigest()
+            for t in times}
+
+
+def _covers(program: Program, store: Store) -> bool:
+    if not program.store_ids and not program.regions:
+        return True
+    return store.id in program.store_ids or (bool(store.region) and store.region in program.regions)
+
+
+def _usable(card: CardState) -> bool:
+    return card.status in (CardStatus.ACTIVE, CardStatus.ISSUED)
 
 
 def _coupons(tenant_id: str, body: PurchaseIn, located: Located | None, program: Program | None,
@@ -346,67 +508,6 @@ def _activate(card: CardState, program: Program, at: datetime) -> bool:
         card.status, card.activated_at = CardStatus.ACTIVE, at
         return True
     return False
-
-
-def compute(tenant_id: str, principal: Principal, body: PurchaseIn, at: datetime, actor: str) -> Outcome:
-    """Everything this purchase does, from fresh reads; nothing written. Raises ApiError when it is refused.
-
-    The steps read top-down: identify the points card and its program, decide
-    the coupons, price the receipt, move the card's points (tier, referral),
-    take gift card money, then describe the receipt to keep.
-    """
-    rules_at = body.purchased_at or at
-    located = _identify(tenant_id, body, rules_at)
-    sale = Sale(tenant_id, body, store_of(tenant_id, principal, body.store_id), at, rules_at, actor)
-    held = _points_card(sale, located)
-    applied, coupon_results, coupon_uses = _coupons(tenant_id, body, located, held.program if held else None,
-                                                    rules_at)
-    lines = [earning.Line(i.sku, i.category, i.quantity, i.amount) for i in body.items]
-    priced = _price(sale, held, lines, applied)
-    _coupon_effects(coupon_results, coupon_uses, priced)
-    moves = Moves(result=PurchaseResult(receipt_id=body.receipt_id, card_number=None, points_earned=0,
-                                        points_redeemed=0, discount=priced.discount, payable=priced.payable,
-                                        balance=0, pending=0, coupons=coupon_results),
-                  coupon_uses=coupon_uses)
-    points = _move_points(sale, held, priced, moves) if held is not None else PointsMoved()
-    gifts = _take_gift_money(sale, priced, moves)
-    return Outcome(moves, _receipt(sale, held, priced, lines, moves, points, gifts))
-
-
-@dataclass
-class Sale:
-    """What every step of one purchase needs: the request, its store, who processes it, and its two moments."""
-
-    tenant_id: str
-    body: PurchaseIn
-    store: Store
-    at: datetime
-    """When the purchase is processed."""
-    rules_at: datetime
-    """When the sale happened: the rules then in force apply (an offline receipt's `purchased_at`)."""
-    actor: str
-
-
-@dataclass
-class Held:
-    """The customer's points (or discount) card, where it lives, and its program's rules at the sale."""
-
-    located: Located
-    program: Program
-    activated: bool
-    """Whether this purchase activates the card."""
-
-    @property
-    def card(self) -> CardState:
-        return self.located.card
-
-
-@dataclass
-class PointsMoved:
-    """What the points step leaves for the receipt to keep (nothing when no points card was shown)."""
-
-    tier_value: int = 0
-    points_expire_at: datetime | None = None
 
 
 def _identify(tenant_id: str, body: PurchaseIn, rules_at: datetime) -> Located | None:
@@ -659,48 +760,6 @@ def _no_program(lines: list[earning.Line], body: PurchaseIn) -> pricing.Priced:
                           earned=earning.Earning(0, [0] * len(lines), 0, []), payable=body.total)
 
 
-# --- the two entry points ---------------------------------------------------------------
-
-def quote(tenant_id: str, principal: Principal, body: PurchaseIn) -> PurchaseResult:
-    """The same answer a purchase would give now, with nothing written."""
-    return compute(tenant_id, principal, body, loyalty.now(), principal.key_id).result
-
-
-Answer = TypeVar("Answer", PurchaseResult, RefundResult)
-
-
-Kept = TypeVar("Kept", Receipt, Refund)
-
-
-def stored_answer(stored: Versioned[Kept] | None, same: str | Callable[[Kept], bool], answer: type[Answer],
-                  what: str, field: str) -> Answer | None:
-    """The kept answer of an already processed request (marked replayed); refuses the same id with another body.
-
-    `same` is the request's fingerprint, or a check of the stored record (a
-    receipt may carry an older fingerprint version).
-    """
-    if stored is None:
-        return None
-    doc = stored.doc
-    matches = same(doc) if callable(same) else doc.request_hash == same
-    if not matches:
-        raise refused(422, "idempotency_key_reused", f"{what} was already processed with a different body.", field)
-    return answer.model_validate({**doc.response, "replayed": True})
-
-
-def replay(tenant_id: str, body: PurchaseIn) -> PurchaseResult | None:
-    return stored_answer(loyalty.get_receipt(tenant_id, body.receipt_id), same_sale(body), PurchaseResult,
-                         f"Receipt {body.receipt_id!r}", "receipt_id")
-
-
-def write_coupon_uses(tx: Tx, tenant_id: str, uses: list[CouponUse], delta: int, at: datetime) -> None:
-    for use in uses:
-        if use.state is not None:
-            coupon_store.count_code_use(tx, tenant_id, use.state, delta, at)
-        if use.customer is not None:
-            coupon_store.count_customer_use(tx, tenant_id, use.campaign_id, use.holder, use.customer, delta, at)
-
-
 def _write(tx: Tx, *, tenant_id: str, receipt_id: str, moves: Moves, receipt: Receipt, at: datetime) -> None:
     """Receipt first (index 0: its failure means 'already processed'); every later item is version-guarded."""
     loyalty.add_once(tx, loyalty.receipt_pk(tenant_id, receipt_id), loyalty.RECEIPT_SK, "receipt", receipt, at)
@@ -723,60 +782,9 @@ def _write(tx: Tx, *, tenant_id: str, receipt_id: str, moves: Moves, receipt: Re
                                     {"referral": referrer.referral.doc})
 
 
-def changed_underneath(err: TransactionFailed) -> bool:
-    """A version guard after the first item failed: something was read stale; recompute and retry."""
-    return any(err.condition_failed(i) for i in range(1, len(err.reasons)))
-
-
-def write_once(build: Callable[[Tx], None], result: Answer, kept: Callable[[], Answer | None]) -> Answer | None:
-    """Write a purchase or refund whose first item is its exactly-once record.
-
-    Returns `result` when written, the kept answer when the id was already
-    processed, None when something read was changed underneath (recompute).
-    """
-    try:
-        transactions.write(build)
-        return result
-    except TransactionFailed as err:
-        if err.condition_failed(0):
-            previous = kept()
-            if previous is not None:
-                return previous
-        if not changed_underneath(err):
-            raise
-    return None
-
-
-def purchase(tenant_id: str, principal: Principal, body: PurchaseIn, actor: str) -> PurchaseResult:
-    fingerprint = request_hash(body)
-    check_store_binding(principal, body.store_id)  # before the replay path: a refusal, not someone's answer
-    deadline = time.monotonic() + RETRY_SECONDS
-    for attempt in range(MAX_ATTEMPTS):
-        at = loyalty.now()
-        try:
-            outcome = compute(tenant_id, principal, body, at, actor)
-        except ApiError:
-            previous = replay(tenant_id, body)  # a retry must get its answer even if rules now refuse
-            if previous is not None:
-                return _emitted(tenant_id, body, previous)
-            raise
-        receipt = outcome.receipt.model_copy(update={"request_hash": fingerprint,
-                                                     "response": outcome.result.model_dump(mode="json")})
-        build = functools.partial(_write, tenant_id=tenant_id, receipt_id=body.receipt_id, moves=outcome.moves,
-                                  receipt=receipt, at=at)
-        done = write_once(build, outcome.result, lambda: replay(tenant_id, body))
-        if done is not None:
-            return _emitted(tenant_id, body, done)
-        if time.monotonic() > deadline:
-            break
-        time.sleep(transactions.backoff(attempt))
-    raise card_busy()
-
-
 def _emitted(tenant_id: str, body: PurchaseIn, result: PurchaseResult) -> PurchaseResult:
     """Webhook events once the purchase is committed; a replay emits them again with the same event ids."""
     from chalicelib.services.integrations import webhooks
 
     webhooks.purchase_processed(tenant_id, body.store_id, body.total, result)
     return result
-

@@ -56,6 +56,36 @@ RETRY_SECONDS = 2.5
 """Retry a card that others keep changing for this long (capped jittered backoff), then 409 card_busy."""
 
 
+def request_hash(body: RefundIn) -> str:
+    """The refund body's fingerprint, stored with it so a retry with another body is a conflict."""
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+
+
+def replay(tenant_id: str, body: RefundIn, fingerprint: str) -> RefundResult | None:
+    """The stored answer of an already processed refund, None if it is new; 409 if its body differs."""
+    return stored_answer(loyalty.get_refund(tenant_id, body.refund_id), fingerprint, RefundResult,
+                         f"Refund {body.refund_id!r}", "refund_id")
+
+
+def card_by_scope(scope: str, number: str) -> CardState:
+    """The receipt's card in the scope it was charged in; a deleted card leaves nothing to refund."""
+    card = loyalty.get_card(scope, number)
+    if card is None:
+        raise refused(404, "card_not_found", f"Card {number} of this receipt no longer exists.", "receipt_id")
+    return card
+
+
+def refund(tenant_id: str, principal: Principal, body: RefundIn, actor: str) -> RefundResult:
+    """Process the refund (or replay its kept answer), then its webhook event (the same event id on a replay)."""
+    from chalicelib.services.integrations import webhooks
+
+    result = _refund(tenant_id, principal, body, actor)
+    webhooks.refunded(tenant_id, result)
+    return result
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
 def _state(doc: Receipt) -> rules.ReceiptState:
     return rules.ReceiptState(
         total=doc.total, points_earned=doc.points_earned, points_redeemed=doc.points_redeemed,
@@ -75,15 +105,6 @@ def _with_state(doc: Receipt, state: rules.ReceiptState, tenders: list[ReceiptGi
         "lines": lines, "refunded_amount": state.refunded_amount,
         "refunded_weight_scaled": state.refunded_weight_scaled, "points_reversed": state.points_reversed,
         "points_returned": state.points_returned, "gift_cards": tenders})
-
-
-def request_hash(body: RefundIn) -> str:
-    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
-
-
-def replay(tenant_id: str, body: RefundIn, fingerprint: str) -> RefundResult | None:
-    return stored_answer(loyalty.get_refund(tenant_id, body.refund_id), fingerprint, RefundResult,
-                         f"Refund {body.refund_id!r}", "refund_id")
 
 
 def _write(tx: Tx, *, tenant_id: str, body: RefundIn, cards: list[Located], entries: list[tuple[Located, Any]],
@@ -226,22 +247,6 @@ def _release_coupons(tenant_id: str, receipt: Receipt, out: _Refund) -> None:
         out.coupon_uses.append(CouponUse(used.code, used.campaign_id, used.holder, state, customer))
         released.append(coupon_rules.display(used.code))
     out.result = out.result.model_copy(update={"coupons_released": released})
-
-
-def card_by_scope(scope: str, number: str) -> CardState:
-    card = loyalty.get_card(scope, number)
-    if card is None:
-        raise refused(404, "card_not_found", f"Card {number} of this receipt no longer exists.", "receipt_id")
-    return card
-
-
-def refund(tenant_id: str, principal: Principal, body: RefundIn, actor: str) -> RefundResult:
-    """Process the refund (or replay its kept answer), then its webhook event (the same event id on a replay)."""
-    from chalicelib.services.integrations import webhooks
-
-    result = _refund(tenant_id, principal, body, actor)
-    webhooks.refunded(tenant_id, result)
-    return result
 
 
 def _refund(tenant_id: str, principal: Principal, body: RefundIn, actor: str) -> RefundResult:

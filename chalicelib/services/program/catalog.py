@@ -31,6 +31,8 @@ _programs: dict[tuple[str, str], tuple[float, list[Program], bool]] = {}
 _stores: dict[str, tuple[float, dict[str, Store]]] = {}
 _tenants: dict[str, tuple[float, Tenant | None]] = {}
 
+DEFAULT_TIMEZONE = "Europe/Moscow"
+
 
 def program(tenant_id: str, program_id: str) -> Program | None:
     """The program's rules in force now (not a version scheduled for later)."""
@@ -43,19 +45,6 @@ def in_force(versions_newest_first: Iterable[Program], at: datetime) -> Program 
         if version.effective_at is None or version.effective_at <= at:
             return version
     return None
-
-
-def _recent_versions(scope: str, program_id: str) -> tuple[list[Program], bool]:
-    key = (scope, program_id)
-    now = time.monotonic()
-    with _lock:
-        hit = _programs.get(key)
-    if hit and now - hit[0] < TTL:
-        return hit[1], hit[2]
-    versions, complete = directory.recent_program_versions(scope, program_id, RECENT)
-    with _lock:
-        _programs[key] = (now, versions, complete)
-    return versions, complete
 
 
 def program_at(scope: str, program_id: str, at: datetime) -> Program | None:
@@ -90,9 +79,6 @@ def tenant(tenant_id: str) -> Tenant | None:
     with _lock:
         _tenants[tenant_id] = (now, value)
     return value
-
-
-DEFAULT_TIMEZONE = "Europe/Moscow"
 
 
 def usage_plan(kind: str, owner_id: str) -> str | None:
@@ -137,6 +123,7 @@ def card_scopes(tenant_id: str) -> list[str]:
 
 
 def stores(tenant_id: str) -> dict[str, Store]:
+    """The tenant's stores by id, cached for `TTL` seconds (read on every purchase)."""
     now = time.monotonic()
     with _lock:
         hit = _stores.get(tenant_id)
@@ -164,7 +151,23 @@ def forget(tenant_id: str) -> None:
 
 
 def clear() -> None:
+    """Forget every cached program, store and tenant, so the next reads go to the tables (tests use it)."""
     with _lock:
         _programs.clear()
         _stores.clear()
         _tenants.clear()
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+def _recent_versions(scope: str, program_id: str) -> tuple[list[Program], bool]:
+    key = (scope, program_id)
+    now = time.monotonic()
+    with _lock:
+        hit = _programs.get(key)
+    if hit and now - hit[0] < TTL:
+        return hit[1], hit[2]
+    versions, complete = directory.recent_program_versions(scope, program_id, RECENT)
+    with _lock:
+        _programs[key] = (now, versions, complete)
+    return versions, complete

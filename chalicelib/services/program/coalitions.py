@@ -36,6 +36,163 @@ MAX_COALITIONS_PER_TENANT = 20
 """A tenant's tills look a card up in each of its coalitions: keep that bounded."""
 
 
+# --- the agency's side ----------------------------------------------------------------
+
+def create(agency_id: str, spec: CoalitionCreate, actor: str) -> CoalitionDetail:
+    """Coalition, its claim on the scope, its program and every partner's membership: one transaction."""
+    dupes = sorted({m for m in spec.members if spec.members.count(m) > 1})
+    if dupes:
+        raise _unprocessable("duplicate_member", f"Listed more than once: {', '.join(dupes)}.", "members")
+    if directory.get_coalition(agency_id, spec.coalition_id) is not None:
+        raise conflict("coalition_exists", f"Coalition {spec.coalition_id!r} already exists.", "coalition_id")
+    if spec.program.store_ids:
+        raise _unprocessable("coalition_store_ids", "A coalition program spans its partners' stores: leave store_ids "
+                             "empty (use regions to limit it).", "program.store_ids")
+    members = [_check_member(agency_id, m, spec.program.id, None, f"members[{i}]")
+               for i, m in enumerate(spec.members)]
+    currencies = sorted({m.currency for m in members})
+    if len(currencies) > 1:
+        raise _unprocessable("currency_mismatch", f"Partners use several currencies ({', '.join(currencies)}); "
+                             "they settle in one.", "members")
+    at = clock.now()
+    scope = loyalty.coalition_scope(spec.coalition_id)
+    doc = {"coalition_id": spec.coalition_id, "agency_id": agency_id, "name": spec.name,
+           "program_id": spec.program.id, "currency": currencies[0], "members": list(spec.members),
+           "former_members": []}
+    claim = directory.coalition_claim_record(scope, agency_id, spec.coalition_id, at)
+    record = directory.coalition_record(agency_id, doc, at)
+    program = directory.program_record(scope, spec.program, at, at)
+    program_v1 = directory.program_version_record(scope, spec.program, 1, at, at, at)
+    tenants = [_member_record(m.tenant_id, spec.coalition_id, join=True, at=at) for m in members]
+    if None in tenants:
+        raise conflict("concurrent_change", "A partner tenant was deleted meanwhile; retry.")
+
+    def build(tx: Tx) -> None:
+        directory.add_new(tx, claim)
+        directory.add_new(tx, record)
+        directory.add_new(tx, program)
+        directory.add_new(tx, program_v1)
+        for rec in tenants:
+            if rec is not None:
+                directory.save_versioned(tx, rec)
+        audit.add(tx, audit.entry(agency_partition(agency_id), action="coalition.created", actor=actor, at=at,
+                                  target=f"coalition:{spec.coalition_id}",
+                                  detail={"members": ",".join(spec.members), "program_id": spec.program.id}))
+
+    try:
+        transactions.write(build)
+    except TransactionFailed as err:
+        if any(err.condition_failed(i) for i in range(4)):
+            raise conflict("coalition_exists", f"Coalition {spec.coalition_id!r} already exists.",
+                           "coalition_id") from None
+        raise conflict("concurrent_change", "A partner tenant changed concurrently; retry.") from None
+    _forget(spec.members)
+    return get(agency_id, spec.coalition_id)
+
+
+def require(agency_id: str, coalition_id: str) -> Coalition:
+    """The agency's coalition, or a 404."""
+    coalition = directory.get_coalition(agency_id, coalition_id)
+    if coalition is None:
+        raise not_found("Coalition")
+    return coalition
+
+
+def get(agency_id: str, coalition_id: str) -> CoalitionDetail:
+    """The coalition with its shared program."""
+    coalition = require(agency_id, coalition_id)
+    return CoalitionDetail(**coalition.model_dump(), program=_program(coalition))
+
+
+def list_all(agency_id: str, limit: int, cursor: str | None) -> tuple[list[Coalition], str | None]:
+    """The agency's coalitions."""
+    return directory.list_coalitions(agency_id, limit, cursor)
+
+
+def add_member(agency_id: str, coalition_id: str, tenant_id: str, actor: str) -> Coalition:
+    """The tenant becomes a partner: its tills find the coalition's cards and program from now on."""
+    rec, coalition = _load(agency_id, coalition_id)
+    if tenant_id in coalition.members:
+        raise conflict("already_member", f"Tenant {tenant_id!r} is already a partner.", "tenant_id")
+    if len(coalition.members) >= MAX_MEMBERS:
+        raise _unprocessable("too_many_members", f"A coalition has at most {MAX_MEMBERS} partners.", "tenant_id")
+    _check_member(agency_id, tenant_id, coalition.program_id, coalition.currency, "tenant_id")
+    at = clock.now()
+    directory.with_changes(rec, {"members": [*coalition.members, tenant_id],
+                                 "former_members": [m for m in coalition.former_members if m != tenant_id]}, at)
+    member = _member_record(tenant_id, coalition_id, join=True, at=at)
+    if member is None:
+        raise _unprocessable("unknown_tenant", f"Tenant {tenant_id!r} is not a tenant of this agency.", "tenant_id")
+
+    def build(tx: Tx) -> None:
+        directory.save_versioned(tx, rec)
+        directory.save_versioned(tx, member)
+        audit.add(tx, audit.entry(agency_partition(agency_id), action="coalition.member_added", actor=actor, at=at,
+                                  target=f"coalition:{coalition_id}", detail={"tenant_id": tenant_id}))
+
+    _write(build, "coalition or tenant")
+    _forget([tenant_id])
+    return directory.coalition_of(rec)
+
+
+def remove_member(agency_id: str, coalition_id: str, tenant_id: str, actor: str) -> Coalition:
+    """The partner leaves: its tills stop finding the shared cards; the shared data stays, and what it processed
+    is still settled (it is kept in `former_members`)."""
+    rec, coalition = _load(agency_id, coalition_id)
+    if tenant_id not in coalition.members:
+        raise not_found("Member")
+    if len(coalition.members) == 1:
+        raise _unprocessable("last_member", "A coalition keeps at least one partner.", "tenant_id")
+    at = clock.now()
+    directory.with_changes(rec, {"members": [m for m in coalition.members if m != tenant_id],
+                                 "former_members": [*coalition.former_members, tenant_id]}, at)
+    member = _member_record(tenant_id, coalition_id, join=False, at=at)
+
+    def build(tx: Tx) -> None:
+        directory.save_versioned(tx, rec)
+        if member is not None:
+            directory.save_versioned(tx, member)
+        audit.add(tx, audit.entry(agency_partition(agency_id), action="coalition.member_removed", actor=actor,
+                                  at=at, target=f"coalition:{coalition_id}", detail={"tenant_id": tenant_id}))
+
+    _write(build, "coalition or tenant")
+    _forget([tenant_id])
+    return directory.coalition_of(rec)
+
+
+# --- settlement -------------------------------------------------------------------------
+
+def settlement(agency_id: str, coalition_id: str, start: datetime, end: datetime) -> Settlement:
+    """The coalition's settlement for [start, end): what its partners issued and accepted, and what they owe."""
+    return _settle(require(agency_id, coalition_id), start, end)
+
+
+def partner_settlement(tenant_id: str, coalition_id: str, start: datetime, end: datetime) -> Settlement:
+    """A partner's view: its own line and the coalition's totals, never another partner's line."""
+    return _settle(_coalition_of_member(tenant_id, coalition_id), start, end, only=tenant_id)
+
+
+def of_tenant(tenant_id: str) -> list[MemberCoalition]:
+    """The coalitions a tenant is a partner of, with the shared program's rules."""
+    return list(_member_coalitions(tenant_id, after=None))
+
+
+def page_of_tenant(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[MemberCoalition], str | None]:
+    """One page of `of_tenant`; the cursor is the last coalition id, bound to this tenant's list (forged: 400)."""
+    list_id = f"{tenant_id}#member-coalitions"
+    raw = pagination.decode(cursor, hash_attr="list", hash_value=list_id)
+    after = raw.get("after", {}).get("S") if raw else None
+    if raw is not None and not after:
+        raise field_error("cursor", "The cursor is not one this API returned.")
+    items = list(itertools.islice(_member_coalitions(tenant_id, after), limit + 1))
+    if len(items) <= limit:
+        return items, None
+    items = items[:limit]
+    return items, pagination.encode({"list": {"S": list_id}, "after": {"S": items[-1].coalition_id}})
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
 def _unprocessable(code: str, message: str, field: str) -> ApiError:
     return ApiError(422, code, message, [ErrorDetail(field, message)])
 
@@ -92,78 +249,8 @@ def _forget(tenant_ids: Iterable[str]) -> None:
         catalog.forget(tenant_id)
 
 
-# --- the agency's side ----------------------------------------------------------------
-
-def create(agency_id: str, spec: CoalitionCreate, actor: str) -> CoalitionDetail:
-    """Coalition, its claim on the scope, its program and every partner's membership: one transaction."""
-    dupes = sorted({m for m in spec.members if spec.members.count(m) > 1})
-    if dupes:
-        raise _unprocessable("duplicate_member", f"Listed more than once: {', '.join(dupes)}.", "members")
-    if directory.get_coalition(agency_id, spec.coalition_id) is not None:
-        raise conflict("coalition_exists", f"Coalition {spec.coalition_id!r} already exists.", "coalition_id")
-    if spec.program.store_ids:
-        raise _unprocessable("coalition_store_ids", "A coalition program spans its partners' stores: leave store_ids "
-                             "empty (use regions to limit it).", "program.store_ids")
-    members = [_check_member(agency_id, m, spec.program.id, None, f"members[{i}]")
-               for i, m in enumerate(spec.members)]
-    currencies = sorted({m.currency for m in members})
-    if len(currencies) > 1:
-        raise _unprocessable("currency_mismatch", f"Partners use several currencies ({', '.join(currencies)}); "
-                             "they settle in one.", "members")
-    at = clock.now()
-    scope = loyalty.coalition_scope(spec.coalition_id)
-    doc = {"coalition_id": spec.coalition_id, "agency_id": agency_id, "name": spec.name,
-           "program_id": spec.program.id, "currency": currencies[0], "members": list(spec.members),
-           "former_members": []}
-    claim = directory.coalition_claim_record(scope, agency_id, spec.coalition_id, at)
-    record = directory.coalition_record(agency_id, doc, at)
-    program = directory.program_record(scope, spec.program, at, at)
-    program_v1 = directory.program_version_record(scope, spec.program, 1, at, at, at)
-    tenants = [_member_record(m.tenant_id, spec.coalition_id, join=True, at=at) for m in members]
-    if None in tenants:
-        raise conflict("concurrent_change", "A partner tenant was deleted meanwhile; retry.")
-
-    def build(tx: Tx) -> None:
-        directory.add_new(tx, claim)
-        directory.add_new(tx, record)
-        directory.add_new(tx, program)
-        directory.add_new(tx, program_v1)
-        for rec in tenants:
-            if rec is not None:
-                directory.save_versioned(tx, rec)
-        audit.add(tx, audit.entry(agency_partition(agency_id), action="coalition.created", actor=actor, at=at,
-                                  target=f"coalition:{spec.coalition_id}",
-                                  detail={"members": ",".join(spec.members), "program_id": spec.program.id}))
-
-    try:
-        transactions.write(build)
-    except TransactionFailed as err:
-        if any(err.condition_failed(i) for i in range(4)):
-            raise conflict("coalition_exists", f"Coalition {spec.coalition_id!r} already exists.",
-                           "coalition_id") from None
-        raise conflict("concurrent_change", "A partner tenant changed concurrently; retry.") from None
-    _forget(spec.members)
-    return get(agency_id, spec.coalition_id)
-
-
-def require(agency_id: str, coalition_id: str) -> Coalition:
-    coalition = directory.get_coalition(agency_id, coalition_id)
-    if coalition is None:
-        raise not_found("Coalition")
-    return coalition
-
-
 def _program(coalition: Coalition) -> Program | None:
     return directory.get_program(loyalty.coalition_scope(coalition.coalition_id), coalition.program_id)
-
-
-def get(agency_id: str, coalition_id: str) -> CoalitionDetail:
-    coalition = require(agency_id, coalition_id)
-    return CoalitionDetail(**coalition.model_dump(), program=_program(coalition))
-
-
-def list_all(agency_id: str, limit: int, cursor: str | None) -> tuple[list[Coalition], str | None]:
-    return directory.list_coalitions(agency_id, limit, cursor)
 
 
 def _load(agency_id: str, coalition_id: str) -> tuple[DirectoryRecord, Coalition]:
@@ -172,59 +259,6 @@ def _load(agency_id: str, coalition_id: str) -> tuple[DirectoryRecord, Coalition
         raise not_found("Coalition")
     return rec, directory.coalition_of(rec)
 
-
-def add_member(agency_id: str, coalition_id: str, tenant_id: str, actor: str) -> Coalition:
-    """The tenant becomes a partner: its tills find the coalition's cards and program from now on."""
-    rec, coalition = _load(agency_id, coalition_id)
-    if tenant_id in coalition.members:
-        raise conflict("already_member", f"Tenant {tenant_id!r} is already a partner.", "tenant_id")
-    if len(coalition.members) >= MAX_MEMBERS:
-        raise _unprocessable("too_many_members", f"A coalition has at most {MAX_MEMBERS} partners.", "tenant_id")
-    _check_member(agency_id, tenant_id, coalition.program_id, coalition.currency, "tenant_id")
-    at = clock.now()
-    directory.with_changes(rec, {"members": [*coalition.members, tenant_id],
-                                 "former_members": [m for m in coalition.former_members if m != tenant_id]}, at)
-    member = _member_record(tenant_id, coalition_id, join=True, at=at)
-    if member is None:
-        raise _unprocessable("unknown_tenant", f"Tenant {tenant_id!r} is not a tenant of this agency.", "tenant_id")
-
-    def build(tx: Tx) -> None:
-        directory.save_versioned(tx, rec)
-        directory.save_versioned(tx, member)
-        audit.add(tx, audit.entry(agency_partition(agency_id), action="coalition.member_added", actor=actor, at=at,
-                                  target=f"coalition:{coalition_id}", detail={"tenant_id": tenant_id}))
-
-    _write(build, "coalition or tenant")
-    _forget([tenant_id])
-    return directory.coalition_of(rec)
-
-
-def remove_member(agency_id: str, coalition_id: str, tenant_id: str, actor: str) -> Coalition:
-    """The partner leaves: its tills stop finding the shared cards; the shared data stays, and what it processed
-    is still settled (it is kept in `former_members`)."""
-    rec, coalition = _load(agency_id, coalition_id)
-    if tenant_id not in coalition.members:
-        raise not_found("Member")
-    if len(coalition.members) == 1:
-        raise _unprocessable("last_member", "A coalition keeps at least one partner.", "tenant_id")
-    at = clock.now()
-    directory.with_changes(rec, {"members": [m for m in coalition.members if m != tenant_id],
-                                 "former_members": [*coalition.former_members, tenant_id]}, at)
-    member = _member_record(tenant_id, coalition_id, join=False, at=at)
-
-    def build(tx: Tx) -> None:
-        directory.save_versioned(tx, rec)
-        if member is not None:
-            directory.save_versioned(tx, member)
-        audit.add(tx, audit.entry(agency_partition(agency_id), action="coalition.member_removed", actor=actor,
-                                  at=at, target=f"coalition:{coalition_id}", detail={"tenant_id": tenant_id}))
-
-    _write(build, "coalition or tenant")
-    _forget([tenant_id])
-    return directory.coalition_of(rec)
-
-
-# --- settlement -------------------------------------------------------------------------
 
 def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
@@ -257,10 +291,6 @@ def _settle(coalition: Coalition, start: datetime, end: datetime, only: str | No
                       partners=lines, totals=totals)
 
 
-def settlement(agency_id: str, coalition_id: str, start: datetime, end: datetime) -> Settlement:
-    return _settle(require(agency_id, coalition_id), start, end)
-
-
 def _coalition_of_member(tenant_id: str, coalition_id: str) -> Coalition:
     """A coalition the tenant is a current partner of; any other is a 404."""
     tenant = directory.get_tenant(tenant_id)
@@ -270,16 +300,6 @@ def _coalition_of_member(tenant_id: str, coalition_id: str) -> Coalition:
     if coalition is None or tenant_id not in coalition.members:
         raise not_found("Coalition")
     return coalition
-
-
-def partner_settlement(tenant_id: str, coalition_id: str, start: datetime, end: datetime) -> Settlement:
-    """A partner's view: its own line and the coalition's totals, never another partner's line."""
-    return _settle(_coalition_of_member(tenant_id, coalition_id), start, end, only=tenant_id)
-
-
-def of_tenant(tenant_id: str) -> list[MemberCoalition]:
-    """The coalitions a tenant is a partner of, with the shared program's rules."""
-    return list(_member_coalitions(tenant_id, after=None))
 
 
 def _member_coalitions(tenant_id: str, after: str | None) -> Iterator[MemberCoalition]:
@@ -295,17 +315,3 @@ def _member_coalitions(tenant_id: str, after: str | None) -> Iterator[MemberCoal
             continue
         yield MemberCoalition(coalition_id=coalition.coalition_id, name=coalition.name,
                               members=coalition.members, program=_program(coalition))
-
-
-def page_of_tenant(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[MemberCoalition], str | None]:
-    """One page of `of_tenant`; the cursor is the last coalition id, bound to this tenant's list (forged: 400)."""
-    list_id = f"{tenant_id}#member-coalitions"
-    raw = pagination.decode(cursor, hash_attr="list", hash_value=list_id)
-    after = raw.get("after", {}).get("S") if raw else None
-    if raw is not None and not after:
-        raise field_error("cursor", "The cursor is not one this API returned.")
-    items = list(itertools.islice(_member_coalitions(tenant_id, after), limit + 1))
-    if len(items) <= limit:
-        return items, None
-    items = items[:limit]
-    return items, pagination.encode({"list": {"S": list_id}, "after": {"S": items[-1].coalition_id}})

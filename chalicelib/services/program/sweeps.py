@@ -67,6 +67,37 @@ class KeptChanging(Exception):
     """A card (or the sweep state) kept changing under the sweep; the job fails and SQS redelivers it."""
 
 
+@dataclass
+class Progress:
+    done: bool
+    cursor: dict[str, Any] | None = None
+    """Where to resume: {"day", "key"} (the index's last evaluated key in that day's partition)."""
+    cards_seen: int = 0
+    cards_changed: int = 0
+    entries: int = 0
+    days: int = 0
+    """Day partitions of the index walked to their end in this run: its cost, one Query or more each."""
+
+
+@dataclass(frozen=True)
+class CardExpiry:
+    card_number: str
+    total: int
+    """Points expiring in the whole window, whatever the page."""
+    items: list[tuple[datetime, int]] = field(default_factory=list)
+    """(expiry moment, points), soonest first: one page of them."""
+    cursor: str | None = None
+    """Where the next page starts; None on the last page."""
+
+
+@dataclass(frozen=True)
+class ExpiringCard:
+    card_number: str
+    customer_id: str | None
+    points: int
+    first_expires_at: datetime
+
+
 # --- which scopes to sweep ---------------------------------------------------------------
 
 def scopes_to_sweep() -> list[str]:
@@ -78,6 +109,7 @@ def scopes_to_sweep() -> list[str]:
 
 
 def job_message(scope: str, day: date, cursor: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The jobs-queue message that sweeps one scope for `day`, from `cursor` when resuming."""
     message: dict[str, Any] = {"job": SCOPE_JOB, "scope": scope, "day": day.isoformat()}
     if cursor is not None:
         message["cursor"] = cursor
@@ -95,58 +127,10 @@ def start_daily(at: datetime) -> list[str]:
 
 # --- one scope ------------------------------------------------------------------------
 
-@dataclass
-class Progress:
-    done: bool
-    cursor: dict[str, Any] | None = None
-    """Where to resume: {"day", "key"} (the index's last evaluated key in that day's partition)."""
-    cards_seen: int = 0
-    cards_changed: int = 0
-    entries: int = 0
-    days: int = 0
-    """Day partitions of the index walked to their end in this run: its cost, one Query or more each."""
-
-
-def _state_pk(scope: str) -> str:
-    return f"{scope}#sweep"
-
-
 def last_completed(scope: str) -> date | None:
+    """The last day the scope's sweep finished, or None if it never has."""
     stored = loyalty.get_doc(_state_pk(scope), STATE_SK, SweepState)
     return stored.doc.completed_day if stored else None
-
-
-def _record_completed(scope: str, day: date) -> None:
-    """Remember the last day whose partition is done; never moves back (a late or duplicate job loses)."""
-    for _ in range(CARD_ATTEMPTS):
-        stored = loyalty.get_doc(_state_pk(scope), STATE_SK, SweepState)
-        if stored and stored.doc.completed_day >= day:
-            return
-        at = loyalty.now()
-        doc = SweepState(completed=day.isoformat())
-
-        def build(tx: Tx, stored: Versioned[SweepState] | None = stored, doc: SweepState = doc,
-                  at: datetime = at) -> None:
-            if stored is None:
-                loyalty.add_once(tx, _state_pk(scope), STATE_SK, "sweep_state", doc, at)
-            else:
-                loyalty.replace_versioned(tx, _state_pk(scope), STATE_SK, "sweep_state", doc, stored.version, at)
-
-        try:
-            transactions.write(build)
-            return
-        except TransactionFailed as err:
-            if not err.condition_failed(0):
-                raise
-    raise KeptChanging(f"sweep state of {scope} kept changing")
-
-
-def _scope_active(scope: str) -> bool:
-    """A tenant scope is swept only while the tenant is active; a coalition's shared scope always."""
-    if scope.startswith(loyalty.coalition_scope("")):
-        return True
-    tenant = directory.get_tenant(scope)
-    return tenant is not None and tenant.status is TenantStatus.ACTIVE
 
 
 def first_day(scope: str, day: date) -> date:
@@ -247,35 +231,6 @@ def run_daily(at: datetime) -> dict[str, Progress]:
 
 # --- expiring points --------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class CardExpiry:
-    card_number: str
-    total: int
-    """Points expiring in the whole window, whatever the page."""
-    items: list[tuple[datetime, int]] = field(default_factory=list)
-    """(expiry moment, points), soonest first: one page of them."""
-    cursor: str | None = None
-    """Where the next page starts; None on the last page."""
-
-
-@dataclass(frozen=True)
-class ExpiringCard:
-    card_number: str
-    customer_id: str | None
-    points: int
-    first_expires_at: datetime
-
-
-def _locate(tenant_id: str, number: str) -> tuple[str, CardState]:
-    """The card in the tenant's own scope or a coalition it is a partner of; anything else is a 404."""
-    if number.isdigit():
-        for scope in catalog.card_scopes(tenant_id):
-            card = loyalty.get_card(scope, number)
-            if card is not None:
-                return scope, card
-    raise ApiError(404, "card_not_found", f"No card {number}.", [ErrorDetail("number", "no such card")])
-
-
 def card_expiring(tenant_id: str, number: str, within_days: int, limit: int = 200,
                   cursor: str | None = None) -> CardExpiry:
     """Points of one card that expire within `within_days` from now (pending points included), a page at a time.
@@ -299,38 +254,6 @@ def card_expiring(tenant_id: str, number: str, within_days: int, limit: int = 20
     page, more = rest[:limit], len(rest) > limit
     next_cursor = pagination.encode({"list": {"S": list_id}, "after": {"S": page[-1][0].isoformat()}}) if more else None
     return CardExpiry(card_number=card.number, total=sum(p for _, p in items), items=page, cursor=next_cursor)
-
-
-def _program_scope(tenant_id: str, program_id: str, at: datetime) -> tuple[str, Program]:
-    for scope in catalog.card_scopes(tenant_id):
-        program = catalog.program_at(scope, program_id, at)
-        if program is not None:
-            return scope, program
-    raise not_found("Program")
-
-
-def _list_id(tenant_id: str, program_id: str, within_days: int, min_points: int) -> str:
-    """What a cursor is bound to: this tenant's list with these filters (another tenant's cursor is a 400)."""
-    return f"{tenant_id}#expiring#{program_id}#{within_days}#{min_points}"
-
-
-def _decode(cursor: str | None, list_id: str, scope: str) -> tuple[date, dict[str, Any] | None] | None:
-    raw = pagination.decode(cursor, hash_attr="list", hash_value=list_id)
-    if raw is None:
-        return None
-    try:
-        day = date.fromisoformat(raw["day"]["S"])
-    except (KeyError, ValueError):
-        raise ApiError(400, "validation_error", "The cursor is not one this API returned.",
-                       [ErrorDetail("cursor", "malformed")]) from None
-    key = {k: v for k, v in raw.items() if k not in ("list", "day")} or None
-    if key is not None:
-        number = key.get("gsi1sk", {}).get("S", "")
-        if (set(key) != {"gsi1pk", "gsi1sk", "pk", "sk"} or key["gsi1pk"].get("S") != loyalty.due_pk(scope, day)
-                or key["pk"].get("S") != loyalty.card_pk(scope, number) or key["sk"].get("S") != loyalty.CARD_SK):
-            raise ApiError(400, "validation_error", "The cursor does not belong to this list.",
-                           [ErrorDetail("cursor", "not this list")])
-    return day, key
 
 
 def program_expiring(tenant_id: str, program_id: str, *, within_days: int, min_points: int = 1, limit: int = 50,
@@ -372,29 +295,6 @@ def program_expiring(tenant_id: str, program_id: str, *, within_days: int, min_p
 
 
 # --- manual tier assignment ---------------------------------------------------------------
-
-def _assignment_hash(number: str, tier: str, reason: str, until: datetime | None) -> str:
-    return hashlib.sha256(f"{number}|{tier}|{reason}|{until.isoformat() if until else ''}".encode()).hexdigest()
-
-
-def _stored_assignment(pk: str, fingerprint: str) -> Card | None:
-    stored = loyalty.get_doc(pk, TIER_ASSIGNMENT_SK, TierAssignment)
-    if stored is None:
-        return None
-    doc = stored.doc
-    if doc.request_hash != fingerprint:
-        raise ApiError(422, "idempotency_key_reused", "This assignment_id was already used for another assignment.",
-                       [ErrorDetail("assignment_id", "already used")])
-    return Card.model_validate(doc.card)
-
-
-def _refuse_or_replay(pk: str, fingerprint: str, err: ApiError) -> Card:
-    """A retried assignment is answered as the first time, even if it could not be made now."""
-    stored = _stored_assignment(pk, fingerprint)
-    if stored is not None:
-        return stored
-    raise err
-
 
 def assign_tier(tenant_id: str, number: str, *, tier: str, reason: str, until: datetime | None, assignment_id: str,
                 actor: str) -> Card:
@@ -452,3 +352,107 @@ def assign_tier(tenant_id: str, number: str, *, tier: str, reason: str, until: d
                 raise
             time.sleep(transactions.backoff(attempt))
     raise card_busy()
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+def _state_pk(scope: str) -> str:
+    return f"{scope}#sweep"
+
+
+def _record_completed(scope: str, day: date) -> None:
+    """Remember the last day whose partition is done; never moves back (a late or duplicate job loses)."""
+    for _ in range(CARD_ATTEMPTS):
+        stored = loyalty.get_doc(_state_pk(scope), STATE_SK, SweepState)
+        if stored and stored.doc.completed_day >= day:
+            return
+        at = loyalty.now()
+        doc = SweepState(completed=day.isoformat())
+
+        def build(tx: Tx, stored: Versioned[SweepState] | None = stored, doc: SweepState = doc,
+                  at: datetime = at) -> None:
+            if stored is None:
+                loyalty.add_once(tx, _state_pk(scope), STATE_SK, "sweep_state", doc, at)
+            else:
+                loyalty.replace_versioned(tx, _state_pk(scope), STATE_SK, "sweep_state", doc, stored.version, at)
+
+        try:
+            transactions.write(build)
+            return
+        except TransactionFailed as err:
+            if not err.condition_failed(0):
+                raise
+    raise KeptChanging(f"sweep state of {scope} kept changing")
+
+
+def _scope_active(scope: str) -> bool:
+    """A tenant scope is swept only while the tenant is active; a coalition's shared scope always."""
+    if scope.startswith(loyalty.coalition_scope("")):
+        return True
+    tenant = directory.get_tenant(scope)
+    return tenant is not None and tenant.status is TenantStatus.ACTIVE
+
+
+def _locate(tenant_id: str, number: str) -> tuple[str, CardState]:
+    """The card in the tenant's own scope or a coalition it is a partner of; anything else is a 404."""
+    if number.isdigit():
+        for scope in catalog.card_scopes(tenant_id):
+            card = loyalty.get_card(scope, number)
+            if card is not None:
+                return scope, card
+    raise ApiError(404, "card_not_found", f"No card {number}.", [ErrorDetail("number", "no such card")])
+
+
+def _program_scope(tenant_id: str, program_id: str, at: datetime) -> tuple[str, Program]:
+    for scope in catalog.card_scopes(tenant_id):
+        program = catalog.program_at(scope, program_id, at)
+        if program is not None:
+            return scope, program
+    raise not_found("Program")
+
+
+def _list_id(tenant_id: str, program_id: str, within_days: int, min_points: int) -> str:
+    """What a cursor is bound to: this tenant's list with these filters (another tenant's cursor is a 400)."""
+    return f"{tenant_id}#expiring#{program_id}#{within_days}#{min_points}"
+
+
+def _decode(cursor: str | None, list_id: str, scope: str) -> tuple[date, dict[str, Any] | None] | None:
+    raw = pagination.decode(cursor, hash_attr="list", hash_value=list_id)
+    if raw is None:
+        return None
+    try:
+        day = date.fromisoformat(raw["day"]["S"])
+    except (KeyError, ValueError):
+        raise ApiError(400, "validation_error", "The cursor is not one this API returned.",
+                       [ErrorDetail("cursor", "malformed")]) from None
+    key = {k: v for k, v in raw.items() if k not in ("list", "day")} or None
+    if key is not None:
+        number = key.get("gsi1sk", {}).get("S", "")
+        if (set(key) != {"gsi1pk", "gsi1sk", "pk", "sk"} or key["gsi1pk"].get("S") != loyalty.due_pk(scope, day)
+                or key["pk"].get("S") != loyalty.card_pk(scope, number) or key["sk"].get("S") != loyalty.CARD_SK):
+            raise ApiError(400, "validation_error", "The cursor does not belong to this list.",
+                           [ErrorDetail("cursor", "not this list")])
+    return day, key
+
+
+def _assignment_hash(number: str, tier: str, reason: str, until: datetime | None) -> str:
+    return hashlib.sha256(f"{number}|{tier}|{reason}|{until.isoformat() if until else ''}".encode()).hexdigest()
+
+
+def _stored_assignment(pk: str, fingerprint: str) -> Card | None:
+    stored = loyalty.get_doc(pk, TIER_ASSIGNMENT_SK, TierAssignment)
+    if stored is None:
+        return None
+    doc = stored.doc
+    if doc.request_hash != fingerprint:
+        raise ApiError(422, "idempotency_key_reused", "This assignment_id was already used for another assignment.",
+                       [ErrorDetail("assignment_id", "already used")])
+    return Card.model_validate(doc.card)
+
+
+def _refuse_or_replay(pk: str, fingerprint: str, err: ApiError) -> Card:
+    """A retried assignment is answered as the first time, even if it could not be made now."""
+    stored = _stored_assignment(pk, fingerprint)
+    if stored is not None:
+        return stored
+    raise err

@@ -18,9 +18,18 @@ from chalicelib.storage import keys as key_store
 from chalicelib.storage.tables import ApiKeyRecord, AuditRecord
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
+_TENANT_STATUS_TTL = 30.0
+_tenant_status_cache: dict[str, tuple[float, str | None, str | None]] = {}
+_cache_lock = threading.Lock()
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+
+class AuthFailure(Exception):
+    """Why a key was refused; the code goes to the client, never the key."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 def new_key_record(scope: Scope, spec: KeyCreate, actor: str, at: datetime
@@ -42,14 +51,17 @@ def new_key_record(scope: Scope, spec: KeyCreate, actor: str, at: datetime
 
 
 def created_view(rec: ApiKeyRecord, minted: keyfmt.NewKey, at: datetime) -> KeyCreated:
+    """A new key as answered once: its info plus the secret, which is never stored or shown again."""
     return KeyCreated(secret=minted.plaintext, **key_store.to_info(rec, at).model_dump())
 
 
 def key_audit(scope: Scope, action: str, actor: str, key_id: str, at: datetime, **detail: str) -> AuditRecord:
+    """The audit record of a change to one key."""
     return audit.entry(scope.partition, action=action, actor=actor, at=at, target=f"key:{key_id}", detail=detail)
 
 
 def create(scope: Scope, spec: KeyCreate, actor: str) -> KeyCreated:
+    """Mint a key for the scope; only its hash is stored, the secret is in this answer only."""
     at = _now()
     rec, minted = new_key_record(scope, spec, actor, at)  # refuses a store on anything but a tenant's pos key first
     if spec.store_id is not None and directory.get_store(scope.id, spec.store_id) is None:
@@ -65,6 +77,7 @@ def create(scope: Scope, spec: KeyCreate, actor: str) -> KeyCreated:
 
 
 def list_keys(scope: Scope, limit: int, cursor: str | None) -> tuple[list[KeyInfo], str | None]:
+    """The scope's keys with their status as of now (expiry is computed, not stored)."""
     records, next_cursor = key_store.list_keys(scope.partition, limit, cursor)
     at = _now()
     return [key_store.to_info(r, at) for r in records], next_cursor
@@ -83,19 +96,8 @@ def ensure_key(scope: Scope, role: Role, name: str, actor: str) -> KeyCreated | 
     return create(scope, KeyCreate(role=role, name=name), actor)
 
 
-def _require(scope: Scope, key_id: str) -> ApiKeyRecord:
-    rec = key_store.get(scope.partition, key_id)
-    if rec is None:
-        raise not_found("Key")
-    return rec
-
-
-def _not_active(key_id: str) -> ApiError:
-    return ApiError(409, "key_not_active", f"Key {key_id!r} is already revoked or being rotated.",
-                    [ErrorDetail("key_id", "not active")])
-
-
 def revoke(scope: Scope, key_id: str, actor: str) -> KeyInfo:
+    """Revoke a key; revoking it again is a no-op, so a retry is safe."""
     rec = _require(scope, key_id)
     at = _now()
     if key_store.effective_status(rec, at) == key_store.REVOKED:
@@ -143,40 +145,14 @@ def rotate(scope: Scope, key_id: str, grace_seconds: int, actor: str) -> KeyCrea
 
 # --- authentication -------------------------------------------------------------
 
-_TENANT_STATUS_TTL = 30.0
-_tenant_status_cache: dict[str, tuple[float, str | None, str | None]] = {}
-_cache_lock = threading.Lock()
-
-
-def _tenant_status(tenant_id: str) -> tuple[str | None, str | None]:
-    """(status, agency id) of a tenant, cached briefly: suspension takes effect within 30 s."""
-    now = time.monotonic()
-    with _cache_lock:
-        hit = _tenant_status_cache.get(tenant_id)
-    if hit and now - hit[0] < _TENANT_STATUS_TTL:
-        return hit[1], hit[2]
-    tenant = directory.get_tenant(tenant_id)
-    value = (tenant.status.value, tenant.agency_id) if tenant else (None, None)
-    with _cache_lock:
-        _tenant_status_cache[tenant_id] = (now, *value)
-    return value
-
-
 def forget_tenant_status(tenant_id: str) -> None:
+    """Drop the tenant's cached status so this process sees a status change at once (called on every change)."""
     with _cache_lock:
         _tenant_status_cache.pop(tenant_id, None)
 
 
-class AuthFailure(Exception):
-    """Why a key was refused; the code goes to the client, never the key."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 def authenticate(token: str | None) -> Principal:
+    """The principal a bearer key stands for, or an AuthFailure saying why it is refused."""
     if token is None:
         raise AuthFailure("unauthorized", "Send an API key as 'Authorization: Bearer <key>'.")
     parsed = keyfmt.parse(token)
@@ -205,3 +181,35 @@ def authenticate(token: str | None) -> Principal:
             raise AuthFailure("tenant_suspended", "This tenant is suspended or being deleted.")
     return Principal(role=parsed.role, key_id=parsed.key_id, owner=parsed.owner,
                      agency_id=agency_id, store_id=rec.store_id)
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _require(scope: Scope, key_id: str) -> ApiKeyRecord:
+    rec = key_store.get(scope.partition, key_id)
+    if rec is None:
+        raise not_found("Key")
+    return rec
+
+
+def _not_active(key_id: str) -> ApiError:
+    return ApiError(409, "key_not_active", f"Key {key_id!r} is already revoked or being rotated.",
+                    [ErrorDetail("key_id", "not active")])
+
+
+def _tenant_status(tenant_id: str) -> tuple[str | None, str | None]:
+    """(status, agency id) of a tenant, cached briefly: suspension takes effect within 30 s."""
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _tenant_status_cache.get(tenant_id)
+    if hit and now - hit[0] < _TENANT_STATUS_TTL:
+        return hit[1], hit[2]
+    tenant = directory.get_tenant(tenant_id)
+    value = (tenant.status.value, tenant.agency_id) if tenant else (None, None)
+    with _cache_lock:
+        _tenant_status_cache[tenant_id] = (now, *value)
+    return value

@@ -13,18 +13,22 @@ from chalicelib.storage import audit, directory
 
 
 def agencies(limit: int, cursor: str | None) -> tuple[list[Agency], str | None]:
+    """The platform's agencies."""
     return directory.list_agencies(limit, cursor)
 
 
 def tenants_of_agency(agency_id: str, limit: int, cursor: str | None) -> tuple[list[Tenant], str | None]:
+    """The agency's tenants."""
     return directory.list_tenants_of_agency(agency_id, limit, cursor)
 
 
 def programs(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Program], str | None]:
+    """The tenant's programs."""
     return directory.list_programs(tenant_id, limit, cursor)
 
 
 def stores(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Store], str | None]:
+    """The tenant's stores."""
     return directory.list_stores(tenant_id, limit, cursor)
 
 

@@ -32,9 +32,15 @@ from chalicelib.storage import audit, directory, queues, transactions, usage_key
 from chalicelib.storage import keys as key_store
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
+FIRST_KEYS = (
+    KeyCreate(role=Role.TENANT_ADMIN, name="first admin key"),
+    KeyCreate(role=Role.POS, name="first POS key"),
+)
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+PURGE_JOB = "tenant.purge"
+
+PAST_TOLERANCE = timedelta(seconds=60)
+"""How far in the past a stated `effective_at` may be (clock skew between caller and server): it then means now."""
 
 
 # --- agencies -------------------------------------------------------------------
@@ -65,6 +71,7 @@ def create_agency(spec: AgencyCreate, actor: str) -> AgencyProvisioned:
 
 
 def require_agency(agency_id: str) -> Agency:
+    """The agency, or a 404."""
     agency = directory.get_agency(agency_id)
     if agency is None:
         raise not_found("Agency")
@@ -72,12 +79,6 @@ def require_agency(agency_id: str) -> Agency:
 
 
 # --- tenants --------------------------------------------------------------------
-
-FIRST_KEYS = (
-    KeyCreate(role=Role.TENANT_ADMIN, name="first admin key"),
-    KeyCreate(role=Role.POS, name="first POS key"),
-)
-
 
 def provision_tenant(agency_id: str, spec: TenantCreate, actor: str) -> TenantProvisioned:
     """Tenant, first program, stores, first admin and POS keys and the audit entry: one transaction.
@@ -130,6 +131,7 @@ def provision_tenant(agency_id: str, spec: TenantCreate, actor: str) -> TenantPr
 
 
 def require_tenant_of_agency(agency_id: str, tenant_id: str) -> Tenant:
+    """The tenant if the agency owns it; anyone else's tenant is a 404 like a missing one."""
     tenant = directory.get_tenant_of_agency(agency_id, tenant_id)
     if tenant is None:
         raise not_found("Tenant")
@@ -137,6 +139,7 @@ def require_tenant_of_agency(agency_id: str, tenant_id: str) -> Tenant:
 
 
 def require_tenant(tenant_id: str) -> Tenant:
+    """The tenant, or a 404."""
     tenant = directory.get_tenant(tenant_id)
     if tenant is None:
         raise not_found("Tenant")
@@ -144,6 +147,7 @@ def require_tenant(tenant_id: str) -> Tenant:
 
 
 def update_tenant(agency_id: str, tenant_id: str, changes: TenantUpdate, actor: str) -> Tenant:
+    """Change an agency's tenant; the plan's request limits are set first, so a failure changes nothing."""
     tenant = require_tenant_of_agency(agency_id, tenant_id)
     if tenant.status.value == "deleting":
         raise conflict("tenant_deleting", "This tenant is being deleted.")
@@ -159,9 +163,6 @@ def update_tenant(agency_id: str, tenant_id: str, changes: TenantUpdate, actor: 
     api_keys.forget_tenant_status(tenant_id)
     catalog.forget(tenant_id)
     return updated
-
-
-PURGE_JOB = "tenant.purge"
 
 
 def request_deletion(agency_id: str, tenant_id: str, confirm: str, actor: str) -> Tenant:
@@ -193,42 +194,6 @@ def check_program_stores(tenant_id: str, spec: ProgramSpec, field: str = "store_
                        [ErrorDetail(field, f"no such store: {s}") for s in unknown])
 
 
-def _check_partner(tenant_id: str, spec: StoreSpec) -> None:
-    if spec.partner_id is None:
-        return
-    tenant = require_tenant(tenant_id)
-    if spec.partner_id not in {p.id for p in tenant.partners}:
-        raise ApiError(422, "unknown_partner", f"Partner {spec.partner_id!r} is not a partner of this tenant.",
-                       [ErrorDetail("partner_id", "no such partner")])
-
-
-PAST_TOLERANCE = timedelta(seconds=60)
-"""How far in the past a stated `effective_at` may be (clock skew between caller and server): it then means now."""
-
-
-def _effective_at(requested: datetime | None) -> datetime | None:
-    """A stated start for new rules, checked: aware, not in the past. None means now (fixed at write time)."""
-    if requested is None:
-        return None
-    if requested.tzinfo is None or requested.utcoffset() is None:
-        raise ApiError(422, "effective_at_without_timezone", "effective_at needs a time zone offset.",
-                       [ErrorDetail("effective_at", "add an offset, e.g. 2026-12-01T00:00:00+03:00")])
-    now = clock.now()
-    if requested < now - PAST_TOLERANCE:
-        raise ApiError(422, "effective_at_in_past", "Rules cannot change in the past: history stays as it was.",
-                       [ErrorDetail("effective_at", f"must not be before {now.isoformat()}")])
-    return requested if requested > now else None
-
-
-def _audit_version(tenant_id: str, action: str, actor: str) -> Callable[[Tx, Program], None]:
-    """The audit entry of a new rule version, written in the version's own transaction."""
-    def add(tx: Tx, version: Program) -> None:
-        at = version.effective_at.isoformat() if version.effective_at else ""
-        audit.add(tx, audit.entry(tenant_id, action=action, actor=actor, at=_now(), target=f"program:{version.id}",
-                                  detail={"version": str(version.version), "effective_at": at}))
-    return add
-
-
 def create_program(tenant_id: str, spec: ProgramSpec, actor: str) -> Program:
     """Version 1 of a new program, in force at once."""
     check_program_stores(tenant_id, spec)
@@ -257,6 +222,7 @@ def replace_program(tenant_id: str, spec: ProgramSpec, actor: str, effective_at:
 
 
 def require_program(tenant_id: str, program_id: str) -> Program:
+    """The tenant's program, or a 404."""
     program = directory.get_program(tenant_id, program_id)
     if program is None:
         raise not_found("Program")
@@ -271,6 +237,7 @@ def program_versions(tenant_id: str, program_id: str, limit: int, cursor: str | 
 
 
 def require_program_version(tenant_id: str, program_id: str, version: str) -> Program:
+    """One stored version of a program (its rules as they were), or a 404."""
     number = int(version) if version.isascii() and version.isdigit() and len(version) <= 8 else 0
     found = directory.get_program_version(tenant_id, program_id, number) if number >= 1 else None
     if found is None:
@@ -279,6 +246,7 @@ def require_program_version(tenant_id: str, program_id: str, version: str) -> Pr
 
 
 def create_store(tenant_id: str, spec: StoreSpec, actor: str) -> Store:
+    """Add a store; a partner it names must be one of the tenant's partners."""
     _check_partner(tenant_id, spec)
     if directory.get_store(tenant_id, spec.id) is not None:
         raise conflict("store_exists", f"Store {spec.id!r} already exists.", "id")
@@ -289,6 +257,7 @@ def create_store(tenant_id: str, spec: StoreSpec, actor: str) -> Store:
 
 
 def replace_store(tenant_id: str, spec: StoreSpec, actor: str) -> Store:
+    """Replace an existing store; a partner it names must be one of the tenant's partners."""
     _check_partner(tenant_id, spec)
     try:
         store, outcome = directory.put_store(tenant_id, spec, must_exist=True)
@@ -301,7 +270,46 @@ def replace_store(tenant_id: str, spec: StoreSpec, actor: str) -> Store:
 
 
 def require_store(tenant_id: str, store_id: str) -> Store:
+    """The tenant's store, or a 404."""
     store = directory.get_store(tenant_id, store_id)
     if store is None:
         raise not_found("Store")
     return store
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_partner(tenant_id: str, spec: StoreSpec) -> None:
+    if spec.partner_id is None:
+        return
+    tenant = require_tenant(tenant_id)
+    if spec.partner_id not in {p.id for p in tenant.partners}:
+        raise ApiError(422, "unknown_partner", f"Partner {spec.partner_id!r} is not a partner of this tenant.",
+                       [ErrorDetail("partner_id", "no such partner")])
+
+
+def _effective_at(requested: datetime | None) -> datetime | None:
+    """A stated start for new rules, checked: aware, not in the past. None means now (fixed at write time)."""
+    if requested is None:
+        return None
+    if requested.tzinfo is None or requested.utcoffset() is None:
+        raise ApiError(422, "effective_at_without_timezone", "effective_at needs a time zone offset.",
+                       [ErrorDetail("effective_at", "add an offset, e.g. 2026-12-01T00:00:00+03:00")])
+    now = clock.now()
+    if requested < now - PAST_TOLERANCE:
+        raise ApiError(422, "effective_at_in_past", "Rules cannot change in the past: history stays as it was.",
+                       [ErrorDetail("effective_at", f"must not be before {now.isoformat()}")])
+    return requested if requested > now else None
+
+
+def _audit_version(tenant_id: str, action: str, actor: str) -> Callable[[Tx, Program], None]:
+    """The audit entry of a new rule version, written in the version's own transaction."""
+    def add(tx: Tx, version: Program) -> None:
+        at = version.effective_at.isoformat() if version.effective_at else ""
+        audit.add(tx, audit.entry(tenant_id, action=action, actor=actor, at=_now(), target=f"program:{version.id}",
+                                  detail={"version": str(version.version), "effective_at": at}))
+    return add

@@ -82,6 +82,89 @@ class ApplyReport:
 
 # --- loading and validation -------------------------------------------------------
 
+def load_tenant_file(path: Path) -> TenantFile:
+    """Parse and validate one tenant file with the API's strict models (so YAML and API accept the same things)."""
+    path = Path(path)
+    raw = _read(path)
+    if not isinstance(raw, dict):
+        kind = "empty" if raw is None else type(raw).__name__
+        problem = f"(top level): must be a mapping with agency, tenant, programs and stores (got {kind})"
+        raise TenantFileError(path, [problem])
+    try:
+        # JSON text, not Python objects: exactly the API's strict-JSON path (enums from strings, no float
+        # for int), and YAML dates become strings instead of being refused as date objects.
+        return TenantFile.model_validate_json(json.dumps(raw, default=str))
+    except ValidationError as exc:
+        problems = []
+        refs = _reference_problems(raw)
+        for error in exc.errors():
+            if not error["loc"] and refs:
+                continue  # the precise reference problems below replace check_references' first-only message
+            problems.append(f"{_field_path(error['loc'])}: {_issue(error)}")
+        for problem in refs:
+            if problem not in problems:
+                problems.append(problem)
+        raise TenantFileError(path, problems) from None
+
+
+def check_files(tenant_files: dict[Path, TenantFile]) -> list[str]:
+    """Problems between files applied together: one tenant in two files, one agency named two ways."""
+    problems: list[str] = []
+    tenants: dict[str, Path] = {}
+    agencies: dict[str, tuple[str, Path]] = {}
+    for path, tf in tenant_files.items():
+        if tf.tenant.id in tenants:
+            problems.append(f"{path}: tenant.id: tenant {tf.tenant.id!r} is also defined in {tenants[tf.tenant.id]}")
+        tenants.setdefault(tf.tenant.id, path)
+        name, first = agencies.setdefault(tf.agency.id, (tf.agency.name, path))
+        if name != tf.agency.name:
+            problems.append(f"{path}: agency.name: agency {tf.agency.id!r} is named {name!r} in {first}")
+    return problems
+
+
+# --- applying -----------------------------------------------------------------------
+
+def preflight(path: Path, tenant_file: TenantFile) -> None:
+    """Read-only checks that must pass before anything is written (so a refused file writes nothing)."""
+    from chalicelib.storage import directory
+
+    tenant = directory.get_tenant(tenant_file.tenant.id)
+    if tenant is None:
+        return
+    problems = []
+    if tenant.agency_id != tenant_file.agency.id:
+        problems.append(f"tenant.id: tenant {tenant.tenant_id!r} belongs to agency {tenant.agency_id!r}, not "
+                        f"{tenant_file.agency.id!r}; a tenant file never takes over another agency's tenant")
+    elif tenant.status.value == "deleting":
+        problems.append(f"tenant.id: tenant {tenant.tenant_id!r} is being deleted")
+    if tenant.currency != tenant_file.tenant.currency and not problems:
+        problems.append(f"tenant.currency: the tenant's balances are in {tenant.currency}; the currency cannot "
+                        f"change after creation (file says {tenant_file.tenant.currency})")
+    if problems:
+        raise TenantFileError(path, problems)
+
+
+def apply_tenant_file(path: Path, actor: str = "cli", *, tenant_file: TenantFile | None = None) -> ApplyReport:
+    """Make the stored agency, tenant, programs and stores match the file; a second run writes nothing.
+
+    Raises `TenantFileError` (nothing written) for an invalid file or a tenant
+    of another agency, and `TenantApplyInterrupted` (carrying the partial report
+    and any keys already minted) if a write fails half-way.
+    """
+    path = Path(path)
+    tf = tenant_file if tenant_file is not None else load_tenant_file(path)
+    preflight(path, tf)
+    report = ApplyReport(path=path, agency_id=tf.agency.id, tenant_id=tf.tenant.id)
+    try:
+        _apply(tf, actor, report)
+    except Exception as exc:
+        if report.writes or report.created_keys:
+            raise TenantApplyInterrupted(report, exc) from exc
+        raise
+    return report
+
+
+# --- helpers --------------------------------------------------------------------------------------------
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     """`yaml.safe_load` semantics, except that a key repeated in one mapping is an error, not a silent override."""
@@ -201,49 +284,6 @@ def _read(path: Path) -> Any:
         raise TenantFileError(path, [_yaml_problem(exc)]) from None
 
 
-def load_tenant_file(path: Path) -> TenantFile:
-    """Parse and validate one tenant file with the API's strict models (so YAML and API accept the same things)."""
-    path = Path(path)
-    raw = _read(path)
-    if not isinstance(raw, dict):
-        kind = "empty" if raw is None else type(raw).__name__
-        problem = f"(top level): must be a mapping with agency, tenant, programs and stores (got {kind})"
-        raise TenantFileError(path, [problem])
-    try:
-        # JSON text, not Python objects: exactly the API's strict-JSON path (enums from strings, no float
-        # for int), and YAML dates become strings instead of being refused as date objects.
-        return TenantFile.model_validate_json(json.dumps(raw, default=str))
-    except ValidationError as exc:
-        problems = []
-        refs = _reference_problems(raw)
-        for error in exc.errors():
-            if not error["loc"] and refs:
-                continue  # the precise reference problems below replace check_references' first-only message
-            problems.append(f"{_field_path(error['loc'])}: {_issue(error)}")
-        for problem in refs:
-            if problem not in problems:
-                problems.append(problem)
-        raise TenantFileError(path, problems) from None
-
-
-def check_files(tenant_files: dict[Path, TenantFile]) -> list[str]:
-    """Problems between files applied together: one tenant in two files, one agency named two ways."""
-    problems: list[str] = []
-    tenants: dict[str, Path] = {}
-    agencies: dict[str, tuple[str, Path]] = {}
-    for path, tf in tenant_files.items():
-        if tf.tenant.id in tenants:
-            problems.append(f"{path}: tenant.id: tenant {tf.tenant.id!r} is also defined in {tenants[tf.tenant.id]}")
-        tenants.setdefault(tf.tenant.id, path)
-        name, first = agencies.setdefault(tf.agency.id, (tf.agency.name, path))
-        if name != tf.agency.name:
-            problems.append(f"{path}: agency.name: agency {tf.agency.id!r} is named {name!r} in {first}")
-    return problems
-
-
-# --- applying -----------------------------------------------------------------------
-
-
 def _all_pages(list_page: Callable[[str, int, str | None], tuple[list[T], str | None]], owner: str) -> list[T]:
     items: list[T] = []
     cursor: str | None = None
@@ -252,26 +292,6 @@ def _all_pages(list_page: Callable[[str, int, str | None], tuple[list[T], str | 
         items.extend(page)
         if not cursor:
             return items
-
-
-def preflight(path: Path, tenant_file: TenantFile) -> None:
-    """Read-only checks that must pass before anything is written (so a refused file writes nothing)."""
-    from chalicelib.storage import directory
-
-    tenant = directory.get_tenant(tenant_file.tenant.id)
-    if tenant is None:
-        return
-    problems = []
-    if tenant.agency_id != tenant_file.agency.id:
-        problems.append(f"tenant.id: tenant {tenant.tenant_id!r} belongs to agency {tenant.agency_id!r}, not "
-                        f"{tenant_file.agency.id!r}; a tenant file never takes over another agency's tenant")
-    elif tenant.status.value == "deleting":
-        problems.append(f"tenant.id: tenant {tenant.tenant_id!r} is being deleted")
-    if tenant.currency != tenant_file.tenant.currency and not problems:
-        problems.append(f"tenant.currency: the tenant's balances are in {tenant.currency}; the currency cannot "
-                        f"change after creation (file says {tenant_file.tenant.currency})")
-    if problems:
-        raise TenantFileError(path, problems)
 
 
 def _provision_parts(tf: TenantFile) -> tuple[ProgramSpec, list[StoreSpec], bool]:
@@ -297,26 +317,6 @@ def _provision_parts(tf: TenantFile) -> tuple[ProgramSpec, list[StoreSpec], bool
 def _spec_doc(entity: Any, spec_type: type[ProgramSpec | StoreSpec]) -> dict[str, Any]:
     doc: dict[str, Any] = entity.model_dump(mode="json", include=set(spec_type.model_fields))
     return doc
-
-
-def apply_tenant_file(path: Path, actor: str = "cli", *, tenant_file: TenantFile | None = None) -> ApplyReport:
-    """Make the stored agency, tenant, programs and stores match the file; a second run writes nothing.
-
-    Raises `TenantFileError` (nothing written) for an invalid file or a tenant
-    of another agency, and `TenantApplyInterrupted` (carrying the partial report
-    and any keys already minted) if a write fails half-way.
-    """
-    path = Path(path)
-    tf = tenant_file if tenant_file is not None else load_tenant_file(path)
-    preflight(path, tf)
-    report = ApplyReport(path=path, agency_id=tf.agency.id, tenant_id=tf.tenant.id)
-    try:
-        _apply(tf, actor, report)
-    except Exception as exc:
-        if report.writes or report.created_keys:
-            raise TenantApplyInterrupted(report, exc) from exc
-        raise
-    return report
 
 
 def _apply(tf: TenantFile, actor: str, report: ApplyReport) -> None:
