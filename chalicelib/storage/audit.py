@@ -10,6 +10,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.domain.ids import new_id
 from chalicelib.schemas.audit import AuditEntry
 from chalicelib.storage import pagination, tables
+from chalicelib.storage.pagination import StoredPage
 from chalicelib.storage.tables import AuditRecord
 
 RETENTION = timedelta(days=400)
@@ -31,7 +32,7 @@ def put(rec: AuditRecord) -> None:
     rec.save()
 
 
-def list_entries(partition: str, limit: int, cursor: str | None) -> tuple[list[AuditEntry], str | None]:
+def list_entries(partition: str, limit: int, cursor: str | None) -> StoredPage[AuditEntry]:
     """Newest first."""
     records, next_cursor = pagination.page_of(
         lambda size, start: AuditRecord.query(partition, scan_index_forward=False, limit=size, page_size=size,
@@ -40,7 +41,7 @@ def list_entries(partition: str, limit: int, cursor: str | None) -> tuple[list[A
     )
     items = [AuditEntry(at=r.at, action=r.action, actor=r.actor, target=r.target,
                         detail={k: str(v) for k, v in r.detail.as_dict().items()}) for r in records]
-    return items, next_cursor
+    return StoredPage(items, next_cursor)
 
 
 def delete_partition_page(partition: str, max_items: int) -> int:

@@ -14,6 +14,7 @@ from pynamodb.exceptions import PutError
 from chalicelib.storage import pagination
 from chalicelib.storage.documents.campaign import MailCampaignDoc, Recipient
 from chalicelib.storage.documents.common import Versioned
+from chalicelib.storage.pagination import StoredPage
 from chalicelib.storage.tables import LoyaltyRecord, condition_failed, get_item, save_if
 
 
@@ -63,13 +64,13 @@ def save(tenant_id: str, campaign_id: str, doc: MailCampaignDoc, version: int, c
     return version + 1
 
 
-def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[MailCampaignDoc], str | None]:
+def list_page(tenant_id: str, limit: int, cursor: str | None) -> StoredPage[MailCampaignDoc]:
     pk = campaigns_pk(tenant_id)
     records, next_cursor = pagination.page_of(
         lambda size, start: LoyaltyRecord.query(pk, LoyaltyRecord.sk.startswith("campaign#"), limit=size,
                                                 page_size=size, last_evaluated_key=start, scan_index_forward=False),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"))
-    return [_campaign(r) for r in records], next_cursor
+    return StoredPage([_campaign(r) for r in records], next_cursor)
 
 
 def add_recipients(tenant_id: str, campaign_id: str, rows: list[tuple[str, str]], at: datetime) -> None:

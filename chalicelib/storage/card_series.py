@@ -24,6 +24,7 @@ from chalicelib.storage import loyalty, pagination
 from chalicelib.storage.documents.card import CardFacts
 from chalicelib.storage.documents.card_series import SeriesChunk, SeriesDoc
 from chalicelib.storage.documents.common import Versioned
+from chalicelib.storage.pagination import StoredPage
 from chalicelib.storage.tables import LoyaltyRecord, condition_failed, get_item
 from chalicelib.storage.transactions import Tx
 
@@ -89,7 +90,7 @@ def save_series(tenant_id: str, series_id: str, doc: SeriesDoc, version: int, at
     return _save_if_unchanged(rec, version)
 
 
-def list_series(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[SeriesDoc], str | None]:
+def list_series(tenant_id: str, limit: int, cursor: str | None) -> StoredPage[SeriesDoc]:
     """The tenant's series, newest first."""
     pk = series_list_pk(tenant_id)
     records, next_cursor = pagination.page_of(
@@ -98,7 +99,7 @@ def list_series(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Se
                                                 consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
-    return [SeriesDoc.of(r.doc) for r in records], next_cursor
+    return StoredPage([SeriesDoc.of(r.doc) for r in records], next_cursor)
 
 
 def all_series(tenant_id: str) -> Iterator[SeriesDoc]:

@@ -23,6 +23,7 @@ from chalicelib.schemas.coupons import Campaign
 from chalicelib.storage import pagination, transactions
 from chalicelib.storage.documents.common import Versioned
 from chalicelib.storage.documents.coupons import CouponCode, CouponGrant, CustomerUses
+from chalicelib.storage.pagination import StoredPage
 from chalicelib.storage.tables import LoyaltyRecord, doc_of, get_item
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
@@ -151,7 +152,7 @@ def save_campaign(tenant_id: str, campaign: Campaign, version: int, at: datetime
     return True
 
 
-def list_campaigns(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Campaign], str | None]:
+def list_campaigns(tenant_id: str, limit: int, cursor: str | None) -> StoredPage[Campaign]:
     """The tenant's campaigns by id."""
     pk = campaigns_pk(tenant_id)
     records, next_cursor = pagination.page_of(
@@ -159,11 +160,11 @@ def list_campaigns(tenant_id: str, limit: int, cursor: str | None) -> tuple[list
                                                 page_size=size, last_evaluated_key=start, consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
-    return [_campaign(r) for r in records], next_cursor
+    return StoredPage([_campaign(r) for r in records], next_cursor)
 
 
 def list_codes(tenant_id: str, campaign_id: str, limit: int, cursor: str | None
-               ) -> tuple[list[CodeState], str | None]:
+               ) -> StoredPage[CodeState]:
     """A campaign's codes in code order, through the gsi1 index (eventually consistent, like every GSI)."""
     hash_value = campaign_codes_pk(tenant_id, campaign_id)
     records, next_cursor = pagination.page_of(
@@ -172,7 +173,7 @@ def list_codes(tenant_id: str, campaign_id: str, limit: int, cursor: str | None
         limit=limit, cursor=cursor, hash_attr="gsi1pk", hash_value=hash_value,
         key_attrs=("gsi1pk", "gsi1sk", "pk", "sk"),
     )
-    return [_code_state(str(rec.gsi1sk), rec) for rec in records], next_cursor
+    return StoredPage([_code_state(str(rec.gsi1sk), rec) for rec in records], next_cursor)
 
 
 class BatchOutcome(StrEnum):

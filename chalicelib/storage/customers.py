@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pynamodb.expressions.condition import Condition
 
@@ -27,6 +27,7 @@ from chalicelib.storage.documents.customer import (
     ReferralSection,
     Stats,
 )
+from chalicelib.storage.pagination import StoredPage
 from chalicelib.storage.tables import LoyaltyRecord, get_item
 from chalicelib.storage.transactions import Tx
 
@@ -167,17 +168,23 @@ def delete_referral_code(tx: Tx, scope: str, code: str) -> None:
     tx.delete(LoyaltyRecord(referral_pk(scope, code), REFERRAL_SK))
 
 
-def list_page(scope: str, shard: int, limit: int, cursor: str | None
-              ) -> tuple[list[tuple[str, CustomerDoc]], str | None]:
+class CustomerRow(NamedTuple):
+    """A customer as listed: the id (from the key) and the stored document."""
+
+    customer_id: str
+    doc: CustomerDoc
+
+
+def list_page(scope: str, shard: int, limit: int, cursor: str | None) -> StoredPage[CustomerRow]:
     """One page of one shard of the scope's customers: (customer id, doc) pairs and the next cursor."""
     pk = list_pk(scope, shard)
     start = pagination.decode(cursor, hash_attr="gsi1pk", hash_value=pk, key_attrs=("gsi1pk", "gsi1sk", "pk", "sk"))
     result = LoyaltyRecord.due_and_partner.query(pk, limit=limit, last_evaluated_key=start)
-    rows = [(r.pk.rsplit("#", 1)[1], _customer(r)) for r in result]
-    return rows, pagination.encode(result.last_evaluated_key)
+    rows = [CustomerRow(r.pk.rsplit("#", 1)[1], _customer(r)) for r in result]
+    return StoredPage(rows, pagination.encode(result.last_evaluated_key))
 
 
-def iter_all(scope: str, page: int = 200) -> Iterator[tuple[str, CustomerDoc]]:
+def iter_all(scope: str, page: int = 200) -> Iterator[CustomerRow]:
     """Every customer record of the scope, shard by shard (segments, exports, reports)."""
     for shard in range(SHARDS):
         cursor: str | None = None

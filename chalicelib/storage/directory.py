@@ -23,6 +23,7 @@ from chalicelib.schemas.tenancy import (
     Tenant,
 )
 from chalicelib.storage import pagination, transactions
+from chalicelib.storage.pagination import StoredPage
 from chalicelib.storage.tables import DirectoryRecord, agency_partition, doc_of, get_item, tenant_partition
 
 TENANT_SK = "tenant"
@@ -60,12 +61,12 @@ def get_agency(agency_id: str) -> Agency | None:
     return _agency(rec) if rec else None
 
 
-def list_agencies(limit: int, cursor: str | None) -> tuple[list[Agency], str | None]:
+def list_agencies(limit: int, cursor: str | None) -> StoredPage[Agency]:
     records, next_cursor = _gsi_page("agencies", limit, cursor)
-    return [_agency(r) for r in records], next_cursor
+    return StoredPage([_agency(r) for r in records], next_cursor)
 
 
-def _gsi_page(hash_value: str, limit: int, cursor: str | None) -> tuple[list[DirectoryRecord], str | None]:
+def _gsi_page(hash_value: str, limit: int, cursor: str | None) -> StoredPage[DirectoryRecord]:
     return pagination.page_of(
         lambda size, start: DirectoryRecord.by_agency.query(hash_value, limit=size, page_size=size,
                                                             last_evaluated_key=start),
@@ -120,9 +121,9 @@ def get_tenant_of_agency(agency_id: str, tenant_id: str) -> Tenant | None:
     return tenant if tenant and tenant.agency_id == agency_id else None
 
 
-def list_tenants_of_agency(agency_id: str, limit: int, cursor: str | None) -> tuple[list[Tenant], str | None]:
+def list_tenants_of_agency(agency_id: str, limit: int, cursor: str | None) -> StoredPage[Tenant]:
     records, next_cursor = _gsi_page(agency_partition(agency_id), limit, cursor)
-    return [_tenant(r) for r in records], next_cursor
+    return StoredPage([_tenant(r) for r in records], next_cursor)
 
 
 def update_tenant(tenant_id: str, changes: dict[str, Any]) -> Tenant | None:
@@ -208,7 +209,7 @@ def _query_versions(tenant_id: str, program_id: str, size: int, start: dict[str,
 
 
 def list_program_versions(tenant_id: str, program_id: str, limit: int, cursor: str | None
-                          ) -> tuple[list[Program], str | None]:
+                          ) -> StoredPage[Program]:
     """Every rule version of a program, newest first (a program from before versioning: its head alone)."""
     pk = tenant_partition(tenant_id)
     start = pagination.decode(cursor, hash_attr="pk", hash_value=pk)
@@ -220,8 +221,8 @@ def list_program_versions(tenant_id: str, program_id: str, limit: int, cursor: s
     )
     if not records and cursor is None:
         head = get_program(tenant_id, program_id)
-        return ([head] if head is not None and head.effective_at is None else []), None
-    return [_program(tenant_id, r) for r in records], next_cursor
+        return StoredPage([head] if head is not None and head.effective_at is None else [], None)
+    return StoredPage([_program(tenant_id, r) for r in records], next_cursor)
 
 
 def recent_program_versions(tenant_id: str, program_id: str, count: int) -> tuple[list[Program], bool]:
@@ -246,7 +247,7 @@ def get_store(tenant_id: str, store_id: str) -> Store | None:
 
 
 def _list_kind(tenant_id: str, prefix: str, limit: int, cursor: str | None
-               ) -> tuple[list[DirectoryRecord], str | None]:
+               ) -> StoredPage[DirectoryRecord]:
     pk = tenant_partition(tenant_id)
     return pagination.page_of(
         lambda size, start: DirectoryRecord.query(pk, DirectoryRecord.sk.startswith(prefix), limit=size,
@@ -255,14 +256,14 @@ def _list_kind(tenant_id: str, prefix: str, limit: int, cursor: str | None
     )
 
 
-def list_programs(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Program], str | None]:
+def list_programs(tenant_id: str, limit: int, cursor: str | None) -> StoredPage[Program]:
     records, next_cursor = _list_kind(tenant_id, "program#", limit, cursor)
-    return [_program(tenant_id, r) for r in records], next_cursor
+    return StoredPage([_program(tenant_id, r) for r in records], next_cursor)
 
 
-def list_stores(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Store], str | None]:
+def list_stores(tenant_id: str, limit: int, cursor: str | None) -> StoredPage[Store]:
     records, next_cursor = _list_kind(tenant_id, "store#", limit, cursor)
-    return [_store(tenant_id, r) for r in records], next_cursor
+    return StoredPage([_store(tenant_id, r) for r in records], next_cursor)
 
 
 def all_store_ids(tenant_id: str) -> set[str]:
@@ -433,7 +434,7 @@ def get_coalition(agency_id: str, coalition_id: str) -> Coalition | None:
     return coalition_of(rec) if rec else None
 
 
-def list_coalitions(agency_id: str, limit: int, cursor: str | None) -> tuple[list[Coalition], str | None]:
+def list_coalitions(agency_id: str, limit: int, cursor: str | None) -> StoredPage[Coalition]:
     pk = agency_partition(agency_id)
     records, next_cursor = pagination.page_of(
         lambda size, start: DirectoryRecord.query(pk, DirectoryRecord.sk.startswith(COALITION_SK_PREFIX),
@@ -441,7 +442,7 @@ def list_coalitions(agency_id: str, limit: int, cursor: str | None) -> tuple[lis
                                                   consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
-    return [coalition_of(r) for r in records], next_cursor
+    return StoredPage([coalition_of(r) for r in records], next_cursor)
 
 
 def with_changes(rec: DirectoryRecord, changes: dict[str, Any], ts: datetime) -> DirectoryRecord:

@@ -24,6 +24,7 @@ from chalicelib.storage import pagination
 from chalicelib.storage.aws import client
 from chalicelib.storage.documents.common import Versioned
 from chalicelib.storage.documents.customer_import import ImportJob
+from chalicelib.storage.pagination import StoredPage
 from chalicelib.storage.tables import LoyaltyRecord, get_item, save_if
 from chalicelib.storage.transactions import Tx
 
@@ -78,7 +79,7 @@ def save(tenant_id: str, import_id: str, doc: ImportJob, version: int, at: datet
     return save_if(rec, LoyaltyRecord.version == version)
 
 
-def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[ImportJob], str | None]:
+def list_page(tenant_id: str, limit: int, cursor: str | None) -> StoredPage[ImportJob]:
     """The tenant's imports, newest first (ids start with their creation time)."""
     pk = list_pk(tenant_id)
     records, next_cursor = pagination.page_of(
@@ -87,7 +88,7 @@ def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Impo
                                                 consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
-    return [ImportJob.of(r.doc) for r in records], next_cursor
+    return StoredPage([ImportJob.of(r.doc) for r in records], next_cursor)
 
 
 # --- the files ----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.schemas.keys import KeyInfo
 from chalicelib.storage import pagination, tables
+from chalicelib.storage.pagination import StoredPage
 from chalicelib.storage.tables import ApiKeyRecord
 
 ACTIVE = "active"
@@ -100,7 +101,7 @@ def expire_later(tx: TransactWrite, partition: str, key_id: str, expires_at: dat
     )
 
 
-def list_keys(partition: str, limit: int, cursor: str | None) -> tuple[list[ApiKeyRecord], str | None]:
+def list_keys(partition: str, limit: int, cursor: str | None) -> StoredPage[ApiKeyRecord]:
     return pagination.page_of(
         lambda size, start: ApiKeyRecord.query(
             partition, limit=size, page_size=size, last_evaluated_key=start, consistent_read=True

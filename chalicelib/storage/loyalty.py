@@ -18,6 +18,7 @@ from chalicelib.schemas.pos import LedgerEntry, MoneyEntry
 from chalicelib.storage import pagination
 from chalicelib.storage.documents.common import Document, Versioned
 from chalicelib.storage.documents.receipts import Receipt, Refund
+from chalicelib.storage.pagination import StoredPage
 from chalicelib.storage.tables import LoyaltyRecord, doc_of, get_item
 from chalicelib.storage.transactions import Tx
 
@@ -128,18 +129,18 @@ def add_entry(tx: Tx, tenant_id: str, number: str, entry: LedgerEntry | MoneyEnt
 
 
 @overload
-def list_entries(tenant_id: str, number: str, limit: int, cursor: str | None) -> tuple[list[LedgerEntry], str | None]:
+def list_entries(tenant_id: str, number: str, limit: int, cursor: str | None) -> StoredPage[LedgerEntry]:
     ...
 
 
 @overload
 def list_entries(tenant_id: str, number: str, limit: int, cursor: str | None,
-                 model: type[E]) -> tuple[list[E], str | None]:
+                 model: type[E]) -> StoredPage[E]:
     ...
 
 
 def list_entries(tenant_id: str, number: str, limit: int, cursor: str | None,
-                 model: Any = LedgerEntry) -> tuple[list[Any], str | None]:
+                 model: Any = LedgerEntry) -> StoredPage[Any]:
     """The card's ledger, newest first (`MoneyEntry` for a gift card)."""
     pk = card_pk(tenant_id, number)
     records, next_cursor = pagination.page_of(
@@ -148,7 +149,7 @@ def list_entries(tenant_id: str, number: str, limit: int, cursor: str | None,
                                                 consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
-    return [model.model_validate(doc_of(r)) for r in records], next_cursor
+    return StoredPage([model.model_validate(doc_of(r)) for r in records], next_cursor)
 
 
 def ledger_sum(tenant_id: str, number: str, field: str = "points") -> int:

@@ -12,9 +12,18 @@ import binascii
 import itertools
 import json
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from chalicelib.errors import field_error
+
+T = TypeVar("T")
+
+
+class StoredPage(NamedTuple, Generic[T]):
+    """One page of stored items and the cursor of the next page (None: this was the last)."""
+
+    items: list[T]
+    cursor: str | None
 
 
 def encode(last_key: dict[str, Any] | None) -> str | None:
@@ -73,7 +82,7 @@ def page_of(
     hash_attr: str,
     hash_value: str,
     key_attrs: tuple[str, ...],
-) -> tuple[list[Any], str | None]:
+) -> StoredPage[Any]:
     """Run `query(page_size, start_key)` for one page, with an exact `has_more`.
 
     DynamoDB returns a LastEvaluatedKey whenever a page is full, even if
@@ -83,7 +92,7 @@ def page_of(
     start = decode(cursor, hash_attr=hash_attr, hash_value=hash_value, key_attrs=key_attrs)
     records = list(itertools.islice(query(limit + 1, start), limit + 1))
     if len(records) <= limit:
-        return records, None
+        return StoredPage(records, None)
     records = records[:limit]
     last = records[-1]
-    return records, encode({attr: {"S": getattr(last, attr)} for attr in key_attrs})
+    return StoredPage(records, encode({attr: {"S": getattr(last, attr)} for attr in key_attrs}))

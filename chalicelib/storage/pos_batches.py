@@ -19,6 +19,7 @@ from datetime import datetime
 from chalicelib.storage import loyalty, pagination, transactions
 from chalicelib.storage.documents.common import Versioned
 from chalicelib.storage.documents.pos_batches import BatchChunk, BatchHeader, BatchListing
+from chalicelib.storage.pagination import StoredPage
 from chalicelib.storage.tables import LoyaltyRecord, get_item
 from chalicelib.storage.transactions import Tx
 
@@ -147,7 +148,7 @@ def save_progress(tenant_id: str, batch_id: str, header: BatchHeader, version: i
     return transactions.written(build)
 
 
-def list_batches(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[BatchHeader], str | None]:
+def list_batches(tenant_id: str, limit: int, cursor: str | None) -> StoredPage[BatchHeader]:
     """The tenant's batch headers, newest first."""
     pk = list_pk(tenant_id)
     records, next_cursor = pagination.page_of(
@@ -158,7 +159,7 @@ def list_batches(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[B
     ids = [BatchListing.of(r.doc).batch_id for r in records]
     headers = {rec.pk: BatchHeader.of(rec.doc) for rec in
                LoyaltyRecord.batch_get([(batch_pk(tenant_id, b), HEADER_SK) for b in ids], consistent_read=True)}
-    return [headers[batch_pk(tenant_id, b)] for b in ids if batch_pk(tenant_id, b) in headers], next_cursor
+    return StoredPage([headers[batch_pk(tenant_id, b)] for b in ids if batch_pk(tenant_id, b) in headers], next_cursor)
 
 
 def processed(tenant_id: str, receipt_ids: list[str], refund_ids: list[str]) -> tuple[set[str], set[str]]:

@@ -29,6 +29,7 @@ from chalicelib.storage.aws import client
 from chalicelib.storage.documents.card import CardFacts
 from chalicelib.storage.documents.common import Versioned, raw
 from chalicelib.storage.documents.report import ReportDoc
+from chalicelib.storage.pagination import StoredPage
 from chalicelib.storage.tables import LoyaltyRecord, get_item, save_if
 from chalicelib.storage.transactions import Tx
 
@@ -76,7 +77,7 @@ def save(tenant_id: str, report_id: str, doc: ReportDoc, version: int, at: datet
     return save_if(_record(tenant_id, report_id, doc, version + 1, at, created_at), LoyaltyRecord.version == version)
 
 
-def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[ReportDoc], str | None]:
+def list_page(tenant_id: str, limit: int, cursor: str | None) -> StoredPage[ReportDoc]:
     """The tenant's reports, newest first (ids start with their creation time)."""
     pk = list_pk(tenant_id)
     records, next_cursor = pagination.page_of(
@@ -84,7 +85,7 @@ def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Repo
                                                 last_evaluated_key=start, consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
-    return [ReportDoc.of(r.doc) for r in records], next_cursor
+    return StoredPage([ReportDoc.of(r.doc) for r in records], next_cursor)
 
 
 # --- what reports read ------------------------------------------------------------------

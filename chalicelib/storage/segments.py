@@ -15,6 +15,7 @@ from datetime import datetime
 from chalicelib.storage import pagination
 from chalicelib.storage.documents.common import Versioned
 from chalicelib.storage.documents.segment import SegmentDoc
+from chalicelib.storage.pagination import StoredPage
 from chalicelib.storage.tables import LoyaltyRecord, get_item
 from chalicelib.storage.transactions import Tx
 
@@ -60,7 +61,7 @@ def delete(tx: Tx, tenant_id: str, segment_id: str, version: int) -> None:
     tx.delete(LoyaltyRecord(segments_pk(tenant_id), _sk(segment_id)), condition=LoyaltyRecord.version == version)
 
 
-def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Versioned[SegmentDoc]], str | None]:
+def list_page(tenant_id: str, limit: int, cursor: str | None) -> StoredPage[Versioned[SegmentDoc]]:
     """The tenant's segments, newest first."""
     pk = segments_pk(tenant_id)
     records, next_cursor = pagination.page_of(
@@ -69,4 +70,4 @@ def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Vers
                                                 consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
-    return [_segment(r) for r in records], next_cursor
+    return StoredPage([_segment(r) for r in records], next_cursor)

@@ -29,6 +29,7 @@ from chalicelib.storage import pagination, transactions
 from chalicelib.storage.customers import customer_pk
 from chalicelib.storage.documents.common import Versioned, raw
 from chalicelib.storage.documents.survey import InvitationUse, ResponseDoc, RewardMarker, SurveyDoc
+from chalicelib.storage.pagination import StoredPage
 from chalicelib.storage.tables import AuditRecord, LoyaltyRecord, get_item
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
@@ -111,7 +112,7 @@ def replace_survey(tenant_id: str, survey_id: str, doc: SurveyDoc, version: int,
     return transactions.written(build)
 
 
-def list_surveys(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[SurveyDoc], str | None]:
+def list_surveys(tenant_id: str, limit: int, cursor: str | None) -> StoredPage[SurveyDoc]:
     """The tenant's surveys by id."""
     pk = surveys_pk(tenant_id)
     records, next_cursor = pagination.page_of(
@@ -119,7 +120,7 @@ def list_surveys(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[S
                                                 page_size=size, last_evaluated_key=start, consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
-    return [SurveyDoc.of(r.doc) for r in records], next_cursor
+    return StoredPage([SurveyDoc.of(r.doc) for r in records], next_cursor)
 
 
 def counters(tenant_id: str, survey_id: str) -> dict[str, int]:
@@ -196,7 +197,7 @@ def responses_of(scope: str, customer_id: str) -> list[ResponseDoc]:
 
 
 def list_responses(tenant_id: str, survey_id: str, limit: int, cursor: str | None
-                   ) -> tuple[list[ResponseDoc], str | None]:
+                   ) -> StoredPage[ResponseDoc]:
     """One page of a survey's response summaries, oldest first, through gsi1 (eventually consistent)."""
     hash_value = responses_index_pk(tenant_id, survey_id)
     records, next_cursor = pagination.page_of(
@@ -205,7 +206,7 @@ def list_responses(tenant_id: str, survey_id: str, limit: int, cursor: str | Non
         limit=limit, cursor=cursor, hash_attr="gsi1pk", hash_value=hash_value,
         key_attrs=("gsi1pk", "gsi1sk", "pk", "sk"),
     )
-    return [_response(r) for r in records], next_cursor
+    return StoredPage([_response(r) for r in records], next_cursor)
 
 
 # --- rewards ----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib.storage import pagination
 from chalicelib.storage.documents.common import Versioned
 from chalicelib.storage.documents.template import TemplateDoc
+from chalicelib.storage.pagination import StoredPage
 from chalicelib.storage.tables import LoyaltyRecord
 from chalicelib.storage.transactions import Tx
 
@@ -58,7 +59,7 @@ def replace(tx: Tx, tenant_id: str, template_id: str, doc: TemplateDoc, version:
                           version=version + 1, at=at), condition=LoyaltyRecord.version == version)
 
 
-def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Versioned[TemplateDoc]], str | None]:
+def list_page(tenant_id: str, limit: int, cursor: str | None) -> StoredPage[Versioned[TemplateDoc]]:
     """The tenant's templates by id."""
     pk = templates_pk(tenant_id)
     records, next_cursor = pagination.page_of(
@@ -66,4 +67,4 @@ def list_page(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Vers
                                                 page_size=size, last_evaluated_key=start, consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
-    return [_template(r) for r in records], next_cursor
+    return StoredPage([_template(r) for r in records], next_cursor)

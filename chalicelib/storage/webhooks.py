@@ -21,6 +21,7 @@ from chalicelib.domain.ids import new_id
 from chalicelib.storage import pagination
 from chalicelib.storage.documents.common import Versioned
 from chalicelib.storage.documents.webhook import EndpointDoc, WebhookDeliveryDoc
+from chalicelib.storage.pagination import StoredPage
 from chalicelib.storage.tables import LoyaltyRecord, condition_failed, get_item
 
 ENDPOINT_PREFIX = "endpoint#"
@@ -86,13 +87,13 @@ def all_endpoints(tenant_id: str) -> list[EndpointDoc]:
         endpoints_pk(tenant_id), LoyaltyRecord.sk.startswith(ENDPOINT_PREFIX), consistent_read=True)]
 
 
-def list_endpoints(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[EndpointDoc], str | None]:
+def list_endpoints(tenant_id: str, limit: int, cursor: str | None) -> StoredPage[EndpointDoc]:
     pk = endpoints_pk(tenant_id)
     records, next_cursor = pagination.page_of(
         lambda size, start: LoyaltyRecord.query(pk, LoyaltyRecord.sk.startswith(ENDPOINT_PREFIX), limit=size,
                                                 page_size=size, last_evaluated_key=start, consistent_read=True),
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"))
-    return [EndpointDoc.of(r.doc) for r in records], next_cursor
+    return StoredPage([EndpointDoc.of(r.doc) for r in records], next_cursor)
 
 
 # --- the delivery log -------------------------------------------------------------------------
@@ -175,11 +176,11 @@ def get_delivery(tenant_id: str, endpoint_id: str, event_id: str) -> WebhookDeli
 
 
 def list_deliveries(tenant_id: str, endpoint_id: str, limit: int, cursor: str | None
-                    ) -> tuple[list[WebhookDeliveryDoc], str | None]:
+                    ) -> StoredPage[WebhookDeliveryDoc]:
     """Newest first (by first attempt), through the sparse gsi1: eventually consistent, like any index."""
     pk = log_pk(tenant_id, endpoint_id)
     records, next_cursor = pagination.page_of(
         lambda size, start: LoyaltyRecord.due_and_partner.query(pk, scan_index_forward=False, limit=size,
                                                                 page_size=size, last_evaluated_key=start),
         limit=limit, cursor=cursor, hash_attr="gsi1pk", hash_value=pk, key_attrs=("pk", "sk", "gsi1pk", "gsi1sk"))
-    return [_delivery(r) for r in records], next_cursor
+    return StoredPage([_delivery(r) for r in records], next_cursor)

@@ -342,7 +342,7 @@ def _message(tenant_id: str, scope: str, customer_id: str, fire: rules.Fire, spe
             "dedup_key": key, "coupon_code": code, "extra": extra}
 
 
-def _walk(scope: str, position: list[Any]) -> Iterator[tuple[list[tuple[str, CustomerDoc]], list[Any] | None]]:
+def _walk(scope: str, position: list[Any]) -> Iterator[tuple[list[records.CustomerRow], list[Any] | None]]:
     """Pages of the scope's customers from `position` ([shard, cursor]) with the position after each page."""
     shard, cursor = int(position[0]), position[1]
     while True:
