@@ -20,6 +20,9 @@ query fix (process-wide, undone by `stop()` if this server installed them): with
 TransactWriteItems costs O(table size), a SendMessage O(messages in the queue) and a Query
 O(table size x log). The query fix caches index partitions; the middleware invalidates them
 around every request that may change a table.
+
+The middleware also answers the stack's own pages under `/_local/` (no AWS API): the outbox of every
+e-mail and SMS sent (infra/local/outbox.py) and `/_local/sms`.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from urllib.parse import parse_qsl, urlencode, urlparse
 
 import requests
 
+from infra.local import outbox
 from infra.local.moto_patches import note_write
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -132,6 +136,7 @@ class SerialisingMiddleware:
             return lambda data: None
 
         writes = changes_tables(environ)
+        sends = _service(environ) in MESSAGE_SERVICES
         with self.lock:
             if writes:
                 note_write()
@@ -148,6 +153,8 @@ class SerialisingMiddleware:
                     close()
                 if writes:
                     note_write()
+                if sends:
+                    outbox.stamp_new()
         return captured["status"], captured["headers"], body
 
     def _long_poll(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes] | None:
@@ -173,12 +180,32 @@ class SerialisingMiddleware:
                 return status, headers, out
             time.sleep(SHORT_POLL_INTERVAL)
 
+    def _local_page(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        """The stack's own pages under /_local/ (not AWS APIs), or None for a request meant for moto."""
+        path = environ.get("PATH_INFO", "")
+        if path not in LOCAL_PAGES:
+            return None
+        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
+            return "405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Type", "text/plain")], b"GET only\n"
+        to = dict(parse_qsl(environ.get("QUERY_STRING", ""))).get("to", "")
+        json_type = ("Content-Type", "application/json; charset=utf-8")
+        with self.lock:
+            if path == SMS_OUTBOX_PATH:
+                return "200 OK", [json_type], json.dumps(sms_outbox(), ensure_ascii=False).encode()
+            if path == outbox.OUTBOX_JSON_PATH:
+                found = {"messages": [m.to_json() for m in outbox.messages(to)]}
+                return "200 OK", [json_type], json.dumps(found, ensure_ascii=False).encode()
+            if path == outbox.OUTBOX_PATH:
+                page = outbox.render_html(to).encode()
+                return "200 OK", [("Content-Type", "text/html; charset=utf-8"), *PAGE_HEADERS], page
+        return "200 OK", [("Content-Type", "text/css; charset=utf-8"), *PAGE_HEADERS], outbox.stylesheet()
+
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO", "") == SMS_OUTBOX_PATH:
-            with self.lock:
-                body = json.dumps(sms_outbox(), ensure_ascii=False).encode()
-            start_response("200 OK", [("Content-Type", "application/json; charset=utf-8")])
-            return [body]
+        page = self._local_page(environ)
+        if page is not None:
+            status, headers, body = page
+            start_response(status, [*headers, ("Content-Length", str(len(body)))])
+            return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
         if environ.get("PATH_INFO", "").startswith("/moto-api/recorder/"):
             # moto's replay-recording endpoint calls back into this server: locking here would deadlock.
             return self.app(environ, start_response)
@@ -190,7 +217,12 @@ class SerialisingMiddleware:
 
 
 SMS_OUTBOX_PATH = "/_local/sms"
-"""Every SMS this embedded AWS "sent" (moto keeps them in memory, no real gateway): the local stack's outbox."""
+"""Every SMS this embedded AWS "sent" (moto keeps them in memory, no real gateway), as JSON."""
+LOCAL_PAGES = frozenset({SMS_OUTBOX_PATH, outbox.OUTBOX_PATH, outbox.OUTBOX_JSON_PATH, outbox.OUTBOX_CSS_PATH})
+MESSAGE_SERVICES = frozenset({"ses", "sns"})
+"""Requests to these may send a message: the outbox stamps what they sent (SES v2 signs as "ses" too)."""
+PAGE_HEADERS = [("Content-Security-Policy", outbox.CONTENT_SECURITY_POLICY), ("X-Content-Type-Options", "nosniff"),
+                ("Referrer-Policy", "no-referrer"), ("Cache-Control", "no-store")]
 
 
 def sms_outbox() -> list[dict[str, str]]:

@@ -19,6 +19,7 @@ What it does, in order:
      `python -m chalicelib.cli` finds this stack (chalicelib/cli_target.py);
   6. serves the API with `chalice local`'s server, with gateway responses emulated as deployed
      (infra/local/gateway.py), and runs the SQS workers with a poller (infra/local/poller.py).
+Every e-mail and SMS sent stays in moto: `<moto URL>/_local/outbox` shows them (infra/local/outbox.py).
 Ctrl-C (or SIGTERM) stops the API, the workers, then moto, with the recording complete on disk,
 and removes `.local/stack.json`.
 
@@ -230,6 +231,7 @@ def banner(api_url: str, moto_url: str, keys: list[dict[str, Any]], keys_path: P
         f"Loyalty API, stage {STAGE}: {api_url}",
         f"  OpenAPI:  {api_url}/v1/openapi.json    docs: {api_url}/v1/docs",
         f"  moto:     {moto_url}  (state recorded in {recording})",
+        f"  outbox:   {moto_url}/_local/outbox  (every e-mail and SMS the stack sent; nothing leaves the machine)",
         "",
         f"API keys (dev only, kept in {keys_path}):",
         f"  {'ROLE':<13} {'OWNER':<24} {'TENANT':<16} KEY",
