@@ -225,12 +225,3 @@ def _document(paths: dict[str, Any], components: dict[str, Any], server_url: str
     if server_url:
         document["servers"] = [{"url": server_url}]
     return document
-
-
-DOCS_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Loyalty platform API</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><redoc spec-url="{spec_url}"></redoc>
-<script src="https://cdn.redoc.ly/redoc/v2.1.5/bundles/redoc.standalone.js"></script>
-<noscript>The machine-readable document is at <a href="{spec_url}">{spec_url}</a>.</noscript>
-</body></html>"""

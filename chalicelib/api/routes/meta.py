@@ -65,7 +65,7 @@ ASSETS: tuple[Asset, ...] = (
 DOCS_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Loyalty platform API</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><div id="redoc" data-spec-url="openapi.json"></div>
+<body><main id="redoc" data-spec-url="openapi.json"></main>
 <noscript>The machine-readable document is at <a href="openapi.json">openapi.json</a>.</noscript>
 <script src="{renderer}"></script>
 <script src="{initializer}" nonce="{nonce}"></script>
