@@ -50,9 +50,10 @@ def record(tx: Tx, tenant_id: str, program_id: str | None, key: str, deltas: dic
 
 def count_purchase(tx: Tx, tenant_id: str, receipt_id: str, receipt: Receipt, *, activated: bool,
                    at: datetime) -> None:
-    """Queue what the receipt being written adds to its program's day (the domain rule reads its stored form)."""
-    record(tx, tenant_id, receipt.program_id, receipt_id, rules.purchase_figures(receipt.dump(), activated=activated),
-           at)
+    """Queue what the receipt being written adds to its program's day (only the figures the rule reads, no dump)."""
+    figures = {"total": receipt.total, "points_earned": receipt.points_earned,
+               "points_redeemed": receipt.points_redeemed, "points_discount": receipt.points_discount}
+    record(tx, tenant_id, receipt.program_id, receipt_id, rules.purchase_figures(figures, activated=activated), at)
 
 
 def count_refund(tx: Tx, tenant_id: str, refund_id: str, program_id: str | None, *, amount: int,
