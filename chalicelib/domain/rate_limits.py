@@ -102,3 +102,21 @@ def seconds_to_next_utc_day(at: datetime) -> int:
         at = at.astimezone(UTC)
     seconds = at.hour * 3600 + at.minute * 60 + at.second
     return max(1, 86_400 - seconds)
+
+
+@dataclass(frozen=True)
+class FixedWindow:
+    """A fixed counting window: its number since the epoch, seconds until it ends, and when its counter may go."""
+
+    index: int
+    retry_after: int
+    expires_at_epoch: int
+
+
+def fixed_window(at: datetime, seconds: int) -> FixedWindow:
+    """The window `at` falls in; its counter is kept one more window (TTL) so a late read never sees it vanish."""
+    epoch = int(at.timestamp())
+    index = epoch // seconds
+    ends = (index + 1) * seconds
+    return FixedWindow(index=index, retry_after=ends - epoch, expires_at_epoch=ends + seconds)
+

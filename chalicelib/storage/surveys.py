@@ -23,14 +23,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError
 
 from chalicelib.storage import pagination, transactions
 from chalicelib.storage.customers import customer_pk
 from chalicelib.storage.documents.common import Versioned, raw
 from chalicelib.storage.documents.survey import InvitationUse, ResponseDoc, RewardMarker, SurveyDoc
 from chalicelib.storage.pagination import StoredPage
-from chalicelib.storage.tables import AuditRecord, LoyaltyRecord, get_item
+from chalicelib.storage.tables import AuditRecord, LoyaltyRecord, count_in_window, get_item
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
 SHARDS = 16
@@ -258,21 +258,9 @@ def release_reward(scope: str, customer_id: str, survey_id: str) -> None:
 
 def count_hit(tenant_id: str, survey_id: str, address_hash: str, window: int, limit: int, expires_at_epoch: int,
               at: datetime) -> bool:
-    """Count one response from an address in a fixed window; False (nothing counted) once `limit` is reached.
-
-    The count is the record's top-level `version` number, because an ADD can
-    create a top-level attribute on a new item but not a key inside `doc`.
-    """
-    try:
-        LoyaltyRecord(rate_pk(tenant_id, survey_id, address_hash), f"window#{window}").update(
-            actions=[LoyaltyRecord.version.add(1), LoyaltyRecord.kind.set("survey_rate"), LoyaltyRecord.at.set(at),
-                     LoyaltyRecord.expires_at_epoch.set(expires_at_epoch)],
-            condition=LoyaltyRecord.pk.does_not_exist() | (LoyaltyRecord.version < limit))
-    except UpdateError as err:
-        if err.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    """Count one response from an address in a fixed window; False (nothing counted) once `limit` is reached."""
+    return count_in_window(rate_pk(tenant_id, survey_id, address_hash), window, "survey_rate", limit,
+                           expires_at_epoch, at)
 
 
 def move_responses(scope: str, from_customer: str, to_customer: str) -> int:

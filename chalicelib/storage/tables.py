@@ -10,6 +10,7 @@ and out; the record adds keys, an optimistic-locking version and timestamps.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, TypeVar
 
 from pynamodb.attributes import (
@@ -19,7 +20,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -264,6 +265,24 @@ def save_if(record: Model, condition: Any) -> bool:
     try:
         record.save(condition=condition)
     except PutError as err:
+        if condition_failed(err):
+            return False
+        raise
+    return True
+
+
+def count_in_window(pk: str, window: int, kind: str, limit: int, expires_at_epoch: int, at: datetime) -> bool:
+    """Count one hit in a fixed window's counter item; False (nothing counted) once `limit` is reached.
+
+    The count is the record's top-level `version` number, because an ADD can
+    create a top-level attribute on a new item but not a key inside `doc`.
+    """
+    try:
+        LoyaltyRecord(pk, f"window#{window}").update(
+            actions=[LoyaltyRecord.version.add(1), LoyaltyRecord.kind.set(kind), LoyaltyRecord.at.set(at),
+                     LoyaltyRecord.expires_at_epoch.set(expires_at_epoch)],
+            condition=LoyaltyRecord.pk.does_not_exist() | (LoyaltyRecord.version < limit))
+    except UpdateError as err:
         if condition_failed(err):
             return False
         raise

@@ -20,7 +20,7 @@ from pynamodb.expressions.update import Action
 
 from chalicelib.domain.verification import Attempt, Status
 from chalicelib.storage.documents.verification import VerificationDoc
-from chalicelib.storage.tables import LoyaltyRecord, condition_failed, get_item, save_if
+from chalicelib.storage.tables import LoyaltyRecord, condition_failed, count_in_window, get_item, save_if
 
 CODE_SK = "code"
 KEEP_SECONDS = 86_400
@@ -114,13 +114,4 @@ def finish(tenant_id: str, verification_id: str, at: datetime) -> None:
 
 def count_send(tenant_id: str, key: str, window: int, limit: int, expires_at_epoch: int, at: datetime) -> bool:
     """Count one code sent under `key` in a fixed window; False (nothing counted) once `limit` is reached."""
-    try:
-        LoyaltyRecord(rate_pk(tenant_id, key), f"window#{window}").update(
-            actions=[LoyaltyRecord.version.add(1), LoyaltyRecord.kind.set("verification_rate"),
-                     LoyaltyRecord.at.set(at), LoyaltyRecord.expires_at_epoch.set(expires_at_epoch)],
-            condition=LoyaltyRecord.pk.does_not_exist() | (LoyaltyRecord.version < limit))
-    except UpdateError as err:
-        if condition_failed(err):
-            return False
-        raise
-    return True
+    return count_in_window(rate_pk(tenant_id, key), window, "verification_rate", limit, expires_at_epoch, at)

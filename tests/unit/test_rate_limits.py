@@ -100,3 +100,13 @@ def test_usage_keys_are_stable_distinct_and_fit_api_gateway() -> None:
               usage_key("prod", "tenant", "fuel-net")}
     assert key not in others and len(others) == 3
     assert 20 <= len(key) <= 128
+
+
+def test_fixed_window_counts_from_the_hour_and_keeps_its_counter_one_more_window() -> None:
+    from datetime import UTC, datetime
+
+    from chalicelib.domain.rate_limits import fixed_window
+
+    window = fixed_window(datetime(2026, 11, 2, 10, 59, 30, tzinfo=UTC), 3600)
+    start = int(datetime(2026, 11, 2, 10, 0, tzinfo=UTC).timestamp())
+    assert (window.index, window.retry_after, window.expires_at_epoch) == (start // 3600, 30, start + 2 * 3600)

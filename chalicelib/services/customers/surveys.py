@@ -36,6 +36,7 @@ from chalicelib import clock
 from chalicelib.domain import links
 from chalicelib.domain import surveys as rules
 from chalicelib.domain.ids import is_slug, new_id
+from chalicelib.domain.rate_limits import fixed_window
 from chalicelib.errors import ApiError, ErrorDetail, conflict, validation_error
 from chalicelib.observability import logger
 from chalicelib.schemas.customers import ConsentIn, CustomerCreate
@@ -309,13 +310,11 @@ def _open_survey(tenant_id: str, survey_id: str, at: datetime) -> SurveyDoc:
 def _count_hit(tenant_id: str, survey_id: str, source_ip: str, limit: int, at: datetime) -> None:
     """Fixed hourly window per address and survey; the address is kept only as a keyed SHA-256."""
     address = hashlib.sha256(f"{signing.link_secret()}|{source_ip}".encode()).hexdigest()
-    epoch = int(at.timestamp())
-    window = epoch // WINDOW_SECONDS
-    ends = (window + 1) * WINDOW_SECONDS
-    if not store.count_hit(tenant_id, survey_id, address, window, limit, ends + WINDOW_SECONDS, at):
+    window = fixed_window(at, WINDOW_SECONDS)
+    if not store.count_hit(tenant_id, survey_id, address, window.index, limit, window.expires_at_epoch, at):
         raise ApiError(429, "rate_limited", "Too many responses from this address; retry later.",
                        [ErrorDetail("source", f"at most {limit} responses per hour")],
-                       headers={"Retry-After": str(ends - epoch)})
+                       headers={"Retry-After": str(window.retry_after)})
 
 
 def _consents(survey_id: str, profile: rules.Profile) -> list[dict[str, Any]]:

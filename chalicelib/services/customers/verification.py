@@ -23,6 +23,7 @@ from chalicelib import clock
 from chalicelib.domain import links
 from chalicelib.domain import verification as rules
 from chalicelib.domain.ids import is_slug, new_id
+from chalicelib.domain.rate_limits import fixed_window
 from chalicelib.errors import ApiError, ErrorDetail
 from chalicelib.schemas.tenancy import TenantStatus
 from chalicelib.schemas.verification import PhoneVerified, VerificationCheck, VerificationStart, VerificationStarted
@@ -125,13 +126,11 @@ def _active_tenant_name(tenant_id: str) -> str:
 
 def _count(tenant_id: str, key: str, limit: int, at: datetime, field_name: str, what: str) -> None:
     """Count one code under a fixed hourly window, or 429 with the seconds until the window ends."""
-    epoch = int(at.timestamp())
-    window = epoch // rules.WINDOW_SECONDS
-    ends = (window + 1) * rules.WINDOW_SECONDS
-    if not store.count_send(tenant_id, key, window, limit, ends + rules.WINDOW_SECONDS, at):
+    window = fixed_window(at, rules.WINDOW_SECONDS)
+    if not store.count_send(tenant_id, key, window.index, limit, window.expires_at_epoch, at):
         raise ApiError(429, "rate_limited", f"Too many codes {what}; retry later.",
                        [ErrorDetail(field_name, f"at most {limit} codes per hour")],
-                       headers={"Retry-After": str(ends - epoch)})
+                       headers={"Retry-After": str(window.retry_after)})
 
 
 def _send(tenant_id: str, phone: str, text: str) -> None:
