@@ -21,6 +21,8 @@ class Settings:
     audit_table: str
     loyalty_table: str
     people_table: str
+    identity_table: str
+    """Staff accounts, memberships and browser sessions (storage/tables.IdentityRecord)."""
     people_region: str
     """Where the personal-data table lives (152-FZ/GDPR placement); the stack's region unless set."""
     link_secret: str
@@ -39,6 +41,18 @@ class Settings:
     public_base_url: str
     """Where customers reach the public API (unsubscribe links), e.g. `https://api.example.com/api`, no trailing
     slash. Empty: links in messages are relative and e-mail goes without List-Unsubscribe headers."""
+    staff_pool_name: str
+    staff_pool_id: str
+    """The Cognito user pool of staff accounts (set by the template). Empty: found by `staff_pool_name` (local)."""
+    staff_client_id: str
+    """The pool's app client the API signs people in with. Empty: the pool's client named like the pool."""
+    console_origins: tuple[str, ...]
+    """Origins a signed-in browser may send state-changing requests from (`CONSOLE_ORIGINS`, comma-separated);
+    the API's own origin is always allowed. Cross-site requests are refused."""
+    staff_mail_from: str
+    """The sender of staff e-mail (invitations, password resets): an address verified in SES."""
+    console_base_url: str
+    """Where people open the links of staff e-mail (the console), no trailing slash; the public base URL if unset."""
     usage_plan_ids: dict[str, str]
     """API Gateway usage plan id per plan name (`USAGE_PLAN_IDS`, a JSON object set by the template). Empty where
     there is no API Gateway (local stack, tests): tenants' usage keys are then not registered anywhere."""
@@ -60,6 +74,7 @@ def load() -> Settings:
         audit_table=_env("AUDIT_TABLE", f"{prefix}-audit"),
         loyalty_table=_env("LOYALTY_TABLE", f"{prefix}-loyalty"),
         people_table=_env("PEOPLE_TABLE", f"{prefix}-people"),
+        identity_table=_env("IDENTITY_TABLE", f"{prefix}-identity"),
         people_region=_env("PEOPLE_REGION", _env("AWS_DEFAULT_REGION", _env("AWS_REGION", "eu-central-1"))),
         link_secret=_env("LINK_SECRET", f"local-only-link-secret-{stage}" if stage in ("local", "test") else ""),
         jobs_queue=_env("JOBS_QUEUE", f"{prefix}-jobs"),
@@ -70,6 +85,12 @@ def load() -> Settings:
         webhooks_allow_loopback_http=_env("WEBHOOKS_ALLOW_LOOPBACK_HTTP", "false").lower() in ("1", "true", "yes"),
         max_body_bytes=int(_env("MAX_BODY_BYTES", str(256 * 1024))),
         public_base_url=_env("PUBLIC_BASE_URL", "").rstrip("/"),
+        staff_pool_name=_env("STAFF_POOL_NAME", f"{prefix}-staff"),
+        staff_pool_id=_env("STAFF_POOL_ID", ""),
+        staff_client_id=_env("STAFF_CLIENT_ID", ""),
+        console_origins=tuple(o.strip().rstrip("/") for o in _env("CONSOLE_ORIGINS", "").split(",") if o.strip()),
+        staff_mail_from=_env("STAFF_MAIL_FROM", "Loyalty <no-reply@loyalty.example>"),
+        console_base_url=_env("CONSOLE_BASE_URL", _env("PUBLIC_BASE_URL", "")).rstrip("/"),
         usage_plan_ids={str(k): str(v) for k, v in json.loads(_env("USAGE_PLAN_IDS", "{}")).items()},
     )
 

@@ -13,6 +13,7 @@ os.environ.update(
         "STAGE": "test",
         "POWERTOOLS_METRICS_NAMESPACE": "Loyalty",
         "POWERTOOLS_SERVICE_NAME": "loyalty",
+        "MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true",
     }
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
@@ -26,7 +27,7 @@ from moto import mock_aws
 from chalicelib.services.integrations import webhooks
 from chalicelib.services.program import catalog
 from chalicelib.services.tenancy import keys as key_service
-from chalicelib.storage import aws, queues, transactions
+from chalicelib.storage import aws, queues, staff_pool, transactions
 from chalicelib.storage.tables import TABLES
 
 
@@ -36,6 +37,7 @@ def _reset_caches() -> None:
     key_service._tenant_status_cache.clear()
     catalog.clear()
     webhooks.clear_cache()
+    staff_pool.forget_ids()
     transactions.reset_connection()
     for model in TABLES:
         model._connection = None

@@ -1,6 +1,6 @@
 """The Chalice authorizer: authentication only, never a decision about routes.
 
-It resolves the bearer key to a principal and hands it to the route layer in
+It resolves the bearer key (or a signed-in person's session token) to a principal and hands it to the route layer in
 the authorizer context; an unknown, revoked or malformed key is passed on as
 `auth_error`, and the route layer answers 401 in the API's own error shape.
 Role checks (403) and tenant scoping (404) happen per route in the registry,
@@ -18,6 +18,7 @@ from typing import Any
 
 from chalice.app import AuthRequest, AuthResponse, AuthRoute
 
+from chalicelib.domain.identity import session_authorization
 from chalicelib.domain.keys import bearer_token
 from chalicelib.domain.principal import Principal
 from chalicelib.domain.rate_limits import ANONYMOUS, usage_key, usage_owner
@@ -59,10 +60,26 @@ def anonymous_usage_identifier() -> str:
     return usage_key(settings.stage, *ANONYMOUS)
 
 
+def authenticate_header(header: str | None) -> tuple[Principal, dict[str, str]]:
+    """The principal of an `Authorization` header: a bearer API key, or a signed-in person's session token.
+
+    A session's context also carries the hash its cookie must match: the
+    authorizer cannot see cookies, so the route layer checks that part.
+    """
+    session_token = session_authorization(header)
+    if session_token is None:
+        principal = authenticate(bearer_token(header))
+        return principal, principal.to_context()
+    from chalicelib.services.identity import sessions  # API keys (every till) never pay for this import
+
+    principal, cookie_hash = sessions.authenticate(session_token)
+    return principal, {**principal.to_context(), "cookie_hash": cookie_hash}
+
+
 def authorize(auth_request: AuthRequest) -> AuthResponse:
     """Never denies: a failed authentication carries its reason in the context and the anonymous usage key."""
     try:
-        principal = authenticate(bearer_token(auth_request.token))
+        principal, context = authenticate_header(auth_request.token)
     except AuthFailure as failure:
         return UsageAuthResponse(routes=["*"], principal_id="anonymous",
                                  context={"auth_error": failure.code, "auth_message": failure.message},
@@ -73,5 +90,5 @@ def authorize(auth_request: AuthRequest) -> AuthResponse:
                                  context={"auth_error": "auth_unavailable",
                                           "auth_message": "Authentication is temporarily unavailable; retry."},
                                  usage_identifier_key=anonymous_usage_identifier())
-    return UsageAuthResponse(routes=["*"], principal_id=principal.key_id, context=principal.to_context(),
+    return UsageAuthResponse(routes=["*"], principal_id=principal.user_id or principal.key_id, context=context,
                              usage_identifier_key=usage_identifier(principal))

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib.domain.customers import reference_only
 from chalicelib.domain.grammar import article
+from chalicelib.domain.identity import person_actor
 from chalicelib.domain.principal import Principal
 from chalicelib.domain.roles import Role
 from chalicelib.errors import (
@@ -59,6 +60,8 @@ class RouteSpec:
     name: str = ""
     accepts: tuple[str, ...] = ("application/json",)
     """Request content types API Gateway lets through (a form post for RFC 8058 one-click unsubscribe)."""
+    browser: bool = False
+    """A public route a browser calls to sign in (sets the session cookie): a foreign Origin is refused."""
     personal: Callable[[Principal, Any], Any] | None = None
     """For answers that carry personal data: re-reads the answer from a kept reference on a replay.
 
@@ -96,8 +99,12 @@ class Request:
 
     @property
     def actor(self) -> str:
-        """How the audit trail names the caller."""
-        return f"{self.caller.role.value}:{self.caller.key_id}" if self.principal else "anonymous"
+        """How the audit trail names the caller: the person (id and e-mail) or the key."""
+        if self.principal is None:
+            return "anonymous"
+        if self.principal.user_id is not None:
+            return person_actor(self.principal.user_id, self.principal.email or "")
+        return f"{self.caller.role.value}:{self.caller.key_id}"
 
 
 Handler = Callable[[Request], Any]
@@ -201,13 +208,14 @@ class Router:
         errors: tuple[int, ...] = (),
         personal: Callable[[Principal, Any], Any] | None = None,
         accepts: tuple[str, ...] = ("application/json",),
+        browser: bool = False,
     ) -> Callable[[Handler], Handler]:
         def decorator(handler: Handler) -> Handler:
             spec = RouteSpec(
                 method=method.upper(), path=path, roles=frozenset(roles), summary=summary, tag=self.tag,
                 status=status, body=body, query=query, response=response, content_type=content_type,
                 errors=errors, name=f"{self.tag.lower().replace(' ', '_')}_{handler.__name__}", personal=personal,
-                accepts=accepts,
+                accepts=accepts, browser=browser,
             )
             _ENTRIES.append(_Entry(spec, _make_view(spec, handler)))
             return handler
@@ -244,16 +252,49 @@ def request_id(app: Chalice) -> str:
 def _authorise(spec: RouteSpec) -> Principal | None:
     assert _app is not None
     if spec.public:
+        if spec.browser:
+            _check_origin()
         return None
     principal, auth_error = current_principal(_app)
     if auth_error is not None:
         raise auth_error
     assert principal is not None
+    if principal.is_person:
+        _check_session_cookie(principal)
+        if spec.method not in ("GET", "HEAD"):
+            _check_origin()
     if principal.role not in spec.roles:
         allowed = ", ".join(sorted(r.value for r in spec.roles))
-        raise forbidden(f"{article(principal.role.value, capital=True)} key may not call {spec.method} {spec.path} "
-                        f"(allowed: {allowed}).")
+        who = (f"A person acting as {principal.role.value}" if principal.is_person
+               else f"{article(principal.role.value, capital=True)} key")
+        raise forbidden(f"{who} may not call {spec.method} {spec.path} (allowed: {allowed}).")
     return principal
+
+
+def _check_session_cookie(principal: Principal) -> None:
+    """A session's CSRF token (the authorizer checked it) is only good with the cookie of the same session."""
+    from chalicelib.services.identity import sessions  # only signed-in people pay for the import
+
+    assert _app is not None and _app.current_request is not None
+    request = _app.current_request
+    ctx = (request.context or {}).get("authorizer") or {}
+    if not sessions.cookie_matches(request.headers.get("cookie"), principal, str(ctx.get("cookie_hash") or "")):
+        raise unauthorized("The session cookie is missing or belongs to another session; sign in again.",
+                           "invalid_session")
+
+
+def _check_origin() -> None:
+    """Refuse a browser request sent from another site (a signed-in person's state-changing calls, sign-in)."""
+    assert _app is not None and _app.current_request is not None
+    headers = _app.current_request.headers
+    origin = (headers.get("origin") or "").rstrip("/")
+    if not origin:
+        return  # not sent by a browser's cross-origin machinery: the session token (a header) already proves intent
+    host = headers.get("host") or ""
+    proto = headers.get("x-forwarded-proto") or ("http" if settings.stage in ("local", "test") else "https")
+    if origin != f"{proto}://{host}" and origin not in settings.console_origins:
+        raise ApiError(403, "cross_site_request", "This request came from another site and was refused.",
+                       [ErrorDetail("Origin", origin[:100])])
 
 
 def _json_response(status: int, body: Any, headers: dict[str, str], rid: str, content_type: str) -> Response:

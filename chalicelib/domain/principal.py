@@ -17,6 +17,13 @@ class Principal:
     """For agency keys, the agency; for tenant keys, the tenant's agency."""
     store_id: str | None = None
     """A POS key bound to one store may only act for that store."""
+    user_id: str | None = None
+    """A signed-in person (their session is `key_id`); None for an API key."""
+    email: str | None = None
+
+    @property
+    def is_person(self) -> bool:
+        return self.user_id is not None
 
     @property
     def scope(self) -> ScopeKind:
@@ -33,6 +40,9 @@ class Principal:
             ctx["agency_id"] = self.agency_id
         if self.store_id:
             ctx["store_id"] = self.store_id
+        if self.user_id:
+            ctx["user_id"] = self.user_id
+            ctx["email"] = self.email or ""
         return ctx
 
     @classmethod
@@ -45,6 +55,8 @@ class Principal:
                 owner=str(ctx["owner"]),
                 agency_id=str(ctx["agency_id"]) if ctx.get("agency_id") else None,
                 store_id=str(ctx["store_id"]) if ctx.get("store_id") else None,
+                user_id=str(ctx["user_id"]) if ctx.get("user_id") else None,
+                email=str(ctx["email"]) if ctx.get("email") else None,
             )
         except (KeyError, ValueError):
             return None

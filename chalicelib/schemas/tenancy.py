@@ -406,6 +406,9 @@ class TenantUpdate(Input):
     timezone: TimeZone | None = None
     partners: list[PartnerSpec] | None = Field(default=None, max_length=50)
     privacy: Privacy | None = None
+    support_mfa: bool | None = Field(default=None, description="Require MFA of the tenant's support operators "
+                                                               "(admins always need it); applies at their next "
+                                                               "sign-in.")
 
     @field_validator("timezone")
     @classmethod
@@ -471,6 +474,7 @@ class Tenant(Output):
     partners: list[PartnerSpec]
     coalitions: list[str] = Field(default_factory=list, description="Coalitions this tenant is a partner of.")
     privacy: Privacy = Field(default_factory=Privacy)
+    support_mfa: bool = Field(default=False, description="Support operators must sign in with MFA too.")
     created_at: datetime
     updated_at: datetime
 

@@ -110,6 +110,9 @@ class AuditRecord(Model):
     sk = UnicodeAttribute(range_key=True)
     action = UnicodeAttribute()
     actor = UnicodeAttribute()
+    """`<role>:<key id>` for a key, `user:<user id>` for a person, `anonymous`, or a system name."""
+    actor_email = UnicodeAttribute(null=True)
+    """The person's e-mail when a person did it."""
     target = UnicodeAttribute(null=True)
     detail = _doc_attribute()
     at = UTCDateTimeAttribute()
@@ -227,6 +230,55 @@ class PersonRecord(Model):
     expires_at_epoch = NumberAttribute(null=True)
 
 
+class ByScopeIndex(GlobalSecondaryIndex["IdentityRecord"]):  # type: ignore[no-untyped-call]
+    """Lists a scope's people and open invitations (sparse: only memberships and invitations set gsi1pk).
+
+    members#<scope partition>  / <e-mail>#<user id>      the scope's members, by e-mail
+    invites#<scope partition>  / <e-mail>#<invite id>    the scope's invitations, by e-mail
+    """
+
+    class Meta:
+        index_name = "by_scope"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class IdentityRecord(Model):
+    """Staff accounts: who may sign in, where, and their browser sessions. No password is ever stored here.
+
+    user#<uid>           / user                      a person (uid = the Cognito user's `sub`): e-mail, status, MFA
+    user#<uid>           / member#<scope partition>  a membership: the person's role in one scope
+    user#<uid>           / session#<sid>             a browser session: the cookie secret's hash, idle and absolute
+                                                     expiry, the sealed Cognito refresh token (TTL)
+    email#<e-mail>       / email                     e-mail -> uid: one account per e-mail address
+    invite#<invite id>   / invite                    an invitation to a scope: e-mail, role, the token's hash (TTL)
+    signin#<id>          / pending                   a sign-in between the password and the MFA code (TTL)
+    reset#<id>           / reset                     a password-reset link: the token's hash (TTL)
+    totp#<uid>           / step#<n>                  a spent MFA time step: a replayed code is refused (TTL)
+    limit#<key>          / window#<n>                sign-in attempts per account or client address (TTL)
+
+    People span scopes (an agency's staff act in its tenants), so this table is
+    the platform's, not partitioned by tenant; the API reaches it only through
+    services/identity, which checks the membership of every scope it touches.
+    """
+
+    class Meta(_Meta):
+        table_name = settings.identity_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()
+    doc = _doc_attribute()
+    version = NumberAttribute(default=0)
+    at = UTCDateTimeAttribute()
+    expires_at_epoch = NumberAttribute(null=True)
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    by_scope = ByScopeIndex()
+
+
 # Table models with their TTL attribute (None: items never expire).
 TABLES: dict[type[Model], str | None] = {
     DirectoryRecord: None,
@@ -234,6 +286,7 @@ TABLES: dict[type[Model], str | None] = {
     AuditRecord: "expires_at_epoch",
     LoyaltyRecord: "expires_at_epoch",
     PersonRecord: "expires_at_epoch",
+    IdentityRecord: "expires_at_epoch",
 }
 
 
@@ -248,7 +301,7 @@ def get_item(model: type[M], pk: str, sk: str) -> M | None:
         return None
 
 
-def doc_of(rec: DirectoryRecord | LoyaltyRecord | PersonRecord | AuditRecord) -> dict[str, Any]:
+def doc_of(rec: DirectoryRecord | LoyaltyRecord | PersonRecord | AuditRecord | IdentityRecord) -> dict[str, Any]:
     """A record's map attribute as a plain dict (`as_dict` is unannotated in PynamoDB)."""
     doc = rec.detail if isinstance(rec, AuditRecord) else rec.doc
     out: dict[str, Any] = doc.as_dict()  # type: ignore[no-untyped-call]
@@ -271,17 +324,18 @@ def save_if(record: Model, condition: Any) -> bool:
     return True
 
 
-def count_in_window(pk: str, window: int, kind: str, limit: int, expires_at_epoch: int, at: datetime) -> bool:
+def count_in_window(pk: str, window: int, kind: str, limit: int, expires_at_epoch: int, at: datetime,
+                    model: type[LoyaltyRecord] | type[IdentityRecord] = LoyaltyRecord) -> bool:
     """Count one hit in a fixed window's counter item; False (nothing counted) once `limit` is reached.
 
     The count is the record's top-level `version` number, because an ADD can
     create a top-level attribute on a new item but not a key inside `doc`.
     """
     try:
-        LoyaltyRecord(pk, f"window#{window}").update(
-            actions=[LoyaltyRecord.version.add(1), LoyaltyRecord.kind.set(kind), LoyaltyRecord.at.set(at),
-                     LoyaltyRecord.expires_at_epoch.set(expires_at_epoch)],
-            condition=LoyaltyRecord.pk.does_not_exist() | (LoyaltyRecord.version < limit))
+        model(pk, f"window#{window}").update(
+            actions=[model.version.add(1), model.kind.set(kind), model.at.set(at),
+                     model.expires_at_epoch.set(expires_at_epoch)],
+            condition=model.pk.does_not_exist() | (model.version < limit))
     except UpdateError as err:
         if condition_failed(err):
             return False

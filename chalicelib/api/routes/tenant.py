@@ -9,7 +9,7 @@ from chalicelib.api.routes.common import lazy_module, page, tenant_id_of
 from chalicelib.domain.ids import is_slug
 from chalicelib.domain.roles import Role
 from chalicelib.errors import not_found
-from chalicelib.schemas.audit import AuditEntry
+from chalicelib.schemas.audit import AuditEntry, AuditQuery
 from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.tenancy import Program, ProgramSpec, ProgramUpdate, Store, StoreSpec, StoreUpdate, Tenant
 from chalicelib.services.tenancy.scopes import own_scope
@@ -101,7 +101,9 @@ def replace_store(req: Request) -> Store:
     return tenancy.replace_store(tenant_id_of(req.caller), spec, req.actor)
 
 
-@router.route("GET", "/v1/audit", roles={Role.PLATFORM, Role.AGENCY, Role.TENANT_ADMIN}, query=PageQuery,
-              response=Page[AuditEntry], summary="Your own scope's audit trail, newest first.")
+@router.route("GET", "/v1/audit", roles={Role.PLATFORM, Role.AGENCY, Role.TENANT_ADMIN}, query=AuditQuery,
+              response=Page[AuditEntry],
+              summary="Your own scope's audit trail, newest first; filter by person (id or e-mail), key or action.")
 def list_audit(req: Request) -> Page[AuditEntry]:
-    return page(*listings.audit_entries(own_scope(req.caller).partition, req.query.limit, req.query.cursor))
+    q = req.query
+    return page(*listings.audit_entries(own_scope(req.caller).partition, q.limit, q.cursor, q.actor, q.action))

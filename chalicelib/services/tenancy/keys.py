@@ -174,7 +174,7 @@ def authenticate(token: str | None) -> Principal:
         raise AuthFailure("revoked_key", "The API key has been revoked.")
     agency_id: str | None = rec.agency_id
     if scope_kind is ScopeKind.TENANT:
-        status, agency_id = _tenant_status(parsed.owner)
+        status, agency_id = tenant_state(parsed.owner)
         if status is None:
             raise AuthFailure("invalid_key", "The API key is not valid.")
         if status != "active":
@@ -201,8 +201,8 @@ def _not_active(key_id: str) -> ApiError:
                     [ErrorDetail("key_id", "not active")])
 
 
-def _tenant_status(tenant_id: str) -> tuple[str | None, str | None]:
-    """(status, agency id) of a tenant, cached briefly: suspension takes effect within 30 s."""
+def tenant_state(tenant_id: str) -> tuple[str | None, str | None]:
+    """(status, agency id) of a tenant, cached briefly: suspension takes effect within 30 s (keys and sessions)."""
     now = time.monotonic()
     with _cache_lock:
         hit = _tenant_status_cache.get(tenant_id)

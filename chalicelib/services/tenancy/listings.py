@@ -32,6 +32,7 @@ def stores(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Store],
     return directory.list_stores(tenant_id, limit, cursor)
 
 
-def audit_entries(partition: str, limit: int, cursor: str | None) -> tuple[list[AuditEntry], str | None]:
-    """Newest first."""
-    return audit.list_entries(partition, limit, cursor)
+def audit_entries(partition: str, limit: int, cursor: str | None, actor: str | None = None,
+                  action: str | None = None) -> tuple[list[AuditEntry], str | None]:
+    """Newest first, optionally only one person's or key's, or one kind of action."""
+    return audit.list_entries(partition, limit, cursor, actor, action)

@@ -1,0 +1,1 @@
+"""Staff identity: sign-in with MFA, browser sessions, memberships and invitations, password resets."""
