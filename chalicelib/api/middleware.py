@@ -76,7 +76,8 @@ def install(app: Chalice) -> None:
         owner = ctx.get("owner")
         tenant_id = owner if ctx.get("role") in ("tenant_admin", "pos", "support") else None
         route = f"{event.method} {event.context.get('resourcePath', event.path)}"
-        logger.append_keys(request_id=rid, tenant_id=tenant_id, route=route, key_id=ctx.get("key_id"))
+        logger.append_keys(request_id=rid, tenant_id=tenant_id, route=route, key_id=ctx.get("key_id"),
+                           user_id=ctx.get("user_id"))
         try:
             response = get_response(event)
         except Exception:
@@ -93,5 +94,5 @@ def install(app: Chalice) -> None:
         logger.info("request", extra={"status": response.status_code, "latency_ms": round(latency_ms, 2),
                                       "method": event.method})
         record_request_metrics(tenant_id, route, response.status_code, latency_ms)
-        logger.remove_keys(["request_id", "tenant_id", "route", "key_id"])
+        logger.remove_keys(["request_id", "tenant_id", "route", "key_id", "user_id"])
         return response

@@ -62,6 +62,8 @@ class RouteSpec:
     """Request content types API Gateway lets through (a form post for RFC 8058 one-click unsubscribe)."""
     browser: bool = False
     """A public route a browser calls to sign in (sets the session cookie): a foreign Origin is refused."""
+    sessions_only: bool = False
+    """Only a signed-in person may call it (their own session, sign-out): an API key gets 403 session_required."""
     personal: Callable[[Principal, Any], Any] | None = None
     """For answers that carry personal data: re-reads the answer from a kept reference on a replay.
 
@@ -209,13 +211,14 @@ class Router:
         personal: Callable[[Principal, Any], Any] | None = None,
         accepts: tuple[str, ...] = ("application/json",),
         browser: bool = False,
+        sessions_only: bool = False,
     ) -> Callable[[Handler], Handler]:
         def decorator(handler: Handler) -> Handler:
             spec = RouteSpec(
                 method=method.upper(), path=path, roles=frozenset(roles), summary=summary, tag=self.tag,
                 status=status, body=body, query=query, response=response, content_type=content_type,
                 errors=errors, name=f"{self.tag.lower().replace(' ', '_')}_{handler.__name__}", personal=personal,
-                accepts=accepts, browser=browser,
+                accepts=accepts, browser=browser, sessions_only=sessions_only,
             )
             _ENTRIES.append(_Entry(spec, _make_view(spec, handler)))
             return handler
@@ -268,6 +271,8 @@ def _authorise(spec: RouteSpec) -> Principal | None:
         who = (f"A person acting as {principal.role.value}" if principal.is_person
                else f"{article(principal.role.value, capital=True)} key")
         raise forbidden(f"{who} may not call {spec.method} {spec.path} (allowed: {allowed}).")
+    if spec.sessions_only and not principal.is_person:
+        raise ApiError(403, "session_required", "Only a signed-in person has a session; an API key has none.")
     return principal
 
 

@@ -54,3 +54,6 @@ class WhoAmI(Output):
     tenant_id: str | None = None
     agency_id: str | None = None
     store_id: str | None = None
+    user_id: str | None = None
+    """A signed-in person (then `key_id` is their session)."""
+    email: str | None = None

@@ -74,8 +74,9 @@ def rotate_own_key(req: Request) -> KeyCreated:
 
 
 @router.route("GET", "/v1/whoami", roles=set(Role), response=WhoAmI,
-              summary="The identity behind the presented key: check an integration's key without side effects.")
+              summary="The identity behind the presented key or session: check a credential without side effects.")
 def whoami(req: Request) -> WhoAmI:
     p = req.caller
     return WhoAmI(role=p.role, key_id=p.key_id, owner=p.owner, tenant_id=p.tenant_id,
-                  agency_id=p.agency_id if p.scope is not ScopeKind.PLATFORM else None, store_id=p.store_id)
+                  agency_id=p.agency_id if p.scope is not ScopeKind.PLATFORM else None, store_id=p.store_id,
+                  user_id=p.user_id, email=p.email)

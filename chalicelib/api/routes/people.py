@@ -15,7 +15,6 @@ from chalicelib.api.registry import PUBLIC, Request, Router
 from chalicelib.api.routes.common import lazy_module, page
 from chalicelib.domain.identity import PERSON_ROLES
 from chalicelib.domain.roles import Role
-from chalicelib.errors import ApiError
 from chalicelib.schemas.common import Page
 from chalicelib.schemas.identity import (
     Accepted,
@@ -63,11 +62,6 @@ def _outcome(outcome: Any) -> tuple[int, SignInStep, dict[str, str]]:
     return 200, outcome.step, headers
 
 
-def _person(req: Request) -> None:
-    if not req.caller.is_person:
-        raise ApiError(403, "session_required", "Only a signed-in person has a session; an API key has none.")
-
-
 # --- signing in --------------------------------------------------------------------------------------------------
 
 @router.route("POST", "/v1/auth/sign-in", roles=PUBLIC, body=SignIn, response=SignInStep, errors=(401, 429),
@@ -109,39 +103,34 @@ def accept_invitation(req: Request) -> tuple[int, Accepted, dict[str, str]]:
 
 # --- the session -------------------------------------------------------------------------------------------------
 
-@router.route("GET", "/v1/auth/session", roles=PEOPLE, response=SessionView,
+@router.route("GET", "/v1/auth/session", roles=PEOPLE, sessions_only=True, response=SessionView,
               summary="The signed-in person, their memberships, the scope they act in and the session's expiry.")
 def current_session(req: Request) -> SessionView:
-    _person(req)
     return sessions.current(req.caller)
 
 
-@router.route("POST", "/v1/auth/session/refresh", roles=PEOPLE, response=SessionView, errors=(401,),
+@router.route("POST", "/v1/auth/session/refresh", roles=PEOPLE, sessions_only=True, response=SessionView, errors=(401,),
               summary="Keep the session alive (idle timeout from now), after checking the account with Cognito.")
 def refresh_session(req: Request) -> SessionView:
-    _person(req)
     return sessions.refresh(req.caller)
 
 
-@router.route("PUT", "/v1/auth/session/scope", roles=PEOPLE, body=ScopeSwitch, response=SessionView,
+@router.route("PUT", "/v1/auth/session/scope", roles=PEOPLE, sessions_only=True, body=ScopeSwitch, response=SessionView,
               errors=(422,), summary="Act in another of your scopes (platform, an agency, a tenant).")
 def switch_scope(req: Request) -> SessionView:
-    _person(req)
     return sessions.switch_scope(req.caller, req.body.scope)
 
 
-@router.route("GET", "/v1/auth/sessions", roles=PEOPLE, response=Page[SessionInfo],
+@router.route("GET", "/v1/auth/sessions", roles=PEOPLE, sessions_only=True, response=Page[SessionInfo],
               summary="Your own open sessions (devices), the current one marked.")
 def my_sessions(req: Request) -> Page[SessionInfo]:
-    _person(req)
     assert req.caller.user_id is not None
     return page(sessions.list_sessions(req.caller.user_id, req.caller.key_id), None)
 
 
-@router.route("POST", "/v1/auth/sign-out", roles=PEOPLE, response=SessionsEnded,
+@router.route("POST", "/v1/auth/sign-out", roles=PEOPLE, sessions_only=True, response=SessionsEnded,
               summary="Sign out everywhere: every session of yours ends and Cognito revokes your refresh tokens.")
 def sign_out(req: Request) -> tuple[int, SessionsEnded, dict[str, str]]:
-    _person(req)
     ended, clear = sessions.sign_out(req.caller)
     return 200, SessionsEnded(ended=ended), {**NO_STORE, "Set-Cookie": clear}
 

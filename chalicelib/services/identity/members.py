@@ -134,7 +134,11 @@ def list_members(scope: Scope) -> list[MemberView]:
 
 
 def update_member(scope: Scope, user_id: str, spec: MemberUpdate, actor: str) -> MemberView:
-    """Change a member's role or disable/enable them here; the last active admin cannot be demoted or disabled."""
+    """Change a member's role or disable/enable them here; the last active admin cannot be demoted or disabled.
+
+    Disabling also signs the person out everywhere at once (sessions are the
+    person's, not the scope's); their other memberships still let them sign in.
+    """
     previous = _membership(scope, user_id)
     doc = MembershipDoc.load(previous.dump())
     if spec.role is not None:
@@ -154,6 +158,8 @@ def update_member(scope: Scope, user_id: str, spec: MemberUpdate, actor: str) ->
                                                                    "status": doc.status}))
 
     _write(build)
+    if doc.status != "active" and previous.status == "active":
+        sessions.end_all(user_id, doc.email)
     return _member_view(scope, user_id)
 
 
