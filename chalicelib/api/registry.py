@@ -353,6 +353,8 @@ def _make_view(spec: RouteSpec, handler: Handler) -> Callable[..., Response]:
                     if spec.personal is not None and status < 400:
                         body = _to_response(spec, spec.personal(principal, body), rid).body
             content_type = spec.content_type if status < 400 else "application/json"
+            if spec.browser or (principal is not None and principal.is_person):
+                headers.setdefault("Cache-Control", "no-store")  # a person's data stays out of shared caches
             return _json_response(status, body, headers, rid, content_type)
         except ApiError as err:
             return _json_response(err.status, api_error_body(err, rid), dict(err.headers), rid, "application/json")

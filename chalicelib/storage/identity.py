@@ -160,16 +160,17 @@ def remove_membership(tx: Tx, user_id: str, doc: MembershipDoc, at: datetime) ->
 
 
 def write_membership_change(build: Callable[[Tx], object]) -> None:
-    """Run a transaction whose first writes are set_membership or remove_membership.
+    """Run a transaction whose first write is set_membership or remove_membership.
 
-    Its second item is then the scope's admin counter: a refusal there is
-    LastAdmin; a refusal of the first (someone changed the role meanwhile)
-    or of anything else raises TransactionFailed.
+    DynamoDB gets a transaction's deletes, then puts, then updates (PynamoDB's
+    order), so the membership is item 0 and the admin counter, the only
+    update, is the last: a refusal there is LastAdmin; a refusal of the
+    membership (someone changed it meanwhile) raises TransactionFailed.
     """
     try:
         transactions.write(build)
     except TransactionFailed as err:
-        if err.condition_failed(1) and not err.condition_failed(0):
+        if err.reasons and err.reasons[-1] == "ConditionalCheckFailed" and not err.condition_failed(0):
             raise LastAdmin() from None
         raise
 
@@ -179,7 +180,7 @@ def _counts_as_admin(doc: MembershipDoc) -> bool:
 
 
 def _move_admins(tx: Tx, scope: ScopeKind, scope_id: str, delta: int, at: datetime) -> None:
-    """Right after its membership write, so its refusal is recognisable (write_membership_change)."""
+    """The transaction's only update, so its refusal is recognisable (write_membership_change)."""
     counter = IdentityRecord(f"scope#{scope_partition(scope, scope_id)}", ADMINS_SK)
     actions = [IdentityRecord.version.add(delta), IdentityRecord.kind.set("admins"), IdentityRecord.at.set(at)]
     if delta < 0:

@@ -305,10 +305,10 @@ def _join(invite_id: str, doc: InvitationDoc, user_id: str, new_account: bool, a
 
     try:
         transactions.write(build)
-    except TransactionFailed as err:
+    except TransactionFailed as err:  # items: membership, invitation, [account, e-mail], audit, admin counter
         if err.condition_failed(0):
             raise conflict("already_member", "You are already a member here.", "token") from None
-        if err.condition_failed(2):
+        if err.condition_failed(1):
             raise ApiError(409, "invitation_used", "This invitation was already used or revoked.",
                            [ErrorDetail("token", "used")]) from None
         raise
