@@ -4,6 +4,10 @@ Each tenant's ids are unique to it (`iso-a-...`, generated card numbers and cust
 chooses carries its marker (e.g. `ISOLATION-A-7f3`), so an answer that shows another tenant's data is
 detectable whatever its shape. `Guard` snapshots every table, bucket and queue, so a test can prove that
 calls made with one tenant's keys changed nothing outside that tenant.
+
+With `people=True` each tenant also gets signed-in people, made through the real invitation and sign-in routes:
+a staff member of its agency, a tenant admin and a support operator (Person: cookie and CSRF token), plus one
+pending invitation. Their e-mails (`<role>.iso-a@people.example`) are secret values like the ids.
 """
 
 from __future__ import annotations
@@ -34,9 +38,11 @@ from chalicelib.storage.tables import TABLES
 from infra.local.gateway import install_gateway_responses
 from infra.local.resources import create_resources
 from tests.conftest import _reset_caches
+from tests.functional import people as staff
 from tests.functional import phone_codes
 from tests.functional.conftest import Api, TenantKeys, make_agency, make_tenant
 from tests.functional.jobqueue import drain, receive_all, run_worker
+from tests.functional.people import Person
 
 MARKER_SUFFIX = "7f3"
 PERIOD = {"from": "2026-11-01", "to": "2026-11-03"}
@@ -51,6 +57,10 @@ class Seeded:
     marker: str
     partner: str
     ids: dict[str, str] = field(default_factory=dict)
+    people: dict[str, Person] = field(default_factory=dict)
+    """Signed-in people by role (agency, tenant_admin, support); empty unless seeded with people."""
+    emails: set[str] = field(default_factory=set)
+    """Every e-mail address of this tenant's people, the pending invitation's included."""
 
     @property
     def tenant_id(self) -> str:
@@ -61,14 +71,38 @@ class Seeded:
         return {"agency": self.keys.agency, "tenant_admin": self.keys.admin, "pos": self.keys.pos,
                 "support": self.keys.support}
 
-    def owns(self, partition: str) -> bool:
-        """Is this partition key one of this tenant's (its tenant, partner tenant, agency or coalition)?"""
+    @property
+    def user_ids(self) -> set[str]:
+        return {p.user_id for p in self.people.values()}
+
+    def owns(self, partition: str, item: dict[str, Any] | None = None) -> bool:
+        """Is this partition key one of this tenant's (its tenant, partner tenant, agency or coalition)?
+
+        The identity table is the platform's, not partitioned by tenant: there the tenant owns its own
+        people's accounts and sessions (`user#<uid>`, spent MFA codes `totp#<uid>`, `email#<address>`), the
+        admin counters of its scopes (`scope#<partition>`) and the invitations to them (`invite#<id>`, by the
+        scope the item names); sign-in attempt counters (`limit#...`) and pending sign-ins (`signin#...`) are
+        the bookkeeping of whoever signs in. Everything else there (the other tenant's people) is not its own.
+        """
         owners = (self.tenant_id, self.partner, f"agency#{self.keys.agency_id}", coalition_scope(self.ids["coalition"]))
-        return any(partition == o or partition.startswith(o + "#") for o in owners)
+        if any(partition == o or partition.startswith(o + "#") for o in owners):
+            return True
+        kind, _, rest = partition.partition("#")
+        if kind in ("user", "totp"):
+            return rest in self.user_ids
+        if kind == "email":
+            return rest in self.emails
+        if kind == "scope":
+            return self.owns(rest)
+        if kind == "invite":
+            scope = ((item or {}).get("gsi1pk") or {}).get("S", "")
+            return scope.startswith("invites#") and self.owns(scope.removeprefix("invites#"))
+        return kind in ("limit", "signin")
 
     def secret_values(self) -> set[str]:
-        """Values no other tenant may ever be shown: the marker and every id this tenant's seeding chose or got."""
-        return {self.marker, *self.ids.values()} - {self.ids["version"]}
+        """Values no other tenant may ever be shown: the marker, every id this tenant's seeding chose or got,
+        its people's user ids and e-mails."""
+        return {self.marker, *self.ids.values(), *self.user_ids, *self.emails} - {self.ids["version"]}
 
 
 def _ok(r: Any, *statuses: int) -> Any:
@@ -154,6 +188,26 @@ def seed(api: Api, keys: TenantKeys, tag: str, phone_base: int) -> Seeded:
     return s
 
 
+def seed_people(api: Api, s: Seeded) -> None:
+    """Through the real routes: an agency staff member (invited with the agency key, its own scope), a tenant
+    admin and a support operator (invited with the tenant admin key), each accepted and signed in (MFA enrolled
+    where the role needs it), and one invitation left pending.
+
+    `ids["user"]` is the support operator (a member of the tenant only), `ids["invitation"]` the pending one.
+    """
+    keys = s.keys
+    for role, key in (("agency", keys.agency), ("tenant_admin", keys.admin), ("support", keys.admin)):
+        email = f"{role.replace('_', '-')}.iso-{s.tag}@people.example"
+        staff.invite_and_join(api, None, email, role, key=key)
+        s.people[role] = staff.sign_in(api, email, staff.PASSWORD, None)
+        s.emails.add(email)
+    pending = f"pending.iso-{s.tag}@people.example"
+    s.ids["invitation"] = _ok(api.post("/v1/invitations", keys.admin, {"email": pending, "role": "support"}),
+                              201)["invitation_id"]
+    s.emails.add(pending)
+    s.ids["user"] = s.people["support"].user_id
+
+
 # --- the world: two seeded tenants of two agencies -------------------------------------------------------
 
 
@@ -165,8 +219,10 @@ class World:
     platform_key: str
 
 
-def seeded_world() -> Iterator[World]:
+def seeded_world(people: bool = False) -> Iterator[World]:
     """Both tenants seeded in a fresh moto and app client: a module-scoped fixture's body (seeding takes seconds).
+
+    `people`: each tenant also gets its signed-in people and a pending invitation (seed_people).
 
     The webhook subscriptions cache (a minute per tenant, not reset by tests/conftest.py) is cleared on both
     sides, so the endpoints seeded here are not seen by later modules' tenants of the same ids.
@@ -177,12 +233,17 @@ def seeded_world() -> Iterator[World]:
         webhooks.clear_cache()
         create_resources(stage="test")
         install_gateway_responses()
+        if people:
+            staff.verify_sender()
         platform_key = api_keys.create(Scope.platform(), KeyCreate(role=Role.PLATFORM, name="p"), "test").secret
         with Client(app) as client:
             api = Api(client)
             a_keys = make_tenant(api, make_agency(api, platform_key, "acme-agency"), "acme-agency", "coffee-house")
             b_keys = make_tenant(api, make_agency(api, platform_key, "rival-agency"), "rival-agency", "fuel-net")
             a, b = seed(api, a_keys, "a", 1110000), seed(api, b_keys, "b", 2220000)
+            if people:
+                seed_people(api, a)
+                seed_people(api, b)
             yield World(api, a, b, platform_key)
     _reset_caches()
     webhooks.clear_cache()
@@ -241,7 +302,7 @@ def as_text(data: Any) -> str:
 
 
 def owned_by_others(attacker: Seeded, items: dict[Any, Any]) -> dict[Any, Any]:
-    return {k: v for k, v in items.items() if not attacker.owns(k[1])}
+    return {k: v for k, v in items.items() if not attacker.owns(k[1], v)}
 
 
 class Guard:
@@ -264,9 +325,11 @@ class Guard:
         for key in sorted(set(after) | set(self.items)):
             if after.get(key) != self.items.get(key):
                 out.append(f"item outside the caller's partitions changed: {key}")
-        # The victim's marker is never sent by the caller: in the caller's own items it can only be a copy.
+        # The victim's marker and its people's e-mails are never sent by the caller: in the caller's own items they
+        # can only be a copy.
+        never_sent = {self.victim.marker, *self.victim.emails}
         out += [f"the caller's item {key} holds the victim's data" for key, item in sorted(everything.items())
-                if key not in after and self.victim.marker in json.dumps(item, ensure_ascii=False)]
+                if key not in after and mentions(json.dumps(item, ensure_ascii=False), never_sent)]
         objects = s3_objects()
         for key in sorted(set(objects) | set(self.objects)):
             owned = bool({self.attacker.tenant_id, self.attacker.partner} & set(key[1].split("/")))

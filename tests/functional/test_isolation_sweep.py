@@ -1,16 +1,21 @@
 """Tenant isolation, swept over the app's own route table with real resources on both sides.
 
-Two tenants of two agencies are seeded with one of each resource a path parameter can name
-(tests/functional/isolation_seed.py). Then:
+Two tenants of two agencies are seeded with one of each resource a path parameter can name, and with signed-in
+people (an agency staff member, a tenant admin, a support operator) made through the invitation and sign-in
+routes (tests/functional/isolation_seed.py). Then:
 
 * sweep 1: every route with a path parameter, for every role the other tenant holds, is called with the
-  other tenant's key and this tenant's ids in the path (the body and query valid for the caller, so the call
-  gets as far as the lookup): always 404 (or 403), in the documented error shape, never showing this
+  other tenant's credentials and this tenant's ids in the path (the body and query valid for the caller, so
+  the call gets as far as the lookup): always 404 (or 403), in the documented error shape, never showing this
   tenant's data; paths under an owner (`/agency/tenants/{own}/keys/{theirs}`) are mixed too, and every
-  list the caller can read is checked for the other tenant's data;
+  list the caller can read is checked for the other tenant's data. It runs twice: with the other tenant's API
+  keys (every role, public routes without one), and with its people's sessions (agency, tenant_admin,
+  support: no person is a till). Routes only a person may call (`sessions_only`) answer a key 403
+  `session_required`;
 * sweep 2: every route whose body or query names a resource is called with the caller's own ids in the path
   and, one field at a time, the other tenant's id in that field: refused (404 / 400 / 422), except the few
-  fields listed in LENIENT, where the answer says why it is harmless;
+  fields listed in LENIENT, where the answer says why it is harmless. With keys, except the routes only a
+  person may call (switching the session's scope to the other tenant's), called with the caller's person;
 * a page cursor taken from one tenant's list is refused on the other's;
 * both directions, and around each sweep every table item, S3 object and queued message outside the
   caller's own partitions is compared (Guard): no call wrote anything of someone else's, nothing was queued
@@ -36,9 +41,13 @@ from chalicelib.api.registry import RouteSpec, routes
 from chalicelib.domain.roles import Role
 from tests.functional.conftest import Api
 from tests.functional.isolation_seed import Guard, Seeded, World, as_text, mentions, seeded_world
+from tests.functional.people import PASSWORD, Person
 
 ROUTES = routes()
 TENANT_ROLES = (Role.POS, Role.TENANT_ADMIN, Role.AGENCY, Role.SUPPORT)
+PERSON_ROLES = (Role.TENANT_ADMIN, Role.AGENCY, Role.SUPPORT)
+"""The tenant-side roles a signed-in person can hold (pos is a till's)."""
+KEYS, SESSIONS = "keys", "sessions"
 REFUSED = {403, 404}
 INVALID = {400, 422}
 """A body or query refused before any lookup, or a reference to an unknown resource in the body."""
@@ -67,6 +76,8 @@ PARAMS: dict[str, Callable[[str], str]] = {
     "template_id": lambda path: "template",
     "webhook_id": lambda path: "webhook",
     "verification_id": lambda path: "verification",
+    "user_id": lambda path: "user",
+    "invitation_id": lambda path: "invitation",
 }
 OWNER_PARAMS = {"tenant_id", "coalition_id", "agency_id"}
 """Parameters that name the owner of the rest of the path: swapped alone in the mixed-ownership probes."""
@@ -193,6 +204,15 @@ BODIES: dict[str, Sample] = {
     "webhooks.WebhookUpdate": lambda i: [{"description": "Probe"}],
     "verification.VerificationStart": lambda i: [{"phone": i["phone"]}],
     "verification.VerificationCheck": lambda i: [{"phone": i["phone"], "code": "000000"}],
+    # Signing in names no tenant's resource: fixed probe values (an address nobody has, links nobody got).
+    "identity.SignIn": lambda i: [{"email": "nobody@probe.example", "password": "Wrong-Horse-42"}],
+    "identity.SignInCode": lambda i: [{"sign_in_id": "probe-sign-in-0000", "code": "000000"}],
+    "identity.PasswordForgot": lambda i: [{"email": "nobody@probe.example"}],
+    "identity.PasswordReset": lambda i: [{"token": "probereset0.AAAAAAAAAAAAAAAAAAAAAAAA", "password": PASSWORD}],
+    "identity.InvitationAccept": lambda i: [{"token": "probeinvite0.AAAAAAAAAAAAAAAAAAAAAAAA", "password": PASSWORD}],
+    "identity.InvitationCreate": lambda i: [{"email": f"probe-{uid(i)}@probe.example", "role": "support"}],
+    "identity.MemberUpdate": lambda i: [{"status": "disabled"}],
+    "identity.ScopeSwitch": lambda i: [{"scope": f"tenant:{i['tenant']}"}, {"scope": f"agency:{i['agency']}"}],
 }
 
 QUERIES: dict[str, Sample] = {
@@ -209,6 +229,7 @@ QUERIES: dict[str, Sample] = {
     "segments.SegmentListQuery": lambda i: [{}],
     "templates.TemplateListQuery": lambda i: [{}],
     "support.SupportQuery": lambda i: [{"phone": i["phone"]}, {"card": i["card"]}],
+    "audit.AuditQuery": lambda i: [{}, {"actor": i["user"]}, {"action": "member."}],
 }
 
 
@@ -242,7 +263,7 @@ def fill(spec: RouteSpec, pick: Callable[[str], str]) -> str:
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-    yield from seeded_world()
+    yield from seeded_world(people=True)
 
 
 # --- probes -------------------------------------------------------------------------------------------------
@@ -271,12 +292,19 @@ class Probe:
         return f"{who} {self.spec.method} {self.url} {json.dumps(self.body) if self.body else ''}"
 
 
-def call(api: Api, key: str | None, probe: Probe) -> Any:
+Credential = str | Person | None
+"""An API key, a signed-in person (their session cookie and CSRF token), or nothing (a public route)."""
+
+
+def call(api: Api, credential: Credential, probe: Probe) -> Any:
     body = probe.body if probe.spec.method in ("POST", "PUT", "PATCH") else None
-    return api.call(probe.spec.method, probe.url, key, body)
+    if isinstance(credential, Person):
+        return api.call(probe.spec.method, probe.url, None, body, headers=credential.headers())
+    return api.call(probe.spec.method, probe.url, credential, body)
 
 
-def refusal_problems(probe: Probe, r: Any, victim: Seeded, allowed: set[int]) -> list[str]:
+def refusal_problems(probe: Probe, r: Any, victim: Seeded, allowed: set[int], code: str | None = None
+                     ) -> list[str]:
     """Why this answer is not a clean refusal that shows nothing of the victim's (empty when it is)."""
     problems = []
     text = as_text(r.data)
@@ -291,6 +319,8 @@ def refusal_problems(probe: Probe, r: Any, victim: Seeded, allowed: set[int]) ->
             problems.append(f"error shape {text[:200]}")
         elif error["request_id"] != r.headers.get("X-Request-Id"):
             problems.append("error request_id differs from X-Request-Id")
+        elif code is not None and error["code"] != code:
+            problems.append(f"error code {error['code']} (expected {code})")
     return [f"{probe}: {p}" for p in problems]
 
 
@@ -299,19 +329,39 @@ def role_keys(s: Seeded) -> dict[Role | None, str | None]:
             Role.SUPPORT: s.keys.support, None: None}
 
 
-def roles_of(spec: RouteSpec) -> list[Role | None]:
-    """The tenant-side roles that may call the route (the platform role owns no tenant); None: public."""
+def role_people(s: Seeded) -> dict[Role, Person]:
+    return {Role(role): person for role, person in s.people.items()}
+
+
+def credentials(s: Seeded, kind: str) -> dict[Role | None, Credential]:
+    return {**role_people(s)} if kind == SESSIONS else {**role_keys(s)}
+
+
+def roles_of(spec: RouteSpec, kind: str = KEYS) -> list[Role | None]:
+    """The tenant-side roles that may call the route (the platform role owns no tenant); None: public.
+
+    With sessions, only the roles a person holds, and no public route (a session changes nothing there).
+    """
+    if kind == SESSIONS:
+        return [] if spec.public else [r for r in PERSON_ROLES if r in spec.roles]
     return [None] if spec.public else [r for r in TENANT_ROLES if r in spec.roles]
+
+
+def expected(probe: Probe, kind: str) -> tuple[set[int], str | None]:
+    """The statuses (and error code) a sweep-1 probe may get."""
+    if kind == KEYS and probe.spec.sessions_only:
+        return {403}, "session_required"
+    return (REFUSED if probe.foreign - {"version"} else set(range(200, 300))), None
 
 
 def victim_ids(s: Seeded) -> Ids:
     return Ids({**s.ids, "partner": s.partner})
 
 
-# --- sweep 1: the other tenant's keys on this tenant's ids in the path ----------------------------------
+# --- sweep 1: the other tenant's keys or people on this tenant's ids in the path ---------------------------
 
 
-def probes_on_victim(attacker: Seeded, victim: Seeded) -> Iterator[Probe]:
+def probes_on_victim(attacker: Seeded, victim: Seeded, kind: str = KEYS) -> Iterator[Probe]:
     """Every route with a path parameter x every role of the attacker, the victim's ids in the path.
 
     The body and query carry the attacker's own ids (so they pass validation and the call reaches the
@@ -331,35 +381,36 @@ def probes_on_victim(attacker: Seeded, victim: Seeded) -> Iterator[Probe]:
             path = fill(spec, lambda p, own=own, named=named: (mine if p == own else theirs)[named[p]])
             foreign = {named[p] for p in params if p != own}
             ids = Ids({**mine, **{r: theirs[r] for r in foreign}})
-            for role in roles_of(spec):
+            for role in roles_of(spec, kind):
                 for body in samples(BODIES, spec.body, ids) if spec.body else [None]:
                     for query in samples(QUERIES, spec.query, ids):
                         yield Probe(spec, role, path, body, query, foreign)
 
 
-def lists_of_attacker(attacker: Seeded) -> Iterator[Probe]:
+def lists_of_attacker(attacker: Seeded, kind: str = KEYS) -> Iterator[Probe]:
     """Every GET without a path parameter, as the attacker: their own lists, which must show nothing else."""
     for spec in ROUTES:
         if spec.public or spec.path_params or spec.method != "GET":
             continue
-        for role in roles_of(spec):
+        for role in roles_of(spec, kind):
             for query in samples(QUERIES, spec.query, victim_ids(attacker)):
                 yield Probe(spec, role, spec.path, None, query, set())
 
 
-def test_every_route_refuses_the_other_tenants_keys_on_this_tenants_ids(world: World) -> None:
+@pytest.mark.parametrize("kind", [KEYS, SESSIONS])
+def test_every_route_refuses_the_other_tenants_credentials_on_this_tenants_ids(world: World, kind: str) -> None:
+    """With keys (every role) and with signed-in people (every role a person holds)."""
     problems: list[str] = []
     calls = 0
     for attacker, victim in ((world.b, world.a), (world.a, world.b)):
         guard = Guard(attacker, victim)
-        keys = role_keys(attacker)
-        for probe in [*lists_of_attacker(attacker), *probes_on_victim(attacker, victim)]:
-            r = call(world.api, keys[probe.role], probe)
+        callers = credentials(attacker, kind)
+        for probe in [*lists_of_attacker(attacker, kind), *probes_on_victim(attacker, victim, kind)]:
+            r = call(world.api, callers[probe.role], probe)
             calls += 1
-            allowed = REFUSED if probe.foreign - {"version"} else set(range(200, 300))
-            problems += refusal_problems(probe, r, victim, allowed)
+            problems += refusal_problems(probe, r, victim, *expected(probe, kind))
         problems += guard.problems()
-    assert calls > 2 * len(ROUTES)
+    assert calls > (2 if kind == KEYS else 1) * len(ROUTES), calls
     assert not problems, "\n".join(problems)
 
 
@@ -376,7 +427,7 @@ def probes_with_foreign_fields(attacker: Seeded, victim: Seeded) -> Iterator[Pro
     """Every route whose body or query names a resource: own ids in the path, one field at a time the victim's.
 
     One role per route (the path is the caller's own, so the role changes no lookup of the other tenant's);
-    sweep 1 covers every role.
+    sweep 1 covers every role. A route only a person may call is probed as the caller's person of that role.
     """
     theirs, mine = victim_ids(victim), victim_ids(attacker)
     for spec in ROUTES:
@@ -409,6 +460,10 @@ def _says_only_taken(r: Any, probe: Probe) -> bool:
     return r.data["error"]["code"] == "tenant_exists"
 
 
+def _nothing_found(r: Any, probe: Probe) -> bool:
+    return r.data["items"] == [] and not r.data["has_more"]
+
+
 @dataclass(frozen=True)
 class Lenient:
     why: str
@@ -430,6 +485,10 @@ LENIENT[("POST", "/v1/agency/tenants", "tenant")] = Lenient(
     "tenant ids are one namespace for the whole platform (they prefix every partition key): a taken id is a "
     "409 whoever holds it, and the answer says only that", _says_only_taken, frozenset({409}))
 
+LENIENT[("GET", "/v1/audit", "user")] = Lenient(
+    "an actor filter only narrows the caller's own audit trail: the other tenant's person did nothing there",
+    _nothing_found, frozenset({200}))
+
 LENIENT[("POST", "/v1/public/verifications/{tenant_id}", "phone")] = Lenient(
     "a phone is nobody's resource: a code goes to any phone typed into a tenant's form, with the same answer "
     "whether or not some tenant knows the phone (what it proves is checked where it is used)",
@@ -447,10 +506,10 @@ def test_the_other_tenants_ids_in_bodies_and_queries_are_refused(world: World) -
     followed: list[str] = []
     for attacker, victim in ((world.b, world.a), (world.a, world.b)):
         guard = Guard(attacker, victim)
-        keys = role_keys(attacker)
+        keys, people = role_keys(attacker), credentials(attacker, SESSIONS)
         batches: list[tuple[Probe, str]] = []
         for probe in probes_with_foreign_fields(attacker, victim):
-            r = call(world.api, keys[probe.role], probe)
+            r = call(world.api, (people if probe.spec.sessions_only else keys)[probe.role], probe)
             (name,) = probe.foreign
             route = (probe.spec.method, probe.spec.path)
             fields.add((*route, name))
@@ -473,6 +532,7 @@ def test_the_other_tenants_ids_in_bodies_and_queries_are_refused(world: World) -
             if status.data["status"] != "done" or receipt["status"] != "error":
                 problems.append(f"{probe}: the receipt naming the other tenant's {name} was not refused: {receipt}")
     assert len(fields) > 50, sorted(fields)
+    assert {("PUT", "/v1/auth/session/scope", "tenant"), ("GET", "/v1/audit", "user")} <= fields, sorted(fields)
     # The batch's own store is checked when it is uploaded (422); a receipt's card or refunded receipt only when
     # the job runs it, so those batches are accepted and followed to their end.
     assert sorted(followed) == ["card", "card", "receipt", "receipt"], followed
@@ -486,6 +546,20 @@ def test_the_guard_sees_a_write_outside_the_callers_partitions(world: World) -> 
     assert r.status_code == 200, r.data
     seen = guard.problems()
     assert seen and all(world.a.tenant_id in p for p in seen), seen
+
+
+def test_the_guard_sees_a_change_to_the_other_tenants_people(world: World) -> None:
+    """The identity table is not partitioned by tenant: the victim's invitations and people are still watched."""
+    guard = Guard(world.b, world.a)
+    invitation, person = world.a.ids["invitation"], world.a.people["support"]
+    r = world.api.post(f"/v1/invitations/{invitation}/resend", world.a.keys.admin)
+    assert r.status_code == 200, r.data
+    r = world.api.put("/v1/auth/session/scope", None, {"scope": f"tenant:{world.a.tenant_id}"},
+                      headers=person.headers())
+    assert r.status_code == 200, r.data
+    seen = guard.problems()
+    assert any(f"'invite#{invitation}'" in p for p in seen), seen
+    assert any(f"'user#{person.user_id}'" in p for p in seen), seen
 
 
 def test_a_page_cursor_from_the_other_tenants_list_is_refused(world: World) -> None:
