@@ -3,7 +3,8 @@
 The DynamoDB tables come from the PynamoDB models in `chalicelib.storage.tables.TABLES`
 (key schema, GSIs, TTL), so the deployed tables, the local moto tables and the models can
 never drift apart; the usage plans come from `chalicelib.domain.rate_limits.PLAN_LIMITS`;
-the queues, bucket, per-function IAM roles, alarms and gateway responses are declared here.
+the queues, bucket, per-function IAM roles, alarms, gateway responses and the staff user pool
+(Amazon Cognito, with an optional SAML/OIDC provider: `staff_pool_resources`) are declared here.
 Physical names follow `chalicelib/settings.py` (`loyalty-${Stage}-...`), with `Stage` a
 template parameter.
 
@@ -301,6 +302,208 @@ def bucket_resources() -> dict[str, Any]:
     }
 
 
+STAFF_POOL = "StaffUserPool"
+STAFF_CLIENT = "StaffUserPoolClient"
+STAFF_IDENTITY_PROVIDER = "StaffIdentityProvider"
+STAFF_DOMAIN = "StaffUserPoolDomain"
+STAFF_PASSWORD_MIN_LENGTH = 12
+STAFF_TEMPORARY_PASSWORD_DAYS = 7
+"""An invitation's temporary password (never sent by Cognito: the app mails its own invitation link) expires."""
+STAFF_ACCESS_TOKEN_MINUTES = 60
+STAFF_ID_TOKEN_MINUTES = 60
+STAFF_REFRESH_TOKEN_HOURS = 12
+"""A working day: the browser session (the app's own, server-side) cannot outlive the refresh token it holds."""
+STAFF_ADMIN_ACTIONS = (
+    "cognito-idp:AdminCreateUser", "cognito-idp:AdminGetUser", "cognito-idp:AdminSetUserPassword",
+    "cognito-idp:AdminInitiateAuth", "cognito-idp:AdminRespondToAuthChallenge",
+    "cognito-idp:AdminSetUserMFAPreference", "cognito-idp:AdminUserGlobalSignOut", "cognito-idp:AdminDisableUser",
+    "cognito-idp:AdminEnableUser", "cognito-idp:AdminDeleteUser", "cognito-idp:AdminUpdateUserAttributes",
+)
+"""What the API function may do in the staff pool (and nowhere else). MFA enrolment (AssociateSoftwareToken,
+VerifySoftwareToken) and RevokeToken are authorized by the session or token itself, not by IAM."""
+STAFF_SSO_DEFAULT_NAME = "AgencySSO"
+SAML_EMAIL_CLAIM = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
+"""The e-mail claim of SAML 2.0 assertions (Entra ID, AD FS, Okta and Google Workspace send it by default)."""
+_NO_VALUE = {"Ref": "AWS::NoValue"}
+_HTTPS_OR_EMPTY = r"^$|^https://\S+$"
+
+
+def staff_parameters() -> dict[str, Any]:
+    """The pool's tunables and an agency's own SSO (bring your own SAML or OIDC identity provider)."""
+    def text(description: str, pattern: str | None = None, **extra: Any) -> dict[str, Any]:
+        parameter: dict[str, Any] = {"Type": "String", "Default": "", "Description": description, **extra}
+        if pattern:
+            parameter["AllowedPattern"] = pattern
+        return parameter
+
+    return {
+        "StaffAdvancedSecurity": {
+            "Type": "String",
+            "Default": "OFF",
+            "AllowedValues": ["OFF", "AUDIT", "ENFORCED"],
+            "Description": "Cognito threat protection for the staff pool (needs the Plus feature plan, chosen "
+                           "automatically when not OFF; billed per active user). The app has its own lockout and "
+                           "rate limits either way.",
+        },
+        "StaffSsoType": {
+            "Type": "String",
+            "Default": "NONE",
+            "AllowedValues": ["NONE", "SAML", "OIDC"],
+            "Description": "Staff single sign-on through the agency's identity provider; NONE: e-mail and "
+                           "password (with the app's MFA) only. SAML or OIDC also needs StaffSsoCallbackUrl and "
+                           "that type's settings (StaffSsoMetadataUrl, or StaffSsoOidc*).",
+        },
+        "StaffSsoName": text("SSO: the provider's name in the pool, shown on the hosted sign-in page (federated "
+                             "users are <name>_<their id>: renaming replaces the provider).",
+                             r"^[A-Za-z0-9][A-Za-z0-9.-]{1,30}[A-Za-z0-9]$", Default=STAFF_SSO_DEFAULT_NAME),
+        "StaffSsoMetadataUrl": text("SSO, SAML: the identity provider's metadata document URL (https).",
+                                    _HTTPS_OR_EMPTY),
+        "StaffSsoOidcIssuer": text("SSO, OIDC: the issuer URL (https; its /.well-known/openid-configuration).",
+                                   _HTTPS_OR_EMPTY),
+        "StaffSsoOidcClientId": text("SSO, OIDC: the client id registered at the identity provider."),
+        "StaffSsoOidcClientSecret": text("SSO, OIDC: that client's secret.", NoEcho=True),
+        "StaffSsoDomainPrefix": text("SSO: the pool's hosted sign-in domain, <prefix>.auth.<region>.amazoncognito.com "
+                                     "(lower case, digits, hyphens; globally unique; no 'aws', 'amazon', 'cognito'); "
+                                     "empty: loyalty-<Stage>-<account id>.",
+                                     r"^$|^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"),
+        "StaffSsoCallbackUrl": text("SSO (required with it): the console URL the hosted sign-in returns to with an "
+                                    "authorization code (https).", _HTTPS_OR_EMPTY),
+    }
+
+
+def staff_conditions() -> dict[str, Any]:
+    return {
+        "StaffSso": {"Fn::Not": [{"Fn::Equals": [{"Ref": "StaffSsoType"}, "NONE"]}]},
+        "StaffSsoSaml": {"Fn::Equals": [{"Ref": "StaffSsoType"}, "SAML"]},
+        "StaffSsoDomainGiven": {"Fn::Not": [{"Fn::Equals": [{"Ref": "StaffSsoDomainPrefix"}, ""]}]},
+        # SSO without a callback leaves CallbackURLs out: Cognito then refuses the code flow, and the deploy fails.
+        "StaffSsoCallbackGiven": {"Fn::And": [
+            {"Condition": "StaffSso"}, {"Fn::Not": [{"Fn::Equals": [{"Ref": "StaffSsoCallbackUrl"}, ""]}]}]},
+        "StaffAdvancedSecurityOn": {"Fn::Not": [{"Fn::Equals": [{"Ref": "StaffAdvancedSecurity"}, "OFF"]}]},
+    }
+
+
+def _if_sso(value: Any) -> dict[str, Any]:
+    return {"Fn::If": ["StaffSso", value, _NO_VALUE]}
+
+
+def staff_pool_resources() -> dict[str, Any]:
+    """Staff accounts: one Cognito user pool, the console's app client, and an agency's SSO when configured.
+
+    Cognito holds the password and the TOTP secret; memberships, roles and browser sessions are the app's
+    (IdentityTable). People join by invitation only; the app sends its own invitation and reset e-mail through
+    SES, so the pool's e-mail settings stay Cognito's default. MFA is OPTIONAL in the pool because the app
+    decides per role who must have it (platform, agency and tenant-admin roles always; support when the
+    tenant asks) and refuses a sign-in without it.
+    """
+    pool_properties: dict[str, Any] = {
+        "UserPoolName": _sub(f"{NAME_PREFIX}-staff"),
+        "UsernameAttributes": ["email"],
+        "UsernameConfiguration": {"CaseSensitive": False},
+        "AutoVerifiedAttributes": ["email"],
+        "Policies": {"PasswordPolicy": {
+            "MinimumLength": STAFF_PASSWORD_MIN_LENGTH,
+            "RequireLowercase": True,
+            "RequireUppercase": True,
+            "RequireNumbers": True,
+            "RequireSymbols": False,
+            "TemporaryPasswordValidityDays": STAFF_TEMPORARY_PASSWORD_DAYS,
+        }},
+        "MfaConfiguration": "OPTIONAL",
+        "EnabledMfas": ["SOFTWARE_TOKEN_MFA"],
+        "AccountRecoverySetting": {"RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]},
+        "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
+        # Threat protection needs the Plus plan; Essentials (AWS's default for new pools) otherwise.
+        "UserPoolTier": {"Fn::If": ["StaffAdvancedSecurityOn", "PLUS", "ESSENTIALS"]},
+        "UserPoolAddOns": {"AdvancedSecurityMode": {"Ref": "StaffAdvancedSecurity"}},
+        "DeletionProtection": "ACTIVE",
+    }
+    client_properties: dict[str, Any] = {
+        "ClientName": _sub(f"{NAME_PREFIX}-console"),
+        "UserPoolId": {"Ref": STAFF_POOL},
+        "GenerateSecret": False,
+        # Server-side sign-in only (the API calls AdminInitiateAuth with its role): no SRP or plain-password
+        # flow a browser could use against Cognito directly.
+        "ExplicitAuthFlows": ["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        "PreventUserExistenceErrors": "ENABLED",
+        "EnableTokenRevocation": True,
+        "AccessTokenValidity": STAFF_ACCESS_TOKEN_MINUTES,
+        "IdTokenValidity": STAFF_ID_TOKEN_MINUTES,
+        "RefreshTokenValidity": STAFF_REFRESH_TOKEN_HOURS,
+        "TokenValidityUnits": {"AccessToken": "minutes", "IdToken": "minutes", "RefreshToken": "hours"},
+        "SupportedIdentityProviders": {
+            "Fn::If": ["StaffSso", ["COGNITO", {"Ref": STAFF_IDENTITY_PROVIDER}], ["COGNITO"]]
+        },
+        # Federated sign-in only: the hosted UI returns an authorization code to the console's callback.
+        "AllowedOAuthFlowsUserPoolClient": _if_sso(True),
+        "AllowedOAuthFlows": _if_sso(["code"]),
+        "AllowedOAuthScopes": _if_sso(["openid", "email"]),
+        "CallbackURLs": {"Fn::If": ["StaffSsoCallbackGiven", [{"Ref": "StaffSsoCallbackUrl"}], _NO_VALUE]},
+    }
+    oidc_details = {
+        "client_id": {"Ref": "StaffSsoOidcClientId"},
+        "client_secret": {"Ref": "StaffSsoOidcClientSecret"},
+        "oidc_issuer": {"Ref": "StaffSsoOidcIssuer"},
+        "authorize_scopes": "openid email",
+        "attributes_request_method": "GET",
+    }
+    return {
+        # Retain: deleting the stack must not delete everyone's account (and deletion protection is on).
+        STAFF_POOL: {
+            "Type": "AWS::Cognito::UserPool",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": pool_properties,
+        },
+        STAFF_CLIENT: {"Type": "AWS::Cognito::UserPoolClient", "Properties": client_properties},
+        STAFF_IDENTITY_PROVIDER: {
+            "Type": "AWS::Cognito::UserPoolIdentityProvider",
+            "Condition": "StaffSso",
+            "Properties": {
+                "UserPoolId": {"Ref": STAFF_POOL},
+                "ProviderName": {"Ref": "StaffSsoName"},
+                "ProviderType": {"Fn::If": ["StaffSsoSaml", "SAML", "OIDC"]},
+                "ProviderDetails": {
+                    "Fn::If": ["StaffSsoSaml", {"MetadataURL": {"Ref": "StaffSsoMetadataUrl"}}, oidc_details]
+                },
+                "AttributeMapping": {"email": {"Fn::If": ["StaffSsoSaml", SAML_EMAIL_CLAIM, "email"]}},
+            },
+        },
+        STAFF_DOMAIN: {
+            "Type": "AWS::Cognito::UserPoolDomain",
+            "Condition": "StaffSso",
+            "Properties": {
+                "Domain": {"Fn::If": ["StaffSsoDomainGiven", {"Ref": "StaffSsoDomainPrefix"},
+                                      _sub(f"{NAME_PREFIX}-${{AWS::AccountId}}")]},
+                "UserPoolId": {"Ref": STAFF_POOL},
+            },
+        },
+    }
+
+
+def staff_outputs() -> dict[str, Any]:
+    """The pool and client ids (the functions get them as STAFF_POOL_ID/STAFF_CLIENT_ID); with SSO, what the
+    agency's identity provider must be told about us."""
+    domain = f"https://${{{STAFF_DOMAIN}}}.auth.${{AWS::Region}}.amazoncognito.com"
+    return {
+        "StaffUserPoolId": {"Description": "The staff user pool (STAFF_POOL_ID).", "Value": {"Ref": STAFF_POOL}},
+        "StaffUserPoolClientId": {"Description": "The console's app client (STAFF_CLIENT_ID).",
+                                  "Value": {"Ref": STAFF_CLIENT}},
+        "StaffSsoSignInDomain": {"Condition": "StaffSso", "Description": "The pool's hosted sign-in domain.",
+                                 "Value": _sub(domain)},
+        "StaffSsoReplyUrl": {
+            "Condition": "StaffSso",
+            "Description": "Give this to the identity provider: SAML assertion consumer service URL, or the OIDC "
+                           "redirect URI.",
+            "Value": {"Fn::If": ["StaffSsoSaml", _sub(f"{domain}/saml2/idpresponse"),
+                                 _sub(f"{domain}/oauth2/idpresponse")]},
+        },
+        "StaffSsoSamlEntityId": {"Condition": "StaffSsoSaml",
+                                 "Description": "Give this to the SAML identity provider: our entity id (audience).",
+                                 "Value": _sub(f"urn:amazon:cognito:sp:${{{STAFF_POOL}}}")},
+    }
+
+
 TABLE_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem",
               "dynamodb:DescribeTable"]
 TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
@@ -310,7 +513,7 @@ QUEUE_SEND = ["sqs:SendMessage", "sqs:GetQueueUrl"]
 QUEUE_RECEIVE = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
 """What Lambda's SQS event source mapping needs from the function's role."""
 R, RW, RWS = "read", "read-write", "read-write-scan"
-ALL_TABLES = ("DirectoryTable", "ApiKeysTable", "AuditTable", "LoyaltyTable", "PeopleTable")
+ALL_TABLES = ("DirectoryTable", "ApiKeysTable", "AuditTable", "LoyaltyTable", "PeopleTable", "IdentityTable")
 
 
 @dataclass(frozen=True)
@@ -324,8 +527,13 @@ class FunctionAccess:
     s3: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Bucket prefix -> S3 actions on the objects under it (a presigned URL needs them on the signing role)."""
     mail_send: bool = False
+    """E-mail (SES) and SMS (SNS): campaign and trigger messages."""
+    staff_email: bool = False
+    """E-mail only (SES): staff invitations and password-reset links, sent by the platform's address."""
     mail_verify: bool = False
     usage_keys: bool = False
+    staff_accounts: bool = False
+    """Manage the staff user pool's accounts (STAFF_ADMIN_ACTIONS on that pool only)."""
 
 
 AUTHORIZER = "authorizer"
@@ -333,19 +541,23 @@ AUTHORIZER = "authorizer"
 FUNCTIONS: dict[str, FunctionAccess] = {
     # Keys: Chalice's function names (`api_handler` is the REST API's handler), see `function_ids`.
     # Every route: all tables (never Scan), the four work queues, import uploads and report downloads (presigned),
-    # the sender-address check of mail settings, and a usage key per tenant/agency at provisioning.
+    # the sender-address check of mail settings, a usage key per tenant/agency at provisioning, and staff accounts
+    # (sign-in, MFA, invitations, disabling and removing people) in the staff user pool.
     "api_handler": FunctionAccess(
         {t: RW for t in ALL_TABLES}, send=("JobsQueue", "MailQueue", "ReportsQueue", "WebhooksQueue"),
         s3={IMPORTS_PREFIX: ("s3:GetObject", "s3:PutObject"), REPORTS_PREFIX: ("s3:GetObject",)},
-        mail_verify=True, usage_keys=True,
+        mail_verify=True, usage_keys=True, staff_accounts=True,
     ),
     # The authorizer reads the key and its tenant's status, nothing else.
     AUTHORIZER: FunctionAccess({"ApiKeysTable": R, "DirectoryTable": R}),
-    # Jobs: sweeps, trigger runs, campaign fan-out, card series, coupons, customer imports, tenant purge (Scan).
+    # Jobs: sweeps, trigger runs, campaign fan-out, card series, coupons, customer imports, tenant purge (Scan),
+    # staff invitation and password-reset e-mail (identity: the invitation or reset record).
     "jobs_worker": FunctionAccess(
-        {"DirectoryTable": RW, "ApiKeysTable": RW, "AuditTable": RW, "LoyaltyTable": RWS, "PeopleTable": RWS},
+        {"DirectoryTable": RW, "ApiKeysTable": RW, "AuditTable": RW, "LoyaltyTable": RWS, "PeopleTable": RWS,
+         "IdentityTable": RW},
         send=("JobsQueue", "MailQueue", "WebhooksQueue"), receive="JobsQueue",
         s3={IMPORTS_PREFIX: ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")},
+        staff_email=True,
     ),
     # One message per recipient: settings and templates (directory, loyalty), the person's contact (people, read),
     # dedup, weekly cap and counts (loyalty, write); sends by SES or SNS.
@@ -444,10 +656,11 @@ def role_policy(key: str) -> list[dict[str, Any]]:
             "Sid": "Objects" + prefix.strip("/").capitalize(), "Effect": "Allow", "Action": list(object_actions),
             "Resource": [_arn(f"s3:::{NAME_PREFIX}-reports/{prefix}*")],
         })
-    if access.mail_send:
+    if access.mail_send or access.staff_email:
         statements.append({"Sid": "SendEmail", "Effect": "Allow", "Action": ["ses:SendEmail", "ses:SendRawEmail"],
                            "Resource": [_arn("ses:${AWS::Region}:${AWS::AccountId}:identity/*"),
                                         _arn("ses:${AWS::Region}:${AWS::AccountId}:configuration-set/*")]})
+    if access.mail_send:
         # SNS SMS to a phone number has no resource ARN: Publish can only be granted on "*" (not data).
         statements.append({"Sid": "SendSms", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": "*"})
     if access.mail_verify:
@@ -463,6 +676,11 @@ def role_policy(key: str) -> list[dict[str, Any]]:
             "Resource": [_arn(f"{apigw}/apikeys"), _arn(f"{apigw}/apikeys/*"), _arn(f"{apigw}/usageplans/*/keys"),
                          _arn(f"{apigw}/usageplans/*/keys/*")],
         })
+    if access.staff_accounts:
+        # The pool's ARN only: no ListUserPools (it has no resource-level permission; deployed functions get the
+        # pool and client ids from STAFF_POOL_ID/STAFF_CLIENT_ID, only the local stack looks them up by name).
+        statements.append({"Sid": "StaffAccounts", "Effect": "Allow", "Action": list(STAFF_ADMIN_ACTIONS),
+                           "Resource": [{"Fn::GetAtt": [STAFF_POOL, "Arn"]}]})
     return statements
 
 
@@ -486,11 +704,11 @@ def function_roles() -> dict[str, Any]:
     return roles
 
 
-DATA_SERVICES = ("dynamodb:", "sqs:", "s3:")
+DATA_SERVICES = ("dynamodb:", "sqs:", "s3:", "cognito-idp:")
 
 
 def policy_problems(resources: dict[str, Any]) -> list[str]:
-    """Grants that break least privilege: any `*` action, or a data action (DynamoDB, SQS, S3) on `*`.
+    """Grants that break least privilege: any `*` action, or a data action (DynamoDB, SQS, S3, Cognito) on `*`.
 
     Checks every identity policy in `resources` (inline role policies and AWS::IAM::Policy);
     the bucket policy's Deny is not a grant and is skipped.
@@ -667,15 +885,29 @@ def _dims(dimensions: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"Name": k, "Value": v} for k, v in dimensions.items()]
 
 
+def function_environment() -> dict[str, Any]:
+    """Environment every function gets from the template (merged into Chalice's from .chalice/config.json).
+
+    The pool and client ids exist only once the stack does; the identity table's name is its Ref, so a
+    function also waits for the table. Locally these are unset and `chalicelib/settings.py` derives them.
+    """
+    return {
+        "STAFF_POOL_ID": {"Ref": STAFF_POOL},
+        "STAFF_CLIENT_ID": {"Ref": STAFF_CLIENT},
+        "IDENTITY_TABLE": {"Ref": "IdentityTable"},
+    }
+
+
 def function_patches(queues: dict[str, Any]) -> dict[str, Any]:
-    """Per function: its name, its own role; the workers' SQS fixes; the API handler's usage plan ids."""
+    """Per function: its name, its own role, the staff pool's ids; the workers' SQS fixes; the API's usage plans."""
     patches = worker_patches(queues)
     for key, (_, logical_id) in function_ids().items():
         patch = patches.setdefault(logical_id, {})
         properties = patch.setdefault("Properties", {})
         properties["FunctionName"] = function_name(key)
         properties["Role"] = {"Fn::GetAtt": [f"{logical_id}Role", "Arn"]}
-    patches["APIHandler"]["Properties"]["Environment"] = {"Variables": {"USAGE_PLAN_IDS": usage_plan_ids()}}
+        properties["Environment"] = {"Variables": function_environment()}
+    patches["APIHandler"]["Properties"]["Environment"]["Variables"]["USAGE_PLAN_IDS"] = usage_plan_ids()
     return patches
 
 def gateway_body(status: int) -> str:
@@ -765,6 +997,7 @@ def build() -> dict[str, Any]:
     resources["RestAPI"] = rest_api_patch()
     resources.update(function_patches(queues))
     resources.update(alarms(tables, queues))
+    resources.update(staff_pool_resources())
     return {
         "Parameters": {
             "Stage": {
@@ -777,9 +1010,14 @@ def build() -> dict[str, Any]:
                 "Default": "",
                 "Description": "Where alarm notifications go (confirm the subscription e-mail); empty: topic only.",
             },
+            **staff_parameters(),
         },
-        "Conditions": {"HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}},
+        "Conditions": {
+            "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]},
+            **staff_conditions(),
+        },
         "Resources": resources,
+        "Outputs": staff_outputs(),
     }
 
 

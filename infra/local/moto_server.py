@@ -23,6 +23,11 @@ around every request that may change a table.
 
 The middleware also answers the stack's own pages under `/_local/` (no AWS API): the outbox of every
 e-mail and SMS sent (infra/local/outbox.py) and `/_local/sms`.
+
+Cognito (`MOTO_ENVIRONMENT`, set by `start()`, restored by `stop()`): moto checks TOTP codes only when told
+to, so a wrong MFA code is refused locally as on AWS; and user pool and app client ids are hashes of their
+create request instead of random, so replaying the recording gives the pool and client the ids that the
+recorded requests after them (users, MFA settings) name.
 """
 
 from __future__ import annotations
@@ -56,6 +61,12 @@ DYNAMODB_READS = frozenset(
 )
 NOT_RECORDED_SERVICES = frozenset({"sqs", "sts", "iam"})
 SHORT_POLL_INTERVAL = 0.1
+MOTO_ENVIRONMENT = {
+    "MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true",
+    "MOTO_COGNITO_IDP_USER_POOL_ID_STRATEGY": "HASH",
+    "MOTO_COGNITO_IDP_USER_POOL_CLIENT_ID_STRATEGY": "HASH",
+}
+"""moto settings read per request (moto.settings), for this process while the server runs."""
 REPLAY_DROPPED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "expect"})
 
 
@@ -268,6 +279,7 @@ class LocalMotoServer:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.middleware: SerialisingMiddleware | None = None
+        self._saved_environment: dict[str, str | None] = {}
 
     @property
     def url(self) -> str:
@@ -278,6 +290,8 @@ class LocalMotoServer:
             # moto reads this once, when moto.moto_api is first imported; set it before that and after.
             os.environ["MOTO_RECORDER_FILEPATH"] = str(self.recording_path)
         os.environ.pop("MOTO_ENABLE_RECORDING", None)  # the middleware decides per request
+        self._saved_environment = {name: os.environ.get(name) for name in MOTO_ENVIRONMENT}
+        os.environ.update(MOTO_ENVIRONMENT)
         from moto.moto_api import recorder
         from moto.moto_server import werkzeug_app
         from werkzeug.serving import make_server
@@ -380,6 +394,12 @@ class LocalMotoServer:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        for name, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environment = {}
         if self._installed_shim:  # leave in-process moto (e.g. later tests' mock_aws) as this server found it
             from infra.local.moto_patches import uninstall_query_fix, uninstall_sqs_send_fix, uninstall_transaction_shim
 

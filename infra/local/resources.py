@@ -1,13 +1,17 @@
-"""Create the stack's tables, queues and bucket from `infra/resources.json` against any AWS endpoint.
+"""Create the stack's tables, queues, bucket and staff user pool from `infra/resources.json` against any AWS endpoint.
 
 The deployed stack and the local/test one share that single template, so a table,
 index or queue setting cannot exist in one and not the other. Only what an emulator
 needs is interpreted: DynamoDB tables (keys, GSIs, TTL), SQS queues (with the DLQ
-redrive) and the S3 bucket; API Gateway responses and bucket policies are skipped.
+redrive), the S3 bucket, the Cognito user pool (with its TOTP setting) and its app client;
+API Gateway responses, bucket policies and everything else are skipped. Parameters take
+their template defaults (`Stage` excepted) and conditions are evaluated with them, so the
+optional SSO identity provider and hosted domain (`StaffSsoType` NONE) are never created locally.
 
 Clients are created on each call, never at import, so this works inside moto's
 in-process `mock_aws()` (tests) and against a moto server via `AWS_ENDPOINT_URL`.
-Every step is idempotent: what already exists is left alone.
+Every step is idempotent: what already exists (by name) is left alone, so a restart of `make run`,
+whose moto first replays its recording, reuses the pool and client it finds.
 """
 
 from __future__ import annotations
@@ -28,15 +32,48 @@ def _region() -> str:
     return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "eu-central-1"
 
 
-class _Resolver:
-    """Resolves the few intrinsic functions the template uses (Fn::Sub, Fn::GetAtt Arn, Ref)."""
+_NO_VALUE = object()
+"""`Ref: AWS::NoValue`: the property (or list item) is left out."""
 
-    def __init__(self, stage: str, region: str, session: boto3.session.Session) -> None:
+
+class _Resolver:
+    """Resolves the few intrinsic functions the template uses (Fn::Sub, Fn::GetAtt Arn, Ref, Fn::If)."""
+
+    def __init__(self, stage: str, region: str, session: boto3.session.Session,
+                 template: dict[str, Any] | None = None) -> None:
+        template = template or {}
+        defaults = {name: str(p["Default"]) for name, p in template.get("Parameters", {}).items() if "Default" in p}
         self.params = {
+            **defaults,
             "Stage": stage, "AWS::Region": region, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"
         }
         self.session = session
         self.arns: dict[str, str] = {}
+        self.refs: dict[str, str] = {}
+        """Logical id -> what `Ref` returns for a resource created here (a pool's or client's id)."""
+        self.conditions: dict[str, Any] = template.get("Conditions", {})
+
+    def condition(self, name: str) -> bool:
+        return bool(self._evaluate(self.conditions[name]))
+
+    def _evaluate(self, node: Any) -> Any:
+        """A condition's value (Fn::Equals/Not/And/Or, Condition, Ref to a parameter)."""
+        if isinstance(node, dict) and len(node) == 1:
+            (fn, arg), = node.items()
+            if fn == "Condition":
+                return self.condition(arg)
+            if fn == "Fn::Equals":
+                left, right = (self._evaluate(a) for a in arg)
+                return str(left) == str(right)
+            if fn == "Fn::Not":
+                return not self._evaluate(arg[0])
+            if fn == "Fn::And":
+                return all(self._evaluate(a) for a in arg)
+            if fn == "Fn::Or":
+                return any(self._evaluate(a) for a in arg)
+            if fn == "Ref":
+                return self._param(arg)
+        return node
 
     def _param(self, name: str) -> str:
         if name == "AWS::AccountId" and name not in self.params:
@@ -53,13 +90,22 @@ class _Resolver:
                 return re.sub(r"\$\{([^}!]+)\}", lambda m: self._param(m.group(1)), arg)
             if fn == "Fn::GetAtt" and arg[1] == "Arn" and arg[0] in self.arns:
                 return self.arns[arg[0]]
+            if fn == "Fn::If":
+                return self(arg[1] if self.condition(arg[0]) else arg[2])
+            if fn == "Ref" and arg == "AWS::NoValue":
+                return _NO_VALUE
             if fn == "Ref" and isinstance(arg, str):
-                return self.params.get(arg, arg)
+                return self.refs.get(arg) or self.params.get(arg, arg)
         if isinstance(value, dict):
-            return {k: self(v) for k, v in value.items()}
+            resolved = {k: self(v) for k, v in value.items()}
+            return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
         if isinstance(value, list):
-            return [self(v) for v in value]
+            return [v for v in (self(item) for item in value) if v is not _NO_VALUE]
         return value
+
+    def wanted(self, resource: dict[str, Any]) -> bool:
+        """False for a resource whose `Condition` is false with the parameters' defaults."""
+        return "Condition" not in resource or self.condition(resource["Condition"])
 
 
 def _create_table(ddb: Any, props: dict[str, Any]) -> str:
@@ -149,13 +195,51 @@ def _create_bucket(s3: Any, props: dict[str, Any], region: str) -> str:
     return name
 
 
+def _api_parameters(client: Any, operation: str, props: dict[str, Any]) -> dict[str, Any]:
+    """The CloudFormation properties that are also parameters of `operation` (most share their names)."""
+    members = client.meta.service_model.operation_model(operation).input_shape.members
+    return {key: value for key, value in props.items() if key in members}
+
+
+def _create_user_pool(cognito: Any, props: dict[str, Any]) -> str:
+    """The pool named `UserPoolName` (the first, if several), created if missing; TOTP as `EnabledMfas` says."""
+    name = str(props["UserPoolName"])
+    pool_id = next((pool["Id"] for page in cognito.get_paginator("list_user_pools").paginate(MaxResults=60)
+                    for pool in page["UserPools"] if pool["Name"] == name), None)
+    if pool_id is None:
+        kwargs = _api_parameters(cognito, "CreateUserPool", {**props, "PoolName": name})
+        pool_id = str(cognito.create_user_pool(**kwargs)["UserPool"]["Id"])
+    # EnabledMfas is CloudFormation's; the API sets TOTP separately. moto's MFA challenges compare this
+    # configuration to {"Enabled": True}. Only when it differs: `make run` records every change it makes.
+    totp = "SOFTWARE_TOKEN_MFA" in props.get("EnabledMfas", [])
+    mfa = props.get("MfaConfiguration", "OFF")
+    current = cognito.get_user_pool_mfa_config(UserPoolId=pool_id)
+    if current.get("MfaConfiguration") != mfa or current.get("SoftwareTokenMfaConfiguration") != {"Enabled": totp}:
+        cognito.set_user_pool_mfa_config(
+            UserPoolId=pool_id, SoftwareTokenMfaConfiguration={"Enabled": totp}, MfaConfiguration=mfa
+        )
+    return pool_id
+
+
+def _create_user_pool_client(cognito: Any, props: dict[str, Any]) -> str:
+    """The pool's app client named `ClientName`, created if missing."""
+    pool_id, name = str(props["UserPoolId"]), str(props["ClientName"])
+    for page in cognito.get_paginator("list_user_pool_clients").paginate(UserPoolId=pool_id, MaxResults=60):
+        for client in page["UserPoolClients"]:
+            if client["ClientName"] == name:
+                return str(client["ClientId"])
+    kwargs = _api_parameters(cognito, "CreateUserPoolClient", props)
+    return str(cognito.create_user_pool_client(**kwargs)["UserPoolClient"]["ClientId"])
+
+
 def create_resources(stage: str, template_path: Path = DEFAULT_TEMPLATE) -> dict[str, str]:
-    """Create everything the template declares for `stage`; returns logical id -> physical name."""
+    """Create everything the template declares for `stage`; returns logical id -> physical name (for a user
+    pool and its app client: their ids, what `Ref` gives in the deployed stack)."""
     template = json.loads(Path(template_path).read_text())
     resources: dict[str, Any] = template["Resources"]
     region = _region()
     session = boto3.session.Session()
-    resolve = _Resolver(stage, region, session)
+    resolve = _Resolver(stage, region, session, template)
     created: dict[str, str] = {}
 
     tables = {k: r for k, r in resources.items() if r.get("Type") == "AWS::DynamoDB::Table"}
@@ -178,4 +262,15 @@ def create_resources(stage: str, template_path: Path = DEFAULT_TEMPLATE) -> dict
         s3 = session.client("s3", region_name=region)
         for logical_id, res in buckets.items():
             created[logical_id] = _create_bucket(s3, resolve(res["Properties"]), region)
+
+    pools = {k: r for k, r in resources.items() if r.get("Type") == "AWS::Cognito::UserPool" and resolve.wanted(r)}
+    clients = {k: r for k, r in resources.items()
+               if r.get("Type") == "AWS::Cognito::UserPoolClient" and resolve.wanted(r)}
+    if pools or clients:
+        cognito = session.client("cognito-idp", region_name=region)
+        for logical_id, res in pools.items():
+            created[logical_id] = resolve.refs[logical_id] = _create_user_pool(cognito, resolve(res["Properties"]))
+        for logical_id, res in clients.items():
+            created[logical_id] = resolve.refs[logical_id] = _create_user_pool_client(
+                cognito, resolve(res["Properties"]))
     return created

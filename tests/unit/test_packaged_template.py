@@ -76,8 +76,10 @@ def test_artifact_is_small_and_leaves_the_sdk_to_the_runtime(built: tuple[Path, 
 
 
 def test_tables_are_protected(resources: dict[str, Any]) -> None:
+    from chalicelib.storage.tables import TABLES
+
     tables = _of_type(resources, "AWS::DynamoDB::Table")
-    assert len(tables) == 5
+    assert len(tables) == len(TABLES)
     for name, table in tables.items():
         props = table["Properties"]
         assert props["BillingMode"] == "PAY_PER_REQUEST", name
@@ -172,3 +174,16 @@ def test_every_dead_letter_queue_and_worker_has_an_alarm(resources: dict[str, An
     ids = template.function_ids()
     for key in template.WORKERS:
         assert ("Errors", {"Ref": ids[key][1]}) in watched, key
+
+
+def test_the_staff_pool_reaches_the_functions_and_the_outputs(sam: dict[str, Any]) -> None:
+    resources = sam["Resources"]
+    assert resources["StaffUserPool"]["Properties"]["MfaConfiguration"] == "OPTIONAL"
+    assert resources["StaffIdentityProvider"]["Condition"] == resources["StaffUserPoolDomain"]["Condition"] == "StaffSso"
+    for name, fn in _of_type(resources, "AWS::Serverless::Function").items():
+        variables = fn["Properties"]["Environment"]["Variables"]
+        assert variables["STAFF_POOL_ID"] == {"Ref": "StaffUserPool"}, name
+        assert variables["STAFF_CLIENT_ID"] == {"Ref": "StaffUserPoolClient"}, name
+        assert variables["STAGE"] == "dev", f"{name}: Chalice's environment kept beside the template's"
+    assert {"StaffUserPoolId", "StaffUserPoolClientId", "EndpointURL"} <= set(sam["Outputs"])
+    assert {"StaffSsoType", "StaffAdvancedSecurity", "Stage"} <= set(sam["Parameters"])
