@@ -548,8 +548,9 @@ FUNCTIONS: dict[str, FunctionAccess] = {
         s3={IMPORTS_PREFIX: ("s3:GetObject", "s3:PutObject"), REPORTS_PREFIX: ("s3:GetObject",)},
         mail_verify=True, usage_keys=True, staff_accounts=True,
     ),
-    # The authorizer reads the key and its tenant's status, nothing else.
-    AUTHORIZER: FunctionAccess({"ApiKeysTable": R, "DirectoryTable": R}),
+    # The authorizer reads the key and its tenant's status; for a signed-in person, the account, memberships and
+    # session (identity), and it touches an idle session or deletes an expired one. Never Cognito.
+    AUTHORIZER: FunctionAccess({"ApiKeysTable": R, "DirectoryTable": R, "IdentityTable": RW}),
     # Jobs: sweeps, trigger runs, campaign fan-out, card series, coupons, customer imports, tenant purge (Scan),
     # staff invitation and password-reset e-mail (identity: the invitation or reset record).
     "jobs_worker": FunctionAccess(

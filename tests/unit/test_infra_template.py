@@ -270,8 +270,9 @@ def test_no_wildcard_actions_and_no_data_action_on_every_resource(resources: dic
 def test_least_privilege_per_function(resources: dict[str, Any]) -> None:
     tables = set(_of_type(resources, "AWS::DynamoDB::Table"))
     authorizer = _statements(resources, template.function_ids()[template.AUTHORIZER][1])
-    assert set(authorizer) == {"Logs", "TablesRead"}, "the authorizer only reads keys and tenants"
-    assert _granted_tables(authorizer["TablesRead"]) == {"ApiKeysTable", "DirectoryTable"}
+    assert set(authorizer) == {"Logs", "TablesRead", "TablesWrite"}, "keys and tenants read; sessions read, touched"
+    assert _granted_tables(authorizer["TablesRead"]) == {"ApiKeysTable", "DirectoryTable", "IdentityTable"}
+    assert _granted_tables(authorizer["TablesWrite"]) == {"IdentityTable"}
 
     api = _statements(resources, "APIHandler")
     assert _granted_tables(api["TablesWrite"]) == tables

@@ -126,6 +126,8 @@ def test_only_the_api_manages_accounts_and_only_in_the_staff_pool(resources: dic
 
     identity = {"Fn::GetAtt": ["IdentityTable", "Arn"]}
     assert identity in api["TablesWrite"]["Resource"]
+    authorizer = _statements(resources, template.function_ids()[template.AUTHORIZER][1])
+    assert identity in authorizer["TablesWrite"]["Resource"], "a session is read, touched or ended by the authorizer"
     jobs = _statements(resources, "JobsWorker")
     assert identity in jobs["TablesWrite"]["Resource"], "invitation and password-reset e-mail"
     assert identity not in jobs.get("TablesScan", {}).get("Resource", [])
