@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib.domain.identity import ADMIN_OF, Membership
 from chalicelib.domain.roles import Role, ScopeKind
@@ -182,7 +183,8 @@ def _counts_as_admin(doc: MembershipDoc) -> bool:
 def _move_admins(tx: Tx, scope: ScopeKind, scope_id: str, delta: int, at: datetime) -> None:
     """The transaction's only update, so its refusal is recognisable (write_membership_change)."""
     counter = IdentityRecord(f"scope#{scope_partition(scope, scope_id)}", ADMINS_SK)
-    actions = [IdentityRecord.version.add(delta), IdentityRecord.kind.set("admins"), IdentityRecord.at.set(at)]
+    actions: list[Action] = [IdentityRecord.version.add(delta), IdentityRecord.kind.set("admins"),
+                             IdentityRecord.at.set(at)]
     if delta < 0:
         tx.update(counter, actions=actions, condition=IdentityRecord.version >= 1 - delta)
     else:

@@ -18,7 +18,7 @@ from chalicelib.storage.tables import TABLES, DirectoryRecord
 from infra.local.moto_server import LocalMotoServer
 from infra.local.resources import create_resources
 
-SERVICES = ("DYNAMODB", "SQS", "S3", "SES", "SNS")
+SERVICES = ("DYNAMODB", "SQS", "S3", "SES", "SNS", "COGNITO_IDENTITY_PROVIDER")
 
 
 def _unused_port() -> int:

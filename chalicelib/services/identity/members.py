@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from chalicelib.domain import identity as rules
@@ -267,7 +268,7 @@ def _invitation_view(invite_id: str, doc: InvitationDoc, at: datetime) -> Invita
     status = "expired" if doc.status == "pending" and at >= expires else doc.status
     return InvitationView(invitation_id=invite_id, email=doc.email,
                           scope=rules.scope_key(ScopeKind(doc.scope), doc.scope_id), role=Role(doc.role),
-                          status=status, expires_at=expires, invited_by=doc.invited_by,  # type: ignore[arg-type]
+                          status=status, expires_at=expires, invited_by=doc.invited_by,
                           invited_at=datetime.fromisoformat(doc.invited_at), sent_count=doc.sent_count,
                           delivery="failed" if doc.delivery == "failed" else "sent")
 
@@ -330,9 +331,9 @@ def _member_view(scope: Scope, user_id: str) -> MemberView:
     return next(m for m in list_members(scope) if m.user_id == user_id)
 
 
-def _write(build: object) -> None:
+def _write(build: Callable[[Tx], None]) -> None:
     try:
-        store.write_membership_change(build)  # type: ignore[arg-type]
+        store.write_membership_change(build)
     except store.LastAdmin:
         raise ApiError(409, *_LAST_ADMIN) from None
     except TransactionFailed as err:
