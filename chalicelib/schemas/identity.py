@@ -142,7 +142,8 @@ class InvitationView(Output):
     invited_by: str
     invited_at: datetime
     sent_count: int
-    delivery: Literal["sent", "failed"] = Field(description="The last e-mail: `failed` means resend it.")
+    delivery: Literal["queued", "sent", "failed"] = Field(
+        description="The last e-mail: `queued` (being sent), `sent`, or `failed` (resend it).")
 
 
 class MemberView(Output):

@@ -74,23 +74,15 @@ def forget_ids() -> None:
         _ids = None
 
 
-def create_user(email: str) -> str:
-    """Create the account (no e-mail from Cognito: our invitation is the message); returns its `sub`."""
+def create_user(email: str) -> None:
+    """Create the account (no e-mail from Cognito: our invitation is the message); an existing one is kept."""
     pool_id, _ = pool_ids()
     try:
-        out = _call("admin_create_user", UserPoolId=pool_id, Username=email, MessageAction="SUPPRESS",
-                    UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}])
+        _call("admin_create_user", UserPoolId=pool_id, Username=email, MessageAction="SUPPRESS",
+              UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}])
     except PoolRefused as refused:
         if refused.reason != "exists":
             raise
-        return user_sub(email)
-    return _sub_of(out["User"].get("Attributes", []), out["User"]["Username"])
-
-
-def user_sub(email: str) -> str:
-    pool_id, _ = pool_ids()
-    out = _call("admin_get_user", UserPoolId=pool_id, Username=email)
-    return _sub_of(out.get("UserAttributes", []), out["Username"])
 
 
 def set_password(email: str, password: str) -> None:
@@ -98,10 +90,15 @@ def set_password(email: str, password: str) -> None:
     _call("admin_set_user_password", UserPoolId=pool_id, Username=email, Password=password, Permanent=True)
 
 
-def password_sign_in(email: str, password: str) -> PasswordResult:
+def password_sign_in(email: str, password: str, source_ip: str = "", user_agent: str = "") -> PasswordResult:
+    """Cognito checks the password; the client's address and browser go along for its threat protection."""
     pool_id, client_id = pool_ids()
+    context: dict[str, Any] = {}
+    if source_ip and source_ip != "-":
+        context = {"ContextData": {"IpAddress": source_ip, "ServerName": "loyalty", "ServerPath": "/v1/auth/sign-in",
+                                   "HttpHeaders": [{"headerName": "User-Agent", "headerValue": user_agent or "-"}]}}
     out = _call("admin_initiate_auth", UserPoolId=pool_id, ClientId=client_id, AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-                AuthParameters={"USERNAME": email, "PASSWORD": password})
+                AuthParameters={"USERNAME": email, "PASSWORD": password}, **context)
     if "AuthenticationResult" in out:
         return PasswordResult(_tokens(out["AuthenticationResult"]), None)
     if out.get("ChallengeName") == "SOFTWARE_TOKEN_MFA":
@@ -185,10 +182,6 @@ def _call(operation: str, **params: Any) -> dict[str, Any]:
 
 def _tokens(result: dict[str, Any]) -> Tokens:
     return Tokens(str(result["AccessToken"]), str(result.get("RefreshToken", "")))
-
-
-def _sub_of(attributes: list[dict[str, str]], username: str) -> str:
-    return next((a["Value"] for a in attributes if a["Name"] == "sub"), username)
 
 
 def _resolve_ids() -> tuple[str, str]:

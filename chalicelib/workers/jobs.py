@@ -16,7 +16,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 from chalicelib.services.customers import imports as customer_import
-from chalicelib.services.identity import passwords
+from chalicelib.services.identity import members, passwords
 from chalicelib.services.marketing import campaigns, triggers
 from chalicelib.services.pos import card_series, pos_batches
 from chalicelib.services.program import coupons, sweeps
@@ -30,6 +30,7 @@ JOBS: dict[str, Callable[[dict[str, Any]], None]] = {
     card_series.GENERATE_JOB: card_series.handle_job,
     coupons.GENERATE_JOB: coupons.handle_job,
     customer_import.IMPORT_JOB: customer_import.handle_job,
+    members.INVITATION_JOB: members.handle_job,
     passwords.RESET_JOB: passwords.handle_job,
     pos_batches.PROCESS_JOB: pos_batches.handle_job,
     reconciliation.JOB: reconciliation.handle_job,

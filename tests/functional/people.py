@@ -11,6 +11,7 @@ import boto3
 from chalicelib.domain.identity import SESSION_COOKIE, TOTP_STEP_SECONDS, totp_code
 from chalicelib.services.identity import bootstrap
 from chalicelib.settings import settings
+from tests.functional.jobqueue import drain
 
 PASSWORD = "Correct-Horse-42"
 
@@ -100,6 +101,7 @@ def invite_and_join(api: Any, inviter: Person | None, email: str, role: str, *, 
     headers = inviter.headers() if inviter else {}
     r = api.post(path, key, {"email": email, "role": role}, headers=headers)
     assert r.status_code == 201, r.data
+    drain()  # the jobs worker sends the e-mail
     token = token_from(last_mail(email))
     r = api.post("/v1/auth/invitations/accept", body={"token": token, "password": PASSWORD})
     assert r.status_code == 201, r.data

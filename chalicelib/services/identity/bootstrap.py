@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from chalicelib.domain import identity as rules
 from chalicelib.domain.identity import UserStatus
+from chalicelib.domain.ids import new_id
 from chalicelib.domain.roles import Role, ScopeKind
 from chalicelib.services.identity import sign_in
 from chalicelib.storage import audit, staff_pool, transactions
@@ -48,7 +49,8 @@ def ensure_platform_admin(email: str, password: str | None = None) -> FirstAdmin
     if store.user_id_by_email(email) is not None:
         return None
     password = password or generate_password()
-    user_id = staff_pool.create_user(email)
+    user_id = new_id(20)
+    staff_pool.create_user(email)
     staff_pool.set_password(email, password)
     tokens = staff_pool.password_sign_in(email, password).tokens
     if tokens is None:

@@ -13,6 +13,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from chalicelib.domain import identity as rules
 from chalicelib.domain.identity import UserStatus
@@ -31,12 +32,14 @@ from chalicelib.schemas.identity import (
 from chalicelib.services.identity import crypto, mail, passwords, sessions
 from chalicelib.services.marketing.channels import PermanentSendError, TransientSendError
 from chalicelib.services.tenancy.scopes import Scope
-from chalicelib.storage import audit, directory, staff_pool, transactions
+from chalicelib.settings import settings
+from chalicelib.storage import audit, directory, queues, staff_pool, transactions
 from chalicelib.storage import identity as store
 from chalicelib.storage.documents.identity import InvitationDoc, MembershipDoc, UserDoc
 from chalicelib.storage.staff_pool import PoolRefused
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
+INVITATION_JOB = "staff.invitation"
 _LAST_ADMIN = ("last_admin", "A scope must keep at least one active admin; make someone else admin first.")
 
 
@@ -50,13 +53,12 @@ def invite(scope: Scope, spec: InvitationCreate, actor: str) -> InvitationView:
         raise conflict("already_member", "This person is already a member here.", "email")
     at = _now()
     invite_id = new_id(16)
-    secret = secrets.token_urlsafe(24)
     doc = InvitationDoc(email=spec.email, scope=scope.kind.value, scope_id=scope.id, role=role.value,
-                        agency_id=scope.agency_id, token_hash=crypto.token_hash(secret), status="pending",
+                        agency_id=scope.agency_id, token_hash="", status="pending",
                         expires_at=(at + rules.INVITATION_TTL).isoformat(), invited_by=_actor_name(actor),
-                        invited_at=at.isoformat(), sent_count=1)
-    doc.delivery = _send_invitation(doc, f"{invite_id}.{secret}")
+                        invited_at=at.isoformat(), sent_count=1, delivery="queued")
     store.put_invitation(invite_id, doc, at, _invitation_ttl(at), new=True)
+    queues.send(settings.jobs_queue, {"job": INVITATION_JOB, "invitation_id": invite_id})
     audit.put(audit.entry(scope.partition, action="member.invited", actor=actor, at=at, target=f"invite:{invite_id}",
                           detail={"email": spec.email, "role": role.value}))
     return _invitation_view(invite_id, doc, at)
@@ -66,13 +68,13 @@ def resend(scope: Scope, invite_id: str, actor: str) -> InvitationView:
     """A new link (the old one stops working) and seven more days."""
     doc = _pending_invitation(scope, invite_id)
     at = _now()
-    secret = secrets.token_urlsafe(24)
-    doc.token_hash = crypto.token_hash(secret)
+    doc.token_hash = ""  # the old link stops working now; the worker makes the new one
     doc.expires_at = (at + rules.INVITATION_TTL).isoformat()
     doc.sent_count += 1
-    doc.delivery = _send_invitation(doc, f"{invite_id}.{secret}")
+    doc.delivery = "queued"
     if not store.put_invitation(invite_id, doc, at, _invitation_ttl(at), new=False):
         raise conflict("invitation_not_pending", "This invitation was accepted or revoked meanwhile.")
+    queues.send(settings.jobs_queue, {"job": INVITATION_JOB, "invitation_id": invite_id})
     audit.put(audit.entry(scope.partition, action="member.invitation_resent", actor=actor, at=at,
                           target=f"invite:{invite_id}", detail={"email": doc.email}))
     return _invitation_view(invite_id, doc, at)
@@ -89,6 +91,26 @@ def revoke_invitation(scope: Scope, invite_id: str, actor: str) -> InvitationVie
     return _invitation_view(invite_id, doc, at)
 
 
+def handle_job(message: dict[str, Any]) -> None:
+    """The jobs worker's part: a fresh link for a pending invitation, then the e-mail with it.
+
+    The secret is made here, not queued, so no queue holds a usable link; a
+    redelivered job sends a new link and the previous one stops working.
+    """
+    invite_id = str(message["invitation_id"])
+    doc = store.get_invitation(invite_id)
+    if doc is None or doc.status != "pending":
+        return
+    at = _now()
+    secret = secrets.token_urlsafe(24)
+    doc.token_hash = crypto.token_hash(secret)
+    doc.expires_at = (at + rules.INVITATION_TTL).isoformat()
+    if not store.put_invitation(invite_id, doc, at, _invitation_ttl(at), new=False):
+        return  # accepted or revoked meanwhile
+    doc.delivery = _send_invitation(doc, f"{invite_id}.{secret}")
+    store.put_invitation(invite_id, doc, at, _invitation_ttl(at), new=False)
+
+
 def list_invitations(scope: Scope) -> list[InvitationView]:
     at = _now()
     return [_invitation_view(i, doc, at) for i, doc in store.list_invitations(scope.kind, scope.id)]
@@ -98,7 +120,7 @@ def accept(spec: InvitationAccept, source_ip: str) -> Accepted:
     """Join the scope: a new account gets its password here; an existing one just gains the membership."""
     invite_id, _, secret = spec.token.partition(".")
     doc = store.get_invitation(invite_id)
-    if doc is None or not hmac.compare_digest(doc.token_hash, crypto.token_hash(secret)):
+    if doc is None or not doc.token_hash or not hmac.compare_digest(doc.token_hash, crypto.token_hash(secret)):
         raise ApiError(404, "invitation_not_found", "This invitation link is not valid; ask for a new one.",
                        [ErrorDetail("token", "unknown or replaced by a newer link")])
     at = _now()
@@ -130,7 +152,8 @@ def list_members(scope: Scope) -> list[MemberView]:
         out.append(MemberView(user_id=user_id, email=membership.email, role=Role(membership.role),
                               status="disabled" if membership.status != "active" else "active",
                               mfa_enrolled=user.doc.mfa_enrolled, added_at=datetime.fromisoformat(membership.added_at),
-                              added_by=membership.added_by, active_sessions=len(sessions.list_sessions(user_id))))
+                              added_by=membership.added_by,
+                              active_sessions=len(sessions.list_sessions(user_id, scope_key=_key(scope)))))
     return out
 
 
@@ -160,7 +183,7 @@ def update_member(scope: Scope, user_id: str, spec: MemberUpdate, actor: str) ->
 
     _write(build)
     if doc.status != "active" and previous.status == "active":
-        sessions.end_all(user_id, doc.email)
+        _end_sessions(scope, user_id, doc.email)
     return _member_view(scope, user_id)
 
 
@@ -176,7 +199,7 @@ def remove_member(scope: Scope, user_id: str, actor: str) -> int:
                                                                    "role": membership.role}))
 
     _write(build)
-    return sessions.end_all(user_id, membership.email)
+    return _end_sessions(scope, user_id, membership.email)
 
 
 def reset_mfa(scope: Scope, user_id: str, actor: str) -> int:
@@ -201,13 +224,14 @@ def reset_mfa(scope: Scope, user_id: str, actor: str) -> int:
 
 
 def member_sessions(scope: Scope, user_id: str) -> list[SessionInfo]:
+    """The member's sessions acting in this scope (their sessions elsewhere are not this scope's business)."""
     _membership(scope, user_id)
-    return sessions.list_sessions(user_id)
+    return sessions.list_sessions(user_id, scope_key=_key(scope))
 
 
 def end_member_sessions(scope: Scope, user_id: str, actor: str) -> int:
     membership = _membership(scope, user_id)
-    ended = sessions.end_all(user_id, membership.email)
+    ended = _end_sessions(scope, user_id, membership.email)
     audit.put(audit.entry(scope.partition, action="member.sessions_ended", actor=actor, at=_now(),
                           target=f"user:{user_id}", detail={"email": membership.email, "ended": str(ended)}))
     return ended
@@ -217,6 +241,24 @@ def end_member_sessions(scope: Scope, user_id: str, actor: str) -> int:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _key(scope: Scope) -> str:
+    return rules.scope_key(scope.kind, scope.id)
+
+
+def _end_sessions(scope: Scope, user_id: str, email: str) -> int:
+    """End the member's sessions here; all of them (and their Cognito tokens) if this scope is their only one.
+
+    A person who also works for another tenant keeps those sessions: one
+    tenant's admin cannot sign them out of another's.
+    """
+    person = store.load_person(user_id, None)
+    elsewhere = [m for m in (person.memberships if person else [])
+                 if m.status == "active" and (m.scope, m.scope_id) != (scope.kind.value, scope.id)]
+    if not elsewhere:
+        return sessions.end_all(user_id, email)
+    return sessions.end_in_scope(user_id, _key(scope))
 
 
 def _roles_of(kind: ScopeKind) -> str:
@@ -270,12 +312,14 @@ def _invitation_view(invite_id: str, doc: InvitationDoc, at: datetime) -> Invita
                           scope=rules.scope_key(ScopeKind(doc.scope), doc.scope_id), role=Role(doc.role),
                           status=status, expires_at=expires, invited_by=doc.invited_by,
                           invited_at=datetime.fromisoformat(doc.invited_at), sent_count=doc.sent_count,
-                          delivery="failed" if doc.delivery == "failed" else "sent")
+                          delivery=doc.delivery if doc.delivery in ("queued", "failed") else "sent")
 
 
 def _create_account(email: str, password: str) -> str:
+    """The Cognito account (named by e-mail) and our id for the person: ours, so it never depends on Cognito's."""
+    user_id = new_id(20)
     try:
-        user_id = staff_pool.create_user(email)
+        staff_pool.create_user(email)
         staff_pool.set_password(email, password)
     except PoolRefused as refused:
         if refused.reason == "invalid_password":

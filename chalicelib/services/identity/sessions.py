@@ -145,11 +145,25 @@ def end_all(user_id: str, email: str) -> int:
     return ended
 
 
-def list_sessions(user_id: str, current_session: str | None = None) -> list[SessionInfo]:
+def end_in_scope(user_id: str, scope_key: str) -> int:
+    """End the person's sessions acting in one scope only."""
+    ended = 0
+    for stored in store.list_sessions(user_id):
+        if stored.doc.scope_key == scope_key:
+            store.delete_session(user_id, stored.session_id)
+            ended += 1
+    return ended
+
+
+def list_sessions(user_id: str, current_session: str | None = None, scope_key: str | None = None
+                  ) -> list[SessionInfo]:
+    """The person's live sessions, newest use first; only those acting in `scope_key` if given."""
     at = _now()
     out = []
     for stored in store.list_sessions(user_id):
         doc = stored.doc
+        if scope_key is not None and doc.scope_key != scope_key:
+            continue
         created, last_used = _time(doc.created_at), _time(doc.last_used_at)
         if not rules.session_alive(created, last_used, at):
             continue

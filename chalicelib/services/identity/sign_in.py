@@ -47,7 +47,7 @@ def password_step(email: str, password: str, source_ip: str, user_agent: str) ->
     account_key = _account_key(email)
     _check_account(account_key, at)
     try:
-        result = staff_pool.password_sign_in(email, password)
+        result = staff_pool.password_sign_in(email, password, source_ip, user_agent)
     except PoolRefused as refused:
         if refused.reason not in ("not_authorized", "invalid_password"):
             raise _code_refused(refused, 0) from None

@@ -55,8 +55,8 @@ class InvitationDoc(Document):
     invited_by: str
     invited_at: str
     sent_count: int = 1
-    delivery: str = "sent"
-    """sent or failed: the last e-mail of the invitation (a failed one can be resent)."""
+    delivery: str = "queued"
+    """queued, sent or failed: the last e-mail of the invitation (a failed one can be resent)."""
     accepted_at: str | None = None
     accepted_by: str | None = None
 
