@@ -8,7 +8,7 @@ scope with none.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +17,7 @@ from pynamodb.expressions.update import Action
 
 from chalicelib.domain.identity import ADMIN_OF, Membership
 from chalicelib.domain.roles import Role, ScopeKind
-from chalicelib.storage import transactions
+from chalicelib.storage import pagination, transactions
 from chalicelib.storage.documents.common import Versioned
 from chalicelib.storage.documents.identity import (
     InvitationDoc,
@@ -27,6 +27,7 @@ from chalicelib.storage.documents.identity import (
     SessionDoc,
     UserDoc,
 )
+from chalicelib.storage.pagination import StoredPage
 from chalicelib.storage.tables import IdentityRecord, condition_failed, count_in_window, get_item, save_if
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
@@ -126,10 +127,11 @@ def get_membership(user_id: str, scope: ScopeKind, scope_id: str) -> MembershipD
     return MembershipDoc.of(rec.doc) if rec is not None else None
 
 
-def list_members(scope: ScopeKind, scope_id: str) -> Iterator[tuple[str, MembershipDoc]]:
-    """(user id, membership) of every member of a scope, by e-mail."""
-    for rec in IdentityRecord.by_scope.query(f"members#{scope_partition(scope, scope_id)}"):
-        yield rec.pk.removeprefix("user#"), MembershipDoc.of(rec.doc)
+def list_members(scope: ScopeKind, scope_id: str, limit: int, cursor: str | None
+                 ) -> StoredPage[tuple[str, MembershipDoc]]:
+    """(user id, membership) of a scope's members, by e-mail, one page."""
+    page = _by_scope(f"members#{scope_partition(scope, scope_id)}", limit, cursor)
+    return StoredPage([(r.pk.removeprefix("user#"), MembershipDoc.of(r.doc)) for r in page.items], page.cursor)
 
 
 def admin_count(scope: ScopeKind, scope_id: str) -> int:
@@ -242,9 +244,20 @@ def get_invitation(invite_id: str) -> InvitationDoc | None:
     return InvitationDoc.of(rec.doc) if rec is not None else None
 
 
-def list_invitations(scope: ScopeKind, scope_id: str) -> Iterator[tuple[str, InvitationDoc]]:
-    for rec in IdentityRecord.by_scope.query(f"invites#{scope_partition(scope, scope_id)}"):
-        yield rec.pk.removeprefix("invite#"), InvitationDoc.of(rec.doc)
+def list_invitations(scope: ScopeKind, scope_id: str, limit: int, cursor: str | None
+                     ) -> StoredPage[tuple[str, InvitationDoc]]:
+    """(invitation id, invitation) of a scope, by e-mail, one page."""
+    page = _by_scope(f"invites#{scope_partition(scope, scope_id)}", limit, cursor)
+    return StoredPage([(r.pk.removeprefix("invite#"), InvitationDoc.of(r.doc)) for r in page.items], page.cursor)
+
+
+def _by_scope(index_key: str, limit: int, cursor: str | None) -> StoredPage[IdentityRecord]:
+    page: StoredPage[IdentityRecord] = pagination.page_of(
+        lambda size, start: IdentityRecord.by_scope.query(index_key, limit=size, page_size=size,
+                                                          last_evaluated_key=start),
+        limit=limit, cursor=cursor, hash_attr="gsi1pk", hash_value=index_key,
+        key_attrs=("pk", "sk", "gsi1pk", "gsi1sk"))
+    return page
 
 
 def delete_invitation(invite_id: str) -> None:

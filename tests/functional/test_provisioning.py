@@ -15,7 +15,7 @@ def test_platform_creates_agency_with_a_working_first_key(api: Api, platform_key
     who = api.get("/v1/whoami", key["secret"])
     assert who.status_code == 200
     assert who.data == {"role": "agency", "key_id": key["key_id"], "owner": "north-agency", "tenant_id": None,
-                        "agency_id": "north-agency", "store_id": None}
+                        "agency_id": "north-agency", "store_id": None, "user_id": None, "email": None}
     dup = api.post("/v1/platform/agencies", platform_key, {"agency_id": "north-agency", "name": "Again"})
     assert dup.status_code == 409 and dup.data["error"]["code"] == "agency_exists"
     listed = api.get("/v1/platform/agencies", platform_key)

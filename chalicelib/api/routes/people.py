@@ -15,7 +15,7 @@ from chalicelib.api.registry import PUBLIC, Request, Router
 from chalicelib.api.routes.common import lazy_module, page
 from chalicelib.domain.identity import PERSON_ROLES
 from chalicelib.domain.roles import Role
-from chalicelib.schemas.common import Page
+from chalicelib.schemas.common import Page, PageQuery
 from chalicelib.schemas.identity import (
     Accepted,
     InvitationAccept,
@@ -121,11 +121,11 @@ def switch_scope(req: Request) -> SessionView:
     return sessions.switch_scope(req.caller, req.body.scope)
 
 
-@router.route("GET", "/v1/auth/sessions", roles=PEOPLE, sessions_only=True, response=Page[SessionInfo],
-              summary="Your own open sessions (devices), the current one marked.")
+@router.route("GET", "/v1/auth/sessions", roles=PEOPLE, sessions_only=True, query=PageQuery,
+              response=Page[SessionInfo], summary="Your own open sessions (devices), the current one marked.")
 def my_sessions(req: Request) -> Page[SessionInfo]:
     assert req.caller.user_id is not None
-    return page(sessions.list_sessions(req.caller.user_id, req.caller.key_id), None)
+    return page(*sessions.page_of_sessions(req.caller.user_id, req.query.limit, req.query.cursor, req.caller.key_id))
 
 
 @router.route("POST", "/v1/auth/sign-out", roles=PEOPLE, sessions_only=True, response=SessionsEnded,
@@ -151,10 +151,10 @@ def _platform_agency(req: Request) -> Scope:
     return Scope.agency(agency.agency_id)
 
 
-@router.route("GET", "/v1/members", roles=ADMINS, response=Page[MemberView],
+@router.route("GET", "/v1/members", roles=ADMINS, query=PageQuery, response=Page[MemberView],
               summary="The people of your own scope with their role, status, MFA and open sessions.")
 def list_members(req: Request) -> Page[MemberView]:
-    return page(members.list_members(_own(req)), None)
+    return page(*members.list_members(_own(req), req.query.limit, req.query.cursor))
 
 
 @router.route("PATCH", "/v1/members/{user_id}", roles=ADMINS, body=MemberUpdate, response=MemberView,
@@ -175,10 +175,10 @@ def reset_member_mfa(req: Request) -> SessionsEnded:
     return SessionsEnded(ended=members.reset_mfa(_own(req), req.path["user_id"], req.actor))
 
 
-@router.route("GET", "/v1/members/{user_id}/sessions", roles=ADMINS, response=Page[SessionInfo], errors=(404,),
-              summary="A member's open sessions.")
+@router.route("GET", "/v1/members/{user_id}/sessions", roles=ADMINS, query=PageQuery, response=Page[SessionInfo],
+              errors=(404,), summary="A member's open sessions acting in your scope.")
 def member_sessions(req: Request) -> Page[SessionInfo]:
-    return page(members.member_sessions(_own(req), req.path["user_id"]), None)
+    return page(*members.member_sessions(_own(req), req.path["user_id"], req.query.limit, req.query.cursor))
 
 
 @router.route("DELETE", "/v1/members/{user_id}/sessions", roles=ADMINS, response=SessionsEnded, errors=(404,),
@@ -187,10 +187,10 @@ def end_member_sessions(req: Request) -> SessionsEnded:
     return SessionsEnded(ended=members.end_member_sessions(_own(req), req.path["user_id"], req.actor))
 
 
-@router.route("GET", "/v1/invitations", roles=ADMINS, response=Page[InvitationView],
+@router.route("GET", "/v1/invitations", roles=ADMINS, query=PageQuery, response=Page[InvitationView],
               summary="Invitations to your own scope: pending, accepted, revoked or expired.")
 def list_invitations(req: Request) -> Page[InvitationView]:
-    return page(members.list_invitations(_own(req)), None)
+    return page(*members.list_invitations(_own(req), req.query.limit, req.query.cursor))
 
 
 @router.route("POST", "/v1/invitations", roles=ADMINS, body=InvitationCreate, response=InvitationView, status=201,
@@ -211,10 +211,10 @@ def revoke_invitation(req: Request) -> InvitationView:
     return members.revoke_invitation(_own(req), req.path["invitation_id"], req.actor)
 
 
-@router.route("GET", "/v1/agency/tenants/{tenant_id}/members", roles={Role.AGENCY}, response=Page[MemberView],
-              errors=(404,), summary="The people of one of the agency's tenants.")
+@router.route("GET", "/v1/agency/tenants/{tenant_id}/members", roles={Role.AGENCY}, query=PageQuery,
+              response=Page[MemberView], errors=(404,), summary="The people of one of the agency's tenants.")
 def list_tenant_members(req: Request) -> Page[MemberView]:
-    return page(members.list_members(_agency_tenant(req)), None)
+    return page(*members.list_members(_agency_tenant(req), req.query.limit, req.query.cursor))
 
 
 @router.route("POST", "/v1/agency/tenants/{tenant_id}/invitations", roles={Role.AGENCY}, body=InvitationCreate,
@@ -224,10 +224,10 @@ def invite_to_tenant(req: Request) -> InvitationView:
     return members.invite(_agency_tenant(req), req.body, req.actor)
 
 
-@router.route("GET", "/v1/platform/agencies/{agency_id}/members", roles={Role.PLATFORM}, response=Page[MemberView],
-              errors=(404,), summary="The people of an agency.")
+@router.route("GET", "/v1/platform/agencies/{agency_id}/members", roles={Role.PLATFORM}, query=PageQuery,
+              response=Page[MemberView], errors=(404,), summary="The people of an agency.")
 def list_agency_members(req: Request) -> Page[MemberView]:
-    return page(members.list_members(_platform_agency(req)), None)
+    return page(*members.list_members(_platform_agency(req), req.query.limit, req.query.cursor))
 
 
 @router.route("POST", "/v1/platform/agencies/{agency_id}/invitations", roles={Role.PLATFORM}, body=InvitationCreate,

@@ -111,9 +111,10 @@ def handle_job(message: dict[str, Any]) -> None:
     store.put_invitation(invite_id, doc, at, _invitation_ttl(at), new=False)
 
 
-def list_invitations(scope: Scope) -> list[InvitationView]:
+def list_invitations(scope: Scope, limit: int, cursor: str | None) -> tuple[list[InvitationView], str | None]:
     at = _now()
-    return [_invitation_view(i, doc, at) for i, doc in store.list_invitations(scope.kind, scope.id)]
+    page = store.list_invitations(scope.kind, scope.id, limit, cursor)
+    return [_invitation_view(i, doc, at) for i, doc in page.items], page.cursor
 
 
 def accept(spec: InvitationAccept, source_ip: str) -> Accepted:
@@ -143,18 +144,10 @@ def accept(spec: InvitationAccept, source_ip: str) -> Accepted:
                     new_account=new_account)
 
 
-def list_members(scope: Scope) -> list[MemberView]:
-    out = []
-    for user_id, membership in store.list_members(scope.kind, scope.id):
-        user = store.get_user(user_id)
-        if user is None:
-            continue
-        out.append(MemberView(user_id=user_id, email=membership.email, role=Role(membership.role),
-                              status="disabled" if membership.status != "active" else "active",
-                              mfa_enrolled=user.doc.mfa_enrolled, added_at=datetime.fromisoformat(membership.added_at),
-                              added_by=membership.added_by,
-                              active_sessions=len(sessions.list_sessions(user_id, scope_key=_key(scope)))))
-    return out
+def list_members(scope: Scope, limit: int, cursor: str | None) -> tuple[list[MemberView], str | None]:
+    """The scope's people by e-mail: role and status here, MFA, and their sessions acting here."""
+    page = store.list_members(scope.kind, scope.id, limit, cursor)
+    return [_view_of(scope, user_id, membership) for user_id, membership in page.items], page.cursor
 
 
 def update_member(scope: Scope, user_id: str, spec: MemberUpdate, actor: str) -> MemberView:
@@ -223,10 +216,11 @@ def reset_mfa(scope: Scope, user_id: str, actor: str) -> int:
     return ended
 
 
-def member_sessions(scope: Scope, user_id: str) -> list[SessionInfo]:
+def member_sessions(scope: Scope, user_id: str, limit: int, cursor: str | None
+                    ) -> tuple[list[SessionInfo], str | None]:
     """The member's sessions acting in this scope (their sessions elsewhere are not this scope's business)."""
     _membership(scope, user_id)
-    return sessions.list_sessions(user_id, scope_key=_key(scope))
+    return sessions.page_of_sessions(user_id, limit, cursor, scope_key=_key(scope))
 
 
 def end_member_sessions(scope: Scope, user_id: str, actor: str) -> int:
@@ -372,7 +366,16 @@ def _membership(scope: Scope, user_id: str) -> MembershipDoc:
 
 
 def _member_view(scope: Scope, user_id: str) -> MemberView:
-    return next(m for m in list_members(scope) if m.user_id == user_id)
+    return _view_of(scope, user_id, _membership(scope, user_id))
+
+
+def _view_of(scope: Scope, user_id: str, membership: MembershipDoc) -> MemberView:
+    user = store.get_user(user_id)
+    return MemberView(user_id=user_id, email=membership.email, role=Role(membership.role),
+                      status="disabled" if membership.status != "active" else "active",
+                      mfa_enrolled=bool(user and user.doc.mfa_enrolled),
+                      added_at=datetime.fromisoformat(membership.added_at), added_by=membership.added_by,
+                      active_sessions=len(sessions.list_sessions(user_id, scope_key=_key(scope))))
 
 
 def _write(build: Callable[[Tx], None]) -> None:

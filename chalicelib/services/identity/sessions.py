@@ -23,7 +23,7 @@ from chalicelib.errors import ApiError, ErrorDetail
 from chalicelib.schemas.identity import MembershipView, SessionInfo, SessionView, UserView
 from chalicelib.services.identity import crypto
 from chalicelib.services.tenancy.keys import AuthFailure, tenant_state
-from chalicelib.storage import directory, staff_pool
+from chalicelib.storage import directory, pagination, staff_pool
 from chalicelib.storage import identity as store
 from chalicelib.storage.documents.identity import MembershipDoc, SessionDoc, UserDoc
 
@@ -172,6 +172,15 @@ def list_sessions(user_id: str, current_session: str | None = None, scope_key: s
                                source_ip=doc.source_ip, user_agent=doc.user_agent,
                                current=stored.session_id == current_session))
     return sorted(out, key=lambda s: s.last_used_at, reverse=True)
+
+
+def page_of_sessions(user_id: str, limit: int, cursor: str | None, current_session: str | None = None,
+                     scope_key: str | None = None) -> tuple[list[SessionInfo], str | None]:
+    """One page of list_sessions (a person has a handful: paged by position, the cursor bound to the person)."""
+    listed = list_sessions(user_id, current_session, scope_key)
+    start = pagination.decode_position(f"user#{user_id}", cursor)
+    end = start + limit
+    return listed[start:end], pagination.encode_position(f"user#{user_id}", end) if end < len(listed) else None
 
 
 def clear_cookie() -> str:
