@@ -17,6 +17,7 @@ from pydantic.json_schema import (
 )
 
 from chalicelib.api.registry import RouteSpec
+from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import ErrorResponse
 from chalicelib.schemas.reports import Report
 
@@ -139,6 +140,18 @@ def _schemas(ordered: list[type[BaseModel]]) -> tuple[Refs, dict[str, Any]]:
     return keyed, components
 
 
+def _security(spec: RouteSpec) -> list[dict[str, list[str]]]:
+    """A key or a signed-in person's session (its token header and its cookie together); sessions only where so."""
+    session = {"sessionToken": [], "sessionCookie": []}
+    if spec.public:
+        return []
+    if spec.sessions_only:
+        return [session]
+    if set(spec.roles) & {Role.PLATFORM, Role.AGENCY, Role.TENANT_ADMIN, Role.SUPPORT}:
+        return [{"apiKey": []}, session]
+    return [{"apiKey": []}]
+
+
 def _operation(spec: RouteSpec, refs: Refs) -> dict[str, Any]:
     """One route's operation: who may call it, what it takes, and every answer it can give."""
     op: dict[str, Any] = {
@@ -146,7 +159,7 @@ def _operation(spec: RouteSpec, refs: Refs) -> dict[str, Any]:
         "summary": spec.summary,
         "tags": [spec.tag],
         "x-roles": sorted(r.value for r in spec.roles) if spec.roles else ["public"],
-        "security": [] if spec.public else [{"apiKey": []}],
+        "security": _security(spec),
     }
     params = _parameters(spec)
     if params:
@@ -208,7 +221,8 @@ def _document(paths: dict[str, Any], components: dict[str, Any], server_url: str
             "title": "Loyalty platform API",
             "version": API_VERSION,
             "description": "Multi-tenant loyalty programs: provisioning, keys, cards, purchases, campaigns. "
-            "Send `Authorization: Bearer <key>`; each operation's `x-roles` lists the roles allowed. "
+            "Send `Authorization: Bearer <key>`, or as a signed-in person `Authorization: Session <token>` with the "
+            "session cookie; each operation's `x-roles` lists the roles allowed. "
             'Every error has the shape `{"error": {"code", "message", "details", "request_id"}}`. '
             "Authenticated answers carry `RateLimit-Policy` (the caller's plan). Within `/v1` changes are additive "
             f"only; their history and the version policy are in `{CHANGELOG}`.",
@@ -218,7 +232,12 @@ def _document(paths: dict[str, Any], components: dict[str, Any], server_url: str
         "components": {
             "schemas": components,
             "securitySchemes": {
-                "apiKey": {"type": "http", "scheme": "bearer", "description": "An API key: lp_<role>_..."}
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "An API key: lp_<role>_..."},
+                "sessionToken": {"type": "apiKey", "in": "header", "name": "Authorization",
+                                 "description": "A signed-in person's CSRF token as `Session <token>` (from the "
+                                                "sign-in answer); valid only with the session cookie."},
+                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "__Host-lp_session",
+                                  "description": "The HttpOnly session cookie set by sign-in."},
             },
         },
     }

@@ -8,6 +8,7 @@ import json
 from openapi_spec_validator import validate
 
 from chalicelib.api.registry import routes
+from chalicelib.domain.roles import Role
 from chalicelib.observability import logger
 from tests.functional.conftest import Api, TenantKeys
 
@@ -87,7 +88,10 @@ def test_openapi_document_is_valid_and_covers_every_route_with_its_auth(api: Api
         if spec.public:
             assert op["security"] == [] and op["x-roles"] == ["public"]
         else:
-            assert op["security"] == [{"apiKey": []}]
+            session = {"sessionToken": [], "sessionCookie": []}
+            people = spec.roles - {Role.POS}
+            expected = [session] if spec.sessions_only else [{"apiKey": []}, session] if people else [{"apiKey": []}]
+            assert op["security"] == expected, spec.path
             assert op["x-roles"] == sorted(role.value for role in spec.roles)
             assert "401" in op["responses"] and "403" in op["responses"]
         if spec.body is not None:
