@@ -3,6 +3,7 @@
   apply FILE|DIR ... [--keys-out PATH]   validate every file, then apply them (idempotent)
   validate FILE|DIR ...                  validate only; needs no AWS at all
   platform-key [--name NAME]             mint the platform key unless an active one exists
+  first-admin EMAIL                      create the first platform admin (password and MFA secret shown once)
   sweep                                  run today's daily sweep (expiry, tier reviews) here, to the end
   triggers                               run today's trigger messages of every program that has any on
   usage-keys                             (re)register every tenant's and agency's request-limit usage key
@@ -10,7 +11,7 @@
   import-customers FILE --api URL --key KEY [--program P]
                                          import a customer CSV through the HTTP API, with a progress bar
 
-Target. The commands that use AWS (apply, platform-key, sweep, triggers,
+Target. The commands that use AWS (apply, platform-key, first-admin, sweep, triggers,
 usage-keys, reconcile) act on the running local stack (`make run`, found
 through `.local/stack.json`) or, with `--stage dev|prod`, on that deployed
 stage; with neither they refuse (exit 2) rather than guess. They print the
@@ -229,6 +230,28 @@ def cmd_platform_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_first_admin(args: argparse.Namespace) -> int:
+    """The first person who can sign in (and invite everyone else); the secrets are printed here only."""
+    _connect(args)
+    import segno
+
+    from chalicelib.domain.identity import normalize_email
+    from chalicelib.services.identity.bootstrap import ensure_platform_admin
+
+    email = normalize_email(args.email)
+    if email is None:
+        print(f"error: {args.email!r} is not an e-mail address", file=sys.stderr)
+        return 2
+    made = ensure_platform_admin(email)
+    if made is None:
+        print(f"{email} already has an account; nothing created.")
+        return 0
+    print(f"platform admin {made.email}: created\n  password:   {made.password}\n  MFA secret: {made.mfa_secret}\n"
+          f"  {made.otpauth_uri}\nScan this with an authenticator app (or type the secret into it):")
+    segno.make(made.otpauth_uri, error="m").terminal(compact=True)
+    return 0
+
+
 def cmd_triggers(args: argparse.Namespace) -> int:
     """The trigger messages' daily run of every program with a trigger on, now (the local stack has no scheduler);
     the mail worker sends what it queues. Safe to repeat: each trigger fires once per customer per occasion."""
@@ -425,6 +448,11 @@ def build_parser() -> argparse.ArgumentParser:
     platform.add_argument("--keys-out", metavar="PATH", help="append the key to this JSON file instead of printing it")
     platform.add_argument("--actor", default="cli", help="who to record in the audit log (default: cli)")
     platform.set_defaults(func=cmd_platform_key)
+
+    first = sub.add_parser("first-admin", parents=[target],
+                           help="create the first platform admin: password and MFA secret (and its QR code) shown once")
+    first.add_argument("email", help="the admin's e-mail address (their sign-in name)")
+    first.set_defaults(func=cmd_first_admin)
 
     sweep = sub.add_parser("sweep", parents=[target],
                            help="run today's daily sweep (points and gift money expiry, tier reviews) now")

@@ -596,3 +596,22 @@ def test_an_api_key_has_no_session(api: Api, tenant: TenantKeys) -> None:
     assert (r.status_code, error(r)) == (403, "session_required")
     assert api.get("/v1/members", tenant.support).status_code == 403
     assert sign_in_service.ISSUER == "Loyalty"
+
+
+def test_the_cli_creates_the_first_platform_admin_once(aws_stack: None, capsys: pytest.CaptureFixture[str]) -> None:
+    from chalicelib import cli
+    from chalicelib.storage import identity as store
+
+    verify_sender()
+    assert cli.main(["first-admin", "Root@Platform.Example"], target=cli.Target.as_configured()) == 0
+    out = capsys.readouterr().out
+    assert "platform admin root@platform.example: created" in out
+    password = out.split("password:")[1].split()[0]
+    secret = out.split("MFA secret:")[1].split()[0]
+    assert f"otpauth://totp/Loyalty%3Aroot%40platform.example?secret={secret}" in out
+    assert "\u2588" in out or "\u2580" in out  # the QR code, drawn with block characters
+    user_id = store.user_id_by_email("root@platform.example")
+    assert user_id is not None and password not in table_dump()
+    assert cli.main(["first-admin", "root@platform.example"], target=cli.Target.as_configured()) == 0
+    assert "already has an account; nothing created" in capsys.readouterr().out
+    assert cli.main(["first-admin", "not an address"], target=cli.Target.as_configured()) == 2
