@@ -142,7 +142,7 @@ def _schemas(ordered: list[type[BaseModel]]) -> tuple[Refs, dict[str, Any]]:
 
 def _security(spec: RouteSpec) -> list[dict[str, list[str]]]:
     """A key or a signed-in person's session (its token header and its cookie together); sessions only where so."""
-    session = {"sessionToken": [], "sessionCookie": []}
+    session: dict[str, list[str]] = {"sessionToken": [], "sessionCookie": []}
     if spec.public:
         return []
     if spec.sessions_only:

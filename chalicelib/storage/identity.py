@@ -193,6 +193,23 @@ def _move_admins(tx: Tx, scope: ScopeKind, scope_id: str, delta: int, at: dateti
         tx.update(counter, actions=actions)
 
 
+def delete_scope_page(scope: ScopeKind, scope_id: str, max_items: int) -> int:
+    """Forget up to `max_items` memberships and invitations of a deleted scope, then its admin count."""
+    partition = scope_partition(scope, scope_id)
+    deleted = 0
+    with IdentityRecord.batch_write() as batch:
+        for index_key in (f"members#{partition}", f"invites#{partition}"):
+            for rec in IdentityRecord.by_scope.query(index_key, limit=max_items - deleted):
+                batch.delete(IdentityRecord(rec.pk, rec.sk))
+                deleted += 1
+                if deleted >= max_items:
+                    return deleted
+        if deleted < max_items and get_item(IdentityRecord, f"scope#{partition}", ADMINS_SK) is not None:
+            batch.delete(IdentityRecord(f"scope#{partition}", ADMINS_SK))
+            deleted += 1
+    return deleted
+
+
 # --- sessions --------------------------------------------------------------------------------------------------------
 
 def add_session(user_id: str, session_id: str, doc: SessionDoc, at: datetime, expires_epoch: int) -> None:

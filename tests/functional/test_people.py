@@ -615,3 +615,23 @@ def test_the_cli_creates_the_first_platform_admin_once(aws_stack: None, capsys: 
     assert cli.main(["first-admin", "root@platform.example"], target=cli.Target.as_configured()) == 0
     assert "already has an account; nothing created" in capsys.readouterr().out
     assert cli.main(["first-admin", "not an address"], target=cli.Target.as_configured()) == 2
+
+
+def test_deleting_a_tenant_forgets_its_memberships_and_invitations(api: Api, tenant: TenantKeys,
+                                                                   other_tenant: TenantKeys) -> None:
+    from chalicelib.storage.tables import IdentityRecord
+
+    anna = admin_of(api, tenant)
+    invite_and_join(api, None, "fedor@fuel.example", "tenant_admin", key=other_tenant.admin)
+    api.post("/v1/invitations", tenant.admin, {"email": "later@coffee.example", "role": "support"})
+    drain()
+    r = api.delete(f"/v1/agency/tenants/{tenant.tenant_id}?confirm={tenant.tenant_id}", tenant.agency)
+    assert r.status_code == 202
+    drain()
+    items = [(rec.pk, rec.sk) for rec in IdentityRecord.scan()]
+    assert not [i for i in items if "coffee-house" in i[0] + i[1]], items
+    assert (f"user#{anna.user_id}", "user") in items  # the person stays (they may work elsewhere)
+    assert any(sk == "member#fuel-net" for _, sk in items)
+    assert api.get("/v1/auth/session", headers=anna.headers()).status_code == 401
+    r = api.post("/v1/auth/sign-in", body={"email": anna.email, "password": PASSWORD})
+    assert (r.status_code, error(r)) == (401, "invalid_credentials")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.domain.roles import ScopeKind
 from chalicelib.observability import logger
 from chalicelib.services.tenancy import keys as key_service
 from chalicelib.settings import settings
-from chalicelib.storage import audit, directory, loyalty, people, queues
+from chalicelib.storage import audit, directory, identity, loyalty, people, queues
 from chalicelib.storage import keys as api_keys
 from chalicelib.storage.tables import tenant_partition
 
@@ -35,7 +36,7 @@ def handle_job(message: dict[str, Any]) -> None:
 def purge_tenant_page(tenant_id: str, max_items: int | None = None, cursor: dict[str, Any] | None = None) -> Progress:
     """Delete up to `max_items` rows of the tenant; `done` when nothing is left.
 
-    Order: keys (nothing can authenticate meanwhile), the personal-data
+    Order: keys and memberships (nothing can authenticate meanwhile), the personal-data
     table, then cards, ledgers, receipts, customers and series, the audit trail, then the
     directory, the tenant row last, so an interrupted purge is found and
     resumed by the next message. Refuses a tenant not marked for deletion.
@@ -48,6 +49,8 @@ def purge_tenant_page(tenant_id: str, max_items: int | None = None, cursor: dict
     partition = tenant_partition(tenant_id)
     budget = max_items or PAGE
     budget -= api_keys.delete_partition_page(partition, budget)
+    if budget > 0:
+        budget -= identity.delete_scope_page(ScopeKind.TENANT, tenant_id, budget)  # its people's memberships
     if budget <= 0:
         return Progress(done=False, cursor=cursor)
     table = (cursor or {}).get("table", "people")
