@@ -11,6 +11,7 @@ memberships and this session) in one query.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -57,7 +58,35 @@ def authenticate(csrf: str) -> tuple[Principal, str]:
     parsed = rules.parse_csrf_token(crypto.csrf_key(), csrf)
     if parsed is None:
         raise AuthFailure("invalid_session", "The session token is not valid; sign in again.")
-    user_id, session_id = parsed
+    return _principal(*parsed)
+
+
+def authenticate_cookie(cookie_header: str | None) -> Principal:
+    """The principal of the session a page request's cookie names (pages have no token header); or AuthFailure.
+
+    A page's state-changing form also carries the CSRF token (check_form_token).
+    """
+    token = rules.session_cookie_from_header(cookie_header)
+    if token is None:
+        raise AuthFailure("invalid_session", "Sign in to continue.")
+    principal, cookie_hash = _principal(token.user_id, token.session_id)
+    if not hmac.compare_digest(rules.secret_hash(token.secret), cookie_hash):
+        raise AuthFailure("invalid_session", "Sign in to continue.")
+    return principal
+
+
+def check_form_token(principal: Principal, csrf: str | None) -> bool:
+    """Does a submitted form's CSRF token belong to the session that submits it?"""
+    parsed = rules.parse_csrf_token(crypto.csrf_key(), csrf)
+    return parsed is not None and parsed == (principal.user_id, principal.key_id)
+
+
+def csrf_of(principal: Principal) -> str:
+    assert principal.user_id is not None
+    return rules.csrf_token(crypto.csrf_key(), principal.user_id, principal.key_id)
+
+
+def _principal(user_id: str, session_id: str) -> tuple[Principal, str]:
     person = store.load_person(user_id, session_id)
     if person is None or person.session is None:
         raise AuthFailure(*_ENDED)
