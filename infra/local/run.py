@@ -14,7 +14,10 @@ What it does, in order:
   4. bootstraps: a platform key if none is active, then applies every `tenants/*.yaml`
      (idempotent) and gives each of those tenants a support key if it has no active one,
      saving keys created now to `.local/keys.json` (plaintext, dev only: a key's secret is
-     shown once and cannot be read back);
+     shown once and cannot be read back); the first platform admin, a person (admin@loyalty.local,
+     a generated password, an enrolled authenticator), once per stack, saved to `.local/admin.json`
+     (infra/local/first_admin.py); and verifies the staff sender (STAFF_MAIL_FROM) in SES, so
+     invitations can be sent;
   5. writes `.local/stack.json` (process id, moto URL, the stage's environment): how
      `python -m chalicelib.cli` finds this stack (chalicelib/cli_target.py);
   6. serves the API with `chalice local`'s server, with gateway responses emulated as deployed
@@ -29,8 +32,8 @@ file is replayed into the fresh moto, then recording continues, appending. Not k
 (jobs queued but not yet processed when the stack stopped are lost; a tenant being deleted at that
 moment stays `deleting`). If the replay fails (a corrupt file, or a moto upgrade that no longer
 accepts an old request) the file is moved to `.local/moto-recording.<timestamp>.bak`, keys.json
-likewise, and the stack starts empty with a warning; a torn last line (killed mid-write) is just
-dropped. To start over on purpose: `make reset-local` (or delete `.local/`).
+and admin.json likewise, and the stack starts empty with a warning; a torn last line (killed
+mid-write) is just dropped. To start over on purpose: `make reset-local` (or delete `.local/`).
 A table that already exists is not altered when infra/ changes its indexes: reset then.
 The example tenants are re-applied on every start, so one deleted through the API comes back
 (with new keys); saved keys that no longer authenticate are dropped from keys.json.
@@ -94,8 +97,11 @@ def _timestamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
 
 
-def restore(moto: Any, keys_path: Path) -> bool:
-    """Replay the recording into moto; True if earlier state was restored, False if starting empty."""
+def restore(moto: Any, keys_path: Path, *others: Path) -> bool:
+    """Replay the recording into moto; True if earlier state was restored, False if starting empty.
+
+    Starting empty, the saved credentials (`keys_path` and `others`) are moved aside: they belonged to the
+    state that is gone."""
     from infra.local.moto_server import ReplayError
 
     path: Path = moto.recording_path
@@ -118,11 +124,12 @@ def restore(moto: Any, keys_path: Path) -> bool:
             torn = " (dropped a torn last line)" if result.dropped_torn_line else ""
             _say(f"Restored local data: replayed {result.requests} requests in "
                  f"{time.monotonic() - started:.1f}s from {path}{torn}")
-    if not restored and keys_path.exists():
-        # Its keys belonged to the state that is gone; they would only mislead.
-        backup = keys_path.with_name(f"{keys_path.stem}.{_timestamp()}.bak")
-        keys_path.rename(backup)
-        _say(f"Moved stale {keys_path.name} to {backup.name}")
+    for saved in (keys_path, *others):
+        if not restored and saved.exists():
+            # Its credentials belonged to the state that is gone; they would only mislead.
+            backup = saved.with_name(f"{saved.stem}.{_timestamp()}.bak")
+            saved.rename(backup)
+            _say(f"Moved stale {saved.name} to {backup.name}")
     return restored
 
 
@@ -224,7 +231,8 @@ def _key_order(key: dict[str, Any]) -> tuple[int, str, str]:
     return order.get(key["role"], 9), key.get("tenant_id") or key.get("agency_id") or "", key["role"]
 
 
-def banner(api_url: str, moto_url: str, keys: list[dict[str, Any]], keys_path: Path, recording: Path) -> str:
+def banner(api_url: str, moto_url: str, keys: list[dict[str, Any]], keys_path: Path, recording: Path,
+           admin_lines: list[str] | None = None) -> str:
     lines = [
         "",
         "=" * 100,
@@ -245,11 +253,13 @@ def banner(api_url: str, moto_url: str, keys: list[dict[str, Any]], keys_path: P
     lines += ["", "Try:"]
     secret = any_key["secret"] if any_key else "<key>"
     lines.append(f'  curl -H "Authorization: Bearer {secret}" {api_url}/v1/whoami')
+    if admin_lines:
+        lines += ["", *admin_lines]
     lines += ["", "Ctrl-C stops everything.", "=" * 100, ""]
     return "\n".join(lines)
 
 
-STACK_ENVIRONMENT = ("STAGE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "PUBLIC_BASE_URL")
+STACK_ENVIRONMENT = ("STAGE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "PUBLIC_BASE_URL", "CONSOLE_BASE_URL")
 
 
 def stack_environment(config: Any) -> dict[str, str]:
@@ -279,11 +289,14 @@ def main() -> int:
         _warn(f"another local stack is using {state}; stop it first (or set LOCAL_STATE_DIR)")
         return 1
     keys_path = state / "keys.json"
+    admin_path = state / "admin.json"
     recording = state / "moto-recording.log"
 
     config = chalice_config()
     set_environment(config, f"http://{HOST}:{moto_port}")
     os.environ["PUBLIC_BASE_URL"] = f"http://{HOST}:{api_port}"  # links in mail point at this API, whatever PORT
+    # Staff invitation and password-reset links (the console's pages, which do not exist yet): absolute, on this API.
+    os.environ.setdefault("CONSOLE_BASE_URL", os.environ["PUBLIC_BASE_URL"])
 
     from infra.local.moto_server import LocalMotoServer
 
@@ -311,7 +324,7 @@ def main() -> int:
     server_thread: threading.Thread | None = None
     poller: Any = None
     try:
-        restore(moto, keys_path)
+        restore(moto, keys_path, admin_path)
         moto.start_recording()
 
         from infra.local.resources import create_resources
@@ -326,6 +339,22 @@ def main() -> int:
             _warn(f"the app uses {sorted(missing)}, which infra/resources.json does not create for stage {STAGE}")
 
         keys = prune_keys(keys_path, bootstrap(keys_path))
+        from infra.local import first_admin
+
+        first_admin.verify_staff_sender()
+        admin_lines: list[str] = []
+        try:
+            admin, outcome = first_admin.ensure(admin_path)
+        except Exception as err:  # the keys still work: serve, and say why there is no person to sign in as
+            _warn(f"could not create the first platform admin {first_admin.ADMIN_EMAIL}: {err!r}")
+        else:
+            if outcome == "created":
+                _say(f"Created the first platform admin {first_admin.ADMIN_EMAIL} (saved to {admin_path.name})")
+            elif outcome == "re-enrolled":
+                _say("Enrolled the first platform admin's authenticator again (the replay cannot; see first_admin.py)")
+            elif outcome != "found":
+                _warn(f"{first_admin.ADMIN_EMAIL}: {outcome}")
+            admin_lines = first_admin.banner_lines(admin, admin_path, f"http://{HOST}:{api_port}", sys.stdout.encoding)
         from chalicelib import cli_target
 
         api_url = f"http://{HOST}:{api_port}"
@@ -355,7 +384,7 @@ def main() -> int:
         workers = poller.start()
         server_thread = serve_in_background(server)
         _say(f"SQS workers: {', '.join(f'{w.source.name} <- {w.queue_url}' for w in workers) or 'none'}")
-        _say(banner(api_url, moto.url, keys, keys_path, recording))
+        _say(banner(api_url, moto.url, keys, keys_path, recording, admin_lines))
         while not stop.wait(0.5):
             if not server_thread.is_alive():
                 _warn("the API server stopped unexpectedly")
