@@ -18,6 +18,8 @@ from chalice.app import AuthRequest, AuthResponse, Chalice, CloudWatchEvent, Cro
 from chalicelib import clock
 from chalicelib.api import middleware, registry
 from chalicelib.api import routes as _routes  # noqa: F401  (declares every route)
+from chalicelib.console import pages
+from chalicelib.console import routes as _pages  # noqa: F401  (declares every page)
 from chalicelib.settings import settings
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ def api_key(auth_request: AuthRequest) -> AuthResponse:
 
 
 registry.register(app, api_key)
+pages.register(app)
 middleware.install(app)
 
 

@@ -100,7 +100,8 @@ class UserView(Output):
     user_id: str
     email: str
     mfa_enrolled: bool
-    locale: str
+    locale: str | None = Field(default=None, description="The console's language the person chose; none: the "
+                                                         "browser's.")
 
 
 class SessionView(Output):

@@ -119,18 +119,8 @@ def list_invitations(scope: Scope, limit: int, cursor: str | None) -> tuple[list
 
 def accept(spec: InvitationAccept, source_ip: str) -> Accepted:
     """Join the scope: a new account gets its password here; an existing one just gains the membership."""
-    invite_id, _, secret = spec.token.partition(".")
-    doc = store.get_invitation(invite_id)
-    if doc is None or not doc.token_hash or not hmac.compare_digest(doc.token_hash, crypto.token_hash(secret)):
-        raise ApiError(404, "invitation_not_found", "This invitation link is not valid; ask for a new one.",
-                       [ErrorDetail("token", "unknown or replaced by a newer link")])
+    invite_id, doc = _valid_invitation(spec.token)
     at = _now()
-    if doc.status != "pending":
-        raise ApiError(409, "invitation_used", "This invitation was already used or revoked.",
-                       [ErrorDetail("token", doc.status)])
-    if at >= datetime.fromisoformat(doc.expires_at):
-        raise ApiError(410, "invitation_expired", "This invitation has expired; ask for a new one.",
-                       [ErrorDetail("token", "expired")])
     user_id = store.user_id_by_email(doc.email)
     new_account = user_id is None
     if new_account:
@@ -142,6 +132,13 @@ def accept(spec: InvitationAccept, source_ip: str) -> Accepted:
     _join(invite_id, doc, user_id, new_account, at)
     return Accepted(email=doc.email, scope=rules.scope_key(ScopeKind(doc.scope), doc.scope_id), role=Role(doc.role),
                     new_account=new_account)
+
+
+def describe_invitation(token: str) -> tuple[InvitationDoc, str, bool]:
+    """What an invitation link offers (for the page that accepts it): the invitation, the scope's name, and
+    whether the address has no account yet (then the page asks for a password). Refusals as `accept`'s."""
+    _, doc = _valid_invitation(token)
+    return doc, _scope_name(ScopeKind(doc.scope), doc.scope_id), store.user_id_by_email(doc.email) is None
 
 
 def list_members(scope: Scope, limit: int, cursor: str | None) -> tuple[list[MemberView], str | None]:
@@ -288,6 +285,22 @@ def _send_invitation(doc: InvitationDoc, token: str) -> str:
     except (PermanentSendError, TransientSendError):
         return "failed"
     return "sent"
+
+
+def _valid_invitation(token: str) -> tuple[str, InvitationDoc]:
+    """The invitation a link names, if it is the newest link of a pending, unexpired invitation."""
+    invite_id, _, secret = token.partition(".")
+    doc = store.get_invitation(invite_id) if 8 <= len(invite_id) <= 40 else None
+    if doc is None or not doc.token_hash or not hmac.compare_digest(doc.token_hash, crypto.token_hash(secret)):
+        raise ApiError(404, "invitation_not_found", "This invitation link is not valid; ask for a new one.",
+                       [ErrorDetail("token", "unknown or replaced by a newer link")])
+    if doc.status != "pending":
+        raise ApiError(409, "invitation_used", "This invitation was already used or revoked.",
+                       [ErrorDetail("token", doc.status)])
+    if _now() >= datetime.fromisoformat(doc.expires_at):
+        raise ApiError(410, "invitation_expired", "This invitation has expired; ask for a new one.",
+                       [ErrorDetail("token", "expired")])
+    return invite_id, doc
 
 
 def _pending_invitation(scope: Scope, invite_id: str) -> InvitationDoc:

@@ -279,7 +279,7 @@ def _view(user_id: str, user: UserDoc, memberships: list[MembershipDoc], session
     if active is None:
         raise ApiError(401, "no_membership", "You are no longer a member of this scope; sign in again.")
     return SessionView(
-        user=UserView(user_id=user_id, email=user.email, mfa_enrolled=user.mfa_enrolled, locale=user.locale),
+        user=UserView(user_id=user_id, email=user.email, mfa_enrolled=user.mfa_enrolled, locale=user.locale or None),
         memberships=membership_views(memberships), scope=doc.scope_key,
         role=active.role,
         csrf_token=rules.csrf_token(crypto.csrf_key(), user_id, session_id),

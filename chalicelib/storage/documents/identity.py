@@ -13,7 +13,8 @@ class UserDoc(Document):
     email: str
     status: str
     mfa_enrolled: bool = False
-    locale: str = "ru"
+    locale: str = ""
+    """The console's language the person chose (`ru`, `en`); empty: their browser's."""
     created_at: str
     created_by: str = ""
 

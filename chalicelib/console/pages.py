@@ -1,0 +1,254 @@
+"""The console's page table: every page declared with its roles, like the API's routes, and one wrapper for all.
+
+`PageRouter.page` records a `PageSpec` and wraps the handler so that, before
+it runs, the person is found by their session cookie, their role is checked
+against the page's roles, and a form post proves it comes from our own page
+(its Origin and the session's CSRF token). A handler gets a `PageRequest`
+and returns a `Response` made with `render` or `redirect`. Whatever goes
+wrong ends on a page, never on a stack trace: an unknown session goes to the
+sign-in page, a refused role or a missing thing to an error page in the
+person's language, anything unexpected to a logged 500 page.
+
+Pages call services, never storage (.importlinter), so nothing the console
+does bypasses the rules, limits, validation or audit of the API.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from chalice.app import Chalice, Response
+
+from chalicelib.console.locales import Locale, choose_locale
+from chalicelib.domain.principal import Principal
+from chalicelib.domain.roles import Role
+from chalicelib.errors import ApiError
+from chalicelib.observability import logger
+from chalicelib.settings import settings
+
+PUBLIC: frozenset[Role] = frozenset()
+FORM = "application/x-www-form-urlencoded"
+MAX_FORM_BYTES = 64 * 1024
+LANG_COOKIE = "lp_lang"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+    "Cache-Control": "no-store",
+}
+"""Every page: no inline script or style at all, nothing from another origin, never framed, never cached."""
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    method: str
+    path: str
+    roles: frozenset[Role]
+    """Roles that may open the page; empty for the pages of signing in (no session yet)."""
+    name: str
+
+    @property
+    def public(self) -> bool:
+        return not self.roles
+
+
+@dataclass
+class PageRequest:
+    """What a page handler gets: the person (None on public pages), the input, and their language."""
+
+    spec: PageSpec
+    principal: Principal | None
+    path: dict[str, str]
+    query: dict[str, str]
+    form: dict[str, str]
+    locale: Locale
+    source_ip: str
+    user_agent: str
+    cookie_header: str | None = None
+    csrf: str | None = None
+    """The session's CSRF token, for the forms a page renders."""
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def person(self) -> Principal:
+        assert self.principal is not None, "a public page has no person"
+        return self.principal
+
+    @property
+    def actor(self) -> str:
+        from chalicelib.domain.identity import person_actor
+
+        return person_actor(self.person.user_id or "", self.person.email or "")
+
+    def render(self, template: str, status_code: int = 200, **context: Any) -> Response:
+        from chalicelib.console import render
+
+        body = render.page(template, self.locale, request=self, **context)
+        return Response(body=body, status_code=status_code,
+                        headers={"Content-Type": "text/html; charset=utf-8", **self.extra_headers})
+
+
+PageHandler = Callable[[PageRequest], Response]
+
+
+@dataclass
+class _Entry:
+    spec: PageSpec
+    view: Callable[..., Response]
+
+
+_ENTRIES: list[_Entry] = []
+_app: Chalice | None = None
+
+
+def pages() -> list[PageSpec]:
+    return [e.spec for e in _ENTRIES]
+
+
+class PageRouter:
+    """Collects the pages of one area of the console (a module under chalicelib/console/routes)."""
+
+    def __init__(self, area: str) -> None:
+        self.area = area
+
+    def page(self, method: str, path: str, *, roles: frozenset[Role] | set[Role]) -> Callable[[PageHandler],
+                                                                                            PageHandler]:
+        def decorator(handler: PageHandler) -> PageHandler:
+            spec = PageSpec(method.upper(), path, frozenset(roles), f"console_{self.area}_{handler.__name__}")
+            _ENTRIES.append(_Entry(spec, _make_view(spec, handler)))
+            return handler
+
+        return decorator
+
+
+def redirect(location: str, set_cookie: str | None = None) -> Response:
+    """303 See Other: after a form post the browser GETs the next page (a reload never re-posts)."""
+    headers: dict[str, str | list[str]] = {"Location": location, **SECURITY_HEADERS}
+    if set_cookie:
+        headers["Set-Cookie"] = set_cookie
+    return Response(body="", status_code=303, headers=headers)
+
+
+def gettext(locale: Locale, message: str) -> str:
+    """A message in the person's language (the catalogue is loaded by the first page that needs it)."""
+    from chalicelib.console import render
+
+    return render.gettext(locale, message)
+
+
+def register(app: Chalice) -> None:
+    global _app
+    _app = app
+    for entry in _ENTRIES:
+        spec = entry.spec
+        app.route(spec.path, methods=[spec.method], name=spec.name,
+                  content_types=[FORM] if spec.method == "POST" else ["application/json"])(entry.view)
+
+
+# --- the wrapper ---------------------------------------------------------------------------------------------------
+
+def _make_view(spec: PageSpec, handler: PageHandler) -> Callable[..., Response]:
+    @functools.wraps(handler)
+    def view(**path_params: str) -> Response:
+        assert _app is not None and _app.current_request is not None
+        request = _app.current_request
+        headers = dict(request.headers)
+        locale = choose_locale(dict(request.query_params or {}).get("lang"), _cookie(headers, LANG_COOKIE),
+                                      headers.get("accept-language"))
+        try:
+            req = _page_request(spec, path_params, request, headers, locale)
+            response = handler(req)
+        except _Redirect as moved:
+            response = redirect(moved.location)
+        except ApiError as err:
+            response = _error_page(spec, locale, err.status, err.message)
+        except Exception:
+            logger.exception("unhandled error on a page", extra={"page": f"{spec.method} {spec.path}"})
+            response = _error_page(spec, locale, 500, None)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return view
+
+
+class _Redirect(Exception):
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
+def _page_request(spec: PageSpec, path_params: dict[str, str], request: Any, headers: dict[str, str],
+                  locale: Locale) -> PageRequest:
+    form: dict[str, str] = {}
+    if spec.method == "POST":
+        _check_origin(headers)
+        form = _form(request.raw_body)
+    identity = (request.context or {}).get("identity") or {}
+    req = PageRequest(spec, None, dict(path_params), dict(request.query_params or {}), form, locale,
+                      str(identity.get("sourceIp") or "-"), headers.get("user-agent", "")[:200],
+                      headers.get("cookie"))
+    if spec.public:
+        return req
+    from chalicelib.services.identity import sessions
+    from chalicelib.services.tenancy.keys import AuthFailure
+
+    try:
+        principal = sessions.authenticate_cookie(headers.get("cookie"))
+    except AuthFailure:
+        back = "?next=" + quote(str(request.path), safe="/") if spec.method == "GET" else ""
+        raise _Redirect("/console/sign-in" + back) from None
+    if spec.method == "POST" and not sessions.check_form_token(principal, form.get("csrf")):
+        raise ApiError(403, "invalid_form", "")
+    if principal.role not in spec.roles:
+        raise ApiError(403, "forbidden", "")
+    req.principal = principal
+    req.csrf = sessions.csrf_of(principal)
+    from chalicelib.console import render
+
+    locale_of_person = render.person_locale(principal)
+    if locale_of_person and not req.query.get("lang"):
+        req.locale = locale_of_person
+    return req
+
+
+def _form(raw: bytes | str | None) -> dict[str, str]:
+    data = raw.encode() if isinstance(raw, str) else (raw or b"")
+    if len(data) > MAX_FORM_BYTES:
+        raise ApiError(413, "payload_too_large", "")
+    try:
+        return dict(parse_qsl(data.decode("utf-8"), keep_blank_values=True, max_num_fields=500))
+    except (UnicodeDecodeError, ValueError):
+        raise ApiError(400, "invalid_form", "") from None
+
+
+def _check_origin(headers: dict[str, str]) -> None:
+    """A form post must come from our own pages: a browser always sends Origin on a POST."""
+    origin = (headers.get("origin") or "").rstrip("/")
+    host = headers.get("host") or ""
+    proto = headers.get("x-forwarded-proto") or ("http" if settings.stage in ("local", "test") else "https")
+    if origin and origin != f"{proto}://{host}" and origin not in settings.console_origins:
+        raise ApiError(403, "cross_site_request", "")
+
+
+def _cookie(headers: dict[str, str], name: str) -> str | None:
+    for part in (headers.get("cookie") or "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+def _error_page(spec: PageSpec, locale: Locale, status: int, message: str | None) -> Response:
+    """A page that says what happened in the person's language, with a way back; never a stack trace."""
+    from chalicelib.console import render
+
+    body = render.page("error.html", locale, request=None, status=status, message=message or None)
+    return Response(body=body, status_code=status, headers={"Content-Type": "text/html; charset=utf-8"})
