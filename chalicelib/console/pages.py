@@ -104,7 +104,17 @@ class _Entry:
     view: Callable[..., Response]
 
 
+@dataclass(frozen=True)
+class MenuItem:
+    order: int
+    path: str
+    label: str
+    """An English msgid (the catalogue translates it)."""
+    roles: frozenset[Role]
+
+
 _ENTRIES: list[_Entry] = []
+_MENU: list[MenuItem] = []
 _app: Chalice | None = None
 
 
@@ -112,11 +122,22 @@ def pages() -> list[PageSpec]:
     return [e.spec for e in _ENTRIES]
 
 
+def menu(principal: Principal | None) -> list[tuple[str, str]]:
+    """The sections a person's role opens: (path, label), for the navigation of every page."""
+    if principal is None:
+        return []
+    return [(m.path, m.label) for m in sorted(_MENU, key=lambda m: (m.order, m.path)) if principal.role in m.roles]
+
+
 class PageRouter:
     """Collects the pages of one area of the console (a module under chalicelib/console/routes)."""
 
     def __init__(self, area: str) -> None:
         self.area = area
+
+    def section(self, path: str, label: str, *, roles: frozenset[Role] | set[Role], order: int) -> None:
+        """Put a section in the navigation for these roles (label: an English msgid of the catalogue)."""
+        _MENU.append(MenuItem(order, path, label, frozenset(roles)))
 
     def page(self, method: str, path: str, *, roles: frozenset[Role] | set[Role]) -> Callable[[PageHandler],
                                                                                             PageHandler]:

@@ -1,8 +1,9 @@
 """Rendering the console: Jinja2 (autoescaped), one message catalogue, the tenant's money and time.
 
 Every string a page shows goes through `_()` / `{% trans %}`; the source
-strings are English and `locale/ru.po` is the Russian catalogue, read at the
-first use (Babel compiles it in memory: no build step). Money is kept in
+strings are English and `locale/ru/*.po` (one file per area of the console,
+one catalogue) is the Russian, read at the first use (Babel compiles it in
+memory: no build step). Money is kept in
 minor units and shown in the tenant's currency (kopecks as roubles), times in
 the tenant's zone, both in the person's language.
 """
@@ -62,14 +63,32 @@ def when(value: datetime | None, timezone: str, locale: Locale) -> str:
     return str(dates.format_datetime(value, "short", tzinfo=dates.get_timezone(timezone), locale=locale))
 
 
+def _menu(principal: Principal | None) -> list[tuple[str, str]]:
+    """(path, label msgid) of the console's sections the person's role opens, in order."""
+    from chalicelib.console.pages import menu
+
+    return menu(principal)
+
+
 # --- helpers ----------------------------------------------------------------------------------------------------
 
 @functools.cache
 def _translations(locale: Locale) -> Translations:
+    """The catalogue of a language: every `locale/<lang>/*.po` (one file per area of the console) in one."""
     if locale == "en":
         return Translations()
-    with (HERE / "locale" / f"{locale}.po").open("rb") as po:
-        catalog = read_po(po, locale=locale)
+    catalog = None
+    for path in sorted((HERE / "locale" / locale).glob("*.po")):
+        with path.open("rb") as po:
+            part = read_po(po, locale=locale)
+        if catalog is None:
+            catalog = part
+            continue
+        for message in part:
+            if message.id:
+                catalog[message.id] = message
+    if catalog is None:
+        raise RuntimeError(f"no catalogue for {locale} in {HERE / 'locale'}")
     buffer = io.BytesIO()
     write_mo(buffer, catalog)
     buffer.seek(0)
@@ -82,7 +101,7 @@ def _environment(locale: Locale) -> Environment:
                       undefined=StrictUndefined, extensions=["jinja2.ext.i18n"], trim_blocks=True,
                       lstrip_blocks=True)
     env.install_gettext_translations(_translations(locale), newstyle=True)  # type: ignore[attr-defined]
-    env.globals.update(static=assets.url, locales=LOCALES)
+    env.globals.update(static=assets.url, locales=LOCALES, menu=_menu)
     env.filters.update(
         money=lambda minor, currency: money(int(minor), currency, locale),
         number=lambda value: number(int(value), locale),

@@ -7,7 +7,7 @@ from pathlib import Path
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from chalicelib.console import render
+from chalicelib.console import pages, render
 from chalicelib.console.routes import auth, home
 
 CONSOLE = Path(render.__file__).parent
@@ -16,14 +16,19 @@ OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
 
 
 def catalogue() -> dict[str, str]:
-    with (CONSOLE / "locale" / "ru.po").open("rb") as po:
-        return {str(m.id): str(m.string) for m in read_po(po) if m.id}
+    """Every area's file of the Russian catalogue, together (as render.py reads them)."""
+    out: dict[str, str] = {}
+    for path in sorted((CONSOLE / "locale" / "ru").glob("*.po")):
+        with path.open("rb") as po:
+            out.update({str(m.id): str(m.string) for m in read_po(po) if m.id})
+    return out
 
 
 def test_every_string_of_the_pages_is_translated() -> None:
     found = {str(message[2]) for message in extract_from_dir(CONSOLE, METHODS, options_map=OPTIONS,
                                                               keywords={"_": None, "gettext": (2,)})}
-    shown_by_value = set(auth.ROLE_NAMES.values()) | set(home.ROLE_NAMES)
+    shown_by_value = set(auth.ROLE_NAMES.values()) | set(home.ROLE_NAMES) | {label for _, _, label, _ in (
+        (m.order, m.path, m.label, m.roles) for m in pages._MENU)}
     ru = catalogue()
     missing = sorted(m for m in found | shown_by_value if not ru.get(m))
     assert len(found) > 50 and not missing, missing

@@ -21,6 +21,7 @@ else:
     tenancy = lazy_module("chalicelib.services.tenancy.tenancy")
 
 router = PageRouter("home")
+router.section("/console", "Home", roles=PERSON_ROLES, order=0)
 ROLE_NAMES = ("platform operator", "agency staff", "administrator", "support operator")
 
 
