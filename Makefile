@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 STAGE  ?= dev
 export AWS_DEFAULT_REGION ?= eu-central-1
 
-.PHONY: venv run test test-unit test-fast lint docs template package bench bench-quick clean reset-local
+.PHONY: venv browser run test test-unit test-fast test-browser lint docs template package bench bench-quick clean reset-local
 
 # Reinstall only when a requirements file changes (the stamp is newer than both otherwise).
 venv: $(STAMP)
@@ -33,9 +33,23 @@ lint: venv
 docs: venv
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
-# Unit, functional and e2e tests (e2e starts the local stack as a subprocess on free ports).
-test: lint docs
+# The browser the console's journeys drive: Debian's chromium when we are root (apt), else Playwright's own build.
+# The browser tests fail, never skip, when no browser can start (tests/browser/conftest.py).
+BROWSER ?= /usr/bin/chromium
+browser: venv
+	@if [ -x "$(BROWSER)" ]; then echo "browser: $(BROWSER)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		export DEBIAN_FRONTEND=noninteractive; (apt-get install -y -q chromium >/dev/null 2>&1 || \
+		(apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) && echo "browser: installed chromium"; \
+	else $(BIN)/python -m playwright install chromium; fi
+
+# Unit, functional, e2e and browser tests (e2e and browser tests start the local stack on free ports).
+test: lint docs browser
 	$(BIN)/python -m pytest -n 2 --dist worksteal --durations=10
+
+# The console's journeys in headless Chromium only.
+test-browser: browser
+	$(BIN)/python -m pytest tests/browser -n 2 -q
 
 # The pure rules only: the inner loop (well under a minute).
 test-unit: venv
