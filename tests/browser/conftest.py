@@ -42,7 +42,7 @@ def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         try:
             launched = playwright.chromium.launch(executable_path=executable(), args=["--no-sandbox"])
-        except Exception as exc:  # noqa: BLE001  (any failure to start is the one failure to report)
+        except Exception as exc:  # any failure to start is the one failure to report
             pytest.fail(f"no browser could start (run `make browser`): {exc}", pytrace=False)
         yield launched
         launched.close()
