@@ -237,6 +237,7 @@ def banner(api_url: str, moto_url: str, keys: list[dict[str, Any]], keys_path: P
         "",
         "=" * 100,
         f"Loyalty API, stage {STAGE}: {api_url}",
+        f"  console:  {api_url}/console  (sign in with the platform admin below)",
         f"  OpenAPI:  {api_url}/v1/openapi.json    docs: {api_url}/v1/docs",
         f"  moto:     {moto_url}  (state recorded in {recording})",
         f"  outbox:   {moto_url}/_local/outbox  (every e-mail and SMS the stack sent; nothing leaves the machine)",
