@@ -4,7 +4,8 @@ The DynamoDB tables come from the PynamoDB models in `chalicelib.storage.tables.
 (key schema, GSIs, TTL), so the deployed tables, the local moto tables and the models can
 never drift apart; the usage plans come from `chalicelib.domain.rate_limits.PLAN_LIMITS`;
 the queues, bucket, per-function IAM roles, alarms, gateway responses and the staff user pool
-(Amazon Cognito, with an optional SAML/OIDC provider: `staff_pool_resources`) are declared here.
+(Amazon Cognito, with an optional SAML/OIDC provider: `staff_pool_resources`) and the console's CloudFront
+distribution in front of the REST API (`console_distribution_resources`) are declared here.
 Physical names follow `chalicelib/settings.py` (`loyalty-${Stage}-...`), with `Stage` a
 template parameter.
 
@@ -504,6 +505,167 @@ def staff_outputs() -> dict[str, Any]:
     }
 
 
+CONSOLE_DISTRIBUTION = "ConsoleDistribution"
+CONSOLE_HEADERS_POLICY = "ConsoleResponseHeadersPolicy"
+CONSOLE_ORIGIN_ID = "api"
+CONSOLE_STATIC_PATTERN = "/console/static/*"
+"""Where `chalicelib.console.assets` serves its content-hashed files (cached for a year, never changed)."""
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+"""AWS's managed cache policy `CachingDisabled` (TTL 0; no cache key, no CloudFront compression)."""
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+"""AWS's managed cache policy `CachingOptimized`: the path only (no cookies, headers or query strings) plus the
+normalized Accept-Encoding (gzip and brotli); TTL from the origin's Cache-Control, at most a year."""
+ALL_VIEWER_EXCEPT_HOST_HEADER = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+"""AWS's managed origin request policy `AllViewerExceptHostHeader`: every viewer header, cookie and query string
+(Authorization too, as caching is disabled; Accept-Encoding too, as the cache policy leaves it alone); the Host is
+the origin's, which API Gateway needs to find the API."""
+ALL_METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"]
+HSTS_MAX_AGE = 2 * 365 * 24 * 3600
+"""Two years: browsers refuse plain HTTP to the console's host for that long after one visit."""
+API_MIN_COMPRESSION_BYTES = 1024
+"""API Gateway gzips answers from this size on when the caller accepts gzip: behind `CachingDisabled` CloudFront
+never compresses, so this is what compresses the console's pages (and large API answers) on the wire."""
+_CONSOLE_DOMAIN_PATTERN = r"^$|^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+_CONSOLE_CERTIFICATE_PATTERN = r"^$|^arn:aws:acm:us-east-1:[0-9]{12}:certificate/[0-9a-f-]{36}$"
+
+
+def console_parameters() -> dict[str, Any]:
+    """The console's own host name (optional) and how far CloudFront serves it from."""
+    return {
+        "ConsoleDomainName": {
+            "Type": "String", "Default": "", "AllowedPattern": _CONSOLE_DOMAIN_PATTERN,
+            "Description": "The console's own host name (e.g. console.example.com, lower case; with "
+                           "ConsoleCertificateArn), pointed at the ConsoleDistributionDomainName output by a DNS "
+                           "CNAME or alias; empty: the distribution's *.cloudfront.net name.",
+        },
+        "ConsoleCertificateArn": {
+            "Type": "String", "Default": "", "AllowedPattern": _CONSOLE_CERTIFICATE_PATTERN,
+            "Description": "With ConsoleDomainName: an issued ACM certificate for that name in us-east-1 "
+                           "(CloudFront takes certificates from there only, whatever the stack's region).",
+        },
+        "ConsolePriceClass": {
+            "Type": "String", "Default": "PriceClass_100",
+            "AllowedValues": ["PriceClass_100", "PriceClass_200", "PriceClass_All"],
+            "Description": "Which CloudFront edge locations serve the console: 100 is North America, Europe and "
+                           "Israel (the cheapest); viewers elsewhere are served too, from the nearest of those.",
+        },
+    }
+
+
+def console_conditions() -> dict[str, Any]:
+    return {
+        "ConsoleCustomDomain": {"Fn::And": [
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "ConsoleDomainName"}, ""]}]},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "ConsoleCertificateArn"}, ""]}]},
+        ]},
+    }
+
+
+def console_rules() -> dict[str, Any]:
+    """A host name without its certificate (or the reverse) fails before anything is created, instead of
+    silently leaving the console on *.cloudfront.net."""
+    domain_empty = {"Fn::Equals": [{"Ref": "ConsoleDomainName"}, ""]}
+    certificate_empty = {"Fn::Equals": [{"Ref": "ConsoleCertificateArn"}, ""]}
+    return {
+        "ConsoleDomainNeedsCertificate": {"Assertions": [{
+            "Assert": {"Fn::Or": [
+                {"Fn::And": [domain_empty, certificate_empty]},
+                {"Fn::And": [{"Fn::Not": [domain_empty]}, {"Fn::Not": [certificate_empty]}]},
+            ]},
+            "AssertDescription": "Set ConsoleDomainName and ConsoleCertificateArn together, or neither.",
+        }]},
+    }
+
+
+def console_distribution_resources() -> dict[str, Any]:
+    """CloudFront in front of the REST API: the console's pages and the API pass through, its static files are
+    cached at the edge.
+
+    The one origin is the API's stage (`OriginPath` /<API_STAGE>), so the console lives at the root of the
+    distribution's host (`/console/...`, as the pages link to it) and the API at `/v1/...` there too. Pages and
+    API answers are never cached (`CachingDisabled`: the origin sees every cookie, header and query string and
+    answers per person with `no-store`); `/console/static/*` (hashed names, `immutable`, a year) is cached by path
+    alone, so no cookie or Authorization header ever reaches it or varies it. Every answer gets HSTS; the app
+    sets CSP, frame, referrer and content-type headers itself.
+    """
+    behaviour = {
+        "TargetOriginId": CONSOLE_ORIGIN_ID,
+        "ViewerProtocolPolicy": "redirect-to-https",
+        "Compress": True,
+        "ResponseHeadersPolicyId": {"Ref": CONSOLE_HEADERS_POLICY},
+    }
+    return {
+        CONSOLE_HEADERS_POLICY: {
+            "Type": "AWS::CloudFront::ResponseHeadersPolicy",
+            "Properties": {"ResponseHeadersPolicyConfig": {
+                # CloudFront names are per account, not per region: the region keeps two stacks apart.
+                "Name": _sub(f"{NAME_PREFIX}-${{AWS::Region}}-console"),
+                "Comment": "HSTS on every answer of the console and the API through CloudFront",
+                "SecurityHeadersConfig": {"StrictTransportSecurity": {
+                    "AccessControlMaxAgeSec": HSTS_MAX_AGE, "IncludeSubdomains": True, "Preload": False,
+                    "Override": True,
+                }},
+            }},
+        },
+        CONSOLE_DISTRIBUTION: {
+            "Type": "AWS::CloudFront::Distribution",
+            "Properties": {"DistributionConfig": {
+                "Enabled": True,
+                "Comment": _sub(f"{NAME_PREFIX}: the console and the API"),
+                "HttpVersion": "http2and3",
+                "IPV6Enabled": True,
+                "PriceClass": {"Ref": "ConsolePriceClass"},
+                "Aliases": {"Fn::If": ["ConsoleCustomDomain", [{"Ref": "ConsoleDomainName"}], _NO_VALUE]},
+                "ViewerCertificate": {"Fn::If": [
+                    "ConsoleCustomDomain",
+                    {"AcmCertificateArn": {"Ref": "ConsoleCertificateArn"}, "SslSupportMethod": "sni-only",
+                     "MinimumProtocolVersion": "TLSv1.2_2021"},
+                    {"CloudFrontDefaultCertificate": True},
+                ]},
+                "Origins": [{
+                    "Id": CONSOLE_ORIGIN_ID,
+                    "DomainName": _sub("${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"),
+                    "OriginPath": f"/{API_STAGE}",
+                    "CustomOriginConfig": {"OriginProtocolPolicy": "https-only", "HTTPSPort": 443,
+                                           "OriginSSLProtocols": ["TLSv1.2"]},
+                }],
+                "DefaultCacheBehavior": {
+                    **behaviour,
+                    "AllowedMethods": ALL_METHODS,
+                    "CachedMethods": ["GET", "HEAD"],
+                    "CachePolicyId": CACHING_DISABLED,
+                    "OriginRequestPolicyId": ALL_VIEWER_EXCEPT_HOST_HEADER,
+                },
+                "CacheBehaviors": [{
+                    **behaviour,
+                    "PathPattern": CONSOLE_STATIC_PATTERN,
+                    "AllowedMethods": ["GET", "HEAD"],
+                    "CachedMethods": ["GET", "HEAD"],
+                    "CachePolicyId": CACHING_OPTIMIZED,
+                }],
+            }},
+        },
+    }
+
+
+def console_outputs() -> dict[str, Any]:
+    """Where the console is, and what its custom domain's DNS record points at."""
+    origin = {"Fn::If": ["ConsoleCustomDomain", _sub("https://${ConsoleDomainName}"),
+                         _sub(f"https://${{{CONSOLE_DISTRIBUTION}.DomainName}}")]}
+    return {
+        "ConsoleUrl": {"Description": "The console (sign-in page follows).",
+                       "Value": {"Fn::If": ["ConsoleCustomDomain", _sub("https://${ConsoleDomainName}/console"),
+                                            _sub(f"https://${{{CONSOLE_DISTRIBUTION}.DomainName}}/console")]}},
+        "ConsoleOrigin": {"Description": "Set CONSOLE_BASE_URL and CONSOLE_ORIGINS to this, then deploy again.",
+                          "Value": origin},
+        "ConsoleDistributionDomainName": {"Description": "The distribution's own host name (*.cloudfront.net): the "
+                                                         "target of ConsoleDomainName's CNAME or alias record.",
+                                          "Value": {"Fn::GetAtt": [CONSOLE_DISTRIBUTION, "DomainName"]}},
+        "ConsoleDistributionId": {"Description": "The CloudFront distribution (for invalidations and metrics).",
+                                  "Value": {"Ref": CONSOLE_DISTRIBUTION}},
+    }
+
+
 TABLE_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem",
               "dynamodb:DescribeTable"]
 TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
@@ -774,6 +936,8 @@ def rest_api_patch() -> dict[str, Any]:
             # A ceiling for the whole stage, above every plan's rate: it is all that limits requests without a key.
             "MethodSettings": [{"ResourcePath": "/*", "HttpMethod": "*", "ThrottlingRateLimit": STAGE_RATE_LIMIT,
                                 "ThrottlingBurstLimit": STAGE_BURST_LIMIT, "MetricsEnabled": True}],
+            # gzip for callers that accept it (browsers through CloudFront, whose page behaviour cannot compress).
+            "MinimumCompressionSize": API_MIN_COMPRESSION_BYTES,
         }
     }
 
@@ -999,6 +1163,7 @@ def build() -> dict[str, Any]:
     resources.update(function_patches(queues))
     resources.update(alarms(tables, queues))
     resources.update(staff_pool_resources())
+    resources.update(console_distribution_resources())
     return {
         "Parameters": {
             "Stage": {
@@ -1012,13 +1177,16 @@ def build() -> dict[str, Any]:
                 "Description": "Where alarm notifications go (confirm the subscription e-mail); empty: topic only.",
             },
             **staff_parameters(),
+            **console_parameters(),
         },
         "Conditions": {
             "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]},
             **staff_conditions(),
+            **console_conditions(),
         },
+        "Rules": console_rules(),
         "Resources": resources,
-        "Outputs": staff_outputs(),
+        "Outputs": {**staff_outputs(), **console_outputs()},
     }
 
 
