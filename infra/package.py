@@ -2,8 +2,9 @@
 
 Chalice vendors every requirement, and PynamoDB depends on botocore, so the zip would carry
 boto3/botocore/s3transfer/jmespath (about 16 MB zipped) that the Lambda Python runtime already
-provides. They are removed from `deployment.zip` afterwards; everything else is left as Chalice
-built it. No AWS account is needed, only the package index (Chalice downloads Lambda wheels).
+provides. They are removed from `deployment.zip` afterwards, and so is Babel's data for the ~1,100
+locales the console does not speak (it speaks Russian and English: 33 MB of 35 MB unzipped);
+everything else is left as Chalice built it. No AWS account is needed, only the package index (Chalice downloads Lambda wheels).
 
 Usage: `python -m infra.package [--stage dev] [--out build]` writes `<out>/sam.json` and
 `<out>/deployment.zip` and prints the sizes.
@@ -24,6 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESOURCES = ROOT / "infra" / "resources.json"
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath")
 """Top-level packages the Lambda Python runtime ships (with their *.dist-info, *.data): never shipped twice."""
+BABEL_LOCALE_DATA = "babel/locale-data/"
+BABEL_KEPT = frozenset({"root", "en", "ru", "ru_RU"})
+"""The console's languages (chalicelib/console/locales.py) and their parents: all Babel loads for them."""
 SIZE_GOAL_BYTES = 15 * 1024 * 1024
 
 
@@ -37,9 +41,15 @@ class PackageSizes:
 
 
 def _provided_by_runtime(path: str) -> str | None:
+    """The name under which a file is left out: a package the runtime has, or a locale the console never uses."""
     top = path.split("/", 1)[0]
     name = top.split("-", 1)[0].lower() if top.endswith((".dist-info", ".data")) else top
-    return top if name in RUNTIME_PROVIDED else None
+    if name in RUNTIME_PROVIDED:
+        return top
+    if path.startswith(BABEL_LOCALE_DATA) and path.endswith(".dat"):
+        locale = path[len(BABEL_LOCALE_DATA):-len(".dat")]
+        return None if locale in BABEL_KEPT else "babel locale-data (unused locales)"
+    return None
 
 
 def strip_runtime_packages(artifact: Path) -> PackageSizes:

@@ -95,7 +95,7 @@ class PageRequest:
     def render(self, template: str, status_code: int = 200, **context: Any) -> Response:
         from chalicelib.console import render
 
-        body = render.page(template, self.locale, request=self, **context)
+        body = render.page(template, self.locale, request=self, sections=menu(self.principal), **context)
         return Response(body=body, status_code=status_code,
                         headers={"Content-Type": "text/html; charset=utf-8", **self.extra_headers})
 
@@ -276,5 +276,5 @@ def _error_page(spec: PageSpec, locale: Locale, status: int, message: str | None
     """A page that says what happened in the person's language, with a way back; never a stack trace."""
     from chalicelib.console import render
 
-    body = render.page("error.html", locale, request=None, status=status, message=message or None)
+    body = render.page("error.html", locale, request=None, sections=[], status=status, message=message or None)
     return Response(body=body, status_code=status, headers={"Content-Type": "text/html; charset=utf-8"})

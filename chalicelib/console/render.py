@@ -63,13 +63,6 @@ def when(value: datetime | None, timezone: str, locale: Locale) -> str:
     return str(dates.format_datetime(value, "short", tzinfo=dates.get_timezone(timezone), locale=locale))
 
 
-def _menu(principal: Principal | None) -> list[tuple[str, str]]:
-    """(path, label msgid) of the console's sections the person's role opens, in order."""
-    from chalicelib.console.pages import menu
-
-    return menu(principal)
-
-
 # --- helpers ----------------------------------------------------------------------------------------------------
 
 @functools.cache
@@ -101,7 +94,7 @@ def _environment(locale: Locale) -> Environment:
                       undefined=StrictUndefined, extensions=["jinja2.ext.i18n"], trim_blocks=True,
                       lstrip_blocks=True)
     env.install_gettext_translations(_translations(locale), newstyle=True)  # type: ignore[attr-defined]
-    env.globals.update(static=assets.url, locales=LOCALES, menu=_menu)
+    env.globals.update(static=assets.url, locales=LOCALES)
     env.filters.update(
         money=lambda minor, currency: money(int(minor), currency, locale),
         number=lambda value: number(int(value), locale),

@@ -73,6 +73,15 @@ def test_artifact_is_small_and_leaves_the_sdk_to_the_runtime(built: tuple[Path, 
     assert {"app.py", "chalicelib", "pynamodb", "pydantic"} <= tops
     assert not [t for t in tops if t.split("-", 1)[0] in package.RUNTIME_PROVIDED]
     assert {"boto3", "botocore"} <= set(sizes.stripped)
+    with zipfile.ZipFile(out / "deployment.zip") as archive:
+        kept = sorted(n.rsplit("/", 1)[1] for n in archive.namelist() if n.startswith(package.BABEL_LOCALE_DATA))
+    assert kept == ["LICENSE.unicode", "en.dat", "root.dat", "ru.dat", "ru_RU.dat"], "the console languages only"
+
+
+def test_the_kept_locale_data_is_enough_for_the_console() -> None:
+    from chalicelib.console.locales import LOCALES
+
+    assert set(LOCALES) <= package.BABEL_KEPT
 
 
 def test_tables_are_protected(resources: dict[str, Any]) -> None:
