@@ -227,7 +227,7 @@ def _page_request(spec: PageSpec, path_params: dict[str, str], request: Any, hea
     from chalicelib.services.tenancy.keys import AuthFailure
 
     try:
-        principal = sessions.authenticate_cookie(headers.get("cookie"))
+        principal, chosen = sessions.authenticate_cookie(headers.get("cookie"))
     except AuthFailure:
         back = "?next=" + quote(str(request.path), safe="/") if spec.method == "GET" else ""
         raise _Redirect("/console/sign-in" + back) from None
@@ -237,11 +237,8 @@ def _page_request(spec: PageSpec, path_params: dict[str, str], request: Any, hea
         raise ApiError(403, "forbidden", "")
     req.principal = principal
     req.csrf = sessions.csrf_of(principal)
-    from chalicelib.console import render
-
-    locale_of_person = render.person_locale(principal)
-    if locale_of_person and not req.query.get("lang"):
-        req.locale = locale_of_person
+    if not req.query.get("lang"):
+        req.locale = choose_locale(chosen, None, None) if chosen else req.locale  # their choice beats the browser
     return req
 
 

@@ -25,17 +25,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from chalicelib.console import assets
 from chalicelib.console.locales import LOCALES, Locale
-from chalicelib.domain.principal import Principal
 
 HERE = Path(__file__).parent
-
-
-def person_locale(principal: Principal) -> Locale | None:
-    """The language a signed-in person chose (kept on their account)."""
-    from chalicelib.services.identity import accounts
-
-    chosen = accounts.locale_of(principal)
-    return chosen if chosen in LOCALES else None
 
 
 def page(template: str, locale: Locale, **context: Any) -> str:

@@ -11,13 +11,6 @@ from chalicelib.storage.documents.identity import UserDoc
 LOCALES = ("ru", "en")
 
 
-def locale_of(principal: Principal) -> str | None:
-    if principal.user_id is None:
-        return None
-    found = store.get_user(principal.user_id)
-    return found.doc.locale if found else None
-
-
 def set_locale(principal: Principal, locale: str) -> None:
     """Keep the person's language for every page and device (a retry of a lost race is harmless)."""
     if principal.user_id is None or locale not in LOCALES:

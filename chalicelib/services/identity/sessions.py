@@ -58,21 +58,21 @@ def authenticate(csrf: str) -> tuple[Principal, str]:
     parsed = rules.parse_csrf_token(crypto.csrf_key(), csrf)
     if parsed is None:
         raise AuthFailure("invalid_session", "The session token is not valid; sign in again.")
-    return _principal(*parsed)
+    principal, cookie_hash, _ = _principal(*parsed)
+    return principal, cookie_hash
 
 
-def authenticate_cookie(cookie_header: str | None) -> Principal:
-    """The principal of the session a page request's cookie names (pages have no token header); or AuthFailure.
-
-    A page's state-changing form also carries the CSRF token (check_form_token).
-    """
+def authenticate_cookie(cookie_header: str | None) -> tuple[Principal, str]:
+    """The principal of the session a page request's cookie names (pages have no token header), and the
+    person's chosen language ("" if none); or AuthFailure. A page's form also carries the CSRF token
+    (check_form_token)."""
     token = rules.session_cookie_from_header(cookie_header)
     if token is None:
         raise AuthFailure("invalid_session", "Sign in to continue.")
-    principal, cookie_hash = _principal(token.user_id, token.session_id)
+    principal, cookie_hash, locale = _principal(token.user_id, token.session_id)
     if not hmac.compare_digest(rules.secret_hash(token.secret), cookie_hash):
         raise AuthFailure("invalid_session", "Sign in to continue.")
-    return principal
+    return principal, locale
 
 
 def check_form_token(principal: Principal, csrf: str | None) -> bool:
@@ -86,7 +86,7 @@ def csrf_of(principal: Principal) -> str:
     return rules.csrf_token(crypto.csrf_key(), principal.user_id, principal.key_id)
 
 
-def _principal(user_id: str, session_id: str) -> tuple[Principal, str]:
+def _principal(user_id: str, session_id: str) -> tuple[Principal, str, str]:
     person = store.load_person(user_id, session_id)
     if person is None or person.session is None:
         raise AuthFailure(*_ENDED)
@@ -114,7 +114,7 @@ def _principal(user_id: str, session_id: str) -> tuple[Principal, str]:
         store.update_session(user_id, session_id, session, at, _ttl(created, at))
     principal = Principal(role=membership.role, key_id=session_id, owner=membership.scope_id, agency_id=agency_id,
                           user_id=user_id, email=person.user.doc.email)
-    return principal, session.cookie_hash
+    return principal, session.cookie_hash, person.user.doc.locale
 
 
 def cookie_matches(cookie_header: str | None, principal: Principal, cookie_hash: str) -> bool:
