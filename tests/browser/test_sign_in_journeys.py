@@ -99,3 +99,27 @@ def test_a_forgotten_password_is_reset_from_the_emailed_link(stack: LocalStack, 
     page.get_by_label("New password").fill("New-Password-2027")
     page.get_by_role("button", name="Save the password").click()
     expect(page.get_by_role("status")).to_have_text("Your password is saved. Sign in with it.")
+
+
+def test_the_audit_filter_updates_the_results_in_place_and_the_address_with_them(
+        stack: LocalStack, context: BrowserContext) -> None:
+    admin = admin_of(stack)
+    page = context.new_page()
+    page.goto(f"{stack.url}/console/sign-in")
+    page.get_by_label("E-mail").fill(admin["email"])
+    page.get_by_label("Password").fill(admin["password"])
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_label("6-digit code").fill(code_for(admin["mfa_secret"], set()))
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{stack.url}/console/integrations/audit")
+    check_page(page, "audit")
+    page.evaluate("window.stillTheSamePage = true")
+    with page.expect_response(lambda r: "/console/integrations/audit?" in r.url
+                              and r.request.headers.get("hx-request") == "true") as answer:
+        page.get_by_label("Action").fill("member.")
+        page.get_by_role("button", name="Show").click()
+    assert answer.value.status == 200
+    expect(page).to_have_url(f"{stack.url}/console/integrations/audit?actor=&action=member.")
+    expect(page.locator("#audit-results tbody")).to_contain_text("member.joined")
+    assert page.evaluate("window.stillTheSamePage") is True, "only the results were swapped, not the page"
+    check_page(page, "audit-filtered")
