@@ -4,7 +4,8 @@ Chalice vendors every requirement, and PynamoDB depends on botocore, so the zip 
 boto3/botocore/s3transfer/jmespath (about 16 MB zipped) that the Lambda Python runtime already
 provides. They are removed from `deployment.zip` afterwards, and so is Babel's data for the ~1,100
 locales the console does not speak (it speaks Russian and English: 33 MB of 35 MB unzipped);
-everything else is left as Chalice built it. No AWS account is needed, only the package index (Chalice downloads Lambda wheels).
+everything else is left as Chalice built it. No AWS account is needed, only the package index
+(Chalice downloads Lambda wheels).
 
 Usage: `python -m infra.package [--stage dev] [--out build]` writes `<out>/sam.json` and
 `<out>/deployment.zip` and prints the sizes.
