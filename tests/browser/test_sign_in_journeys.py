@@ -111,6 +111,7 @@ def test_the_audit_filter_updates_the_results_in_place_and_the_address_with_them
     page.get_by_role("button", name="Continue").click()
     page.get_by_label("6-digit code").fill(code_for(admin["mfa_secret"], set()))
     page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Welcome")
     page.goto(f"{stack.url}/console/integrations/audit")
     check_page(page, "audit")
     page.evaluate("window.stillTheSamePage = true")
@@ -123,3 +124,27 @@ def test_the_audit_filter_updates_the_results_in_place_and_the_address_with_them
     expect(page.locator("#audit-results tbody")).to_contain_text("member.joined")
     assert page.evaluate("window.stillTheSamePage") is True, "only the results were swapped, not the page"
     check_page(page, "audit-filtered")
+
+
+def test_a_network_or_server_failure_keeps_what_was_typed_and_says_so(
+        stack: LocalStack, context: BrowserContext) -> None:
+    page = context.new_page()
+    page.goto(f"{stack.url}/console/forgot-password")
+    page.get_by_label("E-mail").fill("kept@agency.example")
+    page.route("**/console/forgot-password", lambda route: route.abort() if route.request.method == "POST"
+               else route.continue_())
+    page.get_by_role("button", name="Send the link").click()
+    expect(page.locator("#net-alert")).to_be_visible()
+    expect(page.locator("#net-alert")).to_contain_text("The answer did not arrive (network)")
+    expect(page.get_by_label("E-mail")).to_have_value("kept@agency.example")
+    page.unroute("**/console/forgot-password")
+    page.route("**/console/forgot-password", lambda route: route.fulfill(status=500, body="boom")
+               if route.request.method == "POST" else route.continue_())
+    page.get_by_role("button", name="Send the link").click()
+    expect(page.locator("#net-alert")).to_contain_text("Something went wrong on our side")
+    expect(page.get_by_label("E-mail")).to_have_value("kept@agency.example")
+    check_page(page, "network-error")
+    page.unroute("**/console/forgot-password")
+    page.get_by_role("button", name="Send the link").click()
+    expect(page.get_by_role("status")).to_contain_text("a link to choose a new password is on its way")
+    expect(page.locator("#net-alert")).to_be_hidden()

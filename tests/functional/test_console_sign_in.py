@@ -143,7 +143,7 @@ def test_a_wrong_password_keeps_the_email_and_says_why_at_the_top(api: Api, root
 
 def test_russian_is_the_default_and_english_a_switch_kept_per_person(api: Api, root: Any) -> None:
     r = Browser(api, language="").get("/console/sign-in")
-    assert '<html lang="ru">' in r.text and "Вход" in r.text and "Эл. почта" in r.text
+    assert '<html lang="ru" ' in r.text and "Вход" in r.text and "Эл. почта" in r.text
     r = Browser(api, language="ru").post("/console/sign-in", {"email": "root@platform.example", "password": "x"})
     assert "Неверный адрес или пароль, либо учётная запись отключена." in r.text
     browser = signed_in(api, "root@platform.example", root.mfa_secret, language="ru")
