@@ -16,6 +16,7 @@ does bypasses the rules, limits, validation or audit of the API.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from chalicelib.console.locales import Locale, choose_locale
 from chalicelib.domain.principal import Principal
 from chalicelib.domain.roles import Role
 from chalicelib.errors import ApiError
+from chalicelib.lazy import timed_call, timing_services
 from chalicelib.observability import logger
 from chalicelib.settings import settings
 
@@ -184,25 +186,36 @@ def _make_view(spec: PageSpec, handler: PageHandler) -> Callable[..., Response]:
     @functools.wraps(handler)
     def view(**path_params: str) -> Response:
         assert _app is not None and _app.current_request is not None
+        started = time.perf_counter()
         request = _app.current_request
         headers = dict(request.headers)
         locale = choose_locale(dict(request.query_params or {}).get("lang"), _cookie(headers, LANG_COOKIE),
                                       headers.get("accept-language"))
-        try:
-            req = _page_request(spec, path_params, request, headers, locale)
-            response = handler(req)
-        except _Redirect as moved:
-            response = redirect(moved.location)
-        except ApiError as err:
-            response = _error_page(spec, locale, err.status, err.message)
-        except Exception:
-            logger.exception("unhandled error on a page", extra={"page": f"{spec.method} {spec.path}"})
-            response = _error_page(spec, locale, 500, None)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
+        with timing_services() as service_seconds:
+            response = _answer(spec, handler, path_params, request, headers, locale)
+        response.headers["Server-Timing"] = (f"page;dur={(time.perf_counter() - started) * 1000:.1f}, "
+                                             f"services;dur={service_seconds[0] * 1000:.1f}")
         return response
 
     return view
+
+
+def _answer(spec: PageSpec, handler: PageHandler, path_params: dict[str, str], request: Any,
+            headers: dict[str, str], locale: Locale) -> Response:
+    """The handler's page, or the page that says what went wrong, with the security headers."""
+    try:
+        req = _page_request(spec, path_params, request, headers, locale)
+        response = handler(req)
+    except _Redirect as moved:
+        response = redirect(moved.location)
+    except ApiError as err:
+        response = _error_page(spec, locale, err.status, err.message)
+    except Exception:
+        logger.exception("unhandled error on a page", extra={"page": f"{spec.method} {spec.path}"})
+        response = _error_page(spec, locale, 500, None)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 class _Redirect(Exception):
@@ -227,7 +240,7 @@ def _page_request(spec: PageSpec, path_params: dict[str, str], request: Any, hea
     from chalicelib.services.tenancy.keys import AuthFailure
 
     try:
-        principal, chosen = sessions.authenticate_cookie(headers.get("cookie"))
+        principal, chosen = timed_call(sessions.authenticate_cookie, headers.get("cookie"))
     except AuthFailure:
         back = "?next=" + quote(str(request.path), safe="/") if spec.method == "GET" else ""
         raise _Redirect("/console/sign-in" + back) from None
