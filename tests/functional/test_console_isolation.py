@@ -58,6 +58,7 @@ PARAMS: dict[str, str] = {
     "customer_id": "customer",
     "number": "card",
     "key_id": "key",
+    "segment_id": "segment",
     "user_id": "user",
     "invitation_id": "invitation",
     "webhook_id": "webhook",
@@ -83,6 +84,8 @@ def seed(api: Api, keys: TenantKeys, tag: str) -> Side:
         "phone": f"+7916{7000000 if tag == 'a' else 8000000}", "first_name": marker}}), 201)
     ids["card"], ids["customer"] = card["number"], card["customer_id"]
     ids["key"] = ok(api.post("/v1/keys", admin, {"role": "pos", "name": f"{marker} till"}), 201)["key_id"]
+    ids["segment"] = ok(api.post("/v1/segments", admin, {"name": f"{marker} segment",
+                                                        "filter": {"tags_any": ["vip"]}}), 201)["segment_id"]
     ids["webhook"] = ok(api.post("/v1/webhooks", admin, {"url": f"https://hooks.example.com/{tag}",
                                                           "events": ["card.issued"], "description": marker}),
                         201)["id"]
