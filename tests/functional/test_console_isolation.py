@@ -65,6 +65,7 @@ PARAMS: dict[str, str] = {
     "series_id": "series",
     "coalition_id": "coalition",
     "asset": "asset",
+    "report_id": "report",
 }
 
 
@@ -92,6 +93,8 @@ def seed(api: Api, keys: TenantKeys, tag: str) -> Side:
     ids["series"] = ok(api.post("/v1/card-series", admin, {"program_id": "main", "count": 2,
                                                            "name": f"{marker} series"}), 201)["series_id"]
     ids["coalition"] = f"iso-{tag}-club"
+    ids["report"] = ok(api.post("/v1/reports", admin, {"type": "ledger", "program_id": "main", "from": "2026-11-01",
+                                                        "to": "2026-11-03"}), 202)["report_id"]
     ids["invitation"] = ok(api.post("/v1/invitations", admin, {"email": f"pending.{tag}@iso.example",
                                                                 "role": "support"}), 201)["invitation_id"]
     verify_sender()
