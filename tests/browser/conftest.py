@@ -68,6 +68,14 @@ def admin_of(stack: LocalStack) -> dict[str, Any]:
     return dict(json.loads((stack.state_dir / "admin.json").read_text()))
 
 
+_USED: dict[tuple[str, str], set[str]] = {}
+
+
+def used_codes(stack: LocalStack, email: str) -> set[str]:
+    """The codes one person of one stack has used: a code is accepted once (tests of a module share a stack)."""
+    return _USED.setdefault((stack.url, email), set())
+
+
 def code_for(secret: str, used: set[str]) -> str:
     """What the authenticator shows, waiting for the next 30 s step near its end or if this one was used."""
     while True:
