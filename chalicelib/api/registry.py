@@ -290,14 +290,11 @@ def _check_session_cookie(principal: Principal) -> None:
 
 def _check_origin() -> None:
     """Refuse a browser request sent from another site (a signed-in person's state-changing calls, sign-in)."""
+    from chalicelib.services.identity.sessions import foreign_origin  # only browser routes pay for the import
+
     assert _app is not None and _app.current_request is not None
-    headers = _app.current_request.headers
-    origin = (headers.get("origin") or "").rstrip("/")
-    if not origin:
-        return  # not sent by a browser's cross-origin machinery: the session token (a header) already proves intent
-    host = headers.get("host") or ""
-    proto = headers.get("x-forwarded-proto") or ("http" if settings.stage in ("local", "test") else "https")
-    if origin != f"{proto}://{host}" and origin not in settings.console_origins:
+    origin = foreign_origin(_app.current_request.headers, settings.stage, settings.console_origins)
+    if origin is not None:
         raise ApiError(403, "cross_site_request", "This request came from another site and was refused.",
                        [ErrorDetail("Origin", origin[:100])])
 

@@ -267,10 +267,9 @@ def _form(raw: bytes | str | None) -> dict[str, str]:
 
 def _check_origin(headers: dict[str, str]) -> None:
     """A form post must come from our own pages: a browser always sends Origin on a POST."""
-    origin = (headers.get("origin") or "").rstrip("/")
-    host = headers.get("host") or ""
-    proto = headers.get("x-forwarded-proto") or ("http" if settings.stage in ("local", "test") else "https")
-    if origin and origin != f"{proto}://{host}" and origin not in settings.console_origins:
+    from chalicelib.services.identity.sessions import foreign_origin
+
+    if foreign_origin(headers, settings.stage, settings.console_origins) is not None:
         raise ApiError(403, "cross_site_request", "")
 
 

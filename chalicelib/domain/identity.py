@@ -44,6 +44,14 @@ ADDRESS_ATTEMPTS = 30
 """Sign-in attempts of one client address per window, whatever the account (password spraying)."""
 LOCKOUT_WINDOW_SECONDS = 900
 
+
+def lockout_window(at: datetime) -> tuple[int, int, int]:
+    """(window number, its end as epoch, seconds left) of the attempt-counting window containing `at`."""
+    window = int(at.timestamp()) // LOCKOUT_WINDOW_SECONDS
+    end = (window + 1) * LOCKOUT_WINDOW_SECONDS
+    return window, end, max(1, end - int(at.timestamp()))
+
+
 PERSON_ROLES: frozenset[Role] = frozenset({Role.PLATFORM, Role.AGENCY, Role.TENANT_ADMIN, Role.SUPPORT})
 """Roles a person can hold; `pos` is a till's, never a person's."""
 ADMIN_OF: dict[ScopeKind, Role] = {

@@ -33,13 +33,15 @@ from chalicelib.services.identity import crypto, mail, passwords, sessions
 from chalicelib.services.marketing.channels import PermanentSendError, TransientSendError
 from chalicelib.services.tenancy.scopes import Scope
 from chalicelib.settings import settings
-from chalicelib.storage import audit, directory, queues, staff_pool, transactions
+from chalicelib.storage import audit, queues, staff_pool, transactions
 from chalicelib.storage import identity as store
 from chalicelib.storage.documents.identity import InvitationDoc, MembershipDoc, UserDoc
 from chalicelib.storage.staff_pool import PoolRefused
 from chalicelib.storage.transactions import TransactionFailed, Tx
 
 INVITATION_JOB = "staff.invitation"
+_PLATFORM = "Loyalty platform"
+"""How an invitation e-mail names the platform scope."""
 _LAST_ADMIN = ("last_admin", "A scope must keep at least one active admin; make someone else admin first.")
 
 
@@ -138,7 +140,8 @@ def describe_invitation(token: str) -> tuple[InvitationDoc, str, bool]:
     """What an invitation link offers (for the page that accepts it): the invitation, the scope's name, and
     whether the address has no account yet (then the page asks for a password). Refusals as `accept`'s."""
     _, doc = _valid_invitation(token)
-    return doc, _scope_name(ScopeKind(doc.scope), doc.scope_id), store.user_id_by_email(doc.email) is None
+    name = sessions.scope_name(ScopeKind(doc.scope), doc.scope_id, _PLATFORM)
+    return doc, name, store.user_id_by_email(doc.email) is None
 
 
 def list_members(scope: Scope, limit: int, cursor: str | None) -> tuple[list[MemberView], str | None]:
@@ -267,21 +270,12 @@ def _invitation_ttl(at: datetime) -> int:
     return int((at + rules.INVITATION_TTL * 2).timestamp())
 
 
-def _scope_name(kind: ScopeKind, scope_id: str) -> str:
-    if kind is ScopeKind.TENANT:
-        tenant = directory.get_tenant(scope_id)
-        return tenant.name if tenant else scope_id
-    if kind is ScopeKind.AGENCY:
-        agency = directory.get_agency(scope_id)
-        return agency.name if agency else scope_id
-    return "Loyalty platform"
-
-
 def _send_invitation(doc: InvitationDoc, token: str) -> str:
     """'sent' or 'failed': the invitation is kept either way and can be resent."""
     try:
-        mail.send_invitation(doc.email, _scope_name(ScopeKind(doc.scope), doc.scope_id), doc.role, token,
-                             datetime.fromisoformat(doc.expires_at), doc.invited_by)
+        name = sessions.scope_name(ScopeKind(doc.scope), doc.scope_id, _PLATFORM)
+        mail.send_invitation(doc.email, name, doc.role, token, datetime.fromisoformat(doc.expires_at),
+                             doc.invited_by)
     except (PermanentSendError, TransientSendError):
         return "failed"
     return "sent"

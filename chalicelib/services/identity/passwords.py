@@ -49,11 +49,10 @@ def check_policy(password: str) -> None:
 def request_reset(email: str, source_ip: str) -> None:
     """Queue the reset e-mail; the same answer whether the address has an account or not."""
     at = datetime.now(UTC)
-    window = int(at.timestamp()) // rules.LOCKOUT_WINDOW_SECONDS
-    end = (window + 1) * rules.LOCKOUT_WINDOW_SECONDS
+    window, end, left = rules.lockout_window(at)
     if not store.count_attempt(f"reset-ip#{source_ip}", window, RESET_REQUESTS_PER_ADDRESS, at, end + 60):
         raise ApiError(429, "too_many_attempts", "Too many reset requests from this address; try again later.",
-                       headers={"Retry-After": str(max(1, end - int(at.timestamp())))})
+                       headers={"Retry-After": str(left)})
     queues.send(settings.jobs_queue, {"job": RESET_JOB, "email": email})
 
 

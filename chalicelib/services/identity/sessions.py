@@ -12,6 +12,7 @@ memberships and this session) in one query.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -117,6 +118,19 @@ def _principal(user_id: str, session_id: str) -> tuple[Principal, str, str]:
     return principal, session.cookie_hash, person.user.doc.locale
 
 
+def foreign_origin(headers: Mapping[str, str], stage: str, allowed: tuple[str, ...]) -> str | None:
+    """The Origin of a browser request sent from another site (refuse it), else None.
+
+    No Origin: not sent by a browser's cross-origin machinery. Our own origin is the request's host under
+    the scheme it came in (`X-Forwarded-Proto`; plain http only on the local and test stages).
+    """
+    origin = (headers.get("origin") or "").rstrip("/")
+    if not origin:
+        return None
+    proto = headers.get("x-forwarded-proto") or ("http" if stage in ("local", "test") else "https")
+    return None if origin == f"{proto}://{headers.get('host') or ''}" or origin in allowed else origin
+
+
 def cookie_matches(cookie_header: str | None, principal: Principal, cookie_hash: str) -> bool:
     """Does the request's session cookie name the session its CSRF token named?"""
     token: SessionToken | None = rules.session_cookie_from_header(cookie_header)
@@ -218,8 +232,8 @@ def clear_cookie() -> str:
 
 def membership_views(memberships: list[MembershipDoc]) -> list[MembershipView]:
     active = (store.membership_of(doc) for doc in memberships if doc.status == "active")
-    return [MembershipView(scope=m.key, kind=m.scope, scope_id=m.scope_id, role=m.role, name=_scope_name(m))
-            for m in sorted(active, key=_membership_order)]
+    return [MembershipView(scope=m.key, kind=m.scope, scope_id=m.scope_id, role=m.role,
+                           name=scope_name(m.scope, m.scope_id)) for m in sorted(active, key=_membership_order)]
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
@@ -262,14 +276,15 @@ def _person(principal: Principal) -> store.Person:
     return person
 
 
-def _scope_name(m: Membership) -> str:
-    if m.scope is ScopeKind.TENANT:
-        tenant = directory.get_tenant(m.scope_id)
-        return tenant.name if tenant else m.scope_id
-    if m.scope is ScopeKind.AGENCY:
-        agency = directory.get_agency(m.scope_id)
-        return agency.name if agency else m.scope_id
-    return "Platform"
+def scope_name(kind: ScopeKind, scope_id: str, platform: str = "Platform") -> str:
+    """A scope as people know it: the tenant's or agency's name (its id if it is gone), or `platform`."""
+    if kind is ScopeKind.TENANT:
+        tenant = directory.get_tenant(scope_id)
+        return tenant.name if tenant else scope_id
+    if kind is ScopeKind.AGENCY:
+        agency = directory.get_agency(scope_id)
+        return agency.name if agency else scope_id
+    return platform
 
 
 def _view(user_id: str, user: UserDoc, memberships: list[MembershipDoc], session_id: str,

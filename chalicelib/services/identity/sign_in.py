@@ -112,32 +112,24 @@ def _account_key(email: str) -> str:
     return "acct#" + hashlib.sha256(email.encode()).hexdigest()[:32]
 
 
-def _window(at: datetime) -> tuple[int, int, int]:
-    """(window number, its end as epoch, seconds left) of the lockout window containing `at`."""
-    size = rules.LOCKOUT_WINDOW_SECONDS
-    window = int(at.timestamp()) // size
-    end = (window + 1) * size
-    return window, end, max(1, end - int(at.timestamp()))
-
-
 def _too_many(seconds: int, message: str) -> ApiError:
     return ApiError(429, "too_many_attempts", message, headers={"Retry-After": str(seconds)})
 
 
 def _limit_address(source_ip: str, at: datetime) -> None:
-    window, end, left = _window(at)
+    window, end, left = rules.lockout_window(at)
     if not store.count_attempt(f"ip#{source_ip}", window, rules.ADDRESS_ATTEMPTS, at, end + 60):
         raise _too_many(left, f"Too many sign-in attempts from this address; try again in {left // 60 + 1} min.")
 
 
 def _check_account(account_key: str, at: datetime) -> None:
-    window, _, left = _window(at)
+    window, _, left = rules.lockout_window(at)
     if store.attempts_in_window(account_key, window) >= rules.ACCOUNT_ATTEMPTS:
         raise _too_many(left, f"Too many failed sign-ins for this account; try again in {left // 60 + 1} min.")
 
 
 def _fail(account_key: str, at: datetime) -> NoReturn:
-    window, end, _ = _window(at)
+    window, end, _ = rules.lockout_window(at)
     store.count_attempt(account_key, window, rules.ACCOUNT_ATTEMPTS + 1, at, end + 60)
     raise ApiError(401, *_INVALID)
 
