@@ -2,16 +2,21 @@
 
 <tid>#mail-triggers / program#<program id>   doc: the program's TriggerSettings (JSON form)
 <tid>#mail-triggers / run#<program id>       doc: {day_queued, last_run}: the program's daily run
+<tid>#trigger-sends#<pid>#<kind> / <queued at ISO>#<dedup key>   a message the run queued (120-day TTL), newest
+                                             last: what the console shows as "what was sent"
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib.storage.documents.trigger import TriggerRunState, TriggerSettingsDoc
+from chalicelib.storage import pagination
+from chalicelib.storage.documents.trigger import TriggerRunState, TriggerSendDoc, TriggerSettingsDoc
+from chalicelib.storage.pagination import StoredPage
 from chalicelib.storage.tables import LoyaltyRecord, condition_failed, get_item
 
 RUN_PREFIX = "run#"
@@ -76,3 +81,40 @@ def save_run(tenant_id: str, program_id: str, run: dict[str, Any], at: datetime)
 def run_state(tenant_id: str, program_id: str) -> TriggerRunState:
     rec = get_item(LoyaltyRecord, triggers_pk(tenant_id), RUN_PREFIX + program_id)
     return TriggerRunState.of(rec.doc) if rec else TriggerRunState()
+
+
+# --- what the runs queued ------------------------------------------------------------------
+
+SENDS_TTL = timedelta(days=120)
+"""As long as the delivery records that hold the outcome."""
+
+
+def sends_pk(tenant_id: str, program_id: str, kind: str) -> str:
+    return f"{tenant_id}#trigger-sends#{program_id}#{kind}"
+
+
+@dataclass(frozen=True)
+class TriggerSendRow:
+    queued_at: datetime
+    doc: TriggerSendDoc
+
+
+def log_sends(tenant_id: str, sends: list[tuple[str, str, TriggerSendDoc]], at: datetime) -> None:
+    """Record the messages a run queued: (program id, kind, send) each, in batches."""
+    expires = int((at + SENDS_TTL).timestamp())
+    with LoyaltyRecord.batch_write() as batch:
+        for program_id, kind, doc in sends:
+            batch.save(LoyaltyRecord(sends_pk(tenant_id, program_id, kind), f"{at.isoformat()}#{doc.dedup_key}",
+                                     kind="trigger_send", doc=doc.dump(), at=at, expires_at_epoch=expires))
+
+
+def recent_sends(tenant_id: str, program_id: str, kind: str, limit: int, cursor: str | None
+                 ) -> StoredPage[TriggerSendRow]:
+    """The messages one trigger of a program queued, newest first."""
+    pk = sends_pk(tenant_id, program_id, kind)
+    records, next_cursor = pagination.page_of(
+        lambda size, start: LoyaltyRecord.query(pk, limit=size, page_size=size, last_evaluated_key=start,
+                                                scan_index_forward=False),
+        limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
+    )
+    return StoredPage([TriggerSendRow(rec.at, TriggerSendDoc.of(rec.doc)) for rec in records], next_cursor)

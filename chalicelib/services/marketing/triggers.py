@@ -49,7 +49,7 @@ from chalicelib.storage import audit, deliveries, directory, loyalty, purchase_l
 from chalicelib.storage import customers as records
 from chalicelib.storage import triggers as store
 from chalicelib.storage.documents.customer import CustomerDoc
-from chalicelib.storage.documents.trigger import TriggerSettingsDoc, TriggerSpec
+from chalicelib.storage.documents.trigger import TriggerSendDoc, TriggerSettingsDoc, TriggerSpec
 
 RUN_JOB = "triggers.run"
 BUDGET_SECONDS = 10.0
@@ -144,6 +144,42 @@ def run_now(tenant_id: str, program_id: str) -> TriggerRun:
     return run
 
 
+@dataclass(frozen=True)
+class SentMessage:
+    """One message a trigger queued, as the tenant admin sees it: no personal data but the customer's id."""
+
+    queued_at: datetime
+    customer_id: str
+    channel: str
+    template_id: str | None
+    occasion: str
+    status: str
+    """queued (not picked up yet) | sending | sent | suppressed | failed"""
+    reason: str | None = None
+    """Why suppressed or failed: the reason's code only (a provider's text may hold the address)."""
+    at: datetime | None = None
+    """When the outcome was recorded."""
+
+
+def sent(tenant_id: str, program_id: str, kind: str, limit: int, cursor: str | None
+         ) -> tuple[list[SentMessage], str | None]:
+    """The messages one trigger of the program queued, newest first, each with its delivery's outcome."""
+    program = _program(tenant_id, program_id)
+    if kind not in rules.KINDS:
+        raise not_found("Trigger")
+    rows, next_cursor = store.recent_sends(tenant_id, program.id, kind, limit, cursor)
+    out = []
+    for row in rows:
+        doc = row.doc
+        outcome = deliveries.get_delivery(tenant_id, doc.dedup_key)
+        out.append(SentMessage(
+            queued_at=row.queued_at, customer_id=doc.customer_id, channel=doc.channel, template_id=doc.template_id,
+            occasion=doc.occasion, status=outcome.state if outcome else "queued",
+            reason=outcome.reason.split(":", 1)[0] if outcome and outcome.reason else None,
+            at=datetime.fromisoformat(outcome.at) if outcome and outcome.at else None))
+    return out, next_cursor
+
+
 # --- settings ---------------------------------------------------------------------------
 
 def source_id(program_id: str, kind: str) -> str:
@@ -194,6 +230,8 @@ def run_program(tenant_id: str, program_id: str, position: list[Any] | None = No
                     progress.by_kind[fire.kind] = progress.by_kind.get(fire.kind, 0) + 1
         for start in range(0, len(messages), 10):
             queues.send_batch(settings.mail_queue, messages[start:start + 10])
+        if messages:
+            _log_sends(tenant_id, messages, now)
         progress.queued += len(messages)
         if after is None:
             progress.done = True
@@ -340,6 +378,17 @@ def _message(tenant_id: str, scope: str, customer_id: str, fire: rules.Fire, spe
             "channel": spec.channel, "template_id": spec.template_id,
             "source": {"kind": "trigger", "id": source_id(fire.program_id, fire.kind), "occasion": fire.occasion},
             "dedup_key": key, "coupon_code": code, "extra": extra}
+
+
+def _log_sends(tenant_id: str, messages: list[dict[str, Any]], at: datetime) -> None:
+    """What the console's "what was sent" lists: one row per queued message, by program and trigger."""
+    sends = []
+    for message in messages:
+        program_id, _, kind = str(message["source"]["id"]).rpartition(".")
+        sends.append((program_id, kind, TriggerSendDoc(
+            dedup_key=message["dedup_key"], customer_id=message["customer_id"], channel=message["channel"],
+            template_id=message["template_id"], occasion=str(message["source"]["occasion"]))))
+    store.log_sends(tenant_id, sends, at)
 
 
 def _walk(scope: str, position: list[Any]) -> Iterator[tuple[list[records.CustomerRow], list[Any] | None]]:

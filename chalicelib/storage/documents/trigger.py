@@ -49,3 +49,14 @@ class TriggerRunState(Document):
 
     day_queued: str | None = None
     last_run: dict[str, Any] | None = None
+
+
+class TriggerSendDoc(Document):
+    """`<tid>#trigger-sends#<pid>#<kind>` / `<queued at>#<dedup key>`: one trigger message the run queued (no
+    personal data: the customer by id); its outcome is the delivery record of `dedup_key`."""
+
+    dedup_key: str
+    customer_id: str
+    channel: str
+    template_id: str | None = None
+    occasion: str = ""
