@@ -66,6 +66,7 @@ PARAMS: dict[str, str] = {
     "coalition_id": "coalition",
     "asset": "asset",
     "report_id": "report",
+    "campaign_id": "campaign",
 }
 
 
@@ -95,6 +96,11 @@ def seed(api: Api, keys: TenantKeys, tag: str) -> Side:
     ids["coalition"] = f"iso-{tag}-club"
     ids["report"] = ok(api.post("/v1/reports", admin, {"type": "ledger", "program_id": "main", "from": "2026-11-01",
                                                         "to": "2026-11-03"}), 202)["report_id"]
+    ok(api.post("/v1/templates", admin, {"id": f"iso-{tag}-camp-sms", "name": f"{marker} sms", "channel": "sms",
+                                          "body": "Hi"}), 201)
+    ids["campaign"] = ok(api.post("/v1/campaigns", admin, {"id": f"iso-{tag}-camp", "name": f"{marker} campaign",
+                                                            "segment_id": ids["segment"], "channel": "sms",
+                                                            "template_id": f"iso-{tag}-camp-sms"}), 201)["id"]
     ids["invitation"] = ok(api.post("/v1/invitations", admin, {"email": f"pending.{tag}@iso.example",
                                                                 "role": "support"}), 201)["invitation_id"]
     verify_sender()
