@@ -188,3 +188,49 @@ def _check(labels: Sequence[str], series: Sequence[Series]) -> None:
 def _n(value: float) -> str:
     """A coordinate with at most one decimal (smaller pages, stable output)."""
     return f"{value:.1f}".removesuffix(".0")
+
+
+# --- grouped bars (the promotion simulator: two rule sets side by side per category) ----------------------------
+
+def grouped_bar_chart(chart_id: str, title: str, desc: str, labels: Sequence[str], series: Sequence[Series],
+                      fmt: Formatter = str) -> Markup:
+    """Bars of two to four series side by side over each label, with a legend.
+
+    Series differ by more than colour: each bar of a series carries its own outline pattern (`chart-g1`..`chart-g4`
+    with a dash of its own) and every bar's `<title>` names its series, label and value.
+    """
+    if not 1 <= len(series) <= len(DASHES):
+        raise ValueError(f"a grouped bar chart shows 1 to {len(DASHES)} series")
+    _check(labels, series)
+    plot = _Plot(labels, [s.values for s in series], fmt, legend=True)
+    parts = plot.frame()
+    slot = plot.inner_width / max(len(labels), 1)
+    group = max(slot * 0.8, 1.0)
+    bar = group / len(series)
+    zero = plot.y(0)
+    for number, one in enumerate(series):
+        dash = f' stroke-dasharray="{DASHES[number]}"' if DASHES[number] else ""
+        parts.append(f'<g class="chart-series chart-g{number + 1}">')
+        for i, (label, value) in enumerate(zip(labels, one.values, strict=True)):
+            top = plot.y(value)
+            x = LEFT + i * slot + (slot - group) / 2 + number * bar
+            parts.append(f'<rect class="chart-gbar" x="{_n(x)}" y="{_n(min(top, zero))}" width="{_n(bar)}" '
+                         f'height="{_n(abs(zero - top))}"{dash}><title>{escape(one.name)}, {escape(label)}: '
+                         f'{escape(fmt(value))}</title></rect>')
+        parts.append("</g>")
+    parts.extend(_bar_legend(series))
+    return _svg(chart_id, title, desc, parts)
+
+
+def _bar_legend(series: Sequence[Series]) -> list[str]:
+    parts = ['<g class="chart-legend">']
+    x, y = LEFT, HEIGHT - 8
+    for number, one in enumerate(series):
+        dash = f' stroke-dasharray="{DASHES[number]}"' if DASHES[number] else ""
+        parts.append(f'<g class="chart-series chart-g{number + 1}">')
+        parts.append(f'<rect class="chart-gbar" x="{x}" y="{y - 10}" width="18" height="10"{dash}>'
+                     f'<title>{escape(one.name)}</title></rect>')
+        parts.append(f'<text class="chart-key" x="{x + 24}" y="{y}">{escape(one.name)}</text></g>')
+        x += 40 + 8 * min(len(one.name), 40)
+    parts.append("</g>")
+    return parts

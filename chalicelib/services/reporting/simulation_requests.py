@@ -8,12 +8,25 @@ above both, and no module imports back.
 
 from __future__ import annotations
 
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import date
+
 from chalicelib import clock
 from chalicelib.domain.roles import Role
 from chalicelib.errors import ApiError
 from chalicelib.observability import logger
 from chalicelib.schemas.reports import Report, ReportStatus
-from chalicelib.schemas.simulation import SimulationRequest, SimulationResult
+from chalicelib.schemas.simulation import (
+    SimulatedCategory,
+    SimulatedDay,
+    SimulatedFigures,
+    SimulatedTier,
+    SimulationRequest,
+    SimulationResult,
+)
+from chalicelib.schemas.tenancy import ProgramBody
 from chalicelib.services.reporting import simulation
 from chalicelib.services.reporting.reports import service as reports
 from chalicelib.services.tenancy import tenancy
@@ -72,3 +85,56 @@ def _request_report(tenant_id: str, program_id: str, body: SimulationRequest, ac
         raise ApiError(503, "queue_unavailable", "The simulation could not be queued; try again.",
                        headers={"Retry-After": "5"}) from None
     return reports.get(tenant_id, report_id, role)
+
+
+# --- a finished simulation report, read back (the console's simulator shows it like a synchronous answer) --------
+
+@dataclass(frozen=True)
+class ReportedReplay:
+    """The figures of a `ready` simulation report, as its CSV file has them (see reports/simulation.py)."""
+
+    report_id: str
+    program_id: str
+    proposal: ProgramBody
+    totals: SimulatedFigures
+    customers_affected: int
+    rate_bps: int
+    basis: str
+    by_day: list[SimulatedDay] = field(default_factory=list)
+    by_category: list[SimulatedCategory] = field(default_factory=list)
+    tiers: list[SimulatedTier] = field(default_factory=list)
+
+
+def proposal_of_report(tenant_id: str, report_id: str) -> tuple[str, ProgramBody] | None:
+    """(program id, proposal) of one of the tenant's simulation reports; None for another report or none."""
+    loaded = report_store.get(tenant_id, report_id)
+    if loaded is None or loaded.doc.type != REPORT_TYPE or not loaded.doc.proposed:
+        return None
+    return str(loaded.doc.program_id), ProgramBody.model_validate(loaded.doc.proposed, strict=False)
+
+
+def reported_replay(tenant_id: str, report_id: str) -> ReportedReplay | None:
+    """A ready simulation report's figures read from its file; None while it is not ready (or not a simulation)."""
+    found = proposal_of_report(tenant_id, report_id)
+    loaded = report_store.get(tenant_id, report_id)
+    if found is None or loaded is None or loaded.doc.status != ReportStatus.READY.value:
+        return None
+    text = report_store.read_file(tenant_id, report_id, "csv").decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text), delimiter=str(loaded.doc.delimiter or ",")))
+    figures = ("receipts", "points_current", "points_proposed", "extra_points", "expected_redemption_cost",
+               "liability_change")
+
+    def numbers(row: dict[str, str]) -> dict[str, int]:
+        return {f: int(row[f]) for f in figures}
+
+    total = next((r for r in rows if r["section"] == "total"), None)
+    if total is None:
+        return None
+    return ReportedReplay(
+        report_id=report_id, program_id=found[0], proposal=found[1], totals=SimulatedFigures(**numbers(total)),
+        customers_affected=int(total["customers_affected"] or 0), rate_bps=int(total["redemption_rate_bps"] or 0),
+        basis=total["redemption_rate_basis"],
+        by_day=[SimulatedDay(day=date.fromisoformat(r["key"]), **numbers(r)) for r in rows if r["section"] == "day"],
+        by_category=[SimulatedCategory(category=r["key"], **numbers(r)) for r in rows if r["section"] == "category"],
+        tiers=[SimulatedTier(tier=r["key"], cards_current=int(r["cards_current"]),
+                             cards_proposed=int(r["cards_proposed"])) for r in rows if r["section"] == "tier"])
