@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -59,6 +59,8 @@ ADMIN = frozenset({Role.TENANT_ADMIN})
 router.section("/console/simulator", "Simulator", roles=ADMIN, order=75)
 
 DEFAULT_DAYS = 30
+CHART_DAYS = 62
+"""Up to this many days the per-day chart shows every day of the period; longer: the days with receipts."""
 LIST_MAX = 200
 EARNING = next(s for s in rules_form.SECTIONS if s.anchor == "earning")
 """The rules the simulator changes: the program form's earning section (rate, multipliers, promotions)."""
@@ -130,8 +132,8 @@ def run(req: PageRequest) -> Response:
         return _page(req, tenant, head, typed, _api_errors(err, parsed.places), extra,
                      err.status if err.status < 500 else 400, base_version=base)
     if isinstance(answer, SimulationResult):
-        return _page(req, tenant, head, typed, {}, extra, 200, base_version=base, result=_view(answer, tenant, req),
-                     proposal=parsed.model)
+        shown = _view(answer, tenant, req, body.from_, body.to)
+        return _page(req, tenant, head, typed, {}, extra, 200, base_version=base, result=shown, proposal=parsed.model)
     _, report = answer
     return redirect(f"{_self(head)}/runs/{quote(report.report_id, safe='')}?base={base}")
 
@@ -157,7 +159,7 @@ def run_page(req: PageRequest) -> Response:
                       changes=changes,
                       status_label=STATUS_LABELS.get(report.status.value, ""), active=report.status.value in ACTIVE,
                       self_url=f"{_self(head)}/runs/{quote(report.report_id, safe='')}?base={base}",
-                      result=_view(replay, tenant, req) if replay else None,
+                      result=_view(replay, tenant, req, report.from_, report.to) if replay else None,
                       carry=sorted(proposal_values.items()), base_version=base,
                       period={"from": report.from_.isoformat(), "to": report.to.isoformat()})
 
@@ -276,7 +278,17 @@ def _run_of(tenant: Tenant, head: Program, report_id: str) -> tuple[Report, Prog
     return report, found[1]
 
 
-def _view(result: Any, tenant: Tenant, req: PageRequest) -> dict[str, Any]:
+def _every_day(days: list[Any], start: date, end: date) -> list[tuple[date, int, int]]:
+    """Each day of the period for the chart (days without receipts at 0), or only the days with receipts when the
+    period is longer than CHART_DAYS."""
+    found = {d.day: (d.points_current, d.points_proposed) for d in days}
+    if (end - start).days > CHART_DAYS:
+        return [(day, *found[day]) for day in sorted(found)]
+    return [(start + timedelta(days=i), *found.get(start + timedelta(days=i), (0, 0)))
+            for i in range((end - start).days)]
+
+
+def _view(result: Any, tenant: Tenant, req: PageRequest, start: date, end: date) -> dict[str, Any]:
     """The figures a page shows, from a SimulationResult or a ReportedReplay alike, with their two charts."""
     totals = result.totals
     point_value = int(result.point_value) if isinstance(result, SimulationResult) else \
@@ -286,13 +298,14 @@ def _view(result: Any, tenant: Tenant, req: PageRequest) -> dict[str, Any]:
     locale, currency = req.locale, tenant.currency
     in_force, candidate = gettext(locale, "Rules in force"), gettext(locale, "Simulated rules")
     days = result.by_day
-    labels = [d.day.strftime("%d.%m") for d in days]
+    plotted = _every_day(days, start, end)
+    labels = [day.strftime("%d.%m") for day, _c, _p in plotted]
     day_chart = charts.line_chart(
         "sim-days", gettext(locale, "Points issued per day"),
         gettext(locale, "Points the replayed receipts earn each day under the rules in force and the simulated "
                         "rules; the table below has the same figures."),
-        labels, [charts.Series(in_force, [d.points_current for d in days]),
-                 charts.Series(candidate, [d.points_proposed for d in days])],
+        labels, [charts.Series(in_force, [c for _d, c, _p in plotted]),
+                 charts.Series(candidate, [p for _d, _c, p in plotted])],
         lambda v: number(v, locale)) if days else None
     cats = result.by_category
     category_chart = charts.grouped_bar_chart(
