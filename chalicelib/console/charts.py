@@ -234,3 +234,36 @@ def _bar_legend(series: Sequence[Series]) -> list[str]:
         x += 40 + 8 * min(len(one.name), 40)
     parts.append("</g>")
     return parts
+
+
+HBAR_LEFT = 210
+HBAR_ROW = 28
+HBAR_LABEL = 30
+"""Horizontal bars: room for the labels at the left, one row per label, labels cut at 30 characters (whole in
+the bar's tooltip and in the table beside the chart)."""
+
+
+def hbar_chart(chart_id: str, title: str, desc: str, labels: Sequence[str], values: Sequence[int],
+               fmt: Formatter = str) -> Markup:
+    """Horizontal bars, one per label (answer options: long labels read left to right), the value at each bar."""
+    if len(values) != len(labels):
+        raise ValueError(f"{len(values)} values for {len(labels)} labels")
+    height = TOP + HBAR_ROW * max(len(labels), 1) + 8
+    top_value = max([int(v) for v in values] + [1])
+    room = WIDTH - HBAR_LEFT - RIGHT - 56
+    parts = ['<g class="chart-axis" aria-hidden="true">',
+             f'<line x1="{HBAR_LEFT}" x2="{HBAR_LEFT}" y1="{TOP - 4}" y2="{height - 8}"/>']
+    for i, label in enumerate(labels):
+        shown = label if len(label) <= HBAR_LABEL else label[:HBAR_LABEL - 1].rstrip() + "…"
+        parts.append(f'<text class="chart-label" x="{HBAR_LEFT - 8}" y="{_n(TOP + i * HBAR_ROW + 18)}" '
+                     f'text-anchor="end">{escape(shown)}</text>')
+    parts.append("</g>")
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        y = TOP + i * HBAR_ROW + 4
+        width = max(int(value), 0) / top_value * room
+        parts.append(f'<rect class="chart-bar" x="{HBAR_LEFT}" y="{_n(y)}" width="{_n(width)}" height="18">'
+                     f'<title>{escape(label)}: {escape(fmt(int(value)))}</title></rect>')
+        parts.append(f'<text class="chart-tick" x="{_n(HBAR_LEFT + width + 6)}" y="{_n(y + 14)}" '
+                     f'aria-hidden="true">{escape(fmt(int(value)))}</text>')
+    svg = _svg(chart_id, title, desc, parts)
+    return Markup(svg.replace(f'viewBox="0 0 {WIDTH} {HEIGHT}"', f'viewBox="0 0 {WIDTH} {height}"', 1))  # noqa: S704

@@ -153,6 +153,37 @@ def public(tenant_id: str, survey_id: str) -> PublicSurvey:
                         verify_phone=bool(doc.verify_phone))
 
 
+def check_answers(tenant_id: str, survey_id: str, answers: dict[str, Any]) -> None:
+    """What `respond` says of these answers (422 per question), writing nothing: a form's step before the code."""
+    at = clock.now()
+    doc = _open_survey(tenant_id, survey_id, at)
+    checked = rules.check_answers(_questions(doc), answers, at.date())
+    if checked.errors:
+        raise validation_error("The answers are invalid.", [ErrorDetail(f, issue) for f, issue in checked.errors])
+
+
+FORM_PURPOSE = "survey_form"
+FORM_TTL = timedelta(hours=3)
+"""How long a hosted questionnaire's form token lasts: time enough to answer, wait for a code and type it."""
+
+
+def form_token(tenant_id: str, survey_id: str) -> str:
+    """A short-lived signed token the hosted form carries (its CSRF token): bound to this tenant and survey."""
+    return links.sign(signing.link_secret(), FORM_PURPOSE, {"t": tenant_id, "s": survey_id},
+                      clock.now() + FORM_TTL)
+
+
+def form_token_valid(tenant_id: str, survey_id: str, token: str | None) -> bool:
+    """True for a token `form_token` made for this very tenant and survey that has not expired."""
+    if not token or len(token) > 600:
+        return False
+    try:
+        claims = links.verify(signing.link_secret(), FORM_PURPOSE, token, clock.now())
+    except links.BadLink:
+        return False
+    return claims.get("t") == tenant_id and claims.get("s") == survey_id
+
+
 def create(tenant_id: str, spec: SurveyCreate, actor: str) -> tuple[int, Survey]:
     """A new survey definition (201); the reward must name something that can be given."""
     _check_reward(tenant_id, spec)
@@ -218,6 +249,25 @@ def responses(tenant_id: str, survey_id: str, limit: int, cursor: str | None
             answers={**(row.answers or {}), **personal}, receipt_id=row.receipt_id,
             store_id=row.store_id, reward=row.reward))
     return out, next_cursor
+
+
+@dataclass(frozen=True)
+class LoggedResponse:
+    """A response as the console lists it: when, whether a customer stands behind it, the reward; no answers."""
+
+    response_id: str
+    at: datetime
+    identified: bool
+    reward: dict[str, Any] | None
+
+
+def response_log(tenant_id: str, survey_id: str, limit: int, cursor: str | None
+                 ) -> tuple[list[LoggedResponse], str | None]:
+    """The survey's responses, oldest first, without any answer (nothing is read from the personal-data table)."""
+    _require(tenant_id, survey_id)
+    rows, next_cursor = store.list_responses(tenant_id, survey_id, limit, cursor)
+    return [LoggedResponse(row.response_id, datetime.fromisoformat(str(row.at)), bool(row.customer_id), row.reward)
+            for row in rows], next_cursor
 
 
 def invite(tenant_id: str, survey_id: str, body: InvitationIn) -> tuple[int, Invitation]:
