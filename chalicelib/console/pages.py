@@ -19,6 +19,7 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email import message_from_bytes, policy
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
@@ -34,7 +35,11 @@ from chalicelib.settings import settings
 
 PUBLIC: frozenset[Role] = frozenset()
 FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
 MAX_FORM_BYTES = 64 * 1024
+MAX_UPLOAD_BYTES = 2_621_440
+"""A page that takes files (`upload=True`) reads a multipart body of at most 2.5 MB; a larger one is refused."""
+MAX_UPLOAD_FILES = 4
 LANG_COOKIE = "lp_lang"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -53,6 +58,39 @@ token (invitation, reset) still never leaves for another origin.
 """
 
 
+def csp(**directives: str) -> str:
+    """The pages' Content-Security-Policy with some directives added or replaced (`frame_src="'self'"`).
+
+    For the one page that needs more, e.g. an editor that shows a preview of ours in an `<iframe>`: the
+    rest of the policy stays as strict as every other page's.
+    """
+    parts = dict(part.strip().split(" ", 1) for part in SECURITY_HEADERS["Content-Security-Policy"].split(";"))
+    parts.update({name.replace("_", "-"): value for name, value in directives.items()})
+    return "; ".join(f"{name} {value}" for name, value in parts.items())
+
+
+FRAMED_CSP = ("default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'; "
+              "base-uri 'none'; form-action 'none'; sandbox")
+"""A document of ours shown only inside our own pages' `<iframe sandbox>` (an e-mail's rendered HTML): no
+script at all, inline style only (an e-mail's CSS is inlined), images from our origin, framed by us only."""
+
+
+def framed(html: str, status_code: int = 200) -> Response:
+    """A whole HTML document for an `<iframe sandbox>` of our own pages, under `FRAMED_CSP` (not a page)."""
+    return Response(body=html, status_code=status_code,
+                    headers={"Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": FRAMED_CSP,
+                             "X-Frame-Options": "SAMEORIGIN"})
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file sent with a multipart form: its name as the browser gave it, its declared type and its bytes."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
 @dataclass(frozen=True)
 class PageSpec:
     method: str
@@ -60,6 +98,8 @@ class PageSpec:
     roles: frozenset[Role]
     """Roles that may open the page; empty for the pages of signing in (no session yet)."""
     name: str
+    upload: bool = False
+    """The page takes `multipart/form-data` (files, up to MAX_UPLOAD_BYTES) besides ordinary forms."""
 
     @property
     def public(self) -> bool:
@@ -82,6 +122,9 @@ class PageRequest:
     csrf: str | None = None
     """The session's CSRF token, for the forms a page renders."""
     extra_headers: dict[str, str] = field(default_factory=dict)
+    """Headers of this page's answer that replace the defaults (e.g. `csp(frame_src="'self'")`)."""
+    files: dict[str, Upload] = field(default_factory=dict)
+    """The files of a multipart form post, by input name (pages declared with `upload=True`)."""
 
     @property
     def person(self) -> Principal:
@@ -146,10 +189,10 @@ class PageRouter:
         """Put a section in the navigation for these roles (label: an English msgid of the catalogue)."""
         _MENU.append(MenuItem(order, path, label, frozenset(roles)))
 
-    def page(self, method: str, path: str, *, roles: frozenset[Role] | set[Role]) -> Callable[[PageHandler],
-                                                                                            PageHandler]:
+    def page(self, method: str, path: str, *, roles: frozenset[Role] | set[Role],
+             upload: bool = False) -> Callable[[PageHandler], PageHandler]:
         def decorator(handler: PageHandler) -> PageHandler:
-            spec = PageSpec(method.upper(), path, frozenset(roles), f"console_{self.area}_{handler.__name__}")
+            spec = PageSpec(method.upper(), path, frozenset(roles), f"console_{self.area}_{handler.__name__}", upload)
             _ENTRIES.append(_Entry(spec, _make_view(spec, handler)))
             return handler
 
@@ -174,10 +217,12 @@ def gettext(locale: Locale, message: str) -> str:
 def register(app: Chalice) -> None:
     global _app
     _app = app
+    if any(entry.spec.upload for entry in _ENTRIES) and MULTIPART not in app.api.binary_types:
+        app.api.binary_types.append(MULTIPART)  # a file's bytes reach us as sent, not as text
     for entry in _ENTRIES:
         spec = entry.spec
-        app.route(spec.path, methods=[spec.method], name=spec.name,
-                  content_types=[FORM] if spec.method == "POST" else ["application/json"])(entry.view)
+        types = ([FORM, MULTIPART] if spec.upload else [FORM]) if spec.method == "POST" else ["application/json"]
+        app.route(spec.path, methods=[spec.method], name=spec.name, content_types=types)(entry.view)
 
 
 # --- the wrapper ---------------------------------------------------------------------------------------------------
@@ -208,6 +253,8 @@ def _answer(spec: PageSpec, handler: PageHandler, path_params: dict[str, str], r
         response = handler(req)
     except _Redirect as moved:
         response = redirect(moved.location)
+    except _TooLarge:
+        response = _error_page(spec, locale, 413, gettext(locale, "The file is too large: send at most 2.5 MB."))
     except ApiError as err:
         response = _error_page(spec, locale, err.status, err.message)
     except Exception:
@@ -216,6 +263,10 @@ def _answer(spec: PageSpec, handler: PageHandler, path_params: dict[str, str], r
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
+
+
+class _TooLarge(Exception):
+    """A multipart body over MAX_UPLOAD_BYTES."""
 
 
 class _Redirect(Exception):
@@ -227,13 +278,18 @@ class _Redirect(Exception):
 def _page_request(spec: PageSpec, path_params: dict[str, str], request: Any, headers: dict[str, str],
                   locale: Locale) -> PageRequest:
     form: dict[str, str] = {}
+    files: dict[str, Upload] = {}
     if spec.method == "POST":
         _check_origin(headers)
-        form = _form(request.raw_body)
+        content_type = headers.get("content-type", "")
+        if spec.upload and content_type.lower().startswith(MULTIPART):
+            form, files = _multipart(content_type, request.raw_body)
+        else:
+            form = _form(request.raw_body)
     identity = (request.context or {}).get("identity") or {}
     req = PageRequest(spec, None, dict(path_params), dict(request.query_params or {}), form, locale,
                       str(identity.get("sourceIp") or "-"), headers.get("user-agent", "")[:200],
-                      headers.get("cookie"))
+                      headers.get("cookie"), files=files)
     if spec.public:
         return req
     from chalicelib.services.identity import sessions
@@ -263,6 +319,43 @@ def _form(raw: bytes | str | None) -> dict[str, str]:
         return dict(parse_qsl(data.decode("utf-8"), keep_blank_values=True, max_num_fields=500))
     except (UnicodeDecodeError, ValueError):
         raise ApiError(400, "invalid_form", "") from None
+
+
+def _multipart(content_type: str, raw: bytes | str | None) -> tuple[dict[str, str], dict[str, Upload]]:
+    """A `multipart/form-data` body (RFC 7578) read with the standard library's MIME parser: its text fields
+    and its files. Over MAX_UPLOAD_BYTES, too many parts or not multipart at all: refused before parsing."""
+    data = raw.encode() if isinstance(raw, str) else (raw or b"")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise _TooLarge()
+    if "boundary=" not in content_type or "\r" in content_type or "\n" in content_type:
+        raise ApiError(400, "invalid_form", "")
+    message = message_from_bytes(b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + data,
+                                 policy=policy.HTTP)
+    if not message.is_multipart():
+        raise ApiError(400, "invalid_form", "")
+    form: dict[str, str] = {}
+    files: dict[str, Upload] = {}
+    parts = list(message.iter_parts()) if hasattr(message, "iter_parts") else []
+    if len(parts) > 500:
+        raise ApiError(400, "invalid_form", "")
+    for part in parts:
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str) or not name:
+            continue
+        payload = part.get_payload(decode=True)
+        body = payload if isinstance(payload, bytes) else b""
+        filename = part.get_filename()
+        if filename is not None:
+            if len(files) >= MAX_UPLOAD_FILES:
+                raise ApiError(400, "invalid_form", "")
+            if body or filename:
+                files[name] = Upload(filename[:200], part.get_content_type(), body)
+            continue
+        try:
+            form[name] = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ApiError(400, "invalid_form", "") from None
+    return form, files
 
 
 def _check_origin(headers: dict[str, str]) -> None:
