@@ -67,6 +67,7 @@ PARAMS: dict[str, str] = {
     "asset": "asset",
     "report_id": "report",
     "campaign_id": "campaign",
+    "survey_id": "survey",
 }
 
 
@@ -101,6 +102,9 @@ def seed(api: Api, keys: TenantKeys, tag: str) -> Side:
     ids["campaign"] = ok(api.post("/v1/campaigns", admin, {"id": f"iso-{tag}-camp", "name": f"{marker} campaign",
                                                             "segment_id": ids["segment"], "channel": "sms",
                                                             "template_id": f"iso-{tag}-camp-sms"}), 201)["id"]
+    ids["survey"] = ok(api.post("/v1/surveys", admin, {"id": f"iso-{tag}-survey", "title": f"{marker} survey",
+                                                        "kind": "feedback", "questions": [
+                                                            {"id": "nps", "type": "nps", "label": marker}]}), 201)["id"]
     ids["invitation"] = ok(api.post("/v1/invitations", admin, {"email": f"pending.{tag}@iso.example",
                                                                 "role": "support"}), 201)["invitation_id"]
     verify_sender()

@@ -151,7 +151,7 @@ def _list(req: PageRequest, errors: dict[str, str], typed: dict[str, str], alert
         "program_id": [(p.id, f"{p.name} ({p.id})") for p in _all(listings.programs, tenant_id)
                        if p.status is not ProgramStatus.ARCHIVED],
         "campaign_id": [(c.id, f"{c.name} ({c.id})") for c in _all(campaigns.list_all, tenant_id)],
-        "survey_id": [(s.survey_id, f"{s.title} ({s.survey_id})") for s in _all(surveys.list_all, tenant_id)],
+        "survey_id": [(s.id, f"{s.title} ({s.id})") for s in _all(surveys.list_all, tenant_id)],
         "coalition_id": [(c.coalition_id, f"{c.name} ({c.coalition_id})")
                          for c in coalitions.of_tenant(tenant_id)],
     }
