@@ -147,6 +147,12 @@ def test_errors_show_at_their_fields_with_what_was_typed_kept(api: Api, tenant: 
     r = run(anna, **{"from": "2026-11-04", "to": "2026-11-01", "earning.rate_bps": "700"})
     assert r.status_code == 400 and "must be after" in field_error(r.text, "to")
     assert value_of(r.text, "from") == "2026-11-04" and value_of(r.text, "earning.rate_bps") == "700"
+    r = run(anna, **{"from": "2026-11-04", "to": "2026-11-01", "earning.rate_bps": "-1"})
+    assert r.status_code == 400 and field_error(r.text, "to") and field_error(r.text, "earning.rate_bps")
+
+    more = run(anna, **{"earning.rate_bps": "650", "add": "earning.promotions"})  # a row more, no JavaScript
+    assert more.status_code == 200 and value_of(more.text, "earning.rate_bps") == "650"
+    assert 'name="earning.promotions.1.name"' in more.text and 'name="extra.earning.promotions" value="1"' in more.text
 
     r = run(anna, **{"from": "2024-01-01", "to": "2026-11-04"})
     assert r.status_code == 400 and "at most 400 days" in field_error(r.text, "to")
@@ -232,6 +238,8 @@ def test_a_support_person_is_refused(api: Api, tenant: TenantKeys) -> None:
 
 
 def test_a_hostile_program_name_is_text(api: Api, tenant: TenantKeys, receipts: None, anna: Browser) -> None:
+    card = new_card(api, tenant, "+79160000099")
+    assert buy(api, tenant.pos, "r-hostile", card, 10_000, category=HOSTILE).status_code == 200
     changed = api.put("/v1/programs/main", tenant.admin, {"name": f"Main {HOSTILE}", "earning": {"rate_bps": 500},
                                                           "redemption": {"point_value": 100}})
     assert changed.status_code == 200
@@ -239,4 +247,7 @@ def test_a_hostile_program_name_is_text(api: Api, tenant: TenantKeys, receipts: 
     assert ESCAPED in listing.text and HOSTILE not in listing.text
     r = run(anna, **{"earning.rate_bps": "600", "earning.category_multipliers.0.key": HOSTILE,
                      "earning.category_multipliers.0.multiplier_bps": "20000"})
-    assert r.status_code in (200, 400) and HOSTILE not in r.text and ESCAPED in r.text
+    assert r.status_code == 200 and HOSTILE not in r.text and ESCAPED in r.text
+    assert f"<th scope=\"row\">{ESCAPED}</th>" in r.text, "the category in the table"
+    assert f"<title>Simulated rules, {ESCAPED}: " in r.text, "and in the chart's bar"
+    assert "Main &lt;script&gt;" in r.text

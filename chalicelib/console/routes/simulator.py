@@ -115,10 +115,11 @@ def run(req: PageRequest) -> Response:
     parsed = _parse(tenant, head, req.form)
     errors = dict(parsed.errors)
     body: SimulationRequest | None = None
-    try:
+    try:  # with rules refused, the period is still checked (with a stand-in proposal) so both errors show at once
         body = SimulationRequest.model_validate_json(json.dumps({
             "from": typed.get("from") or None, "to": typed.get("to") or None,
-            "proposed": _proposal(parsed.model) if parsed.model is not None else None}))
+            "proposed": _proposal(parsed.model) if parsed.model is not None else
+            head.model_dump(mode="json", include=set(ProgramBody.model_fields))}))
     except ValidationError as err:
         for item in err.errors(include_url=False):
             where = str(item["loc"][0]) if item["loc"] else "to"  # the period rule (to after from) is about `to`
