@@ -15,6 +15,7 @@ A page with a path parameter this sweep does not know fails the suite: a new pag
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from tests.functional.isolation_seed import table_items
 from tests.functional.jobqueue import drain
 from tests.functional.people import invite_and_join, verify_sender
 from tests.functional.test_console_sign_in import Browser, hidden, signed_in
+from tests.functional.test_console_templates import png
 
 ROLES = (Role.AGENCY, Role.TENANT_ADMIN, Role.SUPPORT)
 REFUSED = {403, 404}
@@ -45,7 +47,7 @@ class Side:
         return {self.marker, *self.emails, *(v for k, v in self.ids.items() if k not in COMMON_IDS)}
 
 
-COMMON_IDS = {"version"}
+COMMON_IDS = {"version", "view"}
 """Ids both sides share by construction (a version number), not worth a leak check."""
 
 # What each path parameter of a page names, by parameter name.
@@ -66,6 +68,8 @@ PARAMS: dict[str, str] = {
     "coalition_id": "coalition",
     "asset": "asset",
     "report_id": "report",
+    "template_id": "template", "asset_id": "image", "view": "view",
+    "coupon_campaign_id": "coupon_campaign",
     "campaign_id": "campaign",
     "survey_id": "survey",
 }
@@ -95,6 +99,12 @@ def seed(api: Api, keys: TenantKeys, tag: str) -> Side:
     ids["series"] = ok(api.post("/v1/card-series", admin, {"program_id": "main", "count": 2,
                                                            "name": f"{marker} series"}), 201)["series_id"]
     ids["coalition"] = f"iso-{tag}-club"
+    ids["coupon_campaign"] = ok(api.post("/v1/coupon-campaigns", admin, {
+        "id": f"iso-{tag}-coupons", "name": f"{marker} coupons", "program_id": "main", "mode": "shared",
+        "code": f"ISO-{tag.upper()}-CODE", "effect": {"kind": "percent_off", "value": 500}}), 201)["id"]
+    ids["template"] = ok(api.post("/v1/templates", admin, {"id": f"iso-{tag}-tpl", "name": f"{marker} template",
+                                                            "channel": "sms", "body": marker}), 201)["id"]
+    ids["image"], ids["view"] = ok(api.post("/v1/assets", admin, {"filename": f"{marker}.png", "data_base64": base64.b64encode(png()).decode()}), 201)["id"], "phone"
     ids["report"] = ok(api.post("/v1/reports", admin, {"type": "ledger", "program_id": "main", "from": "2026-11-01",
                                                         "to": "2026-11-03"}), 202)["report_id"]
     ok(api.post("/v1/templates", admin, {"id": f"iso-{tag}-camp-sms", "name": f"{marker} sms", "channel": "sms",

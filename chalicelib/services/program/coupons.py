@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +65,9 @@ MAX_COLLISIONS = 10
 UPDATE_ATTEMPTS = 5
 LOOKUP_CODE = re.compile(r"^[A-Z0-9]{4,40}$")
 POINTS_EFFECTS = (EffectKind.BONUS_POINTS, EffectKind.MULTIPLIER)
+REDEMPTION_CODES = 20_000
+"""Codes summed at most for a campaign's redemptions on one read (20 index pages of 1,000)."""
+REDEMPTION_PAGE = 1000
 
 
 def job_message(tenant_id: str, campaign_id: str) -> dict[str, str]:
@@ -148,6 +152,32 @@ def codes(tenant_id: str, campaign_id: str, limit: int, cursor: str | None
     views = [CouponCodeView(code=rules.display(s.code), campaign_id=s.campaign_id, uses=s.uses,
                             max_uses=campaign.limits.uses_per_code) for s in states]
     return views, next_cursor
+
+
+@dataclass(frozen=True)
+class Redemptions:
+    """A campaign's uses so far, summed over its codes (a refund that gives a use back takes it off)."""
+
+    uses: int
+    codes_used: int
+    codes_counted: int
+    complete: bool
+    """False when the campaign has more than the codes counted (the sum covers only those)."""
+
+
+def redemptions(tenant_id: str, campaign_id: str, max_codes: int = REDEMPTION_CODES) -> Redemptions:
+    """Uses of the campaign's codes so far, read page by page up to `max_codes` codes."""
+    _require(tenant_id, campaign_id)
+    uses = used = counted = 0
+    cursor: str | None = None
+    while counted < max_codes:
+        states, cursor = store.list_codes(tenant_id, campaign_id, min(REDEMPTION_PAGE, max_codes - counted), cursor)
+        counted += len(states)
+        uses += sum(s.uses for s in states)
+        used += sum(1 for s in states if s.uses)
+        if cursor is None:
+            return Redemptions(uses, used, counted, True)
+    return Redemptions(uses, used, counted, False)
 
 
 def lookup(tenant_id: str, raw_code: str) -> CouponLookup:
