@@ -15,6 +15,8 @@ from tests.e2e.conftest import LocalStack
 
 EMAIL = "sima.simulator@coffee.example"
 PROGRAM = "zerno-points"
+SLOW = 30_000
+"""ms to wait for an answer that replays receipts or publishes rules."""
 
 
 def test_a_tenant_admin_simulates_a_rate_change_and_publishes_it(stack: LocalStack, context: BrowserContext) -> None:
@@ -45,14 +47,14 @@ def test_a_tenant_admin_simulates_a_rate_change_and_publishes_it(stack: LocalSta
 
     rate_input.fill("twice")
     page.get_by_role("button", name="Run the simulation").click()
-    expect(page.get_by_label("Earning rate", exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Earning rate", exact=True)).to_have_attribute("aria-invalid", "true", timeout=SLOW)
     expect(page.get_by_label("Earning rate", exact=True)).to_have_value("twice")  # what was typed is kept
     check_page(page, "simulator-error")
 
     page.get_by_label("Earning rate", exact=True).fill(doubled)
     page.get_by_role("button", name="Run the simulation").click()
     points = page.locator("#sim-points")
-    expect(points).to_be_visible()
+    expect(points).to_be_visible(timeout=SLOW)  # the replay of 30 days on the local stack, on shared cores
     figures = [int(re.sub(r"\D", "", c) or 0) for c in points.locator("td").all_inner_texts()]
     current, proposed, extra = figures
     assert proposed > current > 0 and extra == proposed - current, figures
@@ -61,7 +63,7 @@ def test_a_tenant_admin_simulates_a_rate_change_and_publishes_it(stack: LocalSta
     check_page(page, "simulator-result")
 
     page.get_by_role("button", name="Publish this change").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text(before["name"])
+    expect(page.get_by_role("heading", level=1)).to_have_text(before["name"], timeout=SLOW)
     expect(page.get_by_text("The new rules are published.")).to_be_visible()
     expect(page.get_by_label("Earning rate", exact=True)).to_have_value(doubled)
     check_page(page, "simulator-published")
