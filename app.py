@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 app = Chalice(app_name="loyalty")
-app.api.binary_types = []
+app.api.binary_types = ["application/vnd.apple.pkpass"]  # wallet passes (api/routes/passes.py)
 
 
 @app.authorizer(ttl_seconds=0, name="key_authorizer")
@@ -71,6 +71,14 @@ def webhooks_worker(event: SQSEvent) -> PartialItemFailureResponse:
     from chalicelib.workers import webhooks
 
     return webhooks.handle_records(record.to_dict() for record in event)
+
+
+@app.on_sqs_message(queue=settings.wallet_queue, batch_size=5, name="wallet_worker")
+def wallet_worker(event: SQSEvent) -> PartialItemFailureResponse:
+    """Up to 5 pass updates per invocation (5 s per push or PATCH); a failed push re-queues the update with backoff."""
+    from chalicelib.workers import wallet
+
+    return wallet.handle_records(record.to_dict() for record in event)
 
 
 @app.schedule(Cron(0, 2, "*", "*", "?", "*"), name="daily_sweep")

@@ -56,11 +56,38 @@ class Settings:
     usage_plan_ids: dict[str, str]
     """API Gateway usage plan id per plan name (`USAGE_PLAN_IDS`, a JSON object set by the template). Empty where
     there is no API Gateway (local stack, tests): tenants' usage keys are then not registered anywhere."""
+    wallet_queue: str = ""
+    """One message per wallet pass update (a card's balance, tier or status changed): the wallet worker pushes it."""
+    wallet_credentials: str = ""
+    """Where the wallet's keys are: `dir:<path>` (PEM files, the local stack's generated test ones) or
+    `secret:<name>` (a Secrets Manager JSON secret, deployed). Empty: wallet passes are not offered (503)."""
+    wallet_pass_type_id: str = ""
+    """Apple's Pass Type ID (the certificate's subject UID and the APNs topic), e.g. `pass.com.example.loyalty`."""
+    wallet_team_id: str = ""
+    """The Apple Developer team identifier that owns the Pass Type ID."""
+    apns_url: str = ""
+    """APNs: `https://api.push.apple.com` (HTTP/2, the pass certificate as the client certificate)."""
+    google_wallet_api: str = ""
+    """The Google Wallet REST API base (`https://walletobjects.googleapis.com/walletobjects/v1`)."""
+    google_token_url: str = ""
+    """Where the service account's JWT is exchanged for an access token (`https://oauth2.googleapis.com/token`)."""
+    google_logo_url: str = ""
+    """The loyalty classes' logo, an https URL Google fetches (Google requires one to approve a class). Empty (the
+    local stack): the class goes without it."""
+
 
 
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
     return value or default
+
+
+def _local_wallet(stage: str) -> str:
+    """The local stack and the tests use the test keys `make run` generates under the state directory."""
+    if stage not in ("local", "test"):
+        return ""
+    root = os.environ.get("LOCAL_STATE_DIR") or os.path.join(os.path.dirname(os.path.dirname(__file__)), ".local")
+    return "dir:" + os.path.join(os.path.abspath(root), "wallet")
 
 
 def load() -> Settings:
@@ -92,6 +119,14 @@ def load() -> Settings:
         staff_mail_from=_env("STAFF_MAIL_FROM", "Loyalty <no-reply@loyalty.example>"),
         console_base_url=_env("CONSOLE_BASE_URL", _env("PUBLIC_BASE_URL", "")).rstrip("/"),
         usage_plan_ids={str(k): str(v) for k, v in json.loads(_env("USAGE_PLAN_IDS", "{}")).items()},
+        wallet_queue=_env("WALLET_QUEUE", f"{prefix}-wallet"),
+        wallet_credentials=_env("WALLET_CREDENTIALS", _local_wallet(stage)),
+        wallet_pass_type_id=_env("WALLET_PASS_TYPE_ID", "pass.local.loyalty.card"),
+        wallet_team_id=_env("WALLET_TEAM_ID", "LOCALTEAM1"),
+        apns_url=_env("APNS_URL", "https://api.push.apple.com").rstrip("/"),
+        google_wallet_api=_env("GOOGLE_WALLET_API", "https://walletobjects.googleapis.com/walletobjects/v1").rstrip("/"),
+        google_token_url=_env("GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token"),
+        google_logo_url=_env("GOOGLE_WALLET_LOGO_URL", ""),
     )
 
 

@@ -49,6 +49,10 @@ REPORTS_MAX_RECEIVE_COUNT = 3
 WEBHOOKS_VISIBILITY_TIMEOUT = 360
 """Six times the webhooks worker's timeout (60 s: up to 5 deliveries of at most 5 s each per invocation)."""
 WEBHOOKS_MAX_RECEIVE_COUNT = 5
+WALLET_VISIBILITY_TIMEOUT = 360
+"""Six times the wallet worker's timeout (60 s: up to 5 pass updates, each a few pushes of at most 5 s)."""
+WALLET_MAX_RECEIVE_COUNT = 5
+"""Failed pushes re-queue the update themselves with backoff; only a crashing worker reaches the DLQ."""
 """Failed HTTP attempts re-queue themselves with backoff (new messages); only a crashing worker reaches the DLQ."""
 REPORTS_PREFIX = "reports/"
 REPORTS_EXPIRE_DAYS = 7
@@ -67,7 +71,8 @@ API_5XX_PERCENT = 1
 RECONCILIATION_ALARM_PERIOD = 24 * 3600
 """The mismatch alarm looks at a day: one nightly run's jobs all fall in it, and it stays raised until a clean night
 (a shorter period would return to OK minutes after the run, though nothing was repaired)."""
-QUEUE_AGE_ALARM_SECONDS = {"JobsQueue": 900, "MailQueue": 900, "ReportsQueue": 1800, "WebhooksQueue": 1800}
+QUEUE_AGE_ALARM_SECONDS = {"JobsQueue": 900, "MailQueue": 900, "ReportsQueue": 1800, "WebhooksQueue": 1800,
+                           "WalletQueue": 1800}
 """How old the oldest waiting message may get (two 5-minute periods in a row) before an alarm: reports take up to
 15 minutes each, so a report queued 30 minutes ago and not started means the reports worker is stuck or starved."""
 RETRY_AFTER = {"THROTTLED": "1", "QUOTA_EXCEEDED": "3600"}
@@ -238,6 +243,26 @@ def queue_resources() -> dict[str, Any]:
                 },
             },
         },
+        "WalletDeadLetterQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": _sub(f"{NAME_PREFIX}-wallet-dlq"),
+                "SqsManagedSseEnabled": True,
+                "MessageRetentionPeriod": DLQ_RETENTION_SECONDS,
+            },
+        },
+        "WalletQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": _sub(f"{NAME_PREFIX}-wallet"),
+                "SqsManagedSseEnabled": True,
+                "VisibilityTimeout": WALLET_VISIBILITY_TIMEOUT,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": ["WalletDeadLetterQueue", "Arn"]},
+                    "maxReceiveCount": WALLET_MAX_RECEIVE_COUNT,
+                },
+            },
+        },
     }
 
 
@@ -369,6 +394,33 @@ def staff_parameters() -> dict[str, Any]:
                                      r"^$|^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"),
         "StaffSsoCallbackUrl": text("SSO (required with it): the console URL the hosted sign-in returns to with an "
                                     "authorization code (https).", _HTTPS_OR_EMPTY),
+    }
+
+
+def wallet_parameters() -> dict[str, Any]:
+    """Wallet passes (docs/guides/wallet-passes.md): without the secret, the wallet routes answer 503."""
+    def text(description: str, **extra: Any) -> dict[str, Any]:
+        return {"Type": "String", "Default": "", "Description": description, **extra}
+
+    return {
+        "WalletCredentialsSecret": text("Wallet passes: the Secrets Manager secret (name) holding the Apple Pass "
+                                        "Type ID certificate and key, the WWDR certificate, the Google service "
+                                        "account and issuer id, and the token secret; empty: no wallet passes."),
+        "WalletPassTypeId": text("Wallet passes: Apple's Pass Type ID (pass.com.example.loyalty).",
+                                 AllowedPattern=r"^$|^pass\.[A-Za-z0-9.-]+$"),
+        "WalletTeamId": text("Wallet passes: the Apple Developer team id owning the Pass Type ID.",
+                             AllowedPattern=r"^$|^[A-Z0-9]{10}$"),
+        "GoogleWalletLogoUrl": text("Wallet passes: the Google loyalty class's logo (https; Google requires one).",
+                                    AllowedPattern=_HTTPS_OR_EMPTY),
+    }
+
+
+def wallet_environment() -> dict[str, Any]:
+    return {
+        "WALLET_CREDENTIALS": {"Fn::If": ["HasWalletSecret", _sub("secret:${WalletCredentialsSecret}"), ""]},
+        "WALLET_PASS_TYPE_ID": {"Ref": "WalletPassTypeId"},
+        "WALLET_TEAM_ID": {"Ref": "WalletTeamId"},
+        "GOOGLE_WALLET_LOGO_URL": {"Ref": "GoogleWalletLogoUrl"},
     }
 
 
@@ -696,6 +748,8 @@ class FunctionAccess:
     usage_keys: bool = False
     staff_accounts: bool = False
     """Manage the staff user pool's accounts (STAFF_ADMIN_ACTIONS on that pool only)."""
+    wallet_secret: bool = False
+    """Read the wallet's keys and certificates (the `WalletCredentialsSecret` secret only)."""
 
 
 AUTHORIZER = "authorizer"
@@ -706,9 +760,9 @@ FUNCTIONS: dict[str, FunctionAccess] = {
     # the sender-address check of mail settings, a usage key per tenant/agency at provisioning, and staff accounts
     # (sign-in, MFA, invitations, disabling and removing people) in the staff user pool.
     "api_handler": FunctionAccess(
-        {t: RW for t in ALL_TABLES}, send=("JobsQueue", "MailQueue", "ReportsQueue", "WebhooksQueue"),
+        {t: RW for t in ALL_TABLES}, send=("JobsQueue", "MailQueue", "ReportsQueue", "WebhooksQueue", "WalletQueue"),
         s3={IMPORTS_PREFIX: ("s3:GetObject", "s3:PutObject"), REPORTS_PREFIX: ("s3:GetObject",)},
-        mail_verify=True, usage_keys=True, staff_accounts=True,
+        mail_verify=True, usage_keys=True, staff_accounts=True, wallet_secret=True,
     ),
     # The authorizer reads the key and its tenant's status; for a signed-in person, the account, memberships and
     # session (identity), and it touches an idle session or deletes an expired one. Never Cognito.
@@ -718,7 +772,7 @@ FUNCTIONS: dict[str, FunctionAccess] = {
     "jobs_worker": FunctionAccess(
         {"DirectoryTable": RW, "ApiKeysTable": RW, "AuditTable": RW, "LoyaltyTable": RWS, "PeopleTable": RWS,
          "IdentityTable": RW},
-        send=("JobsQueue", "MailQueue", "WebhooksQueue"), receive="JobsQueue",
+        send=("JobsQueue", "MailQueue", "WebhooksQueue", "WalletQueue"), receive="JobsQueue",
         s3={IMPORTS_PREFIX: ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")},
         staff_email=True,
     ),
@@ -740,6 +794,11 @@ FUNCTIONS: dict[str, FunctionAccess] = {
         {"DirectoryTable": R, "LoyaltyTable": RW, "AuditTable": RW}, send=("WebhooksQueue",),
         receive="WebhooksQueue",
     ),
+    # One pass update per message: the pass, its devices and the update log (loyalty), the card and the tenant's
+    # name (directory); the wallet's keys (the secret) for APNs and Google. Pushes need only egress.
+    "wallet_worker": FunctionAccess(
+        {"DirectoryTable": R, "LoyaltyTable": RW}, send=("WalletQueue",), receive="WalletQueue", wallet_secret=True,
+    ),
     # Lists active tenants and their card scopes, queues one sweep job per scope.
     "daily_sweep": FunctionAccess({"DirectoryTable": R, "LoyaltyTable": R}, send=("JobsQueue",)),
     # Reads trigger settings, claims the day (a conditional write), queues one trigger run per program.
@@ -748,7 +807,7 @@ FUNCTIONS: dict[str, FunctionAccess] = {
     "nightly_reconciliation": FunctionAccess({"DirectoryTable": R}, send=("JobsQueue",)),
 }
 WORKERS = ("jobs_worker", "mail_worker", "reports_worker", "webhooks_worker", "daily_sweep", "mail_triggers",
-           "nightly_reconciliation")
+           "nightly_reconciliation", "wallet_worker")
 """Functions without a caller waiting: an error is only visible as the Lambda Errors metric."""
 
 
@@ -844,6 +903,11 @@ def role_policy(key: str) -> list[dict[str, Any]]:
         # pool and client ids from STAFF_POOL_ID/STAFF_CLIENT_ID, only the local stack looks them up by name).
         statements.append({"Sid": "StaffAccounts", "Effect": "Allow", "Action": list(STAFF_ADMIN_ACTIONS),
                            "Resource": [{"Fn::GetAtt": [STAFF_POOL, "Arn"]}]})
+    if access.wallet_secret:
+        # Secrets Manager appends 6 random characters to a secret's ARN: the name, a dash, then those.
+        statements.append({"Sid": "WalletSecret", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+                           "Resource": [_arn("secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+                                             "${WalletCredentialsSecret}-??????")]})
     return statements
 
 
@@ -1060,6 +1124,7 @@ def function_environment() -> dict[str, Any]:
         "STAFF_POOL_ID": {"Ref": STAFF_POOL},
         "STAFF_CLIENT_ID": {"Ref": STAFF_CLIENT},
         "IDENTITY_TABLE": {"Ref": "IdentityTable"},
+        **wallet_environment(),
     }
 
 
@@ -1178,9 +1243,11 @@ def build() -> dict[str, Any]:
             },
             **staff_parameters(),
             **console_parameters(),
+            **wallet_parameters(),
         },
         "Conditions": {
             "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]},
+            "HasWalletSecret": {"Fn::Not": [{"Fn::Equals": [{"Ref": "WalletCredentialsSecret"}, ""]}]},
             **staff_conditions(),
             **console_conditions(),
         },

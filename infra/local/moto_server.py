@@ -22,7 +22,8 @@ O(table size x log). The query fix caches index partitions; the middleware inval
 around every request that may change a table.
 
 The middleware also answers the stack's own pages under `/_local/` (no AWS API): the outbox of every
-e-mail and SMS sent (infra/local/outbox.py) and `/_local/sms`.
+e-mail and SMS sent (infra/local/outbox.py), `/_local/sms`, and the wallet push recorder
+`/_local/wallet-pushes` (infra/local/wallet_recorder.py).
 
 Cognito (`MOTO_ENVIRONMENT`, set by `start()`, restored by `stop()`): moto checks TOTP codes only when told
 to, so a wrong MFA code is refused locally as on AWS; and user pool and app client ids are hashes of their
@@ -46,7 +47,7 @@ from urllib.parse import parse_qsl, urlencode, urlparse
 
 import requests
 
-from infra.local import outbox
+from infra.local import outbox, wallet_recorder
 from infra.local.moto_patches import note_write
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -194,6 +195,9 @@ class SerialisingMiddleware:
     def _local_page(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes] | None:
         """The stack's own pages under /_local/ (not AWS APIs), or None for a request meant for moto."""
         path = environ.get("PATH_INFO", "")
+        recorded = wallet_recorder.handle(environ)  # the APNs / Google Wallet stand-in (its own lock)
+        if recorded is not None:
+            return recorded
         if path not in LOCAL_PAGES:
             return None
         if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):

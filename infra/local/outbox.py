@@ -1,4 +1,4 @@
-"""The local stack's outbox: every e-mail and SMS the embedded AWS "sent", as JSON and as an HTML page.
+"""The local stack's outbox: every e-mail and SMS the embedded AWS "sent", and every wallet push, as JSON and HTML.
 
 Why: on the local stage nothing leaves the machine (moto's SES and SNS keep messages in memory), yet a new
 user has to read an invitation, a phone code or a campaign message. moto records no send time, so the moto
@@ -38,6 +38,7 @@ STRUCTURAL_HEADERS = frozenset({"from", "to", "subject", "mime-version", "conten
 URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
 
 _sequence = itertools.count(1)
+KIND_LABELS = {"email": "E-mail", "sms": "SMS", "wallet": "Wallet push"}
 _stamps: dict[str, tuple[int, float]] = {}
 """Message key (kind:id) -> (arrival order, epoch seconds). Keys are random ids, so a moto reset needs no purge."""
 
@@ -63,6 +64,11 @@ class OutboxMessage:
         """UTC, to the second; None for a message sent around the middleware (never, on the local stack)."""
         return datetime.fromtimestamp(self.sent_at, UTC).isoformat(timespec="seconds") if self.sent_at else None
 
+    @property
+    def label(self) -> str:
+        """What the page calls the kind: e-mail, SMS, or a wallet push (APNs or a Google Wallet update)."""
+        return KIND_LABELS.get(self.kind, self.kind)
+
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "id": self.id, "sent_at": self.sent_iso, "region": self.region, "from": self.sender,
                 "to": list(self.to), "subject": self.subject, "body": self.body, "headers": dict(self.headers),
@@ -86,6 +92,11 @@ def _stamp_tail(keys_newest_first: Iterator[str]) -> None:
     now = time.time()
     for key in reversed(fresh):
         _stamps[key] = (next(_sequence), now)
+
+
+def stamp(key: str) -> None:
+    """Give one message sent outside moto (a wallet push: infra/local/wallet_recorder.py) its order and time."""
+    _stamps.setdefault(key, (next(_sequence), time.time()))
 
 
 def stamp_new() -> None:
@@ -170,6 +181,14 @@ def messages(to: str = "") -> list[OutboxMessage]:
             order, sent_at = _stamps.get(f"sms:{mid}", (0, None))
             found.append(OutboxMessage(kind="sms", id=mid, order=order, sent_at=sent_at, region=region,
                                        sender=None, to=(phone,), subject=None, body=text))
+    from infra.local import wallet_recorder
+
+    for push in wallet_recorder.pushes():
+        order, sent_at = _stamps.get(f"wallet:{push['id']}", (0, push["sent_at"]))
+        what = "APNs push (pass updated)" if push["kind"] == "apns" else "Google Wallet object update (PATCH)"
+        found.append(OutboxMessage(kind="wallet", id=push["id"], order=order, sent_at=sent_at, region="local",
+                                   sender=None, to=(push["target"],), subject=what, body=push["body"],
+                                   headers=tuple(sorted(push["headers"].items()))))
     needle = to.strip().lower()
     if needle:
         found = [m for m in found if any(needle in address.lower() for address in m.to)]

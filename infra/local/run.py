@@ -22,7 +22,8 @@ What it does, in order:
      `python -m chalicelib.cli` finds this stack (chalicelib/cli_target.py);
   6. serves the API with `chalice local`'s server, with gateway responses emulated as deployed
      (infra/local/gateway.py), and runs the SQS workers with a poller (infra/local/poller.py).
-Every e-mail and SMS sent stays in moto: `<moto URL>/_local/outbox` shows them (infra/local/outbox.py).
+Every e-mail and SMS sent stays in moto: `<moto URL>/_local/outbox` shows them (infra/local/outbox.py), with
+every wallet push (APNs and Google Wallet go to moto's recorder; test pass keys are generated on first start).
 Ctrl-C (or SIGTERM) stops the API, the workers, then moto, with the recording complete on disk,
 and removes `.local/stack.json`.
 
@@ -91,6 +92,21 @@ def set_environment(config: Any, moto_url: str) -> None:
             "STAGE": STAGE,
         }
     )
+
+
+def wallet_to_recorder(moto_port: int) -> None:
+    """Wallet pushes (APNs, Google Wallet) go to moto's recorder, shown in the outbox (local/wallet_recorder.py)."""
+    recorder = f"http://{HOST}:{moto_port}/_local/wallet-pushes"
+    for name, path in (("APNS_URL", "/apns"), ("GOOGLE_WALLET_API", "/google"), ("GOOGLE_TOKEN_URL", "/google/token")):
+        os.environ.setdefault(name, recorder + path)
+
+
+def wallet_test_keys(state: Path) -> None:
+    """A self-signed pass certificate chain and a Google key on first start (infra/local/wallet_keys.py)."""
+    from infra.local import wallet_keys
+
+    if wallet_keys.ensure_configured():
+        _say(f"Generated test wallet pass keys (a self-signed chain, not Apple's) in {state / 'wallet'}")
 
 
 def _timestamp() -> str:
@@ -260,7 +276,8 @@ def banner(api_url: str, moto_url: str, keys: list[dict[str, Any]], keys_path: P
     return "\n".join(lines)
 
 
-STACK_ENVIRONMENT = ("STAGE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "PUBLIC_BASE_URL", "CONSOLE_BASE_URL")
+STACK_ENVIRONMENT = ("STAGE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "PUBLIC_BASE_URL", "CONSOLE_BASE_URL",
+                     "APNS_URL", "GOOGLE_WALLET_API", "GOOGLE_TOKEN_URL")
 
 
 def stack_environment(config: Any) -> dict[str, str]:
@@ -298,6 +315,7 @@ def main() -> int:
     os.environ["PUBLIC_BASE_URL"] = f"http://{HOST}:{api_port}"  # links in mail point at this API, whatever PORT
     # Staff invitation and password-reset links (the console's pages, which do not exist yet): absolute, on this API.
     os.environ.setdefault("CONSOLE_BASE_URL", os.environ["PUBLIC_BASE_URL"])
+    wallet_to_recorder(moto_port)
 
     from infra.local.moto_server import LocalMotoServer
 
@@ -343,6 +361,7 @@ def main() -> int:
         from infra.local import first_admin
 
         first_admin.verify_staff_sender()
+        wallet_test_keys(state)
         admin_lines: list[str] = []
         try:
             admin, outcome = first_admin.ensure(admin_path)

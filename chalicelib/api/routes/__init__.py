@@ -14,6 +14,7 @@ from chalicelib.api.routes import (  # noqa: F401
     keys,
     mail,
     meta,
+    passes,
     people,
     platform,
     pos,

@@ -71,6 +71,7 @@ def issue(tenant_id: str, spec: CardIssue, actor: str) -> tuple[int, Card]:
     if existing is not None and customer_id is not None:
         registered = _register(tenant_id, scope, existing, program, customer_id, at)
         webhooks.card_activated(tenant_id, registered)
+        _pass_changed(tenant_id, registered.number)
         return 200, registered
 
     def status_for(has_customer: bool) -> tuple[CardStatus, datetime | None]:
@@ -171,6 +172,7 @@ def set_blocked(tenant_id: str, number: str, reason: str | None, actor: str) -> 
         try:
             transactions.write(build)
             card.version += 1
+            _pass_changed(tenant_id, number)
             return view(card, at, gift=is_gift(located))
         except TransactionFailed as err:
             if not err.condition_failed(0):
@@ -218,6 +220,7 @@ def adjust(tenant_id: str, number: str, spec: AdjustmentIn, actor: str) -> Ledge
 
         try:
             transactions.write(build)
+            _pass_changed(tenant_id, number)
             return entry
         except TransactionFailed as err:
             if err.condition_failed(0):
@@ -230,6 +233,13 @@ def adjust(tenant_id: str, number: str, spec: AdjustmentIn, actor: str) -> Ledge
 
 
 # --- helpers --------------------------------------------------------------------------------------------
+
+def _pass_changed(tenant_id: str, number: str) -> None:
+    """The card's wallet pass (if it has one) shows the new status or balance (services/wallet/changes.py)."""
+    from chalicelib.services.wallet import changes as wallet_changes
+
+    wallet_changes.card_changed(tenant_id, number)
+
 
 def _program(tenant_id: str, program_id: str) -> tuple[str, Program]:
     """A program this tenant may issue cards of: its own, else a coalition's it is a partner of; and its scope."""

@@ -787,4 +787,8 @@ def _emitted(tenant_id: str, body: PurchaseIn, result: PurchaseResult) -> Purcha
     from chalicelib.services.integrations import webhooks
 
     webhooks.purchase_processed(tenant_id, body.store_id, body.total, result)
+    if result.card_number and not result.replayed:
+        from chalicelib.services.wallet import changes as wallet_changes
+
+        wallet_changes.card_changed(tenant_id, result.card_number)  # its wallet pass shows the new balance
     return result

@@ -81,6 +81,10 @@ def refund(tenant_id: str, principal: Principal, body: RefundIn, actor: str) -> 
 
     result = _refund(tenant_id, principal, body, actor)
     webhooks.refunded(tenant_id, result)
+    if result.card_number and not result.replayed:
+        from chalicelib.services.wallet import changes as wallet_changes
+
+        wallet_changes.card_changed(tenant_id, result.card_number)  # its wallet pass shows the new balance
     return result
 
 

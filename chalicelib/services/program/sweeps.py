@@ -166,6 +166,9 @@ def maintain_card(scope: str, number: str) -> int | None:
             from chalicelib.services.integrations import webhooks
 
             webhooks.tier_entries(scope, number, result.card.program_id, result.entries)
+            from chalicelib.services.wallet import changes as wallet_changes
+
+            wallet_changes.card_changed(scope, number)  # points expired or matured, tier reviewed: the pass shows it
             return len(result.entries)
         except TransactionFailed as err:
             if not err.condition_failed(0):
@@ -342,6 +345,9 @@ def assign_tier(tenant_id: str, number: str, *, tier: str, reason: str, until: d
 
             webhooks.tier_changed(tenant_id, number, card.program_id, change.previous, change.tier, "assigned",
                                   f"assignment:{assignment_id}")
+            from chalicelib.services.wallet import changes as wallet_changes
+
+            wallet_changes.card_changed(tenant_id, number)
             return answer
         except TransactionFailed as err:
             if err.condition_failed(0):

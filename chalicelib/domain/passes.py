@@ -1,0 +1,327 @@
+"""Wallet passes of a card: what an Apple Wallet store card and a Google Wallet loyalty object show, as data.
+
+Pure rules, no I/O: the service (services/wallet) signs and stores; this
+module decides the content. One pass per card, named by an unguessable serial
+number, and authenticated on Apple's pass web service by its own token (derived
+from a server secret and a random per-pass salt, stored nowhere, compared in
+constant time). A change of balance, tier or status gives the pass a new "last updated" tag: an integer of
+milliseconds, strictly increasing per pass, which Apple's `passesUpdatedSince`
+and our update jobs' de-duplication both key on.
+
+Formats, from the platforms' references:
+* Apple: pass.json (formatVersion 1, storeCard with header/primary/secondary/
+  auxiliary/back fields, `barcodes` Code 128 and QR), manifest.json (SHA-1 hex
+  of every other file), a detached PKCS#7 signature of the manifest;
+  https://developer.apple.com/documentation/walletpasses/pass
+* Google: a loyalty class and object in a "Save to Google Wallet" JWT
+  (iss, aud "google", typ "savetowallet", iat, origins, payload.loyaltyClasses/
+  loyaltyObjects), RS256; https://developers.google.com/wallet/reference/rest/v1/Jwt
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import struct
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+FORMAT_VERSION = 1
+PKPASS_TYPE = "application/vnd.apple.pkpass"
+GOOGLE_SAVE_URL = "https://pay.google.com/gp/v/save/"
+SERIAL_BYTES = 18
+"""24 URL-safe characters (144 random bits): a serial cannot be guessed or enumerated."""
+MAX_LOG_LINES = 50
+MAX_LOG_CHARS = 1000
+UPDATE_ATTEMPTS = 8
+"""An update (APNs push or Google PATCH) is tried this many times, backing off, then given up."""
+FIRST_RETRY_SECONDS = 30
+MAX_RETRY_SECONDS = 900
+"""SQS delays at most 15 minutes: the backoff stops doubling there (30 s, 1, 2, 4, 8, 15, 15 min)."""
+
+
+@dataclass(frozen=True)
+class Rgb:
+    red: int
+    green: int
+    blue: int
+
+    @property
+    def css(self) -> str:
+        """pass.json's colour form: `rgb(r, g, b)`."""
+        return f"rgb({self.red}, {self.green}, {self.blue})"
+
+    @property
+    def hex(self) -> str:
+        """Google's form: `#rrggbb`."""
+        return f"#{self.red:02x}{self.green:02x}{self.blue:02x}"
+
+    @classmethod
+    def parse(cls, value: str) -> Rgb:
+        """`#rrggbb` (how the console and tenants/*.yaml will give a brand colour)."""
+        text = value.strip().lstrip("#")
+        if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
+            raise ValueError(f"not a #rrggbb colour: {value!r}")
+        return cls(int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16))
+
+
+DEFAULT_BACKGROUND = Rgb(31, 41, 55)
+DEFAULT_FOREGROUND = Rgb(255, 255, 255)
+DEFAULT_LABEL = Rgb(209, 213, 219)
+
+
+@dataclass(frozen=True)
+class Branding:
+    """How the tenant's passes look: its name and colours (defaults until the tenant sets brand colours)."""
+
+    name: str
+    background: Rgb = DEFAULT_BACKGROUND
+    foreground: Rgb = DEFAULT_FOREGROUND
+    label: Rgb = DEFAULT_LABEL
+
+
+@dataclass(frozen=True)
+class CardFace:
+    """What a pass shows of its card: integers for points, the status as the API names it."""
+
+    number: str
+    balance: int
+    pending: int
+    tier: str | None
+    status: str
+
+    @property
+    def active(self) -> bool:
+        """A blocked or closed card's pass is voided (Apple) / inactive (Google), not deleted."""
+        return self.status in ("issued", "active")
+
+
+@dataclass(frozen=True)
+class AppleIds:
+    pass_type_id: str
+    team_id: str
+    web_service_url: str
+    """`<public base>/v1/wallet/apple/<tenant>`: the device calls `<this>/v1/devices/...`."""
+
+
+# --- secrets ------------------------------------------------------------------------------------------
+
+def new_serial() -> str:
+    return secrets.token_urlsafe(SERIAL_BYTES)
+
+
+def new_salt() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def pass_token(secret: bytes, tenant_id: str, serial: str, salt: str) -> str:
+    """A pass's authentication token: HMAC-SHA256 of the server's secret over tenant, serial and the pass's salt.
+
+    Random per pass (the salt is), the same for every download of that pass (Apple requires the token never to
+    change), and stored nowhere: a copy of the table alone cannot call the pass web service. 43 characters.
+    """
+    mac = hmac.new(secret, f"wallet-pass:{tenant_id}:{serial}:{salt}".encode(), hashlib.sha256)
+    return b64url(mac.digest())
+
+
+def token_valid(secret: bytes, tenant_id: str, serial: str, salt: str, presented: str | None) -> bool:
+    """Constant-time comparison of a presented `ApplePass` token with the pass's own."""
+    expected = pass_token(secret, tenant_id, serial, salt).encode()
+    return hmac.compare_digest(expected, (presented or "").encode()) and presented is not None
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: ApplePass <token>` header; None for any other form."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    return token if scheme == "ApplePass" and token and len(token) <= 256 else None
+
+
+# --- the update tag -----------------------------------------------------------------------------------
+
+def next_tag(previous: int | None, now: datetime) -> int:
+    """Milliseconds since the epoch, and always past the previous tag (two changes in one millisecond)."""
+    tag = int(now.timestamp() * 1000)
+    return max(tag, (previous or 0) + 1)
+
+
+def tag_time(tag: int) -> datetime:
+    return datetime.fromtimestamp(tag / 1000, UTC)
+
+
+def parse_since(value: str | None) -> int | None:
+    """`passesUpdatedSince` as we issued it (our `lastUpdated`); anything else means "since ever"."""
+    if value is None or not value.strip().isdigit() or len(value.strip()) > 16:
+        return None
+    return int(value.strip())
+
+
+def http_date(tag: int) -> str:
+    """Last-Modified of a pass: HTTP dates have whole seconds."""
+    return format_datetime(tag_time(tag).replace(microsecond=0), usegmt=True)
+
+
+def modified_since(tag: int, if_modified_since: str | None) -> bool:
+    """Whether the pass changed after the If-Modified-Since date (an unreadable date: yes, send it)."""
+    if not if_modified_since:
+        return True
+    try:
+        since = parsedate_to_datetime(if_modified_since)
+    except (TypeError, ValueError, IndexError):
+        return True
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return tag_time(tag).replace(microsecond=0) > since
+
+
+def retry_delay(attempt: int) -> int | None:
+    """Seconds before attempt `attempt + 1`, or None when `attempt` was the last."""
+    if attempt >= UPDATE_ATTEMPTS:
+        return None
+    return int(min(FIRST_RETRY_SECONDS << (attempt - 1), MAX_RETRY_SECONDS))
+
+
+def log_lines(lines: list[str]) -> list[str]:
+    """What of a device's log we keep: at most 50 lines of at most 1000 characters, control characters gone."""
+    out = []
+    for line in lines[:MAX_LOG_LINES]:
+        out.append("".join(c if c.isprintable() else " " for c in str(line))[:MAX_LOG_CHARS])
+    return out
+
+
+# --- Apple ---------------------------------------------------------------------------------------------
+
+def pass_json(face: CardFace, brand: Branding, ids: AppleIds, serial: str, token: str) -> dict[str, Any]:
+    """pass.json of a store card: balance up front, tier in the header, pending and status below, number on the back."""
+    barcode = {"message": face.number, "messageEncoding": "iso-8859-1", "altText": face.number}
+    fields: dict[str, Any] = {
+        "headerFields": [{"key": "tier", "label": "Tier", "value": face.tier or "—"}],
+        "primaryFields": [{"key": "balance", "label": "Points", "value": face.balance,
+                           "numberStyle": "PKNumberStyleDecimal", "changeMessage": "Your balance is now %@"}],
+        "secondaryFields": [{"key": "pending", "label": "Pending", "value": face.pending,
+                             "numberStyle": "PKNumberStyleDecimal"}],
+        "auxiliaryFields": [{"key": "status", "label": "Status", "value": face.status,
+                             "changeMessage": "Your card is now %@"}],
+        "backFields": [{"key": "number", "label": "Card number", "value": face.number}],
+    }
+    out: dict[str, Any] = {
+        "formatVersion": FORMAT_VERSION,
+        "passTypeIdentifier": ids.pass_type_id,
+        "serialNumber": serial,
+        "teamIdentifier": ids.team_id,
+        "organizationName": brand.name,
+        "description": f"{brand.name} loyalty card",
+        "logoText": brand.name,
+        "foregroundColor": brand.foreground.css,
+        "backgroundColor": brand.background.css,
+        "labelColor": brand.label.css,
+        "webServiceURL": ids.web_service_url,
+        "authenticationToken": token,
+        "barcodes": [{"format": "PKBarcodeFormatCode128", **barcode}, {"format": "PKBarcodeFormatQR", **barcode}],
+        "storeCard": fields,
+    }
+    if not face.active:
+        out["voided"] = True
+    return out
+
+
+def manifest(files: dict[str, bytes]) -> dict[str, str]:
+    """manifest.json: the SHA-1 hex digest of every file of the pass (Apple's format requires SHA-1 here)."""
+    return {name: hashlib.sha1(data, usedforsecurity=False).hexdigest() for name, data in sorted(files.items())}
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+# --- images --------------------------------------------------------------------------------------------
+
+IMAGE_SIZES: dict[str, tuple[int, int]] = {
+    "icon.png": (29, 29), "icon@2x.png": (58, 58), "icon@3x.png": (87, 87),
+    "logo.png": (160, 50), "logo@2x.png": (320, 100),
+}
+"""Apple requires icon.png; logo.png is shown top left. Retina variants keep them sharp."""
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def png(width: int, height: int, fill: Rgb, mark: Rgb | None = None) -> bytes:
+    """An 8-bit RGB PNG of one colour, with a centred square of `mark` (a third of the height) if given."""
+    side = height // 3
+    top, left = (height - side) // 2, (width - side) // 2
+    rows = []
+    plain = bytes((fill.red, fill.green, fill.blue)) * width
+    for y in range(height):
+        if mark is not None and top <= y < top + side:
+            accent = bytes((mark.red, mark.green, mark.blue)) * side
+            rows.append(b"\x00" + plain[:left * 3] + accent + plain[(left + side) * 3:])
+        else:
+            rows.append(b"\x00" + plain)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(b"".join(rows), 9))
+            + _chunk(b"IEND", b""))
+
+
+def images(brand: Branding) -> dict[str, bytes]:
+    """The pass's images in the tenant's colours (until tenants upload a logo)."""
+    return {name: png(w, h, brand.background, brand.foreground) for name, (w, h) in IMAGE_SIZES.items()}
+
+
+# --- Google --------------------------------------------------------------------------------------------
+
+def google_id(issuer_id: str, suffix: str) -> str:
+    """Google ids are `<issuer id>.<suffix>`, the suffix of letters, digits, '.', '_' and '-'."""
+    clean = "".join(c if c.isalnum() or c in "._-" else "_" for c in suffix)
+    return f"{issuer_id}.{clean}"
+
+
+def google_class(class_id: str, brand: Branding, logo_url: str) -> dict[str, Any]:
+    """The tenant's loyalty class (one per tenant); Google requires the logo to approve it (set it when deployed)."""
+    out: dict[str, Any] = {"id": class_id, "issuerName": brand.name, "programName": f"{brand.name} loyalty",
+                           "hexBackgroundColor": brand.background.hex, "reviewStatus": "UNDER_REVIEW"}
+    if logo_url:
+        out["programLogo"] = {"sourceUri": {"uri": logo_url},
+                              "contentDescription": {"defaultValue": {"language": "en-US", "value": brand.name}}}
+    return out
+
+
+def google_object(object_id: str, class_id: str, face: CardFace) -> dict[str, Any]:
+    """The card's loyalty object: also the body of the PATCH that updates it."""
+    return {"id": object_id, "classId": class_id, "state": "ACTIVE" if face.active else "INACTIVE",
+            "accountId": face.number, "accountName": face.number,
+            "loyaltyPoints": {"label": "Points", "balance": {"int": face.balance}},
+            "secondaryLoyaltyPoints": {"label": "Tier", "balance": {"string": face.tier or "—"}},
+            "barcode": {"type": "CODE_128", "value": face.number, "alternateText": face.number}}
+
+
+def save_claims(service_account: str, origins: list[str], cls: dict[str, Any], obj: dict[str, Any],
+                issued_at: datetime) -> dict[str, Any]:
+    """The "Save to Google Wallet" JWT's claims."""
+    return {"iss": service_account, "aud": "google", "typ": "savetowallet", "iat": int(issued_at.timestamp()),
+            "origins": origins, "payload": {"loyaltyClasses": [cls], "loyaltyObjects": [obj]}}
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt_signing_input(claims: dict[str, Any], key_id: str | None = None) -> bytes:
+    """`<header>.<claims>`, base64url: what RS256 signs."""
+    header: dict[str, Any] = {"alg": "RS256", "typ": "JWT"}
+    if key_id:
+        header["kid"] = key_id
+    return f"{b64url(canonical_json(header))}.{b64url(canonical_json(claims))}".encode()
+
+
+def jwt(signing_input: bytes, signature: bytes) -> str:
+    return f"{signing_input.decode()}.{b64url(signature)}"

@@ -1,0 +1,48 @@
+"""Wallet passes: the staff routes' answers, Apple's pass web service bodies, and the update queue's message."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from chalicelib.schemas.common import Input, Output, Query
+
+
+class GoogleSaveLink(Output):
+    serial_number: str = Field(description="The card's pass serial (the same for its Apple pass).")
+    object_id: str = Field(description="The Google Wallet loyalty object id.")
+    save_url: str = Field(description="Open it on the phone: https://pay.google.com/gp/v/save/<signed JWT>.")
+
+
+class DeviceRegistration(Input):
+    """Apple's body for registering a device for a pass's updates."""
+
+    push_token: str = Field(alias="pushToken", min_length=1, max_length=200, pattern=r"^[0-9A-Fa-f]+$")
+
+
+class SerialsQuery(Query):
+    passes_updated_since: str | None = Field(default=None, alias="passesUpdatedSince", max_length=32)
+
+
+class UpdatedSerials(Output):
+    """Apple's answer: the serials changed since the tag, and the tag to ask with next time."""
+
+    serialNumbers: list[str]
+    lastUpdated: str
+
+
+class DeviceLog(Input):
+    """Apple's body for a device's error log about our passes."""
+
+    logs: list[str] = Field(min_length=1, max_length=200)
+
+
+class PassUpdateMessage(Input):
+    """The wallet queue's message: one change (tag) of one pass, to push to its devices and Google."""
+
+    v: Literal[1] = 1
+    tenant_id: str
+    serial: str
+    tag: int
+    attempt: int = Field(default=1, ge=1)

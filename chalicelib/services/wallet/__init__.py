@@ -1,0 +1,1 @@
+"""Wallet passes: Apple Wallet `.pkpass` files and their web service, Save to Google Wallet links, and updates."""

@@ -1,0 +1,223 @@
+"""Wallet passes, their device registrations and their update log, in the loyalty table. Every call takes the tenant.
+
+<tid>#passes                    / any               marker: the tenant has issued a pass (updates look only then)
+<tid>#card-pass#<number>        / pass              the card's pass serial
+<tid>#pass#<serial>             / pass              the pass (PassDoc): card, token salt, last-updated tag; version
+<tid>#pass#<serial>             / device#<device>   a device registered for the pass: its push token
+<tid>#wallet-device#<device>    / reg#<serial>      the same registration, by device (serials updated since)
+<tid>#pass-push#<serial>        / <tag>#<target>    one update to one device (or google): the exactly-once claim;
+                                                    30-day TTL
+
+Device ids come from Apple and are unique per device and per web service, so a
+device's partition under one tenant never mixes with another tenant's.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.exceptions import PutError, UpdateError
+
+from chalicelib.domain.ids import new_id
+from chalicelib.storage.aws import client
+from chalicelib.storage.documents.common import Versioned
+from chalicelib.storage.documents.wallet_pass import PassDoc, PushDoc, RegistrationDoc
+from chalicelib.storage.tables import LoyaltyRecord, condition_failed, doc_of, get_item
+from chalicelib.storage.transactions import TransactionFailed, write
+
+PASS_SK = "pass"
+DEVICE_PREFIX = "device#"
+REG_PREFIX = "reg#"
+MARKER_SK = "any"
+PUSH_RETENTION = timedelta(days=30)
+FINAL = ("delivered", "failed", "gone")
+
+
+class Changed(Exception):
+    """The pass was written by someone else since it was read."""
+
+
+def marker_pk(tenant_id: str) -> str:
+    return f"{tenant_id}#passes"
+
+
+def card_pass_pk(tenant_id: str, number: str) -> str:
+    return f"{tenant_id}#card-pass#{number}"
+
+
+def pass_pk(tenant_id: str, serial: str) -> str:
+    return f"{tenant_id}#pass#{serial}"
+
+
+def device_pk(tenant_id: str, device_id: str) -> str:
+    return f"{tenant_id}#wallet-device#{device_id}"
+
+
+def push_pk(tenant_id: str, serial: str) -> str:
+    return f"{tenant_id}#pass-push#{serial}"
+
+
+def stamp(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# --- passes -----------------------------------------------------------------------------------------------
+
+def has_passes(tenant_id: str) -> bool:
+    return get_item(LoyaltyRecord, marker_pk(tenant_id), MARKER_SK) is not None
+
+
+def serial_of_card(tenant_id: str, number: str) -> str | None:
+    rec = get_item(LoyaltyRecord, card_pass_pk(tenant_id, number), PASS_SK)
+    return str(doc_of(rec)["serial"]) if rec else None
+
+
+def get_pass(tenant_id: str, serial: str) -> Versioned[PassDoc] | None:
+    rec = get_item(LoyaltyRecord, pass_pk(tenant_id, serial), PASS_SK)
+    return Versioned(PassDoc.of(rec.doc), int(rec.version)) if rec else None
+
+
+def add_pass(tenant_id: str, doc: PassDoc, at: datetime) -> bool:
+    """The card's pass, its card link and the tenant's marker in one write; False if the card has a pass already."""
+    def build(tx: Any) -> None:
+        tx.save(LoyaltyRecord(card_pass_pk(tenant_id, doc.card_number), PASS_SK, kind="card_pass",
+                              doc={"serial": doc.serial}, at=at), condition=LoyaltyRecord.pk.does_not_exist())
+        tx.save(LoyaltyRecord(pass_pk(tenant_id, doc.serial), PASS_SK, kind="wallet_pass", doc=doc.dump(),
+                              version=1, at=at), condition=LoyaltyRecord.pk.does_not_exist())
+        tx.save(LoyaltyRecord(marker_pk(tenant_id), MARKER_SK, kind="wallet_marker", doc={}, at=at))
+
+    try:
+        write(build)
+    except TransactionFailed as err:
+        if err.condition_failed(0):
+            return False
+        raise
+    return True
+
+
+def save_pass(tenant_id: str, doc: PassDoc, version: int, at: datetime) -> int:
+    """Replace the pass if still at `version`; the new version, or Changed."""
+    try:
+        LoyaltyRecord(pass_pk(tenant_id, doc.serial), PASS_SK, kind="wallet_pass", doc=doc.dump(),
+                      version=version + 1, at=at).save(condition=LoyaltyRecord.version == version)
+    except PutError as err:
+        if condition_failed(err):
+            raise Changed(doc.serial) from None
+        raise
+    return version + 1
+
+
+def passes(tenant_id: str, serials: list[str]) -> dict[str, PassDoc]:
+    """Serial -> pass, for those that exist (BatchGetItem, 100 keys a call)."""
+    keys = [(pass_pk(tenant_id, s), PASS_SK) for s in dict.fromkeys(serials)]
+    return {PassDoc.of(rec.doc).serial: PassDoc.of(rec.doc) for rec in LoyaltyRecord.batch_get(keys)}
+
+
+# --- device registrations ---------------------------------------------------------------------------------
+
+def register(tenant_id: str, serial: str, device_id: str, push_token: str, at: datetime) -> bool:
+    """Register the device for the pass: True if new, False if it was (its push token is kept up to date)."""
+    doc = RegistrationDoc(device_id=device_id, push_token=push_token, registered_at=at.isoformat())
+
+    def build(tx: Any) -> None:
+        tx.save(LoyaltyRecord(pass_pk(tenant_id, serial), DEVICE_PREFIX + device_id, kind="pass_device",
+                              doc=doc.dump(), at=at), condition=LoyaltyRecord.pk.does_not_exist())
+        tx.save(LoyaltyRecord(device_pk(tenant_id, device_id), REG_PREFIX + serial, kind="device_pass",
+                              doc={"serial": serial}, at=at))
+
+    try:
+        write(build)
+        return True
+    except TransactionFailed as err:
+        if not err.condition_failed(0):
+            raise
+    d = LoyaltyRecord.doc
+    LoyaltyRecord(pass_pk(tenant_id, serial), DEVICE_PREFIX + device_id).update(
+        actions=[d["push_token"].set(push_token)])
+    return False
+
+
+def unregister(tenant_id: str, serial: str, device_id: str) -> bool:
+    """Forget the device for the pass; False if it was not registered."""
+    existed = get_item(LoyaltyRecord, pass_pk(tenant_id, serial), DEVICE_PREFIX + device_id) is not None
+
+    def build(tx: Any) -> None:
+        tx.delete(LoyaltyRecord(pass_pk(tenant_id, serial), DEVICE_PREFIX + device_id))
+        tx.delete(LoyaltyRecord(device_pk(tenant_id, device_id), REG_PREFIX + serial))
+
+    write(build)
+    return existed
+
+
+def devices(tenant_id: str, serial: str) -> list[RegistrationDoc]:
+    """The devices registered for the pass (a handful: one person's phone and watch)."""
+    return [RegistrationDoc.of(rec.doc) for rec in LoyaltyRecord.query(
+        pass_pk(tenant_id, serial), LoyaltyRecord.sk.startswith(DEVICE_PREFIX), consistent_read=True)]
+
+
+def serials_of_device(tenant_id: str, device_id: str, limit: int = 200) -> list[str]:
+    """The passes of this tenant the device registered (one device holds few of one tenant's cards)."""
+    return [rec.sk[len(REG_PREFIX):] for rec in LoyaltyRecord.query(
+        device_pk(tenant_id, device_id), LoyaltyRecord.sk.startswith(REG_PREFIX), consistent_read=True,
+        limit=limit)]
+
+
+# --- the update log: exactly once per (serial, tag, target) ------------------------------------------------
+
+def claim_push(tenant_id: str, serial: str, tag: int, target: str, attempt: int, now: datetime,
+               lease: timedelta) -> str | None:
+    """Take attempt `attempt` of one update to one target; a token for `finish_push`, or None when it is not this
+    attempt's turn (done or given up, already attempted, or another worker is attempting it right now)."""
+    token = new_id(16)
+    pk, sk = push_pk(tenant_id, serial), f"{tag}#{target}"
+    doc = PushDoc(status="pending", attempts=attempt, token=token, claimed_at=stamp(now))
+    try:
+        LoyaltyRecord(pk, sk, kind="pass_push", doc=doc.dump(), at=now,
+                      expires_at_epoch=int((now + PUSH_RETENTION).timestamp())).save(
+            condition=LoyaltyRecord.pk.does_not_exist())
+        return token
+    except PutError as err:
+        if not condition_failed(err):
+            raise
+    d = LoyaltyRecord.doc
+    turn = (d["attempts"] == attempt - 1) | (
+        (d["attempts"] == attempt) & (d["status"] == "pending") & (d["claimed_at"] < stamp(now - lease)))
+    try:
+        LoyaltyRecord(pk, sk).update(
+            actions=[d["status"].set("pending"), d["attempts"].set(attempt), d["token"].set(token),
+                     d["claimed_at"].set(stamp(now))],
+            condition=LoyaltyRecord.pk.exists() & ~d["status"].is_in(*FINAL) & turn)
+    except UpdateError as err:
+        if condition_failed(err):
+            return None
+        raise
+    return token
+
+
+def finish_push(tenant_id: str, serial: str, tag: int, target: str, token: str, status: str,
+                status_code: int | None, error: str | None) -> bool:
+    """Record an attempt's outcome, only if this claim still holds it."""
+    d = LoyaltyRecord.doc
+    try:
+        LoyaltyRecord(push_pk(tenant_id, serial), f"{tag}#{target}").update(
+            actions=[d["status"].set(status), d["last_status_code"].set(status_code), d["last_error"].set(error),
+                     d["token"].set(None)],
+            condition=d["token"] == token)
+    except UpdateError as err:
+        if condition_failed(err):
+            return False
+        raise
+    return True
+
+
+def get_push(tenant_id: str, serial: str, tag: int, target: str) -> PushDoc | None:
+    rec = get_item(LoyaltyRecord, push_pk(tenant_id, serial), f"{tag}#{target}")
+    return PushDoc.of(rec.doc) if rec else None
+
+
+# --- credentials ---------------------------------------------------------------------------------------------
+
+def secret_text(name: str) -> str:
+    """A Secrets Manager secret's string (the wallet's keys and certificates when deployed)."""
+    return str(client("secretsmanager").get_secret_value(SecretId=name)["SecretString"])

@@ -1,0 +1,395 @@
+"""Wallet passes end to end: the signed .pkpass, the Google save link, Apple's pass web service, and pass updates.
+
+The .pkpass signature is verified with `openssl smime -verify` against the test CA that `make run` generates
+(infra/local/wallet_keys.py), its manifest hashes against the zip's files; the Google JWT with the service
+account's public key. Updates go to the local stack's recorder (infra/local/wallet_recorder.py), served here
+on a loopback port, exactly as `make run` serves it from moto's server.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import threading
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sqs.models import sqs_backends
+
+from app import app
+from chalicelib.domain.passes import PKPASS_TYPE
+from chalicelib.services.wallet import cards as wallet_cards
+from chalicelib.services.wallet import google as wallet_google
+from chalicelib.services.wallet import http as wallet_http
+from chalicelib.services.wallet import updates as wallet_updates
+from chalicelib.settings import settings
+from chalicelib.storage import queues
+from infra.local import wallet_keys, wallet_recorder
+from tests.functional.conftest import Api, TenantKeys
+from tests.functional.jobqueue import sqs_event
+
+PASS_TYPE = settings.wallet_pass_type_id
+ACCEPT = {"Accept": PKPASS_TYPE}
+
+
+@pytest.fixture(scope="module")
+def credentials() -> dict[str, Any]:
+    wallet_keys.ensure_configured()
+    path = Path(settings.wallet_credentials.removeprefix("dir:")) / wallet_keys.FILE_NAME
+    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return loaded
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+def _recorder_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    status, headers, body = wallet_recorder.handle(environ) or ("404 Not Found", [], b"")
+    start_response(status, [*headers, ("Content-Length", str(len(body)))])
+    return [body]
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The stack's push recorder on a loopback port, with APNs and Google pointed at it."""
+    server = make_server("127.0.0.1", 0, _recorder_app, handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}{wallet_recorder.PREFIX}"
+    local = dataclasses.replace(settings, apns_url=base + "/apns", google_wallet_api=base + "/google",
+                                google_token_url=base + "/google/token")
+    monkeypatch.setattr(wallet_updates, "settings", local)
+    monkeypatch.setattr(wallet_google, "settings", local)
+    wallet_recorder.clear()
+    wallet_google.forget_token()
+    yield base
+    server.shutdown()
+    server.server_close()
+    wallet_http.close_all()
+    wallet_recorder.clear()
+
+
+def take() -> list[str]:
+    """Every message body on the wallet queue, delayed ones (retries) included, removed from it."""
+    queue = sqs_backends[DEFAULT_ACCOUNT_ID][settings.region].queues[settings.wallet_queue]
+    bodies = [m.body for m in queue._messages]
+    queue._messages = []
+    return bodies
+
+
+@pytest.fixture
+def delays(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The delay of every message sent to the wallet queue (retries back off)."""
+    sent: list[int] = []
+    real = queues.send
+
+    def send(queue_name: str, message: dict[str, Any], *, delay_seconds: int = 0) -> str:
+        if queue_name == settings.wallet_queue:
+            sent.append(delay_seconds)
+        return real(queue_name, message, delay_seconds=delay_seconds)
+
+    monkeypatch.setattr(queues, "send", send)
+    return sent
+
+
+def _card(api: Api, tenant: TenantKeys) -> str:
+    r = api.post("/v1/cards", tenant.pos, {"program_id": "main"})
+    assert r.status_code == 201, r.data
+    return str(r.data["number"])
+
+
+def _pkpass(api: Api, key: str, number: str) -> tuple[Any, dict[str, bytes]]:
+    r = api.get(f"/v1/cards/{number}/wallet/apple", key, headers=ACCEPT)
+    assert r.status_code == 200, r.body
+    assert r.headers["Content-Type"] == PKPASS_TYPE
+    with zipfile.ZipFile(io.BytesIO(r.body)) as archive:
+        return r, {name: archive.read(name) for name in archive.namelist()}
+
+
+def _pass_json(files: dict[str, bytes]) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(files["pass.json"])
+    return loaded
+
+
+def _service(tenant_id: str) -> str:
+    return f"/v1/wallet/apple/{tenant_id}/v1"
+
+
+def _apple(token: str) -> dict[str, str]:
+    return {"Authorization": f"ApplePass {token}"}
+
+
+def _registered(api: Api, tenant_id: str, device: str) -> list[str]:
+    r = api.get(f"{_service(tenant_id)}/devices/{device}/registrations/{PASS_TYPE}")
+    return list(r.data["serialNumbers"]) if r.status_code == 200 else []
+
+
+def test_the_pkpass_is_signed_by_the_pass_certificate_and_its_manifest_hashes_its_files(
+        api: Api, tenant: TenantKeys, credentials: dict[str, Any], tmp_path: Path) -> None:
+    number = _card(api, tenant)
+    r, files = _pkpass(api, tenant.admin, number)
+    assert sorted(files) == ["icon.png", "icon@2x.png", "icon@3x.png", "logo.png", "logo@2x.png", "manifest.json",
+                             "pass.json", "signature"]
+    manifest = json.loads(files["manifest.json"])
+    assert manifest == {name: hashlib.sha1(data).hexdigest() for name, data in files.items()
+                        if name not in ("manifest.json", "signature")}
+    doc = _pass_json(files)
+    assert (doc["passTypeIdentifier"], doc["teamIdentifier"], doc["organizationName"]) == (
+        PASS_TYPE, settings.wallet_team_id, "coffee-house LLC")
+    assert doc["webServiceURL"] == f"{settings.public_base_url}/v1/wallet/apple/coffee-house"
+    assert doc["barcodes"][0]["message"] == number and doc["storeCard"]["primaryFields"][0]["value"] == 0
+    assert len(doc["serialNumber"]) == 24 and len(doc["authenticationToken"]) >= 16
+    assert r.headers["Last-Modified"].endswith(" GMT")
+
+    openssl = shutil.which("openssl")
+    assert openssl is not None, "openssl verifies the signature as Apple's tools would"
+    for name in ("manifest.json", "signature"):
+        (tmp_path / name).write_bytes(files[name])
+    (tmp_path / "ca.pem").write_text(credentials["apple_root_ca"])
+    verify = [openssl, "smime", "-verify", "-binary", "-inform", "DER", "-in", str(tmp_path / "signature"),
+              "-content", str(tmp_path / "manifest.json"), "-CAfile", str(tmp_path / "ca.pem"), "-purpose", "any",
+              "-out", str(tmp_path / "verified")]
+    done = subprocess.run(verify, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "verified").read_bytes() == files["manifest.json"]
+    # A changed manifest (a swapped image) no longer verifies.
+    (tmp_path / "manifest.json").write_bytes(files["manifest.json"].replace(b'"icon.png": "', b'"icon.png": "0'))
+    tampered = subprocess.run(verify, capture_output=True, text=True, check=False)
+    assert tampered.returncode != 0
+
+    # The same pass on every download: serial and token never change (Apple requires it).
+    again = _pass_json(_pkpass(api, tenant.support, number)[1])
+    assert (again["serialNumber"], again["authenticationToken"]) == (doc["serialNumber"], doc["authenticationToken"])
+
+
+def test_the_google_link_is_an_rs256_jwt_of_the_loyalty_class_and_object(
+        api: Api, tenant: TenantKeys, credentials: dict[str, Any]) -> None:
+    number = _card(api, tenant)
+    r = api.get(f"/v1/cards/{number}/wallet/google", tenant.pos)
+    assert r.status_code == 200, r.data
+    prefix = "https://pay.google.com/gp/v/save/"
+    assert r.data["save_url"].startswith(prefix)
+    token = r.data["save_url"].removeprefix(prefix)
+    header_b64, claims_b64, signature_b64 = token.split(".")
+
+    def decoded(part: str) -> bytes:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+    key = load_pem_private_key(credentials["google_service_account"]["private_key"].encode(), password=None)
+    assert isinstance(key, RSAPrivateKey)
+    public = key.public_key()
+    public.verify(decoded(signature_b64), f"{header_b64}.{claims_b64}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    with pytest.raises(InvalidSignature):
+        public.verify(decoded(signature_b64), f"{header_b64}.{claims_b64}x".encode(), padding.PKCS1v15(),
+                      hashes.SHA256())
+    header, claims = json.loads(decoded(header_b64)), json.loads(decoded(claims_b64))
+    assert header["alg"] == "RS256" and header["kid"] == credentials["google_service_account"]["private_key_id"]
+    assert (claims["iss"], claims["aud"], claims["typ"]) == (
+        credentials["google_service_account"]["client_email"], "google", "savetowallet")
+    issuer = credentials["google_issuer_id"]
+    (cls,), (obj,) = claims["payload"]["loyaltyClasses"], claims["payload"]["loyaltyObjects"]
+    assert cls["id"] == f"{issuer}.loyalty-coffee-house" and obj["classId"] == cls["id"]
+    assert obj["id"] == r.data["object_id"] == f"{issuer}.coffee-house-{r.data['serial_number']}"
+    assert (obj["accountId"], obj["barcode"]["value"], obj["loyaltyPoints"]["balance"]) == (number, number, {"int": 0})
+
+
+def test_the_pass_web_service_registers_devices_only_with_the_passs_own_token(
+        api: Api, tenant: TenantKeys, credentials: dict[str, Any]) -> None:
+    number, other = _card(api, tenant), _card(api, tenant)
+    doc, other_doc = _pass_json(_pkpass(api, tenant.pos, number)[1]), _pass_json(_pkpass(api, tenant.pos, other)[1])
+    serial, token = doc["serialNumber"], doc["authenticationToken"]
+    base = _service("coffee-house")
+    path = f"{base}/devices/device0001/registrations/{PASS_TYPE}/{serial}"
+    body = {"pushToken": "a1b2c3d4"}
+
+    for headers in ({}, _apple("x" * 43), _apple(other_doc["authenticationToken"]), {"Authorization": f"Bearer {token}"}):
+        refused = api.post(path, None, body, headers=headers)
+        assert refused.status_code == 401, (headers, refused.data)
+        assert refused.data["error"]["code"] == "invalid_pass_token"
+    # Another pass's serial with this pass's token: 401 too, and nothing was registered anywhere.
+    crossed = api.post(f"{base}/devices/device0001/registrations/{PASS_TYPE}/{other_doc['serialNumber']}", None, body,
+                       headers=_apple(token))
+    assert crossed.status_code == 401
+    assert _registered(api, "coffee-house", "device0001") == []
+
+    assert api.post(path, None, body, headers=_apple(token)).status_code == 201
+    assert api.post(path, None, body, headers=_apple(token)).status_code == 200  # already registered
+    assert _registered(api, "coffee-house", "device0001") == [serial]
+    # The wrong pass type, and a malformed push token, change nothing either.
+    assert api.post(path.replace(PASS_TYPE, "pass.other.type"), None, body, headers=_apple(token)).status_code == 404
+    malformed = api.post(path.replace("device0001", "device0002"), None, {"pushToken": "not hex"},
+                         headers=_apple(token))
+    assert malformed.status_code == 400 and malformed.data["error"]["details"][0]["field"] == "pushToken"
+    assert _registered(api, "coffee-house", "device0002") == []
+
+    # Unregistering needs the token as well.
+    assert api.delete(path, None, headers=_apple(other_doc["authenticationToken"])).status_code == 401
+    assert _registered(api, "coffee-house", "device0001") == [serial]
+    assert api.delete(path, None, headers=_apple(token)).status_code == 200
+    assert _registered(api, "coffee-house", "device0001") == []
+
+
+def test_a_purchase_marks_the_pass_updated_and_the_latest_pass_honours_if_modified_since(
+        api: Api, tenant: TenantKeys, credentials: dict[str, Any], clock: Any) -> None:
+    number = _card(api, tenant)
+    doc = _pass_json(_pkpass(api, tenant.pos, number)[1])
+    serial, token = doc["serialNumber"], doc["authenticationToken"]
+    base = _service("coffee-house")
+    assert api.post(f"{base}/devices/phone01/registrations/{PASS_TYPE}/{serial}", None, {"pushToken": "abcd"},
+                    headers=_apple(token)).status_code == 201
+    listed = api.get(f"{base}/devices/phone01/registrations/{PASS_TYPE}")
+    assert listed.status_code == 200 and listed.data["serialNumbers"] == [serial]
+    since = listed.data["lastUpdated"]
+    unchanged = api.get(f"{base}/devices/phone01/registrations/{PASS_TYPE}?passesUpdatedSince={since}")
+    assert unchanged.status_code == 204 and not unchanged.body
+
+    latest = api.get(f"{base}/passes/{PASS_TYPE}/{serial}", None, headers={**_apple(token), **ACCEPT})
+    assert latest.status_code == 200 and latest.headers["Content-Type"] == PKPASS_TYPE
+    modified = latest.headers["Last-Modified"]
+    not_again = api.get(f"{base}/passes/{PASS_TYPE}/{serial}", None,
+                        headers={**_apple(token), **ACCEPT, "If-Modified-Since": modified})
+    assert not_again.status_code == 304 and not not_again.body
+    assert api.get(f"{base}/passes/{PASS_TYPE}/{serial}", None, headers={**_apple("y" * 43), **ACCEPT}
+                   ).status_code == 401
+
+    clock.advance(seconds=5)
+    bought = api.post("/v1/purchases", tenant.pos, {
+        "receipt_id": "wallet-r1", "card_number": number, "store_id": "msk-01", "total": 10_000,
+        "items": [{"sku": "latte", "category": "coffee", "quantity": 1, "amount": 10_000}]})
+    assert bought.status_code == 200, bought.data
+    earned = bought.data["points_earned"]
+    assert earned > 0
+
+    changed = api.get(f"{base}/devices/phone01/registrations/{PASS_TYPE}?passesUpdatedSince={since}")
+    assert changed.status_code == 200 and changed.data["serialNumbers"] == [serial]
+    assert int(changed.data["lastUpdated"]) > int(since)
+    fresh = api.get(f"{base}/passes/{PASS_TYPE}/{serial}", None,
+                    headers={**_apple(token), **ACCEPT, "If-Modified-Since": modified})
+    assert fresh.status_code == 200 and fresh.headers["Last-Modified"] != modified
+    with zipfile.ZipFile(io.BytesIO(fresh.body)) as archive:
+        updated = json.loads(archive.read("pass.json"))
+    card = api.get(f"/v1/cards/{number}", tenant.pos).data
+    shown = updated["storeCard"]
+    assert (shown["primaryFields"][0]["value"], shown["secondaryFields"][0]["value"]) == (
+        card["balance"], card["pending"])
+    assert card["balance"] + card["pending"] == earned
+    assert updated["authenticationToken"] == token  # the token never changes
+    # A replayed purchase changes nothing, so the pass is not marked again.
+    replay = api.post("/v1/purchases", tenant.pos, {
+        "receipt_id": "wallet-r1", "card_number": number, "store_id": "msk-01", "total": 10_000,
+        "items": [{"sku": "latte", "category": "coffee", "quantity": 1, "amount": 10_000}]})
+    assert replay.status_code == 200
+    assert api.get(f"{base}/devices/phone01/registrations/{PASS_TYPE}?passesUpdatedSince="
+                   f"{changed.data['lastUpdated']}").status_code == 204
+
+    log = api.post(f"{base}/log", None, {"logs": ["Web service error for pass.x: 401", "second line"]})
+    assert log.status_code == 200 and log.data == {}
+
+
+def test_the_worker_pushes_each_device_and_google_once_per_change_even_if_the_job_comes_twice(
+        api: Api, tenant: TenantKeys, credentials: dict[str, Any], recorder: str) -> None:
+    number = _card(api, tenant)
+    doc = _pass_json(_pkpass(api, tenant.pos, number)[1])
+    serial, token = doc["serialNumber"], doc["authenticationToken"]
+    assert api.get(f"/v1/cards/{number}/wallet/google", tenant.pos).status_code == 200
+    base = _service("coffee-house")
+    for device, push in (("iphone", "aa11"), ("watch", "bb22")):
+        assert api.post(f"{base}/devices/{device}/registrations/{PASS_TYPE}/{serial}", None, {"pushToken": push},
+                        headers=_apple(token)).status_code == 201
+    take()  # nothing queued so far but the staff calls' own: none
+
+    blocked = api.post(f"/v1/cards/{number}/block", tenant.admin, {"reason": "reported stolen"})
+    assert blocked.status_code == 200, blocked.data
+    jobs = take()
+    assert [json.loads(j)["serial"] for j in jobs] == [serial]
+
+    handler = app.handler_map["wallet_worker"]
+    assert handler(sqs_event(jobs), None) == {"batchItemFailures": []}
+    assert handler(sqs_event(jobs), None) == {"batchItemFailures": []}  # SQS delivered it twice
+    assert take() == []  # nothing failed, nothing re-queued
+
+    pushes = wallet_recorder.pushes()
+    apns = sorted((p["target"], p["headers"]["apns-topic"], p["body"]) for p in pushes if p["kind"] == "apns")
+    assert apns == [("aa11", PASS_TYPE, "{}"), ("bb22", PASS_TYPE, "{}")]
+    (patched,) = [p for p in pushes if p["kind"] == "google"]
+    body = json.loads(patched["body"])
+    assert (patched["target"], body["state"], body["accountId"]) == (
+        f"{credentials['google_issuer_id']}.coffee-house-{serial}", "INACTIVE", number)
+
+    latest = api.get(f"{base}/passes/{PASS_TYPE}/{serial}", None, headers={**_apple(token), **ACCEPT})
+    with zipfile.ZipFile(io.BytesIO(latest.body)) as archive:
+        assert json.loads(archive.read("pass.json"))["voided"] is True
+
+
+def test_a_failed_push_is_retried_with_backoff_and_a_gone_device_is_unregistered(
+        api: Api, tenant: TenantKeys, credentials: dict[str, Any], recorder: str,
+        monkeypatch: pytest.MonkeyPatch, delays: list[int]) -> None:
+    number = _card(api, tenant)
+    doc = _pass_json(_pkpass(api, tenant.pos, number)[1])
+    serial, token = doc["serialNumber"], doc["authenticationToken"]
+    base = _service("coffee-house")
+    for device, push in (("phone02", "cc33"), ("oldphone", "dead44")):  # the recorder answers 410 to dead...
+        assert api.post(f"{base}/devices/{device}/registrations/{PASS_TYPE}/{serial}", None, {"pushToken": push},
+                        headers=_apple(token)).status_code == 201
+    adjusted = api.post(f"/v1/cards/{number}/adjustments", tenant.admin,
+                        {"points": 100, "reason": "goodwill", "adjustment_id": "wallet-adj-1"})
+    assert adjusted.status_code in (200, 201), adjusted.data
+    jobs = take()
+    assert len(jobs) == 1
+    handler = app.handler_map["wallet_worker"]
+
+    live = wallet_updates.settings
+    monkeypatch.setattr(wallet_updates, "settings", dataclasses.replace(live, apns_url="http://127.0.0.1:9/apns"))
+    assert handler(sqs_event(jobs), None) == {"batchItemFailures": []}  # APNs unreachable: both retried
+    (retry,) = take()
+    assert json.loads(retry)["attempt"] == 2 and wallet_recorder.pushes() == []
+    assert delays == [0, 30]  # the change, then its retry 30 s later
+
+    monkeypatch.setattr(wallet_updates, "settings", live)
+    assert handler(sqs_event([retry]), None) == {"batchItemFailures": []}
+    assert [p["target"] for p in wallet_recorder.pushes()] == ["cc33"]
+    assert take() == []  # delivered, and the dead device is gone: nothing to retry
+    assert _registered(api, "coffee-house", "oldphone") == [] and _registered(api, "coffee-house", "phone02") == [
+        serial]
+    assert handler(sqs_event([retry]), None) == {"batchItemFailures": []}  # the same attempt again: no push
+    assert len(wallet_recorder.pushes()) == 1
+    assert wallet_cards.tenant_has_passes("coffee-house")
+
+
+def test_another_tenants_card_is_not_found_and_the_wallet_routes_keep_to_the_callers_tenant(
+        api: Api, tenant: TenantKeys, other_tenant: TenantKeys, credentials: dict[str, Any]) -> None:
+    number = _card(api, tenant)
+    doc = _pass_json(_pkpass(api, tenant.pos, number)[1])
+    for kind in ("apple", "google"):
+        for key in (other_tenant.admin, other_tenant.pos, other_tenant.support):
+            r = api.get(f"/v1/cards/{number}/wallet/{kind}", key, headers=ACCEPT)
+            assert r.status_code == 404, r.body
+            assert json.loads(r.body)["error"]["code"] == "card_not_found"
+    # The pass's token under the other tenant's web service: 401, nothing registered there.
+    foreign = f"{_service('fuel-net')}/devices/dev9/registrations/{PASS_TYPE}/{doc['serialNumber']}"
+    assert api.post(foreign, None, {"pushToken": "ab"}, headers=_apple(doc["authenticationToken"])).status_code == 401
+    assert api.get(f"{_service('fuel-net')}/passes/{PASS_TYPE}/{doc['serialNumber']}", None,
+                   headers={**_apple(doc["authenticationToken"]), **ACCEPT}).status_code == 401
+    assert _registered(api, "fuel-net", "dev9") == []
+    # A tenant id that is no slug cannot reach into other partitions.
+    assert api.get(f"/v1/wallet/apple/coffee-house%23pass/v1/devices/dev9/registrations/{PASS_TYPE}"
+                   ).status_code == 404
+    # Only the tenant's staff roles get a pass.
+    assert api.get(f"/v1/cards/{number}/wallet/apple", tenant.agency, headers=ACCEPT).status_code == 403

@@ -1,0 +1,137 @@
+"""Wallet pass content: pass.json fields, the manifest's hashes, Google's class, object and JWT claims, the PNGs."""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+import zlib
+from datetime import UTC, datetime
+
+import pytest
+
+from chalicelib.domain import passes as rules
+
+FACE = rules.CardFace(number="2000000000017", balance=1234, pending=56, tier="gold", status="active")
+BRAND = rules.Branding(name="Coffee House", background=rules.Rgb.parse("#102030"))
+IDS = rules.AppleIds("pass.example.loyalty", "ABCDE12345", "https://api.example.com/api/v1/wallet/apple/coffee")
+AT = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+
+
+def test_pass_json_is_a_store_card_with_balance_tier_number_and_both_barcodes() -> None:
+    doc = rules.pass_json(FACE, BRAND, IDS, "SERIAL-1", "t" * 43)
+    assert (doc["formatVersion"], doc["passTypeIdentifier"], doc["teamIdentifier"], doc["serialNumber"]) == (
+        1, "pass.example.loyalty", "ABCDE12345", "SERIAL-1")
+    assert doc["webServiceURL"] == "https://api.example.com/api/v1/wallet/apple/coffee"
+    assert doc["authenticationToken"] == "t" * 43
+    assert (doc["organizationName"], doc["backgroundColor"], doc["foregroundColor"]) == (
+        "Coffee House", "rgb(16, 32, 48)", "rgb(255, 255, 255)")
+    card = doc["storeCard"]
+    assert card["primaryFields"][0]["value"] == 1234 and isinstance(card["primaryFields"][0]["value"], int)
+    assert card["headerFields"][0]["value"] == "gold"
+    assert card["secondaryFields"][0]["value"] == 56
+    assert card["backFields"][0]["value"] == "2000000000017"
+    assert [(b["format"], b["message"], b["altText"]) for b in doc["barcodes"]] == [
+        ("PKBarcodeFormatCode128", "2000000000017", "2000000000017"),
+        ("PKBarcodeFormatQR", "2000000000017", "2000000000017")]
+    assert "voided" not in doc
+
+
+def test_a_blocked_cards_pass_is_voided_and_its_google_object_inactive() -> None:
+    blocked = rules.CardFace(number="1", balance=0, pending=0, tier=None, status="blocked")
+    assert rules.pass_json(blocked, BRAND, IDS, "S", "t" * 43)["voided"] is True
+    assert rules.google_object("i.o", "i.c", blocked)["state"] == "INACTIVE"
+    assert rules.pass_json(blocked, BRAND, IDS, "S", "t" * 43)["storeCard"]["headerFields"][0]["value"] == "—"
+
+
+def test_manifest_is_the_sha1_hex_of_every_file() -> None:
+    files = {"pass.json": b'{"a":1}', "icon.png": b"\x89PNG..."}
+    assert rules.manifest(files) == {"icon.png": "4d1fb8216c8deca6fd503ae6895cc0ed5cd29089",
+                                     "pass.json": "9f89c740ceb46d7418c924a78ac57941d5e96520"}
+
+
+def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, at = [], 8
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at:at + 4])
+        kind, body = data[at + 4:at + 8], data[at + 8:at + 8 + length]
+        (crc,) = struct.unpack(">I", data[at + 8 + length:at + 12 + length])
+        assert crc == zlib.crc32(kind + body) & 0xFFFFFFFF
+        chunks.append((kind, body))
+        at += 12 + length
+    return chunks
+
+
+@pytest.mark.parametrize(("name", "size"), sorted(rules.IMAGE_SIZES.items()))
+def test_each_image_is_a_valid_png_of_its_size_in_the_tenant_colour(name: str, size: tuple[int, int]) -> None:
+    chunks = _png_chunks(rules.images(BRAND)[name])
+    assert [k for k, _ in chunks] == [b"IHDR", b"IDAT", b"IEND"]
+    width, height, depth, colour, *_ = struct.unpack(">IIBBBBB", chunks[0][1])
+    assert (width, height, depth, colour) == (*size, 8, 2)
+    raw = zlib.decompress(chunks[1][1])
+    assert len(raw) == height * (1 + 3 * width)
+    assert raw[0] == 0 and raw[1:4] == bytes((16, 32, 48))  # filter byte, then the background colour
+    middle = (height // 2) * (1 + 3 * width) + 1 + 3 * (width // 2)
+    assert raw[middle:middle + 3] == bytes((255, 255, 255))  # the mark in the foreground colour
+
+
+def test_google_class_object_and_save_claims() -> None:
+    cls = rules.google_class("3388.loyalty-coffee", BRAND, "https://cdn.example.com/logo.png")
+    assert (cls["id"], cls["issuerName"], cls["hexBackgroundColor"]) == ("3388.loyalty-coffee", "Coffee House",
+                                                                         "#102030")
+    assert cls["programLogo"]["sourceUri"]["uri"] == "https://cdn.example.com/logo.png"
+    assert "programLogo" not in rules.google_class("3388.x", BRAND, "")
+    obj = rules.google_object("3388.coffee-S", cls["id"], FACE)
+    assert obj["loyaltyPoints"]["balance"] == {"int": 1234}
+    assert obj["secondaryLoyaltyPoints"]["balance"] == {"string": "gold"}
+    assert (obj["barcode"]["type"], obj["barcode"]["value"], obj["state"]) == ("CODE_128", "2000000000017", "ACTIVE")
+    claims = rules.save_claims("sa@p.iam.gserviceaccount.com", ["https://console.example.com"], cls, obj, AT)
+    assert claims == {"iss": "sa@p.iam.gserviceaccount.com", "aud": "google", "typ": "savetowallet",
+                      "iat": int(AT.timestamp()), "origins": ["https://console.example.com"],
+                      "payload": {"loyaltyClasses": [cls], "loyaltyObjects": [obj]}}
+    assert rules.google_id("3388", "coffee/house#1") == "3388.coffee_house_1"
+
+
+def test_jwt_signing_input_is_base64url_header_and_claims() -> None:
+    signing_input = rules.jwt_signing_input({"a": 1}, "kid-1").decode()
+    header, claims = signing_input.split(".")
+    def pad(text: str) -> str:
+        return text + "=" * (-len(text) % 4)
+
+    assert json.loads(base64.urlsafe_b64decode(pad(header))) == {"alg": "RS256", "typ": "JWT", "kid": "kid-1"}
+    assert json.loads(base64.urlsafe_b64decode(pad(claims))) == {"a": 1}
+    assert rules.jwt(signing_input.encode(), b"\xff\xfe") == signing_input + ".__4"
+
+
+def test_tokens_are_per_pass_and_compared_whole() -> None:
+    secret = b"s" * 32
+    token = rules.pass_token(secret, "coffee", "SERIAL", "salt-1")
+    assert len(token) == 43 and token == rules.pass_token(secret, "coffee", "SERIAL", "salt-1")
+    assert token != rules.pass_token(secret, "coffee", "SERIAL", "salt-2")
+    assert token != rules.pass_token(secret, "fuel", "SERIAL", "salt-1")
+    assert rules.token_valid(secret, "coffee", "SERIAL", "salt-1", token)
+    for wrong in (None, "", token[:-1], token + "x", rules.pass_token(secret, "coffee", "OTHER", "salt-1")):
+        assert not rules.token_valid(secret, "coffee", "SERIAL", "salt-1", wrong)
+    assert rules.bearer_token(f"ApplePass {token}") == token
+    assert [rules.bearer_token(h) for h in (None, "", f"Bearer {token}", "ApplePass ", "ApplePass")] == [None] * 5
+    assert len(rules.new_serial()) == 24 and rules.new_serial() != rules.new_serial()
+
+
+def test_tags_increase_and_dates_follow_http_rules() -> None:
+    first = rules.next_tag(None, AT)
+    assert first == int(AT.timestamp() * 1000)
+    assert rules.next_tag(first, AT) == first + 1  # a second change in the same millisecond
+    assert rules.http_date(first) == "Mon, 02 Nov 2026 10:00:00 GMT"
+    assert not rules.modified_since(first, "Mon, 02 Nov 2026 10:00:00 GMT")
+    assert rules.modified_since(first + 1000, "Mon, 02 Nov 2026 10:00:00 GMT")
+    assert rules.modified_since(first, None) and rules.modified_since(first, "yesterday")
+    assert [rules.parse_since(v) for v in ("123", " 45 ", None, "abc", "1" * 17)] == [123, 45, None, None, None]
+
+
+def test_retries_back_off_then_stop_and_logs_are_bounded() -> None:
+    assert [rules.retry_delay(n) for n in range(1, 9)] == [30, 60, 120, 240, 480, 900, 900, None]
+    kept = rules.log_lines(["ok", "bad\x00line\n", "x" * 5000, *(["y"] * 100)])
+    assert kept[:2] == ["ok", "bad line "] and len(kept[2]) == 1000 and len(kept) == 50
+    with pytest.raises(ValueError):
+        rules.Rgb.parse("#12345g")
