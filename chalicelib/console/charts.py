@@ -265,5 +265,5 @@ def hbar_chart(chart_id: str, title: str, desc: str, labels: Sequence[str], valu
                      f'<title>{escape(label)}: {escape(fmt(int(value)))}</title></rect>')
         parts.append(f'<text class="chart-tick" x="{_n(HBAR_LEFT + width + 6)}" y="{_n(y + 14)}" '
                      f'aria-hidden="true">{escape(fmt(int(value)))}</text>')
-    svg = _svg(chart_id, title, desc, parts)
+    svg = str(_svg(chart_id, title, desc, parts))
     return Markup(svg.replace(f'viewBox="0 0 {WIDTH} {HEIGHT}"', f'viewBox="0 0 {WIDTH} {height}"', 1))  # noqa: S704

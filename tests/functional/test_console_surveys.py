@@ -160,7 +160,8 @@ def test_results_show_counts_nps_and_averages_as_charts_and_tables_without_perso
                       page.text)
     assert ("Tea", "1", "50 %") in rows and ("Coffee", "1", "50 %") in rows and ("Live music", "2", "100 %") in rows
     assert ("10", "1", "50 %") in rows and ("3", "1", "50 %") in rows
-    assert page.text.count('<svg class="chart"') == 4  # drink, likes, nps, stars
+    assert page.text.count('<svg class="chart"') == 4 and "&#34;" not in page.text  # drink, likes, nps, stars
+    assert 'viewBox="0 0 640 80" role="img" aria-labelledby="chart-sv-q2-title' in page.text  # two options' bars
     assert "<title id=\"chart-sv-q2-title\">Your drink</title>" in page.text
     assert secret_text not in text and "Anna" not in text and "+7916111" not in text
     assert HOSTILE not in page.text and " style=" not in page.text

@@ -22,6 +22,7 @@ from tests.functional.test_console_sign_in import Browser, field_error, hidden
 SURVEY = "welcome"
 HOSTILE = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+OFFER_RU = "За ответы: 150 бонусных баллов."  # noqa: RUF001 - the Russian page
 
 
 def create_survey(api: Api, tenant: TenantKeys, **overrides: Any) -> dict[str, Any]:
@@ -138,7 +139,8 @@ def test_a_phone_step_when_the_survey_asks_no_phone_and_its_errors(api: Api, ten
         {"id": "stars", "type": "rating", "label": "Rate the coffee", "required": True, "scale": 5}])
     customer = Browser(api, "ru")
     form = customer.get(page_path(tenant, "taste"))
-    assert form.status_code == 200 and '<html lang="ru">' in form.text
+    assert form.status_code == 200 and '<html lang="ru">' in form.text and OFFER_RU in form.text
+    assert '<button type="submit" name="action" value="answers" class="primary">Далее</button>' in form.text
     r = send(customer, form.text, "answers", **{"a-stars": "5"})
     assert r.status_code == 200 and 'name="phone"' in r.text and hidden(r.text, "a-stars") == "5"
     r = send(customer, r.text, "send", phone="12")
