@@ -104,6 +104,12 @@ def test_a_unique_campaign_is_made_followed_downloaded_redeemed_and_edited(api: 
     assert (facts["Uses"], facts["Codes used"], facts["Bonus points given"]) == ("1", "1", "200")
     assert f"{listed[3]['code']},Flyer {HOSTILE},1,1\r\n" in anna.get("/console/coupons/flyer/codes.csv").text
 
+    anna.language = "ru"
+    russian = anna.get("/console/coupons/flyer").text
+    assert "Погашения на сегодня" in russian and "150 из 150 (100 %)" in russian and "200 бонусных баллов" in russian
+    assert "Купонные кампании" in anna.get("/console/coupons").text
+    anna.language = "en"
+
     # edit: what the API lets change (name, status, end of validity)
     edit = form_of(page, "/console/coupons/flyer")
     assert edit["ends_at"] == "2026-12-31T23:59" and edit["status"] == "active"

@@ -12,6 +12,7 @@ import re
 from html import unescape
 from typing import Any
 
+from chalicelib.console import render
 from chalicelib.schemas.templates import TemplateIn
 from chalicelib.services.marketing import templates
 from tests.functional.conftest import Api, TenantKeys
@@ -89,22 +90,33 @@ def test_an_admin_switches_triggers_on_with_templates_and_gifts_and_sees_what_wa
 
     # a member activates a card; the next day's run sends the welcome, and the page shows what was sent
     customer, card = member(api, shop, "+79161110009", "Vera")
+    silent, silent_card = member(api, shop, "+79161110010", "Gleb", consents=[])
     buy(api, shop, "r-v1", card, 20_000)
+    buy(api, shop, "r-g1", silent_card, 20_000)
     clock.advance(days=1)
     run, _messages = run_and_deliver(shop.tenant_id)
-    assert run.by_kind == {"welcome": 1} and texts() == ["Welcome, Vera! Balance 10"]
+    assert run.by_kind == {"welcome": 2} and texts() == ["Welcome, Vera! Balance 10"]
     page = anna.get(PAGE).text
     row = re.search(r'<th scope="row">Welcome</th>\s*<td>On</td>\s*<td class="num">(\d+)</td>\s*<td class="num">(\d+)'
                     r'</td>\s*<td class="num">(\d+)</td>\s*<td class="num">(\d+)</td>', page)
-    assert row and row.groups() == ("1", "0", "0", "1"), page
+    assert row and row.groups() == ("1", "1", "0", "2"), page
     assert "Customers checked" in page
     sent = anna.get(f"{PAGE}/sent?trigger=welcome")
     assert sent.status_code == 200 and sent.text.count("<h1>") == 1
     rows = re.findall(r'<tr>\s*<th scope="row">[^<]+</th>\s*<td><a href="/console/customers/([^"]+)">[^<]+</a></td>'
                       r'\s*<td>([^<]+)</td>\s*<td>([^<]+)</td>\s*<td>([^<]+)</td>\s*<td><span class="trg-status '
                       r'trg-(\w+)">([^<]+)</span>', sent.text)
-    assert rows == [(customer, "SMS", "welcome-sms", "activation", "sent", "Sent")], sent.text
+    assert sorted(rows) == sorted([(customer, "SMS", "welcome-sms", "activation", "sent", "Sent"),
+                                   (silent, "SMS", "welcome-sms", "activation", "suppressed", "Not sent (rules)")]
+                                  ), sent.text
+    assert "Not sent (rules)</span>: no consent" in sent.text and "<dd>1 (no consent: 1)</dd>" in sent.text
     assert "+79161110009" not in sent.text and "Vera" not in sent.text  # no personal data beyond the id
+    anna.language = "ru"
+    russian = anna.get(f"{PAGE}/sent?trigger=welcome")
+    assert russian.status_code == 200 and "Что отправил триггер" in russian.text
+    assert render.gettext("ru", "Not sent (rules)") in russian.text
+    assert "Триггерные сообщения программы main" in anna.get(PAGE).text
+    anna.language = "en"
     empty = anna.get(f"{PAGE}/sent?trigger=birthday").text
     assert "Nothing sent yet." in empty
     assert anna.get(f"{PAGE}/sent?trigger=nonsense").status_code == 404

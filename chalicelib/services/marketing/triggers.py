@@ -15,7 +15,9 @@ each idempotent on its own key, so a retried run grants nothing twice. The
 job stops on its time budget and re-queues itself with its position.
 
 Messages carry `source = {kind: trigger, id: <program>.<kind>, occasion}`; the
-per-source counters give the sent / failed / suppressed figures per trigger.
+per-source counters give the sent / failed / suppressed figures per trigger. Each queued message is also
+logged by program and trigger (the customer by id only), so `sent` can list a trigger's messages newest first
+with their delivery's outcome: what the console shows as "what was sent".
 """
 
 from __future__ import annotations
