@@ -195,3 +195,30 @@ def test_another_tenants_draft_or_unknown_survey_is_404_and_anonymous_surveys_an
     assert done.status_code == 201 and "Thank you for your answers!" in done.text
     results = api.get("/v1/surveys/quick/results", tenant.admin).data
     assert results["responses"] == 1 and results["questions"][0]["promoters"] == 1
+
+
+def test_a_post_purchase_invitation_link_answers_without_a_phone_code_once(
+        api: Api, tenant: TenantKeys, clock: Any) -> None:
+    create_survey(api, tenant, id="visit", kind="feedback", questions=[
+        {"id": "nps", "type": "nps", "label": "Would you recommend us?", "required": True}])
+    card = api.post("/v1/cards", tenant.pos, {"program_id": "main", "customer": {"phone": "+79167770001"}})
+    assert card.status_code == 201, card.data
+    number = card.data["number"]
+    bought = api.post("/v1/purchases", tenant.pos, {
+        "receipt_id": "r-1", "store_id": "msk-01", "total": 10000, "card_number": number,
+        "items": [{"sku": "latte", "category": "coffee", "quantity": 1, "amount": 10000}]})
+    assert bought.status_code == 200, bought.data
+    before = balance(api, tenant, number)
+    token = api.post("/v1/surveys/visit/invitations", tenant.pos, {"receipt_id": "r-1"}).data["token"]
+    customer = Browser(api)
+    form = customer.get(f"{page_path(tenant, 'visit')}?invitation={token}")
+    assert form.status_code == 200 and hidden(form.text, "invitation") == token
+    assert "Send my answers" in form.text and "code by SMS" not in form.text
+    thanks = send(customer, form.text, "answers", **{"a-nps": "8"})
+    assert thanks.status_code == 201 and f"150 points are on your card {number}." in thanks.text
+    assert balance(api, tenant, number) == before + 150
+    again = send(customer, form.text, "answers", **{"a-nps": "2"})
+    assert again.status_code == 409 and "This invitation was already answered." in again.text
+    assert 'id="f-a-nps-2" name="a-nps" value="2" checked' in again.text
+    forged = send(customer, form.text, "answers", invitation=token[:-3] + "abc", **{"a-nps": "2"})
+    assert forged.status_code == 400 and "This invitation is not valid for this survey." in forged.text

@@ -181,8 +181,7 @@ def _survey(req: PageRequest) -> tuple[PublicSurvey, str] | Response:
     except ApiError as err:
         status = err.status if err.status in SURVEY_UNAVAILABLE else 404
         message = gettext(req.locale, SURVEY_UNAVAILABLE[status])
-        body_text = req.render("public/unavailable.html", status, brand=None, message=message, self_url=None)
-        return body_text
+        return req.render("public/unavailable.html", status, brand=None, message=message, self_url=None)
     return form, tenancy.require_tenant(tenant_id).name
 
 
