@@ -188,6 +188,7 @@ def test_another_tenants_draft_or_unknown_survey_is_404_and_anonymous_surveys_an
     r = customer.post(page_path(other_tenant), {"a-phone": "+79161234567", "action": "answers"})
     assert r.status_code == 404
     create_survey(api, tenant, id="quick", kind="feedback", verify_phone=False, reward={"kind": "none"},
+                  rate_limit_per_hour=1,
                   questions=[{"id": "nps", "type": "nps", "label": f"Recommend {HOSTILE}?", "required": True}])
     form = customer.get(page_path(tenant, "quick"))
     assert ESCAPED in form.text and HOSTILE not in form.text and "Send my answers" in form.text
@@ -195,6 +196,10 @@ def test_another_tenants_draft_or_unknown_survey_is_404_and_anonymous_surveys_an
     assert done.status_code == 201 and "Thank you for your answers!" in done.text
     results = api.get("/v1/surveys/quick/results", tenant.admin).data
     assert results["responses"] == 1 and results["questions"][0]["promoters"] == 1
+    # the survey's abuse limit (one answer per address per hour here) is said clearly, the answer kept
+    limited = send(customer, form.text, "answers", **{"a-nps": "7"})
+    assert limited.status_code == 429 and "Too many responses from this address; retry later." in limited.text
+    assert 'id="f-a-nps-7" name="a-nps" value="7" checked' in limited.text
 
 
 def test_a_post_purchase_invitation_link_answers_without_a_phone_code_once(
