@@ -111,6 +111,12 @@ def test_a_rate_change_shows_exact_points_and_cost_then_publishes_the_simulated_
     shown = anna.get(published.headers["Location"])
     assert "The new rules are published." in shown.text and value_of(shown.text, "earning.rate_bps") == "1000"
 
+    anna.language = "ru"
+    russian = anna.post(PAGE, {**form_of(anna.get(PAGE).text, PAGE), "earning.rate_bps": "1500"})
+    assert russian.status_code == 200 and "Симулятор" in russian.text and "Запустить моделирование" in russian.text
+    # 15% against the 10% now in force: r1 30 - 20, r2 45 - 30, r3 58 (58.5 down) - 39: 44 points, 44.00 RUB
+    assert cells(russian.text, "sim-value")[2] == "+44,00\u00a0₽"
+
 
 def test_a_category_multiplier_and_a_promotion_are_replayed(api: Api, tenant: TenantKeys, receipts: None,
                                                             anna: Browser) -> None:
@@ -142,7 +148,7 @@ def test_errors_show_at_their_fields_with_what_was_typed_kept(api: Api, tenant: 
     assert field_error(r.text, "earning.rate_bps") and 'aria-invalid="true"' in r.text
     assert value_of(r.text, "earning.rate_bps") == "5,5"
     assert value_of(r.text, "earning.category_multipliers.0.key") == "tea"
-    assert "The rules were not saved. Correct these fields:" in r.text and 'href="#f-earning.rate_bps"' in r.text
+    assert "Nothing was run or published. Correct these fields:" in r.text and 'href="#f-earning.rate_bps"' in r.text
 
     r = run(anna, **{"from": "2026-11-04", "to": "2026-11-01", "earning.rate_bps": "700"})
     assert r.status_code == 400 and "must be after" in field_error(r.text, "to")
