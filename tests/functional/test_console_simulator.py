@@ -257,3 +257,18 @@ def test_a_hostile_program_name_is_text(api: Api, tenant: TenantKeys, receipts: 
     assert f"<th scope=\"row\">{ESCAPED}</th>" in r.text, "the category in the table"
     assert f"<title>Simulated rules, {ESCAPED}: " in r.text, "and in the chart's bar"
     assert "Main &lt;script&gt;" in r.text
+
+
+def test_the_grouped_bar_chart_names_every_bar_escapes_text_and_tells_series_apart_without_colour() -> None:
+    from chalicelib.console import charts
+
+    svg = str(charts.grouped_bar_chart("sim-x", f"Title {HOSTILE}", "Desc", ["coffee", HOSTILE],
+                                       [charts.Series("In force", [29, 0]), charts.Series("Simulated", [59, 7])]))
+    assert svg.startswith('<svg class="chart"') and 'role="img"' in svg and "style=" not in svg
+    assert HOSTILE not in svg and f"<title id=\"chart-sim-x-title\">Title {ESCAPED}</title>" in svg
+    bars = re.findall(r'<rect class="chart-gbar"[^>]*><title>([^<]*)</title>', svg)
+    assert bars == ["In force, coffee: 29", f"In force, {ESCAPED}: 0", "Simulated, coffee: 59",
+                    f"Simulated, {ESCAPED}: 7", "In force", "Simulated"]  # then the legend's keys
+    assert 'class="chart-series chart-g2"' in svg and 'stroke-dasharray="6 4"' in svg
+    with pytest.raises(ValueError):
+        charts.grouped_bar_chart("x", "t", "d", ["a"], [charts.Series("one", [1, 2])])
