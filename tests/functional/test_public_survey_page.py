@@ -147,6 +147,10 @@ def test_a_phone_step_when_the_survey_asks_no_phone_and_its_errors(api: Api, ten
     assert r.status_code == 400 and field_error(r.text, "phone")
     r = send(customer, r.text, "send", phone="+79165550011")
     assert r.status_code == 200 and hidden(r.text, "phone") == "+79165550011"
+    first_id = hidden(r.text, "verification_id")
+    r = send(customer, r.text, "resend")
+    assert r.status_code == 200 and hidden(r.text, "verification_id") != first_id
+    assert hidden(r.text, "a-stars") == "5" and hidden(r.text, "phone") == "+79165550011"
     edit = send(customer, r.text, "edit")
     assert edit.status_code == 200 and 'id="f-a-stars-5" name="a-stars" value="5" checked' in edit.text
     done = send(customer, r.text, "confirm", code=phone_codes.last_code("+79165550011"))
