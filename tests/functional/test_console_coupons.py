@@ -136,13 +136,17 @@ def test_a_shared_campaign_errors_at_their_fields_and_a_formula_safe_file(api: A
     assert refused.status_code == 400
     assert field_error(refused.text, "code") == "Enter the code everybody types."
     assert field_error(refused.text, "effect_value") == "At most 100 percent."
-    assert field_error(refused.text, "id")
+    assert field_error(refused.text, "id") == ("Use up to 40 Latin small letters, digits and dashes, not starting or "
+                                               "ending with a dash.")
     assert value_of(refused.text, "id") == "Bad Id" and value_of(refused.text, "effect_value") == "150"
     assert value_of(refused.text, "count") == "77"
     assert 'aria-invalid="true"' in refused.text
     refused = anna.post("/console/coupons", {**form, "id": "save", "code": "SAVE-10", "effect_value": "12,5",
                                              "starts_at": "2026-12-10T10:00", "ends_at": "2026-12-01T10:00"})
     assert refused.status_code == 400 and field_error(refused.text, "ends_at") == "The end must be after the start."
+    refused = anna.post("/console/coupons", {**form, "id": "save", "code": "S!", "effect_value": "10"})
+    assert refused.status_code == 400
+    assert field_error(refused.text, "code") == "Use 4 to 32 Latin letters, digits or dashes."
     refused = anna.post("/console/coupons", {**form, "id": "save", "code": "SAVE-10", "effect_value": "abc"})
     assert refused.status_code == 400 and field_error(refused.text, "effect_value") == "Enter a number such as 15 or 12.5."
     assert api.get("/v1/coupon-campaigns", tenant.admin).data["items"] == []

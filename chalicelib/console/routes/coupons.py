@@ -77,6 +77,9 @@ MODEL_MESSAGES = {
     "a unique campaign has a count and no code": ("count", _("Enter how many codes to make.")),
 }
 """The models' own rules, at the input they are about, in the console's words (and units)."""
+PATTERN_MESSAGES = {"id": _("Use up to 40 Latin small letters, digits and dashes, not starting or ending with a "
+                            "dash."),
+                    "code": _("Use 4 to 32 Latin letters, digits or dashes.")}
 API_FIELDS = {"effect.kind": "effect_kind", "effect.value": "effect_value", "limits.ends_at": "ends_at",
               "limits.starts_at": "starts_at"}
 
@@ -95,7 +98,7 @@ def campaign_list(req: PageRequest) -> Response:
 def new_campaign(req: PageRequest) -> Response:
     typed = {name: "" for name in CREATE_FIELDS}
     typed.update(mode="unique", effect_kind="percent_off", uses_per_code="1", per_customer="1",
-                 refund_policy="release", program_id="main")
+                 refund_policy="release", program_id="")
     return _new(req, typed, {}, None, 200)
 
 
@@ -323,6 +326,9 @@ def _model_errors(req: PageRequest, err: ValidationError, mode: str) -> dict[str
         if message in MODEL_MESSAGES:
             name, said = MODEL_MESSAGES[message]
             errors.setdefault(name, gettext(req.locale, said))
+            continue
+        if item["type"] == "string_pattern_mismatch" and loc and loc[0] in PATTERN_MESSAGES:
+            errors.setdefault(loc[0], gettext(req.locale, PATTERN_MESSAGES[loc[0]]))
             continue
         if loc and loc[0] in ("effect", "limits"):
             loc = loc[1:] if loc[0] == "limits" else ["effect_" + (loc[1] if len(loc) > 1 else "value")]

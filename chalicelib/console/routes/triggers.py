@@ -104,7 +104,11 @@ def program_list(req: PageRequest) -> Response:
     for program in _all(listings.programs, tenant.tenant_id)[:50]:
         if program.status is ProgramStatus.ARCHIVED:
             continue
-        current = triggers.get(tenant.tenant_id, program.id)
+        try:
+            current = triggers.get(tenant.tenant_id, program.id)
+        except ApiError:  # a program whose first rules take effect later: no triggers yet
+            rows.append({"program": program, "on": None})
+            continue
         rows.append({"program": program, "on": [k for k in KIND_NAMES if getattr(current, k).enabled]})
     return req.render("triggers/programs.html", tenant=tenant, rows=rows, labels=LABELS)
 
