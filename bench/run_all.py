@@ -49,6 +49,7 @@ BENCHES: tuple[Bench, ...] = (
           ("--small", "100", "--large", "2000", "--tx", "20")),
     Bench("coupon_generation", (), ("--codes", "5000", "--baseline", "2000")),
     Bench("campaign_fanout", (), ("--recipients", "1000")),
+    Bench("campaign_results", (), ("--recipients", "100")),
     Bench("report_export", (), ("--sizes", "2000", "20000", "--untraced")),
     Bench("cold_start", (), ("--samples", "5", "--first-requests", "2")),
     Bench("package_size", ()),

@@ -8,10 +8,12 @@ drawn at random from the same segment at the same time and not sent to, so
 the difference between the groups is what the mailing caused.
 
 One pass, computed on request: one Query per recipient (its purchase log in
-the window) and one read per recipient sent to (its consents), in sequence.
-It is meant for campaigns of up to about ten thousand recipients, which fit
-in the API's 29 s at usual DynamoDB latencies; bigger ones would need the
-figures kept up by a job. Recipients are counted under the id that was sent
+the window) and one read per recipient sent to (its consents), READERS of
+them in flight at once (the calls wait on the network, not the CPU: with 16
+in flight a 1,000-recipient campaign's results take a sixteenth of the
+sequential time at DynamoDB latencies). It is meant for campaigns of up to
+about ten thousand recipients, which fit in the API's 29 s at usual DynamoDB
+latencies; bigger ones would need the figures kept up by a job. Recipients are counted under the id that was sent
 to: after a merge, the survivor's purchases are not added to a merged
 duplicate that was a recipient, nor the duplicate's earlier log to a
 surviving recipient (the log stays in the duplicate's partition).
@@ -19,6 +21,7 @@ surviving recipient (the log stays in the duplicate's partition).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,6 +32,9 @@ from chalicelib.services.marketing import campaigns
 from chalicelib.storage import campaigns as store
 from chalicelib.storage import customers as customer_records
 from chalicelib.storage import purchase_log
+
+READERS = 16
+"""Recipients read at once (threads: each waits on one DynamoDB call at a time)."""
 
 
 @dataclass
@@ -60,10 +66,18 @@ def results(tenant_id: str, campaign_id: str) -> CampaignResults:
     start = campaign.started_at
     end = start + timedelta(days=campaign.attribution_days) if start else None
     if start is not None and end is not None:
-        for customer_id, group, _ in store.recipients(tenant_id, campaign_id):
-            groups[group].add(purchase_log.between(scope, customer_id, start, end))
-            if group == "target" and _opted_out(scope, customer_id, campaign.channel, start):
-                opt_outs += 1
+        window_start, window_end = start, end
+
+        def read(row: tuple[str, str, datetime]) -> tuple[str, list[purchase_log.Entry], bool]:
+            customer_id, group, _ = row
+            entries = purchase_log.between(scope, customer_id, window_start, window_end)
+            return group, entries, group == "target" and _opted_out(scope, customer_id, campaign.channel,
+                                                                    window_start)
+
+        with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="campaign-results") as pool:
+            for group, entries, opted_out in pool.map(read, store.recipients(tenant_id, campaign_id)):
+                groups[group].add(entries)
+                opt_outs += 1 if opted_out else 0
     target, control = groups["target"], groups["control"]
     done = rules.attribution(target.totals(), control.totals())
     now = clock.now()
