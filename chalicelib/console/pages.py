@@ -43,7 +43,8 @@ MAX_UPLOAD_FILES = 4
 LANG_COOKIE = "lp_lang"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+                               "frame-src 'self'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
@@ -55,6 +56,10 @@ SECURITY_HEADERS = {
 `same-origin`, not `no-referrer`: with no referrer at all a browser sends `Origin: null` on our own form
 posts (Fetch standard), and the Origin check could no longer tell our forms from another site's; a link's
 token (invitation, reset) still never leaves for another origin.
+
+`frame-src 'self'`: only our own documents in an `<iframe>` (the template editor's preview, itself under
+FRAMED_CSP). On every page, not only the editor's: with hx-boost a page swapped in keeps the policy of the
+document first loaded, so a preview reached by a boosted link would otherwise be blocked.
 """
 
 
