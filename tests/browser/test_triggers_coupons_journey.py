@@ -54,7 +54,7 @@ def test_a_tenant_admin_switches_a_trigger_on_and_makes_downloads_coupon_codes(
     page.get_by_role("link", name="Coupons").click()
     check_page(page, "coupons")
     page.get_by_role("link", name="New coupon campaign").click()
-    page.get_by_label("Campaign id").fill("journey-flyer")
+    page.get_by_label("Coupon campaign id").fill("journey-flyer")
     page.get_by_label("Name", exact=True).fill("Journey flyer")
     page.get_by_label("Program", exact=True).select_option("journey-triggers")
     page.get_by_label("How many unique codes").fill("120")
