@@ -102,6 +102,7 @@ def test_a_unique_campaign_is_made_followed_downloaded_redeemed_and_edited(api: 
     page = anna.get("/console/coupons/flyer").text
     facts = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", page))
     assert (facts["Uses"], facts["Codes used"], facts["Bonus points given"]) == ("1", "1", "200")
+    assert (facts["Uses of each code"], facts["Uses in all, at most"], facts["Uses per customer"]) == ("1", "150", "1")
     assert f"{listed[3]['code']},Flyer {HOSTILE},1,1\r\n" in anna.get("/console/coupons/flyer/codes.csv").text
 
     anna.language = "ru"
