@@ -33,7 +33,6 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 FORMAT_VERSION = 1
-PKPASS_TYPE = "application/vnd.apple.pkpass"
 GOOGLE_SAVE_URL = "https://pay.google.com/gp/v/save/"
 SERIAL_BYTES = 18
 """24 URL-safe characters (144 random bits): a serial cannot be guessed or enumerated."""

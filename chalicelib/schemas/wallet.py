@@ -8,6 +8,9 @@ from pydantic import Field
 
 from chalicelib.schemas.common import Input, Output, Query
 
+PKPASS_TYPE = "application/vnd.apple.pkpass"
+"""The media type of an Apple Wallet pass (binary: app.py lists it in the API's binary types)."""
+
 
 class GoogleSaveLink(Output):
     serial_number: str = Field(description="The card's pass serial (the same for its Apple pass).")

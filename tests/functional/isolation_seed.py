@@ -35,6 +35,7 @@ from chalicelib.settings import settings
 from chalicelib.storage.aws import client
 from chalicelib.storage.loyalty import coalition_scope
 from chalicelib.storage.tables import TABLES
+from infra.local import wallet_keys
 from infra.local.gateway import install_gateway_responses
 from infra.local.resources import create_resources
 from tests.conftest import _reset_caches
@@ -177,6 +178,9 @@ def seed(api: Api, keys: TenantKeys, tag: str, phone_base: int) -> Seeded:
         {"kind": "purchase", "receipt_id": f"{t}-offline-1", "card_number": ids["card"], "total": 10_000,
          "items": [{"sku": "latte", "category": "coffee", "quantity": 1, "amount": 10_000}],
          "purchased_at": "2026-11-02T09:00:00Z"}]}), 202)
+    wallet_keys.ensure_configured()  # the test pass certificates, as `make run` makes them
+    ids["pass_serial"] = _ok(api.get(f"/v1/cards/{ids['card']}/wallet/google", pos), 200)["serial_number"]
+    ids.update(device=f"{t}-device", pass_type=settings.wallet_pass_type_id)
     ids["series"] = _ok(api.post("/v1/card-series", admin, {"program_id": ids["program"], "count": 2,
                                                             "name": f"{marker} series"}), 201)["series_id"]
     ids["key"] = next(k["key_id"] for k in _ok(api.get("/v1/keys", admin), 200)["items"] if k["role"] == "pos")
@@ -254,7 +258,8 @@ def seeded_world(people: bool = False) -> Iterator[World]:
 
 
 def _queue_names() -> list[str]:
-    return [settings.jobs_queue, settings.mail_queue, settings.reports_queue, settings.webhooks_queue]
+    return [settings.jobs_queue, settings.mail_queue, settings.reports_queue, settings.webhooks_queue,
+            settings.wallet_queue]
 
 
 def take_queued() -> list[str]:

@@ -78,6 +78,9 @@ PARAMS: dict[str, Callable[[str], str]] = {
     "verification_id": lambda path: "verification",
     "user_id": lambda path: "user",
     "invitation_id": lambda path: "invitation",
+    "device_id": lambda path: "device",
+    "pass_type_id": lambda path: "pass_type",
+    "serial": lambda path: "pass_serial",
 }
 OWNER_PARAMS = {"tenant_id", "coalition_id", "agency_id"}
 """Parameters that name the owner of the rest of the path: swapped alone in the mixed-ownership probes."""
@@ -204,6 +207,8 @@ BODIES: dict[str, Sample] = {
     "webhooks.WebhookUpdate": lambda i: [{"description": "Probe"}],
     "verification.VerificationStart": lambda i: [{"phone": i["phone"]}],
     "verification.VerificationCheck": lambda i: [{"phone": i["phone"], "code": "000000"}],
+    "wallet.DeviceRegistration": lambda i: [{"pushToken": "abcd0123"}],
+    "wallet.DeviceLog": lambda i: [{"logs": ["probe"]}],
     # Signing in names no tenant's resource: fixed probe values (an address nobody has, links nobody got).
     "identity.SignIn": lambda i: [{"email": "nobody@probe.example", "password": "Wrong-Horse-42"}],
     "identity.SignInCode": lambda i: [{"sign_in_id": "probe-sign-in-0000", "code": "000000"}],
@@ -230,6 +235,7 @@ QUERIES: dict[str, Sample] = {
     "templates.TemplateListQuery": lambda i: [{}],
     "support.SupportQuery": lambda i: [{"phone": i["phone"]}, {"card": i["card"]}],
     "audit.AuditQuery": lambda i: [{}, {"actor": i["user"]}, {"action": "member."}],
+    "wallet.SerialsQuery": lambda i: [{}, {"passesUpdatedSince": "0"}],
 }
 
 
@@ -351,6 +357,10 @@ def expected(probe: Probe, kind: str) -> tuple[set[int], str | None]:
     """The statuses (and error code) a sweep-1 probe may get."""
     if kind == KEYS and probe.spec.sessions_only:
         return {403}, "session_required"
+    if probe.spec.public and probe.spec.path.startswith("/v1/wallet/apple/"):
+        # Apple's pass web service: a pass is reached only with its own token (without it 401, PassKit's answer),
+        # and a device's passes under the caller's own tenant are none of the victim's (204).
+        return {401, 204}, None
     return (REFUSED if probe.foreign - {"version"} else set(range(200, 300))), None
 
 

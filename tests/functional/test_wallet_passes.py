@@ -32,7 +32,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sqs.models import sqs_backends
 
 from app import app
-from chalicelib.domain.passes import PKPASS_TYPE
+from chalicelib.schemas.wallet import PKPASS_TYPE
 from chalicelib.services.wallet import cards as wallet_cards
 from chalicelib.services.wallet import google as wallet_google
 from chalicelib.services.wallet import http as wallet_http
@@ -301,6 +301,9 @@ def test_a_purchase_marks_the_pass_updated_and_the_latest_pass_honours_if_modifi
 
     log = api.post(f"{base}/log", None, {"logs": ["Web service error for pass.x: 401", "second line"]})
     assert log.status_code == 200 and log.data == {}
+    for bad, field in (({"logs": "one line"}, "logs"), ({"logs": []}, "logs"), ({"logs": ["x"], "more": 1}, "more")):
+        refused = api.post(f"{base}/log", None, bad)
+        assert refused.status_code == 400 and refused.data["error"]["details"][0]["field"] == field, refused.data
 
 
 def test_the_worker_pushes_each_device_and_google_once_per_change_even_if_the_job_comes_twice(

@@ -205,6 +205,15 @@ def test_a_webhook_attempt_for_another_tenants_endpoint_posts_nothing(
     assert posted == [f"https://hooks.example.com/iso-{world.b.tag}"], "the endpoint's own tenant does reach it"
 
 
+def test_a_wallet_update_for_another_tenants_pass_pushes_nothing(world: World) -> None:
+    """A pass update naming one tenant and the other tenant's pass serial: dropped, nothing pushed or queued."""
+    problems: list[str] = []
+    for tenant_id in (world.a.tenant_id, GHOST):
+        message = {"v": 1, "tenant_id": tenant_id, "serial": world.b.ids["pass_serial"], "tag": 1, "attempt": 1}
+        problems += check_worker("wallet_worker", message, world.b)
+    assert not problems, "\n".join(problems)
+
+
 def test_purging_a_tenant_leaves_a_tenant_whose_id_it_prefixes_alone(world: World) -> None:
     """`fuel` is purged; `fuel-net` (the other seeded tenant), whose every key starts with `fuel`, keeps all."""
     b = world.b

@@ -14,9 +14,15 @@ from chalice.app import Response
 
 from chalicelib.api.registry import PUBLIC, Request, Router
 from chalicelib.api.routes.common import lazy_module, tenant_id_of
-from chalicelib.domain.passes import PKPASS_TYPE
 from chalicelib.domain.roles import Role
-from chalicelib.schemas.wallet import DeviceLog, DeviceRegistration, GoogleSaveLink, SerialsQuery, UpdatedSerials
+from chalicelib.schemas.wallet import (
+    PKPASS_TYPE,
+    DeviceLog,
+    DeviceRegistration,
+    GoogleSaveLink,
+    SerialsQuery,
+    UpdatedSerials,
+)
 
 if TYPE_CHECKING:
     from chalicelib.services.wallet import apple, google
