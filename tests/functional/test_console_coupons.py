@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from chalicelib.console.routes import coupons as coupons_page
 from chalicelib.services.program import coupons
 from tests.functional.conftest import Api, TenantKeys
 from tests.functional.jobqueue import drain
@@ -184,6 +185,15 @@ def test_a_shared_campaign_errors_at_their_fields_and_a_formula_safe_file(api: A
     assert api.get("/v1/coupon-campaigns/double", tenant.admin).data["effect"]["value"] == 15_000
     listing = anna.get("/console/coupons").text
     assert "Points \u00d71.5" in listing and "12.5 % off" in listing
+    # a campaign too large for one answer of the deployed API says so instead of failing there
+    original = coupons_page.FILE_MAX_BYTES
+    coupons_page.FILE_MAX_BYTES = 20
+    try:
+        page = anna.get("/console/coupons/save").text
+        assert "too many codes for one file" in page and "codes.csv" not in page
+        assert anna.get("/console/coupons/save/codes.csv").status_code == 413
+    finally:
+        coupons_page.FILE_MAX_BYTES = original
 
 
 def test_another_tenants_campaign_is_not_found_and_support_is_refused(api: Api, tenant: TenantKeys,

@@ -63,6 +63,9 @@ LIMIT_NUMBERS = ("uses_per_code", "per_customer")
 PAGE = 50
 FIRST_CODES = 20
 CSV_PAGE = 1000
+FILE_MAX_BYTES = 5_000_000
+TOO_LARGE = _("This campaign has too many codes for one file here; read them page by page through the API "
+              "(GET /v1/coupon-campaigns/{id}/codes).")
 LIST_MAX = 500
 DECIMAL = re.compile(r"^[0-9]{1,9}([.][0-9]{1,4})?$")
 WHOLE = re.compile(r"^[0-9]{1,13}$")
@@ -166,6 +169,8 @@ def codes_file(req: PageRequest) -> Response:
     if campaign.generation.value != "ready":
         raise ApiError(409, "codes_not_ready", gettext(req.locale, "The codes can be downloaded once they are all "
                                                                    "made."))
+    if too_large(campaign):
+        raise ApiError(413, "codes_file_too_large", gettext(req.locale, TOO_LARGE))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["code", "campaign", "uses", "max_uses"])
@@ -181,6 +186,13 @@ def codes_file(req: PageRequest) -> Response:
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
+
+def too_large(campaign: Campaign) -> bool:
+    """Whether the codes file would pass what one answer of the deployed API may carry (Lambda: 6 MB)."""
+    row = 19 + len(campaign.name.encode()) + 2 * len(str(campaign.limits.uses_per_code)) + 8
+    return (campaign.count or 1) * row > FILE_MAX_BYTES
+
+
 
 def _cell(value: str) -> str:
     """Text a spreadsheet shows as text, never runs (OWASP's CSV injection advice: a leading apostrophe)."""
@@ -235,6 +247,7 @@ def _campaign(req: PageRequest, tenant: Any, campaign: Campaign, typed: dict[str
     return req.render("coupons/campaign.html", status, tenant=tenant, campaign=campaign, form=typed, errors=errors,
                       error=alert, notice_text=notice, first=first, used=used, value=value, share=share,
                       generating=campaign.generation.value == "generating", percent=_percent, factor=_factor,
+                      too_large=too_large(campaign), too_large_text=TOO_LARGE,
                       self_url=f"/console/coupons/{quote(campaign.id, safe='')}")
 
 
