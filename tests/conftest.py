@@ -27,6 +27,7 @@ from moto import mock_aws
 from chalicelib.services.integrations import webhooks
 from chalicelib.services.program import catalog
 from chalicelib.services.tenancy import keys as key_service
+from chalicelib.services.wallet import cards as wallet_cards
 from chalicelib.storage import aws, queues, staff_pool, transactions
 from chalicelib.storage.tables import TABLES
 
@@ -37,6 +38,7 @@ def _reset_caches() -> None:
     key_service._tenant_status_cache.clear()
     catalog.clear()
     webhooks.clear_cache()
+    wallet_cards.forget()
     staff_pool.forget_ids()
     transactions.reset_connection()
     for model in TABLES:
