@@ -46,16 +46,16 @@ router.section("/console/triggers", "Triggers", roles=ADMIN, order=49)
 
 _ = str
 """Marks msgids for the catalogue; the templates translate these labels when they render them."""
-KINDS: tuple[tuple[str, str, str], ...] = (
-    ("welcome", _("Welcome"), _("When a card of the program is activated (first purchase or activation).")),
-    ("birthday", _("Birthday"), _("Before the customer's birthday, with its gift: points and a coupon code.")),
-    ("points_expiring", _("Points expiring"), _("When the customer's points are about to expire.")),
-    ("tier_upgrade", _("Tier upgrade"), _("When a card reaches a higher tier.")),
-    ("win_back", _("Win-back"), _("When a customer has made no purchase for a number of days.")),
-    ("feedback", _("Feedback"), _("After a purchase: an invitation to a feedback questionnaire.")),
+KINDS: tuple[tuple[str, str], ...] = (
+    ("welcome", _("When a card of the program is activated (first purchase or activation).")),
+    ("birthday", _("Before the customer's birthday, with its gift: points and a coupon code.")),
+    ("points_expiring", _("When the customer's points are about to expire.")),
+    ("tier_upgrade", _("When a card reaches a higher tier.")),
+    ("win_back", _("When a customer has made no purchase for a number of days.")),
+    ("feedback", _("After a purchase: an invitation to a feedback questionnaire.")),
 )
-KIND_NAMES = tuple(kind for kind, _label, _hint in KINDS)
-LABELS = {kind: label for kind, label, _hint in KINDS}
+"""Each trigger and what it is about (its name: templates/triggers/_labels.html, in the context "trigger")."""
+KIND_NAMES = tuple(kind for kind, _hint in KINDS)
 PARAMS: dict[str, tuple[str, ...]] = {
     "birthday": ("days_before", "bonus_points", "coupon_campaign_id"),
     "points_expiring": ("within_days", "min_points"),
@@ -110,7 +110,7 @@ def program_list(req: PageRequest) -> Response:
             rows.append({"program": program, "on": None})
             continue
         rows.append({"program": program, "on": [k for k in KIND_NAMES if getattr(current, k).enabled]})
-    return req.render("triggers/programs.html", tenant=tenant, rows=rows, labels=LABELS)
+    return req.render("triggers/programs.html", tenant=tenant, rows=rows)
 
 
 @router.page("GET", "/console/triggers/{program_id}", roles=ADMIN)
@@ -159,7 +159,7 @@ def sent(req: PageRequest) -> Response:
     more = f"{base}?{urlencode({'trigger': kind, 'cursor': next_cursor})}" if next_cursor else None
     return req.render("triggers/sent.html", tenant=tenant, current=current, kind=kind, kinds=KINDS, items=items,
                       more=more, base=base, counts=current.stats.get(kind), status_labels=STATUS_LABELS,
-                      reason_labels=REASON_LABELS, label=LABELS[kind])
+                      reason_labels=REASON_LABELS)
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
@@ -189,10 +189,10 @@ def _settings(req: PageRequest, tenant: Any, current: TriggerSettingsOut, values
         "survey_id": [(s.id, s.title) for s in _all(surveys.list_all, tenant_id)
                       if getattr(s.kind, "value", s.kind) == "feedback"],
     }
-    rows = [{"kind": kind, "label": label, "on": getattr(current, kind).enabled,
+    rows = [{"kind": kind, "on": getattr(current, kind).enabled,
              "counts": current.stats.get(kind), "last": (current.last_run.by_kind.get(kind, 0)
                                                          if current.last_run else None)}
-            for kind, label, _hint in KINDS]
+            for kind, _hint in KINDS]
     return req.render("triggers/settings.html", status, tenant=tenant, current=current, values=values,
                       errors=errors, error=alert, notice_text=notice, kinds=KINDS, params=PARAMS,
                       channels=CHANNELS, options=options, rows=rows, stamp=_stamp(current),
