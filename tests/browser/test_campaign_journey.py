@@ -62,6 +62,11 @@ def test_a_manager_sends_a_campaign_and_sees_its_results_with_the_control_group(
     with page.expect_response(lambda answer: "/console/campaigns/audience" in answer.url):
         page.get_by_label("Segment", exact=True).select_option(segment.json()["segment_id"])
     expect(page.locator("#camp-audience")).to_contain_text(f"{CUSTOMERS} customers are in the segment now.")
+    with page.expect_response(lambda answer: "/console/campaigns/templates" in answer.url):
+        page.get_by_label("SMS", exact=True).check()  # the templates of the channel chosen (htmx)
+    expect(page.locator("#f-template_id option", has_text=f"Spring letter {run}")).to_have_count(0)
+    with page.expect_response(lambda answer: "/console/campaigns/templates" in answer.url):
+        page.get_by_label("E-mail", exact=True).check()
     page.get_by_label("Template").select_option(f"spring-{run}")
     page.get_by_label("Control group, percent of the segment").fill("80")
     page.get_by_role("button", name="Create the campaign").click()

@@ -151,6 +151,11 @@ def test_create_send_now_progress_and_results_against_the_control_group(
     assert 'style="' not in text and "<script>" not in text.split("</head>")[1]
     listing = anna.get("/console/campaigns").text
     assert ESCAPED in listing and HOSTILE not in listing and "4 / 5" in listing and "Sent" in listing
+    anna.language = "ru"
+    russian = anna.get(f"/console/campaigns/{CAMPAIGN}").text
+    assert "Результаты" in russian and "+6,67 п. п." in russian and "33,33\u00a0%" in russian
+    assert "Тихие часы" in anna.get("/console/campaigns/new").text
+    anna.language = "en"
     # too late to cancel: the 409 on the page
     late = anna.post(f"/console/campaigns/{CAMPAIGN}/cancel", {"csrf": form["csrf"]})
     assert late.status_code == 409 and "Too late to cancel: the campaign&#39;s status is “Sent”." in late.text
