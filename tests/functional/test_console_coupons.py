@@ -119,6 +119,8 @@ def test_a_unique_campaign_is_made_followed_downloaded_redeemed_and_edited(api: 
     assert refused.status_code == 400
     assert field_error(refused.text, "ends_at") == "Enter a date and time, e.g. 2026-12-31T23:59."
     assert value_of(refused.text, "ends_at") == "soon"
+    refused = anna.post("/console/coupons/flyer", {**edit, "status": "closed"})
+    assert refused.status_code == 400 and "'active' or 'paused'" in field_error(refused.text, "status")
     refused = anna.post("/console/coupons/flyer", {**edit, "name": ""})
     assert refused.status_code == 400 and "at least 1 character" in field_error(refused.text, "name")
     saved = anna.post("/console/coupons/flyer", {**edit, "name": "Flyer, winter", "status": "paused", "ends_at": ""})

@@ -149,7 +149,7 @@ def edit(req: PageRequest) -> Response:
     try:
         change = CampaignUpdate.model_validate(data, strict=False)
     except ValidationError as err:
-        for name, message in _model_errors(req, err, "").items():
+        for name, message in _model_errors(req, err, "", EDIT_FIELDS).items():
             errors.setdefault(name, message)
     if change is None or errors:
         return _campaign(req, tenant, campaign, typed, errors, None, 400)
@@ -331,7 +331,8 @@ def _create_data(req: PageRequest, typed: Mapping[str, str], currency: str, time
     return data, errors
 
 
-def _model_errors(req: PageRequest, err: ValidationError, mode: str) -> dict[str, str]:
+def _model_errors(req: PageRequest, err: ValidationError, mode: str,
+                  shown: tuple[str, ...] = CREATE_FIELDS) -> dict[str, str]:
     errors: dict[str, str] = {}
     for item in err.errors(include_url=False):
         loc = [str(part) for part in item["loc"]]
@@ -346,7 +347,7 @@ def _model_errors(req: PageRequest, err: ValidationError, mode: str) -> dict[str
         if loc and loc[0] in ("effect", "limits"):
             loc = loc[1:] if loc[0] == "limits" else ["effect_" + (loc[1] if len(loc) > 1 else "value")]
         name = loc[0] if loc else ("code" if mode == "shared" else "count")
-        errors.setdefault(name if name in CREATE_FIELDS else "name", gettext(req.locale, message))
+        errors.setdefault(name if name in shown else "name", gettext(req.locale, message))
     return errors
 
 
