@@ -298,6 +298,7 @@ def test_the_email_builder_adds_moves_and_removes_blocks_without_javascript_keep
     assert got["body"]  # the plain-text part made from the blocks
     page = anna.get("/console/templates/news")
     assert [b[0] for b in blocks_of(page.text)] == ["button", "text", "footer"]
+    assert len(re.findall(r"<iframe [^>]*sandbox src=", page.text)) == 2  # opens with its preview
 
 
 def test_the_preview_shows_the_html_in_a_sandboxed_frame_of_ours_and_escapes_the_customer(

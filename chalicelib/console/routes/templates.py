@@ -111,7 +111,8 @@ def template_page(req: PageRequest) -> Response:
     current = templates.get(tenant.tenant_id, req.path["template_id"])
     notice = {"saved": gettext(req.locale, "The template is saved.")}.get(req.query.get("done", ""))
     values, blocks = _values_of(current)
-    return _editor(req, tenant, current, values, blocks, {}, notice=notice)
+    preview, problems = _preview(req, tenant, values, blocks)  # a saved template opens with its preview
+    return _editor(req, tenant, current, values, blocks, {}, notice=notice, preview=None if problems else preview)
 
 
 @router.page("POST", "/console/templates/{template_id}", roles=ADMIN)
