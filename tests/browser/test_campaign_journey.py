@@ -90,5 +90,8 @@ def test_a_manager_sends_a_campaign_and_sees_its_results_with_the_control_group(
     assert (api["delivered"], api["target"]["members"], api["control"]["members"]) == (recipients, recipients, control)
     outbox = stack.get(f"/v1/campaigns/{campaign_id}", admin).json()["counts"]
     assert outbox["sent"] == recipients and outbox["failed"] == 0
-    page.get_by_role("link", name="All campaigns").click()
+    page.get_by_role("link", name="Русский").click()
+    expect(page.get_by_role("heading", name="Результаты")).to_be_visible()
+    check_page(page, "campaign-results-ru")
+    page.get_by_role("link", name="Все рассылки").click()  # noqa: RUF001
     expect(page.locator("table")).to_contain_text(f"{recipients} / {recipients}")
