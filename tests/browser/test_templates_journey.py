@@ -36,6 +36,7 @@ def test_a_manager_writes_an_email_template_from_blocks_previews_and_saves_it(
     page.get_by_role("button", name="Upload").click()
     expect(page.get_by_role("status")).to_contain_text("The image is in the library.")
     expect(page.locator(".tpl-images li")).to_have_count(1)
+    assert page.locator(".tpl-images img").evaluate("img => img.complete && img.naturalWidth") == 40
     check_page(page, "images-one")
 
     page.get_by_role("link", name="Templates").first.click()
@@ -63,6 +64,9 @@ def test_a_manager_writes_an_email_template_from_blocks_previews_and_saves_it(
     expect(desktop.locator("body")).to_contain_text("See the menu")
     expect(page.frame_locator("iframe.tpl-frame-phone").locator("body")).to_contain_text("pumpkin latte")
     assert page.locator("iframe.tpl-frame-desktop").get_attribute("sandbox") == ""
+    logo = desktop.locator("img").first  # the header's logo, from our own origin under the frame's img-src 'self'
+    expect(logo).to_have_js_property("complete", True)
+    assert logo.evaluate("img => img.naturalWidth") == 40
     check_page(page, "template-preview")
 
     page.get_by_role("button", name="Send a test to me").click()
