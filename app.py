@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 app = Chalice(app_name="loyalty")
-app.api.binary_types = ["application/vnd.apple.pkpass"]  # wallet passes (api/routes/passes.py)
+app.api.binary_types = ["image/png", "image/jpeg", "image/gif", "image/webp"]
+"""Only the image library's images (routes/assets.py) are binary; every other body is JSON or text."""
+app.api.binary_types.append("application/vnd.apple.pkpass")  # wallet passes (api/routes/passes.py)
 
 
 @app.authorizer(ttl_seconds=0, name="key_authorizer")

@@ -31,6 +31,8 @@ class Settings:
     mail_queue: str
     """One message per recipient and message: the mail worker sends it (SES e-mail, SNS SMS)."""
     reports_bucket: str
+    assets_bucket: str
+    """Tenants' image libraries (e-mail images): private, served through the API's public `/assets/` route."""
     reports_queue: str
     """One message per report request: the reports worker builds the file (up to 15 minutes)."""
     webhooks_queue: str
@@ -76,7 +78,6 @@ class Settings:
     local stack): the class goes without it."""
 
 
-
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
     return value or default
@@ -107,6 +108,7 @@ def load() -> Settings:
         jobs_queue=_env("JOBS_QUEUE", f"{prefix}-jobs"),
         mail_queue=_env("MAIL_QUEUE", f"{prefix}-mail"),
         reports_bucket=_env("REPORTS_BUCKET", f"{prefix}-reports"),
+        assets_bucket=_env("ASSETS_BUCKET", f"{prefix}-assets"),
         reports_queue=_env("REPORTS_QUEUE", f"{prefix}-reports"),
         webhooks_queue=_env("WEBHOOKS_QUEUE", f"{prefix}-webhooks"),
         webhooks_allow_loopback_http=_env("WEBHOOKS_ALLOW_LOOPBACK_HTTP", "false").lower() in ("1", "true", "yes"),

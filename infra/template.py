@@ -328,6 +328,68 @@ def bucket_resources() -> dict[str, Any]:
     }
 
 
+ASSETS_PREFIX = "tenants/"
+"""Tenants' image libraries: `tenants/<tid>/assets/<id>` in the assets bucket (storage/assets.py)."""
+
+
+def assets_bucket_resources() -> dict[str, Any]:
+    """The tenants' e-mail images: private and encrypted like the reports bucket, kept (no expiry), versioned so
+    a deletion can be undone for 30 days. Mail clients get the images through the API's public `/assets/` route,
+    never from S3."""
+    bucket_arn = _sub(f"arn:${{AWS::Partition}}:s3:::{NAME_PREFIX}-assets")
+    objects_arn = _sub(f"arn:${{AWS::Partition}}:s3:::{NAME_PREFIX}-assets/*")
+    return {
+        "AssetsBucket": {
+            "Type": "AWS::S3::Bucket",
+            "Properties": {
+                "BucketName": _sub(f"{NAME_PREFIX}-assets"),
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "IgnorePublicAcls": True,
+                    "RestrictPublicBuckets": True,
+                },
+                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [
+                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                    ]
+                },
+                "VersioningConfiguration": {"Status": "Enabled"},
+                "LifecycleConfiguration": {
+                    "Rules": [
+                        {
+                            "Id": "forget-deleted-images",
+                            "Status": "Enabled",
+                            "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+                            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                        },
+                    ]
+                },
+            },
+        },
+        "AssetsBucketPolicy": {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {
+                "Bucket": {"Ref": "AssetsBucket"},
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "DenyInsecureTransport",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [bucket_arn, objects_arn],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
 STAFF_POOL = "StaffUserPool"
 STAFF_CLIENT = "StaffUserPoolClient"
 STAFF_IDENTITY_PROVIDER = "StaffIdentityProvider"
@@ -740,6 +802,8 @@ class FunctionAccess:
     receive: str | None = None
     s3: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Bucket prefix -> S3 actions on the objects under it (a presigned URL needs them on the signing role)."""
+    assets: tuple[str, ...] = ()
+    """S3 actions on the tenants' images in the assets bucket (upload, serve, delete)."""
     mail_send: bool = False
     """E-mail (SES) and SMS (SNS): campaign and trigger messages."""
     staff_email: bool = False
@@ -757,12 +821,14 @@ AUTHORIZER = "authorizer"
 FUNCTIONS: dict[str, FunctionAccess] = {
     # Keys: Chalice's function names (`api_handler` is the REST API's handler), see `function_ids`.
     # Every route: all tables (never Scan), the four work queues, import uploads and report downloads (presigned),
+    # the tenants' e-mail images (upload, the public image route, delete),
     # the sender-address check of mail settings, a usage key per tenant/agency at provisioning, and staff accounts
     # (sign-in, MFA, invitations, disabling and removing people) in the staff user pool.
     "api_handler": FunctionAccess(
         {t: RW for t in ALL_TABLES}, send=("JobsQueue", "MailQueue", "ReportsQueue", "WebhooksQueue", "WalletQueue"),
         s3={IMPORTS_PREFIX: ("s3:GetObject", "s3:PutObject"), REPORTS_PREFIX: ("s3:GetObject",)},
         mail_verify=True, usage_keys=True, staff_accounts=True, wallet_secret=True,
+        assets=("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
     ),
     # The authorizer reads the key and its tenant's status; for a signed-in person, the account, memberships and
     # session (identity), and it touches an idle session or deletes an expired one. Never Cognito.
@@ -878,6 +944,9 @@ def role_policy(key: str) -> list[dict[str, Any]]:
             "Sid": "Objects" + prefix.strip("/").capitalize(), "Effect": "Allow", "Action": list(object_actions),
             "Resource": [_arn(f"s3:::{NAME_PREFIX}-reports/{prefix}*")],
         })
+    if access.assets:
+        statements.append({"Sid": "ObjectsAssets", "Effect": "Allow", "Action": list(access.assets),
+                           "Resource": [_arn(f"s3:::{NAME_PREFIX}-assets/{ASSETS_PREFIX}*")]})
     if access.mail_send or access.staff_email:
         statements.append({"Sid": "SendEmail", "Effect": "Allow", "Action": ["ses:SendEmail", "ses:SendRawEmail"],
                            "Resource": [_arn("ses:${AWS::Region}:${AWS::AccountId}:identity/*"),
@@ -1221,6 +1290,7 @@ def build() -> dict[str, Any]:
     queues = queue_resources()
     resources.update(queues)
     resources.update(bucket_resources())
+    resources.update(assets_bucket_resources())
     resources.update(function_roles())
     resources.update(gateway_responses())
     resources.update(usage_plans())

@@ -64,6 +64,8 @@ class RouteSpec:
     """A public route a browser calls to sign in (sets the session cookie): a foreign Origin is refused."""
     sessions_only: bool = False
     """Only a signed-in person may call it (their own session, sign-out): an API key gets 403 session_required."""
+    max_body_bytes: int | None = None
+    """A larger body limit than MAX_BODY_BYTES for this route (an image upload); None: the setting."""
     personal: Callable[[Principal, Any], Any] | None = None
     """For answers that carry personal data: re-reads the answer from a kept reference on a replay.
 
@@ -161,11 +163,12 @@ def _malformed(issue: str) -> ApiError:
     return ApiError(400, "malformed_json", "The body is not valid UTF-8 JSON.", [ErrorDetail("body", issue[:200])])
 
 
-def parse_body(model: type[BaseModel], raw: bytes | None) -> BaseModel:
+def parse_body(model: type[BaseModel], raw: bytes | None, limit: int | None = None) -> BaseModel:
     if raw is None or not raw.strip():
         raw = b"{}"
-    if len(raw) > settings.max_body_bytes:
-        raise ApiError(413, "payload_too_large", f"The body exceeds {settings.max_body_bytes} bytes.")
+    limit = limit or settings.max_body_bytes
+    if len(raw) > limit:
+        raise ApiError(413, "payload_too_large", f"The body exceeds {limit} bytes.")
     try:
         text = raw.decode("utf-8")
         json.loads(text, parse_constant=_not_json_constant, object_pairs_hook=_unique_keys)
@@ -212,13 +215,14 @@ class Router:
         accepts: tuple[str, ...] = ("application/json",),
         browser: bool = False,
         sessions_only: bool = False,
+        max_body_bytes: int | None = None,
     ) -> Callable[[Handler], Handler]:
         def decorator(handler: Handler) -> Handler:
             spec = RouteSpec(
                 method=method.upper(), path=path, roles=frozenset(roles), summary=summary, tag=self.tag,
                 status=status, body=body, query=query, response=response, content_type=content_type,
                 errors=errors, name=f"{self.tag.lower().replace(' ', '_')}_{handler.__name__}", personal=personal,
-                accepts=accepts, browser=browser, sessions_only=sessions_only,
+                accepts=accepts, browser=browser, sessions_only=sessions_only, max_body_bytes=max_body_bytes,
             )
             _ENTRIES.append(_Entry(spec, _make_view(spec, handler)))
             return handler
@@ -327,12 +331,15 @@ def _make_view(spec: RouteSpec, handler: Handler) -> Callable[..., Response]:
                         raise validation_error("This route takes no query parameters.",
                                                [ErrorDetail(k, "unknown parameter") for k in req.query_params])
                     query = parse_query(spec.query, dict(req.query_params or {})) if spec.query else None
-                    body = parse_body(spec.body, _raw(req.raw_body)) if spec.body else None
+                    body = parse_body(spec.body, _raw(req.raw_body), spec.max_body_bytes) if spec.body else None
                     identity = (req.context or {}).get("identity") or {}
                     result = handler(Request(principal, dict(path_params), body, query, rid, dict(req.headers),
                                              str(identity.get("sourceIp") or "-")))
                     response = _to_response(spec, result, rid)
-                    extra = {k: v for k, v in response.headers.items() if k not in ("X-Request-Id", "Content-Type")}
+                    # A handler's own Response may set its type (an image of the asset library); else the spec's.
+                    own_type = isinstance(result, Response)
+                    extra = {k: v for k, v in response.headers.items()
+                             if k != "X-Request-Id" and (k != "Content-Type" or own_type)}
                     return response.status_code, response.body, extra
                 except ApiError as err:
                     return err.status, api_error_body(err, None), dict(err.headers)

@@ -20,7 +20,7 @@ import contextvars
 import functools
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -99,6 +99,8 @@ class Rendered:
     body: str
     sms_segments: int | None
     encoding: Encoding | None
+    html: str | None = None
+    """E-mail only: the HTML alternative (domain.email_html), filled by the templates service."""
 
 
 @dataclass(frozen=True)
@@ -287,8 +289,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return _check_str(self.binop_table[op](left, right))
 
 
-def _environment() -> _Sandbox:
-    env = _Sandbox(undefined=StrictUndefined, autoescape=False, optimized=False, auto_reload=False,
+def _environment(autoescape: bool = False) -> _Sandbox:
+    env = _Sandbox(undefined=StrictUndefined, autoescape=autoescape, optimized=False, auto_reload=False,
                    finalize=_finalize)
     env.filters = {name: _bounded_filter(FILTERS[name]) for name in SAFE_FILTERS}
     env.globals = {"range": _safe_range, _BUDGET_FN: _loop_budget, _CONCAT_FN: _bounded_concat}
@@ -296,6 +298,8 @@ def _environment() -> _Sandbox:
 
 
 ENV = _environment()
+HTML_ENV = _environment(autoescape=True)
+"""The same sandbox for the HTML part of an e-mail: every printed value is HTML-escaped (`|safe` is not allowed)."""
 
 
 # --- validation -------------------------------------------------------------------------
@@ -426,24 +430,26 @@ class _Rewrite(NodeTransformer):
                           None, lineno=node.lineno)
 
 
-@functools.lru_cache(maxsize=256)
-def _compiled(source: str) -> Any:
+@functools.lru_cache(maxsize=512)
+def _compiled(source: str, html: bool = False) -> Any:
     """The compiled template; refuses anything `check` would refuse, so a stored template is re-checked here."""
     problems = check("template", source)
     if problems:
         raise RenderError(problems[0].issue)
+    env = HTML_ENV if html else ENV
     ast = _Rewrite().visit(_parse(source))
-    ast.set_environment(ENV)
-    return ENV.from_string(ast)
+    ast.set_environment(env)
+    return env.from_string(ast)
 
 
-def _render_one(source: str, context: Mapping[str, Any], max_chars: int, budget: _Budget, what: str) -> str:
+def _render_one(source: str, context: Mapping[str, Any], max_chars: int, budget: _Budget, what: str,
+                html: bool = False) -> str:
     """Render through `generate()`, stopping as soon as the output passes `max_chars` or the time is up."""
     out: list[str] = []
     size = 0
     token = _budget.set(budget)
     try:
-        template = _compiled(source)
+        template = _compiled(source, html)
         for chunk in template.generate(context):
             size += len(chunk)
             if size > max_chars:
@@ -492,6 +498,40 @@ def render(channel: Channel, subject: str | None, body: str, variables: Mapping[
     return Rendered(subject=None, body=text, sms_segments=segments, encoding=encoding)
 
 
+@dataclass(frozen=True)
+class Part:
+    """One more field of a message rendered beside its body (an e-mail block's text, label or link)."""
+
+    field: str
+    """Where a problem is reported, e.g. `blocks.2.text`."""
+    source: str
+    html: bool
+    """True: printed values are HTML-escaped (text for the HTML part); False: plain (a link, checked after)."""
+    max_chars: int = MAX_EMAIL_BODY_BYTES
+
+
+def _context(variables: Mapping[str, Any]) -> dict[str, Any]:
+    context = {name: variables.get(name) for name in ALLOWED_VARIABLES}
+    context["extra"] = dict(variables.get("extra") or {})
+    return context
+
+
+def render_parts(parts: Sequence[Part], variables: Mapping[str, Any], *,
+                 time_budget: float = TIME_BUDGET_SECONDS) -> list[str]:
+    """Several fields of one message for one recipient, sharing one time and loop budget; RenderError names the
+    failing field in its message (`blocks.2.text: ...`)."""
+    context = _context(variables)
+    budget = _Budget(deadline=time.monotonic() + time_budget)
+    out = []
+    for part in parts:
+        try:
+            out.append(_render_one(part.source, context, part.max_chars, budget, part.field, part.html))
+        except OverLimit as err:
+            raise OverLimit(f"{part.field}: {err.message}") from None
+        except RenderError as err:
+            raise RenderError(f"{part.field}: {err.message}") from None
+    return out
+
 
 # --- the trial render at save ---------------------------------------------------------------
 
@@ -534,6 +574,21 @@ def trial_render(channel: Channel, subject: str | None, body: str, *,
                 raise OverLimit(f"the SMS takes {segments} segments; at most {MAX_SMS_SEGMENTS} are allowed")
         except OverLimit as err:
             return [Problem(field, err.message)]
+        except RenderError:
+            continue
+    return []
+
+
+def trial_render_parts(parts: Sequence[Part], *, time_budget: float = TIME_BUDGET_SECONDS) -> list[Problem]:
+    """`trial_render` for the extra fields of a message (e-mail blocks), each against the sample recipient."""
+    context: dict[str, Any] = {name: SAMPLE_VARIABLES.get(name) for name in ALLOWED_VARIABLES}
+    context["extra"] = _SampleExtra()
+    budget = _Budget(deadline=time.monotonic() + time_budget)
+    for part in parts:
+        try:
+            _render_one(part.source, context, part.max_chars, budget, part.field, part.html)
+        except OverLimit as err:
+            return [Problem(part.field, err.message)]
         except RenderError:
             continue
     return []

@@ -1,6 +1,7 @@
 """Message templates in the `loyalty` table. Every call takes the tenant.
 
-    <tid>#templates / template#<id>   a template: name, channel, subject, body; version, created_at
+    <tid>#templates / template#<id>   a template: name, channel, subject, body, blocks; version, created_at
+    <tid>#template-test#<person hash> / window#<n>   test sends of one person in one hour (TTL)
 
 One partition per tenant (tens of templates), so the list is one query.
 Changes are conditional on the version read, so two admins editing one
@@ -17,7 +18,7 @@ from chalicelib.storage import pagination
 from chalicelib.storage.documents.common import Versioned
 from chalicelib.storage.documents.template import TemplateDoc
 from chalicelib.storage.pagination import StoredPage
-from chalicelib.storage.tables import LoyaltyRecord
+from chalicelib.storage.tables import LoyaltyRecord, count_in_window
 from chalicelib.storage.transactions import Tx
 
 TEMPLATE_KIND = "template"
@@ -68,3 +69,10 @@ def list_page(tenant_id: str, limit: int, cursor: str | None) -> StoredPage[Vers
         limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"),
     )
     return StoredPage([_template(r) for r in records], next_cursor)
+
+
+def count_test_send(tenant_id: str, person_hash: str, window: int, limit: int, expires_at_epoch: int,
+                    at: datetime) -> bool:
+    """Count one test send of a person in a fixed window; False (nothing counted) once `limit` is reached."""
+    return count_in_window(f"{tenant_id}#template-test#{person_hash}", window, "template_test_rate", limit,
+                           expires_at_epoch, at)

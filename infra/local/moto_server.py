@@ -213,6 +213,12 @@ class SerialisingMiddleware:
             if path == outbox.OUTBOX_PATH:
                 page = outbox.render_html(to).encode()
                 return "200 OK", [("Content-Type", "text/html; charset=utf-8"), *PAGE_HEADERS], page
+            if path == outbox.OUTBOX_HTML_PATH:
+                message_id = dict(parse_qsl(environ.get("QUERY_STRING", ""))).get("id", "")
+                part = outbox.html_part(message_id)
+                if part is None:
+                    return "404 Not Found", [("Content-Type", "text/plain; charset=utf-8")], b"No such HTML part\n"
+                return "200 OK", [("Content-Type", "text/html; charset=utf-8"), *HTML_PART_HEADERS], part.encode()
         return "200 OK", [("Content-Type", "text/css; charset=utf-8"), *PAGE_HEADERS], outbox.stylesheet()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -233,11 +239,14 @@ class SerialisingMiddleware:
 
 SMS_OUTBOX_PATH = "/_local/sms"
 """Every SMS this embedded AWS "sent" (moto keeps them in memory, no real gateway), as JSON."""
-LOCAL_PAGES = frozenset({SMS_OUTBOX_PATH, outbox.OUTBOX_PATH, outbox.OUTBOX_JSON_PATH, outbox.OUTBOX_CSS_PATH})
+LOCAL_PAGES = frozenset({SMS_OUTBOX_PATH, outbox.OUTBOX_PATH, outbox.OUTBOX_JSON_PATH, outbox.OUTBOX_CSS_PATH,
+                         outbox.OUTBOX_HTML_PATH})
 MESSAGE_SERVICES = frozenset({"ses", "sns"})
 """Requests to these may send a message: the outbox stamps what they sent (SES v2 signs as "ses" too)."""
 PAGE_HEADERS = [("Content-Security-Policy", outbox.CONTENT_SECURITY_POLICY), ("X-Content-Type-Options", "nosniff"),
                 ("Referrer-Policy", "no-referrer"), ("Cache-Control", "no-store")]
+HTML_PART_HEADERS = [("Content-Security-Policy", outbox.HTML_PART_POLICY), ("X-Content-Type-Options", "nosniff"),
+                     ("Referrer-Policy", "no-referrer"), ("Cache-Control", "no-store")]
 
 
 def sms_outbox() -> list[dict[str, str]]:

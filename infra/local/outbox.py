@@ -28,6 +28,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 OUTBOX_PATH = "/_local/outbox"
 OUTBOX_JSON_PATH = "/_local/outbox.json"
 OUTBOX_CSS_PATH = "/_local/outbox.css"
+OUTBOX_HTML_PATH = "/_local/outbox/html"
+"""`?id=<message id>`: the HTML part of one e-mail, as a mail client would show it (under HTML_PART_POLICY)."""
+HTML_PART_POLICY = ("default-src 'none'; img-src http: https: data:; style-src 'unsafe-inline'; base-uri 'none'; "
+                    "form-action 'none'; frame-ancestors 'none'; sandbox allow-popups allow-popups-to-escape-sandbox")
+"""An e-mail's HTML is shown as mail clients show it: its inline styles and images, never a script or a form
+(`sandbox` makes it an opaque origin too); its links open in a new tab."""
 CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; "
                            "frame-ancestors 'none'")
 """No script, frame, image or font at all; only the stack's own stylesheet; the filter form submits to this page."""
@@ -58,6 +64,8 @@ class OutboxMessage:
     body: str
     headers: tuple[tuple[str, str], ...] = ()
     attachments: tuple[str, ...] = ()
+    html: str | None = None
+    """The HTML part of a multipart e-mail (the page shows the text part and links this one)."""
 
     @property
     def sent_iso(self) -> str | None:
@@ -72,7 +80,7 @@ class OutboxMessage:
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "id": self.id, "sent_at": self.sent_iso, "region": self.region, "from": self.sender,
                 "to": list(self.to), "subject": self.subject, "body": self.body, "headers": dict(self.headers),
-                "attachments": list(self.attachments)}
+                "attachments": list(self.attachments), "has_html": self.html is not None}
 
 
 def _backends(backends: Any) -> Iterator[tuple[str, Any]]:
@@ -122,8 +130,9 @@ def _text_of(part: Message) -> str:
     return payload.decode(part.get_content_charset() or "utf-8", errors="replace").replace("\r\n", "\n")
 
 
-def _mime_body(parsed: Message) -> tuple[str, tuple[str, ...]]:
-    """The first text/plain part (else the first text/html, as source), and the names of attached files."""
+def _mime_body(parsed: Message) -> tuple[str, tuple[str, ...], str | None]:
+    """The first text/plain part (else the first text/html, as source), the names of attached files, and the
+    first text/html part of a message that has both (multipart/alternative)."""
     texts: dict[str, str] = {}
     attachments = []
     for part in parsed.walk():
@@ -134,7 +143,8 @@ def _mime_body(parsed: Message) -> tuple[str, tuple[str, ...]]:
             attachments.append(_decoded(filename or "(unnamed)"))
         elif part.get_content_type() in ("text/plain", "text/html"):
             texts.setdefault(part.get_content_type(), _text_of(part))
-    return texts.get("text/plain", texts.get("text/html", "")), tuple(attachments)
+    html = texts.get("text/html") if "text/plain" in texts else None
+    return texts.get("text/plain", texts.get("text/html", "")), tuple(attachments), html
 
 
 def _unique(addresses: list[str]) -> tuple[str, ...]:
@@ -148,11 +158,12 @@ def _email(region: str, message: Any) -> OutboxMessage:
     sender, subject, body = message.source, None, ""
     headers: tuple[tuple[str, str], ...] = ()
     attachments: tuple[str, ...] = ()
+    html: str | None = None
     raw = getattr(message, "raw_data", None)
     destinations = message.destinations
     if raw is not None:
         parsed = message_from_string(raw, policy=policy.compat32)
-        body, attachments = _mime_body(parsed)
+        body, attachments, html = _mime_body(parsed)
         headers = tuple((name, _decoded(str(value))) for name, value in parsed.items()
                         if name.lower() not in STRUCTURAL_HEADERS)
         sender, subject = _decoded(parsed["From"] or sender or ""), _decoded(parsed["Subject"] or "")
@@ -167,7 +178,7 @@ def _email(region: str, message: Any) -> OutboxMessage:
         subject, body = message.subject, str(message.body or "")
     return OutboxMessage(kind="email", id=key.split(":", 1)[1], order=order, sent_at=sent_at, region=region,
                          sender=sender, to=_unique(recipients), subject=subject, body=body, headers=headers,
-                         attachments=attachments)
+                         attachments=attachments, html=html)
 
 
 def messages(to: str = "") -> list[OutboxMessage]:
@@ -220,7 +231,12 @@ def render_html(to: str = "") -> str:
     shown = messages(to)
     return _environment().get_template("outbox.html").render(
         messages=shown, to=to.strip(), json_path=OUTBOX_JSON_PATH,
-        page_path=OUTBOX_PATH, css_path=OUTBOX_CSS_PATH)
+        page_path=OUTBOX_PATH, css_path=OUTBOX_CSS_PATH, html_path=OUTBOX_HTML_PATH)
+
+
+def html_part(message_id: str) -> str | None:
+    """The HTML part of the e-mail with this id, or None (no such e-mail, or it has no HTML part)."""
+    return next((m.html for m in messages() if m.kind == "email" and m.id == message_id and m.html), None)
 
 
 def stylesheet() -> bytes:

@@ -176,23 +176,25 @@ def _create_bucket(s3: Any, props: dict[str, Any], region: str) -> str:
                 ]
             },
         )
+    if "VersioningConfiguration" in props:
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=props["VersioningConfiguration"])
     rules = props.get("LifecycleConfiguration", {}).get("Rules", [])
     if rules:
         s3.put_bucket_lifecycle_configuration(
             Bucket=name,
-            LifecycleConfiguration={
-                "Rules": [
-                    {
-                        "ID": rule["Id"],
-                        "Status": rule["Status"],
-                        "Filter": {"Prefix": rule.get("Prefix", "")},
-                        "Expiration": {"Days": rule["ExpirationInDays"]},
-                    }
-                    for rule in rules
-                ]
-            },
+            LifecycleConfiguration={"Rules": [_lifecycle_rule(rule) for rule in rules]},
         )
     return name
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule as S3's API takes it (expiry of current or of old versions)."""
+    out: dict[str, Any] = {"ID": rule["Id"], "Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
+    if "ExpirationInDays" in rule:
+        out["Expiration"] = {"Days": rule["ExpirationInDays"]}
+    if "NoncurrentVersionExpiration" in rule:
+        out["NoncurrentVersionExpiration"] = {"NoncurrentDays": rule["NoncurrentVersionExpiration"]["NoncurrentDays"]}
+    return out
 
 
 def _api_parameters(client: Any, operation: str, props: dict[str, Any]) -> dict[str, Any]:

@@ -111,6 +111,10 @@ def _ok(r: Any, *statuses: int) -> Any:
     return r.data
 
 
+TINY_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+"""A 1x1 PNG for the tenant's image library."""
+
+
 def seed(api: Api, keys: TenantKeys, tag: str, phone_base: int) -> Seeded:
     """Create one of each resource for `keys`' tenant (and a partner tenant of its agency, for a coalition)."""
     t = f"iso-{tag}"
@@ -153,6 +157,8 @@ def seed(api: Api, keys: TenantKeys, tag: str, phone_base: int) -> Seeded:
     ids["template"] = f"{t}-tpl"
     _ok(api.post("/v1/templates", admin, {"id": ids["template"], "name": f"{marker} template", "channel": "sms",
                                           "body": "{{ first_name }}: {{ balance }}"}), 201)
+    ids["asset"] = _ok(api.post("/v1/assets", admin, {"filename": f"{marker}.png", "data_base64": TINY_PNG}),
+                       201)["id"]
     ids["survey"] = f"{t}-survey"
     _ok(api.post("/v1/surveys", admin, {
         "id": ids["survey"], "title": f"{marker} survey", "kind": "feedback", "status": "active",

@@ -569,6 +569,43 @@ TEMPLATES = [
          role="admin", body={"customer_id": "fuel-net#customer#<b_customer>"}),
 ]
 
+_EMAIL = {"id": "bad-html", "name": "Bad", "channel": "email", "subject": "Hi"}
+_PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
+_OVERSIZE = base64.b64encode(_PNG_HEAD + b"\x00" * (2 * 1024 * 1024 + 1 - len(_PNG_HEAD))).decode()
+HTML_MAIL = [
+    Case("sms-with-blocks", "POST", T, 400, "validation_error", "blocks", "an SMS template has no blocks",
+         role="admin", body={**_SMS, "body": "Hi", "blocks": [{"type": "divider"}]}),
+    Case("block-syntax-error-line", "POST", T, 422, "invalid_template", "blocks.1.text", "syntax error on line 2",
+         role="admin", body={**_EMAIL, "blocks": [{"type": "divider"}, {"type": "text", "text": "a\n{{ x"}]}),
+    Case("block-dunder", "POST", T, 422, "invalid_template", "blocks.0.label", "access to '__class__'",
+         role="admin", body={**_EMAIL, "blocks": [{"type": "button", "label": "{{ ''.__class__ }}",
+                                                   "url": "https://x.example"}]}),
+    Case("block-javascript-link", "POST", T, 422, "invalid_template", "blocks.0.url", "must start with https://",
+         role="admin", body={**_EMAIL, "blocks": [{"type": "button", "label": "Go", "url": "javascript:alert(1)"}]}),
+    Case("block-unknown-image", "POST", T, 422, "invalid_template", "blocks.0.asset_id", "no image",
+         role="admin", body={**_EMAIL, "blocks": [{"type": "image", "asset_id": "notinlibrary1"}]}),
+    Case("blocks-over-30", "POST", T, 400, "validation_error", "blocks", "at most 30 items", role="admin",
+         body={**_EMAIL, "blocks": [{"type": "divider"}] * 31}),
+    Case("block-unknown-type", "POST", T, 400, "validation_error", "blocks[0].type", role="admin",
+         body={**_EMAIL, "blocks": [{"type": "script"}]}),
+    Case("asset-oversize", "POST", "/v1/assets", 413, "asset_too_large", "data_base64", role="admin",
+         body={"filename": "big.png", "data_base64": _OVERSIZE}),
+    Case("asset-svg-as-png", "POST", "/v1/assets", 422, "unsupported_image", "data_base64", role="admin",
+         body={"filename": "logo.png", "content_type": "image/png",
+               "data_base64": base64.b64encode(b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>')
+               .decode()}),
+    Case("asset-html-as-gif", "POST", "/v1/assets", 422, "unsupported_image", "data_base64", role="admin",
+         body={"filename": "a.gif", "data_base64": base64.b64encode(b"<html><script>x</script>").decode()}),
+    Case("asset-not-base64", "POST", "/v1/assets", 422, "unsupported_image", "data_base64", role="admin",
+         body={"filename": "a.png", "data_base64": "%%%"}),
+    Case("asset-no-filename", "POST", "/v1/assets", 400, "validation_error", "filename", role="admin",
+         body={"data_base64": "AAAA"}),
+    Case("asset-by-pos", "POST", "/v1/assets", 403, "forbidden", role="pos",
+         body={"filename": "a.png", "data_base64": "AAAA"}),
+    Case("asset-unknown-public", "GET", "/v1/public/assets/no-such-tenant/nosuchimage0", 404, "asset_not_found",
+         "asset_id", role="public"),
+]
+
 DUPLICATES = [
     Case("receipt-reused-other-amount", "POST", P, 422, "idempotency_key_reused", "receipt_id",
          "already processed with a different body",
@@ -692,7 +729,7 @@ PEOPLE = [
          role="admin"),
 ]
 
-CATALOGUE = (MALFORMED + TOP_LEVEL + TYPES + AMOUNTS + NAMES + PATHS + QUERIES + TEMPLATES + DUPLICATES
+CATALOGUE = (MALFORMED + TOP_LEVEL + TYPES + AMOUNTS + NAMES + PATHS + QUERIES + TEMPLATES + HTML_MAIL + DUPLICATES
              + VERIFICATION + PEOPLE)
 
 

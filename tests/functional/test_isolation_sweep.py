@@ -78,6 +78,7 @@ PARAMS: dict[str, Callable[[str], str]] = {
     "verification_id": lambda path: "verification",
     "user_id": lambda path: "user",
     "invitation_id": lambda path: "invitation",
+    "asset_id": lambda path: "asset",
     "device_id": lambda path: "device",
     "pass_type_id": lambda path: "pass_type",
     "serial": lambda path: "pass_serial",
@@ -105,6 +106,7 @@ def uid(i: Ids) -> str:
     """A suffix unique to this mix of ids: each probe's idempotency keys and new ids are its own."""
     return f"{zlib.crc32(json.dumps(sorted(dict.items(i))).encode()):08x}"
 ITEM = {"sku": "latte", "category": "coffee", "quantity": 1, "amount": 10_000}
+TINY_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
 AT = "2026-11-02T09:00:00Z"
 SURVEY_DEF = {"title": "Probe", "kind": "feedback", "status": "active",
               "questions": [{"id": "nps", "type": "nps", "label": "Recommend us?"}]}
@@ -191,13 +193,24 @@ BODIES: dict[str, Sample] = {
     "surveys.InvitationIn": lambda i: [{"receipt_id": i["receipt"]}],
     "surveys.ResponseIn": lambda i: [{"answers": {"nps": 9}},
                                      {"answers": {"nps": 9}, "phone_verification": i["proof"]}],
-    "templates.TemplateIn": lambda i: [{"id": f"probe-tpl-{uid(i)}", "name": "Probe", "channel": "sms", "body": "Hi"}],
+    "templates.TemplateIn": lambda i: [{"id": f"probe-tpl-{uid(i)}", "name": "Probe", "channel": "sms", "body": "Hi"},
+                                       {"id": f"probe-html-{uid(i)}", "name": "Probe", "channel": "email",
+                                        "subject": "Hi", "blocks": [{"type": "image", "asset_id": i["asset"]}]}],
     "templates.DraftPreviewIn": lambda i: [
         {"customer_id": i["customer"], "channel": "sms", "body": "{{ first_name }} {{ balance }}"},
-        {"customer_id": i["customer"], "coupon_code": i["coupon_code"], "channel": "sms", "body": "{{ coupon_code }}"}],
-    "templates.TemplateUpdate": lambda i: [{"name": "Probe", "channel": "sms", "body": "Hi"}],
+        {"customer_id": i["customer"], "coupon_code": i["coupon_code"], "channel": "sms", "body": "{{ coupon_code }}"},
+        {"channel": "email", "subject": "Hi", "blocks": [{"type": "image", "asset_id": i["asset"]}]}],
+    "templates.TemplateUpdate": lambda i: [{"name": "Probe", "channel": "sms", "body": "Hi"},
+                                           {"name": "Probe", "channel": "email", "subject": "Hi",
+                                            "blocks": [{"type": "image", "asset_id": i["asset"]}]}],
     "templates.PreviewIn": lambda i: [{"customer_id": i["customer"]},
                                       {"customer_id": i["customer"], "coupon_code": i["coupon_code"]}],
+    "templates.TestSendIn": lambda i: [{"customer_id": i["customer"]},
+                                       {"customer_id": i["customer"], "coupon_code": i["coupon_code"]}],
+    "templates.DraftTestSendIn": lambda i: [
+        {"customer_id": i["customer"], "subject": "Probe", "body": "{{ first_name }}"},
+        {"subject": "Probe", "blocks": [{"type": "image", "asset_id": i["asset"], "alt": "Probe"}]}],
+    "assets.AssetIn": lambda i: [{"filename": "probe.png", "data_base64": TINY_PNG}],
     "tenancy.ProgramSpec": lambda i: [{**_program_body(i), "id": f"probe-prog-{uid(i)}"}],
     "tenancy.ProgramUpdate": lambda i: [_program_body(i)],
     "tenancy.StoreSpec": lambda i: [{"id": f"probe-store-{uid(i)}", "name": "Probe"}],
@@ -233,6 +246,7 @@ QUERIES: dict[str, Sample] = {
     "pos_batches.BatchQuery": lambda i: [{}],
     "segments.SegmentListQuery": lambda i: [{}],
     "templates.TemplateListQuery": lambda i: [{}],
+    "assets.AssetListQuery": lambda i: [{}],
     "support.SupportQuery": lambda i: [{"phone": i["phone"]}, {"card": i["card"]}],
     "audit.AuditQuery": lambda i: [{}, {"actor": i["user"]}, {"action": "member."}],
     "wallet.SerialsQuery": lambda i: [{}, {"passesUpdatedSince": "0"}],

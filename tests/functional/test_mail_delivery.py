@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from email import message_from_string, policy
 from typing import Any
 
 import pytest
@@ -123,11 +124,14 @@ def test_sms_and_email_are_sent_with_rendered_text(api: Api, mailer: TenantKeys)
     assert run(message(mailer.tenant_id, cid, "sms"), message(mailer.tenant_id, cid, "email")) == []
     assert sms_sent() == [("+79161234567", "Hi Anna! Code AUT-10")]
     [email] = emails_sent()
-    assert (email.source, email.subject) == (SENDER, "Autumn offer for Anna")
-    greeting, link = email.body.split("\n")
+    parsed = message_from_string(email.raw_data, policy=policy.default)
+    assert (email.source, parsed["Subject"]) == (SENDER, "Autumn offer for Anna")
+    assert parsed.get_content_type() == "multipart/alternative", "text and HTML"
+    greeting, link = parsed.get_body(("plain",)).get_content().split("\n")
     assert greeting == "Hi Anna! Code AUT-10"
     assert link.startswith("Unsubscribe: ") and "/v1/public/unsubscribe/one-click?token=" in link
-    assert email.destinations["ToAddresses"] == ["anna@example.com"]
+    assert "Hi Anna! Code AUT-10<br>" in parsed.get_body(("html",)).get_content()
+    assert set(email.destinations) == {"anna@example.com"}
     record = deliveries.get_delivery(mailer.tenant_id, f"campaign:c1:sms:{cid}")
     assert record is not None and record.state == "sent" and record.provider_id
     assert deliveries.counts(mailer.tenant_id, "campaign", "c1") == {"sent": 2}

@@ -72,14 +72,18 @@ def test_email_carries_one_click_headers_and_decodes_to_cyrillic(api: Api, maile
     parsed = email.message_from_string(raw.raw_data, policy=policy.default)
     assert parsed["From"] == SENDER and parsed["To"] == "anna@example.com"
     assert parsed["Subject"] == "Осенняя скидка для Анна"
-    assert parsed.get_content_type() == "text/plain" and parsed.get_content_charset() == "utf-8"
-    greeting, link_line = parsed.get_content().split("\n")
+    assert parsed.get_content_type() == "multipart/alternative"
+    text_part, html_part = parsed.iter_parts()
+    assert (text_part.get_content_type(), html_part.get_content_type()) == ("text/plain", "text/html")
+    assert text_part.get_content_charset() == "utf-8" == html_part.get_content_charset()
+    greeting, link_line = text_part.get_content().split("\n")
     assert greeting == "Здравствуйте, Анна! Ваш код AUT-10."
 
     header = str(parsed["List-Unsubscribe"]).strip()
     assert header.startswith(f"<{BASE}{PATH}?token=") and header.endswith(">")
     url = header[1:-1]
     assert link_line == f"Отписаться: {url}", "the body links to the same absolute one-click URL"
+    assert f'href="{url}"' in html_part.get_content(), "and so does the HTML part's footer"
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert raw.raw_data.isascii(), "subject and body are encoded (RFC 2047, base64), never raw 8-bit"
 
@@ -105,15 +109,17 @@ def test_sms_links_are_absolute_once_the_base_url_is_set(api: Api, mailer: Tenan
     assert token == mail_context.unsubscribe_url(mailer.tenant_id, cid, "sms").split("token=", 1)[1]
 
 
-def test_without_a_base_url_email_goes_plain_with_a_relative_link(api: Api, mailer: TenantKeys) -> None:  # noqa: F811
+def test_without_a_base_url_email_goes_without_list_headers_with_a_relative_link(
+        api: Api, mailer: TenantKeys) -> None:  # noqa: F811
     save_russian_templates(mailer.tenant_id)
     cid = russian_customer(api, mailer.admin)
     assert mail_context.list_unsubscribe_headers(mailer.tenant_id, cid) == {}
     assert run(message(mailer.tenant_id, cid, "email", template="ru-email")) == []
-    [plain] = sent()
-    assert not isinstance(plain, RawMessage), "no headers to add: SES SendEmail, not a raw message"
-    assert plain.subject == "Осенняя скидка для Анна"
-    assert plain.body.split("\n")[1].startswith(f"Отписаться: {PATH}?token=")
+    [raw] = sent()
+    parsed = email.message_from_string(raw.raw_data, policy=policy.default)
+    assert "List-Unsubscribe" not in parsed and "List-Unsubscribe-Post" not in parsed, "a relative link is useless"
+    assert parsed["Subject"] == "Осенняя скидка для Анна"
+    assert parsed.get_body(("plain",)).get_content().split("\n")[1].startswith(f"Отписаться: {PATH}?token=")
 
 
 def test_a_long_unsubscribe_url_is_never_folded_inside() -> None:

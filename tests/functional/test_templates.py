@@ -46,8 +46,9 @@ def customer(api: Api, tenant: TenantKeys, clock: Any) -> str:
 def test_create_get_update_and_list(api: Api, tenant: TenantKeys, clock: Any) -> None:
     r = api.post("/v1/templates", tenant.admin, WELCOME)
     assert r.status_code == 201, r.data
-    assert r.data == {**WELCOME, "variables": ["balance", "coupon_code", "expiring_date", "expiring_points",
-                                               "first_name", "tenant_name", "tier", "unsubscribe_url"],
+    assert r.data == {**WELCOME, "blocks": None,
+                      "variables": ["balance", "coupon_code", "expiring_date", "expiring_points",
+                                    "first_name", "tenant_name", "tier", "unsubscribe_url"],
                       "version": 1, "created_at": "2026-11-02T10:00:00Z", "updated_at": "2026-11-02T10:00:00Z"}
     assert api.get("/v1/templates/welcome", tenant.admin).data == r.data
     again = api.post("/v1/templates", tenant.admin, WELCOME)
@@ -148,8 +149,11 @@ def test_preview_for_a_real_customer_and_the_unsubscribe_link_works(api: Api, te
     assert urlsplit(url).path == "/v1/public/unsubscribe/one-click"
     expected = ("Hello Анна! Balance: 100 points, tier silver.\n100 points expire on 2027-01-01.\n"
                 f"Your coupon: HELLO-10\nUnsubscribe: /v1/public/unsubscribe/one-click?token={token}")
+    html = r.data.pop("html")
     assert r.data == {"subject": "Анна, welcome to coffee-house LLC", "body": expected, "sms_segments": None,
                       "encoding": None, "characters": len(expected)}
+    assert "<p " in html and "Hello Анна! Balance: 100 points, tier silver.<br>" in html, "the body in the frame"
+    assert f'href="/v1/public/unsubscribe/one-click?token={token}"' in html, "the footer links the same token"
 
     page = api.get(url)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
@@ -168,13 +172,13 @@ def test_sms_preview_counts_segments_and_draft_preview(api: Api, tenant: TenantK
     assert api.post("/v1/templates", tenant.admin, SMS).status_code == 201
     r = api.post("/v1/templates/sms-balance/preview", tenant.admin, {"customer_id": customer})
     assert r.data == {"subject": None, "body": "Анна: 100 баллов", "sms_segments": 1, "encoding": "UCS-2",
-                      "characters": 16}
+                      "characters": 16, "html": None}
     long_gsm = "{% for i in range(20) %}Hi {{ balance }} pts! {% endfor %}"
     draft = api.post("/v1/templates/preview", tenant.admin, {"customer_id": customer, "channel": "sms",
                                                             "body": long_gsm})
     assert draft.status_code == 200, draft.data
     assert draft.data == {"subject": None, "body": ("Hi 100 pts! " * 20).strip(), "sms_segments": 2,
-                          "encoding": "GSM-7", "characters": 239}
+                          "encoding": "GSM-7", "characters": 239, "html": None}
     bomb = ("{% for a in range(1000) %}{% for b in range(1000) %}{{ first_name }}{% endfor %}{% endfor %}")
     failed = api.post("/v1/templates/preview", tenant.admin, {"customer_id": customer, "channel": "sms",
                                                              "body": bomb})

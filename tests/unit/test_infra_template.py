@@ -121,8 +121,8 @@ def test_physical_names_follow_settings(resources: dict[str, Any]) -> None:
 
 
 def test_reports_bucket_is_private_encrypted_and_expiring(resources: dict[str, Any]) -> None:
-    (bucket,) = _of_type(resources, "AWS::S3::Bucket").values()
-    props = bucket["Properties"]
+    assert set(_of_type(resources, "AWS::S3::Bucket")) == {"ReportsBucket", "AssetsBucket"}
+    props = resources["ReportsBucket"]["Properties"]
     assert all(props["PublicAccessBlockConfiguration"].values())
     assert len(props["PublicAccessBlockConfiguration"]) == 4
     sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
@@ -131,10 +131,30 @@ def test_reports_bucket_is_private_encrypted_and_expiring(resources: dict[str, A
     assert [(r["Status"], r["Prefix"], r["ExpirationInDays"]) for r in rules] == [
         ("Enabled", "reports/", 7), ("Enabled", "imports/", 7)], "reports and customer files (personal data) expire"
 
-    (policy,) = _of_type(resources, "AWS::S3::BucketPolicy").values()
-    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Effect"] == "Deny"
-    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    for policy in _of_type(resources, "AWS::S3::BucketPolicy").values():
+        (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert statement["Effect"] == "Deny"
+        assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_assets_bucket_is_private_encrypted_versioned_and_reached_only_by_the_api(resources: dict[str, Any]) -> None:
+    props = resources["AssetsBucket"]["Properties"]
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert sse["SSEAlgorithm"] == "AES256"
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert [r["NoncurrentVersionExpiration"] for r in props["LifecycleConfiguration"]["Rules"]] == [
+        {"NoncurrentDays": 30}], "images are kept; only deleted ones are forgotten"
+    assert resources["AssetsBucketPolicy"]["Properties"]["Bucket"] == {"Ref": "AssetsBucket"}
+    grants = {name: [s for s in role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+                     if s["Sid"] == "ObjectsAssets"]
+              for name, role in _of_type(resources, "AWS::IAM::Role").items()}
+    holders = {name: found for name, found in grants.items() if found}
+    assert len(holders) == 1, "only the API's handler touches the images"
+    [[statement]] = holders.values()
+    assert statement["Action"] == ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    assert statement["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::loyalty-${Stage}-assets/tenants/*"}]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from chalicelib.api.routes import (  # noqa: F401
     agency,
+    assets,
     campaigns,
     card_series,
     coalitions,

@@ -1,4 +1,4 @@
-"""Message templates (SMS and e-mail, Jinja2 in a sandbox) and their previews for a customer (tenant admins)."""
+"""Message templates (SMS and e-mail, Jinja2 in a sandbox), their previews and test sends (tenant admins)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from chalicelib.domain.roles import Role
 from chalicelib.schemas.common import Page
 from chalicelib.schemas.templates import (
     DraftPreviewIn,
+    DraftTestSendIn,
     PreviewIn,
     PreviewOut,
     TemplateIn,
     TemplateListQuery,
     TemplateOut,
     TemplateUpdate,
+    TestSendIn,
+    TestSendOut,
 )
 
 if TYPE_CHECKING:
@@ -67,3 +70,23 @@ def update_template(req: Request) -> TemplateOut:
               summary="Render a saved template for one customer, with SMS segments and encoding; nothing is sent.")
 def preview_template(req: Request) -> PreviewOut:
     return templates.preview(tenant_id_of(req.caller), req.path["template_id"], req.body)
+
+
+TEST_SEND = ("Sent to the signed-in person's own e-mail address with `[Test]` in the subject, rendered for "
+             "`customer_id` or the sample recipient; e-mail only, audited, at most 20 per person per hour "
+             "(429 `test_send_limited` with Retry-After). A person's session only (an API key has no address).")
+
+
+@router.route("POST", "/v1/templates/test-send", roles=ADMIN, body=DraftTestSendIn, response=TestSendOut,
+              errors=(400, 403, 404, 422, 429, 503), sessions_only=True,
+              summary="Send an unsaved e-mail template to yourself. " + TEST_SEND)
+def test_send_draft(req: Request) -> TestSendOut:
+    return templates.test_send(tenant_id_of(req.caller), req.actor, req.caller.email or "", req.body)
+
+
+@router.route("POST", "/v1/templates/{template_id}/test-send", roles=ADMIN, body=TestSendIn, response=TestSendOut,
+              errors=(400, 403, 404, 422, 429, 503), sessions_only=True,
+              summary="Send a saved e-mail template to yourself. " + TEST_SEND)
+def test_send_template(req: Request) -> TestSendOut:
+    return templates.test_send(tenant_id_of(req.caller), req.actor, req.caller.email or "", req.body,
+                               template_id=req.path["template_id"])

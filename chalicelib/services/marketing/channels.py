@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from email import policy
 from email.header import Header
+from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from typing import Protocol, TypeVar
 
@@ -37,7 +38,7 @@ class PermanentSendError(Exception):
 
 class EmailProvider(Protocol):
     def send_email(self, sender: str, to: str, subject: str, body: str,
-                   headers: Mapping[str, str] | None = None) -> str: ...
+                   headers: Mapping[str, str] | None = None, html: str | None = None) -> str: ...
 
 
 class SmsProvider(Protocol):
@@ -70,13 +71,23 @@ def with_retries(call: Callable[[], T], sleep: Callable[[float], None] = time.sl
     raise AssertionError("unreachable")
 
 
-def mime_message(sender: str, to: str, subject: str, body: str, headers: Mapping[str, str]) -> bytes:
-    """A UTF-8 text/plain message (base64 body, RFC 2047 subject: Cyrillic survives any relay) with extra headers.
+def mime_message(sender: str, to: str, subject: str, body: str, headers: Mapping[str, str],
+                 html: str | None = None) -> bytes:
+    """A UTF-8 message (base64 parts, RFC 2047 subject: Cyrillic survives any relay) with extra headers.
 
+    Text only: one text/plain part. With `html`: multipart/alternative, text/plain first and text/html
+    second (RFC 2046: the last part a client can show is the preferred one; text-only clients and spam
+    filters read the first).
     The compat32 generator folds only between words: the modern one would turn a long List-Unsubscribe URL
     into encoded words, which no mail client reads as a link.
     """
-    message = MIMEText(body, "plain", "utf-8")
+    message: MIMEText | MIMEMultipart
+    if html is None:
+        message = MIMEText(body, "plain", "utf-8")
+    else:
+        message = MIMEMultipart("alternative")
+        message.attach(MIMEText(body, "plain", "utf-8"))
+        message.attach(MIMEText(html, "html", "utf-8"))
     message["From"] = sender
     message["To"] = to
     # typeshed types header values as str; the email package folds a Header object itself (RFC 2047).
@@ -88,10 +99,11 @@ def mime_message(sender: str, to: str, subject: str, body: str, headers: Mapping
 
 class SesEmail:
     def send_email(self, sender: str, to: str, subject: str, body: str,
-                   headers: Mapping[str, str] | None = None) -> str:
-        """SES `SendEmail` takes no custom headers: with any, the message is built here and sent raw."""
-        if headers:
-            raw = mime_message(sender, to, subject, body, headers)
+                   headers: Mapping[str, str] | None = None, html: str | None = None) -> str:
+        """SES `SendEmail` takes no custom headers: with any, or with an HTML part, the message is built here and
+        sent raw (one MIME builder for every marketing e-mail)."""
+        if headers or html is not None:
+            raw = mime_message(sender, to, subject, body, headers or {}, html)
             response = with_retries(lambda: client("ses").send_raw_email(
                 Source=sender, Destinations=[to], RawMessage={"Data": raw}))
         else:

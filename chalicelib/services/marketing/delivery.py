@@ -127,6 +127,6 @@ def _send(message: MailMessage, config: MailSettings, to: str, rendered: Rendere
     if message.channel == "email":
         headers = mail_context.list_unsubscribe_headers(message.scope, message.customer_id)
         return channels.EMAIL_PROVIDER.send_email(str(config.email_from), to, rendered.subject or "", rendered.body,
-                                                  headers)
+                                                  headers, html=rendered.html)
     return channels.sms_provider(config.sms_provider).send_sms(to, rendered.body, config.sms_sender_id,
                                                                transactional=message.source.kind == "test")

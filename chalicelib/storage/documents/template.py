@@ -1,8 +1,9 @@
-"""A message template (`<tid>#templates` / `template#<id>`): name, channel, subject, body, creation time."""
+"""A message template (`<tid>#templates` / `template#<id>`): name, channel, subject, body, blocks, creation time."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field
 
@@ -19,6 +20,8 @@ class TemplateDoc(Document):
     channel: str
     subject: str | None = None
     body: str
+    blocks: list[dict[str, Any]] | None = None
+    """E-mail only: the HTML part's blocks (schemas.templates.EmailBlock, without empty fields)."""
     created_at: str
     template_id: str = Field(default="", exclude=True)
     updated_at: datetime | None = Field(default=None, exclude=True)
