@@ -179,7 +179,7 @@ def _suggested_id() -> str:
 
 def _typed(form: Mapping[str, str]) -> dict[str, str]:
     """What the person typed, by field (kept as typed to show it again)."""
-    typed = {name: form.get(name, "").strip()[:200] for name in FIELDS}
+    typed = {name: form.get(name, "").strip()[:2000] for name in FIELDS}
     if typed["channel"] not in CHANNELS:
         typed["channel"] = "email"
     if typed["when"] not in ("now", "later"):
