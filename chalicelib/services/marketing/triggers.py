@@ -233,7 +233,7 @@ def run_program(tenant_id: str, program_id: str, position: list[Any] | None = No
         for start in range(0, len(messages), 10):
             queues.send_batch(settings.mail_queue, messages[start:start + 10])
         if messages:
-            _log_sends(tenant_id, messages, now)
+            _log_sends(tenant_id, messages, now)  # after they are queued: a log never lists what was not sent
         progress.queued += len(messages)
         if after is None:
             progress.done = True
@@ -390,7 +390,10 @@ def _log_sends(tenant_id: str, messages: list[dict[str, Any]], at: datetime) -> 
         sends.append((program_id, kind, TriggerSendDoc(
             dedup_key=message["dedup_key"], customer_id=message["customer_id"], channel=message["channel"],
             template_id=message["template_id"], occasion=str(message["source"]["occasion"]))))
-    store.log_sends(tenant_id, sends, at)
+    try:
+        store.log_sends(tenant_id, sends, at)
+    except Exception:  # the messages are queued already: a run retried for a view would queue them again
+        logger.exception("trigger sends not logged", extra={"tenant_id": tenant_id, "messages": len(sends)})
 
 
 def _walk(scope: str, position: list[Any]) -> Iterator[tuple[list[records.CustomerRow], list[Any] | None]]:
