@@ -9,8 +9,9 @@ points APNS_URL, GOOGLE_WALLET_API and GOOGLE_TOKEN_URL here):
     GET   /_local/wallet-pushes                                 every push recorded, newest first (JSON)
 
 The outbox page lists them as "wallet push" entries beside e-mail and SMS.
-Speaks HTTP/1.1 (werkzeug): the app's client uses HTTP/2 only over TLS, as
-APNs requires, and HTTP/1.1 for this plain-http recorder. Kept in memory only.
+Speaks HTTP/1.1 (werkzeug): the app uses HTTP/2 only for an https APNs URL
+(services/wallet/http.py), and HTTP/1.1 for this plain-http recorder. Kept in
+memory only.
 """
 
 from __future__ import annotations

@@ -72,6 +72,7 @@ class FakeApns:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.seen: list[Seen] = []
+        self.connections = 0
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
@@ -81,6 +82,7 @@ class FakeApns:
                 raw, _ = self.sock.accept()
             except OSError:
                 return
+            self.connections += 1
             try:
                 with self.context.wrap_socket(raw, server_side=True) as tls:
                     self._connection(tls)
@@ -151,7 +153,7 @@ def test_the_pass_update_push_goes_over_http2_with_the_pass_certificate(apns: Fa
     second = wallet_updates.apns("4e5f6a7b", creds)  # the same connection, a second stream
     assert (first.status_code, first.http_version, first.error) == (200, "HTTP/2", None)
     assert (second.status_code, second.http_version) == (200, "HTTP/2")
-    assert [s.alpn for s in apns.seen] == ["h2", "h2"]
+    assert [s.alpn for s in apns.seen] == ["h2", "h2"] and apns.connections == 1  # the connection is kept
     pushed = apns.seen[0]
     assert (pushed.headers[":method"], pushed.headers[":path"], pushed.body) == ("POST", "/3/device/0a1b2c3d", b"{}")
     assert pushed.headers["apns-topic"] == settings.wallet_pass_type_id
