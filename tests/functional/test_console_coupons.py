@@ -220,3 +220,24 @@ def test_another_tenants_campaign_is_not_found_and_support_is_refused(api: Api, 
     anna = person(api, tenant, "anna@coffee.example")
     page = anna.get("/console/coupons").text
     assert ESCAPED in page and HOSTILE not in page
+
+
+def test_a_failed_generation_says_why_and_offers_no_file(api: Api, tenant: TenantKeys, clock: Any) -> None:
+    from chalicelib.schemas.coupons import GenerationStatus
+    from chalicelib.storage import coupons as coupon_store
+
+    r = api.post("/v1/coupon-campaigns", tenant.admin, {"id": "broken", "name": "Broken", "program_id": "main",
+                                                        "mode": "unique", "count": 10,
+                                                        "effect": {"kind": "bonus_points", "value": 10}})
+    assert r.status_code == 202, r.data
+    loaded = coupon_store.get_campaign(tenant.tenant_id, "broken")
+    assert loaded is not None
+    failed = loaded.doc.model_copy(update={"generation": GenerationStatus.FAILED,
+                                           "generation_error": "10 batches in a row collided; 0 of 10 codes were made."})
+    assert coupon_store.save_campaign(tenant.tenant_id, failed, loaded.version, clock.now())
+    anna = person(api, tenant, "anna@coffee.example")
+    page = anna.get("/console/coupons/broken").text
+    assert "Making the codes failed: 10 batches in a row collided; 0 of 10 codes were made." in page
+    assert "hx-get" not in progress(page) and "codes.csv" not in page
+    assert anna.get("/console/coupons/broken/codes.csv").status_code == 409
+    assert "Failed" in anna.get("/console/coupons").text
