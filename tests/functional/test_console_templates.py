@@ -56,7 +56,7 @@ def editor(browser: Browser, channel: str, **fields: str) -> dict[str, str]:
 
 
 def counter_of(text: str) -> tuple[int, int, str]:
-    found = re.search(r'<p class="tpl-count"><strong>([^<]*)</strong>[^<]*<strong>([^<]*)</strong>[^<]*'
+    found = re.search(r'<p class="tpl-count">[^<]*<strong>([^<]*)</strong>[^<]*<strong>([^<]*)</strong>[^<]*'
                       r'<strong>([^<]*)</strong>', text)
     assert found, text[:3000]
     return int(re.sub(r"\D", "", found.group(1))), int(re.sub(r"\D", "", found.group(2))), found.group(3)

@@ -387,8 +387,22 @@ def _api_errors(req: PageRequest, err: ApiError) -> dict[str, str]:
     return errors
 
 
+SANDBOX_SAYINGS = (
+    (re.compile(r"^syntax error on line (?P<line>\d+): (?P<detail>.*)$", re.S),
+     "Syntax error on line %(line)s: %(detail)s"),
+    (re.compile(r"^unknown variable\(s\): (?P<names>.*?); allowed: (?P<allowed>.*)$", re.S),
+     "Unknown variable(s): %(names)s; allowed: %(allowed)s"),
+    (re.compile(r"^not allowed in the sandbox: (?P<what>.*)$", re.S), "Not allowed in the sandbox: %(what)s"),
+)
+"""The sandbox's usual problems (domain.templating) in the person's language; the details stay as said."""
+
+
 def _sandbox_text(req: PageRequest, issue: str) -> str:
-    """A sandbox problem as said by the service ("syntax error on line 2: ..."), with a capital letter."""
+    """A sandbox problem as said by the service ("syntax error on line 2: ..."), in the person's language."""
+    for pattern, message in SANDBOX_SAYINGS:
+        found = pattern.match(issue)
+        if found:
+            return gettext(req.locale, message) % found.groupdict()
     return issue[:1].upper() + issue[1:]
 
 
