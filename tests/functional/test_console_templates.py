@@ -358,3 +358,20 @@ def test_a_test_send_lands_in_ses_with_the_html_part(api: Api, tenant: TenantKey
     sms = editor(anna, "sms", id="s", name="S", body="Hi")
     refused = anna.post("/console/templates", {**sms, "action": "test"})
     assert refused.status_code == 422 and "A test send is for e-mail templates." in refused.text
+
+
+def test_an_email_without_blocks_is_its_text_in_a_simple_layout(api: Api, tenant: TenantKeys, anna: Browser) -> None:
+    form = editor(anna, "email", id="plain", name="Plain", subject="News")
+    form = {k: v for k, v in form.items() if not k.startswith("blocks-")}
+    page = anna.post("/console/templates", {**form, "body": "", "action": "preview"})
+    assert 'id="f-body"' in page.text and "simple layout" in page.text and "No blocks yet" in page.text
+    refused = anna.post("/console/templates", {**form, "body": "", "action": "save"})
+    assert refused.status_code in (400, 422) and field_error(refused.text, "body")
+    shown = anna.post("/console/templates", {**form, "body": "Hello {{ first_name }}", "action": "preview"})
+    frames = re.findall(r'sandbox src="([^"]+)"', shown.text)
+    assert len(frames) == 2 and "Hello Anna" in anna.get(unescape(frames[0])).text
+    assert anna.post("/console/templates", {**form, "body": "Hello {{ first_name }}", "action": "save"}).status_code == 303
+    got = api.get("/v1/templates/plain", tenant.admin).data
+    assert got["body"] == "Hello {{ first_name }}" and not got.get("blocks")
+    page = anna.get("/console/templates/plain")
+    assert "Hello {{ first_name }}</textarea>" in unescape(page.text) and "No blocks yet" in page.text

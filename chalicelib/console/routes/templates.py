@@ -31,7 +31,7 @@ from chalice.app import Response
 from pydantic import ValidationError
 
 from chalicelib.console.pages import PageRequest, PageRouter, csp, framed, gettext, redirect
-from chalicelib.domain import templating
+from chalicelib.domain import email_html, templating
 from chalicelib.domain.roles import Role
 from chalicelib.errors import ApiError, not_found
 from chalicelib.lazy import lazy_module
@@ -78,11 +78,6 @@ VARIABLES = (
 LINE = re.compile(r"\bline (\d+)")
 
 
-def _has_blocks() -> bool:
-    """The models take e-mail blocks (the HTML e-mail engine)."""
-    return "blocks" in schema.TemplateIn.model_fields
-
-
 # --- pages ------------------------------------------------------------------------------------------------------
 
 @router.page("GET", "/console/templates", roles=ADMIN)
@@ -96,7 +91,7 @@ def template_list(req: PageRequest) -> Response:
 @router.page("GET", "/console/templates/new", roles=ADMIN)
 def new_template(req: PageRequest) -> Response:
     channel = "email" if req.query.get("channel") == "email" else "sms"
-    blocks = _starter_blocks() if channel == "email" and _has_blocks() else []
+    blocks = _starter_blocks() if channel == "email" else []
     return _editor(req, _tenant(req), None, {"channel": channel}, blocks, {})
 
 
@@ -165,7 +160,7 @@ def _act(req: PageRequest, tenant: Tenant, current: schema.TemplateOut | None) -
         blocks, focus = _arranged(blocks, action, req.form.get("new_block", ""))
         return _editor(req, tenant, current, values, blocks, {}, focus=focus)
     if action == "channel":
-        if values["channel"] == "email" and not blocks and _has_blocks():
+        if values["channel"] == "email" and not blocks:
             blocks = _starter_blocks()
         return _editor(req, tenant, current, values, blocks, {})
     if action == "count":
@@ -233,21 +228,14 @@ def _editor(req: PageRequest, tenant: Tenant, current: schema.TemplateOut | None
         values["channel"] = "sms"
     if status is None:
         status = 400 if errors else 200
-    library = _library(tenant) if values["channel"] == "email" and _has_blocks() else []
+    library = assets.list_assets(tenant.tenant_id) if values["channel"] == "email" else []
     req.extra_headers["Content-Security-Policy"] = csp(frame_src="'self'")
     return req.render("templates/editor.html", status, tenant=tenant, current=current, values=values,
                       blocks=blocks, errors=errors, preview=preview, notice_text=notice, focus=focus,
                       counter=_counter(tenant, values["body"]) if values["channel"] == "sms" else None,
                       variables=VARIABLES, block_types=BLOCK_TYPES, block_fields=BLOCK_FIELDS,
-                      has_blocks=_has_blocks(), library=library, lines=_lines(values, blocks, errors),
+                      library=library, lines=_lines(values, blocks, errors),
                       max_blocks=MAX_BLOCKS)
-
-
-def _library(tenant: Tenant) -> list[Any]:
-    try:
-        return list(assets.list_assets(tenant.tenant_id))
-    except (ImportError, AttributeError):  # the image library is not there yet
-        return []
 
 
 def _lines(values: Mapping[str, str], blocks: list[dict[str, str]], errors: Mapping[str, str]) -> dict[str, str]:
@@ -337,7 +325,7 @@ def _model_data(values: Mapping[str, str], blocks: list[dict[str, str]]) -> dict
         data["subject"] = values["subject"].strip()
     elif values.get("channel") == "email":
         data["subject"] = None
-    with_blocks = values.get("channel") == "email" and blocks and _has_blocks()
+    with_blocks = values.get("channel") == "email" and blocks
     if values.get("body", "").strip() or not with_blocks:
         data["body"] = values.get("body", "")
     if with_blocks:
@@ -421,12 +409,8 @@ def _values_of(current: schema.TemplateOut) -> tuple[dict[str, str], list[dict[s
 
 
 def _derived_text(current: schema.TemplateOut) -> str:
-    try:
-        from chalicelib.domain import email_html  # type: ignore[attr-defined,unused-ignore]
-
-        return str(email_html.plain_text(current.blocks or [])).strip()  # type: ignore[attr-defined,unused-ignore]
-    except (ImportError, AttributeError):
-        return ""
+    """The plain text the service makes from the blocks when none is written (shown as an empty field)."""
+    return email_html.plain_text(current.blocks or [], templates.LANG).strip()
 
 
 # --- counting and previewing ------------------------------------------------------------------------------------
@@ -468,8 +452,6 @@ def _preview(req: PageRequest, tenant: Tenant, values: dict[str, str],
         return None, errors
     data = {**_model_data(values, blocks), "customer_id": customer_id}
     data.pop("name", None)
-    if customer_id is None and not _has_blocks():
-        return _sample_preview(req, tenant, values)
     parsed, errors = _parse(schema.DraftPreviewIn, {k: v for k, v in data.items() if v is not None or k == "subject"})
     if parsed is None:
         return None, errors
@@ -487,23 +469,6 @@ def _preview(req: PageRequest, tenant: Tenant, values: dict[str, str],
         else:
             shown["frames"] = {view: f"/console/templates/frame/{view}?{sealed}" for view in VIEWS}
     return shown, {}
-
-
-def _sample_preview(req: PageRequest, tenant: Tenant,
-                    values: Mapping[str, str]) -> tuple[dict[str, Any] | None, dict[str, str]]:
-    """The sample recipient's rendering (before the service takes a preview without a customer)."""
-    channel: templating.Channel = "email" if values.get("channel") == "email" else "sms"
-    subject = values.get("subject", "").strip() or None
-    problems = templating.validate(channel, subject, values.get("body", ""))
-    if problems:
-        return None, {p.field: _sandbox_text(req, p.issue) for p in reversed(problems)}
-    try:
-        out = templating.render(channel, subject, values.get("body", ""),
-                                {**templating.SAMPLE_VARIABLES, "tenant_name": tenant.name})
-    except templating.RenderError as err:
-        return None, {"body": _sandbox_text(req, err.message)}
-    return {"subject": out.subject, "body": out.body, "segments": out.sms_segments, "encoding": out.encoding,
-            "characters": len(out.body), "customer": None, "frames": None, "too_long": False}, {}
 
 
 def _signature(req: PageRequest, payload: str) -> str:
