@@ -133,8 +133,12 @@ def register(tenant_id: str, serial: str, device_id: str, push_token: str, at: d
         if not err.condition_failed(0):
             raise
     d = LoyaltyRecord.doc
-    LoyaltyRecord(pass_pk(tenant_id, serial), DEVICE_PREFIX + device_id).update(
-        actions=[d["push_token"].set(push_token)])
+    try:  # the device may have registered a new push token; never re-create a registration removed meanwhile
+        LoyaltyRecord(pass_pk(tenant_id, serial), DEVICE_PREFIX + device_id).update(
+            actions=[d["push_token"].set(push_token)], condition=LoyaltyRecord.pk.exists())
+    except UpdateError as err:
+        if not condition_failed(err):
+            raise
     return False
 
 

@@ -38,6 +38,7 @@ from chalicelib.services.wallet import google as wallet_google
 from chalicelib.services.wallet import http as wallet_http
 from chalicelib.services.wallet import updates as wallet_updates
 from chalicelib.settings import settings
+from chalicelib.storage import passes as passes_store
 from chalicelib.storage import queues
 from infra.local import wallet_keys, wallet_recorder
 from tests.functional.conftest import Api, TenantKeys
@@ -174,6 +175,11 @@ def test_the_pkpass_is_signed_by_the_pass_certificate_and_its_manifest_hashes_it
     tampered = subprocess.run(verify, capture_output=True, text=True, check=False)
     assert tampered.returncode != 0
 
+    # Without an Accept header naming the pass type (or */*), one clear error (Chalice's rule for binary answers).
+    bare = api.get(f"/v1/cards/{number}/wallet/apple", tenant.admin)
+    assert bare.status_code == 400 and "Accept header" in json.loads(bare.body)["error"]["message"]
+    assert api.get(f"/v1/cards/{number}/wallet/apple", tenant.admin, headers={"Accept": "*/*"}).status_code == 200
+
     # The same pass on every download: serial and token never change (Apple requires it).
     again = _pass_json(_pkpass(api, tenant.support, number)[1])
     assert (again["serialNumber"], again["authenticationToken"]) == (doc["serialNumber"], doc["authenticationToken"])
@@ -231,6 +237,9 @@ def test_the_pass_web_service_registers_devices_only_with_the_passs_own_token(
 
     assert api.post(path, None, body, headers=_apple(token)).status_code == 201
     assert api.post(path, None, body, headers=_apple(token)).status_code == 200  # already registered
+    assert api.post(path, None, {"pushToken": "ffee"}, headers=_apple(token)).status_code == 200  # a new push token
+    assert [(d.device_id, d.push_token) for d in passes_store.devices("coffee-house", serial)] == [
+        ("device0001", "ffee")]
     assert _registered(api, "coffee-house", "device0001") == [serial]
     # The wrong pass type, and a malformed push token, change nothing either.
     assert api.post(path.replace(PASS_TYPE, "pass.other.type"), None, body, headers=_apple(token)).status_code == 404
