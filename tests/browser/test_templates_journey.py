@@ -68,6 +68,10 @@ def test_a_manager_writes_an_email_template_from_blocks_previews_and_saves_it(
     expect(logo).to_have_js_property("complete", True)
     assert logo.evaluate("img => img.naturalWidth") == 40
     check_page(page, "template-preview")
+    with page.expect_response(lambda answer: answer.url.endswith("/console/templates/preview")):  # htmx, live
+        page.locator("#f-blocks-1-text").fill("Dear {{ first_name }},\n\nour pumpkin latte and cinnamon buns are back.")
+        page.locator("#f-blocks-1-text").blur()
+    expect(desktop.locator("body")).to_contain_text("cinnamon buns are back.", timeout=20_000)
 
     page.get_by_role("button", name="Send a test to me").click()
     expect(page.get_by_role("status")).to_contain_text("A test was sent to tina@coffee.example.")
