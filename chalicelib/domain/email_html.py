@@ -41,6 +41,9 @@ MAX_BLOCK_CHARS = 20_000
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _URL = re.compile(r"^https?://[^\s\"'<>\\`]+$")
 _PARAGRAPHS = re.compile(r"\n[ \t]*\n+")
+_ESCAPED_URL = re.compile(r"https?://(?:(?!&#3[49];|&lt;|&gt;|&quot;)[^\s<>\"'])+")
+"""An http(s) URL inside already escaped text: it ends before an escaped quote or angle bracket."""
+_TRAILING = ".,;:!?)"
 FONT = "Arial, Helvetica, sans-serif"
 
 CAPTIONS: Mapping[str, Mapping[str, str]] = {
@@ -146,10 +149,24 @@ def plain_text(blocks: Sequence[EmailBlock], lang: str = "ru") -> str:
 
 # --- rendering --------------------------------------------------------------------------------
 
+def _linked(escaped: str) -> str:
+    """Escaped text with its http(s) URLs made links (the URL text is escaped already, so it is a safe href)."""
+
+    def link(match: re.Match[str]) -> str:
+        url = match.group(0)
+        tail = ""
+        while url and url[-1] in _TRAILING:
+            url, tail = url[:-1], url[-1] + tail
+        return f'<a href="{url}" target="_blank" style="color:inherit;">{url}</a>{tail}'
+
+    return _ESCAPED_URL.sub(link, escaped)
+
+
 def _paragraphs(escaped: str, style: str) -> str:
-    """Escaped text as paragraphs: a blank line starts a new one, a single newline is a line break."""
+    """Escaped text as paragraphs: a blank line starts a new one, a single newline is a line break, and URLs
+    are links."""
     chunks = [c.strip() for c in _PARAGRAPHS.split(escaped.replace("\r\n", "\n")) if c.strip()]
-    return "".join(f'<p style="{style}">{chunk.replace(chr(10), "<br>")}</p>' for chunk in chunks)
+    return "".join(f'<p style="{style}">{_linked(chunk).replace(chr(10), "<br>")}</p>' for chunk in chunks)
 
 
 def _link(raw: str, field: str) -> str:

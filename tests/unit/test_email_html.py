@@ -125,6 +125,17 @@ def test_a_body_without_blocks_becomes_escaped_paragraphs_in_the_frame() -> None
     assert "Отписаться от рассылки" in html
 
 
+def test_urls_in_text_become_links_without_leaving_the_escaping() -> None:
+    body = ('See https://shop.example/a?x=1&y=2. Or "https://evil.example/"onmouseover=1" '
+            "<https://x.example/p>, and javascript:alert(1)")
+    html = email_html.from_text(body, values(), email_html.Brand("Coffee"), "T")
+    assert ('<a href="https://shop.example/a?x=1&amp;y=2" target="_blank" style="color:inherit;">'
+            "https://shop.example/a?x=1&amp;y=2</a>. Or") in html
+    assert '<a href="https://evil.example/" target' in html and "onmouseover=1&#34;" in html
+    assert '&lt;<a href="https://x.example/p" target' in html and "</a>&gt;," in html
+    assert 'href="javascript' not in html
+
+
 def test_the_html_part_is_bounded() -> None:
     blocks = [EmailBlock(type="text", text="word " * 999)] * 30
     with pytest.raises(OverLimit, match="HTML part is larger than"):
