@@ -176,3 +176,23 @@ def test_a_test_send_reaches_only_the_person_and_is_limited(api: Api, mailer: Te
     assert (limited.status_code, limited.data["error"]["code"]) == (429, "test_send_limited"), limited.data
     assert 0 < int(limited.headers["Retry-After"]) <= 3600
     assert len(sent()) == before + 3, "the refused one was not sent"
+
+
+def test_a_block_that_fails_for_one_customer_is_named_and_an_update_drops_blocks(api: Api, tenant: TenantKeys) -> None:
+    blocks = [{"type": "button", "label": "Go", "url": "{{ extra.link }}"}]
+    r = api.post("/v1/templates/preview", tenant.admin, {"channel": "email", "subject": "S", "blocks": blocks,
+                                                         "extra": {"link": "javascript:alert(1)"}})
+    assert (r.status_code, r.data["error"]["code"]) == (422, "render_failed"), r.data
+    assert r.data["error"]["details"] == [{"field": "blocks.0.url",
+                                           "issue": "the link 'javascript:alert(1)' is not an http(s) URL"}]
+    ok = api.post("/v1/templates/preview", tenant.admin, {"channel": "email", "subject": "S", "blocks": blocks,
+                                                          "extra": {"link": "https://shop.example/x"}})
+    assert ok.status_code == 200 and 'href="https://shop.example/x"' in ok.data["html"]
+
+    assert api.post("/v1/templates", tenant.admin, HTML_TEMPLATE).status_code == 201
+    plain = api.put("/v1/templates/autumn-html", tenant.admin, {"name": "Plain", "channel": "email",
+                                                                "subject": "S", "body": "Hi {{ first_name }}",
+                                                                "version": 1})
+    assert plain.status_code == 200 and (plain.data["blocks"], plain.data["body"]) == (None, "Hi {{ first_name }}")
+    html = api.post("/v1/templates/autumn-html/preview", tenant.admin, {}).data["html"]
+    assert ">Hi Anna</p>" in html, "without blocks, the body in the brand frame"
