@@ -15,6 +15,7 @@ from moto.ses.models import ses_backends
 from chalicelib.services.marketing import mail_context, templates
 from chalicelib.storage import audit as audit_store
 from infra.local import outbox
+from infra.local.moto_server import SerialisingMiddleware
 from tests.functional.conftest import Api, TenantKeys
 from tests.functional.people import Person, invite_and_join, sign_in, verify_sender
 from tests.functional.test_mail_delivery import (  # noqa: F401
@@ -107,6 +108,15 @@ def test_the_worker_sends_multipart_with_escaped_names_and_the_unsubscribe_link(
     page = outbox.render_html()
     assert f'href="{outbox.OUTBOX_HTML_PATH}?id={shown.id}"' in page and "open the HTML part" in page
     assert "<script>alert" not in page
+    pages = SerialisingMiddleware(lambda environ, start: [])
+    served = pages._local_page({"PATH_INFO": outbox.OUTBOX_HTML_PATH, "QUERY_STRING": f"id={shown.id}"})
+    assert served is not None
+    status, headers, body = served
+    assert (status, body.decode()) == ("200 OK", html)
+    policy_header = dict(headers)["Content-Security-Policy"]
+    assert "default-src 'none'" in policy_header and "sandbox" in policy_header and "script" not in policy_header
+    missing = pages._local_page({"PATH_INFO": outbox.OUTBOX_HTML_PATH, "QUERY_STRING": "id=nope"})
+    assert missing is not None and missing[0] == "404 Not Found"
 
 
 def test_block_errors_are_named_at_the_block(api: Api, tenant: TenantKeys) -> None:
