@@ -590,6 +590,8 @@ HTML_MAIL = [
          body={**_EMAIL, "blocks": [{"type": "script"}]}),
     Case("asset-oversize", "POST", "/v1/assets", 413, "asset_too_large", "data_base64", role="admin",
          body={"filename": "big.png", "data_base64": _OVERSIZE}),
+    Case("asset-body-over-route-limit", "POST", "/v1/assets", 413, "payload_too_large", role="admin",
+         body={"filename": "huge.png", "data_base64": "A" * (3 * 1024 * 1024)}),
     Case("asset-svg-as-png", "POST", "/v1/assets", 422, "unsupported_image", "data_base64", role="admin",
          body={"filename": "logo.png", "content_type": "image/png",
                "data_base64": base64.b64encode(b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>')
