@@ -237,6 +237,12 @@ def manifest(files: dict[str, bytes]) -> dict[str, str]:
     return {name: hashlib.sha1(data, usedforsecurity=False).hexdigest() for name, data in sorted(files.items())}
 
 
+def face_fingerprint(face: CardFace) -> str:
+    """What a pass showed, in 32 hex characters: the daily refresh compares it with what the card shows now."""
+    return hashlib.sha256(canonical_json([face.number, face.balance, face.pending, face.tier, face.status])
+                          ).hexdigest()[:32]
+
+
 def canonical_json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 

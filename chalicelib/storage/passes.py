@@ -1,6 +1,7 @@
 """Wallet passes, their device registrations and their update log, in the loyalty table. Every call takes the tenant.
 
 <tid>#passes                    / any               marker: the tenant has issued a pass (updates look only then)
+<tid>#passes                    / pass#<serial>     every pass of the tenant (the daily refresh walks them)
 <tid>#card-pass#<number>        / pass              the card's pass serial
 <tid>#pass#<serial>             / pass              the pass (PassDoc): card, token salt, last-updated tag; version
 <tid>#pass#<serial>             / device#<device>   a device registered for the pass: its push token
@@ -20,9 +21,11 @@ from typing import Any
 from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.domain.ids import new_id
+from chalicelib.storage import pagination
 from chalicelib.storage.aws import client
 from chalicelib.storage.documents.common import Versioned
 from chalicelib.storage.documents.wallet_pass import PassDoc, PushDoc, RegistrationDoc
+from chalicelib.storage.pagination import StoredPage
 from chalicelib.storage.tables import LoyaltyRecord, condition_failed, doc_of, get_item
 from chalicelib.storage.transactions import TransactionFailed, write
 
@@ -30,6 +33,7 @@ PASS_SK = "pass"
 DEVICE_PREFIX = "device#"
 REG_PREFIX = "reg#"
 MARKER_SK = "any"
+INDEX_PREFIX = "pass#"
 PUSH_RETENTION = timedelta(days=30)
 FINAL = ("delivered", "failed", "gone")
 
@@ -86,6 +90,8 @@ def add_pass(tenant_id: str, doc: PassDoc, at: datetime) -> bool:
         tx.save(LoyaltyRecord(pass_pk(tenant_id, doc.serial), PASS_SK, kind="wallet_pass", doc=doc.dump(),
                               version=1, at=at), condition=LoyaltyRecord.pk.does_not_exist())
         tx.save(LoyaltyRecord(marker_pk(tenant_id), MARKER_SK, kind="wallet_marker", doc={}, at=at))
+        tx.save(LoyaltyRecord(marker_pk(tenant_id), INDEX_PREFIX + doc.serial, kind="wallet_pass_index",
+                              doc={"card_number": doc.card_number}, at=at))
 
     try:
         write(build)
@@ -112,6 +118,29 @@ def passes(tenant_id: str, serials: list[str]) -> dict[str, PassDoc]:
     """Serial -> pass, for those that exist (BatchGetItem, 100 keys a call)."""
     keys = [(pass_pk(tenant_id, s), PASS_SK) for s in dict.fromkeys(serials)]
     return {PassDoc.of(rec.doc).serial: PassDoc.of(rec.doc) for rec in LoyaltyRecord.batch_get(keys)}
+
+
+def list_serials(tenant_id: str, limit: int, cursor: str | None) -> StoredPage[str]:
+    """A page of the tenant's pass serials."""
+    pk = marker_pk(tenant_id)
+    records, next_cursor = pagination.page_of(
+        lambda size, start: LoyaltyRecord.query(pk, LoyaltyRecord.sk.startswith(INDEX_PREFIX), limit=size,
+                                                page_size=size, last_evaluated_key=start, consistent_read=True),
+        limit=limit, cursor=cursor, hash_attr="pk", hash_value=pk, key_attrs=("pk", "sk"))
+    return StoredPage([str(r.sk)[len(INDEX_PREFIX):] for r in records], next_cursor)
+
+
+def set_face(tenant_id: str, serial: str, tag: int, face: str) -> bool:
+    """Record what the pass shows, if it is still at `tag` (a newer change records its own)."""
+    d = LoyaltyRecord.doc
+    try:
+        LoyaltyRecord(pass_pk(tenant_id, serial), PASS_SK).update(
+            actions=[d["face"].set(face)], condition=LoyaltyRecord.pk.exists() & (d["tag"] == tag))
+    except UpdateError as err:
+        if condition_failed(err):
+            return False
+        raise
+    return True
 
 
 # --- device registrations ---------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from chalicelib.services.pos import card_series, pos_batches
 from chalicelib.services.program import coupons, sweeps
 from chalicelib.services.reporting import reconciliation
 from chalicelib.services.tenancy import purge, tenancy
+from chalicelib.services.wallet import changes as wallet_changes
 from chalicelib.workers.batch import Worker, json_object
 
 JOBS: dict[str, Callable[[dict[str, Any]], None]] = {
@@ -36,6 +37,7 @@ JOBS: dict[str, Callable[[dict[str, Any]], None]] = {
     reconciliation.JOB: reconciliation.handle_job,
     sweeps.SCOPE_JOB: sweeps.handle_job,
     triggers.RUN_JOB: triggers.handle_job,
+    wallet_changes.REFRESH_JOB: wallet_changes.handle_job,
 }
 
 

@@ -405,3 +405,48 @@ def test_another_tenants_card_is_not_found_and_the_wallet_routes_keep_to_the_cal
                    ).status_code == 404
     # Only the tenant's staff roles get a pass.
     assert api.get(f"/v1/cards/{number}/wallet/apple", tenant.agency, headers=ACCEPT).status_code == 403
+
+
+def test_the_daily_refresh_pushes_a_pass_whose_points_matured_and_only_then(
+        api: Api, tenant: TenantKeys, credentials: dict[str, Any], clock: Any, recorder: str) -> None:
+    from chalicelib.services.program import sweeps
+    from chalicelib.services.wallet import changes as wallet_changes
+    from tests.functional.jobqueue import drain
+
+    held = api.post("/v1/programs", tenant.admin, {"id": "held", "name": "Held points", "earning": {"rate_bps": 500},
+                                                   "pending_days": 7})
+    assert held.status_code == 201, held.data
+    number = api.post("/v1/cards", tenant.pos, {"program_id": "held"}).data["number"]
+    doc = _pass_json(_pkpass(api, tenant.pos, number)[1])
+    serial, token = doc["serialNumber"], doc["authenticationToken"]
+    base = _service("coffee-house")
+    assert api.post(f"{base}/devices/held01/registrations/{PASS_TYPE}/{serial}", None, {"pushToken": "ab12"},
+                    headers=_apple(token)).status_code == 201
+    bought = api.post("/v1/purchases", tenant.pos, {
+        "receipt_id": "held-r1", "card_number": number, "store_id": "msk-01", "total": 10_000,
+        "items": [{"sku": "latte", "category": "coffee", "quantity": 1, "amount": 10_000}]})
+    earned = bought.data["points_earned"]
+    assert bought.status_code == 200 and earned > 0, bought.data
+    assert (bought.data["pending"], bought.data["balance"]) == (earned, 0)
+    handler = app.handler_map["wallet_worker"]
+    assert handler(sqs_event(take()), None) == {"batchItemFailures": []}
+    assert [p["target"] for p in wallet_recorder.pushes()] == ["ab12"]
+
+    # Nothing changed: the refresh marks nothing.
+    wallet_changes.handle_job({"job": wallet_changes.REFRESH_JOB, "tenant_id": "coffee-house", "cursor": None})
+    assert take() == []
+
+    # A week later the points are spendable, though nothing wrote the card: the daily sweep's refresh finds it.
+    clock.advance(days=8)
+    sweeps.run_daily(clock.now())
+    drain()
+    jobs = take()
+    assert [json.loads(j)["serial"] for j in jobs] == [serial]
+    assert handler(sqs_event(jobs), None) == {"batchItemFailures": []}
+    assert [p["target"] for p in wallet_recorder.pushes()] == ["ab12", "ab12"]
+    latest = api.get(f"{base}/passes/{PASS_TYPE}/{serial}", None, headers={**_apple(token), **ACCEPT})
+    with zipfile.ZipFile(io.BytesIO(latest.body)) as archive:
+        fields = json.loads(archive.read("pass.json"))["storeCard"]
+    assert (fields["primaryFields"][0]["value"], fields["secondaryFields"][0]["value"]) == (earned, 0)
+    wallet_changes.handle_job({"job": wallet_changes.REFRESH_JOB, "tenant_id": "coffee-house", "cursor": None})
+    assert take() == []  # pushed once: the pass now shows what the card does

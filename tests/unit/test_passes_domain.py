@@ -135,3 +135,12 @@ def test_retries_back_off_then_stop_and_logs_are_bounded() -> None:
     assert kept[:2] == ["ok", "bad line "] and len(kept[2]) == 1000 and len(kept) == 50
     with pytest.raises(ValueError):
         rules.Rgb.parse("#12345g")
+
+
+def test_the_face_fingerprint_changes_with_what_the_pass_shows_only() -> None:
+    same = rules.CardFace(number="2000000000017", balance=1234, pending=56, tier="gold", status="active")
+    assert rules.face_fingerprint(FACE) == rules.face_fingerprint(same) and len(rules.face_fingerprint(FACE)) == 32
+    for changed in (rules.CardFace("2000000000017", 1290, 0, "gold", "active"),
+                    rules.CardFace("2000000000017", 1234, 56, "silver", "active"),
+                    rules.CardFace("2000000000017", 1234, 56, "gold", "blocked")):
+        assert rules.face_fingerprint(changed) != rules.face_fingerprint(FACE)

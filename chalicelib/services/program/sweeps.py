@@ -213,6 +213,9 @@ def run_scope(scope: str, day: date, cursor: dict[str, Any] | None = None, *, bu
     from chalicelib.services.integrations import webhooks
 
     webhooks.points_expiring(scope, day)
+    from chalicelib.services.wallet import changes as wallet_changes
+
+    wallet_changes.start_refresh(scope)  # passes whose points matured today show it (no write announces that)
     progress.done = True
     return progress
 

@@ -80,7 +80,8 @@ def ensure(tenant_id: str, number: str) -> CardPass:
                 return CardPass(tenant_id, card, got)
         at = clock.now()
         doc = PassDoc(serial=rules.new_serial(), card_number=number, salt=rules.new_salt(),
-                      tag=rules.next_tag(None, at), created_at=at.isoformat(), google=False)
+                      tag=rules.next_tag(None, at), created_at=at.isoformat(), google=False,
+                      face=rules.face_fingerprint(face(card)))
         if store.add_pass(tenant_id, doc, at):
             issued(tenant_id)
             return CardPass(tenant_id, card, Versioned(doc, 1))

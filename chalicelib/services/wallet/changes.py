@@ -15,7 +15,9 @@ partner (its purchases and refunds) reach them, not the coalition's sweeps.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
+from typing import Any
 
 from chalicelib import clock
 from chalicelib.domain import passes as rules
@@ -23,8 +25,13 @@ from chalicelib.observability import logger
 from chalicelib.schemas.wallet import PassUpdateMessage
 from chalicelib.services.wallet import cards
 from chalicelib.settings import settings
+from chalicelib.storage import loyalty, queues
 from chalicelib.storage import passes as store
-from chalicelib.storage import queues
+
+REFRESH_JOB = "wallet_refresh"
+REFRESH_BUDGET_SECONDS = 10.0
+"""A refresh job walks passes for this long, then queues itself again from where it stopped."""
+PAGE = 100
 
 
 def card_changed(tenant_id: str, number: str) -> str | None:
@@ -65,3 +72,46 @@ def mark_updated(tenant_id: str, serial: str, at: datetime, attempts: int = 5) -
             continue
         return int(doc.tag)
     raise RuntimeError(f"the pass {serial[:6]}... kept changing")
+
+
+def start_refresh(scope: str) -> None:
+    """After the daily sweep of a scope: queue the refresh of its passes (only a tenant that issued any)."""
+    try:
+        if scope.startswith(loyalty.coalition_scope("")) or not cards.tenant_has_passes(scope):
+            return
+        queues.send(settings.jobs_queue, {"job": REFRESH_JOB, "tenant_id": scope, "cursor": None})
+    except Exception:
+        logger.exception("wallet refresh not queued", extra={"tenant_id": scope})
+
+
+def handle_job(message: dict[str, Any]) -> None:
+    """Push every pass whose card now shows something else than the pass last did.
+
+    What no write announces: pending points that matured with time, and any
+    change whose update job was lost. A pass is compared by fingerprint (its
+    face when last made or pushed); only a difference marks it updated.
+    """
+    tenant_id, cursor = str(message["tenant_id"]), message.get("cursor")
+    deadline = time.monotonic() + REFRESH_BUDGET_SECONDS
+    marked = 0
+    while True:
+        serials, cursor = store.list_serials(tenant_id, PAGE, cursor)
+        for serial in serials:
+            found = cards.by_serial(tenant_id, serial)
+            if found is None:
+                continue
+            now_face = rules.face_fingerprint(cards.face(found.card))
+            if now_face == found.stored.doc.face:
+                continue
+            tag = mark_updated(tenant_id, serial, clock.now())
+            if tag is not None:
+                queues.send(settings.wallet_queue, PassUpdateMessage(tenant_id=tenant_id, serial=serial, tag=tag)
+                            .model_dump(mode="json"))
+                marked += 1
+        if cursor is None:
+            logger.info("wallet refresh done", extra={"tenant_id": tenant_id, "marked": marked})
+            return
+        if time.monotonic() >= deadline:
+            queues.send(settings.jobs_queue, {"job": REFRESH_JOB, "tenant_id": tenant_id, "cursor": cursor})
+            logger.info("wallet refresh continues", extra={"tenant_id": tenant_id, "marked": marked})
+            return

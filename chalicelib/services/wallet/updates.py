@@ -48,6 +48,7 @@ def deliver(message: PassUpdateMessage) -> str:
     if found.tag > tag:
         logger.info("wallet update superseded by a newer change", extra=log)
         return "superseded"
+    store.set_face(tenant_id, serial, tag, rules.face_fingerprint(cards.face(found.card)))  # what devices will get
     creds = load()
     targets: list[tuple[str, str | None]] = [(f"device:{d.device_id}", d.push_token)
                                              for d in store.devices(tenant_id, serial)]

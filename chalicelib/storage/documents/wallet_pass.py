@@ -19,6 +19,8 @@ class PassDoc(Document):
     created_at: str
     google: bool = False
     """A Save to Google Wallet link was made: updates PATCH the Google object too."""
+    face: str | None = None
+    """The fingerprint of what the pass showed when last made or pushed (domain.passes.face_fingerprint)."""
 
 
 class RegistrationDoc(Document):
