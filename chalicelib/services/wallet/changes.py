@@ -9,8 +9,11 @@ raises: the operation already happened; a failure is logged. Light on
 purpose (no HTTP client, no cryptography): the till's purchase imports it.
 
 Cards of a coalition's shared base are changed under the coalition's scope;
-their passes are the partner tenant's, so only changes made through a
-partner (its purchases and refunds) reach them, not the coalition's sweeps.
+their passes are the partner tenant's, so changes made through a partner (its
+purchases and refunds) reach them at once, and the others (the coalition's
+sweep, points maturing with time) with the partner's daily refresh
+(`handle_job`, queued after each tenant's sweep), which pushes every pass whose
+card shows something else than the pass last did.
 """
 
 from __future__ import annotations
