@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 import uuid
@@ -132,6 +133,26 @@ def test_a_campaign_the_workers_send_is_readable_in_the_outbox(stack: LocalStack
     assert unsubscribe, mail["body"]
     assert mail["headers"] == {"List-Unsubscribe": f"<{unsubscribe.group(1)}>",
                                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    assert mail["has_html"] is True, "every e-mail has an HTML part"
+    part = _moto(stack, "/_local/outbox/html", id=mail["id"])
+    assert part.status_code == 200 and part.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "default-src 'none'" in part.headers["Content-Security-Policy"] and "sandbox" in part.headers[
+        "Content-Security-Policy"]
+    assert "Баланс: " in part.text and f'href="{unsubscribe.group(1)}"' in part.text
+    page = _moto(stack, "/_local/outbox", to=f"anna-{run}@").text
+    assert f'href="/_local/outbox/html?id={mail["id"]}"' in page
+
+
+def test_an_uploaded_image_is_served_by_the_stack_as_bytes(stack: LocalStack) -> None:
+    admin = stack.key("tenant_admin", "coffee-chain")["secret"]
+    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC")
+    made = stack.request("POST", "/v1/assets", admin, json={"filename": "dot.png",
+                                                           "data_base64": base64.b64encode(png).decode()})
+    assert made.status_code == 201, made.text
+    image = stack.request("GET", made.json()["url"].removeprefix(stack.url),
+                          headers={"Accept": "image/avif,image/webp,*/*;q=0.8"})
+    assert image.status_code == 200 and image.content == png
+    assert (image.headers["Content-Type"], image.headers["X-Content-Type-Options"]) == ("image/png", "nosniff")
 
 
 def test_after_a_restart_the_outbox_shows_the_replayed_messages(make_stack: Callable[[str], LocalStack]) -> None:
