@@ -26,9 +26,11 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 app = Chalice(app_name="loyalty")
-app.api.binary_types = ["image/png", "image/jpeg", "image/gif", "image/webp", "multipart/form-data"]
+app.api.binary_types = ["image/png", "image/jpeg", "image/gif", "image/webp", "image/*", "multipart/form-data"]
 """Binary bodies: the image library's images (routes/assets.py) out, and a console upload form's file in (API
-Gateway would otherwise pass a multipart body as text and mangle the image); every other body is JSON or text."""
+Gateway would otherwise pass a multipart body as text and mangle the image); every other body is JSON or text.
+`image/*` lets API Gateway match a browser's or mail client's `Accept: image/avif,image/webp,...` (it decodes a
+binary answer only for a matching Accept); Chalice itself matches the exact types."""
 app.api.binary_types.append("application/vnd.apple.pkpass")  # wallet passes (api/routes/passes.py)
 
 
