@@ -115,7 +115,8 @@ def test_physical_names_follow_settings(resources: dict[str, Any]) -> None:
         for res in resources.values()
     }
     for physical in (settings.directory_table, settings.api_keys_table, settings.audit_table,
-                     settings.jobs_queue, f"{settings.jobs_queue}-dlq", settings.reports_bucket):
+                     settings.jobs_queue, f"{settings.jobs_queue}-dlq", settings.reports_bucket,
+                     settings.assets_bucket):
         templated = physical.replace(f"loyalty-{settings.stage}-", "loyalty-${Stage}-")
         assert json.dumps({"Fn::Sub": templated}) in names, physical
 
