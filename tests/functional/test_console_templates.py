@@ -13,6 +13,7 @@ and image and sees nothing of them; the support role is refused.
 from __future__ import annotations
 
 import email
+import hashlib
 import re
 import struct
 import zlib
@@ -375,3 +376,29 @@ def test_an_email_without_blocks_is_its_text_in_a_simple_layout(api: Api, tenant
     assert got["body"] == "Hello {{ first_name }}" and not got.get("blocks")
     page = anna.get("/console/templates/plain")
     assert "Hello {{ first_name }}</textarea>" in unescape(page.text) and "No blocks yet" in page.text
+
+
+def test_a_saved_email_too_long_for_the_draft_frame_is_framed_by_its_id(
+        api: Api, tenant: TenantKeys, anna: Browser, other_tenant: TenantKeys) -> None:
+    # random words compress badly: the sealed draft exceeds the frame address's limit
+    words = " ".join(hashlib.sha256(str(i).encode()).hexdigest()[:10] for i in range(1_700))
+    chunks = words.split()
+    blocks = [{"type": "text", "text": "Hello {{ first_name }}."}] + [
+        {"type": "text", "text": " ".join(chunks[i:i + 450])} for i in range(0, len(chunks), 450)]
+    r = api.post("/v1/templates", tenant.admin, {"id": "long-mail", "name": "Long", "channel": "email",
+                                                 "subject": "Long", "blocks": blocks})
+    assert r.status_code == 201, r.data
+    page = anna.get("/console/templates/long-mail")
+    assert page.status_code == 200
+    assert "too long to preview" not in page.text
+    frames = re.findall(r'<iframe class="tpl-frame tpl-frame-(\w+)" sandbox src="([^"]+)"', page.text)
+    assert frames == [("desktop", "/console/templates/long-mail/frame/desktop"),
+                      ("phone", "/console/templates/long-mail/frame/phone")]
+    shown = anna.get(frames[1][1])
+    assert shown.status_code == 200 and shown.headers["Content-Security-Policy"] == FRAMED_CSP
+    assert "Hello Anna." in shown.text and words.split()[-1] in shown.text
+    assert anna.get("/console/templates/long-mail/frame/tablet").status_code == 404
+    assert anna.get("/console/templates/nothing/frame/desktop").status_code == 404
+    # the same template id in another tenant's console shows nothing of it
+    other = person(api, other_tenant, "olga@other.example")
+    assert other.get("/console/templates/long-mail/frame/desktop").status_code == 404

@@ -106,7 +106,7 @@ def template_page(req: PageRequest) -> Response:
     current = templates.get(tenant.tenant_id, req.path["template_id"])
     notice = {"saved": gettext(req.locale, "The template is saved.")}.get(req.query.get("done", ""))
     values, blocks = _values_of(current)
-    preview, problems = _preview(req, tenant, values, blocks)  # a saved template opens with its preview
+    preview, problems = _preview(req, tenant, values, blocks, saved=current.id)  # opens with its preview
     return _editor(req, tenant, current, values, blocks, {}, notice=notice, preview=None if problems else preview)
 
 
@@ -144,6 +144,27 @@ def frame(req: PageRequest) -> Response:
         spec = schema.DraftPreviewIn.model_validate(draft)
         html = templates.preview_draft(tenant.tenant_id, spec).html
     except (ValidationError, ApiError):
+        html = None
+    if not html:
+        return framed(_frame_message(req, gettext(req.locale, "Correct the marked fields to see the preview.")))
+    return framed(html)
+
+
+@router.page("GET", "/console/templates/{template_id}/frame/{view}", roles=ADMIN)
+def saved_frame(req: PageRequest) -> Response:
+    """The rendered HTML of a saved template, for an e-mail too long to travel in the draft frame's address."""
+    tenant = _tenant(req)
+    template_id = req.path["template_id"]
+    if req.path["view"] not in VIEWS:
+        raise not_found("Preview")
+    customer_id = req.query.get("customer", "").strip()[:80] or None
+    try:
+        html = templates.preview(tenant.tenant_id, template_id, schema.PreviewIn(customer_id=customer_id)).html
+    except ValidationError:
+        html = None
+    except ApiError as err:
+        if err.code == "template_not_found":
+            raise
         html = None
     if not html:
         return framed(_frame_message(req, gettext(req.locale, "Correct the marked fields to see the preview.")))
@@ -443,10 +464,11 @@ def _customer(req: PageRequest, tenant: Tenant, values: Mapping[str, str]) -> tu
     return found.customer_id, {}
 
 
-def _preview(req: PageRequest, tenant: Tenant, values: dict[str, str],
-             blocks: list[dict[str, str]]) -> tuple[dict[str, Any] | None, dict[str, str]]:
+def _preview(req: PageRequest, tenant: Tenant, values: dict[str, str], blocks: list[dict[str, str]],
+             saved: str | None = None) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """The draft rendered for the sample or the chosen customer by the service of POST /v1/templates/preview:
-    (what to show, errors at the inputs)."""
+    (what to show, errors at the inputs). `saved`: the draft is that saved template as stored, so an e-mail too
+    long for the frame's address is framed by the template's id instead."""
     customer_id, errors = _customer(req, tenant, values)
     if errors:
         return None, errors
@@ -464,7 +486,11 @@ def _preview(req: PageRequest, tenant: Tenant, values: dict[str, str],
                              "frames": None, "too_long": False}
     if getattr(out, "html", None):
         sealed = _sealed(req, parsed.model_dump(mode="json", exclude_none=True))
-        if len(sealed) > MAX_FRAME_URL:
+        if len(sealed) > MAX_FRAME_URL and saved is not None:
+            query = f"?{urlencode({'customer': customer_id})}" if customer_id else ""
+            shown["frames"] = {view: f"/console/templates/{quote(saved, safe='')}/frame/{view}{query}"
+                               for view in VIEWS}
+        elif len(sealed) > MAX_FRAME_URL:
             shown["too_long"] = True
         else:
             shown["frames"] = {view: f"/console/templates/frame/{view}?{sealed}" for view in VIEWS}
