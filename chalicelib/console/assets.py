@@ -16,7 +16,7 @@ STATIC = Path(__file__).parent / "static"
 PREFIX = "/console/static/"
 TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
          ".svg": "image/svg+xml", ".txt": "text/plain; charset=utf-8"}
-FILES = ("console.css", "console.js", "htmx-2.0.11.min.js", "htmx-2.0.11.LICENSE.txt")
+FILES = ("console.css", "member.css", "console.js", "htmx-2.0.11.min.js", "htmx-2.0.11.LICENSE.txt")
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 

@@ -373,6 +373,22 @@ class Privacy(Input):
         default="v1", description="The consent text version recorded when a form does not say which it showed.")
 
 
+HexColour = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
+AssetId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]{8,40}$")]
+
+
+class Branding(Input):
+    """How the tenant's member site looks: colours, logo, and the program whose card a sign-up gets."""
+
+    primary_colour: HexColour = Field(default="#1f5f8b", description="Header and buttons, `#rrggbb`.")
+    accent_colour: HexColour = Field(default="#b3541e", description="Links and highlights, `#rrggbb`.")
+    logo_asset_id: AssetId | None = Field(default=None, description="An image of the tenant's asset library "
+                                                                    "(`/v1/assets`), shown in the site's header.")
+    sign_up_program_id: Slug | None = Field(default=None, description="The program whose virtual card a member "
+                                                                      "signing up on the site gets (default: the "
+                                                                      "first active points program).")
+
+
 class TenantSettings(Input):
     """The editable parts of a tenant."""
 
@@ -382,6 +398,7 @@ class TenantSettings(Input):
     timezone: TimeZone = "Europe/Moscow"
     partners: list[PartnerSpec] = Field(default_factory=list, max_length=50)
     privacy: Privacy = Field(default_factory=Privacy)
+    branding: Branding = Field(default_factory=Branding)
 
     @field_validator("timezone")
     @classmethod
@@ -406,6 +423,7 @@ class TenantUpdate(Input):
     timezone: TimeZone | None = None
     partners: list[PartnerSpec] | None = Field(default=None, max_length=50)
     privacy: Privacy | None = None
+    branding: Branding | None = None
     support_mfa: bool | None = Field(default=None, description="Require MFA of the tenant's support operators "
                                                                "(admins always need it); applies at their next "
                                                                "sign-in.")
@@ -474,6 +492,7 @@ class Tenant(Output):
     partners: list[PartnerSpec]
     coalitions: list[str] = Field(default_factory=list, description="Coalitions this tenant is a partner of.")
     privacy: Privacy = Field(default_factory=Privacy)
+    branding: Branding = Field(default_factory=Branding)
     support_mfa: bool = Field(default=False, description="Support operators must sign in with MFA too.")
     created_at: datetime
     updated_at: datetime

@@ -87,7 +87,8 @@ def provision_tenant(agency_id: str, spec: TenantCreate, actor: str) -> TenantPr
     shown only once, so the agency mints new ones through the keys routes.
     """
     at = _now()
-    tenant_doc = spec.model_dump(mode="json", include={"name", "plan", "currency", "timezone", "partners", "privacy"})
+    tenant_doc = spec.model_dump(mode="json", include={"name", "plan", "currency", "timezone", "partners", "privacy",
+                                                    "branding"})
     tenant_doc.update(tenant_id=spec.tenant_id, agency_id=agency_id, status=TenantStatus.ACTIVE.value)
     scope = Scope.tenant(spec.tenant_id, agency_id)
     minted_keys = [api_keys.new_key_record(scope, k, actor, at) for k in FIRST_KEYS]

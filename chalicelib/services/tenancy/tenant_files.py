@@ -419,7 +419,8 @@ def _provision(tf: TenantFile, actor: str, report: ApplyReport) -> tuple[str, li
     program, stores, needs_fix_up = _provision_parts(tf)
     spec = TenantCreate(
         tenant_id=tf.tenant.id, name=tf.tenant.name, plan=tf.tenant.plan, currency=tf.tenant.currency,
-        timezone=tf.tenant.timezone, partners=tf.tenant.partners, privacy=tf.tenant.privacy, program=program,
+        timezone=tf.tenant.timezone, partners=tf.tenant.partners, privacy=tf.tenant.privacy,
+        branding=tf.tenant.branding, program=program,
         stores=stores,
     )
     try:
@@ -446,8 +447,8 @@ def _update_tenant_settings(tf: TenantFile, actor: str, report: ApplyReport) -> 
     entity = f"tenant {tf.tenant.id}"
     tenant = directory.get_tenant(tf.tenant.id)
     assert tenant is not None
-    wanted = tf.tenant.model_dump(mode="json", include={"name", "plan", "timezone", "partners", "privacy"})
-    current = tenant.model_dump(mode="json", include={"name", "plan", "timezone", "partners", "privacy"})
+    wanted = tf.tenant.model_dump(mode="json", include={"name", "plan", "timezone", "partners", "privacy", "branding"})
+    current = tenant.model_dump(mode="json", include={"name", "plan", "timezone", "partners", "privacy", "branding"})
     changed = sorted(k for k in wanted if wanted[k] != current[k])
     if not changed:
         report.record(entity, UNCHANGED)
