@@ -57,6 +57,7 @@ BENCHES: tuple[Bench, ...] = (
           ("--clients", "4", "--duration", "5", "--tenants", "3", "--cards", "2", "--baseline", "50")),
     Bench("sign_in", (), ("--rounds", "1", "--mfa-users", "2", "--support-users", "2", "--reads", "20")),
     Bench("console_pages", (), ("--rounds", "3")),
+    Bench("member_home", (), ("--rounds", "3", "--purchases", "2")),
 )
 """Every module of bench/ but this one; tests/unit/test_bench_runner.py fails when one is missing."""
 
