@@ -176,6 +176,15 @@ def test_the_member_cookie_opens_no_staff_page_no_api_route_and_no_other_tenant(
     customer_id = customer_of(api, tenant, PHONE).data["customer_id"]
     staff = browser.get("/console")
     assert staff.status_code == 303 and staff.headers["Location"].startswith("/console/sign-in")
+    # Every staff page of the page table, with the member cookie only: sent to the staff sign-in, or refused.
+    staff_pages = [spec for spec in pages() if not spec.public]
+    for spec in staff_pages:
+        path = re.sub(r"{(\w+)}", "x", spec.path)
+        r = browser.get(path) if spec.method == "GET" else browser.post(path, {"csrf": "x"})
+        assert r.status_code in (303, 403), (spec.method, spec.path, r.status_code)
+        assert r.status_code == 403 or r.headers["Location"].startswith("/console/sign-in"), spec.path
+        assert customer_id not in r.text and PHONE not in r.text, spec.path
+    assert len(staff_pages) > 50
     cookie = f"{MEMBER_COOKIE}={browser.cookies[MEMBER_COOKIE]}"
     for path in (f"/v1/customers/{customer_id}", "/v1/tenant", f"/v1/customers/{customer_id}/export"):
         r = api.get(path, headers={"Cookie": cookie})
