@@ -196,6 +196,13 @@ def responses_of(scope: str, customer_id: str) -> list[ResponseDoc]:
                                                       LoyaltyRecord.sk.startswith("survey#"), consistent_read=True)]
 
 
+def reward_markers(scope: str, customer_id: str) -> list[tuple[str, RewardMarker]]:
+    """Every survey reward marker of one customer, (survey id, marker): the rewards the member site lists."""
+    prefix = reward_sk("")
+    return [(rec.sk[len(prefix):], RewardMarker.of(rec.doc)) for rec in LoyaltyRecord.query(
+        customer_pk(scope, customer_id), LoyaltyRecord.sk.startswith(prefix), consistent_read=True)]
+
+
 def list_responses(tenant_id: str, survey_id: str, limit: int, cursor: str | None
                    ) -> StoredPage[ResponseDoc]:
     """One page of a survey's response summaries, oldest first, through gsi1 (eventually consistent)."""

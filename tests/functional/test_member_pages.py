@@ -178,6 +178,35 @@ def test_history_pages_and_refuses_another_members_card(api: Api, tenant: Tenant
     assert browser.get(f"{site(tenant)}/history?card=0000").status_code == 404
 
 
+# --- coupons ------------------------------------------------------------------------------------------------------
+
+def test_coupons_given_by_questionnaires_are_listed_with_their_effect(api: Api, tenant: TenantKeys,
+                                                                      other_tenant: TenantKeys) -> None:
+    r = api.post("/v1/coupon-campaigns", tenant.admin,
+                 {"id": "hello", "name": "Hello <b>", "program_id": "main", "mode": "shared", "code": "hello-10",
+                  "effect": {"kind": "percent_off", "value": 1050}})
+    assert r.status_code == 201, r.data
+    survey = {"id": "welcome", "title": "Join", "kind": "registration", "status": "active",
+              "questions": [{"id": "phone", "type": "phone", "label": "Phone", "required": True, "maps_to": "phone"}],
+              "reward": {"kind": "coupon", "campaign_id": "hello"}}
+    assert api.post("/v1/surveys", tenant.admin, survey).status_code == 201
+    member_with_card(api, tenant, "+79161230016")
+    member_with_card(api, tenant, "+79161230017")
+    proof = phone_codes.proof_for(api, tenant.tenant_id, "+79161230016")
+    answered = api.post(f"/v1/public/surveys/{tenant.tenant_id}/welcome/responses", None,
+                        {"answers": {"phone": "+79161230016"}, "phone_verification": proof})
+    assert answered.status_code == 201 and answered.data["reward"]["coupon_code"] == "HELLO10", answered.data
+
+    mine = signed_in(api, tenant, "+79161230016").get(f"{site(tenant)}/coupons").text
+    item = re.search(r'<li id="coupon-HELLO10">(.*?)</li>', mine, re.S)
+    assert item, mine[-3000:]
+    assert "Hello &lt;b&gt;" in item.group(1) and "<b>" not in item.group(1)
+    words = " ".join(unescape(re.sub(r"<[^>]+>", " ", item.group(1))).split())
+    assert words == "HELLO10 Hello <b> · 10.5% off Say this code at the till."
+    theirs = signed_in(api, tenant, "+79161230017").get(f"{site(tenant)}/coupons").text
+    assert "HELLO10" not in theirs and "You have no coupons yet." in theirs
+
+
 # --- wallet -------------------------------------------------------------------------------------------------------
 
 def test_the_pass_is_served_for_the_own_card_only(api: Api, tenant: TenantKeys) -> None:

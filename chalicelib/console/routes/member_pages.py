@@ -65,6 +65,12 @@ FIELD_ISSUES = {
 STATUSES = {"issued": "The card is not activated yet", "active": "The card is active",
             "blocked": "The card is blocked", "expired": "The card has expired"}
 ERASE_WORD = "delete"
+COUPON_REASONS = {
+    "not_started": "Not valid yet.",
+    "expired": "This coupon has expired.",
+    "used_up": "This coupon has been used.",
+    "campaign_paused": "This coupon is paused.",
+}
 
 
 def _actor(member: Member) -> str:
@@ -161,6 +167,37 @@ def _words(req: PageRequest, at: Any, line: Any, currency: str) -> dict[str, Any
         rule = gettext(req.locale, "Rule version %(version)s") % {"version": line.rule_version}
     return {"at": at, "text": gettext(req.locale, line.message) % values, "points": line.points, "rule": rule,
             "kind": line.kind}
+
+
+# --- coupons ------------------------------------------------------------------------------------------------------
+
+@member_page(router, "GET", BASE + "/coupons")
+def coupon_list(req: PageRequest, member: Member) -> Response:
+    found = member_pages.coupons(member.tenant_id, member.customer_id)
+    currency = member_pages.currency(member.tenant_id)
+    rows = [{"code": c.code, "name": c.campaign_name, "effect": _effect(req, c.effect.kind.value, c.effect.value,
+                                                                      currency),
+             "ends_at": c.ends_at, "usable": c.usable_now,
+             "why": gettext(req.locale, COUPON_REASONS.get(c.reason or "", "This coupon cannot be used now."))}
+            for c in found]
+    return render(req, member, "member/pages/coupons.html", 200, coupons=rows)
+
+
+def _effect(req: PageRequest, kind: str, value: int, currency: str) -> str:
+    if kind == "percent_off":
+        return gettext(req.locale, "%(percent)s off") % {"percent": _decimal(value, 100) + "%"}
+    if kind == "amount_off":
+        return gettext(req.locale, "%(amount)s off") % {"amount": rendering.money(value, currency, req.locale)}
+    if kind == "bonus_points":
+        return gettext(req.locale, "Bonus points: %(points)s") % {"points": rendering.number(value, req.locale)}
+    return gettext(req.locale, "Points multiplied by %(times)s") % {"times": _decimal(value, 10_000)}
+
+
+def _decimal(value: int, unit: int) -> str:
+    """An integer in 1/unit as a short decimal (1050, 100 -> "10.5"), without going through a float."""
+    whole, part = divmod(value, unit)
+    digits = len(str(unit)) - 1
+    return f"{whole}.{part:0{digits}d}".rstrip("0").rstrip(".") if part else str(whole)
 
 
 # --- invite -------------------------------------------------------------------------------------------------------

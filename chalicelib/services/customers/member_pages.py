@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from chalicelib.domain import history
 from chalicelib.domain.tiers import qualification
 from chalicelib.errors import ApiError, ErrorDetail
+from chalicelib.schemas.coupons import CouponLookup
 from chalicelib.schemas.customers import CustomerOut
 from chalicelib.schemas.pos import Card
 from chalicelib.schemas.tenancy import ProgramKind
@@ -21,8 +22,10 @@ from chalicelib.services.customers import customers
 from chalicelib.services.pos import cards
 from chalicelib.services.pos.purchases import Located
 from chalicelib.services.program import catalog
+from chalicelib.services.program import coupons as coupon_service
 from chalicelib.storage import customers as records
 from chalicelib.storage import loyalty
+from chalicelib.storage import surveys as survey_store
 
 EXPIRING_DAYS = 30
 """'Expiring soon' on the card page: points whose expiry falls within this many days."""
@@ -67,8 +70,6 @@ def summary(tenant_id: str, customer_id: str) -> Summary:
     """The member's cards as of now: points cards with pending, expiring and tier progress; gift cards' money."""
     found = customers.find(tenant_id, customer_id)
     at = loyalty.now()
-    tenant = catalog.tenant(tenant_id)
-    currency = tenant.currency if tenant else "RUB"
     points: list[PointsCard] = []
     gifts: list[GiftMoney] = []
     for number in records.card_numbers(found.scope, customer_id):
@@ -94,8 +95,16 @@ def summary(tenant_id: str, customer_id: str) -> Summary:
                                  maturing=sorted(maturing.items()),
                                  expiring=state.wallet.expiring(at, at + timedelta(days=EXPIRING_DAYS)),
                                  progress=progress, tier_metric=metric))
-    return Summary(customer=customers.view(found), points=points, gifts=gifts, currency=currency,
+    return Summary(customer=customers.view(found), points=points, gifts=gifts, currency=currency(tenant_id),
                    timezone=catalog.timezone(tenant_id))
+
+
+def currency(tenant_id: str) -> str:
+    """The tenant's currency (every amount the member sees is in it)."""
+    tenant = catalog.tenant(tenant_id)
+    if tenant is None:
+        raise ApiError(404, "tenant_not_found", "No such tenant.")
+    return tenant.currency
 
 
 def owned(tenant_id: str, customer_id: str, number: str) -> Located:
@@ -128,3 +137,23 @@ def history_page(tenant_id: str, customer_id: str, number: str, cursor: str | No
         purchase = history.Purchase(total=receipt.total, store_id=receipt.store_id) if receipt else None
         lines.append((entry.at, history.describe(entry, purchase, stores=stores, tiers=tiers)))
     return lines, next_cursor
+
+
+def coupons(tenant_id: str, customer_id: str) -> list[CouponLookup]:
+    """The coupon codes given to the member (questionnaire rewards), each as the till would see it now.
+
+    A code whose campaign is gone is left out; one that cannot be used now says why (`usable_now`, `reason`).
+    """
+    found = customers.find(tenant_id, customer_id)
+    out: list[CouponLookup] = []
+    for _, marker in sorted(survey_store.reward_markers(found.scope, customer_id),
+                            key=lambda pair: pair[1].granted_at or "", reverse=True):
+        code = (marker.result or {}).get("coupon_code") if marker.status == "granted" else None
+        if not code:
+            continue
+        try:
+            out.append(coupon_service.lookup(tenant_id, str(code)))
+        except ApiError as err:
+            if err.status != 404:
+                raise
+    return out
