@@ -24,10 +24,11 @@ def ask_code(browser: Browser, tenant_id: str, phone: str) -> Any:
 
 
 def enter_code(browser: Browser, tenant_id: str, code_page: str, code: str) -> Any:
+    carried = {"referral": hidden(code_page, "referral")} if 'name="referral"' in code_page else {}
     return browser.post(f"{site(tenant_id)}/sign-in", {
         "form_token": hidden(code_page, "form_token"), "phone": hidden(code_page, "phone"),
         "verification_id": hidden(code_page, "verification_id"), "code": code, "action": "confirm",
-        "next": hidden(code_page, "next")})
+        "next": hidden(code_page, "next"), **carried})
 
 
 def to_sign_up_form(api: Api, tenant_id: str, phone: str, language: str = "en") -> tuple[Browser, Any]:

@@ -308,3 +308,25 @@ def test_branding_reaches_the_site_as_a_stylesheet_of_validated_colours(api: Api
     assert "--brand:#ffd700;" in css.text and "--brand-ink:#000000;" in css.text
     assert "--brand-accent:#003366;" in css.text and "immutable" in css.headers["Cache-Control"]
     assert Browser(api).get(f"{site('no-such-tenant')}/sign-in").status_code == 404
+
+
+def test_a_friends_invitation_link_carries_the_referral_code_to_the_sign_up_form(api: Api, tenant: TenantKeys) -> None:
+    member_signed_up(api, tenant.tenant_id, OTHER_PHONE)
+    friend = customer_of(api, tenant, OTHER_PHONE).data
+    code = friend["referral"]["code"]
+    browser = Browser(api)
+    page = browser.get(f"{site(tenant.tenant_id)}/sign-up?referral={code}")
+    assert page.status_code == 200 and hidden(page.text, "referral") == code
+    hostile = browser.get(f"{site(tenant.tenant_id)}/sign-up?referral=%22%3E%3Cscript%3E")
+    assert hostile.status_code == 200 and 'name="referral"' not in hostile.text and "<script>" not in hostile.text
+    code_page = browser.post(f"{site(tenant.tenant_id)}/sign-in", {
+        "form_token": hidden(page.text, "form_token"), "phone": PHONE, "action": "send", "next": "",
+        "referral": code})
+    assert hidden(code_page.text, "referral") == code
+    form = enter_code(browser, tenant.tenant_id, code_page.text, last_code(PHONE))
+    assert form.status_code == 200 and f'name="referral_code" type="text" value="{code}"' in form.text
+    done = send_sign_up(browser, tenant.tenant_id, form.text, referral_code=code)
+    assert done.status_code == 303, done.text
+    assert customer_of(api, tenant, PHONE).data["referral"]["referred_by"] == friend["customer_id"]
+    # Signed in, the link leads home.
+    assert browser.get(f"{site(tenant.tenant_id)}/sign-up?referral={code}").status_code == 303

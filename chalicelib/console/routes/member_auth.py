@@ -45,6 +45,7 @@ SITE = "/m/{tenant_id}"
 PROFILE_FIELDS = ("first_name", "last_name", "middle_name", "email", "gender", "birth_date")
 """The profile fields the sign-up form may ask (minus those the tenant switched off: minimal-data mode)."""
 TRIES_LEFT = re.compile(r"(\d+) tries left")
+REFERRAL = re.compile(r"[0-9A-Za-z-]{4,16}")
 FIELD_LABELS = {"first_name": "First name", "last_name": "Last name", "middle_name": "Middle name",
                 "email": "E-mail", "gender": "Gender", "birth_date": "Date of birth"}
 FIELD_ISSUES = {
@@ -82,6 +83,14 @@ def home(req: PageRequest, member: Member) -> Response:
 def sign_in_page(req: PageRequest) -> Response:
     if current_member(req) is not None:
         return redirect(_next(req, req.query.get("next")))
+    return _phone_step(req, {}, phone="")
+
+
+@router.page("GET", SITE + "/sign-up", roles=PUBLIC)
+def sign_up_link(req: PageRequest) -> Response:
+    """A friend's invitation link (`?referral=CODE`): the phone step, the code carried to the sign-up form."""
+    if current_member(req) is not None:
+        return redirect(_next(req, None))
     return _phone_step(req, {}, phone="")
 
 
@@ -170,7 +179,8 @@ def _confirm(req: PageRequest, phone: str) -> Response:
         return _code_step(req, {"code": _code_said(req, err)}, phone=phone, verification_id=verification_id,
                           status=err.status)
     if done is None:
-        return _sign_up_step(req, proven.proof, {}, {})
+        referral = _referral(req)
+        return _sign_up_step(req, proven.proof, {"referral_code": referral} if referral else {}, {})
     return redirect(_next(req, req.form.get("next")), done.set_cookie)
 
 
@@ -187,13 +197,13 @@ def _phone_step(req: PageRequest, errors: dict[str, str], *, phone: str, status:
                 alert: str | None = None) -> Response:
     return _page(req, None, "member/sign_in.html", status or (400 if errors else 200), errors=errors, phone=phone,
                  next=_safe_next(req, req.form.get("next") or req.query.get("next")), alert_text=alert,
-                 signed_out=req.query.get("signed_out") == "1")
+                 signed_out=req.query.get("signed_out") == "1", referral=_referral(req))
 
 
 def _code_step(req: PageRequest, errors: dict[str, str], *, phone: str, verification_id: str,
                status: int | None = None) -> Response:
     return _page(req, None, "member/code.html", status or (400 if errors else 200), errors=errors, phone=phone,
-                 verification_id=verification_id, next=_safe_next(req, req.form.get("next")))
+                 verification_id=verification_id, next=_safe_next(req, req.form.get("next")), referral=_referral(req))
 
 
 def _sign_up_step(req: PageRequest, proof: str, typed: dict[str, str], errors: dict[str, str], *,
@@ -308,6 +318,12 @@ def _code_said(req: PageRequest, err: ApiError) -> str:
         if left:
             text += " " + gettext(req.locale, "Tries left: %(n)s.") % {"n": left.group(1)}
     return text
+
+
+def _referral(req: PageRequest) -> str:
+    """A friend's referral code carried from an invitation link through the phone and code steps (or none)."""
+    value = (req.form.get("referral") or req.query.get("referral") or "").strip()
+    return value if REFERRAL.fullmatch(value) else ""
 
 
 # --- where to go after signing in -----------------------------------------------------------------------------------
