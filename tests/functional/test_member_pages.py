@@ -174,7 +174,9 @@ def test_history_pages_and_refuses_another_members_card(api: Api, tenant: Tenant
     assert len(history_lines(second)) == 3 and "Older entries" not in second
     assert set(history_lines(first)).isdisjoint(history_lines(second)) or len(set(history_lines(first))) < 20
     other = browser.get(f"{site(tenant)}/history?card={theirs}")
-    assert other.status_code == 404 and theirs not in other.text.replace(f"No card {theirs}", "")
+    assert other.status_code == 404 and theirs not in other.text
+    assert "There is nothing here: the page or card does not exist or is not yours." in other.text
+    assert 'href="/m/coffee-house/card?lang=en"' in other.text  # still on the member's own site
     assert browser.get(f"{site(tenant)}/history?card=0000").status_code == 404
 
 
@@ -232,11 +234,13 @@ def test_the_pass_is_served_for_the_own_card_only(api: Api, tenant: TenantKeys) 
 
 
 def test_without_wallet_credentials_the_buttons_are_not_shown(api: Api, tenant: TenantKeys, wallet_off: None) -> None:
-    member_with_card(api, tenant, "+79161230008")
+    _, number = member_with_card(api, tenant, "+79161230008")
     browser = signed_in(api, tenant, "+79161230008")
     card = browser.get(f"{site(tenant)}/card")
     assert card.status_code == 200
     assert "Add to Apple Wallet" not in card.text and "Save to Google Wallet" not in card.text
+    asked = browser.get(f"{site(tenant)}/card/{number}/card.pkpass", Accept=BROWSER_ACCEPT)
+    assert asked.status_code == 503 and "This is not available just now." in asked.text
 
 
 def _cookie(browser: Browser) -> str:

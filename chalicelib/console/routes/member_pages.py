@@ -18,7 +18,9 @@ same as a card that does not exist). Pages call services only:
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -73,6 +75,35 @@ COUPON_REASONS = {
 }
 
 
+PROBLEMS = {
+    400: "This request is not valid.",
+    404: "There is nothing here: the page or card does not exist or is not yours.",
+    503: "This is not available just now. Please try again later.",
+}
+"""What a refused request says on the member's own site (the service's reason stays in the log)."""
+
+MemberHandler = Callable[[PageRequest, Member], Response]
+
+
+def _page(method: str, path: str) -> Callable[[MemberHandler], MemberHandler]:
+    """A member page whose refusals (a card not theirs, wallet not configured...) stay on the tenant's own site."""
+    def decorator(handler: MemberHandler) -> MemberHandler:
+        @functools.wraps(handler)
+        def friendly(req: PageRequest, member: Member) -> Response:
+            try:
+                return handler(req, member)
+            except ApiError as err:
+                if err.status >= 500 and err.status != 503:
+                    raise
+                message = gettext(req.locale, PROBLEMS.get(err.status, err.message))
+                return render(req, member, "member/pages/problem.html", err.status, message=message)
+
+        member_page(router, method, path)(friendly)
+        return handler
+
+    return decorator
+
+
 def _actor(member: Member) -> str:
     return f"member:{member.customer_id}"
 
@@ -83,7 +114,7 @@ def _base(member: Member) -> str:
 
 # --- the card -----------------------------------------------------------------------------------------------------
 
-@member_page(router, "GET", BASE + "/card")
+@_page("GET", BASE + "/card")
 def card(req: PageRequest, member: Member) -> Response:
     summary = member_pages.summary(member.tenant_id, member.customer_id)
     faces = [{"points": p, "barcode": _barcode(req, p.card.number), "qr": _qr(req, p.card.number)}
@@ -93,7 +124,7 @@ def card(req: PageRequest, member: Member) -> Response:
                   statuses={k: gettext(req.locale, v) for k, v in STATUSES.items()})
 
 
-@member_page(router, "GET", BASE + "/card/{number}/card.pkpass")
+@_page("GET", BASE + "/card/{number}/card.pkpass")
 def apple_pass(req: PageRequest, member: Member) -> Response:
     number = req.path["number"]
     member_pages.owned(member.tenant_id, member.customer_id, number)
@@ -103,7 +134,7 @@ def apple_pass(req: PageRequest, member: Member) -> Response:
         "Cache-Control": "no-store"})
 
 
-@member_page(router, "POST", BASE + "/card/{number}/google-wallet")
+@_page("POST", BASE + "/card/{number}/google-wallet")
 def google_wallet(req: PageRequest, member: Member) -> Response:
     number = req.path["number"]
     member_pages.owned(member.tenant_id, member.customer_id, number)
@@ -135,7 +166,7 @@ def _qr(req: PageRequest, number: str) -> Markup:
 
 # --- history ------------------------------------------------------------------------------------------------------
 
-@member_page(router, "GET", BASE + "/history")
+@_page("GET", BASE + "/history")
 def history(req: PageRequest, member: Member) -> Response:
     summary = member_pages.summary(member.tenant_id, member.customer_id)
     numbers = [p.card.number for p in summary.points]
@@ -171,7 +202,7 @@ def _words(req: PageRequest, at: Any, line: Any, currency: str) -> dict[str, Any
 
 # --- coupons ------------------------------------------------------------------------------------------------------
 
-@member_page(router, "GET", BASE + "/coupons")
+@_page("GET", BASE + "/coupons")
 def coupon_list(req: PageRequest, member: Member) -> Response:
     found = member_pages.coupons(member.tenant_id, member.customer_id)
     currency = member_pages.currency(member.tenant_id)
@@ -202,7 +233,7 @@ def _decimal(value: int, unit: int) -> str:
 
 # --- invite -------------------------------------------------------------------------------------------------------
 
-@member_page(router, "GET", BASE + "/invite")
+@_page("GET", BASE + "/invite")
 def invite(req: PageRequest, member: Member) -> Response:
     customer = customers.get(member.tenant_id, member.customer_id)
     code = customer.referral.code
@@ -215,14 +246,14 @@ def invite(req: PageRequest, member: Member) -> Response:
 
 # --- profile and consents -----------------------------------------------------------------------------------------
 
-@member_page(router, "GET", BASE + "/profile")
+@_page("GET", BASE + "/profile")
 def profile(req: PageRequest, member: Member) -> Response:
     customer = customers.get(member.tenant_id, member.customer_id)
     typed = {name: _shown(getattr(customer, name)) for name in PROFILE_FIELDS}
     return _profile(req, member, customer, typed, {}, notice_text=_notice(req))
 
 
-@member_page(router, "POST", BASE + "/profile")
+@_page("POST", BASE + "/profile")
 def save_profile(req: PageRequest, member: Member) -> Response:
     customer = customers.get(member.tenant_id, member.customer_id)
     allowed = _allowed_fields(member)
@@ -253,7 +284,7 @@ def save_profile(req: PageRequest, member: Member) -> Response:
     return redirect(f"{_base(member)}/profile?" + urlencode({"saved": "1", "lang": req.locale}))
 
 
-@member_page(router, "POST", BASE + "/consents")
+@_page("POST", BASE + "/consents")
 def consent(req: PageRequest, member: Member) -> Response:
     kind = req.form.get("kind", "")
     granted = req.form.get("granted", "")
@@ -298,12 +329,12 @@ def _notice(req: PageRequest) -> str | None:
 
 # --- my data and deletion -----------------------------------------------------------------------------------------
 
-@member_page(router, "GET", BASE + "/my-data")
+@_page("GET", BASE + "/my-data")
 def my_data(req: PageRequest, member: Member) -> Response:
     return render(req, member, "member/pages/my_data.html", 200, errors={}, erase_word=ERASE_WORD, typed="")
 
 
-@member_page(router, "GET", BASE + "/my-data.json")
+@_page("GET", BASE + "/my-data.json")
 def my_data_file(req: PageRequest, member: Member) -> Response:
     exported = customers.export(member.tenant_id, member.customer_id, _actor(member))
     body = json.dumps(exported.model_dump(mode="json"), ensure_ascii=False, indent=2)
@@ -312,7 +343,7 @@ def my_data_file(req: PageRequest, member: Member) -> Response:
         "Content-Disposition": f'attachment; filename="my-data-{member.customer_id}.json"'})
 
 
-@member_page(router, "POST", BASE + "/delete")
+@_page("POST", BASE + "/delete")
 def delete(req: PageRequest, member: Member) -> Response:
     typed = req.form.get("confirm", "").strip()[:40]
     if typed.lower() not in (ERASE_WORD, gettext(req.locale, ERASE_WORD).lower()):
