@@ -1,8 +1,9 @@
 """Code 128 barcodes for a card number shown at the till: the encoding and an SVG of rectangles. Pure Python.
 
-Code set C (two digits per symbol) when the text is an even number of digits,
-which is shorter and what tills read fastest; code set B (printable ASCII)
-otherwise. The symbol sequence is the start code, the data, the modulo-103
+Code set C (two digits per symbol) for a number, which is about half as wide
+as code set B and what tills read fastest; a number with an odd count of
+digits ends with a switch to code set B for its last digit. Code set B
+(printable ASCII) for anything else. The symbol sequence is the start code, the data, the modulo-103
 check symbol and the stop code; every symbol is six alternating bar and space
 widths in modules (eleven modules in all), the stop code seven (thirteen).
 
@@ -31,6 +32,8 @@ PATTERNS: tuple[str, ...] = (
 )
 """Bar/space widths of the symbol values 0..106 (103-105 the start codes A, B, C; 106 the stop code)."""
 
+CODE_B = 100
+"""In code set C, the symbol that switches to code set B for what follows."""
 START_B = 104
 START_C = 105
 STOP = 106
@@ -42,7 +45,7 @@ QUIET_ZONE = 10
 class Code128:
     text: str
     code_set: str
-    """"B" or "C"."""
+    """"B", "C", or "CB" (pairs of digits, then the odd last digit after a switch to B)."""
     symbols: tuple[int, ...]
     """Start, data, check symbol, stop."""
 
@@ -70,9 +73,13 @@ def encode(text: str) -> Code128:
     """The Code 128 symbols of `text`; ValueError for an empty text or a character outside printable ASCII."""
     if not text:
         raise ValueError("nothing to encode")
-    if text.isascii() and text.isdigit() and len(text) % 2 == 0:
-        data = [START_C] + [int(text[i:i + 2]) for i in range(0, len(text), 2)]
+    if text.isascii() and text.isdigit() and len(text) >= 2:
+        even = len(text) - len(text) % 2
+        data = [START_C] + [int(text[i:i + 2]) for i in range(0, even, 2)]
         code_set = "C"
+        if even < len(text):  # an odd count of digits: the last one in code set B, after the switch symbol
+            data += [CODE_B, ord(text[-1]) - 32]
+            code_set = "CB"
     else:
         bad = [c for c in text if not " " <= c <= "~"]
         if bad:

@@ -43,11 +43,21 @@ def test_all_digits_even_length_use_code_set_c():
     assert card.modules == 11 * 10 + 13
 
 
-def test_odd_digits_and_letters_use_code_set_b():
-    code = barcodes.encode("12345")
+def test_odd_digits_end_with_a_switch_to_code_set_b():
+    """A 13-digit card number: 6 pairs in C, CODE B (100), the last digit in B: 8 data symbols instead of 13."""
+    code = barcodes.encode("8805488280912")
+    assert code.code_set == "CB"
+    assert code.symbols[:9] == (105, 88, 5, 48, 82, 80, 91, 100, ord("2") - 32)
+    data = list(code.symbols[:9])
+    assert code.checksum == (105 + sum(i * v for i, v in enumerate(data[1:], start=1))) % 103
+    assert code.modules == 11 * (1 + 8 + 1) + 13
+    assert barcodes.encode("7").code_set == "B"
+
+
+def test_letters_use_code_set_b():
+    code = barcodes.encode("AB-7")
     assert code.code_set == "B"
-    assert code.symbols[1:6] == (17, 18, 19, 20, 21)
-    assert barcodes.encode("AB-7").symbols[1:5] == (33, 34, 13, 23)
+    assert code.symbols[1:5] == (33, 34, 13, 23)
 
 
 def test_refuses_what_it_cannot_encode():
@@ -64,17 +74,21 @@ def _decode(widths: tuple[int, ...]) -> list[int]:
     return [*symbols, lookup[text[-7:]]]
 
 
-@pytest.mark.parametrize("text", ["2000000000000017", "4000123", "M-42 x"])
+@pytest.mark.parametrize("text", ["2000000000000017", "8805488280912", "4000123", "M-42 x", "7"])
 def test_widths_decode_back(text):
     code = barcodes.encode(text)
     symbols = _decode(code.widths)
     assert symbols == list(code.symbols)
     assert symbols[-2] == barcodes.checksum(symbols[:-2])
-    payload = symbols[1:-2]
-    if code.code_set == "C":
-        assert "".join(f"{v:02d}" for v in payload) == text
-    else:
-        assert "".join(chr(v + 32) for v in payload) == text
+    decoded, code_set = "", "C" if symbols[0] == barcodes.START_C else "B"
+    for value in symbols[1:-2]:
+        if code_set == "C" and value == barcodes.CODE_B:
+            code_set = "B"
+        elif code_set == "C":
+            decoded += f"{value:02d}"
+        else:
+            decoded += chr(value + 32)
+    assert decoded == text
 
 
 def test_svg_rects_title_quiet_zone_and_no_style():
