@@ -231,3 +231,30 @@ def test_a_post_purchase_invitation_link_answers_without_a_phone_code_once(
     assert 'id="f-a-nps-2" name="a-nps" value="2" checked' in again.text
     forged = send(customer, form.text, "answers", invitation=token[:-3] + "abc", **{"a-nps": "2"})
     assert forged.status_code == 400 and "This invitation is not valid for this survey." in forged.text
+
+
+def test_the_invitation_link_the_api_hands_out_opens_the_hosted_page_and_answers_without_a_code(
+        api: Api, tenant: TenantKeys, clock: Any) -> None:
+    """The link a mailing sends is followed as is: its path is the hosted page, not a page nobody serves."""
+    create_survey(api, tenant, id="visit", kind="feedback", questions=[
+        {"id": "nps", "type": "nps", "label": "Would you recommend us?", "required": True}])
+    card = api.post("/v1/cards", tenant.pos, {"program_id": "main", "customer": {"phone": "+79167770002"}})
+    assert card.status_code == 201, card.data
+    bought = api.post("/v1/purchases", tenant.pos, {
+        "receipt_id": "r-2", "store_id": "msk-01", "total": 5000, "card_number": card.data["number"],
+        "items": [{"sku": "latte", "category": "coffee", "quantity": 1, "amount": 5000}]})
+    assert bought.status_code == 200, bought.data
+    invited = api.post("/v1/surveys/visit/invitations", tenant.pos, {"receipt_id": "r-2"})
+    assert invited.status_code == 201, invited.data
+    link = invited.data["url_path"]
+    assert link == f"/s/{tenant.tenant_id}/visit?invitation={invited.data['token']}"
+    customer = Browser(api)
+    form = customer.get(link)
+    assert form.status_code == 200 and hidden(form.text, "invitation") == invited.data["token"]
+    assert "code by SMS" not in form.text and 'name="phone"' not in form.text
+    thanks = send(customer, form.text, "answers", **{"a-nps": "9"})
+    assert thanks.status_code == 201, thanks.text[:2000]
+    rows = api.get("/v1/surveys/visit/responses", tenant.admin)
+    assert rows.status_code == 200, rows.data
+    assert [(row["customer_id"], row["receipt_id"], row["answers"]) for row in rows.data["items"]] == [
+        (card.data["customer_id"], "r-2", {"nps": 9})]

@@ -428,7 +428,7 @@ def test_feedback_invitations_after_purchases_and_nps_results(api: Api, tenant: 
     for receipt_id, key in (("r-1", tenant.pos), ("r-2", tenant.admin), ("r-3", tenant.pos)):
         r = api.post(f"{BASE}/visit/invitations", key, {"receipt_id": receipt_id})
         assert r.status_code == 201, r.data
-        assert r.data["url_path"] == f"/surveys/{tenant.tenant_id}/visit?invitation={r.data['token']}"
+        assert r.data["url_path"] == f"/s/{tenant.tenant_id}/visit?invitation={r.data['token']}"
         assert r.data["expires_at"].startswith("2026-12-02T10:00:00")
         tokens[receipt_id] = r.data["token"]
 

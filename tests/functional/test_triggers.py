@@ -123,7 +123,7 @@ def test_a_day_of_triggers_sends_each_once_with_gifts_and_obeys_consent(api: Api
     assert "You are gold now" in sent
     assert "Welcome, Anna! Balance 160" in sent
     invitation = next(t for t in sent if t.startswith("Rate your visit: "))
-    assert f"/surveys/{shop.tenant_id}/visit?invitation=" in invitation
+    assert f"/s/{shop.tenant_id}/visit?invitation=" in invitation
     assert api.get(f"/v1/cards/{anna_card}", shop.pos).data["balance"] == 160
     bonus = [e for e in api.get(f"/v1/cards/{anna_card}/transactions", shop.support).data["items"]
              if e["reason"] == "birthday 2026"]

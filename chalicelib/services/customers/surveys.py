@@ -271,7 +271,11 @@ def response_log(tenant_id: str, survey_id: str, limit: int, cursor: str | None
 
 
 def invite(tenant_id: str, survey_id: str, body: InvitationIn) -> tuple[int, Invitation]:
-    """A signed link for the customer of a receipt to rate it (mailings send it)."""
+    """A signed link for the customer of a receipt to rate it (mailings send it).
+
+    The path is the hosted questionnaire page (`/s/...`, console public_surveys), which takes `?invitation=`
+    in place of a phone code, so the link opens a page the customer can answer on.
+    """
     doc = _require(tenant_id, survey_id).doc
     if doc.kind != SurveyKind.FEEDBACK.value:
         raise _unprocessable("not_a_feedback_survey", "Invitations are for feedback surveys.", "survey_id")
@@ -288,7 +292,7 @@ def invite(tenant_id: str, survey_id: str, body: InvitationIn) -> tuple[int, Inv
     expires_at = clock.now() + timedelta(days=INVITATION_DAYS)
     token = links.sign(signing.link_secret(), INVITATION_PURPOSE,
                        {"t": tenant_id, "s": survey_id, "c": card.customer_id, "r": body.receipt_id}, expires_at)
-    return 201, Invitation(token=token, url_path=f"/surveys/{tenant_id}/{survey_id}?invitation={token}",
+    return 201, Invitation(token=token, url_path=f"/s/{tenant_id}/{survey_id}?invitation={token}",
                            expires_at=expires_at)
 
 
