@@ -143,6 +143,28 @@ def set_face(tenant_id: str, serial: str, tag: int, face: str) -> bool:
     return True
 
 
+def delete_card_pass(tenant_id: str, number: str) -> int:
+    """Delete the card's pass, its devices' registrations and its link (erasure); the registrations removed.
+
+    The pass goes first, so its token authenticates nothing more (no new registration slips in); the link to
+    the card goes last, so a call interrupted halfway finds the serial again and finishes. Idempotent.
+    """
+    serial = serial_of_card(tenant_id, number)
+    if serial is None:
+        return 0
+
+    def drop_pass(tx: Any) -> None:
+        tx.delete(LoyaltyRecord(pass_pk(tenant_id, serial), PASS_SK))
+        tx.delete(LoyaltyRecord(marker_pk(tenant_id), INDEX_PREFIX + serial))
+
+    write(drop_pass)
+    removed = 0
+    for reg in devices(tenant_id, serial):
+        removed += unregister(tenant_id, serial, reg.device_id)
+    LoyaltyRecord(card_pass_pk(tenant_id, number), PASS_SK).delete()
+    return removed
+
+
 # --- device registrations ---------------------------------------------------------------------------------
 
 def register(tenant_id: str, serial: str, device_id: str, push_token: str, at: datetime) -> bool:

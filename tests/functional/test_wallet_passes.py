@@ -450,3 +450,45 @@ def test_the_daily_refresh_pushes_a_pass_whose_points_matured_and_only_then(
     assert (fields["primaryFields"][0]["value"], fields["secondaryFields"][0]["value"]) == (earned, 0)
     wallet_changes.handle_job({"job": wallet_changes.REFRESH_JOB, "tenant_id": "coffee-house", "cursor": None})
     assert take() == []  # pushed once: the pass now shows what the card does
+
+
+def test_erasing_the_customer_removes_the_passs_devices_and_stops_its_pushes(
+        api: Api, tenant: TenantKeys, credentials: dict[str, Any], recorder: str) -> None:
+    """A device's push token is the customer's personal data: it goes with them, and nothing is pushed after."""
+    created = api.post("/v1/cards", tenant.pos, {"program_id": "main", "customer": {"phone": "+79165550101"}})
+    assert created.status_code == 201, created.data
+    number, customer_id = str(created.data["number"]), created.data["customer_id"]
+    kept = _card(api, tenant)  # another customer's card: its pass and device stay
+    doc, kept_doc = _pass_json(_pkpass(api, tenant.pos, number)[1]), _pass_json(_pkpass(api, tenant.pos, kept)[1])
+    serial, token = doc["serialNumber"], doc["authenticationToken"]
+    assert api.get(f"/v1/cards/{number}/wallet/google", tenant.pos).status_code == 200
+    base = _service("coffee-house")
+    path = f"{base}/devices/iphone/registrations/{PASS_TYPE}/{serial}"
+    assert api.post(path, None, {"pushToken": "aa11"}, headers=_apple(token)).status_code == 201
+    kept_path = f"{base}/devices/other/registrations/{PASS_TYPE}/{kept_doc['serialNumber']}"
+    assert api.post(kept_path, None, {"pushToken": "cc33"}, headers=_apple(kept_doc["authenticationToken"])
+                    ).status_code == 201
+    take()
+
+    erased = api.post(f"/v1/customers/{customer_id}/erase", tenant.admin,
+                      {"confirm": "erase", "reason": "data subject request"})
+    assert erased.status_code == 200, erased.data
+    assert passes_store.devices("coffee-house", serial) == []
+    assert passes_store.get_pass("coffee-house", serial) is None
+    assert passes_store.serial_of_card("coffee-house", number) is None
+    assert _registered(api, "coffee-house", "iphone") == []
+    assert [d.push_token for d in passes_store.devices("coffee-house", kept_doc["serialNumber"])] == ["cc33"]
+    # The old token authenticates nothing: registering again, unregistering, fetching the pass are 401.
+    for call in (lambda: api.post(path, None, {"pushToken": "aa11"}, headers=_apple(token)),
+                 lambda: api.delete(path, None, headers=_apple(token)),
+                 lambda: api.get(f"{base}/passes/{PASS_TYPE}/{serial}", None, headers={**_apple(token), **ACCEPT})):
+        refused = call()
+        assert refused.status_code == 401 and refused.data["error"]["code"] == "invalid_pass_token"
+    again = api.post(f"/v1/customers/{customer_id}/erase", tenant.admin,
+                     {"confirm": "erase", "reason": "data subject request"})
+    assert again.status_code == 200, again.data  # repeating the erasure finds nothing left and fails on nothing
+
+    blocked = api.post(f"/v1/cards/{number}/block", tenant.admin, {"reason": "account closed"})
+    assert blocked.status_code == 200, blocked.data
+    assert take() == []  # the card changed: no job queued, so no APNs push and no Google PATCH
+    assert wallet_recorder.pushes() == []

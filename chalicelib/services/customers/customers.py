@@ -235,7 +235,15 @@ def erase(tenant_id: str, customer_id: str, reason: str, actor: str) -> Customer
             "profile": {"tags": [], "acquisition": {"channel": acquisition.channel} if acquisition else None},
         }, extra)
     people.erase(found.scope, customer_id, phones)
+    _erase_wallet(tenant_id, records.card_numbers(found.scope, customer_id))
     return view(found, PersonDoc())
+
+
+def _erase_wallet(tenant_id: str, numbers: list[str]) -> None:
+    """The customer's wallet passes go with them: a device's push token is personal data, and no push follows."""
+    from chalicelib.services.wallet import changes as wallet_changes  # the till's imports stay light
+
+    wallet_changes.customer_erased(tenant_id, numbers)
 
 
 def not_found() -> ApiError:

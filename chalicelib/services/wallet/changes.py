@@ -61,6 +61,15 @@ def cards_changed(tenant_id: str, numbers: list[str]) -> None:
         card_changed(tenant_id, number)
 
 
+def customer_erased(tenant_id: str, numbers: list[str]) -> int:
+    """An erased customer's cards keep no pass: devices unregistered, pass and link deleted; registrations removed.
+
+    With the pass gone its old token is refused (401), no change of the card queues an APNs push or a Google
+    PATCH, and a job already queued finds no pass and sends nothing. Only this tenant's passes are touched.
+    """
+    return sum(store.delete_card_pass(tenant_id, number) for number in dict.fromkeys(numbers))
+
+
 def mark_updated(tenant_id: str, serial: str, at: datetime, attempts: int = 5) -> int | None:
     """A new last-updated tag on the pass (re-read if it changed meanwhile); None if the pass is gone."""
     for _ in range(attempts):
