@@ -75,14 +75,53 @@ DEFAULT_FOREGROUND = Rgb(255, 255, 255)
 DEFAULT_LABEL = Rgb(209, 213, 219)
 
 
+DARK_TEXT = Rgb(17, 24, 39)
+LABEL_SHARE = 0.75
+"""A label is the text colour mixed a quarter of the way towards the background: set apart yet readable."""
+
+
 @dataclass(frozen=True)
 class Branding:
-    """How the tenant's passes look: its name and colours (defaults until the tenant sets brand colours)."""
+    """How the tenant's passes look: its name and colours."""
 
     name: str
     background: Rgb = DEFAULT_BACKGROUND
     foreground: Rgb = DEFAULT_FOREGROUND
     label: Rgb = DEFAULT_LABEL
+
+    @classmethod
+    def of_tenant(cls, name: str, primary_colour: str) -> Branding:
+        """The tenant's primary colour as the background, with white or dark text, whichever reads better on it."""
+        background = Rgb.parse(primary_colour)
+        foreground = readable_on(background)
+        return cls(name=name, background=background, foreground=foreground,
+                   label=mix(foreground, background, LABEL_SHARE))
+
+
+def luminance(colour: Rgb) -> float:
+    """WCAG 2 relative luminance (0 black .. 1 white)."""
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    return 0.2126 * channel(colour.red) + 0.7152 * channel(colour.green) + 0.0722 * channel(colour.blue)
+
+
+def contrast(a: Rgb, b: Rgb) -> float:
+    """WCAG 2 contrast ratio (1 .. 21)."""
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def readable_on(background: Rgb) -> Rgb:
+    """White text, or dark text when it contrasts more with the background (a light brand colour)."""
+    return DEFAULT_FOREGROUND if contrast(DEFAULT_FOREGROUND, background) >= contrast(DARK_TEXT, background) \
+        else DARK_TEXT
+
+
+def mix(a: Rgb, b: Rgb, share_of_a: float) -> Rgb:
+    def part(x: int, y: int) -> int:
+        return round(x * share_of_a + y * (1 - share_of_a))
+    return Rgb(part(a.red, b.red), part(a.green, b.green), part(a.blue, b.blue))
 
 
 @dataclass(frozen=True)
@@ -199,17 +238,21 @@ def log_lines(lines: list[str]) -> list[str]:
 # --- Apple ---------------------------------------------------------------------------------------------
 
 def pass_json(face: CardFace, brand: Branding, ids: AppleIds, serial: str, token: str) -> dict[str, Any]:
-    """pass.json of a store card: balance up front, tier in the header, pending and status below, number on the back."""
+    """pass.json of a store card: balance up front, tier in the header, pending and status below, number on the back.
+
+    Labels, change messages and the status are keys of the pass's strings files (`STRINGS`): Wallet shows
+    them in the phone's language, Russian or English.
+    """
     barcode = {"message": face.number, "messageEncoding": "iso-8859-1", "altText": face.number}
     fields: dict[str, Any] = {
-        "headerFields": [{"key": "tier", "label": "Tier", "value": face.tier or "—"}],
-        "primaryFields": [{"key": "balance", "label": "Points", "value": face.balance,
-                           "numberStyle": "PKNumberStyleDecimal", "changeMessage": "Your balance is now %@"}],
-        "secondaryFields": [{"key": "pending", "label": "Pending", "value": face.pending,
+        "headerFields": [{"key": "tier", "label": "label.tier", "value": face.tier or "—"}],
+        "primaryFields": [{"key": "balance", "label": "label.points", "value": face.balance,
+                           "numberStyle": "PKNumberStyleDecimal", "changeMessage": "change.balance"}],
+        "secondaryFields": [{"key": "pending", "label": "label.pending", "value": face.pending,
                              "numberStyle": "PKNumberStyleDecimal"}],
-        "auxiliaryFields": [{"key": "status", "label": "Status", "value": face.status,
-                             "changeMessage": "Your card is now %@"}],
-        "backFields": [{"key": "number", "label": "Card number", "value": face.number}],
+        "auxiliaryFields": [{"key": "status", "label": "label.status", "value": f"status.{face.status}",
+                             "changeMessage": "change.status"}],
+        "backFields": [{"key": "number", "label": "label.number", "value": face.number}],
     }
     out: dict[str, Any] = {
         "formatVersion": FORMAT_VERSION,
@@ -230,6 +273,32 @@ def pass_json(face: CardFace, brand: Branding, ids: AppleIds, serial: str, token
     if not face.active:
         out["voided"] = True
     return out
+
+
+STRINGS: dict[str, dict[str, str]] = {
+    "en": {"label.tier": "Tier", "label.points": "Points", "label.pending": "Pending", "label.status": "Status",
+           "label.number": "Card number", "change.balance": "Your balance is now %@",
+           "change.status": "Your card is now %@", "status.issued": "Issued", "status.active": "Active",
+           "status.blocked": "Blocked", "status.expired": "Expired"},
+    "ru": {"label.tier": "Уровень", "label.points": "Баллы", "label.pending": "Ожидают",
+           "label.status": "Статус", "label.number": "Номер карты", "change.balance": "Ваш баланс: %@",
+           "change.status": "Статус карты: %@", "status.issued": "Выпущена", "status.active": "Активна",
+           "status.blocked": "Заблокирована", "status.expired": "Истекла"},
+}
+"""Every key pass_json uses, per language (`<lang>.lproj/pass.strings`)."""
+
+
+def strings_file(entries: dict[str, str]) -> bytes:
+    """A `.strings` file (`"key" = "value";` lines) in UTF-16 with a byte-order mark, as Apple documents them."""
+    def quoted(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    lines = [f"{quoted(key)} = {quoted(value)};" for key, value in sorted(entries.items())]
+    return ("\n".join(lines) + "\n").encode("utf-16")
+
+
+def localizations() -> dict[str, bytes]:
+    """The pass's strings files, by their path in the package."""
+    return {f"{lang}.lproj/pass.strings": strings_file(entries) for lang, entries in STRINGS.items()}
 
 
 def manifest(files: dict[str, bytes]) -> dict[str, str]:

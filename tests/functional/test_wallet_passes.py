@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import re
 import shutil
 import subprocess
 import threading
@@ -146,8 +147,8 @@ def test_the_pkpass_is_signed_by_the_pass_certificate_and_its_manifest_hashes_it
         api: Api, tenant: TenantKeys, credentials: dict[str, Any], tmp_path: Path) -> None:
     number = _card(api, tenant)
     r, files = _pkpass(api, tenant.admin, number)
-    assert sorted(files) == ["icon.png", "icon@2x.png", "icon@3x.png", "logo.png", "logo@2x.png", "manifest.json",
-                             "pass.json", "signature"]
+    assert sorted(files) == ["en.lproj/pass.strings", "icon.png", "icon@2x.png", "icon@3x.png", "logo.png",
+                             "logo@2x.png", "manifest.json", "pass.json", "ru.lproj/pass.strings", "signature"]
     manifest = json.loads(files["manifest.json"])
     assert manifest == {name: hashlib.sha1(data).hexdigest() for name, data in files.items()
                         if name not in ("manifest.json", "signature")}
@@ -492,3 +493,41 @@ def test_erasing_the_customer_removes_the_passs_devices_and_stops_its_pushes(
     assert blocked.status_code == 200, blocked.data
     assert take() == []  # the card changed: no job queued, so no APNs push and no Google PATCH
     assert wallet_recorder.pushes() == []
+
+
+def _strings(data: bytes) -> dict[str, str]:
+    """A `.strings` file read as Wallet reads it: UTF-16 with its byte-order mark, `"key" = "value";` lines."""
+    assert data[:2] in (b"\xff\xfe", b"\xfe\xff")
+    found = re.findall(r'^"((?:[^"\\]|\\.)*)" = "((?:[^"\\]|\\.)*)";$', data.decode("utf-16"), re.MULTILINE)
+    return dict(found)
+
+
+def test_the_pass_wears_the_tenants_brand_colour_and_its_labels_read_in_russian_or_english(
+        api: Api, tenant: TenantKeys, credentials: dict[str, Any]) -> None:
+    """Colours come from the member site's branding; labels are keys both strings files translate."""
+    branded = api.patch(f"/v1/agency/tenants/{tenant.tenant_id}", tenant.agency,
+                        {"branding": {"primary_colour": "#1F5F8B", "accent_colour": "#B3541E"}})
+    assert branded.status_code == 200, branded.data
+    number = _card(api, tenant)
+    files = _pkpass(api, tenant.pos, number)[1]
+    doc = _pass_json(files)
+    assert (doc["backgroundColor"], doc["foregroundColor"], doc["labelColor"]) == (
+        "rgb(31, 95, 139)", "rgb(255, 255, 255)", "rgb(199, 215, 226)")
+    manifest = json.loads(files["manifest.json"])
+    ru, en = _strings(files["ru.lproj/pass.strings"]), _strings(files["en.lproj/pass.strings"])
+    for name in ("ru.lproj/pass.strings", "en.lproj/pass.strings"):
+        assert manifest[name] == hashlib.sha1(files[name]).hexdigest()
+    card = doc["storeCard"]
+    keys = [f["label"] for group in card.values() for f in group] + [
+        f["changeMessage"] for group in card.values() for f in group if "changeMessage" in f]
+    assert set(keys) <= set(ru) and set(keys) <= set(en)
+    assert (ru[card["primaryFields"][0]["label"]], en[card["primaryFields"][0]["label"]]) == ("Баллы", "Points")
+    assert card["auxiliaryFields"][0]["value"] == "status.active"
+    assert (ru["status.active"], en["status.active"]) == ("Активна", "Active")
+    assert ru["change.balance"] == "Ваш баланс: %@"
+
+    # A light brand colour gets dark text; Google's class shows the same background.
+    assert api.patch(f"/v1/agency/tenants/{tenant.tenant_id}", tenant.agency,
+                     {"branding": {"primary_colour": "#FFD700"}}).status_code == 200
+    light = _pass_json(_pkpass(api, tenant.pos, number)[1])
+    assert (light["backgroundColor"], light["foregroundColor"]) == ("rgb(255, 215, 0)", "rgb(17, 24, 39)")

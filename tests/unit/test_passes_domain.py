@@ -144,3 +144,23 @@ def test_the_face_fingerprint_changes_with_what_the_pass_shows_only() -> None:
                     rules.CardFace("2000000000017", 1234, 56, "silver", "active"),
                     rules.CardFace("2000000000017", 1234, 56, "gold", "blocked")):
         assert rules.face_fingerprint(changed) != rules.face_fingerprint(FACE)
+
+
+def test_the_tenants_colour_is_the_background_with_the_text_that_reads_better() -> None:
+    dark = rules.Branding.of_tenant("Coffee House", "#1f5f8b")
+    assert (dark.background.css, dark.foreground.css, dark.label.css) == (
+        "rgb(31, 95, 139)", "rgb(255, 255, 255)", "rgb(199, 215, 226)")
+    light = rules.Branding.of_tenant("Coffee House", "#FFD700")
+    assert (light.foreground.css, light.label.css) == ("rgb(17, 24, 39)", "rgb(76, 72, 29)")
+    assert rules.contrast(light.foreground, light.background) > 4.5
+
+
+def test_the_strings_files_translate_every_key_the_pass_uses_and_escape_quotes() -> None:
+    """A key with no translation would show as the key itself on the phone."""
+    assert set(rules.STRINGS["ru"]) == set(rules.STRINGS["en"])
+    card = rules.pass_json(FACE, BRAND, IDS, "SERIAL-1", "t" * 43)["storeCard"]
+    used = {f[k] for group in card.values() for f in group for k in ("label", "changeMessage") if k in f}
+    assert used | {card["auxiliaryFields"][0]["value"]} <= set(rules.STRINGS["ru"])
+    data = rules.strings_file({"a": 'say "hi"\\now'})
+    assert data.startswith(b"\xff\xfe") and data.decode("utf-16") == '"a" = "say \\"hi\\"\\\\now";\n'
+    assert sorted(rules.localizations()) == ["en.lproj/pass.strings", "ru.lproj/pass.strings"]

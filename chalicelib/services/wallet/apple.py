@@ -57,8 +57,9 @@ def sign(manifest_json: bytes, creds: Credentials) -> bytes:
 
 
 def package(pass_json: dict[str, object], images: dict[str, bytes], creds: Credentials) -> bytes:
-    """The `.pkpass` zip: pass.json, images, manifest.json and its signature."""
-    files = {"pass.json": json.dumps(pass_json, ensure_ascii=False, indent=1).encode(), **images}
+    """The `.pkpass` zip: pass.json, images, the strings files (en, ru), manifest.json and its signature."""
+    files = {"pass.json": json.dumps(pass_json, ensure_ascii=False, indent=1).encode(), **images,
+             **rules.localizations()}
     manifest_json = json.dumps(rules.manifest(files), indent=1).encode()
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:

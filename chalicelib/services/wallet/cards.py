@@ -105,9 +105,11 @@ def face(card: CardState) -> rules.CardFace:
 
 
 def branding(tenant_id: str) -> rules.Branding:
-    """The tenant's name; colours are the defaults until tenants can set brand colours (issue 23, member site)."""
+    """The tenant's name and its member-site primary colour (`Tenant.branding`), so the pass looks like the site."""
     tenant = directory.get_tenant(tenant_id)
-    return rules.Branding(name=tenant.name if tenant else tenant_id)
+    if tenant is None:
+        return rules.Branding(name=tenant_id)
+    return rules.Branding.of_tenant(tenant.name, tenant.branding.primary_colour)
 
 
 def pass_token(creds: Credentials, tenant_id: str, doc: PassDoc) -> str:
