@@ -399,3 +399,55 @@ def jwt_signing_input(claims: dict[str, Any], key_id: str | None = None) -> byte
 
 def jwt(signing_input: bytes, signature: bytes) -> str:
     return f"{signing_input.decode()}.{b64url(signature)}"
+
+
+# --- Google callbacks (saves and deletions) ----------------------------------------------------------------
+
+CALLBACK_PROTOCOL = "ECv2SigningOnly"
+CALLBACK_KEY_SENDER = "Google"
+"""Who signs the intermediate signing key (with a root signing key)."""
+CALLBACK_SENDER = "GooglePayPasses"
+"""Who signs a callback message (with the intermediate key); the recipient is the issuer id."""
+CALLBACK_EVENTS = ("save", "del")
+
+
+@dataclass(frozen=True)
+class CallbackEvent:
+    """A verified callback: which object was saved to or deleted from a wallet, until when the message holds."""
+
+    class_id: str
+    object_id: str
+    event_type: str
+    nonce: str
+    expires_ms: int
+
+
+def length_value(*chunks: str) -> bytes:
+    """Google's signed bytes: each chunk as its UTF-8 length (4 bytes, little-endian) followed by the chunk."""
+    out = b""
+    for chunk in chunks:
+        data = chunk.encode()
+        out += struct.pack("<I", len(data)) + data
+    return out
+
+
+def key_usable(expiration_ms: object, now: datetime) -> bool:
+    """A signing key holds while its `keyExpiration` (milliseconds, as a string) is after now."""
+    try:
+        return int(str(expiration_ms)) > int(now.timestamp() * 1000)
+    except ValueError:
+        return False
+
+
+def callback_event(signed_message: str) -> CallbackEvent | None:
+    """The signed message's fields (classId, objectId, eventType, nonce, expTimeMillis); None if malformed."""
+    try:
+        raw = json.loads(signed_message)
+        event = CallbackEvent(class_id=str(raw["classId"]), object_id=str(raw["objectId"]),
+                              event_type=str(raw["eventType"]), nonce=str(raw["nonce"]),
+                              expires_ms=int(raw["expTimeMillis"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+    if event.event_type not in CALLBACK_EVENTS or not 8 <= len(event.nonce) <= 200:
+        return None
+    return event

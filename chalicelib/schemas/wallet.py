@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from chalicelib.schemas.common import Input, Output, Query
 
@@ -22,6 +22,33 @@ class DeviceRegistration(Input):
     """Apple's body for registering a device for a pass's updates."""
 
     push_token: str = Field(alias="pushToken", min_length=1, max_length=200, pattern=r"^[0-9A-Fa-f]+$")
+
+
+class GoogleSigningKey(Input):
+    """Google's intermediate signing key: `signedKey` (a JSON string of keyValue and keyExpiration) and the root
+    keys' signatures of it."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, defer_build=True, populate_by_name=True)
+    signed_key: str = Field(alias="signedKey", min_length=2, max_length=2000)
+    signatures: list[str] = Field(min_length=1, max_length=10)
+
+
+class GoogleCallback(Input):
+    """Google Wallet's save/delete callback: a PaymentMethodToken-style message signed with ECv2SigningOnly.
+
+    Fields Google may add later are ignored; what is signed is checked in the service.
+    """
+
+    model_config = ConfigDict(extra="ignore", strict=True, defer_build=True, populate_by_name=True)
+    protocol_version: str = Field(alias="protocolVersion", max_length=40)
+    signature: str = Field(max_length=400)
+    intermediate_signing_key: GoogleSigningKey = Field(alias="intermediateSigningKey")
+    signed_message: str = Field(alias="signedMessage", min_length=2, max_length=4000)
+
+
+class GoogleCallbackAccepted(Output):
+    event: Literal["save", "del"]
+    serial_number: str
 
 
 class SerialsQuery(Query):

@@ -8,6 +8,7 @@
 <tid>#wallet-device#<device>    / reg#<serial>      the same registration, by device (serials updated since)
 <tid>#pass-push#<serial>        / <tag>#<target>    one update to one device (or google): the exactly-once claim;
                                                     30-day TTL
+<tid>#google-callback#<nonce>   / nonce             a Google save/delete callback applied (replays refused); TTL
 
 Device ids come from Apple and are unique per device and per web service, so a
 device's partition under one tenant never mixes with another tenant's.
@@ -216,6 +217,40 @@ def serials_of_device(tenant_id: str, device_id: str, limit: int = 200) -> list[
     return [rec.sk[len(REG_PREFIX):] for rec in LoyaltyRecord.query(
         device_pk(tenant_id, device_id), LoyaltyRecord.sk.startswith(REG_PREFIX), consistent_read=True,
         limit=limit)]
+
+
+# --- Google callbacks: each nonce applied once ---------------------------------------------------------------
+
+CALLBACK_SK = "nonce"
+
+
+def apply_google_callback(tenant_id: str, serial: str, nonce: str, saved: bool, at: datetime,
+                          keep_until: datetime) -> str:
+    """Record a save (True) or a deletion (False) of the pass in Google Wallet, once per nonce, in one write.
+
+    "applied", "replayed" (the nonce was seen: nothing changes) or "gone" (no such pass: nothing changes).
+    `keep_until` is when the nonce may be forgotten (after the message itself expires).
+    """
+    d = LoyaltyRecord.doc
+
+    def build(tx: Any) -> None:
+        tx.save(LoyaltyRecord(f"{tenant_id}#google-callback#{nonce}", CALLBACK_SK, kind="google_callback",
+                              doc={"serial": serial, "saved": saved}, at=at,
+                              expires_at_epoch=int(keep_until.timestamp())),
+                condition=LoyaltyRecord.pk.does_not_exist())
+        tx.update(LoyaltyRecord(pass_pk(tenant_id, serial), PASS_SK),
+                  actions=[d["google"].set(saved), d["google_saved"].set(saved)],
+                  condition=LoyaltyRecord.pk.exists())
+
+    try:
+        write(build)
+    except TransactionFailed as err:
+        if err.condition_failed(0):
+            return "replayed"
+        if err.condition_failed(1):
+            return "gone"
+        raise
+    return "applied"
 
 
 # --- the update log: exactly once per (serial, tag, target) ------------------------------------------------

@@ -17,6 +17,8 @@ starting at once (parallel tests) never see half a file, and the first one wins.
 
 from __future__ import annotations
 
+import base64
+import fcntl
 import json
 import os
 import secrets
@@ -27,7 +29,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 FILE_NAME = "wallet.json"
@@ -84,6 +86,23 @@ def generate(pass_type_id: str, team_id: str) -> dict[str, Any]:
                                    "private_key_id": secrets.token_hex(20), "private_key": _pem(google_key)},
         "google_issuer_id": GOOGLE_ISSUER_ID,
         "token_secret": secrets.token_urlsafe(32),
+        **google_callback_keys(),
+    }
+
+
+def google_callback_keys() -> dict[str, Any]:
+    """A test root signing key for Google Wallet callbacks (P-256): its public half as Google publishes root keys
+    (`google_callback_keys`), and its private half (`google_callback_root_private_key`) for local tools and tests
+    to sign callbacks as Google would. Never a real Google key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return {
+        "google_callback_keys": {"keys": [{"keyValue": base64.b64encode(public).decode(),
+                                           "protocolVersion": "ECv2SigningOnly",
+                                           "keyExpiration": str(4_102_444_800_000)}]},
+        "google_callback_root_private_key": key.private_bytes(serialization.Encoding.PEM,
+                                                              serialization.PrivateFormat.PKCS8,
+                                                              serialization.NoEncryption()).decode(),
     }
 
 
@@ -91,6 +110,7 @@ def ensure(directory: Path, pass_type_id: str, team_id: str) -> bool:
     """Generate the test credentials into `directory` unless they exist; True if this call made them."""
     target = directory / FILE_NAME
     if target.exists():
+        _add_callback_keys(target)
         return False
     directory.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=".wallet-", dir=directory)
@@ -105,6 +125,26 @@ def ensure(directory: Path, pass_type_id: str, team_id: str) -> bool:
         return True
     finally:
         os.unlink(temporary)
+
+
+def _add_callback_keys(target: Path) -> None:
+    """A credentials file made before callbacks gets its test callback key (written whole, then renamed).
+
+    Under an exclusive lock, re-read inside it: test processes started together add one key, not one each.
+    """
+    if "google_callback_keys" in json.loads(target.read_text(encoding="utf-8")):
+        return
+    with open(target.parent / ".wallet.lock", "a", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        raw = json.loads(target.read_text(encoding="utf-8"))
+        if "google_callback_keys" in raw:
+            return
+        raw.update(google_callback_keys())
+        handle, temporary = tempfile.mkstemp(prefix=".wallet-", dir=target.parent)
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(raw, out, indent=1)
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, target)
 
 
 def ensure_configured() -> bool:

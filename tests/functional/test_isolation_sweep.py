@@ -222,6 +222,14 @@ BODIES: dict[str, Sample] = {
     "verification.VerificationCheck": lambda i: [{"phone": i["phone"], "code": "000000"}],
     "wallet.DeviceRegistration": lambda i: [{"pushToken": "abcd0123"}],
     "wallet.DeviceLog": lambda i: [{"logs": ["probe"]}],
+    # Google's callback: a message no Google key signed and naming no tenant's id (only Google can sign one; the
+    # tenant and pass checks of a signed one are in test_wallet_passes.py).
+    "wallet.GoogleCallback": lambda i: [{
+        "protocolVersion": "ECv2SigningOnly", "signature": "MEUCIQ==",
+        "intermediateSigningKey": {"signedKey": '{"keyValue":"AA==","keyExpiration":"4102444800000"}',
+                                   "signatures": ["MEUCIQ=="]},
+        "signedMessage": json.dumps({"classId": "x.loyalty-probe", "objectId": "x.probe-serial", "eventType": "del",
+                                     "nonce": "probe-nonce-0001", "expTimeMillis": 4102444800000})}],
     # Signing in names no tenant's resource: fixed probe values (an address nobody has, links nobody got).
     "identity.SignIn": lambda i: [{"email": "nobody@probe.example", "password": "Wrong-Horse-42"}],
     "identity.SignInCode": lambda i: [{"sign_in_id": "probe-sign-in-0000", "code": "000000"}],
@@ -375,6 +383,9 @@ def expected(probe: Probe, kind: str) -> tuple[set[int], str | None]:
         # Apple's pass web service: a pass is reached only with its own token (without it 401, PassKit's answer),
         # and a device's passes under the caller's own tenant are none of the victim's (204).
         return {401, 204}, None
+    if probe.spec.public and probe.spec.path.startswith("/v1/wallet/google/"):
+        # Google's callbacks change a pass only with Google's signature: the sweep's probe has none (401).
+        return {401}, "invalid_callback"
     return (REFUSED if probe.foreign - {"version"} else set(range(200, 300))), None
 
 

@@ -531,3 +531,82 @@ def test_the_pass_wears_the_tenants_brand_colour_and_its_labels_read_in_russian_
                      {"branding": {"primary_colour": "#FFD700"}}).status_code == 200
     light = _pass_json(_pkpass(api, tenant.pos, number)[1])
     assert (light["backgroundColor"], light["foregroundColor"]) == ("rgb(255, 215, 0)", "rgb(17, 24, 39)")
+
+
+def _lv(*chunks: str) -> bytes:
+    return b"".join(len(c.encode()).to_bytes(4, "little") + c.encode() for c in chunks)
+
+
+def _google_says(credentials: dict[str, Any], message: dict[str, Any], root: Any = None) -> dict[str, Any]:
+    """A callback signed as Google signs one: root key -> intermediate key -> message (ECv2SigningOnly)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from chalicelib import clock as app_clock
+
+    root = root or load_pem_private_key(credentials["google_callback_root_private_key"].encode(), password=None)
+    intermediate = ec.generate_private_key(ec.SECP256R1())
+    public = intermediate.public_key().public_bytes(serialization.Encoding.DER,
+                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
+    now_ms = int(app_clock.now().timestamp() * 1000)
+    signed_key = json.dumps({"keyValue": base64.b64encode(public).decode(), "keyExpiration": str(now_ms + 3_600_000)})
+    key_signature = root.sign(_lv("Google", "ECv2SigningOnly", signed_key), ec.ECDSA(hashes.SHA256()))
+    signed_message = json.dumps({"expTimeMillis": now_ms + 300_000, **message})
+    signature = intermediate.sign(_lv("GooglePayPasses", credentials["google_issuer_id"], "ECv2SigningOnly",
+                                      signed_message), ec.ECDSA(hashes.SHA256()))
+    return {"protocolVersion": "ECv2SigningOnly", "signature": base64.b64encode(signature).decode(),
+            "intermediateSigningKey": {"signedKey": signed_key,
+                                       "signatures": [base64.b64encode(key_signature).decode()]},
+            "signedMessage": signed_message}
+
+
+def test_google_save_and_delete_callbacks_are_verified_applied_once_and_a_deleted_pass_gets_no_patch(
+        api: Api, tenant: TenantKeys, credentials: dict[str, Any], recorder: str) -> None:
+    """Only a message Google's root key vouches for changes the pass; a forgery or a replay is 401, nothing changed."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from chalicelib.services.wallet import credentials as wallet_credentials
+
+    wallet_credentials.forget()
+    number = _card(api, tenant)
+    link = api.get(f"/v1/cards/{number}/wallet/google", tenant.pos)
+    assert link.status_code == 200, link.data
+    serial, object_id = link.data["serial_number"], link.data["object_id"]
+    issuer = credentials["google_issuer_id"]
+    event = {"classId": f"{issuer}.loyalty-coffee-house", "objectId": object_id, "eventType": "save",
+             "nonce": "nonce-save-0001"}
+    path = "/v1/wallet/google/coffee-house/callback"
+
+    saved = _google_says(credentials, event)
+    r = api.post(path, None, saved)
+    assert r.status_code == 200, r.data
+    assert r.data == {"event": "save", "serial_number": serial}
+    doc = passes_store.get_pass("coffee-house", serial)
+    assert doc is not None and (doc.doc.google, doc.doc.google_saved) == (True, True)
+
+    replay = api.post(path, None, saved)
+    assert replay.status_code == 401 and replay.data["error"]["code"] == "invalid_callback"
+    assert "already received" in replay.data["error"]["message"]
+
+    forged_root = ec.generate_private_key(ec.SECP256R1())
+    deleting = {**event, "eventType": "del", "nonce": "nonce-del-0002"}
+    forged = api.post(path, None, _google_says(credentials, deleting, root=forged_root))
+    assert forged.status_code == 401 and forged.data["error"]["code"] == "invalid_callback"
+    tampered = _google_says(credentials, {**event, "nonce": "nonce-save-0003"})
+    tampered["signedMessage"] = tampered["signedMessage"].replace('"save"', '"del"')
+    assert api.post(path, None, tampered).status_code == 401
+    elsewhere = api.post("/v1/wallet/google/other-shop/callback", None,
+                         _google_says(credentials, {**deleting, "nonce": "nonce-del-0004"}))
+    assert elsewhere.status_code == 401  # another tenant's path: the message names coffee-house's pass
+    doc = passes_store.get_pass("coffee-house", serial)
+    assert doc is not None and (doc.doc.google, doc.doc.google_saved) == (True, True)  # nothing changed
+
+    deleted = api.post(path, None, _google_says(credentials, deleting))
+    assert deleted.status_code == 200 and deleted.data["event"] == "del"
+    doc = passes_store.get_pass("coffee-house", serial)
+    assert doc is not None and (doc.doc.google, doc.doc.google_saved) == (False, False)
+    take()
+    assert api.post(f"/v1/cards/{number}/block", tenant.admin, {"reason": "lost"}).status_code == 200
+    jobs = take()
+    assert app.handler_map["wallet_worker"](sqs_event(jobs), None) == {"batchItemFailures": []}
+    assert [p for p in wallet_recorder.pushes() if p["kind"] == "google"] == []

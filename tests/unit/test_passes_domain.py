@@ -164,3 +164,18 @@ def test_the_strings_files_translate_every_key_the_pass_uses_and_escape_quotes()
     data = rules.strings_file({"a": 'say "hi"\\now'})
     assert data.startswith(b"\xff\xfe") and data.decode("utf-16") == '"a" = "say \\"hi\\"\\\\now";\n'
     assert sorted(rules.localizations()) == ["en.lproj/pass.strings", "ru.lproj/pass.strings"]
+
+
+def test_google_signed_bytes_are_little_endian_length_prefixed_chunks() -> None:
+    assert rules.length_value("Google", "ЖЖ") == b"\x06\x00\x00\x00Google\x04\x00\x00\x00" + "ЖЖ".encode()
+
+
+def test_a_callback_message_needs_every_field_a_known_event_and_a_real_nonce() -> None:
+    good = '{"classId":"1.c","objectId":"1.o","eventType":"del","nonce":"n-123456","expTimeMillis":5}'
+    assert rules.callback_event(good) == rules.CallbackEvent("1.c", "1.o", "del", "n-123456", 5)
+    for bad in ("not json", good.replace('"del"', '"update"'), good.replace('"n-123456"', '"n"'),
+                good.replace('"expTimeMillis":5', '"expTimeMillis":"soon"'), '{"classId":"1.c"}'):
+        assert rules.callback_event(bad) is None, bad
+    assert rules.key_usable(str(int(AT.timestamp() * 1000) + 1), AT) is True
+    assert rules.key_usable(str(int(AT.timestamp() * 1000)), AT) is False
+    assert rules.key_usable("never", AT) is False

@@ -19,16 +19,19 @@ from chalicelib.schemas.wallet import (
     PKPASS_TYPE,
     DeviceLog,
     DeviceRegistration,
+    GoogleCallback,
+    GoogleCallbackAccepted,
     GoogleSaveLink,
     SerialsQuery,
     UpdatedSerials,
 )
 
 if TYPE_CHECKING:
-    from chalicelib.services.wallet import apple, google
+    from chalicelib.services.wallet import apple, google, google_callbacks
 else:
     apple = lazy_module("chalicelib.services.wallet.apple")
     google = lazy_module("chalicelib.services.wallet.google")
+    google_callbacks = lazy_module("chalicelib.services.wallet.google_callbacks")
 
 router = Router("Wallet")
 READERS = {Role.POS, Role.TENANT_ADMIN, Role.SUPPORT}
@@ -57,6 +60,14 @@ def card_apple_pass(req: Request) -> Response:
               summary="The card's Save to Google Wallet link (a signed JWT with the loyalty class and object).")
 def card_google_link(req: Request) -> GoogleSaveLink:
     return google.save_link(tenant_id_of(req.caller), req.path["number"])
+
+
+@router.route("POST", "/v1/wallet/google/{tenant_id}/callback", roles=PUBLIC, body=GoogleCallback,
+              response=GoogleCallbackAccepted, errors=(401, 404, 503),
+              summary="Google Wallet: a pass was saved or deleted (a message signed with ECv2SigningOnly, verified "
+                      "against Google's root signing keys; a forged, expired or replayed one is 401).")
+def wallet_google_callback(req: Request) -> GoogleCallbackAccepted:
+    return google_callbacks.receive(req.path["tenant_id"], req.body)
 
 
 @router.route("POST", REGISTRATION, roles=PUBLIC, body=DeviceRegistration, errors=(401, 404),

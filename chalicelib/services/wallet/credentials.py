@@ -44,6 +44,9 @@ class Credentials:
     google_key_id: str
     google_issuer_id: str
     token_secret: bytes
+    google_callback_root_keys: tuple[tuple[str, str, str], ...] = ()
+    """Google's root signing keys for callbacks: (keyValue base64 DER, protocolVersion, keyExpiration ms), as
+    https://pay.google.com/gp/m/issuer/keys lists them (locally: infra/local/wallet_keys.py's test key)."""
 
 
 _cache: dict[str, Credentials] = {}
@@ -90,7 +93,10 @@ def parse(raw: dict[str, Any]) -> Credentials:
         apple_certificate_pem=raw["apple_certificate"].encode(), apple_key_pem=raw["apple_key"].encode(),
         google_email=str(account["client_email"]), google_key=google_key,
         google_key_id=str(account.get("private_key_id") or ""), google_issuer_id=str(raw["google_issuer_id"]),
-        token_secret=secret.encode())
+        token_secret=secret.encode(),
+        google_callback_root_keys=tuple((str(k["keyValue"]), str(k.get("protocolVersion", "")),
+                                         str(k.get("keyExpiration", ""))) for k in raw.get("google_callback_keys", {})
+                                        .get("keys", [])))
 
 
 def forget() -> None:

@@ -18,7 +18,10 @@ class PassDoc(Document):
     tag: int
     created_at: str
     google: bool = False
-    """A Save to Google Wallet link was made: updates PATCH the Google object too."""
+    """A Save to Google Wallet link was made (or Google called back a save): updates PATCH the Google object too.
+    A deletion callback turns it off: no PATCH follows for a pass no longer in anyone's Google Wallet."""
+    google_saved: bool | None = None
+    """The last Google callback: True saved, False deleted, None none received."""
     face: str | None = None
     """The fingerprint of what the pass showed when last made or pushed (domain.passes.face_fingerprint)."""
 
