@@ -359,10 +359,15 @@ def google_id(issuer_id: str, suffix: str) -> str:
     return f"{issuer_id}.{clean}"
 
 
-def google_class(class_id: str, brand: Branding, logo_url: str) -> dict[str, Any]:
-    """The tenant's loyalty class (one per tenant); Google requires the logo to approve it (set it when deployed)."""
+def google_class(class_id: str, brand: Branding, logo_url: str, callback_url: str = "") -> dict[str, Any]:
+    """The tenant's loyalty class (one per tenant); Google requires the logo to approve it (set it when deployed).
+
+    `callback_url` is where Google posts saves and deletions of the class's objects (`callbackOptions`).
+    """
     out: dict[str, Any] = {"id": class_id, "issuerName": brand.name, "programName": f"{brand.name} loyalty",
                            "hexBackgroundColor": brand.background.hex, "reviewStatus": "UNDER_REVIEW"}
+    if callback_url:
+        out["callbackOptions"] = {"url": callback_url}
     if logo_url:
         out["programLogo"] = {"sourceUri": {"uri": logo_url},
                               "contentDescription": {"defaultValue": {"language": "en-US", "value": brand.name}}}

@@ -213,6 +213,7 @@ def test_the_google_link_is_an_rs256_jwt_of_the_loyalty_class_and_object(
     issuer = credentials["google_issuer_id"]
     (cls,), (obj,) = claims["payload"]["loyaltyClasses"], claims["payload"]["loyaltyObjects"]
     assert cls["id"] == f"{issuer}.loyalty-coffee-house" and obj["classId"] == cls["id"]
+    assert cls["callbackOptions"] == {"url": f"{settings.public_base_url}/v1/wallet/google/coffee-house/callback"}
     assert obj["id"] == r.data["object_id"] == f"{issuer}.coffee-house-{r.data['serial_number']}"
     assert (obj["accountId"], obj["barcode"]["value"], obj["loyaltyPoints"]["balance"]) == (number, number, {"int": 0})
 

@@ -82,6 +82,9 @@ def test_google_class_object_and_save_claims() -> None:
                                                                          "#102030")
     assert cls["programLogo"]["sourceUri"]["uri"] == "https://cdn.example.com/logo.png"
     assert "programLogo" not in rules.google_class("3388.x", BRAND, "")
+    assert "callbackOptions" not in cls
+    assert rules.google_class("3388.x", BRAND, "", "https://api.example.com/cb")["callbackOptions"] == {
+        "url": "https://api.example.com/cb"}
     obj = rules.google_object("3388.coffee-S", cls["id"], FACE)
     assert obj["loyaltyPoints"]["balance"] == {"int": 1234}
     assert obj["secondaryLoyaltyPoints"]["balance"] == {"string": "gold"}

@@ -63,7 +63,8 @@ def save_link(tenant_id: str, number: str) -> GoogleSaveLink:
     if not found.stored.doc.google:
         _mark_google(found)
     brand = cards.branding(tenant_id)
-    cls = rules.google_class(class_id(creds, tenant_id), brand, settings.google_logo_url)
+    cls = rules.google_class(class_id(creds, tenant_id), brand, settings.google_logo_url,
+                             f"{settings.public_base_url}/v1/wallet/google/{tenant_id}/callback")
     oid = object_id(creds, tenant_id, found.serial)
     obj = rules.google_object(oid, cls["id"], cards.face(found.card))
     token = sign(rules.save_claims(creds.google_email, origins(), cls, obj, clock.now()), creds)
