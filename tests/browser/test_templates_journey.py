@@ -36,7 +36,9 @@ def test_a_manager_writes_an_email_template_from_blocks_previews_and_saves_it(
     page.get_by_role("button", name="Upload").click()
     expect(page.get_by_role("status")).to_contain_text("The image is in the library.")
     expect(page.locator(".tpl-images li")).to_have_count(1)
-    assert page.locator(".tpl-images img").evaluate("img => img.complete && img.naturalWidth") == 40
+    library_image = page.locator(".tpl-images img")
+    expect(library_image).to_have_js_property("complete", True)  # loaded (or failed): then its pixels say which
+    assert library_image.evaluate("img => img.naturalWidth") == 40
     check_page(page, "images-one")
 
     page.get_by_role("link", name="Templates").first.click()
