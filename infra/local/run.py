@@ -247,6 +247,12 @@ def _key_order(key: dict[str, Any]) -> tuple[int, str, str]:
     return order.get(key["role"], 9), key.get("tenant_id") or key.get("agency_id") or "", key["role"]
 
 
+def _example_tenant(keys: list[dict[str, Any]]) -> str:
+    """The first example tenant (for the member-site address the banner shows)."""
+    tenants = sorted(k["tenant_id"] for k in keys if k.get("tenant_id"))
+    return "coffee-chain" if "coffee-chain" in tenants or not tenants else tenants[0]
+
+
 def banner(api_url: str, moto_url: str, keys: list[dict[str, Any]], keys_path: Path, recording: Path,
            admin_lines: list[str] | None = None) -> str:
     lines = [
@@ -254,9 +260,10 @@ def banner(api_url: str, moto_url: str, keys: list[dict[str, Any]], keys_path: P
         "=" * 100,
         f"Loyalty API, stage {STAGE}: {api_url}",
         f"  console:  {api_url}/console  (sign in with the platform admin below)",
+        f"  members:  {api_url}/m/{_example_tenant(keys)}  (a tenant's member site; SMS codes are in the outbox)",
         f"  OpenAPI:  {api_url}/v1/openapi.json    docs: {api_url}/v1/docs",
         f"  moto:     {moto_url}  (state recorded in {recording})",
-        f"  outbox:   {moto_url}/_local/outbox  (every e-mail and SMS the stack sent; nothing leaves the machine)",
+        f"  outbox:   {moto_url}/_local/outbox  (every e-mail, SMS and wallet push sent; nothing leaves the machine)",
         "",
         f"API keys (dev only, kept in {keys_path}):",
         f"  {'ROLE':<13} {'OWNER':<24} {'TENANT':<16} KEY",
@@ -313,7 +320,7 @@ def main() -> int:
     config = chalice_config()
     set_environment(config, f"http://{HOST}:{moto_port}")
     os.environ["PUBLIC_BASE_URL"] = f"http://{HOST}:{api_port}"  # links in mail point at this API, whatever PORT
-    # Staff invitation and password-reset links (the console's pages, which do not exist yet): absolute, on this API.
+    # Staff invitation and password-reset links open the console's pages: absolute, on this API.
     os.environ.setdefault("CONSOLE_BASE_URL", os.environ["PUBLIC_BASE_URL"])
     wallet_to_recorder(moto_port)
 
