@@ -385,3 +385,16 @@ def _error_page(spec: PageSpec, locale: Locale, status: int, message: str | None
 
     body = render.page("error.html", locale, request=None, sections=[], status=status, message=message or None)
     return Response(body=body, status_code=status, headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+def listed(fetch: Any, tenant_id: str, limit: int) -> list[Any]:
+    """Up to `limit` items of a paged service list (`fetch(tenant_id, page_size, cursor) -> (items, cursor)`),
+    for a page's choices (programs, campaigns, questionnaires, templates)."""
+    found: list[Any] = []
+    cursor: str | None = None
+    while len(found) < limit:
+        items, cursor = fetch(tenant_id, 100, cursor)
+        found += items
+        if cursor is None:
+            break
+    return found[:limit]

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from chalicelib import clock
 from chalicelib.console import charts
-from chalicelib.console.pages import PageRequest, PageRouter, gettext, redirect
+from chalicelib.console.pages import PageRequest, PageRouter, gettext, listed, redirect
 from chalicelib.console.render import money
 from chalicelib.console.routes.customers import tenant_of
 from chalicelib.domain.roles import Role
@@ -79,7 +79,7 @@ def campaign_list(req: PageRequest) -> Response:
     tenant = tenant_of(req)
     cursor = req.query.get("cursor") or None
     items, next_cursor = campaigns.list_all(tenant.tenant_id, PAGE, cursor[:2048] if cursor else None)
-    names = {s.segment_id: s.name for s in _all(segments.list_segments, tenant.tenant_id)}
+    names = {s.segment_id: s.name for s in listed(segments.list_segments, tenant.tenant_id, CHOICES_MAX)}
     more = "/console/campaigns?" + urlencode({"cursor": next_cursor}) if next_cursor else None
     notice = {"cancelled": gettext(req.locale, "The campaign is cancelled.")}.get(req.query.get("done", ""))
     return req.render("campaigns/list.html", tenant=tenant, items=items, segment_names=names, more=more,
@@ -187,19 +187,8 @@ def _typed(form: Mapping[str, str]) -> dict[str, str]:
     return typed
 
 
-def _all(fetch: Any, tenant_id: str) -> list[Any]:
-    found: list[Any] = []
-    cursor: str | None = None
-    while len(found) < CHOICES_MAX:
-        items, cursor = fetch(tenant_id, 100, cursor)
-        found += items
-        if cursor is None:
-            break
-    return found[:CHOICES_MAX]
-
-
 def _templates(tenant_id: str) -> list[Any]:
-    return _all(templates.list_templates, tenant_id)
+    return listed(templates.list_templates, tenant_id, CHOICES_MAX)
 
 
 def _holdout_bps(text: str) -> int | None:
@@ -284,9 +273,9 @@ def _form(req: PageRequest, typed: dict[str, str], errors: dict[str, str], alert
     settings = mail_settings.get(tenant_id)
     return req.render(
         "campaigns/new.html", status, tenant=tenant, form=typed, errors=errors, error=alert,
-        segments=_all(segments.list_segments, tenant_id),
+        segments=listed(segments.list_segments, tenant_id, CHOICES_MAX),
         templates=[t for t in choices if t.channel == typed["channel"]],
-        coupon_campaigns=_all(coupons.list_all, tenant_id), settings=settings,
+        coupon_campaigns=listed(coupons.list_all, tenant_id, CHOICES_MAX), settings=settings,
         audience=_audience(tenant_id, typed) if counted or typed["segment_id"] else None,
         channel_labels=CHANNEL_LABELS)
 

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from chalice.app import Response
 from pydantic import ValidationError
 
-from chalicelib.console.pages import PageRequest, PageRouter, gettext, redirect
+from chalicelib.console.pages import PageRequest, PageRouter, gettext, listed, redirect
 from chalicelib.console.routes.customers import minor_units, tenant_of
 from chalicelib.domain.roles import Role
 from chalicelib.errors import ApiError
@@ -212,21 +212,10 @@ def _plain(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _all(fetch: Any, tenant_id: str) -> list[Any]:
-    found: list[Any] = []
-    cursor: str | None = None
-    while len(found) < LIST_MAX:
-        items, cursor = fetch(tenant_id, 100, cursor)
-        found += items
-        if cursor is None:
-            break
-    return found[:LIST_MAX]
-
-
 def _new(req: PageRequest, typed: dict[str, str], errors: dict[str, str], alert: str | None,
          status: int) -> Response:
     tenant = tenant_of(req)
-    programs = [(p.id, p.name) for p in _all(listings.programs, tenant.tenant_id)
+    programs = [(p.id, p.name) for p in listed(listings.programs, tenant.tenant_id, LIST_MAX)
                 if p.status is not ProgramStatus.ARCHIVED and p.kind.value != "gift"]
     return req.render("coupons/new.html", status, tenant=tenant, form=typed, errors=errors, error=alert,
                       programs=programs, effects=EFFECTS)

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 from chalice.app import Response
 from pydantic import ValidationError
 
-from chalicelib.console.pages import PageRequest, PageRouter, gettext, redirect
+from chalicelib.console.pages import PageRequest, PageRouter, gettext, listed, redirect
 from chalicelib.console.routes.customers import said_at_fields, tenant_of
 from chalicelib.domain.reporting import FILE_LIFETIME
 from chalicelib.domain.roles import Role
@@ -129,17 +129,6 @@ def _file_expires(completed_at: datetime | None) -> datetime | None:
     return completed_at + FILE_LIFETIME if completed_at else None
 
 
-def _all(fetch: Any, tenant_id: str) -> list[Any]:
-    found: list[Any] = []
-    cursor: str | None = None
-    while len(found) < LIST_MAX:
-        items, cursor = fetch(tenant_id, 100, cursor)
-        found += items
-        if cursor is None:
-            break
-    return found[:LIST_MAX]
-
-
 def _list(req: PageRequest, errors: dict[str, str], typed: dict[str, str], alert: str | None,
           status: int) -> Response:
     tenant = tenant_of(req)
@@ -148,10 +137,10 @@ def _list(req: PageRequest, errors: dict[str, str], typed: dict[str, str], alert
     page = service.list_all(tenant_id, PAGE, cursor[:2000] if cursor else None, req.person.role)
     more = "/console/reports?" + urlencode({"cursor": page.cursor}) if page.has_more and page.cursor else None
     options = {
-        "program_id": [(p.id, f"{p.name} ({p.id})") for p in _all(listings.programs, tenant_id)
+        "program_id": [(p.id, f"{p.name} ({p.id})") for p in listed(listings.programs, tenant_id, LIST_MAX)
                        if p.status is not ProgramStatus.ARCHIVED],
-        "campaign_id": [(c.id, f"{c.name} ({c.id})") for c in _all(campaigns.list_all, tenant_id)],
-        "survey_id": [(s.id, f"{s.title} ({s.id})") for s in _all(surveys.list_all, tenant_id)],
+        "campaign_id": [(c.id, f"{c.name} ({c.id})") for c in listed(campaigns.list_all, tenant_id, LIST_MAX)],
+        "survey_id": [(s.id, f"{s.title} ({s.id})") for s in listed(surveys.list_all, tenant_id, LIST_MAX)],
         "coalition_id": [(c.coalition_id, f"{c.name} ({c.coalition_id})")
                          for c in coalitions.of_tenant(tenant_id)],
     }

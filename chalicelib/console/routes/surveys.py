@@ -26,7 +26,7 @@ from markupsafe import Markup
 from pydantic import ValidationError
 
 from chalicelib.console import charts
-from chalicelib.console.pages import PageRequest, PageRouter, gettext, redirect
+from chalicelib.console.pages import PageRequest, PageRouter, gettext, listed, redirect
 from chalicelib.domain.roles import Role
 from chalicelib.errors import ApiError, not_found
 from chalicelib.lazy import lazy_module
@@ -202,23 +202,12 @@ def _builder(req: PageRequest, tenant: Tenant, current: Any, values: dict[str, A
 
 
 def _programs(tenant_id: str) -> list[tuple[str, str]]:
-    found = _all(listings.programs, tenant_id)
+    found = listed(listings.programs, tenant_id, LIST_MAX)
     return [(p.id, f"{p.name} ({p.id})") for p in found if p.status is not ProgramStatus.ARCHIVED]
 
 
 def _campaigns(tenant_id: str) -> list[tuple[str, str]]:
-    return [(c.id, f"{c.name} ({c.id})") for c in _all(coupons.list_all, tenant_id)]
-
-
-def _all(fetch: Any, tenant_id: str) -> list[Any]:
-    found: list[Any] = []
-    cursor: str | None = None
-    while len(found) < LIST_MAX:
-        items, cursor = fetch(tenant_id, 100, cursor)
-        found += items
-        if cursor is None:
-            break
-    return found[:LIST_MAX]
+    return [(c.id, f"{c.name} ({c.id})") for c in listed(coupons.list_all, tenant_id, LIST_MAX)]
 
 
 def _typed(form: Mapping[str, str]) -> dict[str, Any]:

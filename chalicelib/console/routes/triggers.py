@@ -19,7 +19,7 @@ from urllib.parse import quote, urlencode
 from chalice.app import Response
 from pydantic import ValidationError
 
-from chalicelib.console.pages import PageRequest, PageRouter, gettext, redirect
+from chalicelib.console.pages import PageRequest, PageRouter, gettext, listed, redirect
 from chalicelib.console.routes.customers import tenant_of
 from chalicelib.domain.roles import Role
 from chalicelib.errors import ApiError, not_found
@@ -101,7 +101,7 @@ def program_list(req: PageRequest) -> Response:
     """Pick a program: its triggers are set per program."""
     tenant = tenant_of(req)
     rows = []
-    for program in _all(listings.programs, tenant.tenant_id)[:50]:
+    for program in listed(listings.programs, tenant.tenant_id, LIST_MAX)[:50]:
         if program.status is ProgramStatus.ARCHIVED:
             continue
         try:
@@ -164,17 +164,6 @@ def sent(req: PageRequest) -> Response:
 
 # --- helpers ----------------------------------------------------------------------------------------------------
 
-def _all(fetch: Any, tenant_id: str) -> list[Any]:
-    found: list[Any] = []
-    cursor: str | None = None
-    while len(found) < LIST_MAX:
-        items, cursor = fetch(tenant_id, 100, cursor)
-        found += items
-        if cursor is None:
-            break
-    return found[:LIST_MAX]
-
-
 def _stamp(current: TriggerSettingsOut) -> str:
     return current.updated_at.isoformat() if current.updated_at else ""
 
@@ -182,11 +171,11 @@ def _stamp(current: TriggerSettingsOut) -> str:
 def _settings(req: PageRequest, tenant: Any, current: TriggerSettingsOut, values: dict[str, str],
               errors: dict[str, str], alert: str | None, status: int, notice: str | None = None) -> Response:
     tenant_id = tenant.tenant_id
-    kept = _all(templates.list_templates, tenant_id)
+    kept = listed(templates.list_templates, tenant_id, LIST_MAX)
     options = {
         "template_id": {channel: [(t.id, t.name) for t in kept if t.channel == channel] for channel, _l in CHANNELS},
-        "coupon_campaign_id": [(c.id, c.name) for c in _all(coupons.list_all, tenant_id)],
-        "survey_id": [(s.id, s.title) for s in _all(surveys.list_all, tenant_id)
+        "coupon_campaign_id": [(c.id, c.name) for c in listed(coupons.list_all, tenant_id, LIST_MAX)],
+        "survey_id": [(s.id, s.title) for s in listed(surveys.list_all, tenant_id, LIST_MAX)
                       if getattr(s.kind, "value", s.kind) == "feedback"],
     }
     rows = [{"kind": kind, "on": getattr(current, kind).enabled,
@@ -254,7 +243,7 @@ def _api_errors(req: PageRequest, err: ApiError, spec: TriggerSettings) -> tuple
             return {name: message}, None
     on = [kind for kind in KIND_NAMES if getattr(spec, kind).enabled]
     if err.code == "template_not_found":
-        known = {t.id for t in _all(templates.list_templates, req.person.tenant_id or "")}
+        known = {t.id for t in listed(templates.list_templates, req.person.tenant_id or "", LIST_MAX)}
         missing = [kind for kind in on if getattr(spec, kind).template_id not in known]
         if missing:
             return {f"{missing[0]}-template_id": message}, None
