@@ -8,10 +8,13 @@ phone and desktop widths, and a screenshot of it is kept in build/screenshots/.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import subprocess
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -118,3 +121,29 @@ def check_page(page: Page, name: str) -> None:
         page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True)
     page.set_viewport_size({"width": WIDTHS["desktop"], "height": 900})
     assert not problems, f"{name} ({page.url}):\n" + "\n".join(problems)
+
+
+def opened_pkpass(saved: Path, ca_pem: str) -> dict[str, Any]:
+    """The pass.json of a downloaded .pkpass, after checking it as Wallet would: manifest.json holds the SHA-1 of
+    every other file of the zip (no more, no fewer), and `signature` is a detached PKCS#7 over manifest.json that
+    `openssl smime -verify` accepts against the stack's test CA (`ca_pem`, the `apple_root_ca` of wallet.json)."""
+    with zipfile.ZipFile(saved) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    manifest = json.loads(files["manifest.json"])
+    assert manifest == {name: hashlib.sha1(data).hexdigest() for name, data in files.items()
+                        if name not in ("manifest.json", "signature")}, sorted(files)
+    openssl = shutil.which("openssl")
+    assert openssl is not None, "openssl verifies the signature as Apple's tools would"
+    folder = saved.parent / f"{saved.stem}-checked"
+    folder.mkdir(exist_ok=True)
+    for name, text in (("manifest.json", files["manifest.json"]), ("signature", files["signature"]),
+                       ("ca.pem", ca_pem.encode())):
+        (folder / name).write_bytes(text)
+    done = subprocess.run([openssl, "smime", "-verify", "-binary", "-inform", "DER", "-in", str(folder / "signature"),
+                           "-content", str(folder / "manifest.json"), "-CAfile", str(folder / "ca.pem"),
+                           "-purpose", "any", "-out", str(folder / "verified")],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (folder / "verified").read_bytes() == files["manifest.json"]
+    content: dict[str, Any] = json.loads(files["pass.json"])
+    return content
