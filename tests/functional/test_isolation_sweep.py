@@ -131,6 +131,8 @@ BODIES: dict[str, Sample] = {
     "tenancy.TenantCreate": lambda i: [{"tenant_id": i["tenant"], "name": "Probe",
                                         "program": {"id": "main", "name": "Probe", "earning": {"rate_bps": 500}}}],
     "tenancy.TenantUpdate": lambda i: [{"name": "Probe renamed"}],
+    "tenancy.Branding": lambda i: [{"primary_colour": "#123456", "logo_asset_id": i["asset"],
+                                    "sign_up_program_id": i["program"]}],
     "campaigns.CampaignCreate": lambda i: [{"id": f"probe-mail-{uid(i)}", "name": "Probe", "segment_id": i["segment"],
                                             "channel": "sms", "template_id": i["template"],
                                             "coupon_campaign_id": i["coupon_campaign"]}],

@@ -3,6 +3,7 @@
 from chalicelib.api.routes import (  # noqa: F401
     agency,
     assets,
+    branding,
     campaigns,
     card_series,
     coalitions,
