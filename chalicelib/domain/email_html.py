@@ -28,17 +28,18 @@ from typing import Any
 
 from markupsafe import escape
 
-from chalicelib.domain import templating
+from chalicelib.domain import colours, templating
 from chalicelib.domain.templating import OverLimit, Part, Problem, RenderError
 from chalicelib.schemas.templates import EmailBlock
 
 DEFAULT_COLOUR = "#1f4e79"
 """A neutral dark blue (white text on it passes WCAG AA) for tenants without a brand colour."""
+BODY_TEXT = "#1f2328"
+"""The message's text colour (and the fallback for a brand colour too pale to read on white)."""
 MAX_HTML_BYTES = 100 * 1024
 """Gmail clips a message whose HTML passes ~102 KB behind a "view entire message" link."""
 MAX_BLOCK_CHARS = 20_000
 """The longest rendered text of one block."""
-_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _URL = re.compile(r"^https?://[^\s\"'<>\\`]+$")
 _PARAGRAPHS = re.compile(r"\n[ \t]*\n+")
 _ESCAPED_URL = re.compile(r"https?://(?:(?!&#3[49];|&lt;|&gt;|&quot;)[^\s<>\"'])+")
@@ -72,7 +73,18 @@ class Brand:
     @property
     def safe_colour(self) -> str:
         """The colour if it is a plain #rrggbb (it goes into style attributes), else the default."""
-        return self.colour if _COLOUR.match(self.colour) else DEFAULT_COLOUR
+        return self.colour.lower() if colours.is_hex(self.colour) else DEFAULT_COLOUR
+
+    @property
+    def ink(self) -> str:
+        """Text on the colour (the button's label): white, or black on a pale brand colour."""
+        return colours.ink(self.safe_colour)
+
+    @property
+    def text_colour(self) -> str:
+        """The colour for text on the white message (heading, balance, code): the brand colour when it reads
+        (WCAG AA), else the body's dark grey."""
+        return colours.readable_on_white(self.safe_colour, BODY_TEXT)
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -177,7 +189,7 @@ def _link(raw: str, field: str) -> str:
     return str(escape(url))
 
 
-TEXT = f"margin:0 0 16px 0;font-family:{FONT};font-size:16px;line-height:24px;color:#1f2328;"
+TEXT = f"margin:0 0 16px 0;font-family:{FONT};font-size:16px;line-height:24px;color:{BODY_TEXT};"
 CELL = "padding:0 32px;"
 SMALL = f"margin:0 0 8px 0;font-family:{FONT};font-size:13px;line-height:20px;color:#57606a;"
 
@@ -186,11 +198,12 @@ def _row(content: str, padding: str = "8px 32px") -> str:
     return f'<tr><td class="px" style="padding:{padding};">{content}</td></tr>'
 
 
-def _button(href: str, label: str, colour: str) -> str:
+def _button(href: str, label: str, brand: Brand) -> str:
+    colour = brand.safe_colour
     return (f'<table role="presentation" cellpadding="0" cellspacing="0" border="0" style="margin:8px 0 16px 0;">'
             f'<tr><td bgcolor="{colour}" style="border-radius:6px;background:{colour};">'
             f'<a href="{href}" target="_blank" style="display:inline-block;padding:12px 28px;font-family:{FONT};'
-            f'font-size:16px;line-height:20px;font-weight:bold;color:#ffffff;text-decoration:none;'
+            f'font-size:16px;line-height:20px;font-weight:bold;color:{brand.ink};text-decoration:none;'
             f'border-radius:6px;">{label}</a></td></tr></table>')
 
 
@@ -213,7 +226,7 @@ def _number(value: Any) -> str:
 def _block_html(block: EmailBlock, texts: Mapping[str, str], values: Mapping[str, Any], brand: Brand,
                 asset_url: Callable[[str], str], words: Mapping[str, str], i: int) -> str:
     """One block as rows of the frame's table ('' when it shows nothing for this recipient)."""
-    colour = brand.safe_colour
+    colour = brand.text_colour
     text = texts.get("text", "")
     if block.type == "header":
         logo = asset_url(block.asset_id) if block.asset_id else brand.logo_url
@@ -236,7 +249,7 @@ def _block_html(block: EmailBlock, texts: Mapping[str, str], values: Mapping[str
             img = f'<a href="{_link(texts["url"], f"blocks.{i}.url")}" target="_blank">{img}</a>'
         return _row(img)
     if block.type == "button":
-        return _row(_button(_link(texts.get("url", ""), f"blocks.{i}.url"), texts.get("label", "").strip(), colour))
+        return _row(_button(_link(texts.get("url", ""), f"blocks.{i}.url"), texts.get("label", "").strip(), brand))
     if block.type == "balance":
         tier = values.get("tier")
         extra = f'<p style="{SMALL}margin-top:8px;">{escape(words["tier"])}: {escape(tier)}</p>' if tier else ""

@@ -12,7 +12,9 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
+from chalicelib.schemas.tenancy import Branding
 from chalicelib.services.marketing import mail_context, templates
+from chalicelib.services.tenancy import branding
 from chalicelib.storage import audit as audit_store
 from infra.local import outbox
 from infra.local.moto_server import SerialisingMiddleware
@@ -206,3 +208,26 @@ def test_a_block_that_fails_for_one_customer_is_named_and_an_update_drops_blocks
     assert plain.status_code == 200 and (plain.data["blocks"], plain.data["body"]) == (None, "Hi {{ first_name }}")
     html = api.post("/v1/templates/autumn-html/preview", tenant.admin, {}).data["html"]
     assert ">Hi Anna</p>" in html, "without blocks, the body in the brand frame"
+
+
+def test_the_frame_wears_the_tenants_branding(api: Api, tenant: TenantKeys) -> None:
+    """The member site's brand colour and logo reach the e-mail; a pale colour keeps its text readable."""
+    data = base64.b64encode(png(2, 2)).decode()
+    logo = api.post("/v1/assets", tenant.admin, {"filename": "logo.png", "data_base64": data}).data
+    blocks = [{"type": "header", "text": "Hi"}, {"type": "button", "label": "Go", "url": "https://shop.example/"}]
+    draft = {"channel": "email", "subject": "S", "blocks": blocks}
+
+    before = api.post("/v1/templates/preview", tenant.admin, draft).data["html"]
+    assert "background:#1f5f8b" in before and "<img" not in before, "the default brand colour, no logo"
+
+    branding.update(tenant.tenant_id, Branding(primary_colour="#FFD400", logo_asset_id=logo["id"]), "test")
+    html = api.post("/v1/templates/preview", tenant.admin, draft).data["html"]
+    assert f'<img src="{logo["url"]}" alt="coffee-house LLC"' in html, "the tenant's logo heads the message"
+    assert 'bgcolor="#ffd400" style="border-radius:6px;background:#ffd400;"' in html
+    assert "font-weight:bold;color:#000000;" in html, "black on the pale yellow button, not white"
+    assert "color:#1f2328;\">Hi</h1>" in html, "the heading falls back to dark text on white"
+
+    branding.update(tenant.tenant_id, Branding(primary_colour="#7a1f5c"), "test")
+    html = api.post("/v1/templates/preview", tenant.admin, draft).data["html"]
+    assert "color:#7a1f5c;\">Hi</h1>" in html and "font-weight:bold;color:#ffffff;" in html
+    assert "<img" not in html

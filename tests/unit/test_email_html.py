@@ -202,3 +202,11 @@ def test_with_html_the_message_is_multipart_alternative_text_first() -> None:
     assert "Hello, Анна!" in html_part.get_content()
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert base64.b64decode(raw.split(b"base64\r\n\r\n")[1].split(b"\r\n\r\n")[0]).decode() == "Привет, Анна!"
+
+
+@pytest.mark.parametrize(("colour", "ink", "text"), [("#1f4e79", "#ffffff", "#1f4e79"), ("#FFD400", "#000000", "#1f2328"),
+                                                     ("#767676", "#000000", "#767676"), ("#777777", "#000000", "#1f2328")])
+def test_text_on_and_beside_the_brand_colour_stays_readable(colour: str, ink: str, text: str) -> None:
+    """#767676 is the palest grey that still reads on white (4.54:1); #777777 (4.48:1) is not."""
+    brand = email_html.Brand("Coffee", colour=colour)
+    assert (brand.safe_colour, brand.ink, brand.text_colour) == (colour.lower(), ink, text)

@@ -228,8 +228,15 @@ def update(tenant_id: str, template_id: str, body: TemplateUpdate, actor: str) -
 # --- rendering --------------------------------------------------------------------------
 
 def _brand(values: dict[str, Any], tenant_id: str) -> email_html.Brand:
-    """The tenant as the HTML frame shows it (no brand colour or logo setting yet: the neutral default)."""
-    return email_html.Brand(name=str(values.get("tenant_name") or tenant_id))
+    """The tenant as the HTML frame shows it: its name, its brand colour and its logo (the member site's
+    branding), or the neutral default colour and no logo when the tenant has set none."""
+    name = str(values.get("tenant_name") or tenant_id)
+    tenant = catalog.tenant(tenant_id)
+    if tenant is None:
+        return email_html.Brand(name=name)
+    b = tenant.branding
+    logo = assets.public_url(tenant_id, b.logo_asset_id) if b.logo_asset_id else None
+    return email_html.Brand(name=name, colour=b.primary_colour, logo_url=logo)
 
 
 def _compose(tenant_id: str, channel: Channel, subject: str | None, body: str, blocks: Sequence[EmailBlock] | None,

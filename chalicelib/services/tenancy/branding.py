@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chalicelib import clock
+from chalicelib.domain import colours
 from chalicelib.errors import ApiError, ErrorDetail, not_found
 from chalicelib.schemas.tenancy import Branding, Program, ProgramKind, ProgramStatus, TenantStatus
 from chalicelib.services.program import catalog
@@ -66,7 +67,15 @@ def update(tenant_id: str, branding: Branding, actor: str) -> Branding:
                           target=f"tenant:{tenant_id}", detail={k: str(v) for k, v in
                                                                 branding.model_dump(mode="json").items()}))
     catalog.forget(tenant_id)
+    _wallet_look_changed(tenant_id)
     return updated.branding
+
+
+def _wallet_look_changed(tenant_id: str) -> None:
+    """The Google Wallet class shows the name, colour and logo: PATCH it if it now shows something else."""
+    from chalicelib.services.wallet import changes as wallet_changes  # loaded only when the branding changes
+
+    wallet_changes.tenant_look_changed(tenant_id)
 
 
 def sign_up_program(tenant_id: str) -> Program:
@@ -90,9 +99,9 @@ def card_programs(tenant_id: str) -> list[Program]:
 
 def stylesheet(b: Brand) -> str:
     """The member site's colours as CSS custom properties (validated `#rrggbb` only: nothing else gets in)."""
-    primary, accent = _hex(b.primary_colour, "#1f5f8b"), _hex(b.accent_colour, "#b3541e")
-    return (f":root{{--brand:{primary};--brand-accent:{accent};--brand-ink:{_ink(primary)};"
-            f"--brand-accent-ink:{_ink(accent)}}}\n")
+    primary, accent = colours.hex_or(b.primary_colour, "#1f5f8b"), colours.hex_or(b.accent_colour, "#b3541e")
+    return (f":root{{--brand:{primary};--brand-accent:{accent};--brand-ink:{colours.ink(primary)};"
+            f"--brand-accent-ink:{colours.ink(accent)}}}\n")
 
 
 def _card_program(tenant_id: str, program_id: str) -> Program | None:
@@ -102,18 +111,3 @@ def _card_program(tenant_id: str, program_id: str) -> Program | None:
 
 def _issuable(program: Program) -> bool:
     return program.status is ProgramStatus.ACTIVE and program.kind is not ProgramKind.GIFT
-
-
-def _hex(value: str, default: str) -> str:
-    ok = len(value) == 7 and value[0] == "#" and all(c in "0123456789abcdef" for c in value[1:].lower())
-    return value.lower() if ok else default
-
-
-def _ink(colour: str) -> str:
-    """Black or white text on a colour, whichever contrasts more (WCAG relative luminance)."""
-    def channel(hex2: str) -> float:
-        c = int(hex2, 16) / 255
-        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
-
-    lum = 0.2126 * channel(colour[1:3]) + 0.7152 * channel(colour[3:5]) + 0.0722 * channel(colour[5:7])
-    return "#000000" if (lum + 0.05) / 0.05 > 1.05 / (lum + 0.05) else "#ffffff"
