@@ -97,6 +97,20 @@ def delete(tenant_id: str, asset_id: str, audit_rec: AuditRecord) -> bool:
     return True
 
 
+def delete_tenant_files_page(tenant_id: str, budget: int) -> tuple[int, bool]:
+    """Delete up to `budget` of the tenant's image files (the tenant's purge); (deleted, finished).
+
+    Only the current versions: the bucket's lifecycle expires the noncurrent ones (30 days), so the
+    files are gone for good within a month of the purge, as backups of records are.
+    """
+    prefix = f"tenants/{tenant_id}/"
+    listed = _s3().list_objects_v2(Bucket=settings.assets_bucket, Prefix=prefix, MaxKeys=min(budget, 1000))
+    keys = [{"Key": str(item["Key"])} for item in listed.get("Contents", [])]
+    if keys:
+        _s3().delete_objects(Bucket=settings.assets_bucket, Delete={"Objects": keys, "Quiet": True})
+    return len(keys), not listed.get("IsTruncated", False)
+
+
 def read(tenant_id: str, asset_id: str) -> bytes | None:
     """The image's bytes, or None if there is no such object."""
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import boto3
@@ -10,6 +11,7 @@ from app import app
 from chalicelib.settings import settings
 from chalicelib.storage.tables import ApiKeyRecord, AuditRecord, DirectoryRecord, LoyaltyRecord
 from tests.functional.conftest import Api, TenantKeys
+from tests.unit.test_email_html import png
 
 
 def _receive_all() -> list[dict]:
@@ -53,6 +55,12 @@ def test_deleting_a_tenant_stops_keys_and_purges_all_its_rows(
             api.post("/v1/purchases", who.pos, {"receipt_id": f"r{i}", "card_number": card.data["number"],
                                                 "store_id": "msk-01", "total": 10_000,
                                                 "items": [{"sku": "a", "amount": 10_000}]})
+    logo = base64.b64encode(png(2, 2)).decode()
+    for who in (tenant, other_tenant):
+        for name in ("logo.png", "banner.png"):
+            r = api.post("/v1/assets", who.admin, {"filename": name, "data_base64": logo})
+            assert r.status_code == 201, r.data
+    assert len(_files(tenant.tenant_id)) == len(_files(other_tenant.tenant_id)) == 2
     theirs_before = _loyalty_rows(other_tenant.tenant_id)
     their_people = _people_rows(other_tenant.tenant_id)
     def same_shape(rows: list[tuple[str, str]]) -> int:
@@ -78,10 +86,18 @@ def test_deleting_a_tenant_stops_keys_and_purges_all_its_rows(
     assert _loyalty_rows(other_tenant.tenant_id) == theirs_before
     assert _people_rows(tenant.tenant_id) == [], "the personal-data table too"
     assert _people_rows(other_tenant.tenant_id) == their_people
+    assert _files(tenant.tenant_id) == [], "the image library's files go with the records"
+    assert len(_files(other_tenant.tenant_id)) == 2
     assert api.get(f"/v1/agency/tenants/{tenant.tenant_id}", tenant.agency).status_code == 404
     assert api.get("/v1/whoami", other_tenant.pos).status_code == 200
     assert sorted(r.sk.split("#")[0] for r in DirectoryRecord.query(other_tenant.tenant_id)) == [
         "program", "programv", "store", "tenant"]  # untouched: the tenant, its program (head + version 1), store
+
+
+def _files(tenant_id: str) -> list[str]:
+    s3 = boto3.client("s3", region_name=settings.region)
+    listed = s3.list_objects_v2(Bucket=settings.assets_bucket, Prefix=f"tenants/{tenant_id}/")
+    return [str(item["Key"]) for item in listed.get("Contents", [])]
 
 
 def _people_rows(tenant_id: str) -> list[tuple[str, str]]:

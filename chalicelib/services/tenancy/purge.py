@@ -9,7 +9,7 @@ from chalicelib.domain.roles import ScopeKind
 from chalicelib.observability import logger
 from chalicelib.services.tenancy import keys as key_service
 from chalicelib.settings import settings
-from chalicelib.storage import audit, directory, identity, loyalty, people, queues
+from chalicelib.storage import assets, audit, directory, identity, loyalty, people, queues
 from chalicelib.storage import keys as api_keys
 from chalicelib.storage.tables import tenant_partition
 
@@ -20,7 +20,8 @@ PAGE = 200
 class Progress:
     done: bool
     cursor: dict[str, Any] | None = None
-    """Which table's scan resumes where: `{"table": "people"|"loyalty", "key": ...}` (not keyed by tenant)."""
+    """Which table's scan resumes where: `{"table": "people"|"loyalty"|"files", "key": ...}` (not keyed by
+    tenant; the image files are listed by their prefix, so they need no key)."""
 
 
 def handle_job(message: dict[str, Any]) -> None:
@@ -37,7 +38,8 @@ def purge_tenant_page(tenant_id: str, max_items: int | None = None, cursor: dict
     """Delete up to `max_items` rows of the tenant; `done` when nothing is left.
 
     Order: keys and memberships (nothing can authenticate meanwhile), the personal-data
-    table, then cards, ledgers, receipts, customers and series, the audit trail, then the
+    table, then cards, ledgers, receipts, customers and series, the image files of the
+    e-mail library and the member site, the audit trail, then the
     directory, the tenant row last, so an interrupted purge is found and
     resumed by the next message. Refuses a tenant not marked for deletion.
     """
@@ -63,12 +65,18 @@ def purge_tenant_page(tenant_id: str, max_items: int | None = None, cursor: dict
         key = None
         if budget <= 0:
             return Progress(done=False, cursor={"table": "loyalty", "key": None})
-    deleted, key, finished = loyalty.delete_tenant_page(tenant_id, budget, key)
+    if table in ("people", "loyalty"):
+        deleted, key, finished = loyalty.delete_tenant_page(tenant_id, budget, key)
+        budget -= deleted
+        if not finished:
+            return Progress(done=False, cursor={"table": "loyalty", "key": key})
+        if budget <= 0:
+            return Progress(done=False, cursor={"table": "files", "key": None})
+    deleted, finished = assets.delete_tenant_files_page(tenant_id, budget)
     budget -= deleted
-    if not finished:
-        return Progress(done=False, cursor={"table": "loyalty", "key": key})
-    if budget > 0:
-        budget -= audit.delete_partition_page(partition, budget)
+    if not finished or budget <= 0:
+        return Progress(done=False, cursor={"table": "files", "key": None})
+    budget -= audit.delete_partition_page(partition, budget)
     if budget > 0:
         budget -= directory.delete_tenant_page(tenant_id, budget)
     key_service.forget_tenant_status(tenant_id)
