@@ -109,6 +109,15 @@ def nightly_reconciliation(event: CloudWatchEvent) -> None:
     reconciliation.start_nightly(clock.now())
 
 
+@app.schedule(Cron(40, "0/6", "*", "*", "?", "*"), name="wallet_google_keys")
+def wallet_google_keys(event: CloudWatchEvent) -> None:
+    """Every 6 hours: Google's root signing keys for wallet callbacks, fetched and stored (the old kept until they
+    expire; a failed fetch keeps them all)."""
+    from chalicelib.services.wallet import root_keys
+
+    root_keys.refresh(clock.now())
+
+
 # Everything imported so far lives as long as the container: moving it out of the collector's generations keeps
 # the first request (which imports its service lazily) from paying a full collection over it. Measured with
 # bench/cold_start.py: the first purchase of a cold container 446 -> 375-396 ms (bench/RESULTS.md, cold start).

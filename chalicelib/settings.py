@@ -76,6 +76,9 @@ class Settings:
     google_logo_url: str = ""
     """The loyalty classes' logo, an https URL Google fetches (Google requires one to approve a class). Empty (the
     local stack): the class goes without it."""
+    google_callback_keys_url: str = ""
+    """Where Google publishes its root signing keys for callbacks (`https://pay.google.com/gp/m/issuer/keys`); the
+    `wallet_google_keys` schedule fetches them (locally: the recorder's test root key)."""
 
 
 def _env(name: str, default: str) -> str:
@@ -129,6 +132,7 @@ def load() -> Settings:
         google_wallet_api=_env("GOOGLE_WALLET_API", "https://walletobjects.googleapis.com/walletobjects/v1").rstrip("/"),
         google_token_url=_env("GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token"),
         google_logo_url=_env("GOOGLE_WALLET_LOGO_URL", ""),
+        google_callback_keys_url=_env("GOOGLE_CALLBACK_KEYS_URL", "https://pay.google.com/gp/m/issuer/keys"),
     )
 
 

@@ -49,16 +49,20 @@ REPORTS_MAX_RECEIVE_COUNT = 3
 WEBHOOKS_VISIBILITY_TIMEOUT = 360
 """Six times the webhooks worker's timeout (60 s: up to 5 deliveries of at most 5 s each per invocation)."""
 WEBHOOKS_MAX_RECEIVE_COUNT = 5
+"""Failed HTTP attempts re-queue themselves with backoff (new messages); only a crashing worker reaches the DLQ."""
 WALLET_VISIBILITY_TIMEOUT = 360
 """Six times the wallet worker's timeout (60 s: up to 5 pass updates, each a few pushes of at most 5 s)."""
 WALLET_MAX_RECEIVE_COUNT = 5
 """Failed pushes re-queue the update themselves with backoff; only a crashing worker reaches the DLQ."""
-"""Failed HTTP attempts re-queue themselves with backoff (new messages); only a crashing worker reaches the DLQ."""
 REPORTS_PREFIX = "reports/"
 REPORTS_EXPIRE_DAYS = 7
 IMPORTS_PREFIX = "imports/"
 IMPORTS_EXPIRE_DAYS = 7
 """Uploaded customer files and their result files hold personal data: kept a week, then gone."""
+DOWNLOADS_PREFIX = "downloads/"
+DOWNLOADS_EXPIRE_DAYS = 1
+"""Files made for one download (a member's wallet pass), fetched at once through a presigned link: a day at most
+(S3's shortest lifecycle), though the link itself lasts two minutes."""
 
 API_NAME = NAME_PREFIX
 """The REST API's name (also its CloudWatch `ApiName` dimension): one per stage, so stages' metrics stay apart."""
@@ -301,6 +305,12 @@ def bucket_resources() -> dict[str, Any]:
                             "Prefix": IMPORTS_PREFIX,
                             "ExpirationInDays": IMPORTS_EXPIRE_DAYS,
                             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                        },
+                        {
+                            "Id": "expire-downloads",
+                            "Status": "Enabled",
+                            "Prefix": DOWNLOADS_PREFIX,
+                            "ExpirationInDays": DOWNLOADS_EXPIRE_DAYS,
                         },
                     ]
                 },
@@ -820,13 +830,15 @@ AUTHORIZER = "authorizer"
 """FUNCTIONS' key for the `@app.authorizer` function, whatever app.py names it."""
 FUNCTIONS: dict[str, FunctionAccess] = {
     # Keys: Chalice's function names (`api_handler` is the REST API's handler), see `function_ids`.
-    # Every route: all tables (never Scan), the four work queues, import uploads and report downloads (presigned),
+    # Every route: all tables (never Scan), the work queues, import uploads, report and one-off (a member's wallet
+    # pass) downloads (presigned),
     # the tenants' e-mail images (upload, the public image route, delete),
     # the sender-address check of mail settings, a usage key per tenant/agency at provisioning, and staff accounts
     # (sign-in, MFA, invitations, disabling and removing people) in the staff user pool.
     "api_handler": FunctionAccess(
         {t: RW for t in ALL_TABLES}, send=("JobsQueue", "MailQueue", "ReportsQueue", "WebhooksQueue", "WalletQueue"),
-        s3={IMPORTS_PREFIX: ("s3:GetObject", "s3:PutObject"), REPORTS_PREFIX: ("s3:GetObject",)},
+        s3={IMPORTS_PREFIX: ("s3:GetObject", "s3:PutObject"), REPORTS_PREFIX: ("s3:GetObject",),
+            DOWNLOADS_PREFIX: ("s3:GetObject", "s3:PutObject")},
         mail_verify=True, usage_keys=True, staff_accounts=True, wallet_secret=True,
         assets=("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
     ),
@@ -871,9 +883,11 @@ FUNCTIONS: dict[str, FunctionAccess] = {
     "mail_triggers": FunctionAccess({"DirectoryTable": R, "LoyaltyTable": RW}, send=("JobsQueue",)),
     # Lists active tenants and their card scopes, queues one reconciliation job per scope (the jobs worker scans).
     "nightly_reconciliation": FunctionAccess({"DirectoryTable": R}, send=("JobsQueue",)),
+    # Fetches Google's published root signing keys (egress only) and stores them for the callback route.
+    "wallet_google_keys": FunctionAccess({"LoyaltyTable": RW}),
 }
 WORKERS = ("jobs_worker", "mail_worker", "reports_worker", "webhooks_worker", "daily_sweep", "mail_triggers",
-           "nightly_reconciliation", "wallet_worker")
+           "nightly_reconciliation", "wallet_worker", "wallet_google_keys")
 """Functions without a caller waiting: an error is only visible as the Lambda Errors metric."""
 
 

@@ -80,22 +80,35 @@ LABEL_SHARE = 0.75
 """A label is the text colour mixed a quarter of the way towards the background: set apart yet readable."""
 
 
+LANGUAGES = ("ru", "en")
+"""The languages of every pass text: the pass's strings files, Google's translated values."""
+
+
+def tenant_language(currency: str) -> str:
+    """A tenant's first language: Russian for one that counts in roubles (the platform's home market), else English.
+
+    Google shows a LocalizedString's `defaultValue` when the phone's language is none of its translations.
+    """
+    return "ru" if currency.strip().upper() == "RUB" else "en"
+
+
 @dataclass(frozen=True)
 class Branding:
-    """How the tenant's passes look: its name and colours."""
+    """How the tenant's passes look: its name, colours and first language."""
 
     name: str
     background: Rgb = DEFAULT_BACKGROUND
     foreground: Rgb = DEFAULT_FOREGROUND
     label: Rgb = DEFAULT_LABEL
+    language: str = "en"
 
     @classmethod
-    def of_tenant(cls, name: str, primary_colour: str) -> Branding:
+    def of_tenant(cls, name: str, primary_colour: str, language: str = "en") -> Branding:
         """The tenant's primary colour as the background, with white or dark text, whichever reads better on it."""
         background = Rgb.parse(primary_colour)
         foreground = readable_on(background)
         return cls(name=name, background=background, foreground=foreground,
-                   label=mix(foreground, background, LABEL_SHARE))
+                   label=mix(foreground, background, LABEL_SHARE), language=language)
 
 
 def luminance(colour: Rgb) -> float:
@@ -240,8 +253,9 @@ def log_lines(lines: list[str]) -> list[str]:
 def pass_json(face: CardFace, brand: Branding, ids: AppleIds, serial: str, token: str) -> dict[str, Any]:
     """pass.json of a store card: balance up front, tier in the header, pending and status below, number on the back.
 
-    Labels, change messages and the status are keys of the pass's strings files (`STRINGS`): Wallet shows
-    them in the phone's language, Russian or English.
+    Labels, change messages, the status, and the organisation name, description and logo text (localizable
+    strings in Apple's pass format) are keys of the pass's strings files (`localizations`): Wallet shows them in
+    the phone's language, Russian or English.
     """
     barcode = {"message": face.number, "messageEncoding": "iso-8859-1", "altText": face.number}
     fields: dict[str, Any] = {
@@ -259,9 +273,9 @@ def pass_json(face: CardFace, brand: Branding, ids: AppleIds, serial: str, token
         "passTypeIdentifier": ids.pass_type_id,
         "serialNumber": serial,
         "teamIdentifier": ids.team_id,
-        "organizationName": brand.name,
-        "description": f"{brand.name} loyalty card",
-        "logoText": brand.name,
+        "organizationName": "pass.organization",
+        "description": "pass.description",
+        "logoText": "pass.logo",
         "foregroundColor": brand.foreground.css,
         "backgroundColor": brand.background.css,
         "labelColor": brand.label.css,
@@ -285,7 +299,13 @@ STRINGS: dict[str, dict[str, str]] = {
            "change.status": "Статус карты: %@", "status.issued": "Выпущена", "status.active": "Активна",
            "status.blocked": "Заблокирована", "status.expired": "Истекла"},
 }
-"""Every key pass_json uses, per language (`<lang>.lproj/pass.strings`)."""
+"""The fixed keys pass_json uses, per language (`<lang>.lproj/pass.strings`); `brand_strings` adds the tenant's."""
+
+
+def brand_strings(name: str) -> dict[str, dict[str, str]]:
+    """The tenant's keys: its name (a name is not translated) and the pass's description, per language."""
+    return {"en": {"pass.organization": name, "pass.logo": name, "pass.description": f"{name} loyalty card"},
+            "ru": {"pass.organization": name, "pass.logo": name, "pass.description": f"Карта лояльности {name}"}}
 
 
 def strings_file(entries: dict[str, str]) -> bytes:
@@ -296,9 +316,11 @@ def strings_file(entries: dict[str, str]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-16")
 
 
-def localizations() -> dict[str, bytes]:
-    """The pass's strings files, by their path in the package."""
-    return {f"{lang}.lproj/pass.strings": strings_file(entries) for lang, entries in STRINGS.items()}
+def localizations(name: str) -> dict[str, bytes]:
+    """The pass's strings files, by their path in the package: the fixed keys and the tenant's (`name`)."""
+    tenant = brand_strings(name)
+    return {f"{lang}.lproj/pass.strings": strings_file({**entries, **tenant[lang]})
+            for lang, entries in STRINGS.items()}
 
 
 def manifest(files: dict[str, bytes]) -> dict[str, str]:
@@ -359,27 +381,65 @@ def google_id(issuer_id: str, suffix: str) -> str:
     return f"{issuer_id}.{clean}"
 
 
+GOOGLE_TEXT: dict[str, dict[str, str]] = {
+    "points": {"ru": "Баллы", "en": "Points"},
+    "tier": {"ru": "Уровень", "en": "Tier"},
+    "number": {"ru": "Номер карты", "en": "Card number"},
+    "program": {"ru": "Программа лояльности {name}", "en": "{name} loyalty"},
+}
+"""The Google class's and object's texts, per language (`{name}`: the tenant's name)."""
+
+
+def localized(key: str, language: str, name: str = "") -> dict[str, Any]:
+    """A Google LocalizedString of a GOOGLE_TEXT entry: the tenant's language as `defaultValue`, the others as
+    `translatedValues` (https://developers.google.com/wallet/reference/rest/v1/LocalizedString)."""
+    texts = {lang: text.replace("{name}", name) for lang, text in GOOGLE_TEXT[key].items()}
+    first = language if language in texts else "en"
+    return {"defaultValue": {"language": first, "value": texts[first]},
+            "translatedValues": [{"language": lang, "value": texts[lang]} for lang in LANGUAGES
+                                 if lang != first and lang in texts]}
+
+
+def _default(value: dict[str, Any]) -> str:
+    return str(value["defaultValue"]["value"])
+
+
 def google_class(class_id: str, brand: Branding, logo_url: str, callback_url: str = "") -> dict[str, Any]:
     """The tenant's loyalty class (one per tenant); Google requires the logo to approve it (set it when deployed).
 
-    `callback_url` is where Google posts saves and deletions of the class's objects (`callbackOptions`).
+    The plain fields (`programName`, `accountIdLabel`...) hold the tenant's language, their `localized...`
+    twins both languages. `callback_url` is where Google posts saves and deletions of the class's objects
+    (`callbackOptions`). Also the body of the class PATCH when the tenant's look changes (`class_fingerprint`).
     """
-    out: dict[str, Any] = {"id": class_id, "issuerName": brand.name, "programName": f"{brand.name} loyalty",
+    program, number = localized("program", brand.language, brand.name), localized("number", brand.language)
+    out: dict[str, Any] = {"id": class_id, "issuerName": brand.name,
+                           "programName": _default(program), "localizedProgramName": program,
+                           "accountIdLabel": _default(number), "localizedAccountIdLabel": number,
+                           "accountNameLabel": _default(number), "localizedAccountNameLabel": number,
                            "hexBackgroundColor": brand.background.hex, "reviewStatus": "UNDER_REVIEW"}
     if callback_url:
         out["callbackOptions"] = {"url": callback_url}
     if logo_url:
         out["programLogo"] = {"sourceUri": {"uri": logo_url},
-                              "contentDescription": {"defaultValue": {"language": "en-US", "value": brand.name}}}
+                              "contentDescription": {"defaultValue": {"language": brand.language,
+                                                                      "value": brand.name}}}
     return out
 
 
-def google_object(object_id: str, class_id: str, face: CardFace) -> dict[str, Any]:
-    """The card's loyalty object: also the body of the PATCH that updates it."""
+def class_fingerprint(cls: dict[str, Any]) -> str:
+    """What a class shows, in 32 hex characters (its id aside): a change of it is PATCHed to Google."""
+    return hashlib.sha256(canonical_json({k: v for k, v in cls.items() if k != "id"})).hexdigest()[:32]
+
+
+def google_object(object_id: str, class_id: str, face: CardFace, language: str = "en") -> dict[str, Any]:
+    """The card's loyalty object: also the body of the PATCH that updates it. Labels in both languages."""
+    points, tier = localized("points", language), localized("tier", language)
     return {"id": object_id, "classId": class_id, "state": "ACTIVE" if face.active else "INACTIVE",
             "accountId": face.number, "accountName": face.number,
-            "loyaltyPoints": {"label": "Points", "balance": {"int": face.balance}},
-            "secondaryLoyaltyPoints": {"label": "Tier", "balance": {"string": face.tier or "—"}},
+            "loyaltyPoints": {"label": _default(points), "localizedLabel": points,
+                              "balance": {"int": face.balance}},
+            "secondaryLoyaltyPoints": {"label": _default(tier), "localizedLabel": tier,
+                                       "balance": {"string": face.tier or "—"}},
             "barcode": {"type": "CODE_128", "value": face.number, "alternateText": face.number}}
 
 

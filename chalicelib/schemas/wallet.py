@@ -76,3 +76,13 @@ class PassUpdateMessage(Input):
     serial: str
     tag: int
     attempt: int = Field(default=1, ge=1)
+
+
+class ClassUpdateMessage(Input):
+    """The wallet queue's other message: the tenant's look changed (tag), PATCH its Google loyalty class."""
+
+    v: Literal[1] = 1
+    kind: Literal["class"] = "class"
+    tenant_id: str
+    tag: int
+    attempt: int = Field(default=1, ge=1)

@@ -2,13 +2,18 @@
 
 <tid>#passes                    / any               marker: the tenant has issued a pass (updates look only then)
 <tid>#passes                    / pass#<serial>     every pass of the tenant (the daily refresh walks them)
+<tid>#passes                    / google-class      the tenant's Google class was offered in a save link: the
+                                                    fingerprint of what it shows and its last-updated tag
 <tid>#card-pass#<number>        / pass              the card's pass serial
 <tid>#pass#<serial>             / pass              the pass (PassDoc): card, token salt, last-updated tag; version
 <tid>#pass#<serial>             / device#<device>   a device registered for the pass: its push token
 <tid>#wallet-device#<device>    / reg#<serial>      the same registration, by device (serials updated since)
 <tid>#pass-push#<serial>        / <tag>#<target>    one update to one device (or google): the exactly-once claim;
-                                                    30-day TTL
+                                                    30-day TTL (serial `~class`: the tenant's Google class PATCH;
+                                                    `~` is in no serial)
 <tid>#google-callback#<nonce>   / nonce             a Google save/delete callback applied (replays refused); TTL
+_wallet#google-root-keys        / keys              Google's root signing keys for callbacks, as last fetched (not
+                                                    a tenant's: `_` starts no tenant id)
 
 Device ids come from Apple and are unique per device and per web service, so a
 device's partition under one tenant never mixes with another tenant's.
@@ -164,6 +169,71 @@ def delete_card_pass(tenant_id: str, number: str) -> int:
         removed += unregister(tenant_id, serial, reg.device_id)
     LoyaltyRecord(card_pass_pk(tenant_id, number), PASS_SK).delete()
     return removed
+
+
+# --- the tenant's Google class ---------------------------------------------------------------------------------
+
+CLASS_SK = "google-class"
+CLASS_PUSH = "~class"
+"""The update log's "serial" of the tenant's class PATCHes (claim_push / finish_push)."""
+
+
+def offer_google_class(tenant_id: str, fingerprint: str, tag: int, at: datetime) -> bool:
+    """Remember that a save link carried the tenant's class (Google may hold it from now on); True the first time.
+
+    A later link changes nothing here: the class it carries is what `google_class_state` already records (a
+    change of the tenant's look updates the record before the next link is made)."""
+    try:
+        LoyaltyRecord(marker_pk(tenant_id), CLASS_SK, kind="google_class",
+                      doc={"fingerprint": fingerprint, "tag": tag}, version=1, at=at).save(
+            condition=LoyaltyRecord.pk.does_not_exist())
+    except PutError as err:
+        if condition_failed(err):
+            return False
+        raise
+    return True
+
+
+def google_class_state(tenant_id: str) -> tuple[int, str, int] | None:
+    """(tag, fingerprint, version) of the tenant's class as last offered or PATCHed; None if never offered."""
+    rec = get_item(LoyaltyRecord, marker_pk(tenant_id), CLASS_SK)
+    if rec is None:
+        return None
+    doc = doc_of(rec)
+    return int(doc["tag"]), str(doc["fingerprint"]), int(rec.version)
+
+
+def set_google_class(tenant_id: str, fingerprint: str, tag: int, version: int, at: datetime) -> int:
+    """The class shows `fingerprint` from tag `tag`, if the record is still at `version`; Changed otherwise."""
+    try:
+        LoyaltyRecord(marker_pk(tenant_id), CLASS_SK, kind="google_class",
+                      doc={"fingerprint": fingerprint, "tag": tag}, version=version + 1, at=at).save(
+            condition=LoyaltyRecord.version == version)
+    except PutError as err:
+        if condition_failed(err):
+            raise Changed(CLASS_SK) from None
+        raise
+    return version + 1
+
+
+# --- Google's root signing keys (callbacks) --------------------------------------------------------------------
+
+ROOT_KEYS_PK = "_wallet#google-root-keys"
+ROOT_KEYS_SK = "keys"
+
+
+def google_root_keys() -> tuple[list[dict[str, str]], str | None]:
+    """The root keys as last stored (keyValue, protocolVersion, keyExpiration) and when they were fetched."""
+    rec = get_item(LoyaltyRecord, ROOT_KEYS_PK, ROOT_KEYS_SK)
+    if rec is None:
+        return [], None
+    doc = doc_of(rec)
+    return [dict(k) for k in doc.get("keys", [])], str(doc.get("fetched_at") or "") or None
+
+
+def save_google_root_keys(keys: list[dict[str, str]], at: datetime) -> None:
+    LoyaltyRecord(ROOT_KEYS_PK, ROOT_KEYS_SK, kind="google_root_keys",
+                  doc={"keys": keys, "fetched_at": at.isoformat()}, at=at).save()
 
 
 # --- device registrations ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The wallet queue: one message = one change (tag) of one pass, pushed to its devices and Google (services.wallet).
+"""The wallet queue: one message = one change (tag) of one pass, pushed to its devices and Google (services.wallet),
+or (`"kind": "class"`) one change of a tenant's look, PATCHed to its Google loyalty class.
 
 As with webhooks, a failed push is not an SQS failure: the service re-queues
 the update itself, with its backoff. Only an error of our own (DynamoDB or SQS
@@ -15,20 +16,27 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
-from chalicelib.schemas.wallet import PassUpdateMessage
+from chalicelib.schemas.wallet import ClassUpdateMessage, PassUpdateMessage
 from chalicelib.services.wallet import updates
 from chalicelib.workers.batch import Worker
 
-
-def _parse(body: str) -> PassUpdateMessage:
-    return PassUpdateMessage.model_validate(json.loads(body))
+Message = PassUpdateMessage | ClassUpdateMessage
 
 
-def _deliver(message: PassUpdateMessage) -> dict[str, Any]:
+def _parse(body: str) -> Message:
+    raw = json.loads(body)
+    if isinstance(raw, dict) and raw.get("kind") == "class":
+        return ClassUpdateMessage.model_validate(raw)
+    return PassUpdateMessage.model_validate(raw)
+
+
+def _deliver(message: Message) -> dict[str, Any]:
+    if isinstance(message, ClassUpdateMessage):
+        return {"tenant_id": message.tenant_id, "kind": "class", "outcome": updates.deliver_class(message)}
     return {"tenant_id": message.tenant_id, "outcome": updates.deliver(message)}
 
 
-WORKER: Worker[PassUpdateMessage] = Worker(
+WORKER: Worker[Message] = Worker(
     kind="wallet", parse=_parse, handle=_deliver, describe=lambda message: {"tenant_id": message.tenant_id},
     failed="wallet pass update failed; will be retried", done="wallet pass update handled",
 )

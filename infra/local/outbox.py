@@ -196,7 +196,8 @@ def messages(to: str = "") -> list[OutboxMessage]:
 
     for push in wallet_recorder.pushes():
         order, sent_at = _stamps.get(f"wallet:{push['id']}", (0, push["sent_at"]))
-        what = "APNs push (pass updated)" if push["kind"] == "apns" else "Google Wallet object update (PATCH)"
+        what = {"apns": "APNs push (pass updated)", "google_class": "Google Wallet class update (PATCH)"}.get(
+            push["kind"], "Google Wallet object update (PATCH)")
         found.append(OutboxMessage(kind="wallet", id=push["id"], order=order, sent_at=sent_at, region="local",
                                    sender=None, to=(push["target"],), subject=what, body=push["body"],
                                    headers=tuple(sorted(push["headers"].items()))))

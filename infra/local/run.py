@@ -97,7 +97,8 @@ def set_environment(config: Any, moto_url: str) -> None:
 def wallet_to_recorder(moto_port: int) -> None:
     """Wallet pushes (APNs, Google Wallet) go to moto's recorder, shown in the outbox (local/wallet_recorder.py)."""
     recorder = f"http://{HOST}:{moto_port}/_local/wallet-pushes"
-    for name, path in (("APNS_URL", "/apns"), ("GOOGLE_WALLET_API", "/google"), ("GOOGLE_TOKEN_URL", "/google/token")):
+    for name, path in (("APNS_URL", "/apns"), ("GOOGLE_WALLET_API", "/google"), ("GOOGLE_TOKEN_URL", "/google/token"),
+                       ("GOOGLE_CALLBACK_KEYS_URL", "/google/keys")):
         os.environ.setdefault(name, recorder + path)
 
 
@@ -284,7 +285,7 @@ def banner(api_url: str, moto_url: str, keys: list[dict[str, Any]], keys_path: P
 
 
 STACK_ENVIRONMENT = ("STAGE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "PUBLIC_BASE_URL", "CONSOLE_BASE_URL",
-                     "APNS_URL", "GOOGLE_WALLET_API", "GOOGLE_TOKEN_URL")
+                     "APNS_URL", "GOOGLE_WALLET_API", "GOOGLE_TOKEN_URL", "GOOGLE_CALLBACK_KEYS_URL")
 
 
 def stack_environment(config: Any) -> dict[str, str]:

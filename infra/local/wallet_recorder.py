@@ -6,6 +6,9 @@ points APNS_URL, GOOGLE_WALLET_API and GOOGLE_TOKEN_URL here):
     POST  /_local/wallet-pushes/apns/3/device/<push token>      an APNs push: recorded, 200 (410 for dead...)
     POST  /_local/wallet-pushes/google/token                    an access token for the PATCHes (made up)
     PATCH /_local/wallet-pushes/google/loyaltyObject/<id>       a Google object update: recorded, 200
+    PATCH /_local/wallet-pushes/google/loyaltyClass/<id>        a Google class update (the tenant's look): recorded
+    GET   /_local/wallet-pushes/google/keys                     Google's root signing keys for callbacks: the local
+                                                                test root key (GOOGLE_CALLBACK_KEYS_URL)
     GET   /_local/wallet-pushes                                 every push recorded, newest first (JSON)
 
 The outbox page lists them as "wallet push" entries beside e-mail and SMS.
@@ -37,6 +40,33 @@ _sequence = itertools.count(1)
 
 Answer = tuple[str, list[tuple[str, str]], bytes]
 JSON = ("Content-Type", "application/json; charset=utf-8")
+
+
+_keys: list[tuple[str, Any]] = []
+"""What the keys endpoint answers instead of the local credentials' test key (tests: a rotation, a failure)."""
+
+
+def serve_keys(status: str | None = None, body: Any = None) -> None:
+    """Answer the keys endpoint with `status` and `body` (JSON) from now on; no argument: the test key again."""
+    _keys[:] = [(status, body)] if status is not None else []
+
+
+def _local_keys() -> Answer:
+    """The local credentials' `google_callback_keys` (infra/local/wallet_keys.py), as Google publishes its keys."""
+    if _keys:
+        status, body = _keys[0]
+        return _json(status, body)
+    from pathlib import Path
+
+    from chalicelib.settings import settings
+    from infra.local import wallet_keys
+
+    kind, _, where = settings.wallet_credentials.partition(":")
+    target = Path(where) / wallet_keys.FILE_NAME
+    if kind != "dir" or not target.is_file():
+        return _json("404 Not Found", {"error": "no local wallet credentials"})
+    raw = json.loads(target.read_text(encoding="utf-8"))
+    return _json("200 OK", raw.get("google_callback_keys") or {"keys": []})
 
 
 def pushes() -> list[dict[str, Any]]:
@@ -73,6 +103,8 @@ def handle(environ: dict[str, Any]) -> Answer | None:
     rest = path[len(PREFIX):]
     if method in ("GET", "HEAD") and rest in ("", "/"):
         return _json("200 OK", {"pushes": pushes()})
+    if method == "GET" and rest == "/google/keys":
+        return _local_keys()
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(min(length, MAX_BODY)).decode("utf-8", errors="replace") if length else ""
     headers = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
@@ -93,5 +125,10 @@ def handle(environ: dict[str, Any]) -> Answer | None:
         if not headers.get("authorization", "").startswith("Bearer "):
             return _json("401 Unauthorized", {"error": {"code": 401, "message": "no bearer token"}})
         entry = record("google", rest.removeprefix("/google/loyaltyObject/"), {}, body)
+        return _json("200 OK", json.loads(entry["body"] or "{}"))
+    if method == "PATCH" and rest.startswith("/google/loyaltyClass/"):
+        if not headers.get("authorization", "").startswith("Bearer "):
+            return _json("401 Unauthorized", {"error": {"code": 401, "message": "no bearer token"}})
+        entry = record("google_class", rest.removeprefix("/google/loyaltyClass/"), {}, body)
         return _json("200 OK", json.loads(entry["body"] or "{}"))
     return _json("404 Not Found", {"error": "not a wallet recorder endpoint"})

@@ -42,7 +42,7 @@ from chalicelib.settings import settings
 from chalicelib.storage import passes as passes_store
 from chalicelib.storage import queues
 from infra.local import wallet_keys, wallet_recorder
-from tests.functional.conftest import Api, TenantKeys
+from tests.functional.conftest import Api, TenantKeys, make_tenant
 from tests.functional.jobqueue import sqs_event
 
 PASS_TYPE = settings.wallet_pass_type_id
@@ -86,6 +86,7 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     server.server_close()
     wallet_http.close_all()
     wallet_recorder.clear()
+    wallet_recorder.serve_keys()
 
 
 def take() -> list[str]:
@@ -153,8 +154,15 @@ def test_the_pkpass_is_signed_by_the_pass_certificate_and_its_manifest_hashes_it
     assert manifest == {name: hashlib.sha1(data).hexdigest() for name, data in files.items()
                         if name not in ("manifest.json", "signature")}
     doc = _pass_json(files)
-    assert (doc["passTypeIdentifier"], doc["teamIdentifier"], doc["organizationName"]) == (
-        PASS_TYPE, settings.wallet_team_id, "coffee-house LLC")
+    assert (doc["passTypeIdentifier"], doc["teamIdentifier"]) == (PASS_TYPE, settings.wallet_team_id)
+    # Organisation name, description and logo text are localizable: keys the strings files give per language.
+    assert (doc["organizationName"], doc["description"], doc["logoText"]) == (
+        "pass.organization", "pass.description", "pass.logo")
+    ru, en = _strings(files["ru.lproj/pass.strings"]), _strings(files["en.lproj/pass.strings"])
+    assert (ru["pass.organization"], ru["pass.description"], ru["pass.logo"]) == (
+        "coffee-house LLC", "Карта лояльности coffee-house LLC", "coffee-house LLC")
+    assert (en["pass.organization"], en["pass.description"], en["pass.logo"]) == (
+        "coffee-house LLC", "coffee-house LLC loyalty card", "coffee-house LLC")
     assert doc["webServiceURL"] == f"{settings.public_base_url}/v1/wallet/apple/coffee-house"
     assert doc["barcodes"][0]["message"] == number and doc["storeCard"]["primaryFields"][0]["value"] == 0
     assert len(doc["serialNumber"]) == 24 and len(doc["authenticationToken"]) >= 16
@@ -216,6 +224,17 @@ def test_the_google_link_is_an_rs256_jwt_of_the_loyalty_class_and_object(
     assert cls["callbackOptions"] == {"url": f"{settings.public_base_url}/v1/wallet/google/coffee-house/callback"}
     assert obj["id"] == r.data["object_id"] == f"{issuer}.coffee-house-{r.data['serial_number']}"
     assert (obj["accountId"], obj["barcode"]["value"], obj["loyaltyPoints"]["balance"]) == (number, number, {"int": 0})
+    # A rouble tenant's labels: Russian first (Google's defaultValue), English translated.
+    assert obj["loyaltyPoints"]["label"] == "Баллы" and obj["loyaltyPoints"]["localizedLabel"] == {
+        "defaultValue": {"language": "ru", "value": "Баллы"},
+        "translatedValues": [{"language": "en", "value": "Points"}]}
+    assert obj["secondaryLoyaltyPoints"]["localizedLabel"] == {
+        "defaultValue": {"language": "ru", "value": "Уровень"},
+        "translatedValues": [{"language": "en", "value": "Tier"}]}
+    assert (cls["programName"], cls["localizedProgramName"]["translatedValues"]) == (
+        "Программа лояльности coffee-house LLC", [{"language": "en", "value": "coffee-house LLC loyalty"}])
+    assert cls["localizedAccountIdLabel"] == {"defaultValue": {"language": "ru", "value": "Номер карты"},
+                                              "translatedValues": [{"language": "en", "value": "Card number"}]}
 
 
 def test_the_pass_web_service_registers_devices_only_with_the_passs_own_token(
@@ -611,3 +630,181 @@ def test_google_save_and_delete_callbacks_are_verified_applied_once_and_a_delete
     jobs = take()
     assert app.handler_map["wallet_worker"](sqs_event(jobs), None) == {"batchItemFailures": []}
     assert [p for p in wallet_recorder.pushes() if p["kind"] == "google"] == []
+
+
+def _class_pushes() -> list[dict[str, Any]]:
+    return [json.loads(p["body"]) for p in reversed(wallet_recorder.pushes()) if p["kind"] == "google_class"]
+
+
+def test_a_change_of_the_tenants_look_patches_its_google_class_once_and_only_when_the_class_shows_it(
+        api: Api, tenant: TenantKeys, credentials: dict[str, Any], recorder: str, delays: list[int],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Google keeps the class the first save inserted: a new name or colour reaches it only by a class PATCH."""
+    number = _card(api, tenant)
+    handler = app.handler_map["wallet_worker"]
+    look = {"primary_colour": "#112233", "accent_colour": "#445566"}
+    # No save link yet: Google holds no class of this tenant, so a new colour queues nothing.
+    assert api.put("/v1/branding", tenant.admin, look).status_code == 200
+    assert take() == [] and passes_store.google_class_state("coffee-house") is None
+    assert api.get(f"/v1/cards/{number}/wallet/google", tenant.pos).status_code == 200
+    assert passes_store.google_class_state("coffee-house") is not None
+    # The accent colour is not on the class: nothing to PATCH.
+    assert api.put("/v1/branding", tenant.admin, {**look, "accent_colour": "#000000"}).status_code == 200
+    assert take() == []
+
+    # The primary colour is: one job, PATCHed once though SQS delivers it twice.
+    assert api.put("/v1/branding", tenant.admin, {**look, "primary_colour": "#aa2233"}).status_code == 200
+    jobs = take()
+    assert [(json.loads(j)["kind"], json.loads(j)["tenant_id"]) for j in jobs] == [("class", "coffee-house")]
+    assert handler(sqs_event(jobs), None) == {"batchItemFailures": []}
+    assert handler(sqs_event(jobs), None) == {"batchItemFailures": []}
+    assert take() == []
+    (patched,) = [p for p in wallet_recorder.pushes() if p["kind"] == "google_class"]
+    body = json.loads(patched["body"])
+    assert patched["target"] == f"{credentials['google_issuer_id']}.loyalty-coffee-house"
+    assert (body["id"], body["hexBackgroundColor"], body["programName"], body["reviewStatus"]) == (
+        patched["target"], "#aa2233", "Программа лояльности coffee-house LLC", "UNDER_REVIEW")
+    assert body["callbackOptions"] == {"url": f"{settings.public_base_url}/v1/wallet/google/coffee-house/callback"}
+
+    # The agency renames the tenant: the name is on the class. The older job, delivered again, is superseded.
+    renamed = api.patch(f"/v1/agency/tenants/{tenant.tenant_id}", tenant.agency, {"name": "Coffee House"})
+    assert renamed.status_code == 200, renamed.data
+    newer = take()
+    assert len(newer) == 1 and json.loads(newer[0])["tag"] > json.loads(jobs[0])["tag"]
+    assert handler(sqs_event(jobs), None) == {"batchItemFailures": []}
+    assert len(_class_pushes()) == 1
+
+    # A failed PATCH is retried with the pass updates' backoff, then delivered once.
+    real = wallet_google.update_class
+    answers = [wallet_http.Outcome(503, "HTTP 503: busy", 1)]
+    monkeypatch.setattr(wallet_google, "update_class",
+                        lambda tenant_id, creds: answers.pop() if answers else real(tenant_id, creds))
+    delays.clear()
+    assert handler(sqs_event(newer), None) == {"batchItemFailures": []}
+    retry = take()
+    assert delays == [30] and json.loads(retry[0])["attempt"] == 2
+    assert handler(sqs_event(retry), None) == {"batchItemFailures": []}
+    assert [(b["programName"], b["issuerName"]) for b in _class_pushes()] == [
+        ("Программа лояльности coffee-house LLC", "coffee-house LLC"),
+        ("Программа лояльности Coffee House", "Coffee House")]
+    assert take() == []
+
+
+def _cloudwatch_event() -> dict[str, Any]:
+    return {"version": "0", "account": "123456789012", "region": "eu-central-1", "detail": {},
+            "detail-type": "Scheduled Event", "source": "aws.events", "time": "2026-11-02T10:00:00Z",
+            "id": "e1", "resources": []}
+
+
+def test_googles_root_keys_are_fetched_on_schedule_kept_until_they_expire_and_a_failed_fetch_keeps_them(
+        api: Api, tenant: TenantKeys, credentials: dict[str, Any], recorder: str, clock: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from chalicelib.services.wallet import credentials as wallet_credentials
+    from chalicelib.services.wallet import google_callbacks, root_keys
+
+    monkeypatch.setattr(root_keys, "settings", dataclasses.replace(
+        settings, google_callback_keys_url=recorder + "/google/keys"))
+    root_keys.forget()
+    wallet_credentials.forget()
+    # A credentials document without keys: callbacks verify with the fetched keys only.
+    monkeypatch.setattr(google_callbacks, "load", lambda: dataclasses.replace(wallet_credentials.load(),
+                                                                              google_callback_root_keys=()))
+    number = _card(api, tenant)
+    link = api.get(f"/v1/cards/{number}/wallet/google", tenant.pos)
+    event = {"classId": f"{credentials['google_issuer_id']}.loyalty-coffee-house",
+             "objectId": link.data["object_id"], "eventType": "save"}
+    path = "/v1/wallet/google/coffee-house/callback"
+    nonces = iter(f"nonce-keys-{i:04d}" for i in range(100))
+
+    def callback(root: Any = None) -> int:
+        return int(api.post(path, None, _google_says(credentials, {**event, "nonce": next(nonces)}, root)).status_code)
+
+    assert callback() == 503  # no key stored yet
+    # The schedule fetches the stack's keys endpoint: the local test root key.
+    app.handler_map["wallet_google_keys"](_cloudwatch_event(), None)
+    local_key = credentials["google_callback_keys"]["keys"][0]["keyValue"]
+    assert [k["keyValue"] for k in passes_store.google_root_keys()[0]] == [local_key]
+    assert callback() == 200
+
+    # Google rotates: the old key (expiring in an hour) is no longer listed, a new one is. Both verify until then.
+    now_ms = int(clock.now().timestamp() * 1000)
+    wallet_recorder.serve_keys("200 OK", {"keys": [{"keyValue": local_key, "protocolVersion": "ECv2SigningOnly",
+                                                    "keyExpiration": str(now_ms + 3_600_000)}]})
+    assert root_keys.refresh(clock.now()) == "stored"
+    new_root = ec.generate_private_key(ec.SECP256R1())
+    new_value = base64.b64encode(new_root.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+    year = str(now_ms + 365 * 86_400_000)
+    wallet_recorder.serve_keys("200 OK", {"keys": [{"keyValue": new_value, "protocolVersion": "ECv2SigningOnly",
+                                                    "keyExpiration": year}]})
+    assert root_keys.refresh(clock.now()) == "stored"
+    assert [(k["keyValue"], k["keyExpiration"]) for k in passes_store.google_root_keys()[0]] == [
+        (new_value, year), (local_key, str(now_ms + 3_600_000))]
+    assert (callback(), callback(new_root)) == (200, 200)
+
+    # A fetch that fails (an error, a key that is no key, no answer at all) keeps every stored key, and logs.
+    stored = passes_store.google_root_keys()[0]
+    for status, body in (("500 Internal Server Error", {"error": "unavailable"}),
+                         ("200 OK", {"keys": [{"keyValue": "bm90IGEga2V5", "protocolVersion": "ECv2SigningOnly",
+                                               "keyExpiration": year}]}),
+                         ("200 OK", ["not", "keys"])):
+        wallet_recorder.serve_keys(status, body)
+        assert root_keys.refresh(clock.now()) == "kept"
+        assert passes_store.google_root_keys()[0] == stored
+    monkeypatch.setattr(root_keys, "settings", dataclasses.replace(settings,
+                                                                   google_callback_keys_url="http://127.0.0.1:9/keys"))
+    assert root_keys.refresh(clock.now()) == "kept" and passes_store.google_root_keys()[0] == stored
+
+    # Two hours on, the old key has expired: the next good fetch drops it, and it verifies nothing more.
+    monkeypatch.setattr(root_keys, "settings", dataclasses.replace(
+        settings, google_callback_keys_url=recorder + "/google/keys"))
+    clock.advance(seconds=7200)
+    wallet_recorder.serve_keys("200 OK", {"keys": [{"keyValue": new_value, "protocolVersion": "ECv2SigningOnly",
+                                                    "keyExpiration": year}]})
+    assert root_keys.refresh(clock.now()) == "stored"
+    assert [k["keyValue"] for k in passes_store.google_root_keys()[0]] == [new_value]
+    assert (callback(), callback(new_root)) == (401, 200)
+
+
+def test_erasing_a_coalition_customer_removes_every_partners_pass_of_the_shared_card(
+        api: Api, agency_key: str, credentials: dict[str, Any], recorder: str) -> None:
+    """A shared card's passes live under each partner that handed one out: all of them are the customer's."""
+    shop_a, shop_b = make_tenant(api, agency_key, "acme-agency", "shop-a"), make_tenant(api, agency_key,
+                                                                                      "acme-agency", "shop-b")
+    club = {"id": "club", "name": "City club points", "earning": {"rate_bps": 500}}
+    made = api.post("/v1/agency/coalitions", agency_key, {"coalition_id": "city-club", "name": "City club",
+                                                          "program": club, "members": ["shop-a", "shop-b"]})
+    assert made.status_code == 201, made.data
+    issued = api.post("/v1/cards", shop_a.pos, {"program_id": "club", "customer": {"phone": "+79161234567"}})
+    assert issued.status_code == 201, issued.data
+    number, customer_id = str(issued.data["number"]), issued.data["customer_id"]
+    kept = str(api.post("/v1/cards", shop_b.pos, {"program_id": "club"}).data["number"])
+    docs = {}
+    for shop in (shop_a, shop_b):
+        doc = _pass_json(_pkpass(api, shop.pos, number)[1])
+        docs[shop.tenant_id] = doc
+        assert api.post(f"{_service(shop.tenant_id)}/devices/ph-{shop.tenant_id}/registrations/{PASS_TYPE}/"
+                        f"{doc['serialNumber']}", None, {"pushToken": "ab12"},
+                        headers=_apple(doc["authenticationToken"])).status_code == 201
+    kept_doc = _pass_json(_pkpass(api, shop_b.pos, kept)[1])
+    assert docs["shop-a"]["serialNumber"] != docs["shop-b"]["serialNumber"]
+
+    # Erased through partner B, though A issued the card: both partners' passes and devices go.
+    erased = api.post(f"/v1/customers/{customer_id}/erase", shop_b.admin,
+                      {"confirm": "erase", "reason": "data subject request"})
+    assert erased.status_code == 200, erased.data
+    for shop_id, doc in docs.items():
+        assert passes_store.serial_of_card(shop_id, number) is None
+        assert passes_store.get_pass(shop_id, doc["serialNumber"]) is None
+        assert passes_store.devices(shop_id, doc["serialNumber"]) == []
+        assert _registered(api, shop_id, f"ph-{shop_id}") == []
+        refused = api.get(f"{_service(shop_id)}/passes/{PASS_TYPE}/{doc['serialNumber']}", None,
+                          headers={**_apple(doc["authenticationToken"]), **ACCEPT})
+        assert refused.status_code == 401
+    assert passes_store.serial_of_card("shop-b", kept) == kept_doc["serialNumber"]  # another customer's stays
+    take()
+    assert api.post(f"/v1/cards/{number}/block", shop_a.admin, {"reason": "account closed"}).status_code == 200
+    assert take() == []

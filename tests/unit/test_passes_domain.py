@@ -24,8 +24,9 @@ def test_pass_json_is_a_store_card_with_balance_tier_number_and_both_barcodes() 
         1, "pass.example.loyalty", "ABCDE12345", "SERIAL-1")
     assert doc["webServiceURL"] == "https://api.example.com/api/v1/wallet/apple/coffee"
     assert doc["authenticationToken"] == "t" * 43
-    assert (doc["organizationName"], doc["backgroundColor"], doc["foregroundColor"]) == (
-        "Coffee House", "rgb(16, 32, 48)", "rgb(255, 255, 255)")
+    assert (doc["organizationName"], doc["description"], doc["logoText"]) == (
+        "pass.organization", "pass.description", "pass.logo")  # localizable strings: keys of pass.strings
+    assert (doc["backgroundColor"], doc["foregroundColor"]) == ("rgb(16, 32, 48)", "rgb(255, 255, 255)")
     card = doc["storeCard"]
     assert card["primaryFields"][0]["value"] == 1234 and isinstance(card["primaryFields"][0]["value"], int)
     assert card["headerFields"][0]["value"] == "gold"
@@ -166,7 +167,58 @@ def test_the_strings_files_translate_every_key_the_pass_uses_and_escape_quotes()
     assert used | {card["auxiliaryFields"][0]["value"]} <= set(rules.STRINGS["ru"])
     data = rules.strings_file({"a": 'say "hi"\\now'})
     assert data.startswith(b"\xff\xfe") and data.decode("utf-16") == '"a" = "say \\"hi\\"\\\\now";\n'
-    assert sorted(rules.localizations()) == ["en.lproj/pass.strings", "ru.lproj/pass.strings"]
+    assert sorted(rules.localizations("Coffee House")) == ["en.lproj/pass.strings", "ru.lproj/pass.strings"]
+    doc = rules.pass_json(FACE, BRAND, IDS, "SERIAL-1", "t" * 43)
+    for lang in ("ru", "en"):  # the top-level localizable keys too, with the tenant's name
+        entries = {**rules.STRINGS[lang], **rules.brand_strings("Coffee House")[lang]}
+        assert {doc["organizationName"], doc["description"], doc["logoText"]} <= set(entries)
+
+
+def test_the_pass_names_its_tenant_and_describes_itself_in_russian_and_english() -> None:
+    files = rules.localizations('Кофе "Дом"')
+    ru, en = files["ru.lproj/pass.strings"].decode("utf-16"), files["en.lproj/pass.strings"].decode("utf-16")
+    assert '"pass.description" = "Карта лояльности Кофе \\"Дом\\"";' in ru
+    assert '"pass.organization" = "Кофе \\"Дом\\"";' in ru and '"pass.logo" = "Кофе \\"Дом\\"";' in ru
+    assert '"pass.description" = "Кофе \\"Дом\\" loyalty card";' in en
+    assert '"label.points" = "Points";' in en and '"label.points" = "Баллы";' in ru
+
+
+def test_google_labels_are_localized_strings_in_the_tenants_language_first() -> None:
+    assert (rules.tenant_language("RUB"), rules.tenant_language("rub"), rules.tenant_language("USD")) == (
+        "ru", "ru", "en")
+    russian = rules.Branding.of_tenant("Кофейня", "#1f5f8b", "ru")
+    obj = rules.google_object("3388.o", "3388.c", FACE, "ru")
+    assert obj["loyaltyPoints"] == {
+        "label": "Баллы", "balance": {"int": 1234},
+        "localizedLabel": {"defaultValue": {"language": "ru", "value": "Баллы"},
+                           "translatedValues": [{"language": "en", "value": "Points"}]}}
+    assert obj["secondaryLoyaltyPoints"]["localizedLabel"] == {
+        "defaultValue": {"language": "ru", "value": "Уровень"},
+        "translatedValues": [{"language": "en", "value": "Tier"}]}
+    english = rules.google_object("3388.o", "3388.c", FACE, "en")["loyaltyPoints"]
+    assert (english["label"], english["localizedLabel"]) == ("Points", {
+        "defaultValue": {"language": "en", "value": "Points"},
+        "translatedValues": [{"language": "ru", "value": "Баллы"}]})
+    cls = rules.google_class("3388.c", russian, "https://cdn.example.com/logo.png")
+    assert (cls["programName"], cls["localizedProgramName"]) == ("Программа лояльности Кофейня", {
+        "defaultValue": {"language": "ru", "value": "Программа лояльности Кофейня"},
+        "translatedValues": [{"language": "en", "value": "Кофейня loyalty"}]})
+    assert (cls["accountIdLabel"], cls["localizedAccountIdLabel"]["translatedValues"]) == (
+        "Номер карты", [{"language": "en", "value": "Card number"}])
+    assert cls["programLogo"]["contentDescription"] == {"defaultValue": {"language": "ru", "value": "Кофейня"}}
+
+
+def test_the_class_fingerprint_follows_what_the_class_shows_not_its_id() -> None:
+    cls = rules.google_class("3388.a", BRAND, "https://cdn.example.com/logo.png", "https://api.example.com/cb")
+    same = rules.google_class("3388.b", BRAND, "https://cdn.example.com/logo.png", "https://api.example.com/cb")
+    assert rules.class_fingerprint(cls) == rules.class_fingerprint(same) and len(rules.class_fingerprint(cls)) == 32
+    for changed in (rules.Branding(name="Coffee House", background=rules.Rgb.parse("#102031")),
+                    rules.Branding(name="Coffee Home", background=rules.Rgb.parse("#102030")),
+                    rules.Branding(name="Coffee House", background=rules.Rgb.parse("#102030"), language="ru")):
+        other = rules.google_class("3388.a", changed, "https://cdn.example.com/logo.png", "https://api.example.com/cb")
+        assert rules.class_fingerprint(other) != rules.class_fingerprint(cls)
+    moved_logo = rules.google_class("3388.a", BRAND, "https://cdn.example.com/new.png", "https://api.example.com/cb")
+    assert rules.class_fingerprint(moved_logo) != rules.class_fingerprint(cls)
 
 
 def test_google_signed_bytes_are_little_endian_length_prefixed_chunks() -> None:

@@ -163,6 +163,10 @@ def update_tenant(agency_id: str, tenant_id: str, changes: TenantUpdate, actor: 
                               target=f"tenant:{tenant_id}", detail={k: str(v) for k, v in patch.items()}))
     api_keys.forget_tenant_status(tenant_id)
     catalog.forget(tenant_id)
+    if patch.keys() & {"name", "branding"}:  # what the tenant's Google Wallet class shows
+        from chalicelib.services.wallet import changes as wallet_changes  # loaded only for such a change
+
+        wallet_changes.tenant_look_changed(tenant_id)
     return updated
 
 

@@ -56,10 +56,11 @@ def sign(manifest_json: bytes, creds: Credentials) -> bytes:
                         [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary])
 
 
-def package(pass_json: dict[str, object], images: dict[str, bytes], creds: Credentials) -> bytes:
-    """The `.pkpass` zip: pass.json, images, the strings files (en, ru), manifest.json and its signature."""
+def package(pass_json: dict[str, object], images: dict[str, bytes], creds: Credentials, name: str) -> bytes:
+    """The `.pkpass` zip: pass.json, images, the strings files (en, ru; `name` the tenant's), manifest.json and its
+    signature."""
     files = {"pass.json": json.dumps(pass_json, ensure_ascii=False, indent=1).encode(), **images,
-             **rules.localizations()}
+             **rules.localizations(name)}
     manifest_json = json.dumps(rules.manifest(files), indent=1).encode()
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -75,7 +76,7 @@ def build(found: cards.CardPass, creds: Credentials) -> Package:
     ids = rules.AppleIds(settings.wallet_pass_type_id, settings.wallet_team_id, cards.web_service_url(found.tenant_id))
     content = rules.pass_json(cards.face(found.card), brand, ids, found.serial,
                               cards.pass_token(creds, found.tenant_id, found.stored.doc))
-    return Package(package(content, rules.images(brand), creds), found.tag)
+    return Package(package(content, rules.images(brand), creds, brand.name), found.tag)
 
 
 def for_card(tenant_id: str, number: str) -> Package:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import clock
 from chalicelib.domain import passes as rules
@@ -105,11 +105,34 @@ def face(card: CardState) -> rules.CardFace:
 
 
 def branding(tenant_id: str) -> rules.Branding:
-    """The tenant's name and its member-site primary colour (`Tenant.branding`), so the pass looks like the site."""
+    """The tenant's name, its member-site primary colour (`Tenant.branding`), so the pass looks like the site, and
+    its first language (Russian for a rouble tenant)."""
     tenant = directory.get_tenant(tenant_id)
     if tenant is None:
         return rules.Branding(name=tenant_id)
-    return rules.Branding.of_tenant(tenant.name, tenant.branding.primary_colour)
+    return rules.Branding.of_tenant(tenant.name, tenant.branding.primary_colour,
+                                    rules.tenant_language(tenant.currency))
+
+
+PUBLIC_ASSETS = "/v1/public/assets"
+"""Where a tenant's library images are served publicly (services/tenancy/branding.ASSET_PATH, the member site's)."""
+
+
+def google_logo_url(tenant_id: str) -> str:
+    """The logo Google shows on the tenant's class: its member-site logo if it chose one (a public https URL when
+    deployed), else the stack's `GoogleWalletLogoUrl`."""
+    tenant = directory.get_tenant(tenant_id)
+    asset = tenant.branding.logo_asset_id if tenant is not None else None
+    return f"{settings.public_base_url}{PUBLIC_ASSETS}/{tenant_id}/{asset}" if asset else settings.google_logo_url
+
+
+def google_callback_url(tenant_id: str) -> str:
+    return f"{settings.public_base_url}/v1/wallet/google/{tenant_id}/callback"
+
+
+def google_class(tenant_id: str, class_id: str = "") -> dict[str, Any]:
+    """The tenant's loyalty class as it should look now (its id: google.class_id; empty to fingerprint it)."""
+    return rules.google_class(class_id, branding(tenant_id), google_logo_url(tenant_id), google_callback_url(tenant_id))
 
 
 def pass_token(creds: Credentials, tenant_id: str, doc: PassDoc) -> str:

@@ -25,10 +25,10 @@ from typing import Any
 from chalicelib import clock
 from chalicelib.domain import passes as rules
 from chalicelib.observability import logger
-from chalicelib.schemas.wallet import PassUpdateMessage
+from chalicelib.schemas.wallet import ClassUpdateMessage, PassUpdateMessage
 from chalicelib.services.wallet import cards
 from chalicelib.settings import settings
-from chalicelib.storage import loyalty, queues
+from chalicelib.storage import directory, loyalty, queues
 from chalicelib.storage import passes as store
 
 REFRESH_JOB = "wallet_refresh"
@@ -56,18 +56,77 @@ def card_changed(tenant_id: str, number: str) -> str | None:
         return None
 
 
+def tenant_look_changed(tenant_id: str) -> str | None:
+    """The tenant's name, branding or currency changed: PATCH its Google class if what the class shows changed.
+
+    Called by the tenancy services after the change committed. Only a tenant whose class was offered in a save
+    link (Google may hold it) and whose class now shows something else (its fingerprint) gets a new class tag
+    and one job on the wallet queue; the new tag, or None. Never raises (a failure is logged).
+    """
+    try:
+        for _ in range(3):  # a concurrent change of the look wrote first: compare with what it recorded
+            state = store.google_class_state(tenant_id)
+            if state is None:
+                return None
+            tag, fingerprint, version = state
+            now_print = rules.class_fingerprint(cards.google_class(tenant_id))
+            if now_print == fingerprint:
+                return None
+            new_tag = rules.next_tag(tag, clock.now())
+            try:
+                store.set_google_class(tenant_id, now_print, new_tag, version, clock.now())
+            except store.Changed:
+                continue
+            queues.send(settings.wallet_queue, ClassUpdateMessage(tenant_id=tenant_id, tag=new_tag)
+                        .model_dump(mode="json"))
+            return str(new_tag)
+        raise RuntimeError("the tenant's class record kept changing")
+    except Exception:
+        logger.exception("wallet class update not queued", extra={"tenant_id": tenant_id})
+        return None
+
+
 def cards_changed(tenant_id: str, numbers: list[str]) -> None:
     for number in dict.fromkeys(numbers):
         card_changed(tenant_id, number)
 
 
-def customer_erased(tenant_id: str, numbers: list[str]) -> int:
+def customer_erased(tenant_id: str, numbers: list[str], scope: str | None = None) -> int:
     """An erased customer's cards keep no pass: devices unregistered, pass and link deleted; registrations removed.
 
     With the pass gone its old token is refused (401), no change of the card queues an APNs push or a Google
-    PATCH, and a job already queued finds no pass and sends nothing. Only this tenant's passes are touched.
+    PATCH, and a job already queued finds no pass and sends nothing. A card of the erasing tenant's own base has
+    passes under that tenant only; a coalition's shared card (`scope` the coalition's, or found there) may have a
+    pass under every partner that handed one out, current or former: each of those goes too (`pass_holders`).
     """
-    return sum(store.delete_card_pass(tenant_id, number) for number in dict.fromkeys(numbers))
+    removed = 0
+    for number in dict.fromkeys(numbers):
+        for holder in pass_holders(tenant_id, number, scope):
+            removed += store.delete_card_pass(holder, number)
+    return removed
+
+
+def pass_holders(tenant_id: str, number: str, scope: str | None = None) -> list[str]:
+    """The tenants whose wallet passes show this card of the tenant's customer: the tenant, and for a coalition's
+    shared card each partner (current or former) that has no card of its own under that number.
+
+    A pass is stored under the tenant that handed it out (cards.ensure) but shows the card wherever that tenant's
+    tills find it: a partner's pass of a shared card is a pass of the same customer's card.
+    """
+    tenant = directory.get_tenant(tenant_id)
+    if scope is None:
+        scope = tenant_id if loyalty.get_card(tenant_id, number) is not None else None
+        for coalition in (tenant.coalitions if tenant and scope is None else []):
+            if loyalty.get_card(loyalty.coalition_scope(coalition), number) is not None:
+                scope = loyalty.coalition_scope(coalition)
+                break
+    prefix = loyalty.coalition_scope("")
+    if scope is None or not scope.startswith(prefix) or tenant is None:
+        return [tenant_id]
+    found = directory.get_coalition(tenant.agency_id, scope[len(prefix):])
+    partners = [*found.members, *found.former_members] if found else []
+    return [tenant_id, *(p for p in dict.fromkeys(partners)
+                         if p != tenant_id and loyalty.get_card(p, number) is None)]
 
 
 def mark_updated(tenant_id: str, serial: str, at: datetime, attempts: int = 5) -> int | None:

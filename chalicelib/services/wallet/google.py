@@ -6,7 +6,9 @@ payload.loyaltyClasses/loyaltyObjects, signed RS256 with the service account's
 key (cryptography; no JWT library needed for one algorithm). Saving creates the
 class and the object on Google's side; afterwards a change of the card PATCHes
 `<api>/loyaltyObject/<id>` with a bearer token from the service account (the
-OAuth 2.0 JWT-bearer grant, scope wallet_object.issuer).
+OAuth 2.0 JWT-bearer grant, scope wallet_object.issuer), and a change of the
+tenant's look (name, colour, logo, language) PATCHes `<api>/loyaltyClass/<id>`
+(Google ignores the class of save links once it holds one).
 """
 
 from __future__ import annotations
@@ -62,11 +64,10 @@ def save_link(tenant_id: str, number: str) -> GoogleSaveLink:
     found = cards.ensure(tenant_id, number)
     if not found.stored.doc.google:
         _mark_google(found)
-    brand = cards.branding(tenant_id)
-    cls = rules.google_class(class_id(creds, tenant_id), brand, settings.google_logo_url,
-                             f"{settings.public_base_url}/v1/wallet/google/{tenant_id}/callback")
+    cls = cards.google_class(tenant_id, class_id(creds, tenant_id))
+    store.offer_google_class(tenant_id, rules.class_fingerprint(cls), rules.next_tag(None, clock.now()), clock.now())
     oid = object_id(creds, tenant_id, found.serial)
-    obj = rules.google_object(oid, cls["id"], cards.face(found.card))
+    obj = rules.google_object(oid, cls["id"], cards.face(found.card), cards.branding(tenant_id).language)
     token = sign(rules.save_claims(creds.google_email, origins(), cls, obj, clock.now()), creds)
     return GoogleSaveLink(serial_number=found.serial, object_id=oid, save_url=rules.GOOGLE_SAVE_URL + token)
 
@@ -74,11 +75,23 @@ def save_link(tenant_id: str, number: str) -> GoogleSaveLink:
 def update_object(tenant_id: str, found: cards.CardPass, creds: Credentials) -> http.Outcome:
     """PATCH the loyalty object with the card as it is now (404: never saved to a wallet, nothing to update)."""
     oid = object_id(creds, tenant_id, found.serial)
-    body = rules.google_object(oid, class_id(creds, tenant_id), cards.face(found.card))
+    body = rules.google_object(oid, class_id(creds, tenant_id), cards.face(found.card),
+                               cards.branding(tenant_id).language)
+    return _patch(f"loyaltyObject/{oid}", body, creds)
+
+
+def update_class(tenant_id: str, creds: Credentials) -> http.Outcome:
+    """PATCH the tenant's loyalty class with its look as it is now: Google keeps the class a save link inserted
+    first and ignores the class of later links (404: no member ever saved a card, so Google holds no class)."""
+    cid = class_id(creds, tenant_id)
+    return _patch(f"loyaltyClass/{cid}", cards.google_class(tenant_id, cid), creds)
+
+
+def _patch(path: str, body: dict[str, Any], creds: Credentials) -> http.Outcome:
     token = access_token(creds)
     if isinstance(token, http.Outcome):
         return token
-    return http.request("PATCH", f"{settings.google_wallet_api}/loyaltyObject/{oid}", rules.canonical_json(body),
+    return http.request("PATCH", f"{settings.google_wallet_api}/{path}", rules.canonical_json(body),
                         {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
 
 

@@ -4,7 +4,8 @@ Google posts a PaymentMethodToken-style message, protocol ECv2SigningOnly
 (https://developers.google.com/wallet/generic/use-cases/use-callbacks-for-saves-and-deletions; the checks are
 Tink's PaymentMethodTokenRecipient's):
 1. `intermediateSigningKey.signedKey` is signed (ECDSA P-256, SHA-256, DER) by a root signing key Google publishes
-   (configured in the wallet credentials, `google_callback_keys`), over length-prefixed "Google",
+   (fetched on a schedule, services/wallet/root_keys.py, and any in the wallet credentials' `google_callback_keys`),
+   over length-prefixed "Google",
    "ECv2SigningOnly" and the signed key; the root key and the intermediate key must not have expired;
 2. `signature` is the intermediate key's signature over length-prefixed "GooglePayPasses", our issuer id,
    "ECv2SigningOnly" and `signedMessage`;
@@ -24,14 +25,13 @@ from datetime import timedelta
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from chalicelib import clock
 from chalicelib.domain import passes as rules
 from chalicelib.errors import ApiError, ErrorDetail, not_found
 from chalicelib.schemas.common import SLUG_PATTERN
 from chalicelib.schemas.wallet import GoogleCallback, GoogleCallbackAccepted
-from chalicelib.services.wallet import google
+from chalicelib.services.wallet import google, root_keys
 from chalicelib.services.wallet.credentials import Credentials, load
 from chalicelib.storage import passes as store
 
@@ -51,9 +51,10 @@ def receive(tenant_id: str, body: GoogleCallback) -> GoogleCallbackAccepted:
     if not re.match(SLUG_PATTERN, tenant_id):
         raise not_found("Tenant")  # never a '#' reaching into another partition
     creds = load()
-    if not creds.google_callback_root_keys:
+    roots = (*creds.google_callback_root_keys, *root_keys.current())
+    if not roots:
         raise ApiError(503, "wallet_not_configured", "Google Wallet callbacks are not configured on this deployment.")
-    event = _verified(creds, body)
+    event = _verified(creds, roots, body)
     now = clock.now()
     now_ms = int(now.timestamp() * 1000)
     if event.expires_ms <= now_ms:
@@ -76,14 +77,15 @@ def receive(tenant_id: str, body: GoogleCallback) -> GoogleCallbackAccepted:
     return GoogleCallbackAccepted(event=event.event_type, serial_number=serial)
 
 
-def _verified(creds: Credentials, body: GoogleCallback) -> rules.CallbackEvent:
+def _verified(creds: Credentials, root_keys_now: tuple[root_keys.RootKey, ...], body: GoogleCallback
+              ) -> rules.CallbackEvent:
     """The message, once both signatures hold; 401 otherwise."""
     if body.protocol_version != rules.CALLBACK_PROTOCOL:
         raise refused("the protocol is not ECv2SigningOnly")
     now = clock.now()
     signed_key = body.intermediate_signing_key.signed_key
     key_bytes = rules.length_value(rules.CALLBACK_KEY_SENDER, rules.CALLBACK_PROTOCOL, signed_key)
-    roots = [_public_key(value) for value, protocol, expiration in creds.google_callback_root_keys
+    roots = [_public_key(value) for value, protocol, expiration in root_keys_now
              if protocol == rules.CALLBACK_PROTOCOL and (not expiration or rules.key_usable(expiration, now))]
     if not any(_holds(root, signature, key_bytes) for root in roots if root is not None
                for signature in body.intermediate_signing_key.signatures):
@@ -106,13 +108,7 @@ def _verified(creds: Credentials, body: GoogleCallback) -> rules.CallbackEvent:
     return event
 
 
-def _public_key(value: str) -> ec.EllipticCurvePublicKey | None:
-    """A base64 DER SubjectPublicKeyInfo of a P-256 key, or None."""
-    try:
-        key = load_der_public_key(base64.b64decode(value, validate=True))
-    except (ValueError, binascii.Error):
-        return None
-    return key if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1) else None
+_public_key = root_keys.public_key
 
 
 def _holds(key: ec.EllipticCurvePublicKey, signature: str, data: bytes) -> bool:

@@ -19,7 +19,7 @@ from datetime import timedelta
 from chalicelib import clock
 from chalicelib.domain import passes as rules
 from chalicelib.observability import logger
-from chalicelib.schemas.wallet import PassUpdateMessage
+from chalicelib.schemas.wallet import ClassUpdateMessage, PassUpdateMessage
 from chalicelib.services.wallet import cards, google, http
 from chalicelib.services.wallet.credentials import Credentials, load
 from chalicelib.settings import settings
@@ -79,6 +79,38 @@ def deliver(message: PassUpdateMessage) -> str:
     if targets and not claimed:
         return "duplicate"
     return "failed" if failed else "delivered"
+
+
+def deliver_class(message: ClassUpdateMessage) -> str:
+    """One attempt of one PATCH of the tenant's Google class (its look changed); the outcome, as `deliver`'s.
+
+    Claimed on the update log like a pass's Google PATCH (serial `~class`), so a job delivered twice PATCHes
+    once; a newer change of the look supersedes it; 404 (Google holds no class: no member saved a card) is final.
+    """
+    tenant_id, tag = message.tenant_id, message.tag
+    log = {"tenant_id": tenant_id, "tag": tag, "attempt": message.attempt, "target": "google_class"}
+    state = store.google_class_state(tenant_id)
+    if state is None:
+        logger.info("wallet class update dropped: no class offered", extra=log)
+        return "dropped"
+    if state[0] > tag:
+        logger.info("wallet class update superseded by a newer change", extra=log)
+        return "superseded"
+    creds = load()
+    claim = store.claim_push(tenant_id, store.CLASS_PUSH, tag, GOOGLE, message.attempt, clock.now(), LEASE)
+    if claim is None:
+        return "duplicate"
+    outcome = google.update_class(tenant_id, creds)
+    status = _status(GOOGLE, outcome, message.attempt)
+    store.finish_push(tenant_id, store.CLASS_PUSH, tag, GOOGLE, claim, status, outcome.status_code, outcome.error)
+    logger.info("wallet push", extra={**log, "status": status, "status_code": outcome.status_code,
+                                      "error": outcome.error})
+    if status == "retrying":
+        delay = rules.retry_delay(message.attempt) or 0
+        queues.send(settings.wallet_queue, message.model_copy(update={"attempt": message.attempt + 1})
+                    .model_dump(mode="json"), delay_seconds=delay)
+        return "retrying"
+    return "failed" if status == "failed" else "delivered"
 
 
 def apns(push_token: str, creds: Credentials) -> http.Outcome:
