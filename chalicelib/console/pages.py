@@ -259,12 +259,14 @@ def _answer(spec: PageSpec, handler: PageHandler, path_params: dict[str, str], r
     except _Redirect as moved:
         response = redirect(moved.location)
     except _TooLarge:
-        response = _error_page(spec, locale, 413, gettext(locale, "The file is too large: send at most 2.5 MB."))
+        response = _refusal(spec, path_params, request, headers, locale,
+                            ApiError(413, "payload_too_large", gettext(locale, "The file is too large: send at most "
+                                                                              "2.5 MB.")))
     except ApiError as err:
-        response = _error_page(spec, locale, err.status, err.message)
+        response = _refusal(spec, path_params, request, headers, locale, err)
     except Exception:
         logger.exception("unhandled error on a page", extra={"page": f"{spec.method} {spec.path}"})
-        response = _error_page(spec, locale, 500, None)
+        response = _refusal(spec, path_params, request, headers, locale, ApiError(500, "internal_error", ""))
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
@@ -377,6 +379,39 @@ def _cookie(headers: dict[str, str], name: str) -> str | None:
         if key == name:
             return value
     return None
+
+
+RefusalPage = Callable[[PageRequest, ApiError], Response]
+"""A site's own page for a refused request (e.g. the member site's, in the tenant's brand)."""
+
+_REFUSAL_PAGES: dict[str, RefusalPage] = {}
+
+
+def refusal_page(prefix: str) -> Callable[[RefusalPage], RefusalPage]:
+    """Pages whose path starts with `prefix` (a page-table path, e.g. `/m/{tenant_id}`) answer a refused request
+    (no session, a bad form token, another site's Origin, a body too large, an error) with this page instead of
+    the console's. The request it gets has no form (it may be the form that was refused)."""
+    def decorator(renderer: RefusalPage) -> RefusalPage:
+        _REFUSAL_PAGES[prefix] = renderer
+        return renderer
+
+    return decorator
+
+
+def _refusal(spec: PageSpec, path_params: dict[str, str], request: Any, headers: dict[str, str], locale: Locale,
+             err: ApiError) -> Response:
+    renderer = next((r for prefix, r in _REFUSAL_PAGES.items()
+                     if spec.path == prefix or spec.path.startswith(prefix + "/")), None)
+    if renderer is not None:
+        identity = (request.context or {}).get("identity") or {}
+        req = PageRequest(spec, None, dict(path_params), dict(request.query_params or {}), {}, locale,
+                          str(identity.get("sourceIp") or "-"), headers.get("user-agent", "")[:200],
+                          headers.get("cookie"))
+        try:
+            return renderer(req, err)
+        except Exception:
+            logger.exception("the refusal page failed", extra={"page": f"{spec.method} {spec.path}"})
+    return _error_page(spec, locale, err.status, err.message or None)
 
 
 def _error_page(spec: PageSpec, locale: Locale, status: int, message: str | None) -> Response:

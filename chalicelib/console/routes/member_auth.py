@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from chalicelib.console.member import Member, base_url, current_member, member_page, render, sign_in_url
 from chalicelib.console.pages import PUBLIC, PageRequest, PageRouter, gettext, redirect
-from chalicelib.errors import ApiError
+from chalicelib.errors import ApiError, not_found
 from chalicelib.lazy import lazy_module
 from chalicelib.schemas.customers import ConsentIn, ConsentKind, CustomerCreate
 from chalicelib.schemas.verification import VerificationCheck, VerificationStart
@@ -145,6 +145,17 @@ def sign_up(req: PageRequest) -> Response:
 def sign_out(req: PageRequest, member: Member) -> Response:
     cookie = member_sessions.sign_out(member)
     return redirect(f"{sign_in_url(member.tenant_id)}?lang={req.locale}&signed_out=1", cookie)
+
+
+@router.page("GET", SITE + "/{page}", roles=PUBLIC)
+def unknown_page(req: PageRequest) -> Response:
+    """Any other address under the site: the member site's own "page not found" (404), in the tenant's brand."""
+    raise not_found("Page")
+
+
+@router.page("GET", SITE + "/{page}/{rest}", roles=PUBLIC)
+def unknown_deeper_page(req: PageRequest) -> Response:
+    raise not_found("Page")
 
 
 # --- the steps ----------------------------------------------------------------------------------------------------
