@@ -70,3 +70,32 @@ def test_a_purchase_pushes_the_registered_device_through_the_local_recorder(stac
     changed = requests.get(f"{service}/v1/devices/{device}/registrations/{doc['passTypeIdentifier']}",
                            params={"passesUpdatedSince": since}, timeout=10)
     assert changed.status_code == 200 and changed.json()["serialNumbers"] == [serial]
+
+
+def test_the_stack_serves_its_test_root_key_and_records_the_google_class_patch_of_a_new_look(
+        stack: LocalStack) -> None:
+    """Google's keys endpoint stand-in serves the test root key; a new brand colour PATCHes the Google class."""
+    local = json.loads((stack.state_dir / "wallet" / "wallet.json").read_text())["google_callback_keys"]
+    served = _moto(stack, "/_local/wallet-pushes/google/keys")
+    assert served.status_code == 200 and served.json() == local
+
+    pos, admin = stack.key("pos", TENANT)["secret"], stack.key("tenant_admin", TENANT)["secret"]
+    number = stack.request("POST", "/v1/cards", pos, json={"program_id": "zerno-points"}).json()["number"]
+    assert stack.get(f"/v1/cards/{number}/wallet/google", pos).status_code == 200  # the class is offered
+    before = stack.get("/v1/branding", admin).json()
+    colour = "#0b6e4f" if before["primary_colour"].lower() != "#0b6e4f" else "#6e0b4f"
+    try:
+        changed = stack.request("PUT", "/v1/branding", admin, json={**before, "primary_colour": colour})
+        assert changed.status_code == 200, changed.text
+        deadline, patched = time.monotonic() + 30, []
+        while time.monotonic() < deadline and not patched:
+            patched = [json.loads(p["body"]) for p in _moto(stack, "/_local/wallet-pushes").json()["pushes"]
+                       if p["kind"] == "google_class" and json.loads(p["body"])["hexBackgroundColor"] == colour]
+            time.sleep(0.25)
+        assert len(patched) == 1, "the wallet worker PATCHed the class once"
+        assert patched[0]["id"].endswith(f".loyalty-{TENANT}")
+        assert patched[0]["localizedProgramName"]["translatedValues"][0]["language"] == "en"
+        page = _moto(stack, "/_local/outbox").content.decode()
+        assert "Google Wallet class update (PATCH)" in page
+    finally:
+        stack.request("PUT", "/v1/branding", admin, json=before)
