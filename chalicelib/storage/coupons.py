@@ -4,6 +4,10 @@
 <tid>#coupon#<CODE>              / coupon          a code: its campaign and uses so far, versioned;
                                                    indexed by campaign (gsi1) so a campaign's codes can be listed
 <tid>#coupon-use#<cid>#<holder>  / use             how many times one customer (or card) used a campaign
+<tid>#coupon-grant#<key>         / grant           the code one grant key gave (exactly once per key)
+<scope>#customer#<id>            / coupon#<tid>#<time>#<key hash>
+                                                   a code given to the customer (in the customer's own partition,
+                                                   so the member site lists them newest first and erasure deletes them)
 
 A purchase that applies a coupon changes the code's and the customer's use
 counts in its own transaction, each guarded by the version it read: two tills
@@ -12,8 +16,9 @@ cannot both spend the last use.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -21,8 +26,9 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.schemas.coupons import Campaign
 from chalicelib.storage import pagination, transactions
-from chalicelib.storage.documents.common import Versioned
-from chalicelib.storage.documents.coupons import CouponCode, CouponGrant, CustomerUses
+from chalicelib.storage.customers import customer_pk
+from chalicelib.storage.documents.common import Versioned, raw
+from chalicelib.storage.documents.coupons import CouponCode, CouponGiven, CouponGrant, CustomerUses
 from chalicelib.storage.pagination import StoredPage
 from chalicelib.storage.tables import LoyaltyRecord, doc_of, get_item
 from chalicelib.storage.transactions import TransactionFailed, Tx
@@ -225,20 +231,62 @@ def granted_code(tenant_id: str, grant_key: str) -> str | None:
     return CouponGrant.load(doc_of(rec)).code if rec else None
 
 
+@dataclass(frozen=True)
+class Given:
+    """Whom a grant gives a code to, for the customer's own list: their base (scope), id, and where it came from."""
+
+    scope: str
+    customer_id: str
+    source: str
+    origin: str | None = None
+
+
+GIVEN_PREFIX = "coupon#"
+GIVEN_MAX = 100
+"""Codes read at most for one customer's list (newest first)."""
+
+
+def stamp(at: datetime) -> str:
+    """A fixed-width UTC time that sorts as text (isoformat drops the microseconds when they are 0)."""
+    return at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def given_sk(tenant_id: str, at: datetime, grant_key: str) -> str:
+    return f"{GIVEN_PREFIX}{tenant_id}#{stamp(at)}#{hashlib.sha256(grant_key.encode()).hexdigest()[:16]}"
+
+
+def _add_given(tx: Tx, tenant_id: str, campaign_id: str, code: str, grant_key: str, at: datetime,
+               given: Given) -> None:
+    doc = CouponGiven(tenant_id=tenant_id, campaign_id=campaign_id, code=code, source=given.source,
+                      origin=given.origin, given_at=at.astimezone(UTC).isoformat())
+    tx.save(LoyaltyRecord(customer_pk(given.scope, given.customer_id), given_sk(tenant_id, at, grant_key),
+                          kind="coupon_given", doc=doc.dump(), at=at),
+            condition=LoyaltyRecord.pk.does_not_exist())
+
+
+def _add_grant(tx: Tx, tenant_id: str, campaign_id: str, code: str, holder: str, grant_key: str,
+               at: datetime) -> None:
+    grant = CouponGrant(code=code, campaign_id=campaign_id, holder=holder)
+    tx.save(LoyaltyRecord(grant_pk(tenant_id, grant_key), GRANT_SK, kind="coupon_grant", doc=grant.dump(),
+                          version=1, at=at),
+            condition=LoyaltyRecord.pk.does_not_exist())
+
+
 def add_granted_code(tenant_id: str, campaign_id: str, code: str, holder: str, grant_key: str,
-                     at: datetime) -> str | None:
+                     at: datetime, given: Given | None = None) -> str | None:
     """Mint one code for one holder, exactly once per `grant_key`: the grant marker and the code in one transaction.
 
+    With `given`, the customer's "coupon given" record goes in the same
+    transaction, so it exists exactly when the code was minted for them.
     Returns the code written, the code an earlier grant with this key wrote
     (a retry), or None when `code` collided with an existing one (draw again).
     """
 
     def build(tx: Tx) -> None:
-        grant = CouponGrant(code=code, campaign_id=campaign_id, holder=holder)
-        tx.save(LoyaltyRecord(grant_pk(tenant_id, grant_key), GRANT_SK, kind="coupon_grant", doc=grant.dump(),
-                              version=1, at=at),
-                condition=LoyaltyRecord.pk.does_not_exist())
+        _add_grant(tx, tenant_id, campaign_id, code, holder, grant_key, at)
         add_code(tx, tenant_id, code, campaign_id, at)
+        if given is not None:
+            _add_given(tx, tenant_id, campaign_id, code, grant_key, at, given)
 
     try:
         transactions.write(build)
@@ -249,3 +297,64 @@ def add_granted_code(tenant_id: str, campaign_id: str, code: str, holder: str, g
             return None
         raise
     return code
+
+
+def add_shared_grant(tenant_id: str, campaign_id: str, code: str, holder: str, grant_key: str, at: datetime,
+                     given: Given) -> bool:
+    """Record that a shared code was given to one customer, exactly once per `grant_key`.
+
+    The grant marker (only if the key is new) and the customer's record in one
+    transaction: a retried grant, at whatever time, writes nothing. False when
+    the key was already granted.
+    """
+
+    def build(tx: Tx) -> None:
+        _add_grant(tx, tenant_id, campaign_id, code, holder, grant_key, at)
+        _add_given(tx, tenant_id, campaign_id, code, grant_key, at, given)
+
+    try:
+        transactions.write(build)
+    except TransactionFailed as err:
+        if err.condition_failed(0):
+            return False
+        raise
+    return True
+
+
+def given_to(scope: str, customer_id: str, tenant_id: str, limit: int = GIVEN_MAX) -> list[CouponGiven]:
+    """The codes this tenant gave the customer, newest first, at most `limit` (one bounded query)."""
+    prefix = f"{GIVEN_PREFIX}{tenant_id}#"
+    return [CouponGiven.of(rec.doc) for rec in LoyaltyRecord.query(
+        customer_pk(scope, customer_id), LoyaltyRecord.sk.startswith(prefix), scan_index_forward=False,
+        limit=limit, page_size=limit, consistent_read=True)]
+
+
+def erase_given(scope: str, customer_id: str) -> int:
+    """Erasure: delete every "coupon given" record of the customer (all tenants of the base); how many went."""
+    deleted = 0
+    with LoyaltyRecord.batch_write() as batch:
+        for rec in LoyaltyRecord.query(customer_pk(scope, customer_id), LoyaltyRecord.sk.startswith(GIVEN_PREFIX),
+                                       attributes_to_get=["pk", "sk"], consistent_read=True):
+            batch.delete(rec)
+            deleted += 1
+    return deleted
+
+
+def move_given(scope: str, from_customer: str, to_customer: str) -> int:
+    """Merging duplicates: the duplicate's "coupon given" records go to the kept customer; how many moved.
+
+    Copied (same key, so a rerun writes nothing twice) and then deleted, so a
+    merge interrupted halfway is finished by running it again.
+    """
+    moved = 0
+    for rec in LoyaltyRecord.query(customer_pk(scope, from_customer), LoyaltyRecord.sk.startswith(GIVEN_PREFIX),
+                                   consistent_read=True):
+        copy = LoyaltyRecord(customer_pk(scope, to_customer), rec.sk, kind=rec.kind, doc=raw(rec.doc), at=rec.at)
+        try:
+            copy.save(condition=LoyaltyRecord.pk.does_not_exist())
+            moved += 1
+        except PutError as err:
+            if err.cause_response_code != "ConditionalCheckFailedException":
+                raise
+        rec.delete()
+    return moved

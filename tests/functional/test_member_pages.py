@@ -196,7 +196,7 @@ def test_history_pages_and_refuses_another_members_card(api: Api, tenant: Tenant
 # --- coupons ------------------------------------------------------------------------------------------------------
 
 def test_coupons_given_by_questionnaires_are_listed_with_their_effect(api: Api, tenant: TenantKeys,
-                                                                      other_tenant: TenantKeys) -> None:
+                                                                      other_tenant: TenantKeys, clock: Any) -> None:
     r = api.post("/v1/coupon-campaigns", tenant.admin,
                  {"id": "hello", "name": "Hello <b>", "program_id": "main", "mode": "shared", "code": "hello-10",
                   "effect": {"kind": "percent_off", "value": 1050}})
@@ -217,7 +217,7 @@ def test_coupons_given_by_questionnaires_are_listed_with_their_effect(api: Api, 
     assert item, mine[-3000:]
     assert "Hello &lt;b&gt;" in item.group(1) and "<b>" not in item.group(1)
     words = " ".join(unescape(re.sub(r"<[^>]+>", " ", item.group(1))).split())
-    assert words == "HELLO10 Hello <b> · 10.5% off Say this code at the till."
+    assert words == "HELLO10 Hello <b> · 10.5% off For a questionnaire · given 11/2/26, 1:00 PM Say this code at the till."
     theirs = signed_in(api, tenant, "+79161230017").get(f"{site(tenant)}/coupons").text
     assert "HELLO10" not in theirs and "You have no coupons yet." in theirs
 

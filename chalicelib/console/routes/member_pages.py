@@ -73,6 +73,14 @@ COUPON_REASONS = {
     "used_up": "This coupon has been used.",
     "campaign_paused": "This coupon is paused.",
 }
+COUPON_SOURCES = {
+    "survey": "For a questionnaire",
+    "birthday": "Birthday gift",
+    "trigger": "A gift from us",
+    "campaign": "From our mailing",
+    "other": "A gift from us",
+}
+"""Where a coupon came from, in the member's words (a trigger other than the birthday is just a gift)."""
 
 
 PROBLEMS = {
@@ -206,12 +214,22 @@ def _words(req: PageRequest, at: Any, line: Any, currency: str) -> dict[str, Any
 def coupon_list(req: PageRequest, member: Member) -> Response:
     found = member_pages.coupons(member.tenant_id, member.customer_id)
     currency = member_pages.currency(member.tenant_id)
-    rows = [{"code": c.code, "name": c.campaign_name, "effect": _effect(req, c.effect.kind.value, c.effect.value,
-                                                                      currency),
-             "ends_at": c.ends_at, "usable": c.usable_now,
-             "why": gettext(req.locale, COUPON_REASONS.get(c.reason or "", "This coupon cannot be used now."))}
-            for c in found]
+    rows = []
+    for given in found:
+        c = given.coupon
+        why = COUPON_REASONS.get(c.reason or "", "This coupon cannot be used now.")
+        rows.append({"code": c.code, "name": c.campaign_name,
+                     "effect": _effect(req, c.effect.kind.value, c.effect.value, currency),
+                     "source": gettext(req.locale, _coupon_source(given.source, given.origin)),
+                     "given_at": given.given_at, "starts_at": c.starts_at if c.reason == "not_started" else None,
+                     "ends_at": c.ends_at, "usable": c.usable_now, "why": gettext(req.locale, why)})
     return render(req, member, "member/pages/coupons.html", 200, coupons=rows)
+
+
+def _coupon_source(source: str, origin: str | None) -> str:
+    if source == "trigger":
+        return COUPON_SOURCES["birthday" if origin == "birthday" else "trigger"]
+    return COUPON_SOURCES.get(source, COUPON_SOURCES["other"])
 
 
 def _effect(req: PageRequest, kind: str, value: int, currency: str) -> str:

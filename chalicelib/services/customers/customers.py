@@ -38,6 +38,7 @@ from chalicelib.services.program import catalog
 from chalicelib.services.reporting import dashboard
 from chalicelib.services.tenancy import signing
 from chalicelib.storage import audit, loyalty, people, transactions
+from chalicelib.storage import coupons as coupon_store
 from chalicelib.storage import customers as records
 from chalicelib.storage import surveys as survey_store
 from chalicelib.storage.documents.common import Versioned
@@ -167,6 +168,7 @@ def merge(tenant_id: str, keep_id: str, duplicate_id: str, actor: str) -> Custom
         _merge_records(keep, dup, actor)
     _merge_people(keep.scope, keep_id, duplicate_id)
     survey_store.move_responses(keep.scope, duplicate_id, keep_id)
+    coupon_store.move_given(keep.scope, duplicate_id, keep_id)
     return get(tenant_id, keep_id)
 
 
@@ -235,6 +237,7 @@ def erase(tenant_id: str, customer_id: str, reason: str, actor: str) -> Customer
             "profile": {"tags": [], "acquisition": {"channel": acquisition.channel} if acquisition else None},
         }, extra)
     people.erase(found.scope, customer_id, phones)
+    coupon_store.erase_given(found.scope, customer_id)
     _erase_wallet(tenant_id, records.card_numbers(found.scope, customer_id))
     return view(found, PersonDoc())
 

@@ -23,6 +23,7 @@ from chalicelib.services.pos import cards
 from chalicelib.services.pos.purchases import Located
 from chalicelib.services.program import catalog
 from chalicelib.services.program import coupons as coupon_service
+from chalicelib.storage import coupons as coupon_store
 from chalicelib.storage import customers as records
 from chalicelib.storage import loyalty
 from chalicelib.storage import surveys as survey_store
@@ -139,21 +140,54 @@ def history_page(tenant_id: str, customer_id: str, number: str, cursor: str | No
     return lines, next_cursor
 
 
-def coupons(tenant_id: str, customer_id: str) -> list[CouponLookup]:
-    """The coupon codes given to the member (questionnaire rewards), each as the till would see it now.
+@dataclass(frozen=True)
+class MemberCoupon:
+    """A code given to the member: as the till sees it now, where it came from and when it was given."""
 
-    A code whose campaign is gone is left out; one that cannot be used now says why (`usable_now`, `reason`).
+    coupon: CouponLookup
+    source: str
+    """"campaign", "trigger", "survey" or "other" (see `coupon_service.SOURCES`)."""
+    origin: str | None
+    """The trigger kind ("birthday") for a trigger, else the campaign's or questionnaire's id."""
+    given_at: datetime | None
+
+
+def coupons(tenant_id: str, customer_id: str) -> list[MemberCoupon]:
+    """Every coupon code this tenant gave the member, newest first, each as the till would see it now.
+
+    Read from the customer's "coupon given" records (mail campaigns, triggers,
+    questionnaires; at most `coupon_store.GIVEN_MAX`), then the questionnaire
+    reward markers of codes given before those records existed (a code listed
+    once). A code whose campaign is gone is left out; one that cannot be used
+    now says why (`usable_now`, `reason`).
     """
     found = customers.find(tenant_id, customer_id)
-    out: list[CouponLookup] = []
-    for _, marker in sorted(survey_store.reward_markers(found.scope, customer_id),
-                            key=lambda pair: pair[1].granted_at or "", reverse=True):
+    given: list[tuple[str, str, str | None, datetime | None]] = [
+        (g.code, g.source, g.origin, _when(g.given_at))
+        for g in coupon_store.given_to(found.scope, customer_id, tenant_id)]
+    for survey_id, marker in sorted(survey_store.reward_markers(found.scope, customer_id),
+                                    key=lambda pair: pair[1].granted_at or "", reverse=True):
         code = (marker.result or {}).get("coupon_code") if marker.status == "granted" else None
-        if not code:
-            continue
+        if code:
+            given.append((str(code), "survey", survey_id, _when(marker.granted_at)))
+    out: list[MemberCoupon] = []
+    seen: set[str] = set()
+    for code, source, origin, at in given:
         try:
-            out.append(coupon_service.lookup(tenant_id, str(code)))
+            looked = coupon_service.lookup(tenant_id, code)
         except ApiError as err:
             if err.status != 404:
                 raise
+            continue
+        if looked.code in seen:
+            continue
+        seen.add(looked.code)
+        out.append(MemberCoupon(coupon=looked, source=source, origin=origin, given_at=at))
     return out
+
+
+def _when(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None

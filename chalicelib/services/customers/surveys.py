@@ -505,7 +505,7 @@ def _grant(tenant_id: str, scope: str, customer_id: str, survey_id: str, spec: S
                                                      points=points, reason=f"survey {survey_id}"), actor)
         return RewardOut(granted=True, kind=kind, card_number=number, points=points)
     code = coupons.grant_code(tenant_id, str(spec.campaign_id), customer_id, f"survey:{survey_id}:{customer_id}",
-                              clock.now())
+                              clock.now(), source="survey", origin=survey_id, scope=scope)
     return RewardOut(granted=True, kind=kind, coupon_code=code)
 
 

@@ -188,7 +188,7 @@ def fan_out_page(tenant_id: str, doc: MailCampaignDoc, at: datetime
             rows.append((member.customer_id, "control"))
             continue
         rows.append((member.customer_id, "target"))
-        messages.append(_message(tenant_id, doc, member, _coupon(tenant_id, doc, member.customer_id, at)))
+        messages.append(_message(tenant_id, doc, member, _coupon(tenant_id, doc, member, at)))
     store.add_recipients(tenant_id, doc.id, rows, at)
     for start in range(0, len(messages), 10):
         queues.send_batch(settings.mail_queue, messages[start:start + 10])
@@ -223,11 +223,12 @@ def _message(tenant_id: str, doc: MailCampaignDoc, member: segments.Member, coup
             "dedup_key": rules.message_key(doc.id, member.customer_id), "coupon_code": coupon_code, "extra": {}}
 
 
-def _coupon(tenant_id: str, doc: MailCampaignDoc, customer_id: str, at: datetime) -> str | None:
+def _coupon(tenant_id: str, doc: MailCampaignDoc, member: segments.Member, at: datetime) -> str | None:
     if not doc.coupon_campaign_id:
         return None
-    return coupons.grant_code(tenant_id, doc.coupon_campaign_id, customer_id,
-                              f"mail:{doc.id}:{customer_id}", at)
+    return coupons.grant_code(tenant_id, doc.coupon_campaign_id, member.customer_id,
+                              f"mail:{doc.id}:{member.customer_id}", at, source="campaign", origin=doc.id,
+                              scope=member.scope)
 
 
 def _save_quietly(tenant_id: str, campaign_id: str, doc: MailCampaignDoc, version: int) -> None:

@@ -334,7 +334,7 @@ def _adjustment_id(fire: rules.Fire, customer_id: str) -> str:
     return plain if len(plain) <= 64 else "bday-" + hashlib.sha256(plain.encode()).hexdigest()[:48]
 
 
-def _birthday_gifts(tenant_id: str, spec: TriggerSpec, fire: rules.Fire, customer_id: str,
+def _birthday_gifts(tenant_id: str, scope: str, spec: TriggerSpec, fire: rules.Fire, customer_id: str,
                     now: datetime) -> tuple[str | None, dict[str, str | int]]:
     """Points and a coupon code for the birthday, each exactly once per customer per program per year."""
     extra: dict[str, str | int] = {}
@@ -347,7 +347,8 @@ def _birthday_gifts(tenant_id: str, spec: TriggerSpec, fire: rules.Fire, custome
     code = None
     if spec.coupon_campaign_id:
         code = coupons.grant_code(tenant_id, spec.coupon_campaign_id, customer_id,
-                                  f"trigger:birthday:{fire.program_id}:{fire.occasion}:{customer_id}", now)
+                                  f"trigger:birthday:{fire.program_id}:{fire.occasion}:{customer_id}", now,
+                                  source="trigger", origin="birthday", scope=scope)
     return code, extra
 
 
@@ -366,7 +367,7 @@ def _message(tenant_id: str, scope: str, customer_id: str, fire: rules.Fire, spe
     code = None
     try:
         if fire.kind == "birthday":
-            code, gifts = _birthday_gifts(tenant_id, spec, fire, customer_id, now)
+            code, gifts = _birthday_gifts(tenant_id, scope, spec, fire, customer_id, now)
             extra.update(gifts)
         if fire.kind == "feedback":
             extra["survey_url"] = _survey_url(tenant_id, str(spec.survey_id), fire.occasion)

@@ -51,6 +51,7 @@ from chalicelib.services.program import catalog
 from chalicelib.settings import settings
 from chalicelib.storage import audit, queues, transactions
 from chalicelib.storage import coupons as store
+from chalicelib.storage import customers as customer_records
 from chalicelib.storage.coupons import BatchOutcome
 from chalicelib.storage.documents.common import Versioned
 from chalicelib.storage.transactions import TransactionFailed, Tx
@@ -266,26 +267,54 @@ def handle_job(message: dict[str, Any]) -> None:
         logger.info("coupon generation finished", extra={"tenant_id": tenant_id, "campaign_id": campaign_id})
 
 
-def grant_code(tenant_id: str, campaign_id: str, holder: str, grant_key: str, at: datetime) -> str:
-    """A code of the campaign for one holder (a survey reward): the shared code, or a unique code minted for them.
+SOURCES = ("campaign", "trigger", "survey", "other")
+"""Where a given code came from, as the member site names it: a mail campaign, a trigger (the birthday), a survey."""
+
+
+def grant_code(tenant_id: str, campaign_id: str, holder: str, grant_key: str, at: datetime, *,
+               source: str = "other", origin: str | None = None, scope: str | None = None) -> str:
+    """A code of the campaign for one customer: the shared code, or a unique code minted for them.
 
     A unique code is minted once per `grant_key` (code record and grant marker
     in one transaction), so a retried grant returns the same code. Minted codes
     have the generated codes' shape, so purchases and quotes accept them.
+
+    Every grant also records, once per `grant_key`, that the customer was given
+    the code (`source` and `origin` say where from), in the customer's base
+    (`scope`; looked up when not given): in the minting transaction for a
+    unique code, with a grant marker for a shared one, so a retry adds nothing.
     Returned in display form.
     """
+    if source not in SOURCES:
+        raise ValueError(f"unknown coupon source {source!r}")
     campaign = _require(tenant_id, campaign_id).doc
+    given = _given(tenant_id, holder, scope, source, origin)
     if campaign.mode == "shared":
         assert campaign.code is not None, "a shared campaign has its code"
+        if given is not None:
+            store.add_shared_grant(tenant_id, campaign_id, campaign.code, holder, grant_key, at, given)
         return rules.display(campaign.code)
     earlier = store.granted_code(tenant_id, grant_key)
     if earlier is not None:
         return rules.display(earlier)
     for _ in range(MAX_COLLISIONS):
-        code = store.add_granted_code(tenant_id, campaign_id, rules.generate_code(), holder, grant_key, at)
+        code = store.add_granted_code(tenant_id, campaign_id, rules.generate_code(), holder, grant_key, at, given)
         if code is not None:
             return rules.display(code)
     raise ApiError(503, "coupon_codes_exhausted", "Could not mint a free coupon code; retry.")
+
+
+def _given(tenant_id: str, customer_id: str, scope: str | None, source: str, origin: str | None
+           ) -> store.Given | None:
+    """The customer's "coupon given" record to write: in their base, the tenant's own or a coalition's."""
+    if scope is None:
+        scope = next((s for s in catalog.card_scopes(tenant_id) if customer_records.get(s, customer_id) is not None),
+                     None)
+        if scope is None:
+            logger.warning("coupon granted to no known customer; not listed",
+                           extra={"tenant_id": tenant_id, "customer_id": customer_id})
+            return None
+    return store.Given(scope=scope, customer_id=customer_id, source=source, origin=origin)
 
 
 # --- helpers --------------------------------------------------------------------------------------------
