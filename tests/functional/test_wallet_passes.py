@@ -346,7 +346,7 @@ def test_the_worker_pushes_each_device_and_google_once_per_change_even_if_the_jo
     for device, push in (("iphone", "aa11"), ("watch", "bb22")):
         assert api.post(f"{base}/devices/{device}/registrations/{PASS_TYPE}/{serial}", None, {"pushToken": push},
                         headers=_apple(token)).status_code == 201
-    take()  # nothing queued so far but the staff calls' own: none
+    take()  # the class's first PATCH (the Google link), tested on its own below
 
     blocked = api.post(f"/v1/cards/{number}/block", tenant.admin, {"reason": "reported stolen"})
     assert blocked.status_code == 200, blocked.data
@@ -648,6 +648,14 @@ def test_a_change_of_the_tenants_look_patches_its_google_class_once_and_only_whe
     assert take() == [] and passes_store.google_class_state("coffee-house") is None
     assert api.get(f"/v1/cards/{number}/wallet/google", tenant.pos).status_code == 200
     assert passes_store.google_class_state("coffee-house") is not None
+    # The first link PATCHes the class once (Google may hold an older one); later links queue nothing.
+    first = take()
+    assert [(json.loads(j)["kind"], json.loads(j)["tenant_id"]) for j in first] == [("class", "coffee-house")]
+    assert api.get(f"/v1/cards/{_card(api, tenant)}/wallet/google", tenant.pos).status_code == 200
+    assert take() == []
+    assert handler(sqs_event(first), None) == {"batchItemFailures": []}
+    assert [b["hexBackgroundColor"] for b in _class_pushes()] == ["#112233"]
+    wallet_recorder.clear()
     # The accent colour is not on the class: nothing to PATCH.
     assert api.put("/v1/branding", tenant.admin, {**look, "accent_colour": "#000000"}).status_code == 200
     assert take() == []

@@ -23,11 +23,12 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from chalicelib import clock
 from chalicelib.domain import passes as rules
-from chalicelib.schemas.wallet import GoogleSaveLink
+from chalicelib.schemas.wallet import ClassUpdateMessage, GoogleSaveLink
 from chalicelib.services.wallet import cards, http
 from chalicelib.services.wallet.credentials import Credentials, load
 from chalicelib.settings import settings
 from chalicelib.storage import passes as store
+from chalicelib.storage import queues
 
 SCOPE = "https://www.googleapis.com/auth/wallet_object.issuer"
 TOKEN_MARGIN_SECONDS = 300
@@ -65,7 +66,11 @@ def save_link(tenant_id: str, number: str) -> GoogleSaveLink:
     if not found.stored.doc.google:
         _mark_google(found)
     cls = cards.google_class(tenant_id, class_id(creds, tenant_id))
-    store.offer_google_class(tenant_id, rules.class_fingerprint(cls), rules.next_tag(None, clock.now()), clock.now())
+    tag = rules.next_tag(None, clock.now())
+    if store.offer_google_class(tenant_id, rules.class_fingerprint(cls), tag, clock.now()):
+        # The tenant's first link since classes are tracked: Google may hold a class from an older link (without
+        # today's fields): one PATCH brings it up to date (404, final, when Google holds none yet).
+        queues.send(settings.wallet_queue, ClassUpdateMessage(tenant_id=tenant_id, tag=tag).model_dump(mode="json"))
     oid = object_id(creds, tenant_id, found.serial)
     obj = rules.google_object(oid, cls["id"], cards.face(found.card), cards.branding(tenant_id).language)
     token = sign(rules.save_claims(creds.google_email, origins(), cls, obj, clock.now()), creds)
