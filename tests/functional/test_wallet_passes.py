@@ -783,8 +783,9 @@ def test_erasing_a_coalition_customer_removes_every_partners_pass_of_the_shared_
     shop_a, shop_b = make_tenant(api, agency_key, "acme-agency", "shop-a"), make_tenant(api, agency_key,
                                                                                       "acme-agency", "shop-b")
     club = {"id": "club", "name": "City club points", "earning": {"rate_bps": 500}}
+    shop_c = make_tenant(api, agency_key, "acme-agency", "shop-c")
     made = api.post("/v1/agency/coalitions", agency_key, {"coalition_id": "city-club", "name": "City club",
-                                                          "program": club, "members": ["shop-a", "shop-b"]})
+                                                          "program": club, "members": ["shop-a", "shop-b", "shop-c"]})
     assert made.status_code == 201, made.data
     issued = api.post("/v1/cards", shop_a.pos, {"program_id": "club", "customer": {"phone": "+79161234567"}})
     assert issued.status_code == 201, issued.data
@@ -799,11 +800,16 @@ def test_erasing_a_coalition_customer_removes_every_partners_pass_of_the_shared_
                         headers=_apple(doc["authenticationToken"])).status_code == 201
     kept_doc = _pass_json(_pkpass(api, shop_b.pos, kept)[1])
     assert docs["shop-a"]["serialNumber"] != docs["shop-b"]["serialNumber"]
+    # Shop C handed out a pass of the card too, then left the coalition: its pass still shows the customer's card.
+    docs["shop-c"] = _pass_json(_pkpass(api, shop_c.pos, number)[1])
+    assert api.delete("/v1/agency/coalitions/city-club/members/shop-c", agency_key).status_code == 200
+    assert passes_store.serial_of_card("shop-c", number) == docs["shop-c"]["serialNumber"]
 
     # Erased through partner B, though A issued the card: both partners' passes and devices go.
     erased = api.post(f"/v1/customers/{customer_id}/erase", shop_b.admin,
                       {"confirm": "erase", "reason": "data subject request"})
     assert erased.status_code == 200, erased.data
+    assert sorted(docs) == ["shop-a", "shop-b", "shop-c"]
     for shop_id, doc in docs.items():
         assert passes_store.serial_of_card(shop_id, number) is None
         assert passes_store.get_pass(shop_id, doc["serialNumber"]) is None
