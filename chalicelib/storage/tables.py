@@ -172,6 +172,7 @@ class LoyaltyRecord(Model):
     <tid>#coupons            / campaign#<cid>       coupon campaigns
     <tid>#coupon#<code>      / coupon               a coupon code and its uses
     <tid>#coupon-use#<cid>#<holder> / use           one customer's uses of a campaign
+    <tid>#customer#<id>      / coupon#<tid>#<time>#<key hash>  a coupon code given to the customer (member site)
     <tid>#report             / <report id>          a report request: type, period, status, file size (30-day TTL)
     <tid>#dash#<YYYY-MM-DD>  / p#<pid|->#s#<NN>     dashboard counters of a local day, 16 shards (c_<figure>, ADDs)
 

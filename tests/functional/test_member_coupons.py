@@ -218,9 +218,13 @@ def test_a_used_up_or_expired_code_says_why(api: Api, mailer: TenantKeys, clock:
     short = {**SHARED, "id": "short", "code": "SHORT5", "name": "Short",
              "limits": {"ends_at": (clock.now() + timedelta(days=3)).isoformat()}}
     assert api.post("/v1/coupon-campaigns", tenant.admin, short).status_code == 201
+    later = {**SHARED, "id": "later", "code": "LATER7", "name": "Later",
+             "limits": {"starts_at": (clock.now() + timedelta(days=10)).isoformat()}}
+    assert api.post("/v1/coupon-campaigns", tenant.admin, later).status_code == 201
     segment = everybody(api, tenant)
     vip = mail_campaign(api, tenant, "vip-mail", segment, "vip")[anna]
     assert mail_campaign(api, tenant, "short-mail", segment, "short") == {anna: "SHORT5"}
+    assert mail_campaign(api, tenant, "later-mail", segment, "later") == {anna: "LATER7"}
 
     bought = api.post("/v1/purchases", tenant.pos, {
         "receipt_id": "r-vip", "card_number": card.data["number"], "store_id": "msk-01", "total": 100_000,
@@ -229,7 +233,8 @@ def test_a_used_up_or_expired_code_says_why(api: Api, mailer: TenantKeys, clock:
     clock.advance(days=4)
 
     items = dict(coupon_items(coupons_page(api, tenant, "+79161240041")))
-    assert set(items) == {vip, "SHORT5"}
+    assert set(items) == {vip, "SHORT5", "LATER7"}
+    assert items["LATER7"].endswith("valid from 11/12/26, 1:00 PM Not valid yet."), items["LATER7"]
     assert items[vip].endswith("This coupon has been used."), items[vip]
     assert items["SHORT5"].endswith("valid until 11/5/26, 1:00 PM This coupon has expired."), items["SHORT5"]
     ru = dict(coupon_items(coupons_page(api, tenant, "+79161240041", "ru")))
@@ -256,3 +261,23 @@ def test_erasure_deletes_the_customers_coupon_records(api: Api, mailer: TenantKe
     assert coupon_store.given_to(tenant.tenant_id, anna, tenant.tenant_id) == []
     boris_codes = [code for code, _ in coupon_items(coupons_page(api, tenant, "+79161240052"))]
     assert boris_codes == ["AUTUMN10", vip[boris]], "another member's coupons stay"
+
+
+# --- merging duplicates -------------------------------------------------------------------------------------------
+
+def test_a_merge_moves_the_duplicates_coupons_to_the_kept_customer(api: Api, mailer: TenantKeys,  # noqa: F811
+                                                                   clock: Any) -> None:
+    tenant = mailer
+    keep = new_customer(api, tenant.admin, "+79161240061", name="Anna")
+    dup = new_customer(api, tenant.admin, "+79161240062", name="Anya")
+    assert api.post("/v1/coupon-campaigns", tenant.admin, UNIQUE).status_code == 202
+    codes = mail_campaign(api, tenant, "vip-mail", everybody(api, tenant), "vip")
+    merged = api.post(f"/v1/customers/{keep}/merge", tenant.admin, {"duplicate_id": dup})
+    assert merged.status_code == 200, merged.data
+    assert given_items(tenant.tenant_id, dup) == []
+    assert sorted(g["code"] for g in given_items(tenant.tenant_id, keep)) == sorted(
+        c.replace("-", "") for c in codes.values())
+    assert sorted(code for code, _ in coupon_items(coupons_page(api, tenant, "+79161240061"))) == sorted(
+        codes.values())
+    again = api.post(f"/v1/customers/{keep}/merge", tenant.admin, {"duplicate_id": dup})
+    assert again.status_code == 200 and len(given_items(tenant.tenant_id, keep)) == 2, again.data
