@@ -16,14 +16,17 @@ from datetime import timedelta
 from html import unescape
 from typing import Any
 
+from chalicelib.services.customers import member_pages
 from chalicelib.services.program import coupons as coupon_service
 from chalicelib.storage import coupons as coupon_store
+from chalicelib.storage import loyalty
 from chalicelib.storage.customers import customer_pk
 from chalicelib.storage.tables import LoyaltyRecord
 from tests.functional import phone_codes
 from tests.functional.conftest import Api, TenantKeys
 from tests.functional.jobqueue import drain
 from tests.functional.test_campaigns import SHARED, deliver, mail_bodies
+from tests.functional.test_coalitions import club, shop_a, shop_b  # noqa: F401
 from tests.functional.test_mail_delivery import mailer, new_customer, rendering  # noqa: F401
 from tests.functional.test_member_pages import set_program, signed_in, site
 from tests.functional.test_triggers import member as trigger_member
@@ -281,3 +284,28 @@ def test_a_merge_moves_the_duplicates_coupons_to_the_kept_customer(api: Api, mai
         codes.values())
     again = api.post(f"/v1/customers/{keep}/merge", tenant.admin, {"duplicate_id": dup})
     assert again.status_code == 200 and len(given_items(tenant.tenant_id, keep)) == 2, again.data
+
+
+# --- a coalition's shared customers ------------------------------------------------------------------------------
+
+def test_a_coalition_customers_codes_are_kept_in_their_base_and_listed_by_the_giving_partner_only(
+        api: Api, club: dict[str, Any], shop_a: TenantKeys, shop_b: TenantKeys, clock: Any) -> None:  # noqa: F811
+    card = api.post("/v1/cards", shop_a.pos, {"program_id": "club", "customer": {"phone": "+79161240071"}})
+    assert card.status_code == 201, card.data
+    customer = api.get(f"/v1/customers?card={card.data['number']}", shop_a.support).data["customer_id"]
+    for shop, code in ((shop_a, "SHOPA5"), (shop_b, "SHOPB5")):
+        r = api.post("/v1/coupon-campaigns", shop.admin, {**SHARED, "id": "partner", "code": code})
+        assert r.status_code == 201, r.data
+    # No scope given (the caller does not know it): the customer is found in the coalition's base.
+    assert coupon_service.grant_code(shop_a.tenant_id, "partner", customer, f"mail:a:{customer}", clock.now(),
+                                     source="campaign", origin="a") == "SHOPA5"
+    scope = loyalty.coalition_scope("city-club")
+    stored = [dict(r.doc.as_dict()) for r in LoyaltyRecord.query(
+        customer_pk(scope, customer), LoyaltyRecord.sk.startswith("coupon#"), consistent_read=True)]
+    assert [(g["tenant_id"], g["code"]) for g in stored] == [(shop_a.tenant_id, "SHOPA5")]
+    assert given_items(shop_a.tenant_id, customer) == []  # not in the partner's own base
+
+    assert [c.coupon.code for c in member_pages.coupons(shop_a.tenant_id, customer)] == ["SHOPA5"]
+    assert member_pages.coupons(shop_b.tenant_id, customer) == [], "a partner lists only the codes it gave"
+    assert [code for code, _ in coupon_items(coupons_page(api, shop_a, "+79161240071"))] == ["SHOPA5"]
+    assert coupon_items(coupons_page(api, shop_b, "+79161240071")) == []
