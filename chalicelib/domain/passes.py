@@ -328,6 +328,13 @@ def manifest(files: dict[str, bytes]) -> dict[str, str]:
     return {name: hashlib.sha1(data, usedforsecurity=False).hexdigest() for name, data in sorted(files.items())}
 
 
+def look_fingerprint(brand: Branding) -> str:
+    """What every pass of the tenant shows of the tenant (its name in the strings files, its colours and the
+    images made of them), in 32 hex characters: a change of it re-pushes all the tenant's passes."""
+    return hashlib.sha256(canonical_json([brand.name, brand.background.css, brand.foreground.css, brand.label.css])
+                          ).hexdigest()[:32]
+
+
 def face_fingerprint(face: CardFace) -> str:
     """What a pass showed, in 32 hex characters: the daily refresh compares it with what the card shows now."""
     return hashlib.sha256(canonical_json([face.number, face.balance, face.pending, face.tier, face.status])

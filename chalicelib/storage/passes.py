@@ -4,6 +4,7 @@
 <tid>#passes                    / pass#<serial>     every pass of the tenant (the daily refresh walks them)
 <tid>#passes                    / google-class      the tenant's Google class was offered in a save link: the
                                                     fingerprint of what it shows and its last-updated tag
+<tid>#passes                    / apple-look        what the tenant's passes show of the tenant (fingerprint)
 <tid>#card-pass#<number>        / pass              the card's pass serial
 <tid>#pass#<serial>             / pass              the pass (PassDoc): card, token salt, last-updated tag; version
 <tid>#pass#<serial>             / device#<device>   a device registered for the pass: its push token
@@ -214,6 +215,22 @@ def set_google_class(tenant_id: str, fingerprint: str, tag: int, version: int, a
             raise Changed(CLASS_SK) from None
         raise
     return version + 1
+
+
+LOOK_SK = "apple-look"
+
+
+def swap_look(tenant_id: str, fingerprint: str, at: datetime) -> bool:
+    """Record what the tenant's passes show of it; True if it differs from what was recorded (or nothing was)."""
+    d = LoyaltyRecord.doc
+    try:
+        LoyaltyRecord(marker_pk(tenant_id), LOOK_SK, kind="wallet_look", doc={"fingerprint": fingerprint},
+                      at=at).save(condition=LoyaltyRecord.pk.does_not_exist() | (d["fingerprint"] != fingerprint))
+    except PutError as err:
+        if condition_failed(err):
+            return False
+        raise
+    return True
 
 
 # --- Google's root signing keys (callbacks) --------------------------------------------------------------------

@@ -822,3 +822,41 @@ def test_erasing_a_coalition_customer_removes_every_partners_pass_of_the_shared_
     take()
     assert api.post(f"/v1/cards/{number}/block", shop_a.admin, {"reason": "account closed"}).status_code == 200
     assert take() == []
+
+
+def test_a_new_name_or_colour_re_pushes_every_pass_of_the_tenant_and_a_new_accent_does_not(
+        api: Api, tenant: TenantKeys, credentials: dict[str, Any], recorder: str) -> None:
+    """An installed Apple pass changes only when its device is pushed: the tenant's look is on every pass."""
+    from tests.functional.jobqueue import drain
+
+    numbers = [_card(api, tenant), _card(api, tenant)]
+    docs = [_pass_json(_pkpass(api, tenant.pos, n)[1]) for n in numbers]
+    for i, doc in enumerate(docs):
+        assert api.post(f"{_service('coffee-house')}/devices/look{i}/registrations/{PASS_TYPE}/{doc['serialNumber']}",
+                        None, {"pushToken": f"ab{i}"}, headers=_apple(doc["authenticationToken"])).status_code == 201
+    take()
+    handler = app.handler_map["wallet_worker"]
+    look = {"primary_colour": "#112233", "accent_colour": "#445566"}
+    assert api.put("/v1/branding", tenant.admin, look).status_code == 200
+    drain()
+    jobs = take()
+    assert sorted(json.loads(j)["serial"] for j in jobs) == sorted(d["serialNumber"] for d in docs)
+    assert handler(sqs_event(jobs), None) == {"batchItemFailures": []}
+    assert sorted(p["target"] for p in wallet_recorder.pushes()) == ["ab0", "ab1"]
+
+    # The accent colour is on no pass: nothing is pushed.
+    assert api.put("/v1/branding", tenant.admin, {**look, "accent_colour": "#000000"}).status_code == 200
+    drain()
+    assert take() == []
+
+    # A new name is: every pass again, and the downloaded pass names the tenant anew in both languages.
+    assert api.patch(f"/v1/agency/tenants/{tenant.tenant_id}", tenant.agency, {"name": "Coffee House"}
+                     ).status_code == 200
+    drain()
+    assert sorted(json.loads(j)["serial"] for j in take()) == sorted(d["serialNumber"] for d in docs)
+    latest = api.get(f"{_service('coffee-house')}/passes/{PASS_TYPE}/{docs[0]['serialNumber']}", None,
+                     headers={**_apple(docs[0]["authenticationToken"]), **ACCEPT})
+    with zipfile.ZipFile(io.BytesIO(latest.body)) as archive:
+        assert json.loads(archive.read("pass.json"))["backgroundColor"] == "rgb(17, 34, 51)"
+        ru = _strings(archive.read("ru.lproj/pass.strings"))
+    assert (ru["pass.organization"], ru["pass.description"]) == ("Coffee House", "Карта лояльности Coffee House")

@@ -234,3 +234,10 @@ def test_a_callback_message_needs_every_field_a_known_event_and_a_real_nonce() -
     assert rules.key_usable(str(int(AT.timestamp() * 1000) + 1), AT) is True
     assert rules.key_usable(str(int(AT.timestamp() * 1000)), AT) is False
     assert rules.key_usable("never", AT) is False
+
+
+def test_the_look_fingerprint_follows_the_name_and_colours_every_pass_shows() -> None:
+    base = rules.Branding.of_tenant("Coffee House", "#1f5f8b")
+    assert rules.look_fingerprint(base) == rules.look_fingerprint(rules.Branding.of_tenant("Coffee House", "#1F5F8B"))
+    assert len({rules.look_fingerprint(b) for b in (base, rules.Branding.of_tenant("Coffee Home", "#1f5f8b"),
+                                                   rules.Branding.of_tenant("Coffee House", "#1f5f8c"))}) == 3

@@ -57,12 +57,21 @@ def card_changed(tenant_id: str, number: str) -> str | None:
 
 
 def tenant_look_changed(tenant_id: str) -> str | None:
-    """The tenant's name, branding or currency changed: PATCH its Google class if what the class shows changed.
+    """The tenant's name or branding changed: re-push its passes and PATCH its Google class if they show it.
 
-    Called by the tenancy services after the change committed. Only a tenant whose class was offered in a save
-    link (Google may hold it) and whose class now shows something else (its fingerprint) gets a new class tag
-    and one job on the wallet queue; the new tag, or None. Never raises (a failure is logged).
+    Called by the tenancy services after the change committed. A tenant that issued passes and whose passes now
+    show another name or colours (`rules.look_fingerprint`) gets one refresh job that marks every pass updated
+    (each device then downloads it again). Only a tenant whose class was offered in a save link (Google may hold
+    it) and whose class now shows something else (its fingerprint) gets a new class tag and one job on the wallet
+    queue; the new class tag, or None. Never raises (a failure is logged).
     """
+    try:
+        if cards.tenant_has_passes(tenant_id) and store.swap_look(
+                tenant_id, rules.look_fingerprint(cards.branding(tenant_id)), clock.now()):
+            queues.send(settings.jobs_queue, {"job": REFRESH_JOB, "tenant_id": tenant_id, "cursor": None,
+                                              "all": True})
+    except Exception:
+        logger.exception("wallet passes' refresh not queued", extra={"tenant_id": tenant_id})
     try:
         for _ in range(3):  # a concurrent change of the look wrote first: compare with what it recorded
             state = store.google_class_state(tenant_id)
@@ -156,13 +165,14 @@ def start_refresh(scope: str) -> None:
 
 
 def handle_job(message: dict[str, Any]) -> None:
-    """Push every pass whose card now shows something else than the pass last did.
+    """Push every pass whose card now shows something else than the pass last did (`all`: every pass).
 
     What no write announces: pending points that matured with time, and any
     change whose update job was lost. A pass is compared by fingerprint (its
-    face when last made or pushed); only a difference marks it updated.
+    face when last made or pushed); only a difference marks it updated. With
+    `all` (the tenant's name or colours changed) every pass is marked.
     """
-    tenant_id, cursor = str(message["tenant_id"]), message.get("cursor")
+    tenant_id, cursor, everything = str(message["tenant_id"]), message.get("cursor"), bool(message.get("all"))
     deadline = time.monotonic() + REFRESH_BUDGET_SECONDS
     marked = 0
     while True:
@@ -172,7 +182,7 @@ def handle_job(message: dict[str, Any]) -> None:
             if found is None:
                 continue
             now_face = rules.face_fingerprint(cards.face(found.card))
-            if now_face == found.stored.doc.face:
+            if now_face == found.stored.doc.face and not everything:
                 continue
             tag = mark_updated(tenant_id, serial, clock.now())
             if tag is not None:
@@ -183,6 +193,7 @@ def handle_job(message: dict[str, Any]) -> None:
             logger.info("wallet refresh done", extra={"tenant_id": tenant_id, "marked": marked})
             return
         if time.monotonic() >= deadline:
-            queues.send(settings.jobs_queue, {"job": REFRESH_JOB, "tenant_id": tenant_id, "cursor": cursor})
+            queues.send(settings.jobs_queue, {"job": REFRESH_JOB, "tenant_id": tenant_id, "cursor": cursor,
+                                              "all": everything})
             logger.info("wallet refresh continues", extra={"tenant_id": tenant_id, "marked": marked})
             return
