@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from chalice.app import Response
 from pydantic import ValidationError
 
+from chalicelib.console import member_profile
 from chalicelib.console.member import Member, base_url, current_member, member_page, render, sign_in_url
 from chalicelib.console.pages import PUBLIC, PageRequest, PageRouter, gettext, redirect
 from chalicelib.errors import ApiError, not_found
@@ -43,7 +44,8 @@ else:
 router = PageRouter("member_auth")
 SITE = "/m/{tenant_id}"
 PROFILE_FIELDS = ("first_name", "last_name", "middle_name", "email", "gender", "birth_date")
-"""The profile fields the sign-up form may ask (minus those the tenant switched off: minimal-data mode)."""
+"""The profile fields the sign-up form may ask (minus those the tenant switched off: minimal-data mode); also
+children and preferences (`member_profile`), so every personal field but the phone (proven by the code)."""
 TRIES_LEFT = re.compile(r"(\d+) tries left")
 REFERRAL = re.compile(r"[0-9A-Za-z-]{4,16}")
 FIELD_LABELS = {"first_name": "First name", "last_name": "Last name", "middle_name": "Middle name",
@@ -222,13 +224,15 @@ def _sign_up_step(req: PageRequest, proof: str, typed: dict[str, str], errors: d
     tenant_id = req.path["tenant_id"]
     off = set(customers.privacy(tenant_id).disabled_fields)
     fields = [(name, FIELD_LABELS[name]) for name in PROFILE_FIELDS if name not in off]
+    extras = [name for name in member_profile.EXTRA_FIELDS if name not in off]
     kinds = [k for k in (ConsentKind.SMS, ConsentKind.EMAIL) if not (k is ConsentKind.EMAIL and "email" in off)]
     try:
         phone, _ = member_sessions.member_of_proof(tenant_id, proof)
     except ApiError:
         phone = ""
     return _page(req, None, "member/sign_up.html", status or (400 if errors else 200), errors=errors, typed=typed,
-                 proof=proof, phone=phone, fields=fields, consent_kinds=[k.value for k in kinds],
+                 proof=proof, phone=phone, fields=fields, extras=extras, rows=member_profile.rows(typed),
+                 consent_kinds=[k.value for k in kinds],
                  text_version=customers.privacy(tenant_id).consent_text_version, alert_text=alert)
 
 
@@ -237,7 +241,10 @@ def _sign_up_step(req: PageRequest, proof: str, typed: dict[str, str], errors: d
 def _typed_sign_up(req: PageRequest) -> dict[str, str]:
     names = [*PROFILE_FIELDS, "referral_code", "card", "card_number", "consent_personal_data", "consent_sms",
              "consent_email"]
-    return {name: req.form.get(name, "")[:300] for name in names if req.form.get(name)}
+    off = set(customers.privacy(req.path["tenant_id"]).disabled_fields)
+    extras = [name for name in member_profile.EXTRA_FIELDS if name not in off]
+    return {**{name: req.form.get(name, "")[:300] for name in names if req.form.get(name)},
+            **member_profile.typed(req.form, extras)}
 
 
 def _new_member(req: PageRequest, typed: dict[str, str], phone: str
@@ -248,6 +255,9 @@ def _new_member(req: PageRequest, typed: dict[str, str], phone: str
     privacy = customers.privacy(tenant_id)
     personal: dict[str, Any] = {name: typed[name].strip() for name in PROFILE_FIELDS
                                 if typed.get(name, "").strip() and name not in privacy.disabled_fields}
+    extras, row_of = member_profile.personal(
+        typed, [name for name in member_profile.EXTRA_FIELDS if name not in privacy.disabled_fields])
+    personal.update(extras)
     if not typed.get("consent_personal_data"):
         errors["consent_personal_data"] = gettext(req.locale, "Tick the box to join: we cannot keep your card "
                                                               "without it.")
@@ -272,8 +282,10 @@ def _new_member(req: PageRequest, typed: dict[str, str], phone: str
             loc = str(item["loc"][0]) if item["loc"] else ""
             if loc in FIELD_ISSUES:
                 errors.setdefault(loc, gettext(req.locale, FIELD_ISSUES[loc]))
-            elif loc != "phone":
+            elif loc not in ("phone", *member_profile.EXTRA_FIELDS):
                 errors.setdefault("first_name", gettext(req.locale, "Check this form."))
+        for name, issue in member_profile.errors(err, row_of, req.locale).items():
+            errors.setdefault(name, issue)
     if errors:
         return None, errors
     return member_sessions.NewMember(personal, consents, referral, card_number), {}
@@ -283,8 +295,10 @@ def _errors_of(req: PageRequest, err: ApiError) -> dict[str, str]:
     """A service's refusal at the sign-up form's field it names."""
     errors: dict[str, str] = {}
     for detail in err.details or []:
-        name = {"number": "card_number", "program_id": "card_number"}.get(detail.field, detail.field)
-        if name in FIELD_ISSUES or name in PROFILE_FIELDS:
+        name = {"number": "card_number", "program_id": "card_number",
+                "children": member_profile.child_key(1, "name")}.get(detail.field, detail.field)
+        if name in FIELD_ISSUES or name in PROFILE_FIELDS or name in (*member_profile.EXTRA_FIELDS,
+                                                                    member_profile.child_key(1, "name")):
             errors.setdefault(name, _said(req, err))
     return errors
 

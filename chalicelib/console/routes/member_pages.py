@@ -28,6 +28,7 @@ from chalice.app import Response
 from markupsafe import Markup
 from pydantic import ValidationError
 
+from chalicelib.console import member_profile
 from chalicelib.console import render as rendering
 from chalicelib.console.member import Member, member_page, render
 from chalicelib.console.pages import PageRequest, PageRouter, gettext, redirect
@@ -268,6 +269,7 @@ def invite(req: PageRequest, member: Member) -> Response:
 def profile(req: PageRequest, member: Member) -> Response:
     customer = customers.get(member.tenant_id, member.customer_id)
     typed = {name: _shown(getattr(customer, name)) for name in PROFILE_FIELDS}
+    typed.update(member_profile.shown(customer.children, customer.preferences))
     return _profile(req, member, customer, typed, {}, notice_text=_notice(req))
 
 
@@ -281,6 +283,13 @@ def save_profile(req: PageRequest, member: Member) -> Response:
         before = _shown(getattr(customer, name))
         if typed[name] != before:
             changes[name] = typed[name] or None
+    extras = _extra_fields(member)
+    typed.update(member_profile.typed(req.form, extras))
+    wanted, row_of = member_profile.personal(typed, extras)
+    stored, _ = member_profile.personal(member_profile.shown(customer.children, customer.preferences), extras)
+    for name in extras:
+        if wanted.get(name) != stored.get(name):
+            changes[name] = wanted.get(name)
     if not changes:
         return redirect(f"{_base(member)}/profile?" + urlencode({"saved": "1", "lang": req.locale}))
     try:
@@ -291,6 +300,7 @@ def save_profile(req: PageRequest, member: Member) -> Response:
             name = str(item["loc"][0]) if item["loc"] else ""
             if name in typed:
                 errors.setdefault(name, gettext(req.locale, FIELD_ISSUES.get(name, "This value is not valid.")))
+        errors.update(member_profile.errors(err, row_of, req.locale))
         return _profile(req, member, customer, typed, errors or {"first_name": gettext(
             req.locale, "This value is not valid.")}, status=400)
     try:
@@ -315,6 +325,12 @@ def consent(req: PageRequest, member: Member) -> Response:
     return redirect(f"{_base(member)}/profile?" + urlencode({"consent": done, "lang": req.locale}) + "#consents")
 
 
+def _extra_fields(member: Member) -> list[str]:
+    """Children and preferences, unless the tenant switched them off (minimal-data mode)."""
+    off = set(customers.privacy(member.tenant_id).disabled_fields)
+    return [name for name in member_profile.EXTRA_FIELDS if name not in off]
+
+
 def _allowed_fields(member: Member) -> list[str]:
     off = set(customers.privacy(member.tenant_id).disabled_fields)
     return [name for name in PROFILE_FIELDS if name not in off]
@@ -331,7 +347,8 @@ def _profile(req: PageRequest, member: Member, customer: Any, typed: dict[str, s
     consents = {c.kind.value: c for c in customer.consents}
     rows = [{"kind": kind, "label": label, "consent": consents.get(kind)} for kind, label in CONSENT_LABELS.items()]
     return render(req, member, "member/pages/profile.html", status, customer=customer, typed=typed, errors=errors,
-                  fields=_allowed_fields(member), labels=FIELD_LABELS, genders=GENDERS, consents=rows,
+                  fields=_allowed_fields(member), extras=_extra_fields(member), rows=member_profile.rows(typed),
+                  labels=FIELD_LABELS, genders=GENDERS, consents=rows,
                   notice_text=notice_text, alert_text=alert_text)
 
 
