@@ -205,7 +205,11 @@ class CustomerExport(Output):
     consent_history: list[Consent]
     cards: list[dict[str, Any]]
     survey_responses: list[dict[str, Any]]
-    truncated: bool = Field(description="True when a card's ledger was longer than the export keeps per card.")
+    coupons_given: list[dict[str, Any]] = Field(
+        default_factory=list, description="Coupon codes the tenant gave the customer, newest first: code, "
+                                          "campaign_id, source (campaign, trigger, survey), origin, given_at.")
+    truncated: bool = Field(description="True when a card's ledger (or the coupons given) was longer than the "
+                                        "export keeps.")
 
 
 LinkToken = Annotated[str, StringConstraints(min_length=10, max_length=400)]

@@ -257,6 +257,13 @@ def test_erasure_deletes_the_customers_coupon_records(api: Api, mailer: TenantKe
     clock.advance(minutes=5)
     mail_campaign(api, tenant, "autumn", segment, "autumn10")
     assert len(given_items(tenant.tenant_id, anna)) == 2 and len(given_items(tenant.tenant_id, boris)) == 2
+    exported = api.get(f"/v1/customers/{anna}/export", tenant.admin)
+    assert exported.status_code == 200, exported.data
+    assert [(g["code"], g["campaign_id"], g["source"], g["origin"], g["given_at"])
+            for g in exported.data["coupons_given"]] == [
+        ("AUTUMN10", "autumn10", "campaign", "autumn", "2026-11-02T10:05:00+00:00"),
+        (vip[anna].replace("-", ""), "vip", "campaign", "vip-mail", "2026-11-02T10:00:00+00:00")]
+    assert exported.data["truncated"] is False
 
     r = api.post(f"/v1/customers/{anna}/erase", tenant.admin, {"confirm": "erase", "reason": "data subject request"})
     assert r.status_code == 200, r.data

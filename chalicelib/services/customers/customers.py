@@ -50,6 +50,8 @@ Mode = Literal["keep", "fill", "overwrite"]
 """What a create does to an existing customer with the same phone: nothing, fill gaps, or take the new values."""
 UNSUBSCRIBE = "unsubscribe"
 EXPORT_LEDGER_LIMIT = 5000
+EXPORT_COUPON_LIMIT = 1000
+"""Coupon codes given, at most, in one export (newest first)."""
 PERSON_ATTEMPTS = 5
 
 
@@ -199,12 +201,15 @@ def export(tenant_id: str, customer_id: str, actor: str) -> CustomerExport:
         key = (response.survey_id, response.response_id)
         responses.append({**response.exported(), "answers": {**(response.answers or {}), **answers.pop(key, {})}})
     responses += [{"survey_id": s, "response_id": r, "answers": a} for (s, r), a in answers.items()]
+    given = coupon_store.given_to(found.scope, customer_id, tenant_id, EXPORT_COUPON_LIMIT)
+    truncated = truncated or len(given) >= EXPORT_COUPON_LIMIT
     audit.put(audit.entry(tenant_id, action="customer.exported", actor=actor, at=at,
                           target=f"customer:{customer_id}"))
     return CustomerExport(exported_at=at, customer=view(found, personal),
                           consent_history=[Consent.model_validate(c.dump()) for c in
                                            records.consent_history(found.scope, customer_id)],
-                          cards=cards, survey_responses=responses, truncated=truncated)
+                          cards=cards, survey_responses=responses,
+                          coupons_given=[g.model_dump(exclude={"tenant_id"}) for g in given], truncated=truncated)
 
 
 def erase(tenant_id: str, customer_id: str, reason: str, actor: str) -> CustomerOut:
