@@ -715,7 +715,7 @@ def test_googles_root_keys_are_fetched_on_schedule_kept_until_they_expire_and_a_
 
     monkeypatch.setattr(root_keys, "settings", dataclasses.replace(
         settings, google_callback_keys_url=recorder + "/google/keys"))
-    root_keys.forget()
+    monkeypatch.setattr(root_keys, "_cache", [])  # this test's keys stay out of the other tests' cache
     wallet_credentials.forget()
     # A credentials document without keys: callbacks verify with the fetched keys only.
     monkeypatch.setattr(google_callbacks, "load", lambda: dataclasses.replace(wallet_credentials.load(),
