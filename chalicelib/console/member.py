@@ -150,9 +150,9 @@ def refused(req: PageRequest, err: ApiError) -> Response:
     heading, text = REFUSALS.get(err.code, REFUSALS["internal_error"] if err.status >= 500 else NOT_POSSIBLE)
     if err.code not in REFUSALS and err.status < 500 and err.message:
         text = err.message
-    if member is None:
+    if member is None and err.code == "not_signed_in":
         link, label = sign_in_url(tenant_id, back), "Sign in again"
-    else:
+    else:  # a page that needs a session sends a visitor without one to sign in, then back to it
         link, label = back, "Open the page again"
     return _refusal(req, brand, member, err.status, heading, text, link, label, here)
 

@@ -104,7 +104,11 @@ def test_a_body_too_large_is_refused_on_the_sites_page(api: Api, tenant: TenantK
     assert r.status_code == 413
     assert_member_page(r.text, f"{tenant.tenant_id} LLC")
     assert heading(r.text) == "This is too large"
-    assert action(r.text)[0] == f"/m/{tenant.tenant_id}/sign-in?next=/m/{tenant.tenant_id}/sign-in&lang=en"
+    assert action(r.text) == (f"/m/{tenant.tenant_id}/sign-in?lang=en", "Open the page again")
+    # Another site's form without a session: nothing done, the way back to the page (it asks to sign in itself).
+    foreign = Browser(api).post(f"{site(tenant.tenant_id)}/profile", {"csrf": "x"}, Origin="https://evil.example")
+    assert foreign.status_code == 403 and heading(foreign.text) == "This form was not sent from this site"
+    assert action(foreign.text) == (f"/m/{tenant.tenant_id}/profile?lang=en", "Open the page again")
 
 
 def test_an_unknown_page_is_the_sites_own_404(api: Api, tenant: TenantKeys) -> None:
