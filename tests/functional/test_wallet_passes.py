@@ -783,9 +783,10 @@ def test_erasing_a_coalition_customer_removes_every_partners_pass_of_the_shared_
     shop_a, shop_b = make_tenant(api, agency_key, "acme-agency", "shop-a"), make_tenant(api, agency_key,
                                                                                       "acme-agency", "shop-b")
     club = {"id": "club", "name": "City club points", "earning": {"rate_bps": 500}}
-    shop_c = make_tenant(api, agency_key, "acme-agency", "shop-c")
-    made = api.post("/v1/agency/coalitions", agency_key, {"coalition_id": "city-club", "name": "City club",
-                                                          "program": club, "members": ["shop-a", "shop-b", "shop-c"]})
+    shop_c, shop_d = (make_tenant(api, agency_key, "acme-agency", t) for t in ("shop-c", "shop-d"))
+    made = api.post("/v1/agency/coalitions", agency_key, {
+        "coalition_id": "city-club", "name": "City club", "program": club,
+        "members": ["shop-a", "shop-b", "shop-c", "shop-d"]})
     assert made.status_code == 201, made.data
     issued = api.post("/v1/cards", shop_a.pos, {"program_id": "club", "customer": {"phone": "+79161234567"}})
     assert issued.status_code == 201, issued.data
@@ -800,6 +801,10 @@ def test_erasing_a_coalition_customer_removes_every_partners_pass_of_the_shared_
                         headers=_apple(doc["authenticationToken"])).status_code == 201
     kept_doc = _pass_json(_pkpass(api, shop_b.pos, kept)[1])
     assert docs["shop-a"]["serialNumber"] != docs["shop-b"]["serialNumber"]
+    # Shop D has a plastic card of its own under the same number: its tills, and its pass, show that one.
+    own = api.post("/v1/cards", shop_d.pos, {"program_id": "main", "kind": "plastic", "number": number})
+    assert own.status_code == 201, own.data
+    own_doc = _pass_json(_pkpass(api, shop_d.pos, number)[1])
     # Shop C handed out a pass of the card too, then left the coalition: its pass still shows the customer's card.
     docs["shop-c"] = _pass_json(_pkpass(api, shop_c.pos, number)[1])
     assert api.delete("/v1/agency/coalitions/city-club/members/shop-c", agency_key).status_code == 200
@@ -819,6 +824,7 @@ def test_erasing_a_coalition_customer_removes_every_partners_pass_of_the_shared_
                           headers={**_apple(doc["authenticationToken"]), **ACCEPT})
         assert refused.status_code == 401
     assert passes_store.serial_of_card("shop-b", kept) == kept_doc["serialNumber"]  # another customer's stays
+    assert passes_store.serial_of_card("shop-d", number) == own_doc["serialNumber"]  # so does shop D's own card's
     take()
     assert api.post(f"/v1/cards/{number}/block", shop_a.admin, {"reason": "account closed"}).status_code == 200
     assert take() == []

@@ -116,8 +116,10 @@ def customer_erased(tenant_id: str, numbers: list[str], scope: str | None = None
 
 
 def pass_holders(tenant_id: str, number: str, scope: str | None = None) -> list[str]:
-    """The tenants whose wallet passes show this card of the tenant's customer: the tenant, and for a coalition's
-    shared card each partner (current or former) that has no card of its own under that number.
+    """The tenants whose wallet passes show this card of the tenant's customer: for a card of the tenant's own
+    base the tenant; for a coalition's shared card each partner (current or former, the tenant among them) that has
+    no card of its own under that number. `scope` is where the customer's card is (the customer's base); without
+    it, the tenant's own base is assumed when it has a card of that number, else the coalition that has one.
 
     A pass is stored under the tenant that handed it out (cards.ensure) but shows the card wherever that tenant's
     tills find it: a partner's pass of a shared card is a pass of the same customer's card.
@@ -133,9 +135,9 @@ def pass_holders(tenant_id: str, number: str, scope: str | None = None) -> list[
     if scope is None or not scope.startswith(prefix) or tenant is None:
         return [tenant_id]
     found = directory.get_coalition(tenant.agency_id, scope[len(prefix):])
-    partners = [*found.members, *found.former_members] if found else []
-    return [tenant_id, *(p for p in dict.fromkeys(partners)
-                         if p != tenant_id and loyalty.get_card(p, number) is None)]
+    partners = [tenant_id, *(found.members if found else []), *(found.former_members if found else [])]
+    # A partner with a card of its own under the number shows that one on its pass (its tills look there first).
+    return [p for p in dict.fromkeys(partners) if loyalty.get_card(p, number) is None]
 
 
 def mark_updated(tenant_id: str, serial: str, at: datetime, attempts: int = 5) -> int | None:
