@@ -17,7 +17,9 @@ import re
 import zipfile
 from html import unescape
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
 
+import boto3
 import pytest
 
 from chalicelib.console.routes import member_pages as pages_module
@@ -231,10 +233,13 @@ def test_the_pass_is_served_for_the_own_card_only(api: Api, tenant: TenantKeys) 
     browser = signed_in(api, tenant, "+79161230006")
     card = browser.get(f"{site(tenant)}/card").text
     assert "Add to Apple Wallet" in card and "Save to Google Wallet" in card
-    got = browser.http.get(f"{site(tenant)}/card/{mine}/card.pkpass", headers={"Cookie": _cookie(browser),
-                                                                                 "Accept": BROWSER_ACCEPT})
-    assert got.status_code == 200 and got.headers["Content-Type"] == PKPASS_TYPE
-    with zipfile.ZipFile(io.BytesIO(got.body)) as pkpass:
+    got = browser.get(f"{site(tenant)}/card/{mine}/card.pkpass", Accept=BROWSER_ACCEPT)
+    assert got.status_code == 303, "handed over by a presigned S3 link, not through API Gateway"
+    link = urlparse(got.headers["Location"])
+    assert parse_qs(link.query)["response-content-type"] == [PKPASS_TYPE]
+    stored = boto3.client("s3", region_name=settings.region).get_object(Bucket=settings.reports_bucket,
+                                                                        Key=unquote(link.path).lstrip("/"))
+    with zipfile.ZipFile(io.BytesIO(stored["Body"].read())) as pkpass:
         content = json.loads(pkpass.read("pass.json"))
         assert {"manifest.json", "signature"} <= set(pkpass.namelist())
     assert content["barcodes"][0]["message"] == mine
@@ -254,10 +259,6 @@ def test_without_wallet_credentials_the_buttons_are_not_shown(api: Api, tenant: 
     assert "Add to Apple Wallet" not in card.text and "Save to Google Wallet" not in card.text
     asked = browser.get(f"{site(tenant)}/card/{number}/card.pkpass", Accept=BROWSER_ACCEPT)
     assert asked.status_code == 503 and "This is not available just now." in asked.text
-
-
-def _cookie(browser: Browser) -> str:
-    return "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
 
 
 # --- isolation ----------------------------------------------------------------------------------------------------

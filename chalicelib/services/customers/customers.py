@@ -243,15 +243,16 @@ def erase(tenant_id: str, customer_id: str, reason: str, actor: str) -> Customer
         }, extra)
     people.erase(found.scope, customer_id, phones)
     coupon_store.erase_given(found.scope, customer_id)
-    _erase_wallet(tenant_id, records.card_numbers(found.scope, customer_id))
+    _erase_wallet(tenant_id, records.card_numbers(found.scope, customer_id), found.scope)
     return view(found, PersonDoc())
 
 
-def _erase_wallet(tenant_id: str, numbers: list[str]) -> None:
-    """The customer's wallet passes go with them: a device's push token is personal data, and no push follows."""
+def _erase_wallet(tenant_id: str, numbers: list[str], scope: str) -> None:
+    """The customer's wallet passes go with them: a device's push token is personal data, and no push follows.
+    `scope` is the customer's base, so a coalition's shared card is told from the tenant's own card of that number."""
     from chalicelib.services.wallet import changes as wallet_changes  # the till's imports stay light
 
-    wallet_changes.customer_erased(tenant_id, numbers)
+    wallet_changes.customer_erased(tenant_id, numbers, scope=scope)
 
 
 def not_found() -> ApiError:
