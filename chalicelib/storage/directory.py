@@ -136,7 +136,12 @@ def update_tenant(tenant_id: str, changes: dict[str, Any]) -> Tenant | None:
         return _tenant(rec)
     rec.doc = doc
     rec.updated_at = now()
-    rec.save()  # VersionAttribute makes this a conditional write: a concurrent edit fails, never merges blindly.
+    try:
+        rec.save()  # VersionAttribute makes this a conditional write: a concurrent edit fails, never merges blindly.
+    except PutError as err:
+        if err.cause_response_code == "ConditionalCheckFailedException":
+            raise conflict("concurrent_change", "Changed concurrently by another request; retry.") from None
+        raise
     return _tenant(rec)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from tests.functional.conftest import Api, TenantKeys
 from tests.functional.member_helpers import member_signed_up
@@ -88,3 +89,28 @@ def test_only_the_tenant_admin_reads_or_changes_it(api: Api, tenant: TenantKeys)
     assert api.get("/v1/branding").status_code == 401
     assert api.put("/v1/branding", None, {"primary_colour": "#000000"}).status_code == 401
     assert api.get("/v1/branding", tenant.admin).data == DEFAULTS  # nothing of the refused calls stuck
+
+
+def test_a_change_that_raced_another_is_a_clear_409_and_nothing_is_merged(
+        api: Api, tenant: TenantKeys, monkeypatch: Any) -> None:
+    """The tenant record is written only if unchanged since read (its version): the loser of a race is told."""
+    from chalicelib.storage import directory
+    from chalicelib.storage.tables import DirectoryRecord, get_item, tenant_partition
+
+    stale = get_item(DirectoryRecord, tenant_partition(tenant.tenant_id), directory.TENANT_SK)
+    assert stale is not None
+    first = api.put("/v1/branding", tenant.admin, {"primary_colour": "#111111"})
+    assert first.status_code == 200, first.data
+    real = directory.get_item
+
+    def read_before_the_other_write(model: Any, pk: str, sk: str, *args: Any, **kwargs: Any) -> Any:
+        return stale if (model, pk, sk) == (DirectoryRecord, stale.pk, stale.sk) else real(model, pk, sk, *args,
+                                                                                              **kwargs)
+
+    monkeypatch.setattr(directory, "get_item", read_before_the_other_write)
+    second = api.put("/v1/branding", tenant.admin, {"primary_colour": "#222222"})
+    assert second.status_code == 409 and second.data["error"]["code"] == "concurrent_change"
+    monkeypatch.undo()
+    assert api.get("/v1/branding", tenant.admin).data["primary_colour"] == "#111111"
+    audit = api.get("/v1/audit?action=tenant.branding_updated", tenant.admin).data["items"]
+    assert [a["detail"]["primary_colour"] for a in audit] == ["#111111"]

@@ -29,7 +29,7 @@ def get_branding(req: Request) -> Branding:
     return branding.get(tenant_id_of(req.caller))
 
 
-@router.route("PUT", "/v1/branding", roles=ADMIN, body=Branding, response=Branding, errors=(404, 422),
+@router.route("PUT", "/v1/branding", roles=ADMIN, body=Branding, response=Branding, errors=(404, 409, 422),
               summary="Replace the member site's branding: colours as #rrggbb, a logo from your image library, "
                       "one of your active points programs for sign-ups (absent fields take their defaults).")
 def put_branding(req: Request) -> Branding:
