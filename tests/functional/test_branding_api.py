@@ -8,6 +8,8 @@ from typing import Any
 from tests.functional.conftest import Api, TenantKeys
 from tests.functional.member_helpers import member_signed_up
 from tests.functional.test_console_branding import upload
+from tests.functional.test_console_programs import person
+from tests.functional.test_console_sign_in import hidden
 
 DEFAULTS = {"primary_colour": "#1f5f8b", "accent_colour": "#b3541e", "logo_asset_id": None,
             "sign_up_program_id": None}
@@ -114,3 +116,23 @@ def test_a_change_that_raced_another_is_a_clear_409_and_nothing_is_merged(
     assert api.get("/v1/branding", tenant.admin).data["primary_colour"] == "#111111"
     audit = api.get("/v1/audit?action=tenant.branding_updated", tenant.admin).data["items"]
     assert [a["detail"]["primary_colour"] for a in audit] == ["#111111"]
+
+
+def test_the_console_page_says_so_when_its_save_raced_another(
+        api: Api, tenant: TenantKeys, monkeypatch: Any) -> None:
+    from chalicelib.errors import conflict
+    from chalicelib.services.tenancy import branding
+
+    anna = person(api, tenant, "anna@coffee.example")
+    page = anna.get("/console/branding")
+
+    def raced(*args: Any, **kwargs: Any) -> Any:
+        raise conflict("concurrent_change", "Changed concurrently by another request; retry.")
+
+    monkeypatch.setattr(branding.directory, "update_tenant", raced)
+    r = anna.post("/console/branding", {"csrf": hidden(page.text, "csrf"), "primary_colour": "#333333",
+                                        "accent_colour": "#444444"})
+    assert r.status_code == 409
+    assert ('<div class="alert" role="alert"><p>The member site was changed elsewhere at the same time. What you '
+            'typed is kept: save it again.</p></div>') in r.text
+    assert 'value="#333333"' in r.text and 'value="#444444"' in r.text

@@ -60,17 +60,20 @@ def save(req: PageRequest) -> Response:
         branding.update(tenant_id, spec, req.actor)
     except ApiError as err:
         errors = {d.field: gettext(req.locale, ISSUES[d.field]) for d in err.details or [] if d.field in ISSUES}
-        return _form(req, typed, errors, status=err.status)
+        alert = None if errors else gettext(req.locale, "The member site was changed elsewhere at the same time. "
+                                                        "What you typed is kept: save it again.")
+        return _form(req, typed, errors, status=err.status, alert=alert)
     return redirect("/console/branding?saved=1")
 
 
 def _form(req: PageRequest, typed: dict[str, str], errors: dict[str, str], *, status: int | None = None,
-          notice: str | None = None) -> Response:
+          notice: str | None = None, alert: str | None = None) -> Response:
     tenant_id = _tenant_id(req)
     images = [(a.id, a.filename) for a in assets.list_assets(tenant_id)]
     programs = [(p.id, p.name) for p in branding.card_programs(tenant_id)]
     return req.render("branding/form.html", status or (400 if errors else 200), typed=typed, errors=errors,
-                      images=images, programs=programs, notice_text=notice, site=f"/m/{tenant_id}/sign-in",
+                      images=images, programs=programs, notice_text=notice, alert_text=alert,
+                      site=f"/m/{tenant_id}/sign-in",
                       logo=f"{assets.PUBLIC_PATH}/{tenant_id}/{typed['logo_asset_id']}" if typed.get(
                           "logo_asset_id") else None)
 
