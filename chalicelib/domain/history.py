@@ -14,8 +14,10 @@ by the service), actors and ids.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
+from chalicelib.domain.ids import is_slug
 from chalicelib.schemas.pos import LedgerEntry
 
 BOUGHT_AT = "Purchase of %(amount)s at %(store)s · points earned: %(points)s"
@@ -31,6 +33,8 @@ REFERRAL_BONUS = "Bonus for a friend's first purchase: %(points)s"
 WELCOME_REFERRAL = "Welcome bonus for joining by a friend's invitation: %(points)s"
 BONUS = "Bonus points: %(points)s"
 ADDED = "Points added by the program: %(points)s"
+QUESTIONNAIRE = "Reward for the questionnaire “%(survey)s”: %(points)s"
+QUESTIONNAIRE_UNNAMED = "Reward for a questionnaire: %(points)s"
 REMOVED = "Points taken off by the program: %(points)s"
 EXPIRED = "Points expired: %(points)s"
 TIER_CHANGED = "Tier changed: %(previous)s → %(tier)s"
@@ -39,9 +43,25 @@ RULE = "Rule version %(version)s"
 
 MESSAGES: tuple[str, ...] = (
     BOUGHT_AT, BOUGHT, EARNED, SPENT_AT, SPENT, REFUND_TAKEN_AT, REFUND_TAKEN, REFUND_RETURNED, COUPON_BONUS,
-    REFERRAL_BONUS, WELCOME_REFERRAL, BONUS, ADDED, REMOVED, EXPIRED, TIER_CHANGED, TIER_NEW, RULE,
+    REFERRAL_BONUS, WELCOME_REFERRAL, BONUS, ADDED, QUESTIONNAIRE, QUESTIONNAIRE_UNNAMED, REMOVED, EXPIRED,
+    TIER_CHANGED, TIER_NEW, RULE,
 )
 """Every message id this module produces (the catalogue test checks each has its Russian text)."""
+
+
+SURVEY_REASON = "survey {survey_id}"
+"""The reason of the points a questionnaire's reward adds (services/customers/surveys.py writes it)."""
+_SURVEY_REASON = re.compile(r"survey (\S+)")
+
+
+def survey_reason(survey_id: str) -> str:
+    return SURVEY_REASON.format(survey_id=survey_id)
+
+
+def survey_of(entry: LedgerEntry) -> str | None:
+    """The questionnaire whose reward this entry is, if it is one."""
+    match = _SURVEY_REASON.fullmatch(entry.reason or "") if entry.type == "adjustment" and entry.points > 0 else None
+    return match.group(1) if match and is_slug(match.group(1)) else None
 
 
 @dataclass(frozen=True)
@@ -61,16 +81,17 @@ class Line:
     message: str
     values: dict[str, str | int] = field(default_factory=dict)
     """Named values of the message: `points` (absolute, int), `amount` (minor units, int), `store`, `coupon`,
-    `tier`, `previous` (str)."""
+    `tier`, `previous`, `survey` (str)."""
     points: int = 0
     """Signed: what the entry added to or took from the card."""
     rule_version: int | None = None
 
 
 def describe(entry: LedgerEntry, purchase: Purchase | None = None, *, stores: dict[str, str] | None = None,
-             tiers: dict[str, str] | None = None) -> Line:
-    """The plain-words line of one entry; `stores` and `tiers` map ids to the names the holder knows."""
-    stores, tiers = stores or {}, tiers or {}
+             tiers: dict[str, str] | None = None, surveys: dict[str, str] | None = None) -> Line:
+    """The plain-words line of one entry; `stores`, `tiers` and `surveys` map ids to the names the holder knows
+    (a questionnaire by its title)."""
+    stores, tiers, surveys = stores or {}, tiers or {}, surveys or {}
     store_id = entry.store_id or (purchase.store_id if purchase else None)
     store = stores.get(store_id, store_id) if store_id else None
     points = abs(entry.points)
@@ -92,6 +113,12 @@ def describe(entry: LedgerEntry, purchase: Purchase | None = None, *, stores: di
         message = REFUND_RETURNED
     elif kind == "bonus":
         message = _bonus(entry, values)
+    elif kind == "adjustment" and (survey_id := survey_of(entry)) is not None:
+        if survey_id in surveys:
+            values["survey"] = surveys[survey_id]
+            message = QUESTIONNAIRE
+        else:
+            message = QUESTIONNAIRE_UNNAMED
     elif kind == "adjustment":
         message = ADDED if entry.points >= 0 else REMOVED
     elif kind == "expiry":

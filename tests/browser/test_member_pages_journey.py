@@ -118,7 +118,8 @@ def test_a_member_sees_the_card_downloads_the_pass_answers_a_questionnaire_and_s
     page.get_by_role("link", name="History", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("History")
     entries = page.locator(".m-entry")
-    expect(entries.nth(0).locator(".m-entry-text")).to_have_text(f"Points added by the program: {REWARD}")
+    expect(entries.nth(0).locator(".m-entry-text")).to_have_text(
+        f"Reward for the questionnaire “How was your coffee?”: {REWARD}")
     expect(entries.nth(0).locator(".m-points")).to_have_text(f"+{REWARD}")
     expect(entries.nth(1).locator(".m-entry-text")).to_have_text(
         f"Purchase of RUB400.00 at Zerno on Tverskaya · points earned: {earned}")

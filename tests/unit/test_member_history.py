@@ -37,6 +37,22 @@ def test_spent_refunds_expiry_and_adjustments():
     assert history.describe(entry(type="adjustment", points=-10, reason="x")).message == history.REMOVED
 
 
+def test_a_questionnaire_reward_names_the_questionnaire():
+    reward = entry(type="adjustment", points=75, reason=history.survey_reason("coffee-2026"))
+    assert reward.reason == "survey coffee-2026"
+    line = history.describe(reward, surveys={"coffee-2026": "How was your <b>coffee</b>?"})
+    assert (line.message, line.values) == (history.QUESTIONNAIRE, {"points": 75, "survey": "How was your <b>coffee</b>?"})
+    assert history.describe(reward).message == history.QUESTIONNAIRE_UNNAMED, "a deleted questionnaire, unnamed"
+    assert history.survey_of(reward) == "coffee-2026"
+    for other in (entry(type="adjustment", points=-75, reason="survey coffee-2026"),
+                  entry(type="adjustment", points=75, reason="survey coffee 2026"),
+                  entry(type="adjustment", points=75, reason="survey #1: a complaint"),
+                  entry(type="bonus", points=75, reason="survey coffee-2026")):
+        assert history.survey_of(other) is None
+    typed = history.describe(entry(type="adjustment", points=10, reason="survey call back"), surveys={"call": "X"})
+    assert typed.message == history.ADDED, "an operator's typed reason is not a questionnaire"
+
+
 def test_bonuses_coupon_and_referral():
     coupon = history.describe(entry(type="bonus", points=100, coupon="SPRING-25"))
     assert (coupon.message, coupon.values["coupon"]) == (history.COUPON_BONUS, "SPRING-25")

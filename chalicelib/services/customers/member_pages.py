@@ -132,12 +132,19 @@ def history_page(tenant_id: str, customer_id: str, number: str, cursor: str | No
     stores = {s.id: s.name for s in catalog.stores(tenant_id).values()}
     program = catalog.program(located.scope, located.card.program_id)
     tiers = {t.id: t.name for t in program.tiers.levels} if program and program.tiers else {}
+    surveys = _survey_titles(tenant_id, {s for e in entries if (s := history.survey_of(e)) is not None})
     lines = []
     for entry in entries:
         receipt = receipts.get(entry.receipt_id or "")
         purchase = history.Purchase(total=receipt.total, store_id=receipt.store_id) if receipt else None
-        lines.append((entry.at, history.describe(entry, purchase, stores=stores, tiers=tiers)))
+        lines.append((entry.at, history.describe(entry, purchase, stores=stores, tiers=tiers, surveys=surveys)))
     return lines, next_cursor
+
+
+def _survey_titles(tenant_id: str, survey_ids: set[str]) -> dict[str, str]:
+    """The titles of this tenant's questionnaires behind reward lines (a deleted one, or a partner's, unnamed)."""
+    found = {sid: survey_store.get_survey(tenant_id, sid) for sid in sorted(survey_ids)}
+    return {sid: stored.doc.title for sid, stored in found.items() if stored is not None}
 
 
 @dataclass(frozen=True)

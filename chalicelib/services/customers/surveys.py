@@ -33,7 +33,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from chalicelib import clock
-from chalicelib.domain import links
+from chalicelib.domain import history, links
 from chalicelib.domain import surveys as rules
 from chalicelib.domain.ids import is_slug, new_id
 from chalicelib.domain.rate_limits import fixed_window
@@ -502,7 +502,7 @@ def _grant(tenant_id: str, scope: str, customer_id: str, survey_id: str, spec: S
         number = _card_of(tenant_id, scope, customer_id, str(spec.program_id), actor)
         points = int(spec.points or 0)
         cards.adjust(tenant_id, number, AdjustmentIn(adjustment_id=_adjustment_id(survey_id, customer_id),
-                                                     points=points, reason=f"survey {survey_id}"), actor)
+                                                     points=points, reason=history.survey_reason(survey_id)), actor)
         return RewardOut(granted=True, kind=kind, card_number=number, points=points)
     code = coupons.grant_code(tenant_id, str(spec.campaign_id), customer_id, f"survey:{survey_id}:{customer_id}",
                               clock.now(), source="survey", origin=survey_id, scope=scope)
