@@ -26,8 +26,8 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.schemas.coupons import Campaign
 from chalicelib.storage import pagination, transactions
-from chalicelib.storage.customers import customer_pk
-from chalicelib.storage.documents.common import Versioned, raw
+from chalicelib.storage.customers import customer_pk, move_items
+from chalicelib.storage.documents.common import Versioned
 from chalicelib.storage.documents.coupons import CouponCode, CouponGiven, CouponGrant, CustomerUses
 from chalicelib.storage.pagination import StoredPage
 from chalicelib.storage.tables import LoyaltyRecord, doc_of, get_item
@@ -341,20 +341,5 @@ def erase_given(scope: str, customer_id: str) -> int:
 
 
 def move_given(scope: str, from_customer: str, to_customer: str) -> int:
-    """Merging duplicates: the duplicate's "coupon given" records go to the kept customer; how many moved.
-
-    Copied (same key, so a rerun writes nothing twice) and then deleted, so a
-    merge interrupted halfway is finished by running it again.
-    """
-    moved = 0
-    for rec in LoyaltyRecord.query(customer_pk(scope, from_customer), LoyaltyRecord.sk.startswith(GIVEN_PREFIX),
-                                   consistent_read=True):
-        copy = LoyaltyRecord(customer_pk(scope, to_customer), rec.sk, kind=rec.kind, doc=raw(rec.doc), at=rec.at)
-        try:
-            copy.save(condition=LoyaltyRecord.pk.does_not_exist())
-            moved += 1
-        except PutError as err:
-            if err.cause_response_code != "ConditionalCheckFailedException":
-                raise
-        rec.delete()
-    return moved
+    """Merging duplicates: the duplicate's "coupon given" records go to the kept customer; how many moved."""
+    return move_items(scope, from_customer, to_customer, GIVEN_PREFIX)

@@ -9,16 +9,17 @@ purchase and refund transactions, so neither can overwrite the other.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from pynamodb.exceptions import PutError
 from pynamodb.expressions.condition import Condition
 
 from chalicelib.domain.customers import SHARDS, PurchaseStats, empty_stats, shard_of
 from chalicelib.domain.ids import new_id
 from chalicelib.storage import pagination
-from chalicelib.storage.documents.common import Document, Versioned
+from chalicelib.storage.documents.common import Document, Versioned, raw
 from chalicelib.storage.documents.customer import (
     CardLink,
     ConsentState,
@@ -38,6 +39,32 @@ SECTIONS = ("profile", "consents", "referral", "status", "merged_into", "erased_
 
 def customer_pk(scope: str, customer_id: str) -> str:
     return f"{scope}#customer#{customer_id}"
+
+
+def move_items(scope: str, from_customer: str, to_customer: str, sk_prefix: str,
+               rewrite: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> int:
+    """Merging duplicates: move one customer's items under `sk_prefix` to another; how many were written.
+
+    Each item is copied under the same sort key (an item the kept customer already
+    has wins, so a rerun writes nothing twice), then the original is deleted: a
+    merge interrupted halfway is finished by running it again. `rewrite` adjusts
+    the copied document (a customer id inside it).
+    """
+    moved = 0
+    for rec in LoyaltyRecord.query(customer_pk(scope, from_customer), LoyaltyRecord.sk.startswith(sk_prefix),
+                                   consistent_read=True):
+        doc = raw(rec.doc)
+        copy = LoyaltyRecord(customer_pk(scope, to_customer), rec.sk, kind=rec.kind,
+                             doc=rewrite(doc) if rewrite else doc, at=rec.at, version=rec.version,
+                             gsi1pk=rec.gsi1pk, gsi1sk=rec.gsi1sk)
+        try:
+            copy.save(condition=LoyaltyRecord.pk.does_not_exist())
+            moved += 1
+        except PutError as err:
+            if err.cause_response_code != "ConditionalCheckFailedException":
+                raise
+        rec.delete()
+    return moved
 
 
 def referral_pk(scope: str, code: str) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 from pynamodb.exceptions import DeleteError, PutError
 
 from chalicelib.storage import pagination, transactions
-from chalicelib.storage.customers import customer_pk
+from chalicelib.storage.customers import customer_pk, move_items
 from chalicelib.storage.documents.common import Versioned, raw
 from chalicelib.storage.documents.survey import InvitationUse, ResponseDoc, RewardMarker, SurveyDoc
 from chalicelib.storage.pagination import StoredPage
@@ -271,25 +271,10 @@ def count_hit(tenant_id: str, survey_id: str, address_hash: str, window: int, li
 
 
 def move_responses(scope: str, from_customer: str, to_customer: str) -> int:
-    """Merging duplicates: move one customer's response summaries and reward markers to another; how many moved.
+    """Merging duplicates: move one customer's response summaries and reward markers to another; how many moved
+    (the kept customer's own reward marker for a survey wins)."""
 
-    Each item is copied (kept customer's own reward marker for a survey wins)
-    and then the original deleted, so a merge interrupted halfway is finished
-    by running this again.
-    """
-    moved = 0
-    for rec in LoyaltyRecord.query(customer_pk(scope, from_customer), LoyaltyRecord.sk.startswith("survey"),
-                                   consistent_read=True):
-        doc = raw(rec.doc)
-        if "customer_id" in doc:
-            doc["customer_id"] = to_customer
-        copy = LoyaltyRecord(customer_pk(scope, to_customer), rec.sk, kind=rec.kind, doc=doc, at=rec.at,
-                             version=rec.version, gsi1pk=rec.gsi1pk, gsi1sk=rec.gsi1sk)
-        try:
-            copy.save(condition=LoyaltyRecord.pk.does_not_exist())
-            moved += 1
-        except PutError as err:
-            if err.cause_response_code != "ConditionalCheckFailedException":
-                raise
-        rec.delete()
-    return moved
+    def owned_by_kept(doc: dict[str, Any]) -> dict[str, Any]:
+        return {**doc, "customer_id": to_customer} if "customer_id" in doc else doc
+
+    return move_items(scope, from_customer, to_customer, "survey", owned_by_kept)
