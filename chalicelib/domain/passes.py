@@ -32,6 +32,8 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
+from chalicelib.domain import colours
+
 FORMAT_VERSION = 1
 GOOGLE_SAVE_URL = "https://pay.google.com/gp/v/save/"
 SERIAL_BYTES = 18
@@ -111,18 +113,9 @@ class Branding:
                    label=mix(foreground, background, LABEL_SHARE), language=language)
 
 
-def luminance(colour: Rgb) -> float:
-    """WCAG 2 relative luminance (0 black .. 1 white)."""
-    def channel(value: int) -> float:
-        c = value / 255
-        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-    return 0.2126 * channel(colour.red) + 0.7152 * channel(colour.green) + 0.0722 * channel(colour.blue)
-
-
 def contrast(a: Rgb, b: Rgb) -> float:
     """WCAG 2 contrast ratio (1 .. 21)."""
-    high, low = sorted((luminance(a), luminance(b)), reverse=True)
-    return (high + 0.05) / (low + 0.05)
+    return colours.contrast(a.hex, b.hex)
 
 
 def readable_on(background: Rgb) -> Rgb:
