@@ -132,6 +132,9 @@ def test_an_unknown_and_a_suspended_tenant_are_the_same_neutral_404(api: Api, te
     assert '<body class="m">' in unknown.text and "Loyalty console" not in unknown.text
     assert heading(unknown.text) == "This site does not exist"
     assert "brand.css?v=" not in unknown.text and "no-such-tenant LLC" not in unknown.text
+    hostile = Browser(api).get("/m/%3Cscript%3Ealert(1)%3C%2Fscript%3E/sign-in")
+    assert hostile.status_code == 404 and heading(hostile.text) == "This site does not exist"
+    assert "<script>" not in hostile.text
     suspended = api.patch(f"/v1/agency/tenants/{tenant.tenant_id}", tenant.agency, {"status": "suspended"})
     assert suspended.status_code == 200, suspended.data
     from chalicelib.services.program import catalog
