@@ -134,4 +134,17 @@ def test_a_member_sees_the_card_downloads_the_pass_answers_a_questionnaire_and_s
     page.goto(f"{stack.url}/m/{TENANT}/card?lang=ru")
     expect(page.get_by_role("heading", level=1)).to_have_text("Моя карта")
     check_page(page, "member-card-ru")
+
+    # the site's own refusal pages, axe-clean: a page that does not exist, and a form sent after the session ended
+    missing = page.goto(f"{stack.url}/m/{TENANT}/no-such-page?lang=en")
+    assert missing is not None and missing.status == 404
+    expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
+    check_page(page, "member-404")
+    page.goto(f"{stack.url}/m/{TENANT}/profile?lang=en")
+    context.clear_cookies()
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Please sign in again")
+    check_page(page, "member-refused")
+    page.get_by_role("link", name="Sign in again").click()
+    assert "next=" in page.url
     context.close()
