@@ -33,6 +33,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 from chalicelib.domain import colours
+from chalicelib.domain.images import sniff
 
 FORMAT_VERSION = 1
 GOOGLE_SAVE_URL = "https://pay.google.com/gp/v/save/"
@@ -103,14 +104,17 @@ class Branding:
     foreground: Rgb = DEFAULT_FOREGROUND
     label: Rgb = DEFAULT_LABEL
     language: str = "en"
+    logo_id: str | None = None
+    """The tenant's member-site logo (an image of its library), shown top left when it is a PNG."""
 
     @classmethod
-    def of_tenant(cls, name: str, primary_colour: str, language: str = "en") -> Branding:
+    def of_tenant(cls, name: str, primary_colour: str, language: str = "en",
+                  logo_id: str | None = None) -> Branding:
         """The tenant's primary colour as the background, with white or dark text, whichever reads better on it."""
         background = Rgb.parse(primary_colour)
         foreground = readable_on(background)
         return cls(name=name, background=background, foreground=foreground,
-                   label=mix(foreground, background, LABEL_SHARE), language=language)
+                   label=mix(foreground, background, LABEL_SHARE), language=language, logo_id=logo_id)
 
 
 def contrast(a: Rgb, b: Rgb) -> float:
@@ -323,9 +327,9 @@ def manifest(files: dict[str, bytes]) -> dict[str, str]:
 
 def look_fingerprint(brand: Branding) -> str:
     """What every pass of the tenant shows of the tenant (its name in the strings files, its colours and the
-    images made of them), in 32 hex characters: a change of it re-pushes all the tenant's passes."""
-    return hashlib.sha256(canonical_json([brand.name, brand.background.css, brand.foreground.css, brand.label.css])
-                          ).hexdigest()[:32]
+    images made of them, its logo), in 32 hex characters: a change of it re-pushes all the tenant's passes."""
+    return hashlib.sha256(canonical_json([brand.name, brand.background.css, brand.foreground.css, brand.label.css,
+                                          *([brand.logo_id] if brand.logo_id else [])])).hexdigest()[:32]
 
 
 def face_fingerprint(face: CardFace) -> str:
@@ -368,9 +372,20 @@ def png(width: int, height: int, fill: Rgb, mark: Rgb | None = None) -> bytes:
             + _chunk(b"IEND", b""))
 
 
-def images(brand: Branding) -> dict[str, bytes]:
-    """The pass's images in the tenant's colours (until tenants upload a logo)."""
-    return {name: png(w, h, brand.background, brand.foreground) for name, (w, h) in IMAGE_SIZES.items()}
+LOGO_FILES = ("logo.png", "logo@2x.png")
+MAX_LOGO_BYTES = 512 * 1024
+"""A larger logo is left out: every device downloads the whole pass on every update."""
+
+
+def images(brand: Branding, logo: bytes | None = None) -> dict[str, bytes]:
+    """The pass's images: tiles in the tenant's colours, and the tenant's logo top left when it is a PNG
+    (Wallet takes PNG only and scales the image into its 160 x 50 point space; without an image library
+    here, a JPEG, GIF or WebP logo is not converted and the tile stays)."""
+    out = {name: png(w, h, brand.background, brand.foreground) for name, (w, h) in IMAGE_SIZES.items()}
+    found = sniff(logo) if logo and len(logo) <= MAX_LOGO_BYTES else None
+    if logo is not None and found is not None and found.content_type == "image/png":
+        out.update(dict.fromkeys(LOGO_FILES, logo))
+    return out
 
 
 # --- Google --------------------------------------------------------------------------------------------

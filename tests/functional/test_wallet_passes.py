@@ -33,6 +33,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sqs.models import sqs_backends
 
 from app import app
+from chalicelib.domain import passes as passes_domain
 from chalicelib.schemas.wallet import PKPASS_TYPE
 from chalicelib.services.wallet import cards as wallet_cards
 from chalicelib.services.wallet import google as wallet_google
@@ -854,6 +855,18 @@ def test_a_new_name_or_colour_re_pushes_every_pass_of_the_tenant_and_a_new_accen
     assert api.put("/v1/branding", tenant.admin, {**look, "accent_colour": "#000000"}).status_code == 200
     drain()
     assert take() == []
+
+    # A logo is: every pass again, the PNG top left of each.
+    logo = passes_domain.png(320, 100, passes_domain.Rgb(200, 10, 10))
+    asset = api.post("/v1/assets", tenant.admin, {"filename": "logo.png",
+                                                  "data_base64": base64.b64encode(logo).decode()}).data
+    branded = {**look, "accent_colour": "#000000", "logo_asset_id": asset["id"]}
+    assert api.put("/v1/branding", tenant.admin, branded).status_code == 200
+    drain()
+    assert sorted(json.loads(j)["serial"] for j in take()) == sorted(d["serialNumber"] for d in docs)
+    files = _pkpass(api, tenant.pos, numbers[0])[1]
+    assert files["logo.png"] == files["logo@2x.png"] == logo
+    assert json.loads(files["manifest.json"])["logo.png"] == hashlib.sha1(logo).hexdigest()
 
     # A new name is: every pass again, and the downloaded pass names the tenant anew in both languages.
     assert api.patch(f"/v1/agency/tenants/{tenant.tenant_id}", tenant.agency, {"name": "Coffee House"}

@@ -77,6 +77,19 @@ def test_each_image_is_a_valid_png_of_its_size_in_the_tenant_colour(name: str, s
     assert raw[middle:middle + 3] == bytes((255, 255, 255))  # the mark in the foreground colour
 
 
+def test_a_png_logo_takes_the_logo_places_and_anything_else_leaves_the_tiles() -> None:
+    logo = rules.png(320, 100, rules.Rgb(200, 10, 10))
+    tiles = rules.images(BRAND)
+    with_logo = rules.images(BRAND, logo)
+    assert with_logo["logo.png"] == with_logo["logo@2x.png"] == logo
+    assert {k: v for k, v in with_logo.items() if k not in rules.LOGO_FILES} == \
+        {k: v for k, v in tiles.items() if k not in rules.LOGO_FILES}, "the icons stay tiles"
+    jpeg = b"\xff\xd8\xff\xc0\x00\x11\x08\x00\x64\x01\x40\x03" + b"\x00" * 40
+    oversized = logo + b"\x00" * rules.MAX_LOGO_BYTES
+    for other in (jpeg, b"not an image", oversized, b""):
+        assert rules.images(BRAND, other) == tiles
+
+
 def test_google_class_object_and_save_claims() -> None:
     cls = rules.google_class("3388.loyalty-coffee", BRAND, "https://cdn.example.com/logo.png")
     assert (cls["id"], cls["issuerName"], cls["hexBackgroundColor"]) == ("3388.loyalty-coffee", "Coffee House",
@@ -240,4 +253,6 @@ def test_the_look_fingerprint_follows_the_name_and_colours_every_pass_shows() ->
     base = rules.Branding.of_tenant("Coffee House", "#1f5f8b")
     assert rules.look_fingerprint(base) == rules.look_fingerprint(rules.Branding.of_tenant("Coffee House", "#1F5F8B"))
     assert len({rules.look_fingerprint(b) for b in (base, rules.Branding.of_tenant("Coffee Home", "#1f5f8b"),
-                                                   rules.Branding.of_tenant("Coffee House", "#1f5f8c"))}) == 3
+                                                   rules.Branding.of_tenant("Coffee House", "#1f5f8c"),
+                                                   rules.Branding.of_tenant("Coffee House", "#1f5f8b", logo_id="a1"))
+                }) == 4

@@ -76,7 +76,8 @@ def build(found: cards.CardPass, creds: Credentials) -> Package:
     ids = rules.AppleIds(settings.wallet_pass_type_id, settings.wallet_team_id, cards.web_service_url(found.tenant_id))
     content = rules.pass_json(cards.face(found.card), brand, ids, found.serial,
                               cards.pass_token(creds, found.tenant_id, found.stored.doc))
-    return Package(package(content, rules.images(brand), creds, brand.name), found.tag)
+    return Package(package(content, rules.images(brand, cards.logo(found.tenant_id, brand)), creds, brand.name),
+                   found.tag)
 
 
 def for_card(tenant_id: str, number: str) -> Package:

@@ -18,7 +18,7 @@ from chalicelib.domain import passes as rules
 from chalicelib.domain.cards import CardState
 from chalicelib.errors import ApiError, ErrorDetail
 from chalicelib.settings import settings
-from chalicelib.storage import directory, loyalty
+from chalicelib.storage import assets, directory, loyalty
 from chalicelib.storage import passes as store
 from chalicelib.storage.documents.common import Versioned
 from chalicelib.storage.documents.wallet_pass import PassDoc
@@ -105,13 +105,18 @@ def face(card: CardState) -> rules.CardFace:
 
 
 def branding(tenant_id: str) -> rules.Branding:
-    """The tenant's name, its member-site primary colour (`Tenant.branding`), so the pass looks like the site, and
-    its first language (Russian for a rouble tenant)."""
+    """The tenant's name, its member-site primary colour and logo (`Tenant.branding`), so the pass looks like the
+    site, and its first language (Russian for a rouble tenant)."""
     tenant = directory.get_tenant(tenant_id)
     if tenant is None:
         return rules.Branding(name=tenant_id)
     return rules.Branding.of_tenant(tenant.name, tenant.branding.primary_colour,
-                                    rules.tenant_language(tenant.currency))
+                                    rules.tenant_language(tenant.currency), tenant.branding.logo_asset_id)
+
+
+def logo(tenant_id: str, brand: rules.Branding) -> bytes | None:
+    """The bytes of the tenant's logo for its Apple passes (None without one, or if its file is gone)."""
+    return assets.read(tenant_id, brand.logo_id) if brand.logo_id else None
 
 
 PUBLIC_ASSETS = "/v1/public/assets"
