@@ -3,7 +3,8 @@
 The browser is Debian's chromium (`make browser` installs it as root) or Playwright's own build; when
 none starts, every browser test fails: a console nobody has clicked through is not tested. Each page a
 journey visits is checked with axe-core (vendored, MPL-2.0) for serious and critical violations at
-phone and desktop widths, and a screenshot of it is kept in build/screenshots/.
+phone and desktop widths. A screenshot of each width lands in build/screenshots/ when the check fails,
+or for every page with SCREENSHOTS=1 (`SCREENSHOTS=1 make test-browser`, to look the pages over).
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from chalicelib.domain.identity import TOTP_STEP_SECONDS, totp_code
 from tests.e2e.conftest import LocalStack
 
 AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
+AXE_SOURCE = AXE.read_text()
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+EVERY_SCREENSHOT = os.environ.get("SCREENSHOTS") == "1"
+"""Full-page screenshots cost about a fifth of a page check: taken on failure, or always when asked."""
 WIDTHS = {"phone": 390, "desktop": 1280}
 CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 
@@ -105,22 +109,25 @@ def outbox_link(stack: LocalStack, to: str, path: str, wait: float = 60.0) -> st
 
 
 def check_page(page: Page, name: str) -> None:
-    """axe-core at phone and desktop widths: no serious or critical violation; a screenshot of each width."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    """axe-core at phone and desktop widths: no serious or critical violation, no sideways scrolling; a screenshot
+    of a width that fails (of every width with SCREENSHOTS=1)."""
     problems = []
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE_SOURCE)  # through DevTools, not the page: the page's CSP still forbids inline script
     for label, width in WIDTHS.items():
         page.set_viewport_size({"width": width, "height": 900})
-        page.evaluate(AXE.read_text())  # through DevTools, not the page: the page's CSP still forbids inline script
         result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-        problems += [f"{label}: {v['id']} ({v['impact']}): {v['help']} at "
-                     f"{[n['target'] for n in v['nodes']][:3]}"
-                     for v in result["violations"] if v["impact"] in ("serious", "critical")]
+        found = [f"{label}: {v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+                 for v in result["violations"] if v["impact"] in ("serious", "critical")]
         scroll_width = page.evaluate("document.documentElement.scrollWidth")
         if scroll_width > width + 1:
-            problems.append(f"{label}: the page is {scroll_width} px wide at {width} px (sideways scrolling)")
-        page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True)
+            found.append(f"{label}: the page is {scroll_width} px wide at {width} px (sideways scrolling)")
+        if found or EVERY_SCREENSHOT:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True)
+        problems += found
     page.set_viewport_size({"width": WIDTHS["desktop"], "height": 900})
-    assert not problems, f"{name} ({page.url}):\n" + "\n".join(problems)
+    assert not problems, f"{name} ({page.url}):\n" + "\n".join(problems) + f"\nscreenshots: {SCREENSHOTS}"
 
 
 def opened_pkpass(saved: Path, ca_pem: str) -> dict[str, Any]:

@@ -130,7 +130,8 @@ def test_reports_bucket_is_private_encrypted_and_expiring(resources: dict[str, A
     assert sse["SSEAlgorithm"] == "AES256"
     rules = props["LifecycleConfiguration"]["Rules"]
     assert [(r["Status"], r["Prefix"], r["ExpirationInDays"]) for r in rules] == [
-        ("Enabled", "reports/", 7), ("Enabled", "imports/", 7)], "reports and customer files (personal data) expire"
+        ("Enabled", "reports/", 7), ("Enabled", "imports/", 7), ("Enabled", "downloads/", 1)
+    ], "reports, customer files and one-off downloads (personal data) expire"
 
     for policy in _of_type(resources, "AWS::S3::BucketPolicy").values():
         (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]

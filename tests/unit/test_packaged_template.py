@@ -121,7 +121,7 @@ def test_reports_bucket_is_private_encrypted_tls_only_and_expiring(resources: di
 
 def test_every_function_has_its_own_role_and_no_wildcard_data_grant(resources: dict[str, Any]) -> None:
     functions = _of_type(resources, "AWS::Serverless::Function")
-    assert len(functions) == len(template.FUNCTIONS) == 10
+    assert len(functions) == len(template.FUNCTIONS) == 11
     roles = [fn["Properties"]["Role"]["Fn::GetAtt"][0] for fn in functions.values()]
     assert len(set(roles)) == len(roles)
     assert all(resources[role]["Type"] == "AWS::IAM::Role" for role in roles)
