@@ -165,108 +165,40 @@ def table_resource(model: type[Model], ttl_attribute: str | None) -> dict[str, A
     }
 
 
+def _queue_pair(name: str, slug: str, visibility_timeout: int, max_receive_count: int) -> dict[str, Any]:
+    """A work queue and its dead-letter queue (encrypted; a message failing `max_receive_count` times is kept
+    there for DLQ_RETENTION_SECONDS)."""
+    return {
+        f"{name}DeadLetterQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": _sub(f"{NAME_PREFIX}-{slug}-dlq"),
+                "SqsManagedSseEnabled": True,
+                "MessageRetentionPeriod": DLQ_RETENTION_SECONDS,
+            },
+        },
+        f"{name}Queue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": _sub(f"{NAME_PREFIX}-{slug}"),
+                "SqsManagedSseEnabled": True,
+                "VisibilityTimeout": visibility_timeout,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": [f"{name}DeadLetterQueue", "Arn"]},
+                    "maxReceiveCount": max_receive_count,
+                },
+            },
+        },
+    }
+
+
 def queue_resources() -> dict[str, Any]:
     return {
-        "JobsDeadLetterQueue": {
-            "Type": "AWS::SQS::Queue",
-            "Properties": {
-                "QueueName": _sub(f"{NAME_PREFIX}-jobs-dlq"),
-                "SqsManagedSseEnabled": True,
-                "MessageRetentionPeriod": DLQ_RETENTION_SECONDS,
-            },
-        },
-        "JobsQueue": {
-            "Type": "AWS::SQS::Queue",
-            "Properties": {
-                "QueueName": _sub(f"{NAME_PREFIX}-jobs"),
-                "SqsManagedSseEnabled": True,
-                "VisibilityTimeout": JOBS_VISIBILITY_TIMEOUT,
-                "RedrivePolicy": {
-                    "deadLetterTargetArn": {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]},
-                    "maxReceiveCount": JOBS_MAX_RECEIVE_COUNT,
-                },
-            },
-        },
-        "MailDeadLetterQueue": {
-            "Type": "AWS::SQS::Queue",
-            "Properties": {
-                "QueueName": _sub(f"{NAME_PREFIX}-mail-dlq"),
-                "SqsManagedSseEnabled": True,
-                "MessageRetentionPeriod": DLQ_RETENTION_SECONDS,
-            },
-        },
-        "MailQueue": {
-            "Type": "AWS::SQS::Queue",
-            "Properties": {
-                "QueueName": _sub(f"{NAME_PREFIX}-mail"),
-                "SqsManagedSseEnabled": True,
-                "VisibilityTimeout": MAIL_VISIBILITY_TIMEOUT,
-                "RedrivePolicy": {
-                    "deadLetterTargetArn": {"Fn::GetAtt": ["MailDeadLetterQueue", "Arn"]},
-                    "maxReceiveCount": MAIL_MAX_RECEIVE_COUNT,
-                },
-            },
-        },
-        "ReportsDeadLetterQueue": {
-            "Type": "AWS::SQS::Queue",
-            "Properties": {
-                "QueueName": _sub(f"{NAME_PREFIX}-reports-dlq"),
-                "SqsManagedSseEnabled": True,
-                "MessageRetentionPeriod": DLQ_RETENTION_SECONDS,
-            },
-        },
-        "ReportsQueue": {
-            "Type": "AWS::SQS::Queue",
-            "Properties": {
-                "QueueName": _sub(f"{NAME_PREFIX}-reports"),
-                "SqsManagedSseEnabled": True,
-                "VisibilityTimeout": REPORTS_VISIBILITY_TIMEOUT,
-                "RedrivePolicy": {
-                    "deadLetterTargetArn": {"Fn::GetAtt": ["ReportsDeadLetterQueue", "Arn"]},
-                    "maxReceiveCount": REPORTS_MAX_RECEIVE_COUNT,
-                },
-            },
-        },
-        "WebhooksDeadLetterQueue": {
-            "Type": "AWS::SQS::Queue",
-            "Properties": {
-                "QueueName": _sub(f"{NAME_PREFIX}-webhooks-dlq"),
-                "SqsManagedSseEnabled": True,
-                "MessageRetentionPeriod": DLQ_RETENTION_SECONDS,
-            },
-        },
-        "WebhooksQueue": {
-            "Type": "AWS::SQS::Queue",
-            "Properties": {
-                "QueueName": _sub(f"{NAME_PREFIX}-webhooks"),
-                "SqsManagedSseEnabled": True,
-                "VisibilityTimeout": WEBHOOKS_VISIBILITY_TIMEOUT,
-                "RedrivePolicy": {
-                    "deadLetterTargetArn": {"Fn::GetAtt": ["WebhooksDeadLetterQueue", "Arn"]},
-                    "maxReceiveCount": WEBHOOKS_MAX_RECEIVE_COUNT,
-                },
-            },
-        },
-        "WalletDeadLetterQueue": {
-            "Type": "AWS::SQS::Queue",
-            "Properties": {
-                "QueueName": _sub(f"{NAME_PREFIX}-wallet-dlq"),
-                "SqsManagedSseEnabled": True,
-                "MessageRetentionPeriod": DLQ_RETENTION_SECONDS,
-            },
-        },
-        "WalletQueue": {
-            "Type": "AWS::SQS::Queue",
-            "Properties": {
-                "QueueName": _sub(f"{NAME_PREFIX}-wallet"),
-                "SqsManagedSseEnabled": True,
-                "VisibilityTimeout": WALLET_VISIBILITY_TIMEOUT,
-                "RedrivePolicy": {
-                    "deadLetterTargetArn": {"Fn::GetAtt": ["WalletDeadLetterQueue", "Arn"]},
-                    "maxReceiveCount": WALLET_MAX_RECEIVE_COUNT,
-                },
-            },
-        },
+        **_queue_pair("Jobs", "jobs", JOBS_VISIBILITY_TIMEOUT, JOBS_MAX_RECEIVE_COUNT),
+        **_queue_pair("Mail", "mail", MAIL_VISIBILITY_TIMEOUT, MAIL_MAX_RECEIVE_COUNT),
+        **_queue_pair("Reports", "reports", REPORTS_VISIBILITY_TIMEOUT, REPORTS_MAX_RECEIVE_COUNT),
+        **_queue_pair("Webhooks", "webhooks", WEBHOOKS_VISIBILITY_TIMEOUT, WEBHOOKS_MAX_RECEIVE_COUNT),
+        **_queue_pair("Wallet", "wallet", WALLET_VISIBILITY_TIMEOUT, WALLET_MAX_RECEIVE_COUNT),
     }
 
 
