@@ -33,7 +33,7 @@ from chalicelib.storage.aws import client
 from chalicelib.storage.documents.common import Versioned
 from chalicelib.storage.documents.wallet_pass import PassDoc, PushDoc, RegistrationDoc
 from chalicelib.storage.pagination import StoredPage
-from chalicelib.storage.tables import LoyaltyRecord, condition_failed, doc_of, get_item
+from chalicelib.storage.tables import LoyaltyRecord, claim_turn, condition_failed, doc_of, get_item, stamp
 from chalicelib.storage.transactions import TransactionFailed, write
 
 PASS_SK = "pass"
@@ -67,10 +67,6 @@ def device_pk(tenant_id: str, device_id: str) -> str:
 
 def push_pk(tenant_id: str, serial: str) -> str:
     return f"{tenant_id}#pass-push#{serial}"
-
-
-def stamp(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # --- passes -----------------------------------------------------------------------------------------------
@@ -347,29 +343,10 @@ def claim_push(tenant_id: str, serial: str, tag: int, target: str, attempt: int,
     """Take attempt `attempt` of one update to one target; a token for `finish_push`, or None when it is not this
     attempt's turn (done or given up, already attempted, or another worker is attempting it right now)."""
     token = new_id(16)
-    pk, sk = push_pk(tenant_id, serial), f"{tag}#{target}"
     doc = PushDoc(status="pending", attempts=attempt, token=token, claimed_at=stamp(now))
-    try:
-        LoyaltyRecord(pk, sk, kind="pass_push", doc=doc.dump(), at=now,
-                      expires_at_epoch=int((now + PUSH_RETENTION).timestamp())).save(
-            condition=LoyaltyRecord.pk.does_not_exist())
-        return token
-    except PutError as err:
-        if not condition_failed(err):
-            raise
-    d = LoyaltyRecord.doc
-    turn = (d["attempts"] == attempt - 1) | (
-        (d["attempts"] == attempt) & (d["status"] == "pending") & (d["claimed_at"] < stamp(now - lease)))
-    try:
-        LoyaltyRecord(pk, sk).update(
-            actions=[d["status"].set("pending"), d["attempts"].set(attempt), d["token"].set(token),
-                     d["claimed_at"].set(stamp(now))],
-            condition=LoyaltyRecord.pk.exists() & ~d["status"].is_in(*FINAL) & turn)
-    except UpdateError as err:
-        if condition_failed(err):
-            return None
-        raise
-    return token
+    fresh = LoyaltyRecord(push_pk(tenant_id, serial), f"{tag}#{target}", kind="pass_push", doc=doc.dump(), at=now,
+                          expires_at_epoch=int((now + PUSH_RETENTION).timestamp()))
+    return claim_turn(fresh, token, attempt, now, lease, FINAL)
 
 
 def finish_push(tenant_id: str, serial: str, tag: int, target: str, token: str, status: str,

@@ -10,7 +10,7 @@ and out; the record adds keys, an optimistic-locking version and timestamps.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from pynamodb.attributes import (
@@ -323,6 +323,38 @@ def save_if(record: Model, condition: Any) -> bool:
             return False
         raise
     return True
+
+
+def stamp(at: datetime) -> str:
+    """A UTC time as fixed-width text (always with microseconds), so stored stamps compare as strings do."""
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def claim_turn(fresh: LoyaltyRecord, token: str, attempt: int, now: datetime, lease: timedelta,
+               final: tuple[str, ...], extra: tuple[Any, ...] = ()) -> str | None:
+    """Take attempt `attempt` of one send logged in a record whose doc has `status`, `attempts`, `token` and
+    `claimed_at`: `token` when taken, None when it is not this attempt's turn (a final status, already attempted,
+    or another worker holding a lease younger than `lease`).
+
+    The first attempt writes `fresh` (its doc carries `token`); a later one takes the item over only if the
+    attempt before was the last one, or this attempt's claim went stale (its worker died). `extra` are more
+    update actions for a takeover. Shared by the webhook deliveries and the wallet pushes.
+    """
+    if save_if(fresh, LoyaltyRecord.pk.does_not_exist()):
+        return token
+    d = LoyaltyRecord.doc
+    turn = (d["attempts"] == attempt - 1) | (
+        (d["attempts"] == attempt) & (d["status"] == "pending") & (d["claimed_at"] < stamp(now - lease)))
+    try:
+        LoyaltyRecord(fresh.pk, fresh.sk).update(
+            actions=[d["status"].set("pending"), d["attempts"].set(attempt), d["token"].set(token),
+                     d["claimed_at"].set(stamp(now)), *extra],
+            condition=LoyaltyRecord.pk.exists() & ~d["status"].is_in(*final) & turn)
+    except UpdateError as err:
+        if condition_failed(err):
+            return None
+        raise
+    return token
 
 
 def count_in_window(pk: str, window: int, kind: str, limit: int, expires_at_epoch: int, at: datetime,

@@ -22,7 +22,8 @@ from chalicelib.storage import pagination
 from chalicelib.storage.documents.common import Versioned
 from chalicelib.storage.documents.webhook import EndpointDoc, WebhookDeliveryDoc
 from chalicelib.storage.pagination import StoredPage
-from chalicelib.storage.tables import LoyaltyRecord, condition_failed, get_item
+from chalicelib.storage.tables import LoyaltyRecord, claim_turn, condition_failed, get_item
+from chalicelib.storage.tables import stamp as stamp  # the services stamp their own times with it
 
 ENDPOINT_PREFIX = "endpoint#"
 LOG_RETENTION = timedelta(days=30)
@@ -40,10 +41,6 @@ def endpoints_pk(tenant_id: str) -> str:
 
 def log_pk(tenant_id: str, endpoint_id: str) -> str:
     return f"{tenant_id}#webhook-log#{endpoint_id}"
-
-
-def stamp(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # --- endpoints --------------------------------------------------------------------------------
@@ -111,27 +108,11 @@ def claim_attempt(tenant_id: str, endpoint_id: str, event_id: str, event_type: s
                              claimed_at=stamp(now), first_attempt_at=stamp(now), last_attempt_at=stamp(now),
                              last_status_code=None, last_error=None, duration_ms=None, next_attempt_at=None)
     pk = log_pk(tenant_id, endpoint_id)
-    try:
-        LoyaltyRecord(pk, event_id, kind="webhook_delivery", doc=doc.dump(), at=now,
-                      expires_at_epoch=int((now + LOG_RETENTION).timestamp()), gsi1pk=pk,
-                      gsi1sk=f"{stamp(now)}#{event_id}").save(condition=LoyaltyRecord.pk.does_not_exist())
-        return token
-    except PutError as err:
-        if not condition_failed(err):
-            raise
-    d = LoyaltyRecord.doc
-    turn = (d["attempts"] == attempt - 1) | (
-        (d["attempts"] == attempt) & (d["status"] == "pending") & (d["claimed_at"] < stamp(now - lease)))
-    try:
-        _log_record(tenant_id, endpoint_id, event_id).update(
-            actions=[d["status"].set("pending"), d["attempts"].set(attempt), d["token"].set(token),
-                     d["claimed_at"].set(stamp(now)), d["last_attempt_at"].set(stamp(now))],
-            condition=LoyaltyRecord.pk.exists() & ~d["status"].is_in(*FINAL) & turn)
-    except UpdateError as err:
-        if condition_failed(err):
-            return None
-        raise
-    return token
+    fresh = LoyaltyRecord(pk, event_id, kind="webhook_delivery", doc=doc.dump(), at=now,
+                          expires_at_epoch=int((now + LOG_RETENTION).timestamp()), gsi1pk=pk,
+                          gsi1sk=f"{stamp(now)}#{event_id}")
+    return claim_turn(fresh, token, attempt, now, lease, FINAL,
+                      (LoyaltyRecord.doc["last_attempt_at"].set(stamp(now)),))
 
 
 def finish_attempt(tenant_id: str, endpoint_id: str, event_id: str, token: str, changes: dict[str, Any]) -> bool:
