@@ -87,12 +87,12 @@ LANGUAGES = ("ru", "en")
 """The languages of every pass text: the pass's strings files, Google's translated values."""
 
 
-def tenant_language(currency: str) -> str:
-    """A tenant's first language: Russian for one that counts in roubles (the platform's home market), else English.
+def tenant_language(language: str) -> str:
+    """A tenant's first language: its `language` setting (`Tenant.language`, "ru" or "en"); anything else English.
 
     Google shows a LocalizedString's `defaultValue` when the phone's language is none of its translations.
     """
-    return "ru" if currency.strip().upper() == "RUB" else "en"
+    return language if language in LANGUAGES else "en"
 
 
 @dataclass(frozen=True)
@@ -327,9 +327,11 @@ def manifest(files: dict[str, bytes]) -> dict[str, str]:
 
 def look_fingerprint(brand: Branding) -> str:
     """What every pass of the tenant shows of the tenant (its name in the strings files, its colours and the
-    images made of them, its logo), in 32 hex characters: a change of it re-pushes all the tenant's passes."""
+    images made of them, its logo, its language: the Google labels' default), in 32 hex characters: a change of it
+    re-pushes all the tenant's passes."""
     return hashlib.sha256(canonical_json([brand.name, brand.background.css, brand.foreground.css, brand.label.css,
-                                          *([brand.logo_id] if brand.logo_id else [])])).hexdigest()[:32]
+                                          brand.language, *([brand.logo_id] if brand.logo_id else [])])
+                          ).hexdigest()[:32]
 
 
 def face_fingerprint(face: CardFace) -> str:

@@ -15,6 +15,10 @@ from chalicelib.schemas.keys import KeyCreated
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Language = Literal["ru", "en"]
+"""A tenant's language: of the captions its e-mails' HTML frame adds and of its wallet passes' default texts."""
+LANGUAGE_HELP = ("The tenant's language, `ru` or `en`: the captions its e-mails add (balance, coupon, "
+                 "unsubscribe) and its wallet passes' default texts. Default `ru`.")
 RESERVED_TENANT_IDS = frozenset({"platform", "agency", "system", "admin", "v1"})
 """Words that would make a tenant's partition look like a control-plane one."""
 
@@ -396,6 +400,7 @@ class TenantSettings(Input):
     plan: Plan = Plan.STANDARD
     currency: Currency = "RUB"
     timezone: TimeZone = "Europe/Moscow"
+    language: Language = Field(default="ru", description=LANGUAGE_HELP)
     partners: list[PartnerSpec] = Field(default_factory=list, max_length=50)
     privacy: Privacy = Field(default_factory=Privacy)
     branding: Branding = Field(default_factory=Branding)
@@ -421,6 +426,7 @@ class TenantUpdate(Input):
         default=None, description="Suspend a tenant: its keys stop working within 30 seconds."
     )
     timezone: TimeZone | None = None
+    language: Language | None = Field(default=None, description=LANGUAGE_HELP)
     partners: list[PartnerSpec] | None = Field(default=None, max_length=50)
     privacy: Privacy | None = None
     branding: Branding | None = None
@@ -489,6 +495,7 @@ class Tenant(Output):
     status: TenantStatus
     currency: str
     timezone: str
+    language: Language = Field(default="ru", description=LANGUAGE_HELP)
     partners: list[PartnerSpec]
     coalitions: list[str] = Field(default_factory=list, description="Coalitions this tenant is a partner of.")
     privacy: Privacy = Field(default_factory=Privacy)

@@ -879,3 +879,54 @@ def test_a_new_name_or_colour_re_pushes_every_pass_of_the_tenant_and_a_new_accen
         assert json.loads(archive.read("pass.json"))["backgroundColor"] == "rgb(17, 34, 51)"
         ru = _strings(archive.read("ru.lproj/pass.strings"))
     assert (ru["pass.organization"], ru["pass.description"]) == ("Coffee House", "Карта лояльности Coffee House")
+
+
+def _save_claims(api: Api, tenant: TenantKeys, number: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The class and object of the card's "Save to Google Wallet" link (its JWT's claims, signature not checked)."""
+    r = api.get(f"/v1/cards/{number}/wallet/google", tenant.pos)
+    assert r.status_code == 200, r.data
+    claims_b64 = r.data["save_url"].removeprefix("https://pay.google.com/gp/v/save/").split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(claims_b64 + "=" * (-len(claims_b64) % 4)))
+    (cls,), (obj,) = claims["payload"]["loyaltyClasses"], claims["payload"]["loyaltyObjects"]
+    return cls, obj
+
+
+def test_the_tenants_language_is_its_passes_first_language_and_a_change_of_it_re_pushes_them_and_the_class(
+        api: Api, tenant: TenantKeys, credentials: dict[str, Any], recorder: str) -> None:
+    """Tenant.language (default ru, whatever the currency) is Google's defaultValue; English is set by the agency."""
+    from tests.functional.jobqueue import drain
+
+    number = _card(api, tenant)
+    doc = _pass_json(_pkpass(api, tenant.pos, number)[1])
+    assert api.post(f"{_service('coffee-house')}/devices/lang0/registrations/{PASS_TYPE}/{doc['serialNumber']}",
+                    None, {"pushToken": "cd0"}, headers=_apple(doc["authenticationToken"])).status_code == 201
+    cls, obj = _save_claims(api, tenant, number)
+    assert (obj["loyaltyPoints"]["label"], cls["programName"]) == ("Баллы", "Программа лояльности coffee-house LLC")
+    handler = app.handler_map["wallet_worker"]
+    assert handler(sqs_event(take()), None) == {"batchItemFailures": []}  # the first link's class PATCH
+    wallet_recorder.clear()
+
+    changed = api.patch(f"/v1/agency/tenants/{tenant.tenant_id}", tenant.agency, {"language": "en"})
+    assert changed.status_code == 200 and changed.data["language"] == "en"
+    drain()
+    jobs = take()
+    assert sorted((json.loads(j).get("kind", "pass"), json.loads(j).get("serial")) for j in jobs) == [
+        ("class", None), ("pass", doc["serialNumber"])]
+    assert handler(sqs_event(jobs), None) == {"batchItemFailures": []}
+    assert [p["target"] for p in wallet_recorder.pushes() if p["kind"] == "apns"] == ["cd0"]
+    (patched,) = _class_pushes()
+    assert (patched["programName"], patched["localizedProgramName"]) == ("coffee-house LLC loyalty", {
+        "defaultValue": {"language": "en", "value": "coffee-house LLC loyalty"},
+        "translatedValues": [{"language": "ru", "value": "Программа лояльности coffee-house LLC"}]})
+    assert patched["localizedAccountIdLabel"]["defaultValue"] == {"language": "en", "value": "Card number"}
+
+    cls, obj = _save_claims(api, tenant, number)
+    assert obj["loyaltyPoints"]["label"] == "Points" and obj["loyaltyPoints"]["localizedLabel"] == {
+        "defaultValue": {"language": "en", "value": "Points"},
+        "translatedValues": [{"language": "ru", "value": "Баллы"}]}
+    assert obj["secondaryLoyaltyPoints"]["label"] == "Tier" and cls["programName"] == "coffee-house LLC loyalty"
+    take()
+    # The same language again changes nothing: no pass, no class job.
+    assert api.patch(f"/v1/agency/tenants/{tenant.tenant_id}", tenant.agency, {"language": "en"}).status_code == 200
+    drain()
+    assert take() == []

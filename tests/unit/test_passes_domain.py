@@ -197,8 +197,8 @@ def test_the_pass_names_its_tenant_and_describes_itself_in_russian_and_english()
 
 
 def test_google_labels_are_localized_strings_in_the_tenants_language_first() -> None:
-    assert (rules.tenant_language("RUB"), rules.tenant_language("rub"), rules.tenant_language("USD")) == (
-        "ru", "ru", "en")
+    assert (rules.tenant_language("ru"), rules.tenant_language("en"), rules.tenant_language("de")) == (
+        "ru", "en", "en")
     russian = rules.Branding.of_tenant("Кофейня", "#1f5f8b", "ru")
     obj = rules.google_object("3388.o", "3388.c", FACE, "ru")
     assert obj["loyaltyPoints"] == {
@@ -254,5 +254,6 @@ def test_the_look_fingerprint_follows_the_name_and_colours_every_pass_shows() ->
     assert rules.look_fingerprint(base) == rules.look_fingerprint(rules.Branding.of_tenant("Coffee House", "#1F5F8B"))
     assert len({rules.look_fingerprint(b) for b in (base, rules.Branding.of_tenant("Coffee Home", "#1f5f8b"),
                                                    rules.Branding.of_tenant("Coffee House", "#1f5f8c"),
-                                                   rules.Branding.of_tenant("Coffee House", "#1f5f8b", logo_id="a1"))
-                }) == 4
+                                                   rules.Branding.of_tenant("Coffee House", "#1f5f8b", logo_id="a1"),
+                                                   rules.Branding.of_tenant("Coffee House", "#1f5f8b", "ru"))
+                }) == 5

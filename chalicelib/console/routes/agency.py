@@ -132,15 +132,16 @@ def tenant_page(req: PageRequest) -> Response:
 def tenant_edit(req: PageRequest) -> Response:
     tenant = _tenant(req)
     values = {"name": req.form.get("name", ""), "plan": req.form.get("plan", ""),
-              "timezone": req.form.get("timezone", ""), "support_mfa": "on" if req.form.get("support_mfa") else ""}
+              "timezone": req.form.get("timezone", ""), "language": req.form.get("language") or tenant.language,
+              "support_mfa": "on" if req.form.get("support_mfa") else ""}
     errors: dict[str, str] = {}
     data = {"name": values["name"], "plan": values["plan"], "timezone": values["timezone"],
-            "support_mfa": bool(values["support_mfa"])}
+            "language": values["language"], "support_mfa": bool(values["support_mfa"])}
     parsed = _parse(TenantUpdate, data, errors, lambda loc: str(loc[0]) if loc else "name")
     if parsed is None:
         return _tenant_page(req, tenant, values, errors, None, 400)
     current = {"name": tenant.name, "plan": tenant.plan.value, "timezone": tenant.timezone,
-               "support_mfa": tenant.support_mfa}
+               "language": tenant.language, "support_mfa": tenant.support_mfa}
     changes = {k: v for k, v in parsed.model_dump(mode="json", exclude_none=True).items() if current.get(k) != v}
     if not changes:
         return redirect(_tenant_url(tenant.tenant_id, "unchanged"))
@@ -276,7 +277,7 @@ def _tenant_url(tenant_id: str, done: str) -> str:
 
 def _tenant_values(tenant: Tenant) -> dict[str, str]:
     return {"name": tenant.name, "plan": tenant.plan.value, "timezone": tenant.timezone,
-            "support_mfa": "on" if tenant.support_mfa else ""}
+            "language": tenant.language, "support_mfa": "on" if tenant.support_mfa else ""}
 
 
 def _tenant_page(req: PageRequest, tenant: Tenant, values: dict[str, str], errors: dict[str, str],

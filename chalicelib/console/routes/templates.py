@@ -424,14 +424,15 @@ def _values_of(current: schema.TemplateOut) -> tuple[dict[str, str], list[dict[s
         blocks.append(item)
     if blocks:
         values["body"] = ""  # derived from the blocks unless the person writes their own plain text
-        if current.body.strip() and current.body.strip() != _derived_text(current):
+        if current.body.strip() and current.body.strip() not in _derived_texts(current):
             values["body"] = current.body
     return values, blocks
 
 
-def _derived_text(current: schema.TemplateOut) -> str:
-    """The plain text the service makes from the blocks when none is written (shown as an empty field)."""
-    return email_html.plain_text(current.blocks or [], templates.LANG).strip()
+def _derived_texts(current: schema.TemplateOut) -> set[str]:
+    """The plain text the service makes from the blocks when none is written (shown as an empty field), in each
+    language a tenant may have: one saved before a change of the tenant's language is still the derived one."""
+    return {email_html.plain_text(current.blocks or [], lang).strip() for lang in email_html.CAPTIONS}
 
 
 # --- counting and previewing ------------------------------------------------------------------------------------

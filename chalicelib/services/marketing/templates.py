@@ -57,8 +57,6 @@ def not_found(template_id: str) -> ApiError:
 TEST_SENDS_PER_HOUR = 20
 """Test sends per person per hour: enough to iterate on a design, too few to mail anyone in bulk."""
 TEST_WINDOW_SECONDS = 3600
-LANG = "ru"
-"""The language of the captions the HTML frame adds (balance, coupon, unsubscribe)."""
 _FIELD = re.compile(r"^(blocks\.\d+\.[a-z_]+): ")
 
 
@@ -68,11 +66,19 @@ def _invalid(problems: list[Problem]) -> ApiError:
                     + problems[0].issue, [ErrorDetail(p.field, p.issue) for p in problems])
 
 
-def _body_of(body: str | None, blocks: Sequence[EmailBlock] | None) -> str:
-    """The plain-text body: as written, or derived from the blocks when left out (schemas require one of them)."""
+def language(tenant_id: str) -> str:
+    """The language of the captions the HTML frame adds (balance, coupon, unsubscribe, the logo's alt text) and of
+    its `<html lang>`: the tenant's `language` setting ("ru" for a tenant not found)."""
+    tenant = catalog.tenant(tenant_id)
+    return tenant.language if tenant is not None else "ru"
+
+
+def _body_of(tenant_id: str, body: str | None, blocks: Sequence[EmailBlock] | None) -> str:
+    """The plain-text body: as written, or derived from the blocks when left out (schemas require one of them),
+    its captions in the tenant's language."""
     if body is not None and body.strip():
         return body
-    return email_html.plain_text(blocks or [], LANG)
+    return email_html.plain_text(blocks or [], language(tenant_id))
 
 
 def _derived(body: str | None) -> bool:
@@ -151,8 +157,8 @@ def _out(read: Versioned[TemplateDoc]) -> TemplateOut:
                        created_at=doc.created_at, updated_at=doc.updated_at)
 
 
-def _doc(body: TemplateIn | TemplateUpdate, created_at: str) -> TemplateDoc:
-    doc = TemplateDoc(name=body.name, channel=body.channel, body=_body_of(body.body, body.blocks),
+def _doc(tenant_id: str, body: TemplateIn | TemplateUpdate, created_at: str) -> TemplateDoc:
+    doc = TemplateDoc(name=body.name, channel=body.channel, body=_body_of(tenant_id, body.body, body.blocks),
                       created_at=created_at)
     if body.subject is not None:
         doc.subject = body.subject
@@ -177,10 +183,10 @@ def _audit(tx: Tx, tenant_id: str, action: str, template_id: str, actor: str, at
 
 
 def create(tenant_id: str, body: TemplateIn, actor: str) -> TemplateOut:
-    _check_saveable(tenant_id, body.channel, body.subject, _body_of(body.body, body.blocks), body.blocks,
+    _check_saveable(tenant_id, body.channel, body.subject, _body_of(tenant_id, body.body, body.blocks), body.blocks,
                     _derived(body.body))
     at = clock.now()
-    doc = _doc(body, at.isoformat())
+    doc = _doc(tenant_id, body, at.isoformat())
 
     def build(tx: Tx) -> None:
         store.add(tx, tenant_id, body.id, doc, at)
@@ -211,10 +217,10 @@ def update(tenant_id: str, template_id: str, body: TemplateUpdate, actor: str) -
     version = current.version
     if body.version is not None and body.version != version:
         raise _changed(template_id)
-    _check_saveable(tenant_id, body.channel, body.subject, _body_of(body.body, body.blocks), body.blocks,
+    _check_saveable(tenant_id, body.channel, body.subject, _body_of(tenant_id, body.body, body.blocks), body.blocks,
                     _derived(body.body))
     at = clock.now()
-    doc = _doc(body, current.doc.created_at)
+    doc = _doc(tenant_id, body, current.doc.created_at)
 
     def build(tx: Tx) -> None:
         store.replace(tx, tenant_id, template_id, doc, version, at)
@@ -247,11 +253,12 @@ def _compose(tenant_id: str, channel: Channel, subject: str | None, body: str, b
         return rendered
     brand = _brand(values, tenant_id)
     title = rendered.subject or ""
+    lang = language(tenant_id)
     if blocks:
         html = email_html.render(blocks, values, brand, title, lambda asset_id: assets.public_url(tenant_id, asset_id),
-                                 lang=LANG)
+                                 lang=lang)
     else:
-        html = email_html.from_text(rendered.body, values, brand, title, lang=LANG)
+        html = email_html.from_text(rendered.body, values, brand, title, lang=lang)
     return dataclasses.replace(rendered, html=html)
 
 
@@ -313,7 +320,7 @@ def preview(tenant_id: str, template_id: str, spec: PreviewIn) -> PreviewOut:
 
 def preview_draft(tenant_id: str, spec: DraftPreviewIn) -> PreviewOut:
     """An unsaved template, validated as a save would be, rendered for one customer (or the sample)."""
-    body = _body_of(spec.body, spec.blocks)
+    body = _body_of(tenant_id, spec.body, spec.blocks)
     _check(spec.channel, spec.subject, body, spec.blocks, _derived(spec.body))
     _check_assets(tenant_id, spec.blocks)
     return _preview(tenant_id, spec.channel, spec.subject, body, spec.blocks, spec)
@@ -345,7 +352,7 @@ def test_send(tenant_id: str, actor: str, to_email: str, spec: TestSendIn | Draf
         doc = _read(tenant_id, template_id).doc
         channel, subject, body, blocks = _channel(doc), doc.subject, doc.body, _blocks(doc)
     elif isinstance(spec, DraftTestSendIn):
-        channel, subject, body, blocks = "email", spec.subject, _body_of(spec.body, spec.blocks), spec.blocks
+        channel, subject, body, blocks = "email", spec.subject, _body_of(tenant_id, spec.body, spec.blocks), spec.blocks
         _check(channel, subject, body, blocks, _derived(spec.body))
         _check_assets(tenant_id, blocks)
     else:

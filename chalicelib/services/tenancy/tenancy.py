@@ -87,8 +87,8 @@ def provision_tenant(agency_id: str, spec: TenantCreate, actor: str) -> TenantPr
     shown only once, so the agency mints new ones through the keys routes.
     """
     at = _now()
-    tenant_doc = spec.model_dump(mode="json", include={"name", "plan", "currency", "timezone", "partners", "privacy",
-                                                    "branding"})
+    tenant_doc = spec.model_dump(mode="json", include={"name", "plan", "currency", "timezone", "language", "partners",
+                                                    "privacy", "branding"})
     tenant_doc.update(tenant_id=spec.tenant_id, agency_id=agency_id, status=TenantStatus.ACTIVE.value)
     scope = Scope.tenant(spec.tenant_id, agency_id)
     minted_keys = [api_keys.new_key_record(scope, k, actor, at) for k in FIRST_KEYS]
@@ -163,7 +163,7 @@ def update_tenant(agency_id: str, tenant_id: str, changes: TenantUpdate, actor: 
                               target=f"tenant:{tenant_id}", detail={k: str(v) for k, v in patch.items()}))
     api_keys.forget_tenant_status(tenant_id)
     catalog.forget(tenant_id)
-    if patch.keys() & {"name", "branding"}:  # what the tenant's Google Wallet class shows
+    if patch.keys() & {"name", "branding", "language"}:  # what the tenant's passes and Google Wallet class show
         from chalicelib.services.wallet import changes as wallet_changes  # loaded only for such a change
 
         wallet_changes.tenant_look_changed(tenant_id)

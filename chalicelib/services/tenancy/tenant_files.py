@@ -447,8 +447,9 @@ def _update_tenant_settings(tf: TenantFile, actor: str, report: ApplyReport) -> 
     entity = f"tenant {tf.tenant.id}"
     tenant = directory.get_tenant(tf.tenant.id)
     assert tenant is not None
-    wanted = tf.tenant.model_dump(mode="json", include={"name", "plan", "timezone", "partners", "privacy", "branding"})
-    current = tenant.model_dump(mode="json", include={"name", "plan", "timezone", "partners", "privacy", "branding"})
+    editable = {"name", "plan", "timezone", "language", "partners", "privacy", "branding"}
+    wanted = tf.tenant.model_dump(mode="json", include=editable)
+    current = tenant.model_dump(mode="json", include=editable)
     changed = sorted(k for k in wanted if wanted[k] != current[k])
     if not changed:
         report.record(entity, UNCHANGED)

@@ -106,12 +106,12 @@ def face(card: CardState) -> rules.CardFace:
 
 def branding(tenant_id: str) -> rules.Branding:
     """The tenant's name, its member-site primary colour and logo (`Tenant.branding`), so the pass looks like the
-    site, and its first language (Russian for a rouble tenant)."""
+    site, and its first language (`Tenant.language`)."""
     tenant = directory.get_tenant(tenant_id)
     if tenant is None:
         return rules.Branding(name=tenant_id)
     return rules.Branding.of_tenant(tenant.name, tenant.branding.primary_colour,
-                                    rules.tenant_language(tenant.currency), tenant.branding.logo_asset_id)
+                                    rules.tenant_language(tenant.language), tenant.branding.logo_asset_id)
 
 
 def logo(tenant_id: str, brand: rules.Branding) -> bytes | None:
