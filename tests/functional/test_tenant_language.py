@@ -14,7 +14,7 @@ from chalicelib.services.tenancy.tenant_files import apply_tenant_file
 from chalicelib.storage import directory
 from chalicelib.storage.tables import DirectoryRecord, doc_of, tenant_partition
 from tests.functional.conftest import Api, TenantKeys, tenant_body
-from tests.functional.test_console_agency import TENANTS, agency_person
+from tests.functional.test_console_agency import PROVISION, TENANTS, agency_person, provision_fields
 from tests.functional.test_console_programs import form_of, person
 from tests.functional.test_console_sign_in import field_error, hidden
 from tests.functional.test_tenant_files_apply import COFFEE, copy_with
@@ -119,6 +119,19 @@ def test_the_agency_console_sets_the_language(api: Api, tenant: TenantKeys) -> N
     r = anna.post(path, form)  # a form without the field (not the page's own) leaves the language as it is
     assert r.status_code == 303 and r.headers["Location"] == f"{path}?done=unchanged"
     assert api.get(f"/v1/agency/tenants/{tenant.tenant_id}", tenant.agency).data["language"] == "en"
+
+
+def test_the_agency_console_provisions_a_tenant_in_a_language(api: Api, agency_key: str) -> None:
+    anna = agency_person(api, agency_key, "anna@acme.example")
+    page = anna.get(PROVISION)
+    assert '<option value="ru" selected>Русский</option>' in page.text
+    token = hidden(page.text, "csrf")
+    bad = anna.post(PROVISION, {"csrf": token, **provision_fields(language="de")})
+    assert bad.status_code == 400 and field_error(bad.text, "language") == "Input should be 'ru' or 'en'"
+    assert api.get("/v1/agency/tenants", agency_key).data["items"] == []
+    r = anna.post(PROVISION, {"csrf": token, **provision_fields(language="en")})
+    assert r.status_code == 201, r.text[-800:]
+    assert api.get("/v1/agency/tenants/tea-house", agency_key).data["language"] == "en"
 
 
 def test_a_tenant_file_sets_and_changes_the_language(aws_stack: None, tmp_path: Path) -> None:

@@ -90,7 +90,7 @@ def tenants(req: PageRequest) -> Response:
 
 @router.page("GET", "/console/agency/provision", roles=AGENCY)
 def provision_form(req: PageRequest) -> Response:
-    values = {"plan": Plan.STANDARD.value, "currency": "RUB", "timezone": "Europe/Moscow"}
+    values = {"plan": Plan.STANDARD.value, "currency": "RUB", "timezone": "Europe/Moscow", "language": "ru"}
     return _provision_page(req, values, STORE_ROWS, {}, None, 200)
 
 
@@ -358,6 +358,7 @@ def _tenant_data(form: dict[str, str], rows: int) -> tuple[dict[str, Any], list[
         "plan": form.get("plan", ""),
         "currency": form.get("currency", "").strip().upper(),
         "timezone": form.get("timezone", "").strip(),
+        "language": form.get("language") or "ru",
         "program": {"id": form.get("program_id", "").strip(), "name": form.get("program_name", "").strip(),
                     "earning": {"rate_bps": _integer(form.get("program_rate_bps", ""))}},
         "stores": stores,
@@ -377,7 +378,7 @@ def _provision_field(loc: tuple[Any, ...], row_of: list[int]) -> str:
         if len(loc) >= 3 and isinstance(loc[1], int) and loc[1] < len(row_of) and loc[2] in ("id", "name", "region"):
             return f"store_{loc[2]}_{row_of[loc[1]]}"
         return "stores"
-    if head in ("tenant_id", "name", "plan", "currency", "timezone"):
+    if head in ("tenant_id", "name", "plan", "currency", "timezone", "language"):
         return head
     return "tenant_id"
 
