@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.functional.conftest import Api
+from tests.functional.conftest import Api, TenantKeys
 from tests.functional.phone_codes import last_code
 from tests.functional.test_console_sign_in import Browser, hidden
 
@@ -64,3 +64,8 @@ def member_signed_in(api: Api, tenant_id: str, phone: str) -> Browser:
     done = enter_code(browser, tenant_id, code_page.text, last_code(hidden(code_page.text, "phone")))
     assert done.status_code == 303, done.text
     return browser
+
+
+def customer_of(api: Api, tenant: TenantKeys, phone: str) -> Any:
+    """The tenant's customer with this phone, as the API finds it (404 when there is none)."""
+    return api.get(f"/v1/customers?phone={phone.replace('+', '%2B')}", tenant.admin)

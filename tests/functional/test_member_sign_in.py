@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from html import unescape
-from typing import Any
 
 from chalicelib.console.pages import pages
 from tests.functional.conftest import Api, TenantKeys
 from tests.functional.member_helpers import (
     MEMBER_COOKIE,
     ask_code,
+    customer_of,
     enter_code,
     member_signed_in,
     member_signed_up,
@@ -29,10 +29,6 @@ from tests.functional.test_console_sign_in import Browser, field_error, hidden
 PHONE = "+79161234567"
 OTHER_PHONE = "+79169876543"
 SCRIPT = "<script>alert(1)</script>"
-
-
-def customer_of(api: Api, tenant: TenantKeys, phone: str) -> Any:
-    return api.get(f"/v1/customers?phone={phone.replace('+', '%2B')}", tenant.admin)
 
 
 def test_a_new_phone_signs_up_and_gets_a_virtual_card_with_its_consents(api: Api, tenant: TenantKeys) -> None:

@@ -9,20 +9,15 @@ from __future__ import annotations
 
 import re
 from html import unescape
-from typing import Any
 
 from tests.functional.conftest import Api, TenantKeys
-from tests.functional.member_helpers import member_signed_up, send_sign_up, site, to_sign_up_form
+from tests.functional.member_helpers import customer_of, member_signed_up, send_sign_up, site, to_sign_up_form
 from tests.functional.test_console_sign_in import field_error, hidden
 
 PHONE = "+79161234567"
 OTHER_PHONE = "+79169876543"
 SCRIPT = '<script>alert(1)</script>"'
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;&#34;"
-
-
-def customer_of(api: Api, tenant: TenantKeys, phone: str) -> Any:
-    return api.get(f"/v1/customers?phone={phone.replace('+', '%2B')}", tenant.admin)
 
 
 def value_of(page: str, name: str) -> str:
