@@ -9,6 +9,15 @@ from pydantic import Field, StringConstraints
 
 from chalicelib.schemas.common import Input, Output, Query
 
+PUBLIC_PATH = "/v1/public/assets"
+"""Where the tenants' library images are served without an account (api/routes/assets.py)."""
+
+
+def public_path(tenant_id: str, asset_id: str) -> str:
+    """The same-origin path of one library image (console and member pages; mail and Google get it absolute)."""
+    return f"{PUBLIC_PATH}/{tenant_id}/{asset_id}"
+
+
 MAX_ASSET_BYTES = 2 * 1024 * 1024
 UPLOAD_BODY_BYTES = 3 * 1024 * 1024
 """The upload route's body limit: a 2 MB file in base64 with its JSON (other routes keep MAX_BODY_BYTES)."""

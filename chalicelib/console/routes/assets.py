@@ -16,6 +16,7 @@ from chalice.app import Response
 from chalicelib.console.pages import PageRequest, PageRouter, gettext, redirect
 from chalicelib.domain.roles import Role
 from chalicelib.errors import ApiError, not_found
+from chalicelib.schemas.assets import public_path
 from chalicelib.schemas.tenancy import Tenant
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def _library(req: PageRequest, tenant: Tenant, errors: dict[str, str], *, status
 
 def _src(tenant: Tenant, asset_id: str) -> str:
     """The image from our own origin (the page's CSP allows no other), by the public route e-mails use."""
-    return f"{assets.PUBLIC_PATH}/{quote(tenant.tenant_id, safe='')}/{quote(asset_id, safe='')}"
+    return public_path(quote(tenant.tenant_id, safe=''), quote(asset_id, safe=''))
 
 
 def _tenant(req: PageRequest) -> Tenant:

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from chalicelib.console.pages import PageRequest, PageRouter, gettext, redirect
 from chalicelib.domain.roles import Role
 from chalicelib.errors import ApiError, not_found
+from chalicelib.schemas.assets import public_path
 from chalicelib.schemas.tenancy import Branding
 
 if TYPE_CHECKING:
@@ -74,8 +75,7 @@ def _form(req: PageRequest, typed: dict[str, str], errors: dict[str, str], *, st
     return req.render("branding/form.html", status or (400 if errors else 200), typed=typed, errors=errors,
                       images=images, programs=programs, notice_text=notice, alert_text=alert,
                       site=f"/m/{tenant_id}/sign-in",
-                      logo=f"{assets.PUBLIC_PATH}/{tenant_id}/{typed['logo_asset_id']}" if typed.get(
-                          "logo_asset_id") else None)
+                      logo=public_path(tenant_id, typed["logo_asset_id"]) if typed.get("logo_asset_id") else None)
 
 
 def _tenant_id(req: PageRequest) -> str:

@@ -18,7 +18,7 @@ from chalicelib import clock
 from chalicelib.domain import images
 from chalicelib.domain.ids import is_slug, new_id
 from chalicelib.errors import ApiError, ErrorDetail
-from chalicelib.schemas.assets import MAX_ASSET_BYTES, AssetOut
+from chalicelib.schemas.assets import MAX_ASSET_BYTES, AssetOut, public_path
 from chalicelib.settings import settings
 from chalicelib.storage import assets as store
 from chalicelib.storage import audit
@@ -28,7 +28,6 @@ MAX_BYTES = MAX_ASSET_BYTES
 TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 MAX_ASSETS = 500
 """A library of logos and banners per tenant, not a photo archive (the list is one query)."""
-PUBLIC_PATH = "/v1/public/assets"
 ID_LENGTH = 24
 
 
@@ -39,7 +38,7 @@ def not_found(asset_id: str) -> ApiError:
 
 def public_url(tenant_id: str, asset_id: str) -> str:
     """Where a mail client loads the image: our public route (absolute once PUBLIC_BASE_URL is set)."""
-    return f"{settings.public_base_url}{PUBLIC_PATH}/{tenant_id}/{asset_id}"
+    return f"{settings.public_base_url}{public_path(tenant_id, asset_id)}"
 
 
 def _out(tenant_id: str, found: store.StoredAsset) -> AssetOut:

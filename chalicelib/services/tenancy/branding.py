@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from chalicelib import clock
 from chalicelib.domain import colours
 from chalicelib.errors import ApiError, ErrorDetail, not_found
+from chalicelib.schemas.assets import public_path
 from chalicelib.schemas.tenancy import Branding, Program, ProgramKind, ProgramStatus, TenantStatus
 from chalicelib.services.program import catalog
 from chalicelib.storage import assets, audit, directory
-
-ASSET_PATH = "/v1/public/assets"
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ def brand(tenant_id: str) -> Brand:
     if tenant is None or tenant.status is not TenantStatus.ACTIVE:
         raise not_found("Tenant")
     b = tenant.branding
-    logo = f"{ASSET_PATH}/{tenant_id}/{b.logo_asset_id}" if b.logo_asset_id else None
+    logo = public_path(tenant_id, b.logo_asset_id) if b.logo_asset_id else None
     return Brand(tenant_id, tenant.name, b.primary_colour.lower(), b.accent_colour.lower(), logo, tenant.currency,
                  tenant.timezone)
 

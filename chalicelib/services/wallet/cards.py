@@ -17,6 +17,7 @@ from chalicelib import clock
 from chalicelib.domain import passes as rules
 from chalicelib.domain.cards import CardState
 from chalicelib.errors import ApiError, ErrorDetail
+from chalicelib.schemas.assets import public_path
 from chalicelib.settings import settings
 from chalicelib.storage import assets, directory, loyalty
 from chalicelib.storage import passes as store
@@ -119,25 +120,18 @@ def logo(tenant_id: str, brand: rules.Branding) -> bytes | None:
     return assets.read(tenant_id, brand.logo_id) if brand.logo_id else None
 
 
-PUBLIC_ASSETS = "/v1/public/assets"
-"""Where a tenant's library images are served publicly (services/tenancy/branding.ASSET_PATH, the member site's)."""
-
-
-def google_logo_url(tenant_id: str) -> str:
-    """The logo Google shows on the tenant's class: its member-site logo if it chose one (a public https URL when
-    deployed), else the stack's `GoogleWalletLogoUrl`."""
-    tenant = directory.get_tenant(tenant_id)
-    asset = tenant.branding.logo_asset_id if tenant is not None else None
-    return f"{settings.public_base_url}{PUBLIC_ASSETS}/{tenant_id}/{asset}" if asset else settings.google_logo_url
-
-
 def google_callback_url(tenant_id: str) -> str:
     return f"{settings.public_base_url}/v1/wallet/google/{tenant_id}/callback"
 
 
 def google_class(tenant_id: str, class_id: str = "") -> dict[str, Any]:
-    """The tenant's loyalty class as it should look now (its id: google.class_id; empty to fingerprint it)."""
-    return rules.google_class(class_id, branding(tenant_id), google_logo_url(tenant_id), google_callback_url(tenant_id))
+    """The tenant's loyalty class as it should look now (its id: google.class_id; empty to fingerprint it). Its
+    logo is the tenant's member-site logo if it chose one (a public https URL when deployed), else the stack's
+    `GoogleWalletLogoUrl`."""
+    brand = branding(tenant_id)
+    logo = f"{settings.public_base_url}{public_path(tenant_id, brand.logo_id)}" if brand.logo_id \
+        else settings.google_logo_url
+    return rules.google_class(class_id, brand, logo, google_callback_url(tenant_id))
 
 
 def pass_token(creds: Credentials, tenant_id: str, doc: PassDoc) -> str:
